@@ -1,0 +1,74 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace NeuronExplainer.Activations;
+
+/// <summary>
+/// Everything collected about one neuron (OpenAI's <c>NeuronRecord</c>): the top-activating excerpts,
+/// a uniform random sample, samples within activation quantiles, and the moments over all tokens.
+/// Moments are null where OpenAI's files hold NaN (their serialiser writes NaN as null).
+/// </summary>
+public sealed record NeuronRecord(
+    [property: JsonPropertyName("neuron_id")] NeuronId NeuronId,
+    [property: JsonPropertyName("random_sample")] IReadOnlyList<ActivationRecord> RandomSample,
+    [property: JsonPropertyName("random_sample_by_quantile")] IReadOnlyList<IReadOnlyList<ActivationRecord>>? RandomSampleByQuantile,
+    [property: JsonPropertyName("quantile_boundaries")] IReadOnlyList<double>? QuantileBoundaries,
+    [property: JsonPropertyName("mean")] double? Mean,
+    [property: JsonPropertyName("variance")] double? Variance,
+    [property: JsonPropertyName("skewness")] double? Skewness,
+    [property: JsonPropertyName("kurtosis")] double? Kurtosis,
+    [property: JsonPropertyName("most_positive_activation_records")] IReadOnlyList<ActivationRecord> MostPositiveActivationRecords)
+    : DatasetRecord
+{
+    static readonly string[] TopSplits = ["train", "calibration", "valid", "test"];
+    static readonly string[] RandomSplits = ["calibration", "valid", "test"];
+
+    /// <summary>Largest activation over the top-activating excerpts (the scale of the 0..10 prompt values).</summary>
+    [JsonIgnore]
+    public double MaxActivation => MostPositiveActivationRecords.Count == 0
+        ? 0 : MostPositiveActivationRecords.Max(r => r.MaxActivation);
+
+    /// <summary>Top excerpts used to write explanations.</summary>
+    public IReadOnlyList<ActivationRecord> TrainRecords() => Slice(MostPositiveActivationRecords, TopSplits, "train");
+
+    /// <summary>Calibration split: top and random excerpts 1:1 (choosing among explanations, revision).</summary>
+    public IReadOnlyList<ActivationRecord> CalibrationRecords() => Split("calibration");
+
+    /// <summary>Validation split: top and random excerpts 1:1 (the reported score).</summary>
+    public IReadOnlyList<ActivationRecord> ValidRecords() => Split("valid");
+
+    /// <summary>Test split, held out of everything this tool does.</summary>
+    public IReadOnlyList<ActivationRecord> TestRecords() => Split("test");
+
+    /// <summary>Only the top-activating part of a split (e.g. to report top-only scores).</summary>
+    public IReadOnlyList<ActivationRecord> TopRecords(string split) => Slice(MostPositiveActivationRecords, TopSplits, split);
+
+    /// <summary>Only the random part of a split.</summary>
+    public IReadOnlyList<ActivationRecord> RandomRecords(string split) => Slice(RandomSample, RandomSplits, split);
+
+    IReadOnlyList<ActivationRecord> Split(string split) => [.. TopRecords(split), .. RandomRecords(split)];
+
+    /// <summary>
+    /// OpenAI's interleaved split: with S splits and n = count / S records each, split s takes indices
+    /// s, s + S, s + 2S, ... below n * S, so every split sees the whole range of activation ranks.
+    /// </summary>
+    static IReadOnlyList<ActivationRecord> Slice(IReadOnlyList<ActivationRecord> records, string[] splits, string split)
+    {
+        int s = Array.IndexOf(splits, split);
+        if (s < 0) throw new ArgumentException($"unknown split '{split}'; expected one of {string.Join(", ", splits)}", nameof(split));
+        int stride = splits.Length, perSplit = records.Count / stride;
+        var result = new List<ActivationRecord>(perSplit);
+        for (int i = s; i < perSplit * stride; i += stride) result.Add(records[i]);
+        return result;
+    }
+
+    protected override void Validate()
+    {
+        if (NeuronId is null) throw new JsonException("NeuronRecord needs 'neuron_id'");
+        if (RandomSample is null || MostPositiveActivationRecords is null)
+            throw new JsonException("NeuronRecord needs 'random_sample' and 'most_positive_activation_records' (lists)");
+        if (RandomSampleByQuantile is not null && QuantileBoundaries is not null
+            && QuantileBoundaries.Count != RandomSampleByQuantile.Count + 1 && QuantileBoundaries.Count != RandomSampleByQuantile.Count - 1)
+            throw new JsonException($"quantile_boundaries has {QuantileBoundaries.Count} values for {RandomSampleByQuantile.Count} quantiles");
+    }
+}

@@ -1,0 +1,38 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace NeuronExplainer.Explanations;
+
+/// <summary>Which units a simulation's values are in.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<ActivationScale>))]
+public enum ActivationScale
+{
+    /// <summary>Real activations of the neuron (after calibration).</summary>
+    [JsonStringEnumMemberName("neuron_activations")] NeuronActivations,
+    /// <summary>The simulator's 0..10 scale, not comparable to activations.</summary>
+    [JsonStringEnumMemberName("simulated_normalized_activations")] SimulatedNormalizedActivations,
+}
+
+/// <summary>
+/// The simulator's prediction on one excerpt: per token, a discrete distribution over values and
+/// its expected value.
+/// </summary>
+public sealed record SequenceSimulation(
+    [property: JsonPropertyName("tokens")] IReadOnlyList<string> Tokens,
+    [property: JsonPropertyName("expected_activations")] IReadOnlyList<double> ExpectedActivations,
+    [property: JsonPropertyName("activation_scale")] ActivationScale ActivationScale,
+    [property: JsonPropertyName("distribution_values")] IReadOnlyList<IReadOnlyList<double>> DistributionValues,
+    [property: JsonPropertyName("distribution_probabilities")] IReadOnlyList<IReadOnlyList<double>> DistributionProbabilities)
+    : DatasetRecord
+{
+    /// <summary>The same simulation before calibration to activation units, when calibrated.</summary>
+    [JsonPropertyName("uncalibrated_simulation"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public SequenceSimulation? UncalibratedSimulation { get; init; }
+
+    protected override void Validate()
+    {
+        if (Tokens.Count != ExpectedActivations.Count)
+            throw new JsonException($"SequenceSimulation has {Tokens.Count} tokens but {ExpectedActivations.Count} expected_activations");
+        RequireFinite(ExpectedActivations, "expected_activations");
+    }
+}
