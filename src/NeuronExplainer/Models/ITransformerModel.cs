@@ -1,0 +1,65 @@
+namespace NeuronExplainer.Models;
+
+/// <summary>Shape and identity of a loaded model.</summary>
+public sealed record ModelInfo(
+    string Name,
+    string Architecture,
+    int LayerCount,
+    int ModelDim,
+    int MlpDim,
+    int VocabSize,
+    int MaxContext,
+    bool PrependsBos);
+
+/// <summary>
+/// What a forward pass should return: activations at TransformerLens-named hook points
+/// (e.g. <c>blocks.3.mlp.hook_post</c>) and optionally logits. The pass stops after the deepest
+/// layer any requested hook needs.
+/// </summary>
+public sealed record ForwardRequest(IReadOnlyList<string> Hooks, bool Logits = false)
+{
+    public static string MlpPost(int layer) => $"blocks.{layer}.mlp.hook_post";
+    public static string ResidPost(int layer) => $"blocks.{layer}.hook_resid_post";
+    public static string AttnPattern(int layer) => $"blocks.{layer}.attn.hook_pattern";
+}
+
+/// <summary>
+/// A transformer language model run in-process. GPT-2 and the Llama family implement it.
+/// </summary>
+public interface ITransformerModel : IDisposable
+{
+    ModelInfo Info { get; }
+
+    ITokenizer Tokenizer { get; }
+
+    /// <summary>
+    /// Runs <paramref name="batchSize"/> windows of <paramref name="sequenceLength"/> token ids each
+    /// (row-major in <paramref name="tokens"/>; BOS, when wanted, is already in the window).
+    /// Hook outputs are row-major [batch, seq, width] (attention patterns [batch, head, query, key]),
+    /// logits [batch, seq, vocab]. The buffers belong to the model and are overwritten by the next call.
+    /// </summary>
+    ForwardResult Forward(ReadOnlySpan<int> tokens, int batchSize, int sequenceLength, ForwardRequest request);
+
+    /// <summary>Weights needed for weight-based neuron/token connections.</summary>
+    MlpWeights GetMlpWeights(int layer);
+
+    /// <summary>Token embedding [vocab, d_model] and unembedding [vocab, d_model] (row per token).</summary>
+    (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding) GetTokenMatrices();
+}
+
+/// <summary>
+/// One MLP's weights as row-per-neuron matrices: <see cref="In"/> [d_mlp, d_model] reads the residual
+/// stream into each neuron (GPT-2's c_fc; Llama's gate w1), <see cref="Gate"/> is Llama's linear w3 and
+/// null for GPT-2, <see cref="Out"/> [d_mlp, d_model] is what each neuron writes back (c_proj; w2 transposed).
+/// </summary>
+public sealed record MlpWeights(ReadOnlyMemory<float> In, ReadOnlyMemory<float>? Gate, ReadOnlyMemory<float> Out);
+
+/// <summary>Outputs of one forward pass, keyed by hook name.</summary>
+public sealed class ForwardResult(IReadOnlyDictionary<string, ReadOnlyMemory<float>> hooks, ReadOnlyMemory<float>? logits)
+{
+    public ReadOnlyMemory<float>? Logits { get; } = logits;
+
+    public ReadOnlySpan<float> Hook(string name) => hooks.TryGetValue(name, out var value)
+        ? value.Span
+        : throw new KeyNotFoundException($"hook '{name}' was not requested in this forward pass");
+}
