@@ -29,6 +29,10 @@ public sealed class WeightViews
         this.connectionCount = connectionCount;
         dModel = model.Info.ModelDim;
         mlps = Enumerable.Range(0, model.Info.LayerCount).Select(model.GetMlpWeights).ToArray();
+        int expected = model.Info.MlpDim * dModel;
+        for (int layer = 0; layer < mlps.Length; layer++)
+            if (mlps[layer].In.Length != expected || mlps[layer].Out.Length != expected || mlps[layer].Gate is { Length: var g } && g != expected)
+                throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has MLP weights of {mlps[layer].In.Length}/{mlps[layer].Gate?.Length}/{mlps[layer].Out.Length} values where {expected} (d_mlp x d_model) were expected");
         var (e, u) = model.GetTokenMatrices();
         Gated = mlps[0].Gate is not null;
         // A gated response needs RMS-normalised inputs; normalise each input row once here.

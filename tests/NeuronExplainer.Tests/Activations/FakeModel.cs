@@ -67,7 +67,7 @@ sealed class FakeModel(int layers = 3, int width = 7, bool prependsBos = true, i
     {
         var random = new Random(layer + 1);
         float[] Matrix() => Enumerable.Range(0, width * DModel).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
-        return new MlpWeights(Matrix(), prependsBos ? Matrix() : null, Matrix());
+        return new MlpWeights(Matrix(), prependsBos ? Matrix() : (ReadOnlyMemory<float>?)null, Matrix());
     }
 
     public (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding) GetTokenMatrices()
