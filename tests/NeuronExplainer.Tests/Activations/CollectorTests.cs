@@ -42,11 +42,33 @@ public sealed class CollectorTests : IDisposable
 
     static string Text(IEnumerable<string> tokens) => string.Concat(tokens);
 
-    MemoryStore Collect(CollectionSettings settings, FakeModel? model = null, MemoryStore? store = null)
+    int stores;
+
+    SqliteNeuronStore NewStore() => SqliteNeuronStore.Open(Path.Combine(directory, $"store{stores++}"));
+
+    /// <summary>Collects into a new store and reads everything back from it.</summary>
+    Collected Collect(CollectionSettings settings, FakeModel? model = null)
     {
-        store ??= new MemoryStore();
+        using var store = NewStore();
         new Collector(model ?? new FakeModel(), settings, new CorpusOptions(corpus), "fake").Run(store, "test");
-        return store;
+        return Collected.From(store);
+    }
+
+    sealed record Collected(Dictionary<NeuronId, NeuronRecord> Records, Dictionary<NeuronId, TokenLookupTableSummaryOfNeuron> TokenTables)
+    {
+        public static Collected From(INeuronStore store)
+        {
+            var ids = store.ListNeurons();
+            return new(ids.ToDictionary(i => i, i => store.GetNeuronRecord(i)!), ids.ToDictionary(i => i, i => store.GetActivationBasedTokens(i)!));
+        }
+    }
+
+    /// <summary>Nothing was written: no manifest, checkpoint or record.</summary>
+    static void AssertEmpty(INeuronStore store)
+    {
+        Assert.Null(store.GetManifest());
+        Assert.Null(store.GetCheckpoint(Collector.CheckpointStage));
+        Assert.Empty(store.ListNeurons());
     }
 
     [Fact]
@@ -108,7 +130,7 @@ public sealed class CollectorTests : IDisposable
         var first = Collect(Small);
         var again = Collect(Small);
         var other = Collect(Small with { Seed = 8 });
-        string Sample(MemoryStore s, int layer, int neuron) =>
+        string Sample(Collected s, int layer, int neuron) =>
             string.Join("|", s.Records[new NeuronId(layer, neuron)].RandomSample.Select(r => Text(r.Tokens)));
         Assert.Equal(Sample(first, 1, 2), Sample(again, 1, 2));
         Assert.NotEqual(Sample(first, 1, 2), Sample(other, 1, 2));
@@ -163,21 +185,22 @@ public sealed class CollectorTests : IDisposable
     public void KilledCollectionResumesToTheSameRecords()
     {
         var uninterrupted = Collect(Small);
-        var store = new MemoryStore();
+        using var store = NewStore();
         var collector = new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake");
         using var stop = new CancellationTokenSource();
         Assert.Throws<OperationCanceledException>(() => collector.Run(store, "test", p => { if (p.Documents >= 35) stop.Cancel(); }, cancellation: stop.Token));
         Assert.NotNull(store.GetCheckpoint(Collector.CheckpointStage));
-        Assert.Empty(store.Records);
+        Assert.Empty(store.ListNeurons());
         var summary = new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake").Run(store, "test");
         Assert.True(summary.Resumed);
         Assert.Null(store.GetCheckpoint(Collector.CheckpointStage));
         Assert.Equal(AllWindows().Count, summary.Windows);
+        var resumed = Collected.From(store);
         foreach (var (id, record) in uninterrupted.Records)
         {
-            Assert.Equal(JsonSerializer.Serialize(record, DatasetJson.Default.NeuronRecord), JsonSerializer.Serialize(store.Records[id], DatasetJson.Default.NeuronRecord));
+            Assert.Equal(JsonSerializer.Serialize(record, DatasetJson.Default.NeuronRecord), JsonSerializer.Serialize(resumed.Records[id], DatasetJson.Default.NeuronRecord));
             Assert.Equal(JsonSerializer.Serialize(uninterrupted.TokenTables[id], DatasetJson.Default.TokenLookupTableSummaryOfNeuron),
-                JsonSerializer.Serialize(store.TokenTables[id], DatasetJson.Default.TokenLookupTableSummaryOfNeuron));
+                JsonSerializer.Serialize(resumed.TokenTables[id], DatasetJson.Default.TokenLookupTableSummaryOfNeuron));
         }
         var done = new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake").Run(store, "test");
         Assert.True(done.AlreadyComplete);
@@ -186,11 +209,12 @@ public sealed class CollectorTests : IDisposable
     [Fact]
     public void MaxTokensStopsAtWholeWindowsAndGptStyleModelsGetNoBos()
     {
-        var store = new MemoryStore();
+        using var store = NewStore();
         var summary = new Collector(new FakeModel(prependsBos: false), Small with { MaxTokens = 100 }, new CorpusOptions(corpus), "fake").Run(store, "test");
         Assert.InRange(summary.Tokens, 100 - SeqLen + 1, 100);
         Assert.Equal(AllWindows().TakeWhile((w, i) => AllWindows().Take(i + 1).Sum(x => x.Tokens.Length) <= 100).Count(), summary.Windows);
-        Assert.Equal(21, store.Records.Count);
+        Assert.Equal(21, store.ListNeurons().Count);
+        Assert.NotNull(store.GetWeightBasedTokens(new NeuronId(1, 1)));
     }
 
     [Theory]
@@ -216,23 +240,27 @@ public sealed class CollectorTests : IDisposable
     {
         var tiny = Path.Combine(directory, "tiny.txt");
         File.WriteAllText(tiny, "abc\n<|endoftext|>\nabcdef");
-        var store = new MemoryStore();
+        using var store = NewStore();
         var collector = new Collector(new FakeModel(), Small, new CorpusOptions(tiny), "fake");
         var error = Assert.Throws<NeuronExplainerException>(() => collector.Run(store, "test"));
         Assert.Contains("yields no window of --seq-len 16", error.Message);
-        Assert.Equal(0, store.Writes);
+        AssertEmpty(store);
     }
 
     [Fact]
     public void AStoreWithAnotherCollectionIsRefusedAndLeftAlone()
     {
-        var store = Collect(Small);
-        int writes = store.Writes;
+        using var store = NewStore();
+        new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake").Run(store, "test");
+        var manifest = store.GetManifest();
+        var before = JsonSerializer.Serialize(store.GetNeuronRecord(new NeuronId(0, 0))!, DatasetJson.Default.NeuronRecord);
         var collector = new Collector(new FakeModel(), Small with { TopK = 6 }, new CorpusOptions(corpus), "fake");
         var error = Assert.Throws<NeuronExplainerException>(() => collector.Run(store, "test"));
         Assert.Contains("collect.top_k 5 vs 6", error.Message);
         Assert.Contains("--force", error.Message);
-        Assert.Equal(writes, store.Writes);
+        Assert.Equal(manifest!.Settings, store.GetManifest()!.Settings);
+        Assert.Equal(before, JsonSerializer.Serialize(store.GetNeuronRecord(new NeuronId(0, 0))!, DatasetJson.Default.NeuronRecord));
+        Assert.Null(store.GetCheckpoint(Collector.CheckpointStage));
     }
 
     [Fact]

@@ -1,8 +1,6 @@
 using System.Text;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Models;
-using NeuronExplainer.Scoring;
-using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Tests.Activations;
 
@@ -80,40 +78,3 @@ sealed class FakeModel(int layers = 3, int width = 7, bool prependsBos = true, i
     public void Dispose() { }
 }
 
-/// <summary>An in-memory store holding what collection writes; the rest of the interface is not needed here.</summary>
-sealed class MemoryStore : INeuronStore
-{
-    public RunManifest? Manifest;
-    public readonly Dictionary<NeuronId, NeuronRecord> Records = [];
-    public readonly Dictionary<NeuronId, TokenLookupTableSummaryOfNeuron> TokenTables = [];
-    public readonly Dictionary<NeuronId, WeightBasedSummaryOfNeuron> TokenWeights = [];
-    public readonly Dictionary<NeuronId, NeuronConnections> ConnectionsById = [];
-    public readonly Dictionary<string, byte[]> Checkpoints = [];
-    public int Writes;
-
-    public string Location => "memory";
-    public RunManifest? GetManifest() => Manifest;
-    public void PutManifest(RunManifest manifest) { Writes++; Manifest = manifest; }
-    public void PutNeuronRecords(IReadOnlyList<NeuronRecord> records) { Writes++; foreach (var r in records) Records[r.NeuronId] = r; }
-    public NeuronRecord? GetNeuronRecord(NeuronId id) => Records.GetValueOrDefault(id);
-    public IReadOnlyList<NeuronId> ListNeurons(int? layer = null) => Records.Keys.Where(k => layer is null || k.LayerIndex == layer).ToList();
-    public IReadOnlyList<int> ListLayers() => Records.Keys.Select(k => k.LayerIndex).Distinct().Order().ToList();
-    public void PutActivationBasedTokens(NeuronId id, TokenLookupTableSummaryOfNeuron table) { Writes++; TokenTables[id] = table; }
-    public TokenLookupTableSummaryOfNeuron? GetActivationBasedTokens(NeuronId id) => TokenTables.GetValueOrDefault(id);
-    public void PutWeightBasedTokens(NeuronId id, WeightBasedSummaryOfNeuron summary) { Writes++; TokenWeights[id] = summary; }
-    public WeightBasedSummaryOfNeuron? GetWeightBasedTokens(NeuronId id) => TokenWeights.GetValueOrDefault(id);
-    public void PutConnections(NeuronId id, NeuronConnections connections) { Writes++; ConnectionsById[id] = connections; }
-    public NeuronConnections? GetConnections(NeuronId id) => ConnectionsById.GetValueOrDefault(id);
-    public void PutCheckpoint(string stage, byte[] state) { Writes++; Checkpoints[stage] = state; }
-    public byte[]? GetCheckpoint(string stage) => Checkpoints.GetValueOrDefault(stage);
-    public void DeleteCheckpoint(string stage) { Writes++; Checkpoints.Remove(stage); }
-    public void PutExplanationResult(NeuronExplanationResult result) => throw new NotSupportedException();
-    public NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator) => throw new NotSupportedException();
-    public IReadOnlyList<NeuronExplanationResult> ListExplanationResults(int? layer = null) => throw new NotSupportedException();
-    public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit) => throw new NotSupportedException();
-    public LlmCacheEntry? GetCachedResponse(string key) => throw new NotSupportedException();
-    public void PutCachedResponse(LlmCacheEntry entry) => throw new NotSupportedException();
-    public void AddLedgerEntry(LedgerEntry entry) => throw new NotSupportedException();
-    public IReadOnlyList<LedgerEntry> ListLedger() => throw new NotSupportedException();
-    public void Dispose() { }
-}
