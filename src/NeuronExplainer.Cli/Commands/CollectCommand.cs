@@ -127,13 +127,15 @@ public static class CollectCommand
         var table = new Table().AddColumns("", "");
         table.HideHeaders();
         void Row(string name, string value) => table.AddRow(Markup.Escape(name), Markup.Escape(value));
-        Row("model", $"{model.Name} ({model.Architecture}, {summary.Layers} layers x {model.MlpDim} = {summary.Neurons} neurons)");
+        Row("model", $"{model.Name} ({model.Architecture})");
+        Row("neurons", $"{summary.Neurons} ({summary.Layers} layers x {model.MlpDim})");
         Row("corpus", $"{summary.Documents:N0} documents, {summary.Windows:N0} windows, {summary.Tokens:N0} tokens" + (summary.Resumed ? " (resumed from a checkpoint)" : ""));
         Row("skipped lines", $"{summary.SkippedLines:N0}");
         Row("time", summary.Resumed
             ? $"{summary.Elapsed.TotalSeconds:F1} s since resuming"
             : $"{summary.Elapsed.TotalSeconds:F1} s, {summary.Tokens / Math.Max(summary.Elapsed.TotalSeconds, 1e-3):N0} tokens/s");
         Row("forward / bookkeeping", $"{summary.ForwardTime.TotalSeconds:F2} s / {summary.BookkeepingTime.TotalSeconds:F2} s (+{100 * summary.BookkeepingTime.TotalSeconds / Math.Max(summary.ForwardTime.TotalSeconds, 1e-9):F0}% on the forward pass)");
+        Row("records, tables, weights", $"{summary.FinishTime.TotalSeconds:F2} s to build and store");
         Row("peak memory", $"{Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB working set; at most {summary.PeakKeptWindows:N0} windows kept");
         Row("store", store);
         console.Write(table);
