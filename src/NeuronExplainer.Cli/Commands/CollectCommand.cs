@@ -135,6 +135,7 @@ public static class CollectCommand
             ? $"{summary.Elapsed.TotalSeconds:F1} s since resuming"
             : $"{summary.Elapsed.TotalSeconds:F1} s, {summary.Tokens / Math.Max(summary.Elapsed.TotalSeconds, 1e-3):N0} tokens/s");
         Row("forward / bookkeeping", $"{summary.ForwardTime.TotalSeconds:F2} s / {summary.BookkeepingTime.TotalSeconds:F2} s (+{100 * summary.BookkeepingTime.TotalSeconds / Math.Max(summary.ForwardTime.TotalSeconds, 1e-9):F0}% on the forward pass)");
+        Row("reading, tokenizing, checkpoints", $"{(summary.Elapsed - summary.ForwardTime - summary.BookkeepingTime - summary.FinishTime).TotalSeconds:F2} s");
         Row("records, tables, weights", $"{summary.FinishTime.TotalSeconds:F2} s to build and store");
         Row("peak memory", $"{Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB working set; at most {summary.PeakKeptWindows:N0} windows kept");
         Row("store", store);

@@ -20,13 +20,27 @@ sealed class CollectionPass(ITransformerModel model, IReadOnlyList<int> layers, 
     /// <summary>Runs one batch of equal-length windows through the model and every sampler.</summary>
     public void Process(List<TokenWindow> batch)
     {
-        int length = batch[0].Tokens.Length, offset = model.Info.PrependsBos ? 1 : 0, rows = length + offset;
+        int offset = model.Info.PrependsBos ? 1 : 0, rows = batch[0].Tokens.Length + offset;
         var input = new int[batch.Count * rows];
-        var tokenRows = new int[batch.Count * length];
         for (int b = 0; b < batch.Count; b++)
         {
             if (offset == 1) input[b * rows] = model.Tokenizer.BosId!.Value;
             batch[b].Tokens.CopyTo(input, b * rows + offset);
+        }
+        var clock = Stopwatch.StartNew();
+        var result = model.Forward(input, batch.Count, rows, request);
+        Forward += clock.Elapsed;
+        Accumulate(batch, result);
+    }
+
+    /// <summary>Feeds a batch's forward result to every sampler: the bookkeeping that collection adds to the forward pass.</summary>
+    public void Accumulate(List<TokenWindow> batch, ForwardResult result)
+    {
+        var clock = Stopwatch.StartNew();
+        int length = batch[0].Tokens.Length, offset = model.Info.PrependsBos ? 1 : 0, rows = length + offset;
+        var tokenRows = new int[batch.Count * length];
+        for (int b = 0; b < batch.Count; b++)
+        {
             for (int t = 0; t < length; t++) tokenRows[b * length + t] = b * rows + offset + t;
             foreach (int token in batch[b].Tokens)
             {
@@ -35,10 +49,6 @@ sealed class CollectionPass(ITransformerModel model, IReadOnlyList<int> layers, 
                 TokenCounts[token]++;
             }
         }
-        var clock = Stopwatch.StartNew();
-        var result = model.Forward(input, batch.Count, rows, request);
-        Forward += clock.Elapsed;
-        clock.Restart();
         foreach (var sampler in Samplers)
             sampler.Add(result.Hook(ForwardRequest.MlpPost(sampler.Layer)), batch, rows, offset, tokenRows, WindowsSeen, Kept);
         WindowsSeen += batch.Count;

@@ -51,6 +51,8 @@ sealed class LayerSampler
 
     public int Width => width;
 
+    public int TopK => settings.TopK;
+
     public RunningMoments Moments { get; }
 
     /// <summary>

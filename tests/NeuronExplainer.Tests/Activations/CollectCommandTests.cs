@@ -5,11 +5,8 @@ using NeuronExplainer.Storage;
 namespace NeuronExplainer.Tests.Activations;
 
 /// <summary>End to end on the real stories260K model over a slice of TinyStories, through the CLI.</summary>
-public sealed class CollectCommandTests : IDisposable
+public sealed class CollectCommandTests : TempDirectoryTest
 {
-    readonly string directory = Directory.CreateTempSubdirectory("collect-cli").FullName;
-
-    public void Dispose() => Directory.Delete(directory, recursive: true);
 
     static (int Code, string Out, string Err) Cli(params string[] args)
     {

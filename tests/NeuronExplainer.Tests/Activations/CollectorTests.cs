@@ -4,10 +4,9 @@ using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Tests.Activations;
 
-public sealed class CollectorTests : IDisposable
+public sealed class CollectorTests : TempDirectoryTest
 {
     const int SeqLen = 16;
-    readonly string directory = Directory.CreateTempSubdirectory("collector-tests").FullName;
     readonly string corpus;
     readonly List<string> documents;
 
@@ -26,8 +25,6 @@ public sealed class CollectorTests : IDisposable
         corpus = Path.Combine(directory, "corpus.txt");
         File.WriteAllText(corpus, string.Join("\n<|endoftext|>\n", documents));
     }
-
-    public void Dispose() => Directory.Delete(directory, recursive: true);
 
     /// <summary>Every window of the corpus in order with its activations, computed directly.</summary>
     List<(long Id, int[] Tokens)> AllWindows()

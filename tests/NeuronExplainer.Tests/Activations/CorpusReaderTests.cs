@@ -4,11 +4,8 @@ using NeuronExplainer.Activations;
 
 namespace NeuronExplainer.Tests.Activations;
 
-public sealed class CorpusReaderTests : IDisposable
+public sealed class CorpusReaderTests : TempDirectoryTest
 {
-    readonly string directory = Directory.CreateTempSubdirectory("corpus-tests").FullName;
-
-    public void Dispose() => Directory.Delete(directory, recursive: true);
 
     string Write(string name, byte[] content)
     {
