@@ -26,10 +26,6 @@ public static class CheckLlmCommand
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for each test call", DefaultValueFactory = _ => 60 };
         var command = new Command("check-llm", "Check an OpenAI-compatible server, key and models, and which simulation methods they support");
         foreach (var option in new Option[] { chatModel, completionModel, baseUrl, apiKeyEnv, timeout }) command.Options.Add(option);
-        timeout.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() < 1) result.AddError("--timeout must be at least 1 second");
-        });
         command.Validators.Add(result =>
         {
             if (result.GetValue(chatModel) is null && result.GetValue(completionModel) is null)
@@ -39,8 +35,10 @@ public static class CheckLlmCommand
         {
             var output = parse.InvocationConfiguration.Output;
             var endpoint = LlmEndpoint.Parse(parse.GetValue(baseUrl)!, parse.GetValue(apiKeyEnv)!);
+            int seconds = parse.GetValue(timeout);
+            if (seconds < 1) throw new NeuronExplainerException($"--timeout must be at least 1 second, got {seconds}");
             var probes = await LlmServerCheck.RunAsync(endpoint, parse.GetValue(chatModel), parse.GetValue(completionModel),
-                TimeSpan.FromSeconds(parse.GetValue(timeout)), cancellationToken);
+                TimeSpan.FromSeconds(seconds), cancellationToken);
             output.WriteLine($"server {endpoint.BaseUrl}: reachable, key accepted, models listed");
             foreach (var probe in probes)
                 output.WriteLine(probe.Answered

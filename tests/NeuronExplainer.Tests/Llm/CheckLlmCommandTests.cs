@@ -63,6 +63,7 @@ public sealed class CheckLlmCommandTests : IAsyncLifetime
             Error(Run("check-llm", "--model", "m", "--base-url", "ftp://example.com/v1")));
         Assert.Equal((CliApp.Failure, "error: --api-key-env needs the name of an environment variable, such as OPENAI_API_KEY"),
             Error(Run("check-llm", "--model", "m", "--api-key-env", " ")));
+        Assert.Equal((CliApp.Failure, "error: --timeout must be at least 1 second, got 0"), Error(Run("check-llm", "--model", "m", "--timeout", "0")));
         Assert.Equal(CliApp.UsageError, Run("check-llm", "--model", "m", "--timeout", "x").Code);
     }
 
