@@ -221,9 +221,12 @@ public static class OpenAiDataset
         var where = new List<string>();
         if (line is int l) where.Add($"line {l}");
         else if (e is JsonException { LineNumber: long jsonLine }) where.Add($"line {jsonLine + 1}");
+        if (e is JsonException { BytePositionInLine: long column }) where.Add($"column {column + 1}");
         if (e is JsonException { Path: { Length: > 1 } field }) where.Add($"at {field}");
         string location = where.Count == 0 ? "" : $" ({string.Join(", ", where)})";
-        return new NeuronExplainerException($"{path}{location}: {e.Message}", e);
+        // System.Text.Json repeats the location at the end of its own messages; it is given once, above.
+        string message = e.Message.Split(" Path: ")[0];
+        return new NeuronExplainerException($"{path}{location}: {message}", e);
     }
 
     static string FilePath(string root, string kind, NeuronId id, string extension)
