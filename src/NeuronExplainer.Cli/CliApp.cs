@@ -22,6 +22,7 @@ public static class CliApp
         foreach (var version in root.Options.OfType<VersionOption>()) version.Action = new PrintVersion();
         root.Subcommands.Add(Commands.ImportCommand.Create());
         root.Subcommands.Add(Commands.ExportCommand.Create());
+        root.Subcommands.Add(Commands.CheckLlmCommand.Create());
         return root;
     }
 
