@@ -19,6 +19,8 @@ public static class CliApp
     {
         var root = new RootCommand("neuron-explainer: explain the neurons of transformer language models with language models.");
         root.Options.Add(Verbose);
+        root.Subcommands.Add(Commands.ExplainCommand.Create());
+        root.Subcommands.Add(Commands.ScoreCommand.Create());
         return root;
     }
 
