@@ -25,6 +25,8 @@ public static class CliApp
         root.Subcommands.Add(Commands.CheckLlmCommand.Create());
         root.Subcommands.Add(Commands.CollectCommand.Create());
         root.Subcommands.Add(Commands.ShowCommand.Create());
+        root.Subcommands.Add(Commands.ExplainCommand.Create());
+        root.Subcommands.Add(Commands.ScoreCommand.Create());
         return root;
     }
 

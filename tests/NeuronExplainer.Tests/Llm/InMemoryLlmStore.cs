@@ -40,6 +40,8 @@ internal sealed class InMemoryLlmStore : INeuronStore
     public void PutExplanationResult(NeuronExplanationResult result) => throw new NotSupportedException();
     public NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator) => throw new NotSupportedException();
     public IReadOnlyList<NeuronExplanationResult> ListExplanationResults(int? layer = null) => throw new NotSupportedException();
+    public IReadOnlyList<NeuronExplanationResult> GetExplanationResults(NeuronId id) => throw new NotSupportedException();
+    public IReadOnlyList<NeuronScore> ListScores(int? layer = null) => throw new NotSupportedException();
     public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit) => throw new NotSupportedException();
     public void Dispose() { }
 }
