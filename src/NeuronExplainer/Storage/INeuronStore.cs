@@ -28,6 +28,20 @@ public sealed record NeuronExplanationResult(
     int? ChosenIndex,
     DateTimeOffset UpdatedAt);
 
+/// <summary>
+/// One row of a layer listing: a neuron's chosen explanation and its score, read without parsing
+/// the stored results (null where none was chosen or the score is undefined).
+/// </summary>
+public sealed record NeuronScore(NeuronId Neuron, string Explainer, string Simulator, NeuronStatus Status, string? Explanation, double? Score);
+
+/// <summary>Markers around matched words in <see cref="INeuronStore.SearchExplanations"/> results (control characters, so
+/// they never clash with explanation text and a viewer can escape the text before turning them into markup).</summary>
+public static class SearchHighlight
+{
+    public const string Open = "\u0002";
+    public const string Close = "\u0003";
+}
+
 /// <summary>A cached LLM response, keyed by the hash of the full request.</summary>
 public sealed record LlmCacheEntry(string Key, string Model, string Request, string Response, DateTimeOffset CreatedAt);
 
@@ -41,6 +55,12 @@ public sealed record LedgerEntry(NeuronId? Neuron, string Model, string Purpose,
 public interface INeuronStore : IDisposable
 {
     string Location { get; }
+
+    /// <summary>
+    /// Runs several Puts as one transaction (e.g. a whole import): all of them land or none. Other
+    /// threads' writes wait until it ends.
+    /// </summary>
+    void Batch(Action writes);
 
     RunManifest? GetManifest();
     void PutManifest(RunManifest manifest);
@@ -64,7 +84,12 @@ public interface INeuronStore : IDisposable
 
     void PutExplanationResult(NeuronExplanationResult result);
     NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator);
+    /// <summary>Every explainer/simulator result of one neuron, in the order they were first stored.</summary>
+    IReadOnlyList<NeuronExplanationResult> GetExplanationResults(NeuronId id);
     IReadOnlyList<NeuronExplanationResult> ListExplanationResults(int? layer = null);
+
+    /// <summary>Chosen explanation and score of every result, cheap enough for a listing of tens of thousands of neurons.</summary>
+    IReadOnlyList<NeuronScore> ListScores(int? layer = null);
 
     /// <summary>Full-text search over explanations, best match first, with the matched text highlighted.</summary>
     IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit);

@@ -23,6 +23,7 @@ internal sealed class InMemoryLlmStore : INeuronStore
     public IReadOnlyList<LedgerEntry> ListLedger() => _ledger.ToList();
 
     public RunManifest? GetManifest() => throw new NotSupportedException();
+    public void Batch(Action writes) => throw new NotSupportedException();
     public void PutManifest(RunManifest manifest) => throw new NotSupportedException();
     public void PutNeuronRecords(IReadOnlyList<NeuronRecord> records) => throw new NotSupportedException();
     public NeuronRecord? GetNeuronRecord(NeuronId id) => throw new NotSupportedException();
@@ -40,6 +41,8 @@ internal sealed class InMemoryLlmStore : INeuronStore
     public void PutExplanationResult(NeuronExplanationResult result) => throw new NotSupportedException();
     public NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator) => throw new NotSupportedException();
     public IReadOnlyList<NeuronExplanationResult> ListExplanationResults(int? layer = null) => throw new NotSupportedException();
+    public IReadOnlyList<NeuronExplanationResult> GetExplanationResults(NeuronId id) => throw new NotSupportedException();
+    public IReadOnlyList<NeuronScore> ListScores(int? layer = null) => throw new NotSupportedException();
     public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit) => throw new NotSupportedException();
     public void Dispose() { }
 }

@@ -1,0 +1,96 @@
+namespace NeuronExplainer.Scoring;
+
+/// <summary>
+/// Percentile bootstrap interval of the pooled correlation, resampling whole excerpts with
+/// replacement (tokens within an excerpt are not independent, so resampling tokens would be too
+/// narrow). Seeded, so the same inputs always give the same interval.
+/// </summary>
+public static class CorrelationBootstrap
+{
+    /// <summary>Per-excerpt sums of values centred on the pooled means, so a resample costs O(excerpts).</summary>
+    readonly record struct ExcerptSums(int N, double X, double Y, double XX, double YY, double XY,
+        double MinX, double MaxX, double MinY, double MaxY);
+
+    /// <summary>
+    /// The interval [low, high] at <paramref name="level"/>, or null when there are fewer than two
+    /// excerpts (nothing to resample) or when most resamples have no defined correlation. Resamples
+    /// whose pooled truth or prediction is constant are left out.
+    /// </summary>
+    /// <param name="truth">True activations of all excerpts, concatenated.</param>
+    /// <param name="predicted">Predicted activations, aligned with <paramref name="truth"/>.</param>
+    /// <param name="excerptLengths">Token count of each excerpt, in order; they sum to the length of both spans.</param>
+    public static (double Low, double High)? Interval(ReadOnlySpan<double> truth, ReadOnlySpan<double> predicted,
+        ReadOnlySpan<int> excerptLengths, int resamples = 1000, int seed = 0, double level = 0.95)
+    {
+        if (truth.Length != predicted.Length)
+            throw new ArgumentException($"{truth.Length} true activations but {predicted.Length} predicted ones");
+        ArgumentOutOfRangeException.ThrowIfLessThan(resamples, 1);
+        if (level is <= 0 or >= 1) throw new ArgumentOutOfRangeException(nameof(level), level, "level must be in (0, 1)");
+        if (excerptLengths.Length < 2) return null;
+
+        var sums = Summarize(truth, predicted, excerptLengths);
+        var random = new Random(seed);
+        var correlations = new List<double>(resamples);
+        for (int b = 0; b < resamples; b++)
+        {
+            var total = default(ExcerptSums) with { MinX = double.MaxValue, MaxX = double.MinValue, MinY = double.MaxValue, MaxY = double.MinValue };
+            for (int i = 0; i < sums.Length; i++)
+            {
+                var e = sums[random.Next(sums.Length)];
+                total = new ExcerptSums(total.N + e.N, total.X + e.X, total.Y + e.Y, total.XX + e.XX, total.YY + e.YY, total.XY + e.XY,
+                    Math.Min(total.MinX, e.MinX), Math.Max(total.MaxX, e.MaxX), Math.Min(total.MinY, e.MinY), Math.Max(total.MaxY, e.MaxY));
+            }
+            if (total.N == 0 || total.MinX == total.MaxX || total.MinY == total.MaxY) continue;
+            double cov = total.XY - total.X * total.Y / total.N;
+            double varX = total.XX - total.X * total.X / total.N;
+            double varY = total.YY - total.Y * total.Y / total.N;
+            if (varX <= 0 || varY <= 0) continue;
+            correlations.Add(Math.Clamp(cov / Math.Sqrt(varX * varY), -1, 1));
+        }
+        if (correlations.Count * 2 < resamples) return null;
+
+        correlations.Sort();
+        double tail = (1 - level) / 2;
+        return (Percentile(correlations, tail), Percentile(correlations, 1 - tail));
+    }
+
+    static ExcerptSums[] Summarize(ReadOnlySpan<double> truth, ReadOnlySpan<double> predicted, ReadOnlySpan<int> lengths)
+    {
+        double meanX = 0, meanY = 0;
+        for (int i = 0; i < truth.Length; i++) { meanX += truth[i]; meanY += predicted[i]; }
+        meanX /= Math.Max(1, truth.Length);
+        meanY /= Math.Max(1, truth.Length);
+
+        var sums = new ExcerptSums[lengths.Length];
+        int offset = 0;
+        for (int e = 0; e < lengths.Length; e++)
+        {
+            int n = lengths[e];
+            if (n < 0 || offset + n > truth.Length)
+                throw new ArgumentException($"excerpt {e} has length {n}, past the {truth.Length} activations given");
+            double x = 0, y = 0, xx = 0, yy = 0, xy = 0;
+            double minX = double.MaxValue, maxX = double.MinValue, minY = double.MaxValue, maxY = double.MinValue;
+            for (int i = offset; i < offset + n; i++)
+            {
+                double dx = truth[i] - meanX, dy = predicted[i] - meanY;
+                x += dx; y += dy; xx += dx * dx; yy += dy * dy; xy += dx * dy;
+                minX = Math.Min(minX, truth[i]); maxX = Math.Max(maxX, truth[i]);
+                minY = Math.Min(minY, predicted[i]); maxY = Math.Max(maxY, predicted[i]);
+            }
+            sums[e] = new ExcerptSums(n, x, y, xx, yy, xy, minX, maxX, minY, maxY);
+            offset += n;
+        }
+        if (offset != truth.Length)
+            throw new ArgumentException($"excerpt lengths sum to {offset} but {truth.Length} activations were given");
+        return sums;
+    }
+
+    /// <summary>Linear interpolation between order statistics (numpy's default percentile).</summary>
+    static double Percentile(List<double> sorted, double q)
+    {
+        double position = q * (sorted.Count - 1);
+        int below = (int)Math.Floor(position);
+        int above = Math.Min(below + 1, sorted.Count - 1);
+        return sorted[below] + (position - below) * (sorted[above] - sorted[below]);
+    }
+}

@@ -1,0 +1,421 @@
+using System.Globalization;
+using System.IO.Compression;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using System.Text.RegularExpressions;
+using Microsoft.Data.Sqlite;
+using NeuronExplainer.Activations;
+using NeuronExplainer.Scoring;
+
+namespace NeuronExplainer.Storage;
+
+/// <summary>
+/// The default store: one SQLite file, <c>store.db</c>, in the run directory. WAL and a busy timeout
+/// let several processes share it; every Put is one transaction. Safe to share between threads.
+/// </summary>
+public sealed partial class SqliteNeuronStore : INeuronStore
+{
+    public const string FileName = "store.db";
+    public static readonly TimeSpan DefaultBusyTimeout = TimeSpan.FromSeconds(30);
+
+    static SqliteNeuronStore() => SQLitePCL.Batteries_V2.Init();
+
+    readonly SqliteConnection connection;
+    readonly TimeSpan busyTimeout;
+    /// <summary>Guards the connection; re-entered by the thread running a <see cref="Batch"/>.</summary>
+    readonly Lock gate = new();
+    SqliteTransaction? batch;
+
+    public string Location { get; }
+
+    SqliteNeuronStore(string path, SqliteOpenMode mode, TimeSpan busyTimeout)
+    {
+        Location = path;
+        this.busyTimeout = busyTimeout;
+        connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = mode,
+            Pooling = false,
+            DefaultTimeout = Math.Max(1, (int)Math.Ceiling(busyTimeout.TotalSeconds)),
+        }.ToString());
+        try
+        {
+            Translate(() =>
+            {
+                connection.Open();
+                Execute($"PRAGMA busy_timeout = {(long)busyTimeout.TotalMilliseconds}");
+                Migrate();
+                Execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
+            });
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Opens the store of a run directory, creating the directory and an empty store if needed.</summary>
+    public static SqliteNeuronStore Open(string runDirectory, TimeSpan? busyTimeout = null)
+    {
+        if (File.Exists(runDirectory))
+            throw new NeuronExplainerException($"store '{runDirectory}' is a file; expected a run directory (it holds {FileName})");
+        Directory.CreateDirectory(runDirectory);
+        return new SqliteNeuronStore(Path.Combine(runDirectory, FileName), SqliteOpenMode.ReadWriteCreate, busyTimeout ?? DefaultBusyTimeout);
+    }
+
+    /// <summary>Opens the store of a run directory that must already hold one (for readers such as export and the viewer).</summary>
+    public static SqliteNeuronStore OpenExisting(string runDirectory, TimeSpan? busyTimeout = null)
+    {
+        string path = Path.Combine(runDirectory, FileName);
+        if (!File.Exists(path))
+            throw new NeuronExplainerException($"no store in '{runDirectory}': {FileName} not found (create one with a run or import)");
+        return new SqliteNeuronStore(path, SqliteOpenMode.ReadWrite, busyTimeout ?? DefaultBusyTimeout);
+    }
+
+    void Migrate()
+    {
+        int version = (int)Scalar<long>("PRAGMA user_version");
+        if (version > StoreSchema.LatestVersion)
+            throw new NeuronExplainerException(
+                $"{Location} was written with store schema version {version}, but this neuron-explainer reads up to version {StoreSchema.LatestVersion}; use a newer neuron-explainer");
+        if (version == 0 && Scalar<long>("SELECT count(*) FROM sqlite_master") > 0)
+            throw new NeuronExplainerException($"{Location} is a SQLite database but not a neuron-explainer store (it has other tables and no store schema version)");
+        if (version > 0 && Scalar<long>("PRAGMA application_id") != StoreSchema.ApplicationId)
+            throw new NeuronExplainerException($"{Location} is a SQLite database of another application, not a neuron-explainer store");
+
+        for (int next = version + 1; next <= StoreSchema.LatestVersion; next++)
+        {
+            using var transaction = connection.BeginTransaction();
+            Execute(StoreSchema.Migrations[next - 1]);
+            Execute($"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = {next}");
+            transaction.Commit();
+        }
+    }
+
+    public void Batch(Action writes) => Locked(() =>
+    {
+        if (batch is not null) throw new InvalidOperationException("batches do not nest");
+        using var transaction = connection.BeginTransaction(deferred: false);
+        batch = transaction;
+        try
+        {
+            writes();
+            transaction.Commit();
+        }
+        finally
+        {
+            batch = null;
+        }
+        return 0;
+    });
+
+    public RunManifest? GetManifest() => Locked(() =>
+    {
+        var settings = Query("SELECT key, value FROM manifest_settings ORDER BY key", r => (r.GetString(0), r.GetString(1)))
+            .ToDictionary(p => p.Item1, p => p.Item2);
+        return Query("SELECT model, corpus, tool_version, created_at FROM manifest WHERE id = 1",
+            r => new RunManifest(r.GetString(0), r.GetString(1), settings, r.GetString(2), ParseTime(r.GetString(3)))).SingleOrDefault();
+    });
+
+    public void PutManifest(RunManifest manifest) => Write(() =>
+    {
+        Execute("""
+            INSERT INTO manifest (id, model, corpus, tool_version, created_at) VALUES (1, $model, $corpus, $tool, $at)
+            ON CONFLICT (id) DO UPDATE SET model = excluded.model, corpus = excluded.corpus,
+                tool_version = excluded.tool_version, created_at = excluded.created_at
+            """, ("$model", manifest.Model), ("$corpus", manifest.Corpus), ("$tool", manifest.ToolVersion), ("$at", FormatTime(manifest.CreatedAt)));
+        Execute("DELETE FROM manifest_settings");
+        foreach (var (key, value) in manifest.Settings)
+            Execute("INSERT INTO manifest_settings (key, value) VALUES ($key, $value)", ("$key", key), ("$value", value));
+    });
+
+    public void PutNeuronRecords(IReadOnlyList<NeuronRecord> records)
+    {
+        // Encode (and validate) before the transaction, so a bad record fails the batch without holding the write lock.
+        var encoded = records.Select(r => (r.NeuronId, r.MaxActivation, Blob: Encode(r, DatasetJson.Default.NeuronRecord, $"the record of neuron {r.NeuronId}"))).ToList();
+        Write(() =>
+        {
+            foreach (var (id, max, blob) in encoded)
+            {
+                RegisterNeuron(id);
+                Execute("""
+                    INSERT INTO neuron_records (layer, neuron, max_activation, record) VALUES ($layer, $neuron, $max, $record)
+                    ON CONFLICT (layer, neuron) DO UPDATE SET max_activation = excluded.max_activation, record = excluded.record
+                    """, ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex), ("$max", max), ("$record", blob));
+            }
+        });
+    }
+
+    public NeuronRecord? GetNeuronRecord(NeuronId id) => GetDocument("neuron_records", "record", id, DatasetJson.Default.NeuronRecord);
+
+    public IReadOnlyList<NeuronId> ListNeurons(int? layer = null) => Locked(() => Query(
+        $"SELECT layer, neuron FROM neurons {LayerFilter(layer)} ORDER BY layer, neuron",
+        r => new NeuronId(r.GetInt32(0), r.GetInt32(1)), ("$layer", layer)));
+
+    public IReadOnlyList<int> ListLayers() => Locked(() => Query("SELECT DISTINCT layer FROM neurons ORDER BY layer", r => r.GetInt32(0)));
+
+    public void PutActivationBasedTokens(NeuronId id, TokenLookupTableSummaryOfNeuron table) =>
+        PutDocument("activation_based_tokens", "summary", id, table, DatasetJson.Default.TokenLookupTableSummaryOfNeuron, "activation-based tokens");
+
+    public TokenLookupTableSummaryOfNeuron? GetActivationBasedTokens(NeuronId id) =>
+        GetDocument("activation_based_tokens", "summary", id, DatasetJson.Default.TokenLookupTableSummaryOfNeuron);
+
+    public void PutWeightBasedTokens(NeuronId id, WeightBasedSummaryOfNeuron summary) =>
+        PutDocument("weight_based_tokens", "summary", id, summary, DatasetJson.Default.WeightBasedSummaryOfNeuron, "weight-based tokens");
+
+    public WeightBasedSummaryOfNeuron? GetWeightBasedTokens(NeuronId id) =>
+        GetDocument("weight_based_tokens", "summary", id, DatasetJson.Default.WeightBasedSummaryOfNeuron);
+
+    public void PutConnections(NeuronId id, NeuronConnections connections) =>
+        PutDocument("connections", "connections", id, connections, DatasetJson.Default.NeuronConnections, "connections");
+
+    public NeuronConnections? GetConnections(NeuronId id) => GetDocument("connections", "connections", id, DatasetJson.Default.NeuronConnections);
+
+    public void PutCheckpoint(string stage, byte[] state) => Write(() => Execute("""
+        INSERT INTO checkpoints (stage, state, updated_at) VALUES ($stage, $state, $at)
+        ON CONFLICT (stage) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
+        """, ("$stage", stage), ("$state", state), ("$at", FormatTime(DateTimeOffset.UtcNow))));
+
+    public byte[]? GetCheckpoint(string stage) => Locked(() =>
+        Query("SELECT state FROM checkpoints WHERE stage = $stage", r => (byte[])r.GetValue(0), ("$stage", stage)).SingleOrDefault());
+
+    public void DeleteCheckpoint(string stage) => Write(() => Execute("DELETE FROM checkpoints WHERE stage = $stage", ("$stage", stage)));
+
+    public void PutExplanationResult(NeuronExplanationResult result)
+    {
+        var explanations = result.Results?.ScoredExplanations ?? [];
+        if (result.Results is { } r && r.NeuronId != result.Neuron)
+            throw new NeuronExplainerException($"cannot store the result of neuron {result.Neuron}: its results are of neuron {r.NeuronId}");
+        if (result.ChosenIndex is int c && (c < 0 || c >= explanations.Count))
+            throw new NeuronExplainerException($"cannot store the result of neuron {result.Neuron}: chosen index {c} is outside its {explanations.Count} explanations");
+        byte[]? blob = result.Results is null ? null : Encode(result.Results, DatasetJson.Default.NeuronSimulationResults, $"the explanations of neuron {result.Neuron}");
+        var chosen = result.ChosenIndex is int i ? explanations[i] : null;
+        Write(() =>
+        {
+            RegisterNeuron(result.Neuron);
+            long id = Scalar<long>("""
+                INSERT INTO explanation_results (layer, neuron, explainer, simulator, status, reason, results, chosen_index, chosen_explanation, score, updated_at)
+                VALUES ($layer, $neuron, $explainer, $simulator, $status, $reason, $results, $chosen, $text, $score, $at)
+                ON CONFLICT (layer, neuron, explainer, simulator) DO UPDATE SET status = excluded.status, reason = excluded.reason,
+                    results = excluded.results, chosen_index = excluded.chosen_index, chosen_explanation = excluded.chosen_explanation,
+                    score = excluded.score, updated_at = excluded.updated_at
+                RETURNING id
+                """,
+                ("$layer", result.Neuron.LayerIndex), ("$neuron", result.Neuron.NeuronIndex), ("$explainer", result.Explainer),
+                ("$simulator", result.Simulator), ("$status", result.Status.ToString()), ("$reason", result.Reason), ("$results", blob),
+                ("$chosen", result.ChosenIndex), ("$text", chosen?.Explanation), ("$score", chosen?.ScoredSimulation.EvCorrelationScore),
+                ("$at", FormatTime(result.UpdatedAt)));
+            Execute("DELETE FROM explanation_search WHERE result_id = $id", ("$id", id));
+            foreach (var explanation in explanations)
+                Execute("INSERT INTO explanation_search (explanation, result_id, layer, neuron) VALUES ($text, $id, $layer, $neuron)",
+                    ("$text", explanation.Explanation), ("$id", id), ("$layer", result.Neuron.LayerIndex), ("$neuron", result.Neuron.NeuronIndex));
+        });
+    }
+
+    const string ResultColumns = "layer, neuron, explainer, simulator, status, reason, results, chosen_index, updated_at";
+
+    public NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator) => Locked(() => Query(
+        $"SELECT {ResultColumns} FROM explanation_results WHERE layer = $layer AND neuron = $neuron AND explainer = $explainer AND simulator = $simulator",
+        ReadResult, ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex), ("$explainer", explainer), ("$simulator", simulator)).SingleOrDefault());
+
+    public IReadOnlyList<NeuronExplanationResult> GetExplanationResults(NeuronId id) => Locked(() => Query(
+        $"SELECT {ResultColumns} FROM explanation_results WHERE layer = $layer AND neuron = $neuron ORDER BY id",
+        ReadResult, ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)));
+
+    public IReadOnlyList<NeuronExplanationResult> ListExplanationResults(int? layer = null) => Locked(() => Query(
+        $"SELECT {ResultColumns} FROM explanation_results {LayerFilter(layer)} ORDER BY layer, neuron, id",
+        ReadResult, ("$layer", layer)));
+
+    public IReadOnlyList<NeuronScore> ListScores(int? layer = null) => Locked(() => Query($"""
+        SELECT layer, neuron, explainer, simulator, status, chosen_explanation, score FROM explanation_results
+        {LayerFilter(layer)} ORDER BY layer, neuron, id
+        """,
+        r => new NeuronScore(new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), Enum.Parse<NeuronStatus>(r.GetString(4)),
+            r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6)),
+        ("$layer", layer)));
+
+    public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit)
+    {
+        // Quote every word so user text is never parsed as FTS5 syntax; the last word matches as a prefix.
+        var words = Words().Matches(query).Select(m => $"\"{m.Value}\"").ToList();
+        if (words.Count == 0 || limit <= 0) return [];
+        words[^1] += "*";
+        return Locked(() => Query($"""
+            SELECT layer, neuron, explanation, highlight(explanation_search, 0, $open, $close), bm25(explanation_search)
+            FROM explanation_search WHERE explanation_search MATCH $query ORDER BY bm25(explanation_search) LIMIT $limit
+            """,
+            r => (new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), r.GetDouble(4)),
+            ("$open", SearchHighlight.Open), ("$close", SearchHighlight.Close), ("$query", string.Join(' ', words)), ("$limit", limit)));
+    }
+
+    public LlmCacheEntry? GetCachedResponse(string key) => Locked(() => Query(
+        "SELECT key, model, request, response, created_at FROM llm_cache WHERE key = $key",
+        r => new LlmCacheEntry(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), ParseTime(r.GetString(4))),
+        ("$key", key)).SingleOrDefault());
+
+    public void PutCachedResponse(LlmCacheEntry entry) => Write(() => Execute("""
+        INSERT INTO llm_cache (key, model, request, response, created_at) VALUES ($key, $model, $request, $response, $at)
+        ON CONFLICT (key) DO UPDATE SET model = excluded.model, request = excluded.request, response = excluded.response, created_at = excluded.created_at
+        """, ("$key", entry.Key), ("$model", entry.Model), ("$request", entry.Request), ("$response", entry.Response), ("$at", FormatTime(entry.CreatedAt))));
+
+    public void AddLedgerEntry(LedgerEntry entry) => Write(() => Execute("""
+        INSERT INTO ledger (layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at)
+        VALUES ($layer, $neuron, $model, $purpose, $prompt, $completion, $cost, $cached, $at)
+        """, ("$layer", entry.Neuron?.LayerIndex), ("$neuron", entry.Neuron?.NeuronIndex), ("$model", entry.Model), ("$purpose", entry.Purpose),
+        ("$prompt", entry.PromptTokens), ("$completion", entry.CompletionTokens), ("$cost", entry.Cost.ToString(CultureInfo.InvariantCulture)),
+        ("$cached", entry.FromCache), ("$at", FormatTime(entry.At))));
+
+    public IReadOnlyList<LedgerEntry> ListLedger() => Locked(() => Query(
+        "SELECT layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at FROM ledger ORDER BY id",
+        r => new LedgerEntry(r.IsDBNull(0) ? null : new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3),
+            r.GetInt32(4), r.GetInt32(5), decimal.Parse(r.GetString(6), CultureInfo.InvariantCulture), r.GetBoolean(7), ParseTime(r.GetString(8)))));
+
+    public void Dispose()
+    {
+        lock (gate) connection.Dispose();
+    }
+
+    NeuronExplanationResult ReadResult(SqliteDataReader r) => new(
+        new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), Enum.Parse<NeuronStatus>(r.GetString(4)),
+        r.IsDBNull(5) ? null : r.GetString(5),
+        r.IsDBNull(6) ? null : Decode((byte[])r.GetValue(6), DatasetJson.Default.NeuronSimulationResults, "explanation_results"),
+        r.IsDBNull(7) ? null : r.GetInt32(7), ParseTime(r.GetString(8)));
+
+    /// <summary>A literal filter rather than "$layer IS NULL OR ...", which would keep SQLite from using the index.</summary>
+    static string LayerFilter(int? layer) => layer is int l ? $"WHERE layer = {l}" : "";
+
+    void RegisterNeuron(NeuronId id) => Execute("INSERT OR IGNORE INTO neurons (layer, neuron) VALUES ($layer, $neuron)",
+        ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex));
+
+    void PutDocument<T>(string table, string column, NeuronId id, T value, JsonTypeInfo<T> info, string what)
+    {
+        byte[] blob = Encode(value, info, $"the {what} of neuron {id}");
+        Write(() =>
+        {
+            RegisterNeuron(id);
+            Execute($"""
+                INSERT INTO {table} (layer, neuron, {column}) VALUES ($layer, $neuron, $blob)
+                ON CONFLICT (layer, neuron) DO UPDATE SET {column} = excluded.{column}
+                """, ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex), ("$blob", blob));
+        });
+    }
+
+    T? GetDocument<T>(string table, string column, NeuronId id, JsonTypeInfo<T> info) where T : class => Locked(() => Query(
+        $"SELECT {column} FROM {table} WHERE layer = $layer AND neuron = $neuron",
+        r => Decode((byte[])r.GetValue(0), info, table), ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)).SingleOrDefault());
+
+    /// <summary>
+    /// Serialises, reads back (which runs the data model's checks, e.g. tokens and activations pairing up)
+    /// and compresses, so nothing invalid is ever written.
+    /// </summary>
+    static byte[] Encode<T>(T value, JsonTypeInfo<T> info, string what)
+    {
+        try
+        {
+            byte[] json = JsonSerializer.SerializeToUtf8Bytes(value, info);
+            JsonSerializer.Deserialize(json, info);
+            using var buffer = new MemoryStream();
+            using (var gzip = new GZipStream(buffer, CompressionLevel.Fastest)) gzip.Write(json);
+            return buffer.ToArray();
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+        {
+            throw new NeuronExplainerException($"cannot store {what}: {e.Message}", e);
+        }
+    }
+
+    T Decode<T>(byte[] blob, JsonTypeInfo<T> info, string table)
+    {
+        try
+        {
+            using var gzip = new GZipStream(new MemoryStream(blob), CompressionMode.Decompress);
+            return JsonSerializer.Deserialize(gzip, info) ?? throw new JsonException("document is null");
+        }
+        catch (Exception e) when (e is JsonException or InvalidDataException)
+        {
+            throw new NeuronExplainerException($"{Location}: a document in table {table} is damaged ({e.Message})", e);
+        }
+    }
+
+    static string FormatTime(DateTimeOffset time) => time.ToString("O", CultureInfo.InvariantCulture);
+
+    static DateTimeOffset ParseTime(string text) => DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+
+    T Locked<T>(Func<T> read)
+    {
+        lock (gate) return Translate(read);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="write"/> as one immediate transaction (it lands whole or not at all), or as
+    /// part of the open <see cref="Batch"/>.
+    /// </summary>
+    void Write(Action write) => Locked(() =>
+    {
+        if (batch is not null)
+        {
+            write();
+            return 0;
+        }
+        using var transaction = connection.BeginTransaction(deferred: false);
+        write();
+        transaction.Commit();
+        return 0;
+    });
+
+    void Translate(Action action) => Translate(() => { action(); return 0; });
+
+    /// <summary>Turns SQLite's failures into one clear line naming the store file.</summary>
+    T Translate<T>(Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (SqliteException e)
+        {
+            throw e.SqliteErrorCode switch
+            {
+                SQLitePCL.raw.SQLITE_BUSY or SQLitePCL.raw.SQLITE_LOCKED => new NeuronExplainerException(
+                    $"{Location} is locked by another process and stayed locked for the {busyTimeout.TotalSeconds:0.#} s busy timeout; retry when it finishes", e),
+                SQLitePCL.raw.SQLITE_NOTADB => new NeuronExplainerException($"{Location} is not a SQLite database; expected a neuron-explainer store", e),
+                SQLitePCL.raw.SQLITE_CORRUPT => new NeuronExplainerException($"{Location} is corrupt ({e.Message})", e),
+                _ => new NeuronExplainerException($"{Location}: {e.Message}", e),
+            };
+        }
+    }
+
+    void Execute(string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(sql, parameters);
+        command.ExecuteNonQuery();
+    }
+
+    T Scalar<T>(string sql, params (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(sql, parameters);
+        return (T)command.ExecuteScalar()!;
+    }
+
+    List<T> Query<T>(string sql, Func<SqliteDataReader, T> map, params (string Name, object? Value)[] parameters)
+    {
+        using var command = Command(sql, parameters);
+        using var reader = command.ExecuteReader();
+        var rows = new List<T>();
+        while (reader.Read()) rows.Add(map(reader));
+        return rows;
+    }
+
+    SqliteCommand Command(string sql, (string Name, object? Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (var (name, value) in parameters) command.Parameters.AddWithValue(name, value ?? DBNull.Value);
+        return command;
+    }
+
+    [GeneratedRegex(@"[\p{L}\p{N}]+")]
+    private static partial Regex Words();
+}

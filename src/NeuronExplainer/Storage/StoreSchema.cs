@@ -1,0 +1,101 @@
+namespace NeuronExplainer.Storage;
+
+/// <summary>
+/// The SQLite store's schema as ordered migrations. Migration i (1-based) takes a store from
+/// <c>PRAGMA user_version</c> i - 1 to i; append new ones, never edit a released one.
+/// </summary>
+static class StoreSchema
+{
+    /// <summary>Marks the file as ours ("NEXP"), so another program's SQLite file is not taken for a store.</summary>
+    public const int ApplicationId = 0x4E455850;
+
+    public static int LatestVersion => Migrations.Length;
+
+    public static readonly string[] Migrations =
+    [
+        """
+        -- The registry of every neuron the store knows, whatever is stored about it.
+        CREATE TABLE neurons (
+            layer INTEGER NOT NULL,
+            neuron INTEGER NOT NULL,
+            PRIMARY KEY (layer, neuron)) WITHOUT ROWID;
+
+        CREATE TABLE manifest (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            model TEXT NOT NULL,
+            corpus TEXT NOT NULL,
+            tool_version TEXT NOT NULL,
+            created_at TEXT NOT NULL);
+        CREATE TABLE manifest_settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL);
+
+        -- JSON documents in OpenAI's format, gzip-compressed.
+        CREATE TABLE neuron_records (
+            layer INTEGER NOT NULL,
+            neuron INTEGER NOT NULL,
+            max_activation REAL,
+            record BLOB NOT NULL,
+            PRIMARY KEY (layer, neuron)) WITHOUT ROWID;
+        CREATE TABLE activation_based_tokens (
+            layer INTEGER NOT NULL, neuron INTEGER NOT NULL, summary BLOB NOT NULL,
+            PRIMARY KEY (layer, neuron)) WITHOUT ROWID;
+        CREATE TABLE weight_based_tokens (
+            layer INTEGER NOT NULL, neuron INTEGER NOT NULL, summary BLOB NOT NULL,
+            PRIMARY KEY (layer, neuron)) WITHOUT ROWID;
+        CREATE TABLE connections (
+            layer INTEGER NOT NULL, neuron INTEGER NOT NULL, connections BLOB NOT NULL,
+            PRIMARY KEY (layer, neuron)) WITHOUT ROWID;
+
+        CREATE TABLE checkpoints (
+            stage TEXT PRIMARY KEY,
+            state BLOB NOT NULL,
+            updated_at TEXT NOT NULL);
+
+        -- One row per neuron and explainer/simulator pair; the chosen explanation and its score are
+        -- copied out of the JSON so listings never parse it.
+        CREATE TABLE explanation_results (
+            id INTEGER PRIMARY KEY,
+            layer INTEGER NOT NULL,
+            neuron INTEGER NOT NULL,
+            explainer TEXT NOT NULL,
+            simulator TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            results BLOB,
+            chosen_index INTEGER,
+            chosen_explanation TEXT,
+            score REAL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (layer, neuron, explainer, simulator));
+        CREATE INDEX explanation_results_by_score ON explanation_results (layer, score DESC);
+
+        -- Every explanation text of every result, for full-text search.
+        CREATE VIRTUAL TABLE explanation_search USING fts5(
+            explanation,
+            result_id UNINDEXED,
+            layer UNINDEXED,
+            neuron UNINDEXED,
+            tokenize = 'porter unicode61');
+
+        CREATE TABLE llm_cache (
+            key TEXT PRIMARY KEY,
+            model TEXT NOT NULL,
+            request TEXT NOT NULL,
+            response TEXT NOT NULL,
+            created_at TEXT NOT NULL);
+
+        CREATE TABLE ledger (
+            id INTEGER PRIMARY KEY,
+            layer INTEGER,
+            neuron INTEGER,
+            model TEXT NOT NULL,
+            purpose TEXT NOT NULL,
+            prompt_tokens INTEGER NOT NULL,
+            completion_tokens INTEGER NOT NULL,
+            cost TEXT NOT NULL,
+            from_cache INTEGER NOT NULL,
+            at TEXT NOT NULL);
+        """,
+    ];
+}

@@ -1,0 +1,66 @@
+using NeuronExplainer.Scoring;
+
+namespace NeuronExplainer.Tests.Scoring;
+
+public class CorrelationBootstrapTests
+{
+    /// <summary>40 excerpts of 16 tokens where the prediction is the truth plus noise.</summary>
+    static (double[] Truth, double[] Predicted)[] NoisyExcerpts(int seed)
+    {
+        var random = new Random(seed);
+        return [.. Enumerable.Range(0, 40).Select(_ =>
+        {
+            double[] truth = [.. Enumerable.Range(0, 16).Select(_ => random.NextDouble() * 4)];
+            double[] predicted = [.. truth.Select(t => t + random.NextDouble() * 3)];
+            return (truth, predicted);
+        })];
+    }
+
+    [Fact]
+    public void Same_seed_gives_the_same_interval_and_it_brackets_the_estimate()
+    {
+        var excerpts = NoisyExcerpts(7);
+        var a = ScoringFixtures.Score(excerpts, seed: 3);
+        var b = ScoringFixtures.Score(excerpts, seed: 3);
+        var c = ScoringFixtures.Score(excerpts, seed: 4);
+        Assert.Equal(a.EvCorrelationInterval, b.EvCorrelationInterval);
+        Assert.NotEqual(a.EvCorrelationInterval, c.EvCorrelationInterval);
+
+        var (low, high) = (a.EvCorrelationInterval![0], a.EvCorrelationInterval[1]);
+        Assert.InRange(a.EvCorrelationScore!.Value, low, high);
+        Assert.True(high - low is > 0.01 and < 0.3, $"interval [{low}, {high}] has an implausible width");
+    }
+
+    [Fact]
+    public void Interval_matches_a_direct_resampling_of_excerpts()
+    {
+        // Recompute the bootstrap naively (concatenate the drawn excerpts, correlate) with the same draws.
+        var excerpts = NoisyExcerpts(11);
+        double[] truth = [.. excerpts.SelectMany(e => e.Truth)], predicted = [.. excerpts.SelectMany(e => e.Predicted)];
+        int[] lengths = [.. excerpts.Select(e => e.Truth.Length)];
+        var interval = CorrelationBootstrap.Interval(truth, predicted, lengths, resamples: 200, seed: 5)!.Value;
+
+        var random = new Random(5);
+        var naive = new List<double>();
+        for (int b = 0; b < 200; b++)
+        {
+            var drawn = Enumerable.Range(0, excerpts.Length).Select(_ => excerpts[random.Next(excerpts.Length)]).ToList();
+            naive.Add(ActivationScores.Correlation([.. drawn.SelectMany(e => e.Truth)], [.. drawn.SelectMany(e => e.Predicted)]).Value!.Value);
+        }
+        naive.Sort();
+        // numpy-style percentiles at 2.5% and 97.5% of 200 values: positions 4.975 and 194.025.
+        Assert.Equal(naive[4] + 0.975 * (naive[5] - naive[4]), interval.Low, 9);
+        Assert.Equal(naive[194] + 0.025 * (naive[195] - naive[194]), interval.High, 9);
+    }
+
+    [Fact]
+    public void One_excerpt_has_no_interval()
+    {
+        Assert.Null(CorrelationBootstrap.Interval([1, 2, 3], [1, 3, 2], [3]));
+        Assert.Null(ScoringFixtures.Score([([1, 2, 3], [1, 3, 2])]).EvCorrelationInterval);
+    }
+
+    [Fact]
+    public void Lengths_that_do_not_cover_the_activations_are_refused() =>
+        Assert.Throws<ArgumentException>(() => CorrelationBootstrap.Interval([1, 2, 3, 4], [1, 2, 3, 4], [2, 1]));
+}
