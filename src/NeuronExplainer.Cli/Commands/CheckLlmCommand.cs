@@ -24,7 +24,16 @@ public static class CheckLlmCommand
         var chatModel = new Option<string?>("--model") { Description = "Chat model to try (a chat call with top logprobs)" };
         var completionModel = new Option<string?>("--completion-model") { Description = "Completions model to try (an echoed prompt with logprobs, as vLLM serves)" };
         var timeout = new Option<int>("--timeout") { Description = "Seconds to wait for each test call", DefaultValueFactory = _ => 60 };
-        var command = new Command("check-llm", "Check an OpenAI-compatible server, key and models, and which simulation methods they support");
+        var command = new Command("check-llm", """
+            Check an OpenAI-compatible server before a run: is it reachable, is the API key accepted, does it serve
+            the models, and which simulation methods work (a chat model's digit logprobs; a completions model's
+            echoed prompt logprobs for the paper's all-at-once method). Sends one tiny call per model.
+
+            Examples:
+              neuron-explainer check-llm --model gpt-4o-mini
+              neuron-explainer check-llm --base-url http://localhost:8000/v1 --completion-model meta-llama/Llama-3.1-8B
+              neuron-explainer check-llm --base-url http://localhost:11434/v1 --model llama3.1
+            """);
         foreach (var option in new Option[] { chatModel, completionModel, baseUrl, apiKeyEnv, timeout }) command.Options.Add(option);
         command.Validators.Add(result =>
         {

@@ -345,7 +345,8 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     [Fact]
     public async Task ConnectChecksTheServerAndItsModelsBeforeAnyWork()
     {
-        using var llm = await LlmPipeline.ConnectAsync(Endpoint, ["fake-chat", "fake-instruct"], Fast, PriceTable.Default, _store);
+        _server.Models.Add("llama3.1:latest");
+        using var llm = await LlmPipeline.ConnectAsync(Endpoint, ["fake-chat", "fake-instruct", "llama3.1"], Fast, PriceTable.Default, _store);
         Assert.Equal(1, _server.Count(FakeOpenAiServer.ModelList));
 
         var e = await Assert.ThrowsAsync<NeuronExplainerException>(() =>
