@@ -180,6 +180,18 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task OutOfRangeRequestsAreRefusedWithoutARoundTrip()
+    {
+        using var llm = Pipeline();
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => llm.ChatAsync(Ask("q", topLogprobs: 21), LlmCallContext.Explain(Neuron)));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => llm.ChatAsync(Ask("q", n: 0), LlmCallContext.Explain(Neuron)));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
+            llm.CompleteAsync(new CompletionRequest("fake-instruct", "p", MaxTokens: -1), LlmCallContext.Simulate(Neuron)));
+        await Assert.ThrowsAsync<ArgumentException>(() => llm.ChatAsync(new ChatRequest("fake-chat", [], 5), LlmCallContext.Explain(Neuron)));
+        Assert.Empty(_server.Requests);
+    }
+
+    [Fact]
     public async Task PermanentErrorsAreNotRetried()
     {
         _server.Enqueue(FakeOpenAiServer.Chat, FakeReply.Error(400));
