@@ -405,6 +405,27 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheKeyFromTheNamedVariableIsSentOnceAsBearerOnEveryEndpoint()
+    {
+        string variable = $"NE_TEST_KEY_{Guid.NewGuid():N}";
+        Environment.SetEnvironmentVariable(variable, "sk-right");
+        try
+        {
+            _server.RequiredApiKey = "sk-right";
+            using var llm = await LlmPipeline.ConnectAsync(Endpoint with { ApiKeyEnv = variable }, ["fake-chat"], Fast, PriceTable.Default, _store);
+            await llm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron));
+            await llm.CompleteAsync(new CompletionRequest("fake-instruct", "p", 1), LlmCallContext.Simulate(Neuron));
+
+            Assert.Equal([FakeOpenAiServer.ModelList, FakeOpenAiServer.Chat, FakeOpenAiServer.Completions], _server.Requests.Select(r => r.Endpoint));
+            Assert.All(_server.Requests, r => Assert.Equal("Bearer sk-right", r.Authorization));
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(variable, null);
+        }
+    }
+
+    [Fact]
     public async Task AnUnreachableServerIsOneClearErrorBeforeAnyWork()
     {
         // A port that was just free: bind, note, release.
