@@ -397,6 +397,12 @@ public sealed class LlmPipelineTests : IAsyncLifetime
             var failed = await Assert.ThrowsAsync<LlmCallFailedException>(() => llm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron)));
             Assert.Contains("HTTP 401", failed.Message);
             Assert.DoesNotContain("secret", failed.ToString());
+
+            // Keys not shaped like sk-... are cut out too.
+            using var vllm = new LlmPipeline(new OpenAiCompatibleBackend(Endpoint, "token-abc123"), Endpoint, Fast, PriceTable.Default, _store, ownsBackend: true);
+            var refused = await Assert.ThrowsAsync<LlmCallFailedException>(() => vllm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron)));
+            Assert.Contains("Incorrect API key provided: ***", refused.Message);
+            Assert.DoesNotContain("abc123", refused.ToString());
         }
         finally
         {
