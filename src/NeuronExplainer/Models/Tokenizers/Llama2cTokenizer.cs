@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text;
 
 namespace NeuronExplainer.Models.Tokenizers;
@@ -18,17 +17,16 @@ public sealed class Llama2cTokenizer : ITokenizer
 {
     private const int FirstByteToken = 3;
 
-    private readonly byte[][] pieces;
     private readonly float[] scores;
     private readonly TokenBytes tokenBytes;
     private readonly string[] tokenStrings;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> lookup;
     private readonly string[] pieceTexts;
     private readonly int dummyPrefixId;
+    private readonly byte[][] withoutDummyPrefix;
 
     private Llama2cTokenizer(byte[][] pieces, float[] scores, string path)
     {
-        this.pieces = pieces;
         this.scores = scores;
         pieceTexts = Array.ConvertAll(pieces, p => Encoding.UTF8.GetString(p));
 
@@ -52,6 +50,9 @@ public sealed class Llama2cTokenizer : ITokenizer
         for (int id = 0; id < pieces.Length; id++)
             bytesById[id] = id is >= FirstByteToken and < FirstByteToken + 256 ? [(byte)(id - FirstByteToken)] : pieces[id];
         tokenBytes = new TokenBytes(bytesById, path);
+        // Byte tokens keep their byte: llama2.c drops only a piece's own leading space.
+        withoutDummyPrefix = Array.ConvertAll(pieces, p => p is [(byte)' ', ..] ? p[1..] : p);
+        for (int b = 0; b < 256; b++) withoutDummyPrefix[FirstByteToken + b] = bytesById[FirstByteToken + b];
         tokenStrings = Array.ConvertAll(bytesById, b => TokenBytes.ToText(b));
     }
 
@@ -85,14 +86,11 @@ public sealed class Llama2cTokenizer : ITokenizer
         return new Llama2cTokenizer([.. pieces], [.. scores], path);
     }
 
-    public int VocabSize => pieces.Length;
+    public int VocabSize => tokenBytes.Count;
 
     public int? BosId => 1;
 
     public int? EosId => 2;
-
-    /// <summary>The piece's score (sentencepiece log-probability); higher merges first.</summary>
-    public float Score(int id) => scores[id];
 
     public int[] Encode(string text)
     {
@@ -129,23 +127,7 @@ public sealed class Llama2cTokenizer : ITokenizer
         return found;
     }
 
-    public string Decode(ReadOnlySpan<int> ids)
-    {
-        var buffer = new ArrayBufferWriter<byte>(ids.Length * 4 + 16);
-        bool atStart = true;
-        foreach (int id in ids)
-        {
-            var bytes = tokenBytes[id];
-            if (id == BosId || id == EosId)
-            {
-                atStart = id == BosId;
-                continue;
-            }
-            buffer.Write(atStart && pieces[id] is [(byte)' ', ..] ? bytes.AsSpan(1) : bytes);
-            atStart = false;
-        }
-        return TokenBytes.ToText(buffer.WrittenSpan);
-    }
+    public string Decode(ReadOnlySpan<int> ids) => tokenBytes.DecodeDroppingDummyPrefix(ids, BosId, EosId, withoutDummyPrefix);
 
     public string TokenString(int id)
     {

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text;
 
 namespace NeuronExplainer.Models.Tokenizers;
@@ -163,23 +162,8 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
         return found;
     }
 
-    public string Decode(ReadOnlySpan<int> ids)
-    {
-        var buffer = new ArrayBufferWriter<byte>(ids.Length * 4 + 16);
-        bool atStart = true;
-        foreach (int id in ids)
-        {
-            var bytes = tokenBytes[id];
-            if (id == BosId || id == EosId)
-            {
-                atStart = id == BosId;
-                continue;
-            }
-            buffer.Write(atStart && options.Prefix != MetaspacePrefix.Never ? markerFreeBytes[id] : bytes);
-            atStart = false;
-        }
-        return TokenBytes.ToText(buffer.WrittenSpan);
-    }
+    public string Decode(ReadOnlySpan<int> ids) =>
+        tokenBytes.DecodeDroppingDummyPrefix(ids, BosId, EosId, options.Prefix == MetaspacePrefix.Never ? null : markerFreeBytes);
 
     public string TokenString(int id)
     {
