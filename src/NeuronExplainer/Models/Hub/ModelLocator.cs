@@ -1,4 +1,5 @@
 using System.Text.Json;
+using NeuronExplainer.Models.Tokenizers;
 using Spectre.Console;
 
 namespace NeuronExplainer.Models.Hub;
@@ -166,9 +167,7 @@ public static class ModelLocator
         if (!name.EndsWith(".bin", StringComparison.OrdinalIgnoreCase))
             throw new NeuronExplainerException($"{path}: not a model; expected a Hugging Face model directory or a llama2.c .bin checkpoint");
 
-        string standard = Path.Combine(directory, "tokenizer.bin");
-        var candidates = File.Exists(standard) ? [standard]
-            : Directory.GetFiles(directory, "tok*.bin").Where(f => Path.GetFileName(f) != name).ToList();
+        var candidates = TokenizerLoader.Llama2cTokenizerFiles(directory, name);
         if (candidates.Count != 1)
             throw new NeuronExplainerException(candidates.Count == 0
                 ? $"{directory}: no tokenizer for {name}; expected tokenizer.bin or a tok*.bin beside it"
