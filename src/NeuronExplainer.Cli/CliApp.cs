@@ -19,6 +19,9 @@ public static class CliApp
     {
         var root = new RootCommand("neuron-explainer: explain the neurons of transformer language models with language models.");
         root.Options.Add(Verbose);
+        root.Subcommands.Add(Commands.ActivationsCommand.Create());
+        root.Subcommands.Add(Commands.GenerateCommand.Create());
+        root.Subcommands.Add(Commands.BenchCommand.Create());
         return root;
     }
 
