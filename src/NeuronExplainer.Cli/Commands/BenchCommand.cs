@@ -127,10 +127,14 @@ public static class BenchCommand
 
     private static string Label(IGemm gemm) => gemm is ManagedGemm ? "managed" : "openblas";
 
-    /// <summary>Median and best seconds of <paramref name="runs"/> timed calls after one warm-up.</summary>
+    /// <summary>
+    /// Median and best seconds of <paramref name="runs"/> timed calls, after warm-up calls (at least three and
+    /// a second) so the JIT's tiered recompilation has finished before timing starts.
+    /// </summary>
     private static (double Median, double Best) TimeRuns(int runs, Action action, Action afterWarmUp)
     {
-        action();
+        var warmUp = Stopwatch.StartNew();
+        for (var i = 0; i < 3 || warmUp.Elapsed.TotalSeconds < 1; i++) action();
         afterWarmUp();
         var seconds = new double[runs];
         for (var i = 0; i < runs; i++)
