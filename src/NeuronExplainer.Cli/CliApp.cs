@@ -27,6 +27,9 @@ public static class CliApp
         root.Subcommands.Add(Commands.ShowCommand.Create());
         root.Subcommands.Add(Commands.ExplainCommand.Create());
         root.Subcommands.Add(Commands.ScoreCommand.Create());
+        root.Subcommands.Add(Commands.ActivationsCommand.Create());
+        root.Subcommands.Add(Commands.GenerateCommand.Create());
+        root.Subcommands.Add(Commands.BenchCommand.Create());
         return root;
     }
 
