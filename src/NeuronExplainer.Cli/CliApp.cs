@@ -23,6 +23,7 @@ public static class CliApp
         root.Subcommands.Add(Commands.ImportCommand.Create());
         root.Subcommands.Add(Commands.ExportCommand.Create());
         root.Subcommands.Add(Commands.CheckLlmCommand.Create());
+        root.Subcommands.Add(Commands.LedgerCommand.Create());
         root.Subcommands.Add(Commands.CollectCommand.Create());
         root.Subcommands.Add(Commands.ShowCommand.Create());
         root.Subcommands.Add(Commands.ExplainCommand.Create());
