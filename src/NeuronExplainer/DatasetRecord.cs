@@ -14,7 +14,9 @@ public abstract record DatasetRecord : IJsonOnDeserialized
     public string DataclassName
     {
         get => field ?? ExpectedName;
-        init => field = value;
+        // Kept only when it differs (to be refused in OnDeserialized): records compare by their fields, so a record
+        // read from JSON must equal the same record built in code.
+        init => field = value == ExpectedName ? null : value;
     }
 
     [JsonIgnore]
