@@ -14,8 +14,7 @@ public abstract record DatasetRecord : IJsonOnDeserialized
     public string DataclassName
     {
         get => field ?? ExpectedName;
-        // Kept only when it differs (to be refused in OnDeserialized): records compare by their fields, so a record
-        // read from JSON must equal the same record built in code.
+        // Only a wrong tag is kept (to be refused after reading), so a record read from JSON equals one built in code.
         init => field = value == ExpectedName ? null : value;
     }
 

@@ -25,8 +25,11 @@ public sealed record SequenceSimulation(
     [property: JsonPropertyName("distribution_probabilities")] IReadOnlyList<IReadOnlyList<double>> DistributionProbabilities)
     : DatasetRecord
 {
-    /// <summary>The same simulation before calibration to activation units, when calibrated.</summary>
-    [JsonPropertyName("uncalibrated_simulation"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    /// <summary>
+    /// The same simulation before calibration to activation units, when calibrated. Written even when
+    /// null, as OpenAI's serialiser writes every field of the dataclass.
+    /// </summary>
+    [JsonPropertyName("uncalibrated_simulation")]
     public SequenceSimulation? UncalibratedSimulation { get; init; }
 
     /// <summary>

@@ -60,30 +60,22 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     }
 
     /// <summary>
-    /// Connects to an OpenAI-compatible server after checking, before any work starts, that the models have
-    /// prices, the API key is set (a local server may need none) and the server answers <c>GET /models</c>
-    /// with the key and lists the models. A dry run checks prices only and sends nothing.
+    /// A pipeline over <see cref="OpenAiCompatibleBackend.ConnectAsync"/>: the models' prices, the API key
+    /// and the server are checked before any work starts (a dry run checks prices only and sends nothing).
     /// </summary>
     public static async Task<LlmPipeline> ConnectAsync(LlmEndpoint endpoint, IReadOnlyCollection<string> models, LlmPipelineOptions options,
         PriceTable prices, INeuronStore store, CancellationToken cancellationToken = default)
     {
         foreach (string model in models) prices.PriceOf(model, endpoint);
-        string? key = Environment.GetEnvironmentVariable(endpoint.ApiKeyEnv);
-        if (!options.DryRun && string.IsNullOrEmpty(key) && !endpoint.IsLocal)
-            throw new NeuronExplainerException(
-                $"no API key for the LLM server {endpoint.BaseUrl}: environment variable {endpoint.ApiKeyEnv} is not set; set it or name another one with --api-key-env");
-        var backend = new OpenAiCompatibleBackend(endpoint, key, time: null);
-        try
-        {
-            if (!options.DryRun) await PreflightAsync(backend, models, string.IsNullOrEmpty(key), cancellationToken).ConfigureAwait(false);
-            return new LlmPipeline(backend, endpoint, options, prices, store, ownsBackend: true);
-        }
-        catch
-        {
-            backend.Dispose();
-            throw;
-        }
+        var backend = await OpenAiCompatibleBackend.ConnectAsync(endpoint, models, checkServer: !options.DryRun, cancellationToken).ConfigureAwait(false);
+        return new LlmPipeline(backend, endpoint, options, prices, store, ownsBackend: true);
     }
+
+    /// <summary>
+    /// Raised (on the calling thread of the failed attempt) with one line when an attempt failed and the call
+    /// will be tried again, so a long run can show that it is waiting on a rate limit or a flaky server.
+    /// </summary>
+    public event Action<string>? Retrying;
 
     /// <summary>What this pipeline's calls used so far (estimates in a dry run).</summary>
     public LlmUsage Usage { get { lock (_lock) return _usage; } }
@@ -202,11 +194,13 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
                 catch (LlmServerException e)
                 {
                     lastError = e.Message;
+                    if (e.Transient) AnnounceRetry(call, attempts, lastError);
                     throw;
                 }
                 catch (OperationCanceledException) when (ct.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
                 {
                     lastError = $"no answer within {_options.AttemptTimeout.TotalSeconds:0.#} s";
+                    AnnounceRetry(call, attempts, lastError);
                     throw;
                 }
             }, cancellationToken).ConfigureAwait(false);
@@ -219,6 +213,12 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
                 : $"failed after {attempts} attempt(s)";
             throw new LlmCallFailedException($"{call.Kind} call to {_endpoint.BaseUrl}{For(call.Context)} {why}; last error: {lastError}", e);
         }
+    }
+
+    private void AnnounceRetry<T>(Call<T> call, int attempt, string error)
+    {
+        if (attempt < _options.MaxAttempts)
+            Retrying?.Invoke($"{call.Kind} call{For(call.Context)}: attempt {attempt} of {_options.MaxAttempts} failed ({error}); retrying");
     }
 
     private static ResiliencePipeline BuildResilience(LlmPipelineOptions options, TimeProvider time)
@@ -239,36 +239,6 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
                     : null),
             });
         return builder.AddTimeout(options.AttemptTimeout).Build();
-    }
-
-    private static async Task PreflightAsync(OpenAiCompatibleBackend backend, IReadOnlyCollection<string> models, bool noKey, CancellationToken cancellationToken)
-    {
-        var server = backend.Endpoint.BaseUrl;
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(15));
-        IReadOnlyList<string>? served;
-        try { served = await backend.ListModelsAsync(timeout.Token).ConfigureAwait(false); }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-        {
-            throw new NeuronExplainerException($"the LLM server {server} did not answer GET /models within 15 s");
-        }
-        catch (LlmServerException e) when (e.Status is 401 or 403)
-        {
-            throw new NeuronExplainerException(noKey
-                ? $"the LLM server {server} needs an API key (HTTP {e.Status}): set environment variable {backend.Endpoint.ApiKeyEnv} or name another one with --api-key-env"
-                : $"the LLM server {server} refused the API key from environment variable {backend.Endpoint.ApiKeyEnv} (HTTP {e.Status})", e);
-        }
-        catch (LlmServerException e)
-        {
-            throw new NeuronExplainerException(e.Status is null
-                ? $"cannot reach the LLM server {server}: {e.Message}"
-                : $"the LLM server {server} answered GET /models with {e.Message}", e);
-        }
-        if (served is null || served.Count == 0) return;
-        var missing = models.Where(m => !served.Contains(m, StringComparer.Ordinal)).ToList();
-        if (missing.Count > 0)
-            throw new NeuronExplainerException(
-                $"the LLM server {server} does not serve model '{missing[0]}'; it serves: {string.Join(", ", served.Take(20))}{(served.Count > 20 ? ", ..." : "")}");
     }
 
     private string CacheKey(string kind, string requestJson) =>

@@ -53,6 +53,32 @@ public sealed class OpenAiCompatibleBackend : ILlmClient, IDisposable
 
     public LlmEndpoint Endpoint { get; }
 
+    /// <summary>
+    /// Connects after checking, before any work starts, that the API key is set (a local server may need
+    /// none) and, when <paramref name="checkServer"/>, that the server answers <c>GET /models</c> with that
+    /// key and lists the models. Each problem is one <see cref="NeuronExplainerException"/> saying what to fix.
+    /// </summary>
+    public static async Task<OpenAiCompatibleBackend> ConnectAsync(LlmEndpoint endpoint, IReadOnlyCollection<string> models, bool checkServer,
+        CancellationToken cancellationToken = default)
+    {
+        string? key = Environment.GetEnvironmentVariable(endpoint.ApiKeyEnv);
+        if (checkServer && string.IsNullOrEmpty(key) && !endpoint.IsLocal)
+            throw new NeuronExplainerException(
+                $"no API key for the LLM server {endpoint.BaseUrl}: environment variable {endpoint.ApiKeyEnv} is not set; set it or name another one with --api-key-env");
+        var backend = new OpenAiCompatibleBackend(endpoint, key);
+        try
+        {
+            if (checkServer) await backend.PreflightAsync(models, noKey: string.IsNullOrEmpty(key), cancellationToken).ConfigureAwait(false);
+            return backend;
+        }
+        catch
+        {
+            backend.Dispose();
+            throw;
+        }
+    }
+
+
     public async Task<ChatResponse> ChatAsync(ChatRequest request, LlmCallContext context, CancellationToken cancellationToken = default)
     {
         var client = _chatClients.GetOrAdd(request.Model, model => new ChatClient(model, new ApiKeyCredential(_apiKey), _chatOptions));
@@ -82,11 +108,41 @@ public sealed class OpenAiCompatibleBackend : ILlmClient, IDisposable
     /// <c>GET {base}/models</c>: the model ids the server offers, or null if it does not implement the list
     /// (404/405). Throws <see cref="LlmServerException"/> for a refused key or an unreachable server.
     /// </summary>
-    public async Task<IReadOnlyList<string>?> ListModelsAsync(CancellationToken cancellationToken)
+    private async Task<IReadOnlyList<string>?> ListModelsAsync(CancellationToken cancellationToken)
     {
         using var message = new HttpRequestMessage(HttpMethod.Get, Url("models"));
         try { return OpenAiWire.ParseModels(await SendAsync(message, cancellationToken).ConfigureAwait(false)); }
         catch (LlmServerException e) when (e.Status is 404 or 405) { return null; }
+    }
+
+    private async Task PreflightAsync(IReadOnlyCollection<string> models, bool noKey, CancellationToken cancellationToken)
+    {
+        var server = Endpoint.BaseUrl;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        timeout.CancelAfter(TimeSpan.FromSeconds(15));
+        IReadOnlyList<string>? served;
+        try { served = await ListModelsAsync(timeout.Token).ConfigureAwait(false); }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            throw new NeuronExplainerException($"the LLM server {server} did not answer GET /models within 15 s");
+        }
+        catch (LlmServerException e) when (e.Status is 401 or 403)
+        {
+            throw new NeuronExplainerException(noKey
+                ? $"the LLM server {server} needs an API key (HTTP {e.Status}): set environment variable {Endpoint.ApiKeyEnv} or name another one with --api-key-env"
+                : $"the LLM server {server} refused the API key from environment variable {Endpoint.ApiKeyEnv} (HTTP {e.Status})", e);
+        }
+        catch (LlmServerException e)
+        {
+            throw new NeuronExplainerException(e.Status is null
+                ? $"cannot reach the LLM server {server}: {e.Message}"
+                : $"the LLM server {server} answered GET /models with {e.Message}", e);
+        }
+        if (served is null || served.Count == 0) return;
+        var missing = models.Where(m => !served.Contains(m, StringComparer.Ordinal)).ToList();
+        if (missing.Count > 0)
+            throw new NeuronExplainerException(
+                $"the LLM server {server} does not serve model '{missing[0]}'; it serves: {string.Join(", ", served.Take(20))}{(served.Count > 20 ? ", ..." : "")}");
     }
 
     private async Task<byte[]> SendAsync(HttpRequestMessage message, CancellationToken cancellationToken)

@@ -103,8 +103,9 @@ internal static class OpenAiWire
         var result = new List<TokenLogprob>(count);
         for (int i = 0; i < count; i++)
         {
-            double? value = values is { } v && v[i].ValueKind == JsonValueKind.Number ? v[i].GetDouble() : null;
-            IReadOnlyList<TopLogprob> top = tops is { } t && t[i].ValueKind == JsonValueKind.Object
+            // Only an explicit null (the first echoed token) means "no logprob"; anything else must be a number.
+            double? value = values is { } v && v[i].ValueKind != JsonValueKind.Null ? v[i].GetDouble() : null;
+            IReadOnlyList<TopLogprob> top = tops is { } t && t[i].ValueKind != JsonValueKind.Null
                 ? t[i].EnumerateObject().Select(p => new TopLogprob(p.Name, p.Value.GetDouble())).OrderByDescending(a => a.Logprob).ToList()
                 : [];
             int? offset = offsets is { } o ? o[i].GetInt32() : null;

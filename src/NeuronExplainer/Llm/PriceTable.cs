@@ -46,6 +46,7 @@ public sealed class PriceTable
     /// <summary>The built-in prices with the file's entries added or replacing them.</summary>
     public static PriceTable Load(string path)
     {
+        if (!File.Exists(path)) throw new NeuronExplainerException($"price table {path} does not exist");
         Dictionary<string, ModelPrice>? entries;
         try { entries = JsonSerializer.Deserialize(File.ReadAllBytes(path), LlmJson.Default.DictionaryStringModelPrice); }
         catch (JsonException e)
@@ -53,7 +54,6 @@ public sealed class PriceTable
             throw new NeuronExplainerException(
                 $"price table {path}: {e.Message}; expected {{\"model\": {{\"prompt_per_million\": USD, \"completion_per_million\": USD}}}}", e);
         }
-        catch (FileNotFoundException e) { throw new NeuronExplainerException($"price table {path} does not exist", e); }
         var prices = new Dictionary<string, ModelPrice>(Known, StringComparer.OrdinalIgnoreCase);
         foreach (var (model, price) in entries ?? [])
         {

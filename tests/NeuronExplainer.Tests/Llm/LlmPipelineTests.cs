@@ -94,11 +94,17 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     {
         _server.Enqueue(FakeOpenAiServer.Chat, FakeReply.Error(429), FakeReply.Error(500), FakeReply.TruncatedJson, FakeReply.Hang, FakeReply.Error(503));
         using var llm = Pipeline(Fast with { AttemptTimeout = TimeSpan.FromMilliseconds(500), MaxAttempts = 6 });
+        var notices = new List<string>();
+        llm.Retrying += notices.Add;
 
         var response = await llm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron));
 
         Assert.Equal("the main thing this neuron does is find dogs", response.Choices.Single().Content);
         Assert.Equal(6, _server.Count(FakeOpenAiServer.Chat));
+        Assert.Equal(5, notices.Count);
+        Assert.StartsWith("chat call for neuron 2/7 (explain): attempt 1 of 6 failed (HTTP 429 TooManyRequests", notices[0]);
+        Assert.Contains("not valid JSON", notices[2]);
+        Assert.Contains("no answer within 0.5 s", notices[3]);
         Assert.Equal(1, llm.Usage.Calls);
         Assert.Equal(0, llm.Usage.FailedCalls);
     }
