@@ -1,3 +1,5 @@
+using NeuronExplainer.Tests.Storage;
+using NeuronExplainer.Storage;
 using System.Net;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
@@ -9,7 +11,8 @@ namespace NeuronExplainer.Tests.Viewer;
 
 public sealed class ViewerApiTests : IAsyncLifetime
 {
-    readonly MemoryNeuronStore store = new();
+    readonly TempStore temp = new();
+    SqliteNeuronStore store => temp.Store;
     WebApplication app = null!;
     HttpClient client = null!;
 
@@ -25,7 +28,7 @@ public sealed class ViewerApiTests : IAsyncLifetime
     {
         client.Dispose();
         await app.DisposeAsync();
-        store.Dispose();
+        temp.Dispose();
     }
 
     async Task<JsonElement> Json(string path, HttpStatusCode expected = HttpStatusCode.OK)

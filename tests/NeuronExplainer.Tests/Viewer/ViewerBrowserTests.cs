@@ -1,3 +1,5 @@
+using NeuronExplainer.Tests.Storage;
+using NeuronExplainer.Storage;
 using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
@@ -15,7 +17,8 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
     /// <summary>One viewer on a loopback port and one browser, shared by the tests of this class.</summary>
     public sealed class Server : IAsyncLifetime
     {
-        readonly MemoryNeuronStore store = new();
+        readonly TempStore temp = new();
+        SqliteNeuronStore store => temp.Store;
         WebApplication app = null!;
         IPlaywright playwright = null!;
         public IBrowser Browser { get; private set; } = null!;
@@ -41,7 +44,7 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
             await Browser.DisposeAsync();
             playwright.Dispose();
             await app.DisposeAsync();
-            store.Dispose();
+            temp.Dispose();
         }
     }
 
