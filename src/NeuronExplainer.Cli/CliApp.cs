@@ -27,6 +27,7 @@ public static class CliApp
         root.Subcommands.Add(Commands.ShowCommand.Create());
         root.Subcommands.Add(Commands.ExplainCommand.Create());
         root.Subcommands.Add(Commands.ScoreCommand.Create());
+        root.Subcommands.Add(Commands.RunCommand.Create());
         return root;
     }
 
