@@ -31,6 +31,7 @@ public static class CliApp
         root.Subcommands.Add(Commands.ActivationsCommand.Create());
         root.Subcommands.Add(Commands.GenerateCommand.Create());
         root.Subcommands.Add(Commands.BenchCommand.Create());
+        root.Subcommands.Add(Commands.RunCommand.Create());
         return root;
     }
 
