@@ -19,6 +19,7 @@ public static class CliApp
     {
         var root = new RootCommand("neuron-explainer: explain the neurons of transformer language models with language models.");
         root.Options.Add(Verbose);
+        root.Subcommands.Add(Commands.ServeCommand.Create());
         return root;
     }
 

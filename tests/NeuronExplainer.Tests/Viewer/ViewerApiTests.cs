@@ -9,14 +9,13 @@ namespace NeuronExplainer.Tests.Viewer;
 
 public sealed class ViewerApiTests : IAsyncLifetime
 {
-    readonly MemoryNeuronStore store = new();
+    readonly ViewerFixture.Store store = new();
     WebApplication app = null!;
     HttpClient client = null!;
 
     public async Task InitializeAsync()
     {
-        ViewerFixture.Fill(store);
-        app = ViewerApp.Build(store, ViewerOptions.Default, b => b.WebHost.UseTestServer());
+        app = ViewerApp.Build(store.Value, ViewerOptions.Default, b => b.WebHost.UseTestServer());
         await app.StartAsync();
         client = app.GetTestClient();
     }
@@ -142,6 +141,27 @@ public sealed class ViewerApiTests : IAsyncLifetime
         Assert.Equal((1, 2), (hit.GetProperty("layer").GetInt32(), hit.GetProperty("neuron").GetInt32()));
         var spans = hit.GetProperty("highlighted").EnumerateArray().Select(s => (s.GetProperty("text").GetString(), s.GetProperty("match").GetBoolean())).ToList();
         Assert.Equal([("numbers and ", false), ("counting", true), (" words", false)], spans);
+    }
+
+    [Theory]
+    [InlineData("\" AND (")]
+    [InlineData("NEAR(a b")]
+    [InlineData("*")]
+    [InlineData("explanation:numbers OR")]
+    public async Task Search_syntax_in_user_text_is_taken_as_words(string query)
+    {
+        var d = await Json("/api/search?q=" + Uri.EscapeDataString(query));
+        Assert.Equal(query, d.GetProperty("query").GetString());
+    }
+
+    [Fact]
+    public async Task Search_keeps_markup_in_explanations_as_text()
+    {
+        var d = await Json("/api/search?q=script");
+        var hit = Assert.Single(d.GetProperty("hits").EnumerateArray());
+        Assert.Equal("the word <script> & friends", hit.GetProperty("explanation").GetString());
+        var spans = hit.GetProperty("highlighted").EnumerateArray().Select(s => (s.GetProperty("text").GetString(), s.GetProperty("match").GetBoolean())).ToList();
+        Assert.Equal([("the word <", false), ("script", true), ("> & friends", false)], spans);
     }
 
     [Theory]
