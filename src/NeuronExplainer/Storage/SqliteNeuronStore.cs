@@ -22,7 +22,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore
 
     readonly SqliteConnection connection;
     readonly TimeSpan busyTimeout;
+    /// <summary>Guards the connection; re-entered by the thread running a <see cref="Batch"/>.</summary>
     readonly Lock gate = new();
+    SqliteTransaction? batch;
 
     public string Location { get; }
 
@@ -91,6 +93,23 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             transaction.Commit();
         }
     }
+
+    public void Batch(Action writes) => Locked(() =>
+    {
+        if (batch is not null) throw new InvalidOperationException("batches do not nest");
+        using var transaction = connection.BeginTransaction(deferred: false);
+        batch = transaction;
+        try
+        {
+            writes();
+            transaction.Commit();
+        }
+        finally
+        {
+            batch = null;
+        }
+        return 0;
+    });
 
     public RunManifest? GetManifest() => Locked(() =>
     {
@@ -329,9 +348,17 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         lock (gate) return Translate(read);
     }
 
-    /// <summary>Runs <paramref name="write"/> as one immediate transaction: it lands whole or not at all.</summary>
+    /// <summary>
+    /// Runs <paramref name="write"/> as one immediate transaction (it lands whole or not at all), or as
+    /// part of the open <see cref="Batch"/>.
+    /// </summary>
     void Write(Action write) => Locked(() =>
     {
+        if (batch is not null)
+        {
+            write();
+            return 0;
+        }
         using var transaction = connection.BeginTransaction(deferred: false);
         write();
         transaction.Commit();
