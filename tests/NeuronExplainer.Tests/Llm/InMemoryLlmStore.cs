@@ -23,6 +23,7 @@ internal sealed class InMemoryLlmStore : INeuronStore
     public IReadOnlyList<LedgerEntry> ListLedger() => _ledger.ToList();
 
     public RunManifest? GetManifest() => throw new NotSupportedException();
+    public void Batch(Action writes) => throw new NotSupportedException();
     public void PutManifest(RunManifest manifest) => throw new NotSupportedException();
     public void PutNeuronRecords(IReadOnlyList<NeuronRecord> records) => throw new NotSupportedException();
     public NeuronRecord? GetNeuronRecord(NeuronId id) => throw new NotSupportedException();

@@ -40,11 +40,11 @@ public sealed partial class ServeCommandTests
     [Fact]
     public void A_busy_port_is_a_clear_failure()
     {
-        using var store = new ViewerFixture.Store();
+        using var store = ViewerFixture.Store();
         using var busy = new TcpListener(IPAddress.Loopback, 0);
         busy.Start();
         int port = ((IPEndPoint)busy.LocalEndpoint).Port;
-        var (code, _, err) = Run("serve", "--store", Path.GetDirectoryName(store.Value.Location)!, "--port", port.ToString());
+        var (code, _, err) = Run("serve", "--store", Path.GetDirectoryName(store.Store.Location)!, "--port", port.ToString());
         Assert.Equal(CliApp.Failure, code);
         Assert.Contains("address already in use", err);
     }
@@ -52,9 +52,9 @@ public sealed partial class ServeCommandTests
     [Fact]
     public async Task Serve_prints_its_url_and_answers_there()
     {
-        using var store = new ViewerFixture.Store();
+        using var store = ViewerFixture.Store();
         var cli = Path.Combine(AppContext.BaseDirectory, "neuron-explainer.dll");
-        var start = new ProcessStartInfo("dotnet", ["exec", cli, "serve", "--store", Path.GetDirectoryName(store.Value.Location)!, "--port", "0"])
+        var start = new ProcessStartInfo("dotnet", ["exec", cli, "serve", "--store", Path.GetDirectoryName(store.Store.Location)!, "--port", "0"])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,

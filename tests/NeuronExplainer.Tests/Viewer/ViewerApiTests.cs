@@ -5,17 +5,19 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using NeuronExplainer.Cli.Viewer;
 
+using NeuronExplainer.Tests.Storage;
+
 namespace NeuronExplainer.Tests.Viewer;
 
 public sealed class ViewerApiTests : IAsyncLifetime
 {
-    readonly ViewerFixture.Store store = new();
+    readonly TempStore store = ViewerFixture.Store();
     WebApplication app = null!;
     HttpClient client = null!;
 
     public async Task InitializeAsync()
     {
-        app = ViewerApp.Build(store.Value, ViewerOptions.Default, b => b.WebHost.UseTestServer());
+        app = ViewerApp.Build(store.Store, ViewerOptions.Default, b => b.WebHost.UseTestServer());
         await app.StartAsync();
         client = app.GetTestClient();
     }

@@ -4,6 +4,8 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.Playwright;
 using NeuronExplainer.Cli.Viewer;
 
+using NeuronExplainer.Tests.Storage;
+
 namespace NeuronExplainer.Tests.Viewer;
 
 /// <summary>
@@ -15,7 +17,7 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
     /// <summary>One viewer on a loopback port and one browser, shared by the tests of this class.</summary>
     public sealed class Server : IAsyncLifetime
     {
-        readonly ViewerFixture.Store store = new();
+        readonly TempStore store = ViewerFixture.Store();
         WebApplication app = null!;
         IPlaywright playwright = null!;
         public IBrowser Browser { get; private set; } = null!;
@@ -23,7 +25,7 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
 
         public async Task InitializeAsync()
         {
-                app = ViewerApp.Build(store.Value, new ViewerOptions(IPAddress.Loopback, 0));
+                app = ViewerApp.Build(store.Store, new ViewerOptions(IPAddress.Loopback, 0));
             await app.StartAsync();
             BaseUrl = app.Urls.Single();
             playwright = await Playwright.CreateAsync();

@@ -12,29 +12,13 @@ namespace NeuronExplainer.Tests.Viewer;
 /// </summary>
 static class ViewerFixture
 {
-    /// <summary>A SQLite store in a temporary directory holding the fixture; disposing removes both.</summary>
-    public sealed class Store : IDisposable
+    /// <summary>A SQLite store in a temporary directory holding the fixture.</summary>
+    public static TempStore Store()
     {
-        readonly TempDirectory temp = new();
-        public SqliteNeuronStore Value { get; }
-
-        public Store()
-        {
-            Value = SqliteNeuronStore.Open(temp.Sub("run"));
-            Fill(Value);
-        }
-
-        public void Dispose()
-        {
-            Value.Dispose();
-            temp.Dispose();
-        }
+        var temp = new TempStore();
+        Fill(temp.Store);
+        return temp;
     }
-
-    public const string ScriptToken = "<script>alert(1)</script>";
-    public static readonly string[] HostileTokens = [ScriptToken, " &amp;", "\"quoted'", "\n", "\u0007", "<b>bold</b>", ""];
-
-    public static readonly NeuronId Explained = new(1, 2);
 
     public static void Fill(INeuronStore store)
     {
