@@ -20,6 +20,11 @@ static class ViewerFixture
         return temp;
     }
 
+    public const string ScriptToken = "<script>alert(1)</script>";
+    public static readonly string[] HostileTokens = [ScriptToken, " &amp;", "\"quoted'", "\n", "\u0007", "<b>bold</b>", ""];
+
+    public static readonly NeuronId Explained = new(1, 2);
+
     public static void Fill(INeuronStore store)
     {
         store.PutManifest(new RunManifest("stories260K", "tinystories-train-head.txt",
