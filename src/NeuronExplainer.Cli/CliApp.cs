@@ -28,6 +28,11 @@ public static class CliApp
         root.Subcommands.Add(Commands.ShowCommand.Create());
         root.Subcommands.Add(Commands.ExplainCommand.Create());
         root.Subcommands.Add(Commands.ScoreCommand.Create());
+        root.Subcommands.Add(Commands.ActivationsCommand.Create());
+        root.Subcommands.Add(Commands.GenerateCommand.Create());
+        root.Subcommands.Add(Commands.BenchCommand.Create());
+        root.Subcommands.Add(Commands.RunCommand.Create());
+        root.Subcommands.Add(Commands.ServeCommand.Create());
         return root;
     }
 
