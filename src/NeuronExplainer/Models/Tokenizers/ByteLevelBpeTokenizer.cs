@@ -65,14 +65,14 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
                 throw new NeuronExplainerException($"{source}: the vocabulary lacks the token for byte 0x{b:X2} ('{ByteLevelAlphabet.ByteToChar[b]}')");
         }
 
-        merges = new Dictionary<long, Merge>(mergeRules.Count, PairKeyComparer.Instance);
+        merges = PairKey.NewTable<Merge>(mergeRules.Count);
         for (int rank = 0; rank < mergeRules.Count; rank++)
         {
             var (left, right) = mergeRules[rank];
             if (!vocab.TryGetValue(left, out int leftId) || !vocab.TryGetValue(right, out int rightId) || !vocab.TryGetValue(left + right, out int result))
                 throw new NeuronExplainerException($"{source}: merge {rank + 1} '{left} {right}' uses a token missing from the vocabulary");
             // A repeated rule keeps its first (lowest) rank, as a rank table built from the file would.
-            merges.TryAdd(PairKey(leftId, rightId), new Merge(rank, result));
+            merges.TryAdd(PairKey.Of(leftId, rightId), new Merge(rank, result));
         }
 
         specials = new SpecialTokenSplitter(specialTokens);
@@ -139,13 +139,13 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
             int bestRank = int.MaxValue, bestAt = -1;
             for (int i = 0; i + 1 < count; i++)
             {
-                if (merges.TryGetValue(PairKey(parts[i], parts[i + 1]), out var merge) && merge.Rank < bestRank)
+                if (merges.TryGetValue(PairKey.Of(parts[i], parts[i + 1]), out var merge) && merge.Rank < bestRank)
                     (bestRank, bestAt) = (merge.Rank, i);
             }
             if (bestAt < 0) break;
 
             int left = parts[bestAt], right = parts[bestAt + 1];
-            int result = merges[PairKey(left, right)].Result;
+            int result = merges[PairKey.Of(left, right)].Result;
             int write = bestAt;
             for (int read = bestAt; read < count; write++)
             {
@@ -159,18 +159,6 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
             count = write;
         }
         return parts[..count].ToArray();
-    }
-
-    private static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
-
-    /// <summary>long's own hash is high ^ low, which collides for most token pairs; this one mixes the bits.</summary>
-    private sealed class PairKeyComparer : IEqualityComparer<long>
-    {
-        public static readonly PairKeyComparer Instance = new();
-
-        public bool Equals(long x, long y) => x == y;
-
-        public int GetHashCode(long key) => (int)(((ulong)key * 0x9E3779B97F4A7C15UL) >> 32);
     }
 
     /// <summary>Loads GPT-2's files: vocab.json + merges.txt (Hugging Face) or encoder.json + vocab.bpe (OpenAI), same content.</summary>
