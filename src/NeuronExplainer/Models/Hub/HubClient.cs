@@ -188,7 +188,15 @@ public sealed class HubClient : IDisposable
             stall.CancelAfter(options.StallTimeout);
             int read = await body.ReadAsync(buffer, stall.Token);
             if (read == 0) break;
-            await output.WriteAsync(buffer.AsMemory(0, read), cancel);
+            try
+            {
+                await output.WriteAsync(buffer.AsMemory(0, read), cancel);
+            }
+            catch (IOException e)
+            {
+                // A full disk is no network cut-off: retrying would not help.
+                throw new NeuronExplainerException($"cannot write {partial}: {e.Message}", e);
+            }
             received += read;
             task.Increment(read);
             // Too long already: stop reading; the size check then rejects the file.
