@@ -1,4 +1,5 @@
 using NeuronExplainer.Models;
+using NeuronExplainer.Models.Checkpoints;
 using NeuronExplainer.Models.Kernels;
 
 namespace NeuronExplainer.Tests.Engine;
@@ -63,6 +64,38 @@ public class ParityTests
         {
             var alone = transformer.Forward(reference.Tokens.AsSpan(w * reference.Seq, reference.Seq), 1, reference.Seq, new ForwardRequest([hook])).Hook(hook);
             EngineFixtures.AssertClose(batched.AsSpan(w * width, width), alone, $"window {w}", tolerance: 1e-5f);
+        }
+    }
+
+    [Fact]
+    public void MlpWeightsAreRowPerNeuronInBothLayouts()
+    {
+        // GPT-2's Conv1D stores c_fc [d_model, d_mlp] and c_proj [d_mlp, d_model].
+        var gpt2 = ModelLoader.LoadWeights(EngineFixtures.Path("gpt2-tiny"));
+        using (var model = new Transformer("gpt2-tiny", gpt2, new IdTokenizer(gpt2.Config.VocabSize)))
+        using (var file = SafeTensorsFile.Open(EngineFixtures.Path("gpt2-tiny/model.safetensors")))
+        {
+            int d = gpt2.Config.ModelDim, mlp = gpt2.Config.MlpDim, neuron = 77;
+            var weights = model.GetMlpWeights(1);
+            var cFc = file.ReadFloat32("h.1.mlp.c_fc.weight");
+            var cProj = file.ReadFloat32("h.1.mlp.c_proj.weight");
+            Assert.Null(weights.Gate);
+            Assert.Equal(Enumerable.Range(0, d).Select(i => cFc[i * mlp + neuron]), weights.In.Span.Slice(neuron * d, d).ToArray());
+            Assert.Equal(cProj.AsSpan(neuron * d, d).ToArray(), weights.Out.Span.Slice(neuron * d, d).ToArray());
+            Assert.Equal(file.ReadFloat32("wte.weight"), model.GetTokenMatrices().Unembedding.ToArray());
+        }
+
+        // Llama's Linear layers store [out, in]: gate/up rows are neurons, down_proj columns are.
+        var llama = ModelLoader.LoadWeights(EngineFixtures.Path("qwen2-tiny"));
+        using (var model = new Transformer("qwen2-tiny", llama, new IdTokenizer(llama.Config.VocabSize)))
+        using (var file = SafeTensorsFile.Open(EngineFixtures.Path("qwen2-tiny/model.safetensors")))
+        {
+            int d = llama.Config.ModelDim, mlp = llama.Config.MlpDim, neuron = 5;
+            var weights = model.GetMlpWeights(0);
+            var down = file.ReadFloat32("model.layers.0.mlp.down_proj.weight");
+            Assert.Equal(file.ReadFloat32("model.layers.0.mlp.gate_proj.weight"), weights.In.ToArray());
+            Assert.Equal(file.ReadFloat32("model.layers.0.mlp.up_proj.weight"), weights.Gate!.Value.ToArray());
+            Assert.Equal(Enumerable.Range(0, d).Select(i => down[i * mlp + neuron]), weights.Out.Span.Slice(neuron * d, d).ToArray());
         }
     }
 }
