@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Models;
-using NeuronExplainer.Models.Tokenizers;
 using NeuronExplainer.Storage;
 using Spectre.Console;
 
@@ -75,7 +74,7 @@ public static class CollectCommand
             };
             var corpusOptions = new CorpusOptions(parse.GetValue(corpus)!, parse.GetValue(separator), parse.GetValue(textField)!);
             string modelPath = Path.GetFullPath(parse.GetValue(model)!);
-            using var loaded = LoadModel(modelPath, parse.GetValue(tokenizer));
+            using var loaded = ModelLoader.Load(modelPath, parse.GetValue(tokenizer));
             var collector = new Collector(loaded, settings, corpusOptions, modelPath);
             collector.EnsureCorpusHasAWindow();
 
@@ -99,12 +98,6 @@ public static class CollectCommand
             }
             return 0;
         }
-    }
-
-    static ITransformerModel LoadModel(string modelPath, string? tokenizerPath)
-    {
-        var tokenizer = TokenizerLoader.Load(tokenizerPath ?? (Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(modelPath)!));
-        return ModelLoader.Load(modelPath, tokenizer);
     }
 
     static CollectionSummary Run(IAnsiConsole console, Collector collector, INeuronStore store)
