@@ -1,12 +1,19 @@
 using NeuronExplainer.Activations;
 using NeuronExplainer.Cli;
 using NeuronExplainer.Storage;
+using NeuronExplainer.Tests.Storage;
 
 namespace NeuronExplainer.Tests.Activations;
 
 /// <summary>End to end on the real stories260K model over a slice of TinyStories, through the CLI.</summary>
-public sealed class CollectCommandTests : TempDirectoryTest
+public sealed class CollectCommandTests : IDisposable
 {
+    readonly TempDirectory temp = new();
+
+    string directory => temp.Path;
+
+    public void Dispose() => temp.Dispose();
+
 
     static (int Code, string Out, string Err) Cli(params string[] args)
     {

@@ -1,11 +1,18 @@
 using System.Text.Json;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Storage;
+using NeuronExplainer.Tests.Storage;
 
 namespace NeuronExplainer.Tests.Activations;
 
-public sealed class CollectorTests : TempDirectoryTest
+public sealed class CollectorTests : IDisposable
 {
+    readonly TempDirectory temp = new();
+
+    string directory => temp.Path;
+
+    public void Dispose() => temp.Dispose();
+
     const int SeqLen = 16;
     readonly string corpus;
     readonly List<string> documents;

@@ -1,11 +1,18 @@
 using System.IO.Compression;
 using System.Text;
 using NeuronExplainer.Activations;
+using NeuronExplainer.Tests.Storage;
 
 namespace NeuronExplainer.Tests.Activations;
 
-public sealed class CorpusReaderTests : TempDirectoryTest
+public sealed class CorpusReaderTests : IDisposable
 {
+    readonly TempDirectory temp = new();
+
+    string directory => temp.Path;
+
+    public void Dispose() => temp.Dispose();
+
 
     string Write(string name, byte[] content)
     {
