@@ -32,6 +32,13 @@ public sealed record SequenceSimulation(
     [JsonPropertyName("uncalibrated_simulation")]
     public SequenceSimulation? UncalibratedSimulation { get; init; }
 
+    /// <summary>
+    /// How the distributions were obtained (our addition; see <c>SimulationMethods</c>), e.g. <c>sampled</c>
+    /// when the server gave no logprobs, so a noisier simulation is never mistaken for an expected value.
+    /// </summary>
+    [JsonPropertyName("simulation_method"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Method { get; init; }
+
     protected override void Validate()
     {
         if (Tokens.Count != ExpectedActivations.Count)
