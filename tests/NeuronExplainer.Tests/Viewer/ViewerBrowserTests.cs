@@ -60,6 +60,13 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
         return (page, errors);
     }
 
+    /// <summary>Saves a full-page screenshot under the test output's artifacts/ for a person to look at.</summary>
+    static async Task Screenshot(IPage page, string name)
+    {
+        Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "artifacts"));
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(AppContext.BaseDirectory, "artifacts", name), FullPage = true });
+    }
+
     [Fact]
     public async Task Neuron_page_shows_one_cell_per_token_with_values_on_hover()
     {
@@ -77,8 +84,7 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
         await cells.Nth(7).HoverAsync();
         await Assertions.Expect(tooltip).ToContainTextAsync("activation 4.25");
 
-        Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "artifacts"));
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(AppContext.BaseDirectory, "artifacts", "viewer-neuron.png"), FullPage = true });
+        await Screenshot(page, "viewer-neuron.png");
         Assert.Empty(errors);
     }
 
@@ -114,6 +120,7 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
         await Assertions.Expect(page.Locator("#tooltip")).ToContainTextAsync("real      3");
         await Assertions.Expect(page.Locator("#tooltip")).ToContainTextAsync("simulated 9.5");
         await Assertions.Expect(chosen).ToContainTextAsync("95% CI 0.520 to 0.670");
+        await Screenshot(page, "viewer-neuron-scored.png");
         Assert.Empty(errors);
     }
 
@@ -168,6 +175,7 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
         await Assertions.Expect(page.Locator(".chart svg a")).ToHaveCountAsync(2);
         Assert.Equal(2 * ViewerQueries.HistogramBins, await page.Locator(".chart svg rect").CountAsync());
         await Assertions.Expect(page.Locator("table").First.Locator("tbody tr").First).ToContainTextAsync("colours of clothing");
+        await Screenshot(page, "viewer-home.png");
         Assert.Empty(errors);
     }
 

@@ -138,7 +138,7 @@
   function scoreChart(d) {
     const bins = d.histogram_edges.length - 1;
     const cw = Math.max(14, Math.min(40, Math.floor(880 / d.layer_scores.length))), ch = 12;
-    const left = 44, top = 10, width = left + cw * d.layer_scores.length + 10, height = top + ch * bins + 34;
+    const left = 44, top = 10, width = left + cw * d.layer_scores.length + 10, height = top + ch * bins + 20;
     const y = (score) => top + (1 - (score + 1) / 2) * ch * bins;
     const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'Score distribution per layer' });
     const means = [];
@@ -162,9 +162,8 @@
       svg.append(s('text', { x: left - 6, y: y(v) + 4, 'text-anchor': 'end', fill: '#66707a' }, v.toFixed(1)));
       svg.append(s('line', { x1: left - 3, x2: left, y1: y(v), y2: y(v), stroke: '#66707a' }));
     }
-    svg.append(s('text', { x: left + (width - left) / 2, y: height - 4, 'text-anchor': 'middle', fill: '#66707a' }, 'layer (click a column to open it)'));
     return h('div', { class: 'chart' }, svg,
-      h('p', { class: 'legend' }, 'Each column is a layer; the darker a cell, the more of that layer\u2019s neurons score in that range (correlation, -1 to 1). Dots: mean score.'));
+      h('p', { class: 'legend' }, 'Each column is a layer (click it to open the layer); the darker a cell, the more of that layer\u2019s neurons score in that range (correlation, -1 to 1). Dots: mean score.'));
   }
 
   // ---- Neuron ----------------------------------------------------------------------------------------
