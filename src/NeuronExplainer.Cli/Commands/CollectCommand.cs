@@ -15,29 +15,48 @@ public static class CollectCommand
 
     public static Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Model: a Hugging Face model directory or a llama2.c .bin checkpoint", Required = true };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "Tokenizer file or directory (default: found next to the model)" };
-        var corpus = new Option<string>("--corpus") { Description = "Corpus: text (<|endoftext|> or blank-line separated), JSONL, .gz of either, or a directory of them", Required = true };
-        var store = new Option<string>("--store") { Description = "Run directory of the store to fill", Required = true };
-        var layers = new Option<string>("--layers") { Description = "Layers to collect: all, or a list such as 0,3-5", DefaultValueFactory = _ => "all" };
-        var seqLen = new Option<int>("--seq-len") { Description = "Tokens per window", DefaultValueFactory = _ => 64 };
-        var topK = new Option<int>("--top-k") { Description = "Top-activating windows kept per neuron", DefaultValueFactory = _ => 40 };
-        var random = new Option<int>("--random") { Description = "Uniformly random windows kept per neuron", DefaultValueFactory = _ => 40 };
-        var quantiles = new Option<int>("--quantiles") { Description = "Quantile bins of the per-window max activation", DefaultValueFactory = _ => 5 };
-        var perQuantile = new Option<int>("--per-quantile") { Description = "Random windows kept per quantile bin", DefaultValueFactory = _ => 10 };
-        var maxTokens = new Option<long?>("--max-tokens") { Description = "Stop after this many tokens (default: the whole corpus)" };
-        var seed = new Option<ulong>("--seed") { Description = "Seed of the random samples", DefaultValueFactory = _ => 0 };
-        var minCount = new Option<int>("--min-token-count") { Description = "Occurrences a token needs to enter a neuron's token lookup table", DefaultValueFactory = _ => 5 };
-        var separator = new Option<DocumentSeparator>("--separator") { Description = "Document separator of text files", DefaultValueFactory = _ => DocumentSeparator.EndOfText };
-        var textField = new Option<string>("--text-field") { Description = "JSONL field holding the text", DefaultValueFactory = _ => "text" };
-        var batch = new Option<int>("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 32 };
-        var force = new Option<bool>("--force") { Description = "Discard a store holding a collection with other settings (and everything made from it)" };
+        var options = new CollectOptions();
+        var command = new Command("collect", "Collect per-neuron activation records, token tables and weight-based connections over a corpus");
+        options.AddTo(command);
+        command.SetAction(options.Execute);
+        return command;
+    }
 
-        var command = new Command("collect", "Collect per-neuron activation records, token tables and weight-based connections over a corpus")
+    /// <summary>
+    /// The options of <c>collect</c> and what they do, also used by <c>run</c>, which shares its <c>--store</c> and
+    /// <c>--layers</c> with the explain options and offers no <c>--force</c> (it never discards a store it works in).
+    /// </summary>
+    internal sealed class CollectOptions(Option<string>? sharedStore = null, Option<string>? sharedLayers = null)
+    {
+        readonly Option<string> model = new("--model") { Description = "Model: a Hugging Face model directory or a llama2.c .bin checkpoint", Required = true };
+        readonly Option<string?> tokenizer = new("--tokenizer") { Description = "Tokenizer file or directory (default: found next to the model)" };
+        readonly Option<string> corpus = new("--corpus") { Description = "Corpus: text (<|endoftext|> or blank-line separated), JSONL, .gz of either, or a directory of them", Required = true };
+        readonly Option<string> store = sharedStore ?? new("--store") { Description = "Run directory of the store to fill", Required = true };
+        readonly Option<string> layers = sharedLayers ?? new("--layers") { Description = "Layers to collect: all, or a list such as 0,3-5", DefaultValueFactory = _ => "all" };
+        readonly Option<int> seqLen = new("--seq-len") { Description = "Tokens per window", DefaultValueFactory = _ => 64 };
+        readonly Option<int> topK = new("--top-k") { Description = "Top-activating windows kept per neuron", DefaultValueFactory = _ => 40 };
+        readonly Option<int> random = new("--random") { Description = "Uniformly random windows kept per neuron", DefaultValueFactory = _ => 40 };
+        readonly Option<int> quantiles = new("--quantiles") { Description = "Quantile bins of the per-window max activation", DefaultValueFactory = _ => 5 };
+        readonly Option<int> perQuantile = new("--per-quantile") { Description = "Random windows kept per quantile bin", DefaultValueFactory = _ => 10 };
+        readonly Option<long?> maxTokens = new("--max-tokens") { Description = "Stop after this many tokens (default: the whole corpus)" };
+        readonly Option<ulong> seed = new("--seed") { Description = "Seed of the random samples", DefaultValueFactory = _ => 0 };
+        readonly Option<int> minCount = new("--min-token-count") { Description = "Occurrences a token needs to enter a neuron's token lookup table", DefaultValueFactory = _ => 5 };
+        readonly Option<DocumentSeparator> separator = new("--separator") { Description = "Document separator of text files", DefaultValueFactory = _ => DocumentSeparator.EndOfText };
+        readonly Option<string> textField = new("--text-field") { Description = "JSONL field holding the text", DefaultValueFactory = _ => "text" };
+        readonly Option<int> batch = new("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 32 };
+        readonly Option<bool> force = new("--force") { Description = "Discard a store holding a collection with other settings (and everything made from it)" };
+
+        /// <summary>Adds the options; shared ones are left to their owner.</summary>
+        public void AddTo(Command command)
         {
-            model, tokenizer, corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed, minCount, separator, textField, batch, force,
-        };
-        command.SetAction(parse =>
+            foreach (Option option in new Option[] { model, tokenizer, corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed,
+                         minCount, separator, textField, batch })
+                if (option != sharedStore && option != sharedLayers)
+                    command.Options.Add(option);
+            if (sharedStore is null) command.Options.Add(force);
+        }
+
+        public int Execute(ParseResult parse)
         {
             var stderr = parse.InvocationConfiguration.Error;
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
@@ -79,8 +98,7 @@ public static class CollectCommand
                 neuronStore.Dispose();
             }
             return 0;
-        });
-        return command;
+        }
     }
 
     static ITransformerModel LoadModel(string modelPath, string? tokenizerPath)

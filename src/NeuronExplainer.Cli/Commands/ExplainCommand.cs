@@ -20,7 +20,8 @@ internal static class ExplainCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var store = SqliteNeuronStore.OpenExisting(parse.GetValue(options.Store)!);
-            return await ExplanationSession.RunAsync(parse, options, store, RunStep.Explain, ExplanationSession.NoControl, cancellationToken);
+            using var setup = await options.SetUpAsync(parse, store, cancellationToken);
+            return await ExplanationSession.RunAsync(parse, options, store, setup, RunStep.Explain, ExplanationSession.NoControl, cancellationToken);
         });
         return command;
     }

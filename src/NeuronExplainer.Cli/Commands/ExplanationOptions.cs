@@ -38,7 +38,7 @@ internal sealed class ExplanationOptions
     public readonly Option<decimal?> MaxCost = new("--max-cost") { Description = "Stop before LLM calls could cost more than this many US dollars" };
     public readonly Option<int> Concurrency = new("--concurrency") { Description = "Neurons (and LLM calls) worked on at once", DefaultValueFactory = _ => 4 };
     public readonly Option<bool> DryRun = new("--dry-run") { Description = "Estimate calls, tokens and cost without calling or storing anything" };
-    public readonly Option<int> Seed = new("--seed") { Description = "Seed of bootstrap intervals and the shuffled control", DefaultValueFactory = _ => 0 };
+    public readonly Option<int> Seed = new("--scoring-seed") { Description = "Seed of bootstrap intervals and the shuffled control", DefaultValueFactory = _ => 0 };
 
     public void AddTo(Command command)
     {
@@ -74,6 +74,16 @@ internal sealed class ExplanationOptions
         if (simulatorModel == Baseline && explainerModel != Baseline)
             throw new NeuronExplainerException($"--simulator baseline reads only baseline explanations, not those of --explainer {explainerModel}; name an LLM simulator");
 
+        var explainerStyle = parse.GetValue(ExplainerMethod) switch
+        {
+            "pairs" => ExplainerStyle.TokenActivationPair,
+            "lookup-table" => ExplainerStyle.TokenLookupTable,
+            var other => throw new NeuronExplainerException($"--explainer-method '{other}' is not known; expected pairs or lookup-table"),
+        };
+        string simulatorMethod = parse.GetValue(SimulatorMethod)!;
+        if (simulatorMethod is not ("chat" or "all-at-once"))
+            throw new NeuronExplainerException($"--simulator-method '{simulatorMethod}' is not known; expected chat or all-at-once");
+
         LlmPipeline? llm = null;
         var models = new[] { explainerModel, simulatorModel }.Where(m => m != Baseline).Distinct().ToList();
         if (models.Count > 0)
@@ -85,18 +95,9 @@ internal sealed class ExplanationOptions
             llm = await LlmPipeline.ConnectAsync(new LlmEndpoint(baseUrl, parse.GetValue(ApiKeyEnv)!), models, options, prices, store, cancellationToken);
         }
 
-        IExplainer explainer = explainerModel == Baseline ? new BaselineExplainer() : new LlmExplainer(llm!, explainerModel, parse.GetValue(ExplainerMethod) switch
-        {
-            "pairs" => ExplainerStyle.TokenActivationPair,
-            "lookup-table" => ExplainerStyle.TokenLookupTable,
-            var other => throw new NeuronExplainerException($"--explainer-method '{other}' is not known; expected pairs or lookup-table"),
-        });
-        ISimulator simulator = simulatorModel == Baseline ? new BaselineSimulator() : parse.GetValue(SimulatorMethod) switch
-        {
-            "chat" => new ChatSimulator(llm!, simulatorModel),
-            "all-at-once" => new AllAtOnceSimulator(llm!, simulatorModel),
-            var other => throw new NeuronExplainerException($"--simulator-method '{other}' is not known; expected chat or all-at-once"),
-        };
+        IExplainer explainer = explainerModel == Baseline ? new BaselineExplainer() : new LlmExplainer(llm!, explainerModel, explainerStyle);
+        ISimulator simulator = simulatorModel == Baseline ? new BaselineSimulator()
+            : simulatorMethod == "chat" ? new ChatSimulator(llm!, simulatorModel) : new AllAtOnceSimulator(llm!, simulatorModel);
         if (dryRun) (explainer, simulator) = (new DryRunExplainer(explainer), new DryRunSimulator(simulator));
         var flowOptions = new ExplanationFlowOptions(samples, revise, BootstrapSeed: parse.GetValue(Seed));
         return new ExplanationSetup(explainer, simulator, flowOptions, llm, concurrency, dryRun, parse.GetValue(Seed));

@@ -23,15 +23,20 @@ internal static class ExplanationSession
         DefaultValueFactory = _ => NoControl,
     };
 
-    public static async Task<int> RunAsync(ParseResult parse, ExplanationOptions options, INeuronStore store, RunStep step, string control,
-        CancellationToken cancellationToken)
+    public static void CheckControl(string control)
     {
         if (control is not (NoControl or ShuffledControlName))
             throw new NeuronExplainerException($"--control '{control}' is not known; expected {NoControl} or {ShuffledControlName}");
+    }
+
+    /// <summary>Runs the step over the selected neurons with an explainer/simulator pair already set up (and its LLM connection checked).</summary>
+    public static async Task<int> RunAsync(ParseResult parse, ExplanationOptions options, INeuronStore store, ExplanationSetup setup, RunStep step,
+        string control, CancellationToken cancellationToken)
+    {
+        CheckControl(control);
         var output = parse.InvocationConfiguration.Output;
         var error = parse.InvocationConfiguration.Error;
         var neurons = options.SelectNeurons(parse, store);
-        using var setup = await options.SetUpAsync(parse, store, cancellationToken);
 
         string label = step switch { RunStep.Explain => "explain", RunStep.Score => "score", _ => "explain+score" };
         var counts = await WithProgressAsync(error, label, neurons.Count, progress =>

@@ -22,7 +22,8 @@ internal static class ScoreCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var store = SqliteNeuronStore.OpenExisting(parse.GetValue(options.Store)!);
-            return await ExplanationSession.RunAsync(parse, options, store, RunStep.Score, parse.GetValue(control)!, cancellationToken);
+            using var setup = await options.SetUpAsync(parse, store, cancellationToken);
+            return await ExplanationSession.RunAsync(parse, options, store, setup, RunStep.Score, parse.GetValue(control)!, cancellationToken);
         });
         return command;
     }
