@@ -205,9 +205,10 @@
   function explanation(e, max) {
     const ci = e.score_interval ? ` (95% CI ${fmt(e.score_interval[0])} to ${fmt(e.score_interval[1])})` : '';
     const score = e.score !== null ? `score ${fmt(e.score)}${ci}` : (e.undefined_reason ? `score undefined: ${e.undefined_reason}` : 'not scored');
-    const box = h('div', { class: e.chosen ? 'explanation chosen' : 'explanation' },
+    const box = h('div', { class: e.chosen && !e.control ? 'explanation chosen' : 'explanation' },
       h('div', { class: 'text' }, e.explanation !== null ? e.explanation : h('span', { class: 'muted' }, `${e.status}${e.reason ? ': ' + e.reason : ''}`),
-        e.chosen && h('span', { class: 'badge' }, 'chosen')),
+        e.chosen && !e.control && h('span', { class: 'badge' }, 'chosen'),
+        e.control && h('span', { class: 'badge', title: 'another neuron\u2019s explanation, scored here to check that scores of unrelated explanations sit near 0' }, 'shuffled control')),
       h('div', { class: 'muted' }, `${score} · R\u00b2 ${fmt(e.rsquared)} · abs. dev. explained ${fmt(e.absolute_dev_explained)} · ${e.explainer} / ${e.simulator}`));
     if (e.scored_excerpts.length) {
       const simMax = Math.max(0, ...e.scored_excerpts.flatMap((x) => x.simulated_activations));
