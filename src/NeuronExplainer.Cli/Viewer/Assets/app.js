@@ -31,6 +31,7 @@
   // Strings become text nodes through append(); nulls are dropped.
   const flat = (children) => children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false);
 
+  const count = (n) => Number(n).toLocaleString('en-US');
   const fmt = (x, digits = 3) => (x === null || x === undefined ? '—' : Number(x).toFixed(digits));
   const neuronHref = (layer, neuron) => `/neuron/${Number(layer)}/${Number(neuron)}`;
   const layerHref = (layer) => `/layer/${Number(layer)}`;
@@ -116,7 +117,7 @@
         h('dt', 'Store'), h('dd', d.store),
         m && [h('dt', 'Created'), h('dd', m.created_at), h('dt', 'Tool version'), h('dd', m.tool_version)],
         m && Object.entries(m.settings).map(([k, v]) => [h('dt', k), h('dd', v)]),
-        h('dt', 'Neurons'), h('dd', `${d.neurons} in ${d.layers} layers; ${d.scored} scored, ${d.failed} failed`)),
+        h('dt', 'Neurons'), h('dd', `${count(d.neurons)} in ${count(d.layers)} layers; ${count(d.scored)} scored, ${count(d.failed)} failed`)),
       h('form', { action: '/search', method: 'get', class: 'search', style: 'margin: 1rem 0; margin-left: 0' },
         h('input', { name: 'q', type: 'search', placeholder: 'Search explanations, e.g. "numbers"', 'aria-label': 'Search explanations' }),
         h('button', { type: 'submit' }, 'Search')),
@@ -269,7 +270,7 @@
         h('h1', `Layer ${d.layer}`),
         d.previous_layer !== null ? h('a', { href: layerHref(d.previous_layer) }, `\u2190 layer ${d.previous_layer}`) : null,
         d.next_layer !== null ? h('a', { href: layerHref(d.next_layer) }, `layer ${d.next_layer} \u2192`) : null,
-        h('span', { class: 'muted' }, `${d.neurons.length} neurons`)),
+        h('span', { class: 'muted' }, `${count(d.neurons.length)} neurons`)),
       h('table', { id: 'layer-table' },
         h('thead', h('tr',
           h('th', h('button', { id: 'sort-neuron', onclick: sortBy('neuron') }, 'Neuron \u21c5')),
