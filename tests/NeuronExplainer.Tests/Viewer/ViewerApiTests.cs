@@ -79,7 +79,7 @@ public sealed class ViewerApiTests : IAsyncLifetime
         Assert.Equal("simulated_normalized_activations", scored.GetProperty("activation_scale").GetString());
 
         Assert.Equal(8, d.GetProperty("top_excerpts").GetArrayLength());
-        Assert.Equal(6, d.GetProperty("random_excerpts").GetArrayLength());
+        Assert.Equal(7, d.GetProperty("random_excerpts").GetArrayLength());
         var tokens = d.GetProperty("top_excerpts")[0].GetProperty("tokens").EnumerateArray().Select(t => t.GetString()).ToList();
         Assert.Equal([.. ViewerFixture.HostileTokens, " one", " two"], tokens);
         Assert.Equal(4.25, d.GetProperty("max_activation").GetDouble());

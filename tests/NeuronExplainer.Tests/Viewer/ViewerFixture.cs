@@ -62,6 +62,7 @@ static class ViewerFixture
         for (int i = 1; i < 8; i++)
             top.Add(new ActivationRecord(["Once", " upon", " a", " time", $" {i}"], [0, 0.1 * i, 0, 0.2, 2.0 + i / 10.0]));
         var random = Enumerable.Range(0, 6).Select(i => new ActivationRecord(["The", " cat", " sat", $" {i}"], [0, -0.05, 0.3, 0.01 * i])).ToList();
+        random.Add(new ActivationRecord([.. Enumerable.Range(0, 64).Select(i => $" word{i}")], [.. Enumerable.Range(0, 64).Select(i => i / 16.0)])); // must wrap
         return new NeuronRecord(id, random, null, null, 0.4 + id.NeuronIndex, 1.5, 2.0, 9.0, top);
     }
 
