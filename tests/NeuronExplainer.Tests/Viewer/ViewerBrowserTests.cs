@@ -175,6 +175,8 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
     {
         var (page, errors) = await Open("/");
         await Assertions.Expect(page.Locator(".chart svg a")).ToHaveCountAsync(2);
+        await page.Locator("details summary", new PageLocatorOptions { HasText = "2 settings" }).ClickAsync();
+        await Assertions.Expect(page.Locator("details dl")).ToContainTextAsync("seq_len64");
         Assert.Equal(2 * ViewerQueries.HistogramBins, await page.Locator(".chart svg rect").CountAsync());
         await Assertions.Expect(page.Locator("table").First.Locator("tbody tr").First).ToContainTextAsync("colours of clothing");
         await Screenshot(page, "viewer-home.png");
