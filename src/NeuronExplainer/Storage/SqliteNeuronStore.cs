@@ -208,6 +208,8 @@ public sealed partial class SqliteNeuronStore : INeuronStore
                 ("$chosen", result.ChosenIndex), ("$text", chosen?.Explanation), ("$score", chosen?.ScoredSimulation.EvCorrelationScore),
                 ("$at", FormatTime(result.UpdatedAt)));
             Execute("DELETE FROM explanation_search WHERE result_id = $id", ("$id", id));
+            // A shuffled control scores another neuron's explanation: searching it would find the wrong neuron.
+            if (result.Explainer.StartsWith(Explanations.ShuffledControl.Prefix, StringComparison.Ordinal)) return;
             foreach (var explanation in explanations)
                 Execute("INSERT INTO explanation_search (explanation, result_id, layer, neuron) VALUES ($text, $id, $layer, $neuron)",
                     ("$text", explanation.Explanation), ("$id", id), ("$layer", result.Neuron.LayerIndex), ("$neuron", result.Neuron.NeuronIndex));

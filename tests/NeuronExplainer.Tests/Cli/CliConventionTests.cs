@@ -9,7 +9,7 @@ public class CliConventionTests : IDisposable
 
     public void Dispose() => temp.Dispose();
 
-    static (int Code, string Out, string Err) Run(params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var (stdout, stderr) = (new StringWriter(), new StringWriter());
         int code = CliApp.Run(args, stdout, stderr);
