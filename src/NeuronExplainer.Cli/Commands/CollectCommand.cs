@@ -89,8 +89,9 @@ public static class CollectCommand
                     foreach (var suffix in new[] { "", "-wal", "-shm" }) File.Delete(Path.Combine(storeDirectory, SqliteNeuronStore.FileName + suffix));
                     neuronStore = SqliteNeuronStore.Open(storeDirectory);
                 }
-                var summary = Run(console, collector, neuronStore);
-                PrintSummary(console, summary, loaded.Info, storeDirectory);
+                var summary = Run(stderr, console, collector, neuronStore);
+                var output = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Output) });
+                PrintSummary(output, summary, loaded.Info, storeDirectory);
             }
             finally
             {
@@ -100,7 +101,7 @@ public static class CollectCommand
         }
     }
 
-    static CollectionSummary Run(IAnsiConsole console, Collector collector, INeuronStore store)
+    static CollectionSummary Run(TextWriter stderr, IAnsiConsole console, Collector collector, INeuronStore store)
     {
         var issues = 0;
         void OnIssue(CorpusIssue issue)
@@ -109,23 +110,12 @@ public static class CollectCommand
             else if (issues == IssuesShown + 1) console.MarkupLine("[yellow]further skipped lines are only counted[/]");
         }
 
-        CollectionSummary? summary = null;
         var clock = Stopwatch.StartNew();
-        console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(context =>
-            {
-                var task = context.AddTask("collecting", maxValue: 1000);
-                summary = collector.Run(store, CliApp.ToolVersion, progress =>
-                {
-                    double rate = progress.Tokens / Math.Max(clock.Elapsed.TotalSeconds, 1e-3);
-                    task.Description = $"{progress.Tokens:N0} tokens, {progress.Windows:N0} windows, {rate:N0} tokens/s";
-                    task.Value = 1000 * progress.Fraction;
-                }, OnIssue);
-                task.Value = task.MaxValue;
-            });
-        return summary!;
+        return ConsoleProgress.Run(stderr, "collecting", report => collector.Run(store, CliApp.ToolVersion, progress =>
+        {
+            double rate = progress.Tokens / Math.Max(clock.Elapsed.TotalSeconds, 1e-3);
+            report(progress.Fraction, $"{progress.Tokens:N0} tokens, {progress.Windows:N0} windows, {rate:N0} tokens/s");
+        }, OnIssue));
     }
 
     static void PrintSummary(IAnsiConsole console, CollectionSummary summary, ModelInfo model, string store)

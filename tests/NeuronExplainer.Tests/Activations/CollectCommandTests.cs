@@ -38,9 +38,10 @@ public sealed class CollectCommandTests : IDisposable
         var store = Path.Combine(directory, "store");
         string[] collect = ["collect", "--model", model, "--tokenizer", tokenizer, "--corpus", slice, "--store", store, "--top-k", "8", "--random", "8", "--quantiles", "4", "--per-quantile", "2", "--seed", "5"];
 
-        var (code, _, err) = Cli(collect);
+        var (code, output, err) = Cli(collect);
         Assert.True(code == 0, err);
-        Assert.Contains("860 (5 layers x 172)", err);
+        Assert.Contains("860 (5 layers x 172)", output);
+        Assert.Contains("collecting: ", err);
         using (var opened = SqliteNeuronStore.OpenExisting(store))
         {
             Assert.Equal(860, opened.ListNeurons().Count);
@@ -56,9 +57,9 @@ public sealed class CollectCommandTests : IDisposable
             Assert.Null(opened.GetCheckpoint(Collector.CheckpointStage));
         }
 
-        (code, _, err) = Cli(collect);
+        (code, output, err) = Cli(collect);
         Assert.Equal(0, code);
-        Assert.Contains("already holds this collection", err);
+        Assert.Contains("already holds this collection", output);
 
         (code, _, err) = Cli([.. collect[..^2], "--seed", "6"]);
         Assert.Equal(1, code);

@@ -72,7 +72,7 @@ public class CliConventionTests : IDisposable
         var imported = Run("import", "--from", StoreFixtures.OpenAiLayout, "--store", store);
         Assert.Equal(0, imported.Code);
         Assert.Contains("Imported 2 neurons", imported.Out);
-        Assert.Contains("import: 2/2 neurons (100%)", imported.Err);
+        Assert.Matches(@"import: 2/2 neurons, [0-9.,]+/s \(100%\)", imported.Err);
 
         var exported = Run("export", "--store", store, "--to", output);
         Assert.Equal(0, exported.Code);
