@@ -23,11 +23,16 @@ public static class CliApp
         root.Subcommands.Add(Commands.ImportCommand.Create());
         root.Subcommands.Add(Commands.ExportCommand.Create());
         root.Subcommands.Add(Commands.CheckLlmCommand.Create());
+        root.Subcommands.Add(Commands.LedgerCommand.Create());
         root.Subcommands.Add(Commands.CollectCommand.Create());
         root.Subcommands.Add(Commands.ShowCommand.Create());
         root.Subcommands.Add(Commands.ExplainCommand.Create());
         root.Subcommands.Add(Commands.ScoreCommand.Create());
+        root.Subcommands.Add(Commands.ActivationsCommand.Create());
+        root.Subcommands.Add(Commands.GenerateCommand.Create());
+        root.Subcommands.Add(Commands.BenchCommand.Create());
         root.Subcommands.Add(Commands.RunCommand.Create());
+        root.Subcommands.Add(Commands.ServeCommand.Create());
         return root;
     }
 

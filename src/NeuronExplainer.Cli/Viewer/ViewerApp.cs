@@ -46,9 +46,7 @@ public static class ViewerApp
             await next(context);
         });
 
-        // Stores are not required to be thread-safe (one SQLite connection), so requests take turns.
         var queries = new ViewerQueries(store);
-        var gate = new Lock();
 
         IResult Page() => Asset("index.html");
         app.MapGet("/", Page);
@@ -58,16 +56,14 @@ public static class ViewerApp
         app.MapGet("/assets/{name}", (string name) => Asset(name));
 
         var api = app.MapGroup("/api");
-        api.MapGet("/summary", () => { lock (gate) return queries.Summary(); });
+        api.MapGet("/summary", queries.Summary);
         api.MapGet("/layers/{layer:int}", Results<Ok<LayerView>, NotFound<ErrorView>> (int layer) =>
         {
-            lock (gate)
-                return queries.Layer(layer) is { } view ? TypedResults.Ok(view) : TypedResults.NotFound(new ErrorView($"the store has no layer {layer}"));
+            return queries.Layer(layer) is { } view ? TypedResults.Ok(view) : TypedResults.NotFound(new ErrorView($"the store has no layer {layer}"));
         });
         api.MapGet("/neurons/{layer:int}/{neuron:int}", Results<Ok<NeuronView>, NotFound<ErrorView>> (int layer, int neuron) =>
         {
-            lock (gate)
-                return queries.Neuron(new NeuronId(layer, neuron)) is { } view ? TypedResults.Ok(view) : TypedResults.NotFound(new ErrorView($"the store has nothing on neuron {layer}/{neuron}"));
+            return queries.Neuron(new NeuronId(layer, neuron)) is { } view ? TypedResults.Ok(view) : TypedResults.NotFound(new ErrorView($"the store has nothing on neuron {layer}/{neuron}"));
         });
         api.MapGet("/search", Results<Ok<SearchView>, BadRequest<ErrorView>> (string? q, int? limit) =>
         {
@@ -76,7 +72,7 @@ public static class ViewerApp
             if (n < 1 || n > MaxSearchLimit) return TypedResults.BadRequest(new ErrorView($"limit is {n}; expected 1 to {MaxSearchLimit}"));
             try
             {
-                lock (gate) return TypedResults.Ok(queries.Search(q, n));
+                return TypedResults.Ok(queries.Search(q, n));
             }
             catch (NeuronExplainerException e)
             {

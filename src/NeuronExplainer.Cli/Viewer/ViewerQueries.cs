@@ -9,27 +9,26 @@ public sealed class ViewerQueries(INeuronStore store)
     /// <summary>Bins of the per-layer score histogram over [-1, 1].</summary>
     public const int HistogramBins = 20;
     const int ExtremesShown = 10;
-    const string HighlightOpen = "\u0002", HighlightClose = "\u0003";
 
     public SummaryView Summary()
     {
-        var layers = store.ListLayers();
+        var neuronsPerLayer = store.ListNeurons().CountBy(n => n.LayerIndex).ToDictionary();
         var rows = ScoreRows(null);
         var scored = rows.Where(r => r.Score is not null).ToList();
-        var perLayer = layers.Select(layer =>
+        var scoresPerLayer = scored.ToLookup(r => r.Layer, r => r.Score!.Value);
+        var perLayer = neuronsPerLayer.Keys.Order().Select(layer =>
         {
-            var inLayer = store.ListNeurons(layer).Count;
-            var scores = scored.Where(r => r.Layer == layer).Select(r => r.Score!.Value).ToList();
+            var scores = scoresPerLayer[layer].ToList();
             var histogram = new int[HistogramBins];
             foreach (var s in scores) histogram[Bin(s)]++;
-            return new LayerScoresView(layer, inLayer, scores.Count, scores.Count == 0 ? null : scores.Average(), histogram);
+            return new LayerScoresView(layer, neuronsPerLayer[layer], scores.Count, scores.Count == 0 ? null : scores.Average(), histogram);
         }).ToList();
         var edges = Enumerable.Range(0, HistogramBins + 1).Select(i => -1 + 2.0 * i / HistogramBins).ToList();
         var byScore = scored.OrderByDescending(r => r.Score).ThenBy(r => r.Layer).ThenBy(r => r.Neuron).ToList();
         return new SummaryView(
             ToView(store.GetManifest()),
             store.Location,
-            layers.Count,
+            perLayer.Count,
             perLayer.Sum(l => l.Neurons),
             scored.Count,
             rows.Count(r => r.Status == NeuronStatus.Failed),
@@ -50,11 +49,11 @@ public sealed class ViewerQueries(INeuronStore store)
         var layers = store.ListLayers();
         int at = IndexOf(layers, layer);
         if (at < 0) return null;
-        // Neurons with a record but no explanation yet are listed as pending; explained ones without a record still show.
+        // The store registers every neuron it holds anything about; those without a result yet are pending.
         var rows = ScoreRows(layer).ToDictionary(r => r.Neuron);
-        foreach (var id in store.ListNeurons(layer))
-            rows.TryAdd(id.NeuronIndex, new NeuronScoreView(layer, id.NeuronIndex, NeuronStatus.Pending, null, null, null, null));
-        var neurons = rows.Values.OrderBy(r => r.Neuron).ToList();
+        var neurons = store.ListNeurons(layer)
+            .Select(id => rows.GetValueOrDefault(id.NeuronIndex) ?? new NeuronScoreView(layer, id.NeuronIndex, NeuronStatus.Pending, null, null, null, null))
+            .ToList();
         return new LayerView(layer, at > 0 ? layers[at - 1] : null, at + 1 < layers.Count ? layers[at + 1] : null, neurons);
     }
 
@@ -64,30 +63,24 @@ public sealed class ViewerQueries(INeuronStore store)
         return -1;
     }
 
-    /// <summary>The best explanation per neuron: highest defined score, else the latest result.</summary>
+    /// <summary>The best explanation per neuron over its explainer/simulator pairs: highest defined score, else the first.</summary>
     List<NeuronScoreView> ScoreRows(int? layer) =>
-        store.ListExplanationResults(layer)
-            .Select(r => (Result: r, Chosen: Chosen(r)))
-            .Select(x => new NeuronScoreView(x.Result.Neuron.LayerIndex, x.Result.Neuron.NeuronIndex, x.Result.Status,
-                x.Chosen?.Explanation, x.Chosen?.ScoredSimulation.EvCorrelationScore, x.Result.Explainer, x.Result.Simulator))
-            .GroupBy(v => (v.Layer, v.Neuron))
-            .Select(g => g.OrderByDescending(v => v.Score ?? double.NegativeInfinity).First())
+        store.ListScores(layer)
+            .GroupBy(s => s.Neuron)
+            .Select(g => g.OrderByDescending(s => s.Score ?? double.NegativeInfinity).First())
+            .Select(s => new NeuronScoreView(s.Neuron.LayerIndex, s.Neuron.NeuronIndex, s.Status, s.Explanation, s.Score, s.Explainer, s.Simulator))
             .ToList();
-
-    static Scoring.ScoredExplanation? Chosen(NeuronExplanationResult r) =>
-        r.Results is { } results && r.ChosenIndex is int i && i >= 0 && i < results.ScoredExplanations.Count
-            ? results.ScoredExplanations[i] : null;
 
     public SearchView Search(string query, int limit) =>
         new(query, store.SearchExplanations(query, limit)
-            .Select(h => new SearchHitView(h.Neuron.LayerIndex, h.Neuron.NeuronIndex, h.Explanation, Highlight.Split(h.Highlighted, HighlightOpen, HighlightClose), h.Rank))
+            .Select(h => new SearchHitView(h.Neuron.LayerIndex, h.Neuron.NeuronIndex, h.Explanation, Highlight.Split(h.Highlighted, SearchHighlight.Open, SearchHighlight.Close), h.Rank))
             .ToList());
 
     /// <summary>Everything known about one neuron; null when the store knows nothing of it.</summary>
     public NeuronView? Neuron(NeuronId id)
     {
         var record = store.GetNeuronRecord(id);
-        var results = store.ListExplanationResults(id.LayerIndex).Where(r => r.Neuron == id).ToList();
+        var results = store.GetExplanationResults(id);
         var activationTokens = store.GetActivationBasedTokens(id);
         var weightTokens = store.GetWeightBasedTokens(id);
         var connections = store.GetConnections(id);

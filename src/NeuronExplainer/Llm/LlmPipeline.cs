@@ -32,6 +32,7 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     private readonly SemaphoreSlim _slots;
     private readonly ResiliencePipeline _resilience;
     private readonly Lock _lock = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _inFlight = new();
     private decimal _reserved;
     private LlmUsage _usage = new(0, 0, 0, 0, 0, 0m);
 
@@ -114,14 +115,7 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         string key = CacheKey(call.Kind, call.RequestJson);
         var price = _prices.PriceOf(call.Model, _endpoint);
         if (_store.GetCachedResponse(key) is { } cached && TryRead(cached.Response, call.ResponseType) is { } hit)
-        {
-            var cachedUsage = call.UsageOf(hit) ?? new TokenUsage(0, 0);
-            Record(u => u with { CachedCalls = u.CachedCalls + 1 });
-            if (!_options.DryRun)
-                _store.AddLedgerEntry(new LedgerEntry(call.Context.Neuron, call.Model, call.Context.Purpose,
-                    cachedUsage.PromptTokens, cachedUsage.CompletionTokens, 0m, FromCache: true, _time.GetUtcNow()));
-            return hit;
-        }
+            return Reused(call, hit);
 
         if (_options.DryRun)
         {
@@ -134,6 +128,44 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
             throw new LlmDryRunException($"dry run: {call.Kind} call{For(call.Context)} counted, not sent");
         }
 
+        // The same request already on its way (e.g. the same excerpt simulated for two neurons at once) is
+        // waited for, not sent and paid a second time.
+        var mine = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = _inFlight.GetOrAdd(key, mine.Task);
+        if (running != mine.Task)
+            return Reused(call, await ((Task<T>)running).WaitAsync(cancellationToken).ConfigureAwait(false));
+        try
+        {
+            var response = await SendPaidAsync(call, key, price, send, cancellationToken).ConfigureAwait(false);
+            mine.SetResult(response);
+            return response;
+        }
+        catch (Exception e)
+        {
+            mine.SetException(e);
+            _ = mine.Task.Exception; // observed here; waiters, if any, get it too
+            throw;
+        }
+        finally
+        {
+            _inFlight.TryRemove(key, out _);
+        }
+    }
+
+    /// <summary>An answer paid for before (cache) or by a concurrent identical call: free, ledgered as from-cache.</summary>
+    private T Reused<T>(Call<T> call, T response)
+    {
+        var usage = call.UsageOf(response) ?? new TokenUsage(0, 0);
+        Record(u => u with { CachedCalls = u.CachedCalls + 1 });
+        if (!_options.DryRun)
+            _store.AddLedgerEntry(new LedgerEntry(call.Context.Neuron, call.Model, call.Context.Purpose,
+                usage.PromptTokens, usage.CompletionTokens, 0m, FromCache: true, _time.GetUtcNow()));
+        return response;
+    }
+
+    private async Task<T> SendPaidAsync<T>(Call<T> call, string key, ModelPrice price, Func<CancellationToken, Task<T>> send,
+        CancellationToken cancellationToken)
+    {
         decimal worstCase = price.Cost(call.PromptBound, call.MaxCompletionTokens);
         Reserve(worstCase, call);
         T response;

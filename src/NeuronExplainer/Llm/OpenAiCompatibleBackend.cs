@@ -139,7 +139,8 @@ public sealed class OpenAiCompatibleBackend : ILlmClient, IDisposable
                 : $"the LLM server {server} answered GET /models with {e.Message}", e);
         }
         if (served is null || served.Count == 0) return;
-        var missing = models.Where(m => !served.Contains(m, StringComparer.Ordinal)).ToList();
+        // Ollama lists "llama3.1:latest" and answers to "llama3.1" as well.
+        var missing = models.Where(m => !served.Contains(m, StringComparer.Ordinal) && !served.Contains(m + ":latest", StringComparer.Ordinal)).ToList();
         if (missing.Count > 0)
             throw new NeuronExplainerException(
                 $"the LLM server {server} does not serve model '{missing[0]}'; it serves: {string.Join(", ", served.Take(20))}{(served.Count > 20 ? ", ..." : "")}");

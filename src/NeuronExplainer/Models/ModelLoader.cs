@@ -13,8 +13,8 @@ public static class ModelLoader
     /// </summary>
     public static TransformerWeights LoadWeights(string path)
     {
+        RequireExists(path);
         if (Directory.Exists(path)) return HfCheckpointLoader.Load(path);
-        if (!File.Exists(path)) throw new NeuronExplainerException($"{path}: no such model file or directory");
         var name = Path.GetFileName(path);
         if (name.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || name == HfCheckpointLoader.ConfigFile || name == SafeTensorsCheckpoint.IndexFile)
             return HfCheckpointLoader.Load(Path.GetDirectoryName(Path.GetFullPath(path))!);
@@ -31,8 +31,16 @@ public static class ModelLoader
     }
 
     /// <summary>Loads the model and its tokenizer: <paramref name="tokenizerPath"/> when given, else the one beside the checkpoint.</summary>
-    public static Transformer Load(string path, string? tokenizerPath, IGemm? gemm = null) =>
-        Load(path, TokenizerLoader.Load(tokenizerPath ?? FindTokenizer(path)), gemm);
+    public static Transformer Load(string path, string? tokenizerPath, IGemm? gemm = null)
+    {
+        RequireExists(path);
+        return Load(path, TokenizerLoader.Load(tokenizerPath ?? FindTokenizer(path)), gemm);
+    }
+
+    private static void RequireExists(string path)
+    {
+        if (!Directory.Exists(path) && !File.Exists(path)) throw new NeuronExplainerException($"{path}: no such model file or directory");
+    }
 
     /// <summary>
     /// Where a model's tokenizer lives: the model directory itself (Hugging Face), or for a llama2.c

@@ -295,6 +295,20 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task IdenticalRequestsInFlightTogetherArePaidOnce()
+    {
+        _server.Delay = TimeSpan.FromMilliseconds(200);
+        using var llm = Pipeline(Fast with { Concurrency = 4 }, FakePrices());
+
+        var answers = await Task.WhenAll(Enumerable.Range(0, 4).Select(i => llm.ChatAsync(Ask("same"), LlmCallContext.Explain(new NeuronId(0, i)))));
+
+        Assert.Equal(1, _server.Count(FakeOpenAiServer.Chat));
+        Assert.All(answers, a => Assert.Same(answers[0], a));
+        Assert.Equal((1, 3), (llm.Usage.Calls, llm.Usage.CachedCalls));
+        Assert.Equal(3, _store.ListLedger().Count(l => l.FromCache && l.Cost == 0));
+    }
+
+    [Fact]
     public async Task TheConcurrencyLimitHolds()
     {
         _server.Delay = TimeSpan.FromMilliseconds(150);
@@ -331,7 +345,8 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     [Fact]
     public async Task ConnectChecksTheServerAndItsModelsBeforeAnyWork()
     {
-        using var llm = await LlmPipeline.ConnectAsync(Endpoint, ["fake-chat", "fake-instruct"], Fast, PriceTable.Default, _store);
+        _server.Models.Add("llama3.1:latest");
+        using var llm = await LlmPipeline.ConnectAsync(Endpoint, ["fake-chat", "fake-instruct", "llama3.1"], Fast, PriceTable.Default, _store);
         Assert.Equal(1, _server.Count(FakeOpenAiServer.ModelList));
 
         var e = await Assert.ThrowsAsync<NeuronExplainerException>(() =>

@@ -135,6 +135,8 @@ public class TokenizerTests : IDisposable
 
         var tok512 = TokenizerLoader.Load(SharedData.Path("models", "stories260K", "tok512.bin"));
         Assert.Equal((512, 1, 2), (tok512.VocabSize, tok512.BosId, tok512.EosId));
+        // A llama2.c model folder: its only tok*.bin.
+        Assert.Equal(512, TokenizerLoader.Load(SharedData.Path("models", "stories260K")).VocabSize);
 
         var empty = Assert.Throws<NeuronExplainerException>(() => TokenizerLoader.Load(directory));
         Assert.Contains("tokenizer.json", empty.Message);

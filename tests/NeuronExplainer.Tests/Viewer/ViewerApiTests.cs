@@ -1,5 +1,3 @@
-using NeuronExplainer.Tests.Storage;
-using NeuronExplainer.Storage;
 using System.Net;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
@@ -7,19 +5,19 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using NeuronExplainer.Cli.Viewer;
 
+using NeuronExplainer.Tests.Storage;
+
 namespace NeuronExplainer.Tests.Viewer;
 
 public sealed class ViewerApiTests : IAsyncLifetime
 {
-    readonly TempStore temp = new();
-    SqliteNeuronStore store => temp.Store;
+    readonly TempStore store = ViewerFixture.Store();
     WebApplication app = null!;
     HttpClient client = null!;
 
     public async Task InitializeAsync()
     {
-        ViewerFixture.Fill(store);
-        app = ViewerApp.Build(store, ViewerOptions.Default, b => b.WebHost.UseTestServer());
+        app = ViewerApp.Build(store.Store, ViewerOptions.Default, b => b.WebHost.UseTestServer());
         await app.StartAsync();
         client = app.GetTestClient();
     }
@@ -28,7 +26,7 @@ public sealed class ViewerApiTests : IAsyncLifetime
     {
         client.Dispose();
         await app.DisposeAsync();
-        temp.Dispose();
+        store.Dispose();
     }
 
     async Task<JsonElement> Json(string path, HttpStatusCode expected = HttpStatusCode.OK)
@@ -145,6 +143,27 @@ public sealed class ViewerApiTests : IAsyncLifetime
         Assert.Equal((1, 2), (hit.GetProperty("layer").GetInt32(), hit.GetProperty("neuron").GetInt32()));
         var spans = hit.GetProperty("highlighted").EnumerateArray().Select(s => (s.GetProperty("text").GetString(), s.GetProperty("match").GetBoolean())).ToList();
         Assert.Equal([("numbers and ", false), ("counting", true), (" words", false)], spans);
+    }
+
+    [Theory]
+    [InlineData("\" AND (")]
+    [InlineData("NEAR(a b")]
+    [InlineData("*")]
+    [InlineData("explanation:numbers OR")]
+    public async Task Search_syntax_in_user_text_is_taken_as_words(string query)
+    {
+        var d = await Json("/api/search?q=" + Uri.EscapeDataString(query));
+        Assert.Equal(query, d.GetProperty("query").GetString());
+    }
+
+    [Fact]
+    public async Task Search_keeps_markup_in_explanations_as_text()
+    {
+        var d = await Json("/api/search?q=script");
+        var hit = Assert.Single(d.GetProperty("hits").EnumerateArray());
+        Assert.Equal("the word <script> & friends", hit.GetProperty("explanation").GetString());
+        var spans = hit.GetProperty("highlighted").EnumerateArray().Select(s => (s.GetProperty("text").GetString(), s.GetProperty("match").GetBoolean())).ToList();
+        Assert.Equal([("the word <", false), ("script", true), ("> & friends", false)], spans);
     }
 
     [Theory]

@@ -1,10 +1,10 @@
-using NeuronExplainer.Tests.Storage;
-using NeuronExplainer.Storage;
 using System.Net;
 using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Playwright;
 using NeuronExplainer.Cli.Viewer;
+
+using NeuronExplainer.Tests.Storage;
 
 namespace NeuronExplainer.Tests.Viewer;
 
@@ -17,8 +17,7 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
     /// <summary>One viewer on a loopback port and one browser, shared by the tests of this class.</summary>
     public sealed class Server : IAsyncLifetime
     {
-        readonly TempStore temp = new();
-        SqliteNeuronStore store => temp.Store;
+        readonly TempStore store = ViewerFixture.Store();
         WebApplication app = null!;
         IPlaywright playwright = null!;
         public IBrowser Browser { get; private set; } = null!;
@@ -26,8 +25,7 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
 
         public async Task InitializeAsync()
         {
-            ViewerFixture.Fill(store);
-            app = ViewerApp.Build(store, new ViewerOptions(IPAddress.Loopback, 0));
+                app = ViewerApp.Build(store.Store, new ViewerOptions(IPAddress.Loopback, 0));
             await app.StartAsync();
             BaseUrl = app.Urls.Single();
             playwright = await Playwright.CreateAsync();
@@ -44,7 +42,7 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
             await Browser.DisposeAsync();
             playwright.Dispose();
             await app.DisposeAsync();
-            temp.Dispose();
+            store.Dispose();
         }
     }
 
@@ -125,10 +123,11 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
         var (page, errors) = await Open("/neuron/0/2");
         await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Neuron 0/2");
         await page.Keyboard.PressAsync("j");
-        await page.WaitForURLAsync(baseUrl + "/neuron/1/0");
+        await Assertions.Expect(page).ToHaveURLAsync(baseUrl + "/neuron/1/0");
         await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Neuron 1/0");
         await page.Keyboard.PressAsync("k");
-        await page.WaitForURLAsync(baseUrl + "/neuron/0/2");
+        await Assertions.Expect(page).ToHaveURLAsync(baseUrl + "/neuron/0/2");
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Neuron 0/2");
         Assert.Empty(errors);
     }
 
@@ -138,12 +137,24 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
         var (page, errors) = await Open("/");
         await page.Locator("header input[name=q]").FillAsync("counting");
         await page.Locator("header input[name=q]").PressAsync("Enter");
-        await page.WaitForURLAsync(UrlPattern());
+        await Assertions.Expect(page).ToHaveURLAsync(UrlPattern());
         var hit = page.Locator(".hits li").First;
         await Assertions.Expect(hit.Locator("a")).ToHaveAttributeAsync("href", "/neuron/1/2");
         await Assertions.Expect(hit.Locator("mark")).ToHaveTextAsync("counting");
         await hit.Locator("a").ClickAsync();
         await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Neuron 1/2");
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task Search_results_show_markup_in_explanations_as_text()
+    {
+        var (page, errors) = await Open("/search?q=script");
+        var hit = page.Locator(".hits li").First;
+        await Assertions.Expect(hit.Locator(".hit")).ToHaveTextAsync("the word <script> & friends");
+        await Assertions.Expect(hit.Locator("mark")).ToHaveTextAsync("script");
+        Assert.Equal(1, await page.Locator("script").CountAsync());
+        Assert.Equal("script", await page.Locator("header input[name=q]").InputValueAsync());
         Assert.Empty(errors);
     }
 

@@ -2,6 +2,7 @@ using NeuronExplainer.Activations;
 using NeuronExplainer.Explanations;
 using NeuronExplainer.Scoring;
 using NeuronExplainer.Storage;
+using NeuronExplainer.Tests.Storage;
 
 namespace NeuronExplainer.Tests.Viewer;
 
@@ -9,8 +10,16 @@ namespace NeuronExplainer.Tests.Viewer;
 /// A small run written through the store's public interface: two layers of three neurons, with tokens
 /// chosen to break a careless page (markup, entities, quotes, control characters).
 /// </summary>
-public static class ViewerFixture
+static class ViewerFixture
 {
+    /// <summary>A SQLite store in a temporary directory holding the fixture.</summary>
+    public static TempStore Store()
+    {
+        var temp = new TempStore();
+        Fill(temp.Store);
+        return temp;
+    }
+
     public const string ScriptToken = "<script>alert(1)</script>";
     public static readonly string[] HostileTokens = [ScriptToken, " &amp;", "\"quoted'", "\n", "\u0007", "<b>bold</b>", ""];
 

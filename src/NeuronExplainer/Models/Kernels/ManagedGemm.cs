@@ -60,6 +60,7 @@ public sealed unsafe class ManagedGemm(int maxThreads) : IGemm
     /// <summary>One product's operands; runs the blocked loop nest over a sub-rectangle of C.</summary>
     private readonly struct Job(bool transA, bool transB, float* a, int lda, float* b, int ldb, float* c, int ldc, int k, bool accumulate)
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int rowStart, int rowEnd, int colStart, int colEnd)
         {
             var buffers = PackBuffers.ForThisThread();
@@ -95,6 +96,7 @@ public sealed unsafe class ManagedGemm(int maxThreads) : IGemm
         }
 
         /// <summary>Packs op(B)[pc.., jc..] into NR-wide slivers, row after row, zero-padding the last sliver.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void PackB(float* dst, int pc, int kc, int jc, int nc)
         {
             for (var jr = 0; jr < nc; jr += NR)
@@ -119,6 +121,7 @@ public sealed unsafe class ManagedGemm(int maxThreads) : IGemm
         }
 
         /// <summary>Packs op(A)[ic.., pc..] into MR-tall slivers, column after column, zero-padding the last.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void PackA(float* dst, int ic, int mc, int pc, int kc)
         {
             for (var ir = 0; ir < mc; ir += MR)

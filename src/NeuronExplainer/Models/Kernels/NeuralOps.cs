@@ -1,14 +1,20 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace NeuronExplainer.Models.Kernels;
 
-/// <summary>Element-wise and row-wise transformer operations on row-major buffers, via TensorPrimitives.</summary>
+/// <summary>
+/// Element-wise and row-wise transformer operations on row-major buffers, via TensorPrimitives. Kernels are
+/// marked AggressiveOptimization so they run optimised from the first call: a short CLI run would otherwise
+/// spend its few forward passes in unoptimised tier-0 code.
+/// </summary>
 public static class NeuralOps
 {
     /// <summary>Chunk length for fused element-wise passes: small enough to stay in L1 between passes.</summary>
     private const int Chunk = 2048;
 
     /// <summary>Each row of <paramref name="x"/> (width = gamma's length) normalised to zero mean and unit variance, then scaled and shifted.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LayerNorm(ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta, float eps)
     {
         var width = gamma.Length;
@@ -25,6 +31,7 @@ public static class NeuralOps
     }
 
     /// <summary>Each row divided by its root mean square, then scaled by gamma (Llama's RMSNorm).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RmsNorm(ReadOnlySpan<float> x, Span<float> y, ReadOnlySpan<float> gamma, float eps)
     {
         var width = gamma.Length;
@@ -39,6 +46,7 @@ public static class NeuralOps
     }
 
     /// <summary>GPT-2's gelu_new (tanh approximation): 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void GeluNew(Span<float> x)
     {
         const float c = 0.7978845608028654f; // sqrt(2/pi)
@@ -58,6 +66,7 @@ public static class NeuralOps
     }
 
     /// <summary>silu(gate) * up, written into <paramref name="gate"/> (Llama's SwiGLU neuron).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SiluMultiply(Span<float> gate, ReadOnlySpan<float> up)
     {
         Span<float> t = stackalloc float[Chunk];
@@ -75,6 +84,7 @@ public static class NeuralOps
     public static void Relu(Span<float> x) => TensorPrimitives.Max(x, 0f, x);
 
     /// <summary>silu(x) = x * sigmoid(x) in place.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Silu(Span<float> x)
     {
         Span<float> t = stackalloc float[Chunk];
@@ -91,6 +101,7 @@ public static class NeuralOps
     /// Scales a square [seq, seq] score block and applies a causal softmax per row: key positions after the
     /// query get probability exactly 0.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void CausalSoftmax(Span<float> scores, int seq, float scale)
     {
         for (var i = 0; i < seq; i++)
@@ -108,6 +119,7 @@ public static class NeuralOps
     /// head vectors of one token: pairs (j, j + half) turn by angle position * theta^(-2j/headDim).
     /// <paramref name="cos"/>/<paramref name="sin"/> are this position's table rows (length headDim/2).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RotateHalf(Span<float> x, int heads, int headDim, ReadOnlySpan<float> cos, ReadOnlySpan<float> sin)
     {
         var half = headDim / 2;

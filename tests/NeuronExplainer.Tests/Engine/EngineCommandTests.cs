@@ -1,0 +1,78 @@
+using System.Text.Json;
+using NeuronExplainer.Cli;
+using NeuronExplainer.Models;
+
+namespace NeuronExplainer.Tests.Engine;
+
+public class EngineCommandTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var stdout = new StringWriter();
+        var stderr = new StringWriter();
+        var code = CliApp.Run(args, stdout, stderr);
+        return (code, stdout.ToString(), stderr.ToString());
+    }
+
+    [Fact]
+    public void ActivationsJsonHasTheDocumentedShapeAndValues()
+    {
+        var (code, output, error) = Run("activations", "--model", EngineFixtures.Stories260K, "--text", "Lily saw a big dog.", "--layer", "1", "--layer", "4", "--json");
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        var root = json.RootElement;
+        Assert.Equal(EngineFixtures.Stories260K, root.GetProperty("model").GetString());
+        var ids = root.GetProperty("token_ids").EnumerateArray().Select(t => t.GetInt32()).ToArray();
+        var tokens = root.GetProperty("tokens").EnumerateArray().Select(t => t.GetString()).ToArray();
+
+        using var model = ModelLoader.Load(EngineFixtures.Stories260K, tokenizerPath: null);
+        Assert.Equal(model.Tokenizer.Encode("Lily saw a big dog."), ids); // BOS excluded
+        Assert.Equal(ids.Select(model.Tokenizer.TokenString), tokens);
+
+        var layers = root.GetProperty("layers").EnumerateArray().ToArray();
+        Assert.Equal([1, 4], layers.Select(l => l.GetProperty("layer").GetInt32()));
+        Assert.Equal("blocks.4.mlp.hook_post", layers[1].GetProperty("hook").GetString());
+        var activations = layers[1].GetProperty("activations").EnumerateArray().Select(row => row.EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
+        Assert.Equal(ids.Length, activations.Length);
+        Assert.All(activations, row => Assert.Equal(172, row.Length));
+
+        // Same numbers as a direct forward pass over BOS + tokens, without the BOS row.
+        int[] window = [1, .. ids];
+        var direct = model.Forward(window, 1, window.Length, new ForwardRequest([ForwardRequest.MlpPost(4)])).Hook(ForwardRequest.MlpPost(4));
+        EngineFixtures.AssertClose(direct[172..], activations.SelectMany(r => r).ToArray(), "activations --json", tolerance: 1e-6f);
+    }
+
+    [Fact]
+    public void ActivationsTableListsTokens()
+    {
+        var (code, output, _) = Run("activations", "--model", EngineFixtures.Stories260K, "--text", "Lily saw a big dog.", "--layer", "0", "--top", "2");
+        Assert.Equal(0, code);
+        Assert.Contains("blocks.0.mlp.hook_post", output);
+        Assert.Contains("\" Lily\"", output);
+    }
+
+    [Fact]
+    public void ActivationsLayerOutOfRangeIsAClearFailure()
+    {
+        var (code, _, error) = Run("activations", "--model", EngineFixtures.Stories260K, "--text", "hi", "--layer", "5");
+        Assert.Equal(CliApp.Failure, code);
+        Assert.Contains("--layer 5 is out of range; the model has 5 layers (0-4)", error);
+    }
+
+    [Fact]
+    public void MissingModelIsAClearFailure()
+    {
+        var (code, _, error) = Run("generate", "--model", "/nonexistent/model.bin");
+        Assert.Equal(CliApp.Failure, code);
+        Assert.Contains("/nonexistent/model.bin: no such model file or directory", error);
+    }
+
+    [Fact]
+    public void GenerateFromBosTellsTheLilyStory()
+    {
+        var (code, output, error) = Run("generate", "--model", EngineFixtures.Stories260K, "--max-tokens", "20");
+        Assert.True(code == 0, error);
+        Assert.StartsWith("Once upon a time, there was a little girl named Lily.", output);
+        Assert.Contains("tokens/s", error);
+    }
+}
