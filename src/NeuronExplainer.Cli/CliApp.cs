@@ -33,6 +33,7 @@ public static class CliApp
         root.Subcommands.Add(Commands.BenchCommand.Create());
         root.Subcommands.Add(Commands.RunCommand.Create());
         root.Subcommands.Add(Commands.ServeCommand.Create());
+        root.Subcommands.Add(Commands.DownloadCommand.Create());
         return root;
     }
 
