@@ -154,4 +154,23 @@ public sealed class ExplanationCommandTests : IDisposable
         Assert.True(bodies.Count > paidFirst);
         Assert.Equal(bodies.Count, bodies.Distinct().Count());
     }
+
+    [Fact]
+    public void Explanations_of_another_source_are_scored_with_our_simulator()
+    {
+        Assert.Equal(0, Run("explain", "--store", directory, "--layers", "0").Code);
+        Assert.Equal(0, Run("score", "--store", directory, "--layers", "0").Code);
+        using (var store = SqliteNeuronStore.OpenExisting(directory))
+            foreach (var result in store.ListExplanationResults(0).Where(r => r.Status == NeuronStatus.Done))
+                store.PutExplanationResult(result with { Explainer = "imported", Simulator = "imported" });
+
+        var scored = Run("score", "--store", directory, "--explanations-from", "imported");
+        Assert.True(scored.Code == 0, scored.Error);
+        Assert.Contains("Explained and scored 3 neurons", scored.Out);
+        using var reopened = SqliteNeuronStore.OpenExisting(directory);
+        var rescored = reopened.ListScores(0).Where(s => s is { Explainer: "imported", Simulator: "baseline" }).ToList();
+        Assert.Equal(3, rescored.Count(s => s.Status == NeuronStatus.Done && s.Score > 0.9));
+
+        Assert.Contains("no scored explanations by 'nobody'", Run("score", "--store", directory, "--explanations-from", "nobody").Error);
+    }
 }
