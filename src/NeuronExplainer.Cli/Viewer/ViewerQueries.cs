@@ -59,12 +59,14 @@ public sealed class ViewerQueries(INeuronStore store)
     }
 
     /// <summary>
-    /// The best explanation per neuron over its explainer/simulator pairs: highest defined score, else the first.
-    /// Shuffled controls are left out: their explanation belongs to another neuron.
+    /// The best explanation per neuron over its explainer/simulator pairs: highest defined score, else the first. Only
+    /// scored (done) results count: a pending result carries calibration scores, and shuffled-control results score
+    /// another neuron's explanation, so neither is the neuron's score.
     /// </summary>
     List<NeuronScoreView> ScoreRows(int? layer) =>
         store.ListScores(layer)
             .Where(s => !IsControl(s.Explainer))
+            .Select(s => s.Status == NeuronStatus.Done ? s : s with { Score = null })
             .GroupBy(s => s.Neuron)
             .Select(g => g.OrderByDescending(s => s.Score ?? double.NegativeInfinity).First())
             .Select(s => new NeuronScoreView(s.Neuron.LayerIndex, s.Neuron.NeuronIndex, s.Status, s.Explanation, s.Score, s.Explainer, s.Simulator))
