@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Explanations;
@@ -76,25 +75,12 @@ internal static class ExplanationSession
             .ToDictionary(g => g.Key, g => g.First().Explanation!);
     }
 
-    static async Task<RunCounts> WithProgressAsync(TextWriter error, string label, int total, Func<Action<RunProgress>, Task<RunCounts>> work)
-    {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(error) });
-        var clock = Stopwatch.StartNew();
-        return await console.Progress()
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-            .StartAsync(async context =>
-            {
-                var task = context.AddTask(Markup.Escape($"{label} 0/{total}"), maxValue: Math.Max(1, total));
-                var result = await work(p =>
-                {
-                    double rate = p.Finished / Math.Max(1e-3, clock.Elapsed.TotalSeconds);
-                    task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{label} {p.Finished}/{p.Total} neurons, {rate:0.0}/s"));
-                    task.Increment(1);
-                });
-                task.Value = task.MaxValue;
-                return result;
-            });
-    }
+    static Task<RunCounts> WithProgressAsync(TextWriter error, string label, int total, Func<Action<RunProgress>, Task<RunCounts>> work) =>
+        ConsoleProgress.RunAsync(error, label, "neurons", report =>
+        {
+            report(0, total);
+            return work(p => report(p.Finished, p.Total));
+        });
 
     static void PrintSummary(TextWriter output, INeuronStore store, IReadOnlyList<NeuronId> neurons, ExplanationSetup setup, RunStep step,
         RunCounts counts, RunCounts? control)
