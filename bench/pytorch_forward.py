@@ -76,7 +76,7 @@ def main():
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    blas = next((f for f in torch.__config__.show().split(", ") if f.startswith("BLAS_INFO")), "BLAS_INFO=?")
+    blas = next((f.strip() for f in torch.__config__.show().replace("\n", ",").split(",") if "BLAS_INFO" in f), "BLAS_INFO=?")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {blas} (Debian: the system libblas, i.e. OpenBLAS)")
     model = Gpt2Shaped(args.layers).eval()
     for batch in args.batch:
