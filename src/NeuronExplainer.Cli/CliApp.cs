@@ -19,9 +19,20 @@ public static class CliApp
     {
         var root = new RootCommand("neuron-explainer: explain the neurons of transformer language models with language models.");
         root.Options.Add(Verbose);
+        foreach (var version in root.Options.OfType<VersionOption>()) version.Action = new PrintVersion();
+        root.Subcommands.Add(Commands.ImportCommand.Create());
+        root.Subcommands.Add(Commands.ExportCommand.Create());
+        root.Subcommands.Add(Commands.CheckLlmCommand.Create());
+        root.Subcommands.Add(Commands.LedgerCommand.Create());
+        root.Subcommands.Add(Commands.CollectCommand.Create());
+        root.Subcommands.Add(Commands.ShowCommand.Create());
+        root.Subcommands.Add(Commands.ExplainCommand.Create());
+        root.Subcommands.Add(Commands.ScoreCommand.Create());
         root.Subcommands.Add(Commands.ActivationsCommand.Create());
         root.Subcommands.Add(Commands.GenerateCommand.Create());
         root.Subcommands.Add(Commands.BenchCommand.Create());
+        root.Subcommands.Add(Commands.RunCommand.Create());
+        root.Subcommands.Add(Commands.ServeCommand.Create());
         return root;
     }
 
@@ -49,6 +60,16 @@ public static class CliApp
         {
             stderr.WriteLine(parse.GetValue(Verbose) ? e.ToString() : $"error: {e.GetType().Name}: {e.Message} (run with --verbose for details)");
             return Failure;
+        }
+    }
+
+    /// <summary>Prints this tool's version; the default action prints the entry assembly's, which in-process hosts replace.</summary>
+    sealed class PrintVersion : System.CommandLine.Invocation.SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            parseResult.InvocationConfiguration.Output.WriteLine(ToolVersion);
+            return 0;
         }
     }
 

@@ -14,7 +14,8 @@ public abstract record DatasetRecord : IJsonOnDeserialized
     public string DataclassName
     {
         get => field ?? ExpectedName;
-        init => field = value;
+        // Only a wrong tag is kept (to be refused after reading), so a record read from JSON equals one built in code.
+        init => field = value == ExpectedName ? null : value;
     }
 
     [JsonIgnore]

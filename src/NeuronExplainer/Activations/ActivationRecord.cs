@@ -8,6 +8,7 @@ public sealed record ActivationRecord(
     [property: JsonPropertyName("tokens")] IReadOnlyList<string> Tokens,
     [property: JsonPropertyName("activations")] IReadOnlyList<double> Activations) : DatasetRecord
 {
+    [JsonIgnore]
     public double MaxActivation => Activations.Count == 0 ? double.NegativeInfinity : Activations.Max();
 
     protected override void Validate()

@@ -25,9 +25,19 @@ public sealed record SequenceSimulation(
     [property: JsonPropertyName("distribution_probabilities")] IReadOnlyList<IReadOnlyList<double>> DistributionProbabilities)
     : DatasetRecord
 {
-    /// <summary>The same simulation before calibration to activation units, when calibrated.</summary>
-    [JsonPropertyName("uncalibrated_simulation"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    /// <summary>
+    /// The same simulation before calibration to activation units, when calibrated. Written even when
+    /// null, as OpenAI's serialiser writes every field of the dataclass.
+    /// </summary>
+    [JsonPropertyName("uncalibrated_simulation")]
     public SequenceSimulation? UncalibratedSimulation { get; init; }
+
+    /// <summary>
+    /// How the distributions were obtained (our addition; see <c>SimulationMethods</c>), e.g. <c>sampled</c>
+    /// when the server gave no logprobs, so a noisier simulation is never mistaken for an expected value.
+    /// </summary>
+    [JsonPropertyName("simulation_method"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Method { get; init; }
 
     protected override void Validate()
     {

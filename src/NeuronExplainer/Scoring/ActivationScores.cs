@@ -24,30 +24,35 @@ public static class ActivationScores
         TensorPrimitives.Subtract(predicted, TensorPrimitives.Sum(predicted) / n, dy);
         double r = TensorPrimitives.Dot<double>(dx, dy)
             / Math.Sqrt(TensorPrimitives.SumOfSquares<double>(dx) * TensorPrimitives.SumOfSquares<double>(dy));
-        return ScoreValue.Of(Math.Clamp(r, -1, 1));
+        return Finite(Math.Clamp(r, -1, 1));
     }
 
     /// <summary>1 - mean((truth - predicted)^2) / mean(truth^2).</summary>
     public static ScoreValue RSquared(ReadOnlySpan<double> truth, ReadOnlySpan<double> predicted)
     {
         if (Problem(truth, predicted) is { } problem) return ScoreValue.Undefined(problem);
+        if (TensorPrimitives.MaxMagnitude(truth) == 0) return ScoreValue.Undefined("true activations are all zero");
         double truthEnergy = TensorPrimitives.SumOfSquares(truth);
-        if (truthEnergy == 0) return ScoreValue.Undefined("true activations are all zero");
         var diff = new double[truth.Length];
         TensorPrimitives.Subtract(truth, predicted, diff);
-        return ScoreValue.Of(1 - TensorPrimitives.SumOfSquares<double>(diff) / truthEnergy);
+        return Finite(1 - TensorPrimitives.SumOfSquares<double>(diff) / truthEnergy);
     }
 
     /// <summary>1 - mean(|truth - predicted|) / mean(|truth|).</summary>
     public static ScoreValue AbsoluteDevExplained(ReadOnlySpan<double> truth, ReadOnlySpan<double> predicted)
     {
         if (Problem(truth, predicted) is { } problem) return ScoreValue.Undefined(problem);
+        if (TensorPrimitives.MaxMagnitude(truth) == 0) return ScoreValue.Undefined("true activations are all zero");
         double truthMass = TensorPrimitives.SumOfMagnitudes(truth);
-        if (truthMass == 0) return ScoreValue.Undefined("true activations are all zero");
         var diff = new double[truth.Length];
         TensorPrimitives.Subtract(truth, predicted, diff);
-        return ScoreValue.Of(1 - TensorPrimitives.SumOfMagnitudes<double>(diff) / truthMass);
+        return Finite(1 - TensorPrimitives.SumOfMagnitudes<double>(diff) / truthMass);
     }
+
+    /// <summary>Sums of squares can overflow (values near 1e154) or underflow (spreads near 1e-160) in double precision.</summary>
+    static ScoreValue Finite(double score) => double.IsFinite(score)
+        ? ScoreValue.Of(score)
+        : ScoreValue.Undefined("values are too large or too close together to score in double precision");
 
     static string? Problem(ReadOnlySpan<double> truth, ReadOnlySpan<double> predicted)
     {

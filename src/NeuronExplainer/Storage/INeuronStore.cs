@@ -56,6 +56,12 @@ public interface INeuronStore : IDisposable
 {
     string Location { get; }
 
+    /// <summary>
+    /// Runs several Puts as one transaction (e.g. a whole import): all of them land or none. Other
+    /// threads' writes wait until it ends.
+    /// </summary>
+    void Batch(Action writes);
+
     RunManifest? GetManifest();
     void PutManifest(RunManifest manifest);
 

@@ -22,7 +22,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore
 
     readonly SqliteConnection connection;
     readonly TimeSpan busyTimeout;
+    /// <summary>Guards the connection; re-entered by the thread running a <see cref="Batch"/>.</summary>
     readonly Lock gate = new();
+    SqliteTransaction? batch;
 
     public string Location { get; }
 
@@ -91,6 +93,23 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             transaction.Commit();
         }
     }
+
+    public void Batch(Action writes) => Locked(() =>
+    {
+        if (batch is not null) throw new InvalidOperationException("batches do not nest");
+        using var transaction = connection.BeginTransaction(deferred: false);
+        batch = transaction;
+        try
+        {
+            writes();
+            transaction.Commit();
+        }
+        finally
+        {
+            batch = null;
+        }
+        return 0;
+    });
 
     public RunManifest? GetManifest() => Locked(() =>
     {
@@ -220,12 +239,13 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit)
     {
         // Quote every word so user text is never parsed as FTS5 syntax; the last word matches as a prefix.
+        // "ORDER BY rank" (bm25 by default) lets FTS5 keep only the best rows instead of sorting every match.
         var words = Words().Matches(query).Select(m => $"\"{m.Value}\"").ToList();
         if (words.Count == 0 || limit <= 0) return [];
         words[^1] += "*";
         return Locked(() => Query($"""
-            SELECT layer, neuron, explanation, highlight(explanation_search, 0, $open, $close), bm25(explanation_search)
-            FROM explanation_search WHERE explanation_search MATCH $query ORDER BY bm25(explanation_search) LIMIT $limit
+            SELECT layer, neuron, explanation, highlight(explanation_search, 0, $open, $close), rank
+            FROM explanation_search WHERE explanation_search MATCH $query ORDER BY rank LIMIT $limit
             """,
             r => (new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), r.GetDouble(4)),
             ("$open", SearchHighlight.Open), ("$close", SearchHighlight.Close), ("$query", string.Join(' ', words)), ("$limit", limit)));
@@ -329,9 +349,17 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         lock (gate) return Translate(read);
     }
 
-    /// <summary>Runs <paramref name="write"/> as one immediate transaction: it lands whole or not at all.</summary>
+    /// <summary>
+    /// Runs <paramref name="write"/> as one immediate transaction (it lands whole or not at all), or as
+    /// part of the open <see cref="Batch"/>.
+    /// </summary>
     void Write(Action write) => Locked(() =>
     {
+        if (batch is not null)
+        {
+            write();
+            return 0;
+        }
         using var transaction = connection.BeginTransaction(deferred: false);
         write();
         transaction.Commit();

@@ -97,5 +97,11 @@ static class StoreSchema
             from_cache INTEGER NOT NULL,
             at TEXT NOT NULL);
         """,
+        """
+        -- Listings (ListScores) read only this index: explanation_results rows keep their large JSON
+        -- before the score columns, so reading those from the table walks the JSON's overflow pages.
+        CREATE INDEX explanation_results_listing
+            ON explanation_results (layer, neuron, id, explainer, simulator, status, chosen_explanation, score);
+        """,
     ];
 }

@@ -55,6 +55,19 @@ public class ScoringTests
         Assert.Contains(reason, r.UndefinedReason);
     }
 
+    [Theory]
+    [InlineData(0, 1e-200)]
+    [InlineData(-1e200, 1e200)]
+    public void Extreme_values_are_undefined_rather_than_nan(double low, double high)
+    {
+        double[] truth = [low, high, low], predicted = [high, low, high];
+        foreach (var score in new[] { ActivationScores.Correlation(truth, predicted), ActivationScores.RSquared(truth, predicted) })
+        {
+            Assert.Null(score.Value);
+            Assert.Contains("double precision", score.UndefinedReason);
+        }
+    }
+
     [Fact]
     public void All_zero_truth_has_no_r_squared_or_deviation_score()
     {

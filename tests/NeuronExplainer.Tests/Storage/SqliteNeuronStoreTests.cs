@@ -176,6 +176,48 @@ public class SqliteNeuronStoreTests : IDisposable
     }
 
     [Fact]
+    public void A_version_1_store_is_migrated_in_order_and_keeps_its_data()
+    {
+        Directory.CreateDirectory(Run);
+        string path = Path.Combine(Run, SqliteNeuronStore.FileName);
+        using (var raw = Raw(path))
+        {
+            Sql(raw, StoreSchema.Migrations[0]);
+            Sql(raw, $"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = 1");
+            Sql(raw, "INSERT INTO neurons (layer, neuron) VALUES (4, 2)");
+            Sql(raw, "INSERT INTO checkpoints (stage, state, updated_at) VALUES ('collect', x'0102', '2026-11-21T09:00:00.0000000+00:00')");
+        }
+        using (var store = SqliteNeuronStore.Open(Run))
+        {
+            Assert.Equal([new NeuronId(4, 2)], store.ListNeurons());
+            Assert.Equal([1, 2], store.GetCheckpoint("collect"));
+        }
+        using var check = Raw(path);
+        using var command = check.CreateCommand();
+        command.CommandText = "SELECT count(*) FROM sqlite_master WHERE name = 'explanation_results_listing'";
+        Assert.Equal(1L, command.ExecuteScalar());
+        command.CommandText = "PRAGMA user_version";
+        Assert.Equal((long)StoreSchema.LatestVersion, command.ExecuteScalar());
+    }
+
+    [Fact]
+    public void Layer_listing_reads_only_the_covering_index()
+    {
+        using (var store = SqliteNeuronStore.Open(Run)) store.PutExplanationResult(StoreFixtures.Done(new NeuronId(0, 1), "baseline", "x"));
+        using var raw = Raw(Path.Combine(Run, SqliteNeuronStore.FileName));
+        using var command = raw.CreateCommand();
+        command.CommandText = """
+            EXPLAIN QUERY PLAN SELECT layer, neuron, explainer, simulator, status, chosen_explanation, score
+            FROM explanation_results WHERE layer = 0 ORDER BY layer, neuron, id
+            """;
+        using var reader = command.ExecuteReader();
+        var plan = new List<string>();
+        while (reader.Read()) plan.Add(reader.GetString(3));
+        Assert.Contains(plan, step => step.Contains("USING COVERING INDEX explanation_results_listing"));
+        Assert.DoesNotContain(plan, step => step.Contains("TEMP B-TREE"));
+    }
+
+    [Fact]
     public void A_file_that_is_not_sqlite_is_refused()
     {
         Directory.CreateDirectory(Run);

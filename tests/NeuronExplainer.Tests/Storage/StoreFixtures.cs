@@ -1,3 +1,4 @@
+using System.Text.Json;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Scoring;
 using NeuronExplainer.Storage;
@@ -17,6 +18,38 @@ sealed class TempDirectory : IDisposable
 
 static class StoreFixtures
 {
+    /// <summary>Hand-written files in OpenAI's layout and formatting (Python-style spacing, 1.0, null moments).</summary>
+    public static readonly string OpenAiLayout = Path.Combine(AppContext.BaseDirectory, "Fixtures", "Storage", "openai-layout");
+
+    /// <summary>Every file under <paramref name="root"/>, relative path to parsed JSON (one element per jsonl line).</summary>
+    public static Dictionary<string, List<JsonElement>> ReadTree(string root) =>
+        Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories).ToDictionary(
+            f => Path.GetRelativePath(root, f).Replace('\\', '/'),
+            f => File.ReadLines(f).Where(l => l.Length > 0).Select(l => JsonDocument.Parse(l).RootElement.Clone()).ToList());
+
+    public static void AssertSameJson(string expectedRoot, string actualRoot)
+    {
+        var expected = ReadTree(expectedRoot);
+        var actual = ReadTree(actualRoot);
+        Assert.Equal(expected.Keys.Order(), actual.Keys.Order());
+        foreach (var (path, lines) in expected)
+        {
+            Assert.Equal(lines.Count, actual[path].Count);
+            for (int i = 0; i < lines.Count; i++)
+                Assert.True(JsonElement.DeepEquals(lines[i], actual[path][i]), $"{path} line {i + 1} differs:\n{lines[i]}\n{actual[path][i]}");
+        }
+    }
+
+    public static void CopyTree(string from, string to)
+    {
+        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+    }
+
     public static ActivationRecord Excerpt(int seed, int length = 8)
     {
         var random = new Random(seed);

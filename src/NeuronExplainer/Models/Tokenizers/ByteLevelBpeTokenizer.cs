@@ -26,6 +26,7 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
     private readonly SpecialTokenSplitter specials;
     private readonly ConcurrentDictionary<string, int[]> cache = new();
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> cacheLookup;
+    private int cachedPieces;
 
     private readonly record struct Merge(int Rank, int Result);
 
@@ -64,7 +65,7 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
                 throw new NeuronExplainerException($"{source}: the vocabulary lacks the token for byte 0x{b:X2} ('{ByteLevelAlphabet.ByteToChar[b]}')");
         }
 
-        merges = new Dictionary<long, Merge>(mergeRules.Count);
+        merges = new Dictionary<long, Merge>(mergeRules.Count, PairKeyComparer.Instance);
         for (int rank = 0; rank < mergeRules.Count; rank++)
         {
             var (left, right) = mergeRules[rank];
@@ -111,7 +112,12 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
             if (!cacheLookup.TryGetValue(piece, out var pieceIds))
             {
                 pieceIds = EncodePiece(piece);
-                if (cache.Count >= MaxCachedPieces) cache.Clear();
+                // ConcurrentDictionary.Count takes every lock, so the size is tracked here instead.
+                if (Interlocked.Increment(ref cachedPieces) > MaxCachedPieces)
+                {
+                    cache.Clear();
+                    Interlocked.Exchange(ref cachedPieces, 0);
+                }
                 cacheLookup.TryAdd(piece, pieceIds);
             }
             ids.AddRange(pieceIds);
@@ -156,6 +162,16 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
     }
 
     private static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
+
+    /// <summary>long's own hash is high ^ low, which collides for most token pairs; this one mixes the bits.</summary>
+    private sealed class PairKeyComparer : IEqualityComparer<long>
+    {
+        public static readonly PairKeyComparer Instance = new();
+
+        public bool Equals(long x, long y) => x == y;
+
+        public int GetHashCode(long key) => (int)(((ulong)key * 0x9E3779B97F4A7C15UL) >> 32);
+    }
 
     /// <summary>Loads GPT-2's files: vocab.json + merges.txt (Hugging Face) or encoder.json + vocab.bpe (OpenAI), same content.</summary>
     public static ByteLevelBpeTokenizer FromVocabAndMerges(string vocabPath, string mergesPath)

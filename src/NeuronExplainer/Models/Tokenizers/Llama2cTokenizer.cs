@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Text;
 
 namespace NeuronExplainer.Models.Tokenizers;
@@ -8,7 +7,6 @@ namespace NeuronExplainer.Models.Tokenizers;
 /// <c>encode</c> does: a dummy-prefix space, one token per code point (bytes <c>&lt;0xXX&gt;</c>, id =
 /// byte + 3, when the code point is not in the vocabulary), then repeatedly the adjacent pair whose
 /// concatenation is in the vocabulary with the highest score is merged, the leftmost on ties.
-/// A priority queue finds that pair without rescanning the text after every merge.
 /// <para>
 /// Text is never scanned for control tokens: "&lt;s&gt;" or "&lt;|endoftext|&gt;" inside text are
 /// ordinary characters, as in llama2.c. Decode drops BOS and EOS, drops the leading space of the
@@ -19,17 +17,16 @@ public sealed class Llama2cTokenizer : ITokenizer
 {
     private const int FirstByteToken = 3;
 
-    private readonly byte[][] pieces;
     private readonly float[] scores;
     private readonly TokenBytes tokenBytes;
     private readonly string[] tokenStrings;
     private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> lookup;
     private readonly string[] pieceTexts;
     private readonly int dummyPrefixId;
+    private readonly byte[][] withoutDummyPrefix;
 
     private Llama2cTokenizer(byte[][] pieces, float[] scores, string path)
     {
-        this.pieces = pieces;
         this.scores = scores;
         pieceTexts = Array.ConvertAll(pieces, p => Encoding.UTF8.GetString(p));
 
@@ -53,6 +50,9 @@ public sealed class Llama2cTokenizer : ITokenizer
         for (int id = 0; id < pieces.Length; id++)
             bytesById[id] = id is >= FirstByteToken and < FirstByteToken + 256 ? [(byte)(id - FirstByteToken)] : pieces[id];
         tokenBytes = new TokenBytes(bytesById, path);
+        // Byte tokens keep their byte: llama2.c drops only a piece's own leading space.
+        withoutDummyPrefix = Array.ConvertAll(pieces, p => p is [(byte)' ', ..] ? p[1..] : p);
+        for (int b = 0; b < 256; b++) withoutDummyPrefix[FirstByteToken + b] = bytesById[FirstByteToken + b];
         tokenStrings = Array.ConvertAll(bytesById, b => TokenBytes.ToText(b));
     }
 
@@ -86,14 +86,11 @@ public sealed class Llama2cTokenizer : ITokenizer
         return new Llama2cTokenizer([.. pieces], [.. scores], path);
     }
 
-    public int VocabSize => pieces.Length;
+    public int VocabSize => tokenBytes.Count;
 
     public int? BosId => 1;
 
     public int? EosId => 2;
-
-    /// <summary>The piece's score (sentencepiece log-probability); higher merges first.</summary>
-    public float Score(int id) => scores[id];
 
     public int[] Encode(string text)
     {
@@ -114,72 +111,23 @@ public sealed class Llama2cTokenizer : ITokenizer
             }
             i += width;
         }
-        return MergePairs(tokens);
+        return PairMerger.Merge(tokens, TryMergePieces);
     }
 
-    private readonly record struct Candidate(int Left, int Right, int LeftId, int RightId, int Merged);
-
-    /// <summary>Best-score-first merging over a linked list; stale queue entries are skipped when popped.</summary>
-    private int[] MergePairs(List<int> initial)
+    /// <summary>Two pieces merge when their concatenation is a piece; the higher its score, the sooner.</summary>
+    private bool TryMergePieces(int left, int right, out double priority, out int merged)
     {
-        int n = initial.Count;
-        var ids = initial.ToArray();
-        var next = new int[n];
-        var prev = new int[n];
-        var alive = new bool[n];
-        for (int i = 0; i < n; i++) (next[i], prev[i], alive[i]) = (i + 1, i - 1, true);
-
-        // Priority: higher score first, then leftmost position (llama2.c keeps the first strict maximum).
-        var queue = new PriorityQueue<Candidate, (float NegScore, int Position)>(n);
-        for (int i = 0; i + 1 < n; i++) Offer(i, i + 1);
-
-        int remaining = n;
-        while (queue.TryDequeue(out var c, out _))
-        {
-            if (!alive[c.Left] || !alive[c.Right] || next[c.Left] != c.Right || ids[c.Left] != c.LeftId || ids[c.Right] != c.RightId) continue;
-            ids[c.Left] = c.Merged;
-            alive[c.Right] = false;
-            int after = next[c.Right];
-            next[c.Left] = after;
-            if (after < n) prev[after] = c.Left;
-            remaining--;
-            if (prev[c.Left] >= 0) Offer(prev[c.Left], c.Left);
-            if (after < n) Offer(c.Left, after);
-        }
-
-        var result = new int[remaining];
-        for (int i = 0, k = 0; i < n; i = next[i]) result[k++] = ids[i];
-        return result;
-
-        void Offer(int left, int right)
-        {
-            string a = pieceTexts[ids[left]], b = pieceTexts[ids[right]];
-            int length = a.Length + b.Length;
-            Span<char> joined = length <= 256 ? stackalloc char[length] : new char[length];
-            a.CopyTo(joined);
-            b.CopyTo(joined[a.Length..]);
-            if (lookup.TryGetValue(joined, out int merged))
-                queue.Enqueue(new Candidate(left, right, ids[left], ids[right], merged), (-scores[merged], left));
-        }
+        string a = pieceTexts[left], b = pieceTexts[right];
+        int length = a.Length + b.Length;
+        Span<char> joined = length <= 256 ? stackalloc char[length] : new char[length];
+        a.CopyTo(joined);
+        b.CopyTo(joined[a.Length..]);
+        bool found = lookup.TryGetValue(joined, out merged);
+        priority = found ? -scores[merged] : 0;
+        return found;
     }
 
-    public string Decode(ReadOnlySpan<int> ids)
-    {
-        var buffer = new ArrayBufferWriter<byte>(ids.Length * 4 + 16);
-        bool atStart = true;
-        foreach (int id in ids)
-        {
-            var bytes = tokenBytes[id];
-            if (id == BosId || id == EosId)
-            {
-                atStart = id == BosId;
-                continue;
-            }
-            buffer.Write(atStart && pieces[id] is [(byte)' ', ..] ? bytes.AsSpan(1) : bytes);
-            atStart = false;
-        }
-        return TokenBytes.ToText(buffer.WrittenSpan);
-    }
+    public string Decode(ReadOnlySpan<int> ids) => tokenBytes.DecodeDroppingDummyPrefix(ids, BosId, EosId, withoutDummyPrefix);
 
     public string TokenString(int id)
     {

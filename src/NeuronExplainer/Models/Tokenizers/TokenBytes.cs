@@ -24,5 +24,27 @@ internal sealed class TokenBytes(byte[][] bytesById, string source)
         return Utf8.GetString(buffer.WrittenSpan);
     }
 
+    /// <summary>
+    /// Sentencepiece-style decoding: BOS and EOS add no text, and the first token and a token right after
+    /// BOS use <paramref name="atStart"/>'s bytes (the dummy-prefix space dropped) when it is given.
+    /// </summary>
+    public string DecodeDroppingDummyPrefix(ReadOnlySpan<int> ids, int? bosId, int? eosId, byte[][]? atStart)
+    {
+        var buffer = new ArrayBufferWriter<byte>(ids.Length * 4 + 16);
+        bool first = true;
+        foreach (int id in ids)
+        {
+            var bytes = this[id];
+            if (id == bosId || id == eosId)
+            {
+                first = id == bosId;
+                continue;
+            }
+            buffer.Write(first && atStart is not null ? atStart[id] : bytes);
+            first = false;
+        }
+        return Utf8.GetString(buffer.WrittenSpan);
+    }
+
     public static string ToText(ReadOnlySpan<byte> bytes) => Utf8.GetString(bytes);
 }

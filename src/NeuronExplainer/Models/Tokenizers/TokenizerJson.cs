@@ -3,9 +3,13 @@ using System.Text.Json;
 namespace NeuronExplainer.Models.Tokenizers;
 
 /// <summary>
-/// Hugging Face tokenizer.json files whose model is BPE: byte-level ones (GPT-2 and its relatives,
-/// pre-tokenizer ByteLevel) load as <see cref="ByteLevelBpeTokenizer"/>. Added tokens are cut out of
-/// the text as their own ids.
+/// Hugging Face tokenizer.json files whose model is BPE: byte-level ones (GPT-2's pre-tokenizer ByteLevel)
+/// load as <see cref="ByteLevelBpeTokenizer"/>, Llama-style ones (Metaspace, byte fallback) as
+/// <see cref="SentencePieceBpeTokenizer"/>. Added tokens are cut out of the text as their own ids (their
+/// lstrip/rstrip/single_word flags are not applied). BOS and EOS come from tokenizer_config.json beside
+/// the file when it names them, else &lt;s&gt; / &lt;/s&gt; (&lt;|endoftext|&gt; for byte-level).
+/// Anything else in the file that would change the ids (other normalizers, pre-tokenizers or model
+/// options) is refused with an error rather than ignored.
 /// </summary>
 public static class TokenizerJson
 {
@@ -24,16 +28,84 @@ public static class TokenizerJson
         var merges = ReadMerges(model, path);
         var added = ReadAddedTokens(root, path);
 
-        if (!IsByteLevel(root))
-            throw new NeuronExplainerException($"{path}: only byte-level BPE (pre_tokenizer ByteLevel, as GPT-2) is supported");
-        int? eos = added.Concat(vocab.Select(kv => (kv.Key, kv.Value)))
-            .Where(token => token.Item1 == ByteLevelBpeTokenizer.EndOfText).Select(token => (int?)token.Item2).FirstOrDefault();
-        // Added tokens can be missing from model.vocab; they decode as their own text.
-        return new ByteLevelBpeTokenizer(vocab, merges, added, eos, path);
+        var specials = SpecialTokenNames(path);
+        int? Id(string? token) => token is null ? null
+            : added.Where(t => t.Text == token).Select(t => (int?)t.Id).FirstOrDefault() ?? (vocab.TryGetValue(token, out int id) ? id : null);
+
+        var normalizer = Property(root, "normalizer");
+        var preTokenizer = Property(root, "pre_tokenizer");
+        foreach (var unsupported in new[] { "continuing_subword_prefix", "end_of_word_suffix", "dropout" })
+            if (Property(model, unsupported) is { } value && !(value.ValueKind == JsonValueKind.String && value.GetString() == ""))
+                throw new NeuronExplainerException($"{path}: model.{unsupported} = {value.GetRawText()} is not supported");
+
+        if (preTokenizer is { } pre && Mentions(pre, "ByteLevel"))
+        {
+            if (pre.GetProperty("type").GetString() != "ByteLevel" || normalizer is not null)
+                throw new NeuronExplainerException($"{path}: byte-level BPE is supported only with GPT-2's pre-tokenizer alone (pre_tokenizer {{\"type\": \"ByteLevel\"}}, no normalizer)");
+            if (Flag(pre, "add_prefix_space") || Property(pre, "use_regex") is { ValueKind: JsonValueKind.False })
+                throw new NeuronExplainerException($"{path}: ByteLevel with add_prefix_space or without use_regex is not supported");
+            return new ByteLevelBpeTokenizer(vocab, merges, added, Id(specials.Eos ?? ByteLevelBpeTokenizer.EndOfText), path);
+        }
+        return new SentencePieceBpeTokenizer(vocab, merges, added, Property(model, "unk_token")?.GetString(),
+            Id(specials.Bos ?? "<s>"), Id(specials.Eos ?? "</s>"), SentencePieceOptions(model, normalizer, preTokenizer, path), path);
     }
 
-    private static bool IsByteLevel(JsonElement root) =>
-        root.TryGetProperty("pre_tokenizer", out var pre) && pre.ValueKind == JsonValueKind.Object && Mentions(pre, "ByteLevel");
+    /// <summary>Llama-style settings: the legacy Prepend + Replace normalizer, or a Metaspace pre-tokenizer.</summary>
+    private static SentencePieceBpeTokenizer.Options SentencePieceOptions(JsonElement model, JsonElement? normalizer, JsonElement? preTokenizer, string path)
+    {
+        var prefix = MetaspacePrefix.Never;
+        bool metaspace = false, split = false;
+        if (normalizer is { } norm)
+        {
+            var steps = norm.GetProperty("type").GetString() == "Sequence" ? norm.GetProperty("normalizers").EnumerateArray().ToList() : [norm];
+            foreach (var step in steps)
+            {
+                string type = step.GetProperty("type").GetString() ?? "";
+                if (type == "Prepend" && Property(step, "prepend")?.GetString() == "\u2581") prefix = MetaspacePrefix.EverySegment;
+                else if (type == "Replace" && Property(step, "content")?.GetString() == "\u2581"
+                    && Property(step, "pattern") is { } pattern && Property(pattern, "String")?.GetString() == " ") { }
+                else throw new NeuronExplainerException($"{path}: normalizer {step.GetRawText()} is not supported (only Llama's Prepend \"\u2581\" and Replace \" \" -> \"\u2581\")");
+            }
+        }
+        if (preTokenizer is { } pre)
+        {
+            if (pre.GetProperty("type").GetString() != "Metaspace")
+                throw new NeuronExplainerException($"{path}: pre_tokenizer {pre.GetRawText()} is not supported for sentencepiece-style BPE (only Metaspace)");
+            if (Property(pre, "replacement")?.GetString() is { } replacement && replacement != "\u2581")
+                throw new NeuronExplainerException($"{path}: Metaspace replacement '{replacement}' is not supported (only \u2581)");
+            metaspace = true;
+            split = Property(pre, "split") is not { ValueKind: JsonValueKind.False };
+            prefix = Property(pre, "prepend_scheme")?.GetString() switch
+            {
+                "always" => MetaspacePrefix.EverySegment,
+                "first" => MetaspacePrefix.FirstSegment,
+                "never" => MetaspacePrefix.Never,
+                null => Property(pre, "add_prefix_space") is { ValueKind: JsonValueKind.False } ? MetaspacePrefix.Never : MetaspacePrefix.EverySegment,
+                var other => throw new NeuronExplainerException($"{path}: Metaspace prepend_scheme '{other}' is not supported"),
+            };
+        }
+        else if (normalizer is null)
+            throw new NeuronExplainerException($"{path}: a BPE tokenizer without a ByteLevel or Metaspace pre-tokenizer or Llama's normalizer is not supported");
+        return new SentencePieceBpeTokenizer.Options(prefix, StripsPrefixedMarker: metaspace, split,
+            ByteFallback: Flag(model, "byte_fallback"), FuseUnknown: Flag(model, "fuse_unk"), IgnoreMerges: Flag(model, "ignore_merges"));
+    }
+
+    private static JsonElement? Property(JsonElement element, string name) =>
+        element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind != JsonValueKind.Null ? value : null;
+
+    private static bool Flag(JsonElement element, string name) => Property(element, name) is { ValueKind: JsonValueKind.True };
+
+    /// <summary>bos_token / eos_token of tokenizer_config.json next to tokenizer.json (a string or {"content": ...}), when present.</summary>
+    private static (string? Bos, string? Eos) SpecialTokenNames(string tokenizerPath)
+    {
+        string config = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(tokenizerPath))!, "tokenizer_config.json");
+        if (!File.Exists(config)) return (null, null);
+        using var document = TokenizerFiles.ParseJson(config);
+        string? Name(string key) => Property(document.RootElement, key) is { } value
+            ? value.ValueKind == JsonValueKind.String ? value.GetString() : Property(value, "content")?.GetString()
+            : null;
+        return (Name("bos_token"), Name("eos_token"));
+    }
 
     /// <summary>Whether a pre-tokenizer (or a Sequence of them) contains one of the given type.</summary>
     internal static bool Mentions(JsonElement element, string type)

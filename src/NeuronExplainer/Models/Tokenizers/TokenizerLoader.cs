@@ -25,7 +25,10 @@ public static class TokenizerLoader
         throw new NeuronExplainerException($"{path}: unknown tokenizer file; expected tokenizer.json, vocab.json (+ merges.txt), encoder.json (+ vocab.bpe) or a llama2.c tokenizer .bin");
     }
 
-    /// <summary>The first of tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe, tokenizer.bin found in the directory.</summary>
+    /// <summary>
+    /// The first of tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe, tokenizer.bin or the
+    /// only tok*.bin found in the directory.
+    /// </summary>
     public static ITokenizer FromDirectory(string directory)
     {
         string File(string name) => Path.Combine(directory, name);
@@ -34,12 +37,26 @@ public static class TokenizerLoader
         if (Has("tokenizer.json")) return TokenizerJson.Load(File("tokenizer.json"));
         if (Has("vocab.json") && Has("merges.txt")) return ByteLevelBpeTokenizer.FromVocabAndMerges(File("vocab.json"), File("merges.txt"));
         if (Has("encoder.json") && Has("vocab.bpe")) return ByteLevelBpeTokenizer.FromVocabAndMerges(File("encoder.json"), File("vocab.bpe"));
-        if (Has("tokenizer.bin")) return Llama2cTokenizer.Load(File("tokenizer.bin"));
+        var llama2c = Llama2cTokenizerFiles(directory);
+        if (llama2c.Count == 1) return Llama2cTokenizer.Load(llama2c[0]);
+        if (llama2c.Count > 1)
+            throw new NeuronExplainerException($"{directory}: several llama2.c tokenizers ({string.Join(", ", llama2c.Select(Path.GetFileName))}); name one");
         if (Has("vocab.json")) throw new NeuronExplainerException($"{directory}: vocab.json is there but merges.txt is missing");
         if (Has("merges.txt")) throw new NeuronExplainerException($"{directory}: merges.txt is there but vocab.json is missing");
         if (Has("tokenizer.model")) throw TokenizerModelUnsupported(File("tokenizer.model"));
         throw new NeuronExplainerException(
             $"{directory}: no tokenizer found; expected tokenizer.json, vocab.json + merges.txt, encoder.json + vocab.bpe, or tokenizer.bin");
+    }
+
+    /// <summary>
+    /// llama2.c tokenizers in a directory: tokenizer.bin when present, else every tok*.bin (tok512.bin
+    /// beside stories260K.bin), leaving out <paramref name="checkpointName"/>.
+    /// </summary>
+    public static IReadOnlyList<string> Llama2cTokenizerFiles(string directory, string? checkpointName = null)
+    {
+        string standard = Path.Combine(directory, "tokenizer.bin");
+        if (System.IO.File.Exists(standard)) return [standard];
+        return Directory.GetFiles(directory, "tok*.bin").Where(f => Path.GetFileName(f) != checkpointName).Order(StringComparer.Ordinal).ToList();
     }
 
     private static string RequireSibling(string directory, string name, string path)

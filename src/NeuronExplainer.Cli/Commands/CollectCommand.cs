@@ -1,0 +1,159 @@
+using System.CommandLine;
+using System.Diagnostics;
+using NeuronExplainer.Activations;
+using NeuronExplainer.Models;
+using NeuronExplainer.Models.Tokenizers;
+using NeuronExplainer.Storage;
+using Spectre.Console;
+
+namespace NeuronExplainer.Cli.Commands;
+
+/// <summary><c>collect</c>: runs a model over a corpus and stores every selected neuron's records.</summary>
+public static class CollectCommand
+{
+    const int IssuesShown = 10;
+
+    public static Command Create()
+    {
+        var options = new CollectOptions();
+        var command = new Command("collect", "Collect per-neuron activation records, token tables and weight-based connections over a corpus");
+        options.AddTo(command);
+        command.SetAction(options.Execute);
+        return command;
+    }
+
+    /// <summary>
+    /// The options of <c>collect</c> and what they do, also used by <c>run</c>, which shares its <c>--store</c> and
+    /// <c>--layers</c> with the explain options and offers no <c>--force</c> (it never discards a store it works in).
+    /// </summary>
+    internal sealed class CollectOptions(Option<string>? sharedStore = null, Option<string>? sharedLayers = null)
+    {
+        readonly Option<string> model = new("--model") { Description = "Model: a Hugging Face model directory or a llama2.c .bin checkpoint", Required = true };
+        readonly Option<string?> tokenizer = new("--tokenizer") { Description = "Tokenizer file or directory (default: found next to the model)" };
+        readonly Option<string> corpus = new("--corpus") { Description = "Corpus: text (<|endoftext|> or blank-line separated), JSONL, .gz of either, or a directory of them", Required = true };
+        readonly Option<string> store = sharedStore ?? new("--store") { Description = "Run directory of the store to fill", Required = true };
+        readonly Option<string> layers = sharedLayers ?? new("--layers") { Description = "Layers to collect: all, or a list such as 0,3-5", DefaultValueFactory = _ => "all" };
+        readonly Option<int> seqLen = new("--seq-len") { Description = "Tokens per window", DefaultValueFactory = _ => 64 };
+        readonly Option<int> topK = new("--top-k") { Description = "Top-activating windows kept per neuron", DefaultValueFactory = _ => 40 };
+        readonly Option<int> random = new("--random") { Description = "Uniformly random windows kept per neuron", DefaultValueFactory = _ => 40 };
+        readonly Option<int> quantiles = new("--quantiles") { Description = "Quantile bins of the per-window max activation", DefaultValueFactory = _ => 5 };
+        readonly Option<int> perQuantile = new("--per-quantile") { Description = "Random windows kept per quantile bin", DefaultValueFactory = _ => 10 };
+        readonly Option<long?> maxTokens = new("--max-tokens") { Description = "Stop after this many tokens (default: the whole corpus)" };
+        readonly Option<ulong> seed = new("--seed") { Description = "Seed of the random samples", DefaultValueFactory = _ => 0 };
+        readonly Option<int> minCount = new("--min-token-count") { Description = "Occurrences a token needs to enter a neuron's token lookup table", DefaultValueFactory = _ => 5 };
+        readonly Option<DocumentSeparator> separator = new("--separator") { Description = "Document separator of text files", DefaultValueFactory = _ => DocumentSeparator.EndOfText };
+        readonly Option<string> textField = new("--text-field") { Description = "JSONL field holding the text", DefaultValueFactory = _ => "text" };
+        readonly Option<int> batch = new("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 32 };
+        readonly Option<bool> force = new("--force") { Description = "Discard a store holding a collection with other settings (and everything made from it)" };
+
+        /// <summary>Adds the options; shared ones are left to their owner.</summary>
+        public void AddTo(Command command)
+        {
+            foreach (Option option in new Option[] { model, tokenizer, corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed,
+                         minCount, separator, textField, batch })
+                if (option != sharedStore && option != sharedLayers)
+                    command.Options.Add(option);
+            if (sharedStore is null) command.Options.Add(force);
+        }
+
+        public int Execute(ParseResult parse)
+        {
+            var stderr = parse.InvocationConfiguration.Error;
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
+            var settings = new CollectionSettings
+            {
+                Layers = CollectionSettings.ParseLayers(parse.GetValue(layers)!),
+                SequenceLength = parse.GetValue(seqLen),
+                TopK = parse.GetValue(topK),
+                RandomSamples = parse.GetValue(random),
+                Quantiles = parse.GetValue(quantiles),
+                PerQuantile = parse.GetValue(perQuantile),
+                MaxTokens = parse.GetValue(maxTokens),
+                Seed = parse.GetValue(seed),
+                MinTokenCount = parse.GetValue(minCount),
+                BatchWindows = parse.GetValue(batch),
+            };
+            var corpusOptions = new CorpusOptions(parse.GetValue(corpus)!, parse.GetValue(separator), parse.GetValue(textField)!);
+            string modelPath = Path.GetFullPath(parse.GetValue(model)!);
+            using var loaded = LoadModel(modelPath, parse.GetValue(tokenizer));
+            var collector = new Collector(loaded, settings, corpusOptions, modelPath);
+            collector.EnsureCorpusHasAWindow();
+
+            string storeDirectory = parse.GetValue(store)!;
+            var neuronStore = SqliteNeuronStore.Open(storeDirectory);
+            try
+            {
+                if (collector.Conflict(neuronStore.GetManifest()) is { } conflict && parse.GetValue(force))
+                {
+                    console.MarkupLineInterpolated($"[yellow]discarding store {storeDirectory}[/] (it held another collection: {conflict})");
+                    neuronStore.Dispose();
+                    foreach (var suffix in new[] { "", "-wal", "-shm" }) File.Delete(Path.Combine(storeDirectory, SqliteNeuronStore.FileName + suffix));
+                    neuronStore = SqliteNeuronStore.Open(storeDirectory);
+                }
+                var summary = Run(console, collector, neuronStore);
+                PrintSummary(console, summary, loaded.Info, storeDirectory);
+            }
+            finally
+            {
+                neuronStore.Dispose();
+            }
+            return 0;
+        }
+    }
+
+    static ITransformerModel LoadModel(string modelPath, string? tokenizerPath)
+    {
+        var tokenizer = TokenizerLoader.Load(tokenizerPath ?? (Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(modelPath)!));
+        return ModelLoader.Load(modelPath, tokenizer);
+    }
+
+    static CollectionSummary Run(IAnsiConsole console, Collector collector, INeuronStore store)
+    {
+        var issues = 0;
+        void OnIssue(CorpusIssue issue)
+        {
+            if (++issues <= IssuesShown) console.MarkupLineInterpolated($"[yellow]skipped[/] {issue.ToString()}");
+            else if (issues == IssuesShown + 1) console.MarkupLine("[yellow]further skipped lines are only counted[/]");
+        }
+
+        CollectionSummary? summary = null;
+        var clock = Stopwatch.StartNew();
+        console.Progress()
+            .AutoClear(false)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
+            .Start(context =>
+            {
+                var task = context.AddTask("collecting", maxValue: 1000);
+                summary = collector.Run(store, CliApp.ToolVersion, progress =>
+                {
+                    double rate = progress.Tokens / Math.Max(clock.Elapsed.TotalSeconds, 1e-3);
+                    task.Description = $"{progress.Tokens:N0} tokens, {progress.Windows:N0} windows, {rate:N0} tokens/s";
+                    task.Value = 1000 * progress.Fraction;
+                }, OnIssue);
+                task.Value = task.MaxValue;
+            });
+        return summary!;
+    }
+
+    static void PrintSummary(IAnsiConsole console, CollectionSummary summary, ModelInfo model, string store)
+    {
+        if (summary.AlreadyComplete)
+        {
+            console.MarkupLineInterpolated($"store {store} already holds this collection ({summary.Neurons} neurons of {model.Name}); nothing to do");
+            return;
+        }
+        var table = new Table().AddColumns("", "");
+        table.HideHeaders();
+        void Row(string name, string value) => table.AddRow(Markup.Escape(name), Markup.Escape(value));
+        Row("model", $"{model.Name} ({model.Architecture}, {summary.Layers} layers x {model.MlpDim} = {summary.Neurons} neurons)");
+        Row("corpus", $"{summary.Documents:N0} documents, {summary.Windows:N0} windows, {summary.Tokens:N0} tokens" + (summary.Resumed ? " (resumed from a checkpoint)" : ""));
+        Row("skipped lines", $"{summary.SkippedLines:N0}");
+        Row("time", summary.Resumed
+            ? $"{summary.Elapsed.TotalSeconds:F1} s since resuming"
+            : $"{summary.Elapsed.TotalSeconds:F1} s, {summary.Tokens / Math.Max(summary.Elapsed.TotalSeconds, 1e-3):N0} tokens/s");
+        Row("forward / bookkeeping", $"{summary.ForwardTime.TotalSeconds:F2} s / {summary.BookkeepingTime.TotalSeconds:F2} s (+{100 * summary.BookkeepingTime.TotalSeconds / Math.Max(summary.ForwardTime.TotalSeconds, 1e-9):F0}% on the forward pass)");
+        Row("peak memory", $"{Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB working set; at most {summary.PeakKeptWindows:N0} windows kept");
+        Row("store", store);
+        console.Write(table);
+    }
+}

@@ -1,0 +1,40 @@
+using System.CommandLine;
+using NeuronExplainer.Storage;
+
+namespace NeuronExplainer.Cli.Commands;
+
+/// <summary><c>neuron-explainer export</c>: writes a store as OpenAI's public dataset layout.</summary>
+public static class ExportCommand
+{
+    public static Command Create()
+    {
+        var store = new Option<string>("--store") { Description = "Run directory holding store.db", Required = true };
+        var to = new Option<string>("--to") { Description = "New (or empty) directory to write the layout into", Required = true };
+        var explainer = new Option<string?>("--explainer") { Description = "Export only explanations of this explainer" };
+        var simulator = new Option<string?>("--simulator") { Description = "Export only explanations scored with this simulator" };
+        var command = new Command("export", """
+            Write a store in OpenAI's public dataset layout: collated-activations/, explanations/,
+            related-tokens/activation-based/, related-tokens/weight-based/, related-neurons/weight-based/,
+            each as {layer}/{neuron}.json (explanations as .jsonl, one line per neuron).
+
+            Examples:
+              neuron-explainer export --store runs/stories260K --to exports/stories260K
+              neuron-explainer export --store runs/gpt2 --to exports/gpt2-baseline --explainer baseline
+            """)
+        {
+            store, to, explainer, simulator,
+        };
+        command.SetAction(parse =>
+        {
+            var (output, error) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
+            using var opened = SqliteNeuronStore.OpenExisting(parse.GetRequiredValue(store));
+            string target = parse.GetRequiredValue(to);
+            var summary = ConsoleProgress.Run(error, "export", "neurons", report =>
+                OpenAiDataset.Export(opened, target, parse.GetValue(explainer), parse.GetValue(simulator), (done, total) => report(done, total)));
+            output.WriteLine($"Exported {summary.Neurons:N0} neurons to {target}");
+            DatasetSummary.Write(output, summary);
+            return 0;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,36 @@
+using System.CommandLine;
+using NeuronExplainer.Explanations;
+using NeuronExplainer.Storage;
+
+namespace NeuronExplainer.Cli.Commands;
+
+/// <summary>
+/// <c>run</c>: collect, explain and score in one go. The LLM server (when one is named) is checked before the
+/// collection starts; every stage resumes from the store, so running the same command again finishes a killed run.
+/// </summary>
+internal static class RunCommand
+{
+    public static Command Create()
+    {
+        var options = new ExplanationOptions();
+        var collect = new CollectCommand.CollectOptions(options.Store, options.Layers);
+        var control = ExplanationSession.ControlOption();
+        var command = new Command("run",
+            "Collect activations, explain and score the neurons, and print the summary. Example: neuron-explainer run --model " +
+            "../shared/models/stories260K/stories260K.bin --corpus ../shared/corpora/tinystories-train-head.txt --store runs/stories260K " +
+            "--explainer baseline --simulator baseline --control shuffled");
+        options.AddTo(command);
+        collect.AddTo(command);
+        command.Options.Add(control);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            ExplanationSession.CheckControl(parse.GetValue(control)!);
+            using var store = SqliteNeuronStore.Open(parse.GetValue(options.Store)!);
+            using var setup = await options.SetUpAsync(parse, store, cancellationToken);
+            int collected = collect.Execute(parse);
+            if (collected != 0) return collected;
+            return await ExplanationSession.RunAsync(parse, options, store, setup, RunStep.ExplainAndScore, parse.GetValue(control)!, cancellationToken);
+        });
+        return command;
+    }
+}

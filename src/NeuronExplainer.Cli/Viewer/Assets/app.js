@@ -1,0 +1,312 @@
+'use strict';
+// The neuron viewer's pages. Every string from the store reaches the page as a text node or an attribute
+// value set through the DOM, never as markup, so tokens such as "<script>" or "&amp;" show as written.
+(() => {
+  const main = document.getElementById('main');
+  const tooltip = document.getElementById('tooltip');
+  const SVG = 'http://www.w3.org/2000/svg';
+
+  // h(tag, [attributes], ...children): attributes are a plain object; anything else is a child.
+  function h(tag, ...rest) { return build(document.createElement(tag), rest); }
+  function s(tag, ...rest) { return build(document.createElementNS(SVG, tag), rest); }
+
+  function build(e, [first, ...children]) {
+    if (first && typeof first === 'object' && !(first instanceof Node) && !Array.isArray(first)) setAttrs(e, first);
+    else children.unshift(first);
+    e.append(...flat(children));
+    return e;
+  }
+
+  function setAttrs(e, attrs) {
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k.startsWith('on')) e.addEventListener(k.slice(2), v);
+      else if (k === 'class') e.setAttribute('class', v);
+      // Through the CSSOM: the page's Content-Security-Policy refuses style attributes.
+      else if (k === 'style') e.style.cssText = v;
+      else e.setAttribute(k, v === true ? '' : String(v));
+    }
+  }
+
+  // Strings become text nodes through append(); nulls are dropped.
+  const flat = (children) => children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false);
+
+  const fmt = (x, digits = 3) => (x === null || x === undefined ? '—' : Number(x).toFixed(digits));
+  const neuronHref = (layer, neuron) => `/neuron/${Number(layer)}/${Number(neuron)}`;
+  const layerHref = (layer) => `/layer/${Number(layer)}`;
+  const neuronLink = (layer, neuron) => h('a', { href: neuronHref(layer, neuron) }, `${Number(layer)}/${Number(neuron)}`);
+
+  // Control characters show as escapes (newline as \n, bell as \x07) in their own style, so they are visible
+  // in any font and not mistaken for the same characters typed literally.
+  const ESCAPES = { '\n': '\\n', '\r': '\\r', '\t': '\\t' };
+  function visible(token) {
+    return token.split(/([\u0000-\u001f\u007f])/).filter((part) => part !== '').map((part) => /^[\u0000-\u001f\u007f]$/.test(part)
+      ? h('span', { class: 'ctl' }, ESCAPES[part] || `\\x${part.charCodeAt(0).toString(16).padStart(2, '0')}`)
+      : part);
+  }
+
+  const GREEN = '46, 160, 67', RED = '214, 69, 65', BLUE = '52, 120, 246';
+
+  // Positive values in the given colour, negative in red, opacity by size relative to max.
+  function shade(value, max, rgb) {
+    if (!(max > 0) || !value) return 'transparent';
+    const alpha = Math.min(1, Math.abs(value) / max) * 0.85;
+    return `rgba(${value > 0 ? rgb : RED}, ${alpha.toFixed(3)})`;
+  }
+
+  function tokenCell(token, tip) {
+    const cell = h('span', { class: token.length === 0 ? 'tok empty' : 'tok', tabindex: 0 }, visible(token));
+    cell.dataset.tip = tip;
+    return cell;
+  }
+
+  // One excerpt, one cell per token, coloured by activation relative to the neuron's maximum.
+  function heatmap(excerpt, max) {
+    return h('div', { class: 'excerpt' }, excerpt.tokens.map((t, i) => {
+      const cell = tokenCell(t, `${JSON.stringify(t)}\nactivation ${excerpt.activations[i]}`);
+      cell.style.backgroundColor = shade(excerpt.activations[i], max, GREEN);
+      return cell;
+    }));
+  }
+
+  // A scored excerpt: background = real activation, underline bar = simulated activation.
+  function scoredHeatmap(x, max, simMax) {
+    return h('div', { class: 'excerpt scored' }, x.tokens.map((t, i) => {
+      const cell = tokenCell(t, `${JSON.stringify(t)}\nreal      ${x.true_activations[i]}\nsimulated ${x.simulated_activations[i]}`);
+      cell.style.backgroundColor = shade(x.true_activations[i], max, GREEN);
+      cell.style.boxShadow = `inset 0 -5px 0 ${shade(x.simulated_activations[i], simMax, BLUE)}`;
+      return cell;
+    }));
+  }
+
+  function showTip(target) {
+    tooltip.textContent = target.dataset.tip;
+    tooltip.hidden = false;
+    const r = target.getBoundingClientRect();
+    tooltip.style.left = `${window.scrollX + r.left}px`;
+    tooltip.style.top = `${window.scrollY + r.bottom + 4}px`;
+  }
+  const hideTip = () => { tooltip.hidden = true; };
+  for (const [on, off] of [['mouseover', 'mouseout'], ['focusin', 'focusout']]) {
+    document.addEventListener(on, (e) => { const t = e.target.closest && e.target.closest('[data-tip]'); if (t) showTip(t); });
+    document.addEventListener(off, (e) => { if (e.target.closest && e.target.closest('[data-tip]')) hideTip(); });
+  }
+
+  async function api(path) {
+    const response = await fetch(path, { headers: { Accept: 'application/json' } });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) throw new Error(body && body.error ? body.error : `${path} answered ${response.status}`);
+    return body;
+  }
+
+  function show(title, ...content) {
+    document.title = `${title} · Neuron viewer`;
+    main.replaceChildren(...flat(content));
+  }
+
+  // ---- Home ------------------------------------------------------------------------------------------
+  async function home() {
+    const d = await api('/api/summary');
+    const m = d.manifest;
+    show('Overview',
+      h('h1', 'Overview'),
+      h('dl', { class: 'facts' },
+        h('dt', 'Model'), h('dd', m ? m.model : '—'),
+        h('dt', 'Corpus'), h('dd', m ? m.corpus : '—'),
+        h('dt', 'Store'), h('dd', d.store),
+        m && [h('dt', 'Created'), h('dd', m.created_at), h('dt', 'Tool version'), h('dd', m.tool_version)],
+        m && Object.entries(m.settings).map(([k, v]) => [h('dt', k), h('dd', v)]),
+        h('dt', 'Neurons'), h('dd', `${d.neurons} in ${d.layers} layers; ${d.scored} scored, ${d.failed} failed`)),
+      h('form', { action: '/search', method: 'get', class: 'search', style: 'margin: 1rem 0; margin-left: 0' },
+        h('input', { name: 'q', type: 'search', placeholder: 'Search explanations, e.g. "numbers"', 'aria-label': 'Search explanations' }),
+        h('button', { type: 'submit' }, 'Search')),
+      h('h2', 'Score distribution per layer'),
+      d.layer_scores.length ? scoreChart(d) : h('p', { class: 'muted' }, 'No layers in this store yet.'),
+      h('div', { class: 'grid2' },
+        h('div', h('h2', 'Best explained'), scoreTable(d.best)),
+        h('div', h('h2', 'Worst explained'), scoreTable(d.worst))));
+  }
+
+  function scoreTable(rows) {
+    if (!rows.length) return h('p', { class: 'muted' }, 'No scored explanations yet.');
+    return h('table', h('thead', h('tr', h('th', 'Neuron'), h('th', { class: 'num' }, 'Score'), h('th', 'Explanation'))),
+      h('tbody', rows.map((r) => h('tr', h('td', neuronLink(r.layer, r.neuron)), h('td', { class: 'num' }, fmt(r.score)), h('td', r.explanation || '')))));
+  }
+
+  // Columns are layers, rows are score bins (1 at the top); shading is the share of the layer's scored
+  // neurons in the bin, and the dots trace each layer's mean score.
+  function scoreChart(d) {
+    const bins = d.histogram_edges.length - 1;
+    const cw = Math.max(14, Math.min(40, Math.floor(880 / d.layer_scores.length))), ch = 12;
+    const left = 44, top = 10, width = left + cw * d.layer_scores.length + 10, height = top + ch * bins + 34;
+    const y = (score) => top + (1 - (score + 1) / 2) * ch * bins;
+    const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'Score distribution per layer' });
+    const means = [];
+    d.layer_scores.forEach((l, col) => {
+      const x = left + col * cw;
+      const most = Math.max(1, ...l.histogram);
+      const column = s('a', { href: layerHref(l.layer) });
+      l.histogram.forEach((count, b) => {
+        const lo = d.histogram_edges[b], hi = d.histogram_edges[b + 1];
+        column.append(s('rect', { x, y: y(hi), width: cw - 1, height: ch - 1, fill: count ? `rgba(${GREEN}, ${(0.12 + 0.88 * count / most).toFixed(3)})` : '#f1f3f5' },
+          s('title', `layer ${l.layer}: ${count} neurons scoring ${lo.toFixed(1)} to ${hi.toFixed(1)}`)));
+      });
+      svg.append(column);
+      if (l.mean_score !== null) means.push([x + (cw - 1) / 2, y(l.mean_score), l]);
+      if (d.layer_scores.length <= 24 || col % Math.ceil(d.layer_scores.length / 24) === 0)
+        svg.append(s('text', { x: x + (cw - 1) / 2, y: top + ch * bins + 14, 'text-anchor': 'middle', fill: '#66707a' }, String(l.layer)));
+    });
+    if (means.length > 1) svg.append(s('polyline', { points: means.map(([x, yy]) => `${x},${yy}`).join(' '), fill: 'none', stroke: '#1d2329', 'stroke-width': 1.2 }));
+    for (const [x, yy, l] of means) svg.append(s('circle', { cx: x, cy: yy, r: 3, fill: '#1d2329' }, s('title', `layer ${l.layer}: mean score ${fmt(l.mean_score)} over ${l.scored} of ${l.neurons} neurons`)));
+    for (const v of [-1, -0.5, 0, 0.5, 1]) {
+      svg.append(s('text', { x: left - 6, y: y(v) + 4, 'text-anchor': 'end', fill: '#66707a' }, v.toFixed(1)));
+      svg.append(s('line', { x1: left - 3, x2: left, y1: y(v), y2: y(v), stroke: '#66707a' }));
+    }
+    svg.append(s('text', { x: left + (width - left) / 2, y: height - 4, 'text-anchor': 'middle', fill: '#66707a' }, 'layer (click a column to open it)'));
+    return h('div', { class: 'chart' }, svg,
+      h('p', { class: 'legend' }, 'Each column is a layer; the darker a cell, the more of that layer\u2019s neurons score in that range (correlation, -1 to 1). Dots: mean score.'));
+  }
+
+  // ---- Neuron ----------------------------------------------------------------------------------------
+  async function neuron(layer, index) {
+    const d = await api(`/api/neurons/${layer}/${index}`);
+    const max = d.max_activation || Math.max(0, ...d.top_excerpts.flatMap((x) => x.activations));
+    show(`Neuron ${d.layer}/${d.neuron}`,
+      h('div', { class: 'nav' },
+        h('h1', `Neuron ${d.layer}/${d.neuron}`),
+        d.previous ? h('a', { id: 'prev', href: neuronHref(d.previous.layer, d.previous.neuron) }, '\u2190 previous') : h('span', { class: 'muted' }, 'first'),
+        d.next ? h('a', { id: 'next', href: neuronHref(d.next.layer, d.next.neuron) }, 'next \u2192') : h('span', { class: 'muted' }, 'last'),
+        h('span', { class: 'muted' }, 'keys ', h('span', { class: 'kbd' }, 'k'), ' / ', h('span', { class: 'kbd' }, 'j')),
+        h('a', { href: layerHref(d.layer) }, `all of layer ${d.layer}`)),
+      h('dl', { class: 'facts' },
+        h('dt', 'Max activation'), h('dd', fmt(d.max_activation, 4)),
+        d.moments && [h('dt', 'Mean / variance'), h('dd', `${fmt(d.moments.mean, 4)} / ${fmt(d.moments.variance, 4)}`),
+          h('dt', 'Skewness / kurtosis'), h('dd', `${fmt(d.moments.skewness, 3)} / ${fmt(d.moments.kurtosis, 3)}`)]),
+      h('h2', 'Explanations'),
+      d.explanations.length ? d.explanations.map((e) => explanation(e, max)) : h('p', { class: 'muted' }, 'Not explained yet.'),
+      h('h2', 'Top-activating excerpts'),
+      legend(),
+      excerpts('top-excerpts', d.top_excerpts, max),
+      h('h2', 'Random excerpts'),
+      excerpts('random-excerpts', d.random_excerpts, max),
+      h('h2', 'Related tokens'),
+      relatedTokens(d),
+      h('h2', 'Related neurons (by weights)'),
+      h('div', { class: 'grid2' },
+        h('div', h('h3', 'Upstream (feed its input)'), relatedNeurons(d.upstream)),
+        h('div', h('h3', 'Downstream (read its output)'), relatedNeurons(d.downstream))));
+  }
+
+  const legend = () => h('p', { class: 'legend' }, 'Shading: activation relative to the neuron\u2019s maximum',
+    h('span', { class: 'swatch', style: `background: rgba(${GREEN}, 0.85)` }), 'positive',
+    h('span', { class: 'swatch', style: `background: rgba(${RED}, 0.85)` }), 'negative; hover a token for its exact value.');
+
+  const excerpts = (id, list, max) => list.length ? h('div', { id }, list.map((x) => heatmap(x, max))) : h('p', { id, class: 'muted' }, 'None stored.');
+
+  function explanation(e, max) {
+    const ci = e.score_interval ? ` (95% CI ${fmt(e.score_interval[0])} to ${fmt(e.score_interval[1])})` : '';
+    const score = e.score !== null ? `score ${fmt(e.score)}${ci}` : (e.undefined_reason ? `score undefined: ${e.undefined_reason}` : 'not scored');
+    const box = h('div', { class: e.chosen ? 'explanation chosen' : 'explanation' },
+      h('div', { class: 'text' }, e.explanation !== null ? e.explanation : h('span', { class: 'muted' }, `${e.status}${e.reason ? ': ' + e.reason : ''}`),
+        e.chosen && h('span', { class: 'badge' }, 'chosen')),
+      h('div', { class: 'muted' }, `${score} · R\u00b2 ${fmt(e.rsquared)} · abs. dev. explained ${fmt(e.absolute_dev_explained)} · ${e.explainer} / ${e.simulator}`));
+    if (e.scored_excerpts.length) {
+      const simMax = Math.max(0, ...e.scored_excerpts.flatMap((x) => x.simulated_activations));
+      box.append(h('details', h('summary', `Simulated vs real activations on ${e.scored_excerpts.length} scored excerpts`),
+        h('p', { class: 'legend' }, 'Background: real activation',
+          h('span', { class: 'swatch', style: `background: rgba(${GREEN}, 0.85)` }), '; bar under each token: simulated',
+          h('span', { class: 'swatch', style: `background: rgba(${BLUE}, 0.85)` }),
+          e.scored_excerpts[0].activation_scale === 'simulated_normalized_activations' ? ' (simulator\u2019s 0\u201310 scale).' : ' (calibrated to activations).'),
+        e.scored_excerpts.map((x) => h('div', scoredHeatmap(x, max, simMax), h('div', { class: 'legend' }, `excerpt correlation ${fmt(x.score)}`)))));
+    }
+    return box;
+  }
+
+  function chips(tv, rgb) {
+    if (!tv || !tv.tokens.length) return h('p', { class: 'muted' }, 'None stored.');
+    const most = Math.max(...tv.values.map(Math.abs));
+    return h('div', { class: 'chips' }, tv.tokens.map((t, i) => {
+      const chip = tokenCell(t, `${JSON.stringify(t)}\n${tv.values[i]}`);
+      chip.className = 'chip';
+      chip.style.backgroundColor = `rgba(${rgb}, ${(0.85 * Math.abs(tv.values[i]) / (most || 1)).toFixed(3)})`;
+      return chip;
+    }));
+  }
+
+  function relatedTokens(d) {
+    const w = d.weight_based_tokens;
+    return h('div', { class: 'grid2' },
+      h('div', h('h3', 'Highest mean activation'), chips(d.activation_based_tokens, GREEN)),
+      h('div', h('h3', 'Input tokens that excite it'), chips(w && w.input_positive, GREEN)),
+      h('div', h('h3', 'Input tokens that inhibit it'), chips(w && w.input_negative, RED)),
+      h('div', h('h3', 'Output tokens it promotes'), chips(w && w.output_positive, GREEN)),
+      h('div', h('h3', 'Output tokens it suppresses'), chips(w && w.output_negative, RED)));
+  }
+
+  function relatedNeurons(list) {
+    if (!list.length) return h('p', { class: 'muted' }, 'None stored.');
+    return h('table', h('tbody', list.map((r) => h('tr', h('td', neuronLink(r.layer, r.neuron)), h('td', { class: 'num' }, fmt(r.weight, 4))))));
+  }
+
+  // ---- Layer -----------------------------------------------------------------------------------------
+  async function layer(index) {
+    const d = await api(`/api/layers/${index}`);
+    let key = 'neuron', descending = false;
+    const body = h('tbody');
+    const value = (r) => (key === 'score' ? (r.score === null ? -Infinity : r.score) : r.neuron);
+    function render() {
+      const rows = [...d.neurons].sort((a, b) => (value(a) - value(b)) * (descending ? -1 : 1) || a.neuron - b.neuron);
+      body.replaceChildren(...rows.map((r) => h('tr',
+        h('td', neuronLink(r.layer, r.neuron)),
+        h('td', { class: 'num' }, fmt(r.score)),
+        h('td', r.explanation !== null ? r.explanation : h('span', { class: 'muted' }, r.status)),
+        h('td', { class: 'muted' }, r.explainer || ''))));
+    }
+    const sortBy = (k) => () => { descending = key === k ? !descending : k === 'score'; key = k; render(); };
+    render();
+    show(`Layer ${d.layer}`,
+      h('div', { class: 'nav' },
+        h('h1', `Layer ${d.layer}`),
+        d.previous_layer !== null ? h('a', { href: layerHref(d.previous_layer) }, `\u2190 layer ${d.previous_layer}`) : null,
+        d.next_layer !== null ? h('a', { href: layerHref(d.next_layer) }, `layer ${d.next_layer} \u2192`) : null,
+        h('span', { class: 'muted' }, `${d.neurons.length} neurons`)),
+      h('table', { id: 'layer-table' },
+        h('thead', h('tr',
+          h('th', h('button', { id: 'sort-neuron', onclick: sortBy('neuron') }, 'Neuron \u21c5')),
+          h('th', { class: 'num' }, h('button', { id: 'sort-score', onclick: sortBy('score') }, 'Score \u21c5')),
+          h('th', 'Explanation'), h('th', 'Explainer'))),
+        body));
+  }
+
+  // ---- Search ----------------------------------------------------------------------------------------
+  async function search(query) {
+    for (const input of document.querySelectorAll('input[name=q]')) input.value = query;
+    if (!query.trim()) { show('Search', h('h1', 'Search'), h('p', { class: 'muted' }, 'Type words of an explanation in the box above.')); return; }
+    const d = await api(`/api/search?q=${encodeURIComponent(query)}`);
+    show(`Search: ${query}`,
+      h('h1', 'Search: ', h('q', query)),
+      h('p', { class: 'muted' }, d.hits.length ? `${d.hits.length} explanations, best match first` : 'No explanation matches.'),
+      h('ol', { class: 'hits' }, d.hits.map((hit) => h('li',
+        neuronLink(hit.layer, hit.neuron), ' ',
+        h('span', { class: 'hit' }, hit.highlighted.map((span) => (span.match ? h('mark', span.text) : span.text)))))));
+  }
+
+  // ---- Routing ---------------------------------------------------------------------------------------
+  document.addEventListener('keydown', (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.target.closest('input, textarea, select')) return;
+    const link = e.key === 'j' ? document.getElementById('next') : e.key === 'k' ? document.getElementById('prev') : null;
+    if (link) location.assign(link.getAttribute('href'));
+  });
+
+  async function route() {
+    const path = location.pathname;
+    let m;
+    if (path === '/') return home();
+    if ((m = /^\/neuron\/(\d+)\/(\d+)$/.exec(path))) return neuron(m[1], m[2]);
+    if ((m = /^\/layer\/(\d+)$/.exec(path))) return layer(m[1]);
+    if (path === '/search') return search(new URLSearchParams(location.search).get('q') || '');
+    throw new Error(`no page at ${path}`);
+  }
+
+  route().catch((e) => show('Error', h('h1', 'Something is missing'), h('p', { class: 'error' }, e.message)));
+})();

@@ -1,0 +1,80 @@
+using NeuronExplainer.Storage;
+
+namespace NeuronExplainer.Cli.Viewer;
+
+// The JSON shapes of the viewer's API (snake_case on the wire). Each is documented in the README's viewer section.
+
+public sealed record NeuronRef(int Layer, int Neuron);
+
+public sealed record ManifestView(string Model, string Corpus, IReadOnlyDictionary<string, string> Settings, string ToolVersion, DateTimeOffset CreatedAt);
+
+/// <summary>One neuron's best explanation (highest score over explainer/simulator pairs), for listings.</summary>
+public sealed record NeuronScoreView(int Layer, int Neuron, NeuronStatus Status, string? Explanation, double? Score, string? Explainer, string? Simulator);
+
+/// <summary>Score distribution of one layer: counts per bin of width 2/bins over [-1, 1].</summary>
+public sealed record LayerScoresView(int Layer, int Neurons, int Scored, double? MeanScore, IReadOnlyList<int> Histogram);
+
+public sealed record SummaryView(
+    ManifestView? Manifest,
+    string Store,
+    int Layers,
+    int Neurons,
+    int Scored,
+    int Failed,
+    IReadOnlyList<double> HistogramEdges,
+    IReadOnlyList<LayerScoresView> LayerScores,
+    IReadOnlyList<NeuronScoreView> Best,
+    IReadOnlyList<NeuronScoreView> Worst);
+
+public sealed record LayerView(int Layer, int? PreviousLayer, int? NextLayer, IReadOnlyList<NeuronScoreView> Neurons);
+
+/// <summary>A piece of highlighted text; <c>Match</c> marks the words the query matched.</summary>
+public sealed record TextSpan(string Text, bool Match);
+
+public sealed record SearchHitView(int Layer, int Neuron, string Explanation, IReadOnlyList<TextSpan> Highlighted, double Rank);
+
+public sealed record SearchView(string Query, IReadOnlyList<SearchHitView> Hits);
+
+public sealed record ExcerptView(IReadOnlyList<string> Tokens, IReadOnlyList<double> Activations);
+
+/// <summary>A scored excerpt: the real activations next to the simulator's expected values (in <c>ActivationScale</c> units).</summary>
+public sealed record ScoredExcerptView(IReadOnlyList<string> Tokens, IReadOnlyList<double> TrueActivations, IReadOnlyList<double> SimulatedActivations, string ActivationScale, double? Score);
+
+public sealed record ExplanationView(
+    string Explainer,
+    string Simulator,
+    NeuronStatus Status,
+    string? Reason,
+    bool Chosen,
+    string? Explanation,
+    double? Score,
+    IReadOnlyList<double>? ScoreInterval,
+    string? UndefinedReason,
+    double? Rsquared,
+    double? AbsoluteDevExplained,
+    IReadOnlyList<ScoredExcerptView> ScoredExcerpts);
+
+public sealed record TokenValuesView(IReadOnlyList<string> Tokens, IReadOnlyList<double> Values);
+
+public sealed record WeightBasedTokensView(TokenValuesView InputPositive, TokenValuesView InputNegative, TokenValuesView OutputPositive, TokenValuesView OutputNegative);
+
+public sealed record RelatedNeuronView(int Layer, int Neuron, double Weight);
+
+public sealed record MomentsView(double? Mean, double? Variance, double? Skewness, double? Kurtosis);
+
+public sealed record NeuronView(
+    int Layer,
+    int Neuron,
+    NeuronRef? Previous,
+    NeuronRef? Next,
+    double? MaxActivation,
+    MomentsView? Moments,
+    IReadOnlyList<ExplanationView> Explanations,
+    IReadOnlyList<ExcerptView> TopExcerpts,
+    IReadOnlyList<ExcerptView> RandomExcerpts,
+    TokenValuesView? ActivationBasedTokens,
+    WeightBasedTokensView? WeightBasedTokens,
+    IReadOnlyList<RelatedNeuronView> Upstream,
+    IReadOnlyList<RelatedNeuronView> Downstream);
+
+public sealed record ErrorView(string Error);

@@ -1,0 +1,115 @@
+using System.Globalization;
+
+namespace NeuronExplainer.Activations;
+
+/// <summary>What to collect. Every field that changes the records is part of the store's manifest.</summary>
+public sealed record CollectionSettings
+{
+    /// <summary>Layers to collect; null means all.</summary>
+    public IReadOnlyList<int>? Layers { get; init; }
+    public int SequenceLength { get; init; } = 64;
+    public int TopK { get; init; } = 40;
+    public int RandomSamples { get; init; } = 40;
+    public int Quantiles { get; init; } = 5;
+    public int PerQuantile { get; init; } = 10;
+    /// <summary>Stop after this many tokens (whole windows only); null reads the whole corpus.</summary>
+    public long? MaxTokens { get; init; }
+    public ulong Seed { get; init; }
+    /// <summary>A token needs this many occurrences to enter a neuron's token lookup table.</summary>
+    public int MinTokenCount { get; init; } = 5;
+    /// <summary>Tokens listed per neuron in each token table and weight-based token list.</summary>
+    public int TokenTableSize { get; init; } = 50;
+    /// <summary>Neurons listed per direction and sign in the weight-based connections.</summary>
+    public int ConnectionCount { get; init; } = 20;
+    /// <summary>Windows per forward pass.</summary>
+    public int BatchWindows { get; init; } = 32;
+    /// <summary>Windows between checkpoints (taken at the next document boundary).</summary>
+    public int CheckpointWindows { get; init; } = 2048;
+
+    /// <summary>
+    /// The pool from which quantile samples are drawn: twice what the bins need, so that each bin
+    /// (holding 1/Q of the windows) receives about 2 x PerQuantile candidates.
+    /// </summary>
+    public int QuantilePoolSize => 2 * Quantiles * PerQuantile;
+
+    /// <summary>Floats of sampler state per neuron; the bound on memory that grows with the neuron count.</summary>
+    public long FloatsPerNeuron => (long)(TopK + RandomSamples + QuantilePoolSize) * SequenceLength + LayerSampler.MaximaSampleSize;
+
+    /// <summary>Checks every value against the model; returns the layers to collect.</summary>
+    public IReadOnlyList<int> Validate(Models.ModelInfo model)
+    {
+        int context = model.MaxContext - (model.PrependsBos ? 1 : 0);
+        Require(SequenceLength >= 2 && SequenceLength <= context, "--seq-len", SequenceLength, $"2..{context} (the model's context{(model.PrependsBos ? " less one for BOS" : "")})");
+        Require(TopK is >= 1 and <= 10_000, "--top-k", TopK, "1..10000");
+        Require(RandomSamples is >= 1 and <= 10_000, "--random", RandomSamples, "1..10000");
+        Require(Quantiles is >= 2 and <= 100, "--quantiles", Quantiles, "2..100");
+        Require(PerQuantile is >= 1 and <= 1_000, "--per-quantile", PerQuantile, "1..1000");
+        Require(MinTokenCount >= 1, "--min-token-count", MinTokenCount, "at least 1");
+        Require(TokenTableSize is >= 1 and <= 10_000, "token table size", TokenTableSize, "1..10000");
+        Require(ConnectionCount is >= 1 and <= 10_000, "connection count", ConnectionCount, "1..10000");
+        Require(BatchWindows is >= 1 and <= 4096, "--batch", BatchWindows, "1..4096");
+        Require(CheckpointWindows >= 1, "--checkpoint-every", CheckpointWindows, "at least 1");
+        if (MaxTokens is { } max && max < SequenceLength)
+            throw new NeuronExplainerException($"--max-tokens {max} is below one window of --seq-len {SequenceLength}; expected at least {SequenceLength}");
+        var layers = Layers ?? Enumerable.Range(0, model.LayerCount).ToArray();
+        if (layers.Count == 0) throw new NeuronExplainerException("--layers selects no layer; expected e.g. 0,3-5 or all");
+        foreach (int layer in layers)
+            if (layer < 0 || layer >= model.LayerCount)
+                throw new NeuronExplainerException($"--layers names layer {layer} but {model.Name} has layers 0..{model.LayerCount - 1}");
+        long bytes = FloatsPerNeuron * 4L * layers.Count * model.MlpDim;
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (bytes > available / 2)
+            throw new NeuronExplainerException(
+                $"--top-k {TopK}, --random {RandomSamples}, --quantiles {Quantiles} x --per-quantile {PerQuantile} at --seq-len {SequenceLength} over {layers.Count * model.MlpDim} neurons need {bytes / (1 << 20)} MiB of sampler state, more than half of the {available / (1 << 20)} MiB available; collect fewer layers or smaller samples");
+        return layers;
+    }
+
+    static void Require(bool ok, string option, long value, string expected)
+    {
+        if (!ok) throw new NeuronExplainerException($"{option} is {value}; expected {expected}");
+    }
+
+    /// <summary>The settings as manifest entries (prefixed "collect."); two collections mix only if these are equal.</summary>
+    public IReadOnlyDictionary<string, string> ToManifest(IReadOnlyList<int> layers, CorpusOptions corpus) => new SortedDictionary<string, string>
+    {
+        ["collect.layers"] = string.Join(',', layers),
+        ["collect.seq_len"] = Invariant(SequenceLength),
+        ["collect.top_k"] = Invariant(TopK),
+        ["collect.random"] = Invariant(RandomSamples),
+        ["collect.quantiles"] = Invariant(Quantiles),
+        ["collect.per_quantile"] = Invariant(PerQuantile),
+        ["collect.max_tokens"] = MaxTokens is { } max ? Invariant(max) : "all",
+        ["collect.seed"] = Seed.ToString(CultureInfo.InvariantCulture),
+        ["collect.min_token_count"] = Invariant(MinTokenCount),
+        ["collect.token_table_size"] = Invariant(TokenTableSize),
+        ["collect.connection_count"] = Invariant(ConnectionCount),
+        ["collect.batch"] = Invariant(BatchWindows),
+        ["collect.checkpoint_every"] = Invariant(CheckpointWindows),
+        ["collect.separator"] = corpus.Separator.ToString(),
+        ["collect.text_field"] = corpus.TextField,
+    };
+
+    static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Parses "all" or a list like "0,3-5" (no range checks; see <see cref="Validate"/>).</summary>
+    public static IReadOnlyList<int>? ParseLayers(string text)
+    {
+        if (text.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) return null;
+        var layers = new SortedSet<int>();
+        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
+        {
+            var ends = part.Split('-', StringSplitOptions.TrimEntries);
+            if (ends.Length is 1 or 2 && ends.All(e => int.TryParse(e, NumberStyles.None, CultureInfo.InvariantCulture, out _)))
+            {
+                int first = int.Parse(ends[0], CultureInfo.InvariantCulture), last = int.Parse(ends[^1], CultureInfo.InvariantCulture);
+                if (first <= last)
+                {
+                    for (int l = first; l <= last; l++) layers.Add(l);
+                    continue;
+                }
+            }
+            throw new NeuronExplainerException($"--layers '{text}' is not a layer list; expected 'all' or numbers and ranges such as 0,3-5");
+        }
+        return layers.ToArray();
+    }
+}

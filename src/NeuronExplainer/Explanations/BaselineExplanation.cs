@@ -1,0 +1,152 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using NeuronExplainer.Activations;
+
+namespace NeuronExplainer.Explanations;
+
+/// <summary>
+/// The offline baseline's explanation: the tokens the neuron fires on, and the tokens after which it fires,
+/// each with a weight on the 0..10 prompt scale. It is a readable sentence that the baseline simulator parses
+/// back exactly, e.g. <c>tokens "lily" (9.1), "girl" (4.2); right after "named" (6.0)</c>.
+/// Tokens are compared trimmed and lower-cased, so " Lily" and "lily" are one entry.
+/// </summary>
+public sealed record BaselineExplanation(IReadOnlyList<(string Token, double Weight)> Tokens, IReadOnlyList<(string Token, double Weight)> After)
+{
+    const string TokensLead = "tokens ";
+    const string AfterLead = "right after ";
+    const string Separator = "; ";
+
+    static readonly JsonSerializerOptions QuoteOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The key a token is matched by: trimmed and lower-cased, or the raw token when it is only whitespace.</summary>
+    public static string Key(string token)
+    {
+        string trimmed = token.Trim();
+        return trimmed.Length == 0 ? token : trimmed.ToLowerInvariant();
+    }
+
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        if (Tokens.Count > 0) AppendList(sb.Append(TokensLead), Tokens);
+        if (After.Count > 0)
+        {
+            if (sb.Length > 0) sb.Append(Separator);
+            AppendList(sb.Append(AfterLead), After);
+        }
+        return sb.ToString();
+    }
+
+    static void AppendList(StringBuilder sb, IReadOnlyList<(string Token, double Weight)> entries)
+    {
+        for (int i = 0; i < entries.Count; i++)
+        {
+            if (i > 0) sb.Append(", ");
+            // A JSON string literal: quotes, backslashes and control characters inside tokens stay unambiguous.
+            sb.Append(JsonSerializer.Serialize(entries[i].Token, QuoteOptions))
+              .Append(" (").Append(entries[i].Weight.ToString("0.0", CultureInfo.InvariantCulture)).Append(')');
+        }
+    }
+
+    /// <summary>Reads an explanation written by <see cref="ToString"/>; null for any other text.</summary>
+    public static BaselineExplanation? TryParse(string text)
+    {
+        var tokens = new List<(string, double)>();
+        var after = new List<(string, double)>();
+        int pos = 0;
+        foreach (var (lead, list) in new[] { (TokensLead, tokens), (AfterLead, after) })
+        {
+            if (!text.AsSpan(pos).StartsWith(lead, StringComparison.Ordinal)) continue;
+            pos += lead.Length;
+            while (true)
+            {
+                if (!TryReadEntry(text, ref pos, out var entry)) return null;
+                list.Add(entry);
+                if (text.AsSpan(pos).StartsWith(", ", StringComparison.Ordinal)) { pos += 2; continue; }
+                break;
+            }
+            if (pos == text.Length) break;
+            if (!text.AsSpan(pos).StartsWith(Separator, StringComparison.Ordinal)) return null;
+            pos += Separator.Length;
+        }
+        return pos == text.Length && tokens.Count + after.Count > 0 ? new BaselineExplanation(tokens, after) : null;
+    }
+
+    static bool TryReadEntry(string text, ref int pos, out (string Token, double Weight) entry)
+    {
+        entry = default;
+        if (pos >= text.Length || text[pos] != '"') return false;
+        int end = pos + 1;
+        while (end < text.Length && text[end] != '"') end += text[end] == '\\' ? 2 : 1;
+        if (end >= text.Length) return false;
+        string token;
+        try { token = JsonSerializer.Deserialize<string>(text.AsSpan(pos, end - pos + 1), QuoteOptions)!; }
+        catch (JsonException) { return false; }
+        pos = end + 1;
+        if (!text.AsSpan(pos).StartsWith(" (", StringComparison.Ordinal)) return false;
+        int close = text.IndexOf(')', pos);
+        if (close < 0 || !double.TryParse(text.AsSpan(pos + 2, close - pos - 2), NumberStyles.Float, CultureInfo.InvariantCulture, out double weight)
+            || !double.IsFinite(weight))
+            return false;
+        pos = close + 1;
+        entry = (token, weight);
+        return true;
+    }
+
+    /// <summary>Predicted 0..10 value of each token: its own weight plus the weight of the token before it, capped at 10.</summary>
+    public double[] Predict(IReadOnlyList<string> tokens)
+    {
+        var own = Tokens.ToDictionary(e => e.Token, e => e.Weight);
+        var next = After.ToDictionary(e => e.Token, e => e.Weight);
+        var result = new double[tokens.Count];
+        for (int i = 0; i < tokens.Count; i++)
+        {
+            double value = own.GetValueOrDefault(Key(tokens[i]));
+            if (i > 0) value += next.GetValueOrDefault(Key(tokens[i - 1]));
+            result[i] = Math.Min(PromptFormat.MaxNormalizedActivation, value);
+        }
+        return result;
+    }
+
+    /// <summary>
+    /// Derives an explanation from excerpts: the <paramref name="tokenBudget"/> tokens carrying the most
+    /// activation (weight = their mean 0..10 value), then up to half as many preceding tokens that explain
+    /// what the token list leaves unexplained (weight = mean remaining value after them).
+    /// </summary>
+    public static BaselineExplanation Derive(IReadOnlyList<ActivationRecord> records, int tokenBudget)
+    {
+        double max = PromptFormat.MaxActivation(records);
+        var scaled = records.Select(r => r.Activations.Select(a => max > 0 ? PromptFormat.MaxNormalizedActivation * Math.Max(0, a) / max : 0).ToArray()).ToList();
+
+        var ownStats = new Dictionary<string, (double Sum, int Count)>();
+        for (int r = 0; r < records.Count; r++)
+            for (int i = 0; i < scaled[r].Length; i++)
+                Accumulate(ownStats, Key(records[r].Tokens[i]), scaled[r][i]);
+        var tokens = Select(ownStats, tokenBudget);
+
+        var partial = new BaselineExplanation(tokens, []);
+        var afterStats = new Dictionary<string, (double Sum, int Count)>();
+        for (int r = 0; r < records.Count; r++)
+        {
+            var predicted = partial.Predict(records[r].Tokens);
+            for (int i = 1; i < scaled[r].Length; i++)
+                Accumulate(afterStats, Key(records[r].Tokens[i - 1]), scaled[r][i] - predicted[i]);
+        }
+        return new BaselineExplanation(tokens, Select(afterStats, Math.Max(1, tokenBudget / 2)));
+    }
+
+    static void Accumulate(Dictionary<string, (double Sum, int Count)> stats, string key, double value)
+    {
+        var (sum, count) = stats.GetValueOrDefault(key);
+        stats[key] = (sum + value, count + 1);
+    }
+
+    /// <summary>Entries ranked by total value carried; kept if their mean is at least 1 (one step of the 0..10 scale).</summary>
+    static List<(string, double)> Select(Dictionary<string, (double Sum, int Count)> stats, int budget) =>
+        [.. stats.Where(kv => kv.Value.Sum / kv.Value.Count >= 1)
+            .OrderByDescending(kv => kv.Value.Sum).ThenBy(kv => kv.Key, StringComparer.Ordinal)
+            .Take(budget)
+            .Select(kv => (kv.Key, Math.Round(kv.Value.Sum / kv.Value.Count, 1)))];
+}

@@ -1,0 +1,56 @@
+using NeuronExplainer.Activations;
+using NeuronExplainer.Llm;
+
+namespace NeuronExplainer.Explanations;
+
+/// <summary>
+/// Dry run stand-ins: in a dry run the LLM answers nothing, so these let the flow go on with a placeholder
+/// explanation and flat placeholder simulations, and every call the real run would make is counted. Their
+/// output is never stored (the runner stores nothing in a dry run).
+/// </summary>
+public sealed class DryRunExplainer(IExplainer inner) : IExplainer
+{
+    const string Placeholder = "a placeholder for the explanation a real run would write";
+
+    public string Name => inner.Name;
+
+    public async Task<IReadOnlyList<ExplanationAttempt>> ExplainAsync(ExplainerInput input, int samples, CancellationToken cancellationToken)
+    {
+        try { return await inner.ExplainAsync(input, samples, cancellationToken); }
+        catch (LlmDryRunException) { return [.. Enumerable.Repeat(ExplanationAttempt.FromText(Placeholder), samples)]; }
+    }
+
+    public async Task<ExplanationAttempt> ReviseAsync(ExplainerInput input, string current, IReadOnlyList<Counterexample> counterexamples,
+        CancellationToken cancellationToken)
+    {
+        try { return await inner.ReviseAsync(input, current, counterexamples, cancellationToken); }
+        catch (LlmDryRunException) { return ExplanationAttempt.FromText(Placeholder); }
+    }
+}
+
+/// <inheritdoc cref="DryRunExplainer"/>
+public sealed class DryRunSimulator(ISimulator inner) : ISimulator
+{
+    public string Name => inner.Name;
+
+    public async Task<SimulationOutcome> SimulateAsync(NeuronId neuron, string explanation, IReadOnlyList<IReadOnlyList<string>> excerpts,
+        CancellationToken cancellationToken)
+    {
+        var simulations = new List<SequenceSimulation>(excerpts.Count);
+        foreach (var excerpt in excerpts)
+        {
+            try
+            {
+                var outcome = await inner.SimulateAsync(neuron, explanation, [excerpt], cancellationToken);
+                if (!outcome.Succeeded) return outcome;
+                simulations.Add(outcome.Simulations![0]);
+            }
+            catch (LlmDryRunException)
+            {
+                simulations.Add(new SequenceSimulation(excerpt, [.. excerpt.Select(_ => 0.0)], ActivationScale.SimulatedNormalizedActivations,
+                    [.. excerpt.Select(_ => (IReadOnlyList<double>)[0.0])], [.. excerpt.Select(_ => (IReadOnlyList<double>)[1.0])]));
+            }
+        }
+        return SimulationOutcome.Of(simulations);
+    }
+}

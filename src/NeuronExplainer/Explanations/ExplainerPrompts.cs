@@ -1,0 +1,96 @@
+using System.Globalization;
+using System.Text;
+using NeuronExplainer.Activations;
+using NeuronExplainer.Llm;
+
+namespace NeuronExplainer.Explanations;
+
+/// <summary>
+/// Chat prompts of the LLM explainers: the paper's token/activation-pair prompt, the token-lookup-table prompt
+/// and the revision prompt. Every excerpt goes through <see cref="PromptFormat"/>, as in the simulator prompts.
+/// </summary>
+public static class ExplainerPrompts
+{
+    /// <summary>The sentence every explanation completes (the paper's explanation prefix).</summary>
+    public const string ExplanationPrefix = "the main thing this neuron does is find";
+
+    const string System =
+        "You are studying single neurons inside a language model. Each neuron responds to something specific in text. " +
+        "You will see short excerpts of text, one token per line in the form token<TAB>activation, with the neuron's " +
+        "activation scaled to a whole number from 0 (silent) to 10 (its strongest response). Inside tokens, \\t, \\n, \\r, " +
+        "\\<, \\> and \\\\ stand for a tab, a line break, a carriage return, '<', '>' and a backslash. " +
+        "Work out what the neuron responds to and say it in one short phrase that completes the sentence \"" + ExplanationPrefix +
+        " ...\". Describe the pattern rather than listing many example words. Reply with the phrase only.";
+
+    /// <summary>The paper's explainer prompt: few-shot neurons, then the neuron's train excerpts with 0..10 values.</summary>
+    public static IReadOnlyList<ChatMessage> TokenActivationPairs(IReadOnlyList<ActivationRecord> excerpts)
+    {
+        var messages = new List<ChatMessage> { ChatMessage.System(System) };
+        foreach (var example in FewShotExamples.All)
+        {
+            messages.Add(ChatMessage.User(ExcerptsMessage(example.Excerpts.Select(e => (e.Tokens, e.Values)))));
+            messages.Add(ChatMessage.Assistant(example.Explanation));
+        }
+        double max = PromptFormat.MaxActivation(excerpts);
+        messages.Add(ChatMessage.User(ExcerptsMessage(excerpts.Select(r => (r.Tokens, (IReadOnlyList<int>)PromptFormat.Normalize(r.Activations, max))))));
+        return messages;
+    }
+
+    /// <summary>The token-lookup-table prompt: the tokens with the highest mean activation, highest first.</summary>
+    public static IReadOnlyList<ChatMessage> TokenLookupTable(TokenLookupTableSummaryOfNeuron table, int maxTokens = 50)
+    {
+        var sb = new StringBuilder("These are the tokens on which the neuron is most active on average over a large corpus, " +
+            "most active first, one per line as token<TAB>mean activation (0 to 10):\n").Append(PromptFormat.StartMarker).Append('\n');
+        double max = table.AverageActivations.DefaultIfEmpty(0).Max();
+        for (int i = 0; i < Math.Min(maxTokens, table.Tokens.Count); i++)
+            sb.Append(PromptFormat.EscapeToken(table.Tokens[i])).Append('\t')
+              .Append(PromptFormat.Normalize(table.AverageActivations[i], max).ToString(CultureInfo.InvariantCulture)).Append('\n');
+        sb.Append(PromptFormat.EndMarker).Append('\n').Append(Ask);
+        return [ChatMessage.System(System), ChatMessage.User(sb.ToString())];
+    }
+
+    /// <summary>
+    /// The revision prompt: the current explanation and the excerpts it predicts worst, each shown with the real
+    /// values and the values simulated from the explanation, asking for a better explanation.
+    /// </summary>
+    public static IReadOnlyList<ChatMessage> Revision(string current, IReadOnlyList<Counterexample> counterexamples, double maxActivation)
+    {
+        var sb = new StringBuilder("Someone explained this neuron as: ").Append(ExplanationPrefix).Append(' ').Append(current)
+            .Append("\nA simulator predicted the neuron's activations from that explanation alone. On these excerpts the predictions were furthest off.\n");
+        foreach (var c in counterexamples)
+        {
+            sb.Append("\nReal activations:\n");
+            PromptFormat.AppendExcerpt(sb, c.Record.Tokens, PromptFormat.Normalize(c.Record.Activations, maxActivation));
+            sb.Append("Activations predicted from the explanation:\n");
+            PromptFormat.AppendExcerpt(sb, c.Simulation.Tokens,
+                [.. c.Simulation.ExpectedActivations.Select(v => (int)Math.Clamp(Math.Round(v), 0, PromptFormat.MaxNormalizedActivation))]);
+        }
+        sb.Append("\nWrite a revised explanation that also accounts for these excerpts. ").Append(Ask);
+        return [ChatMessage.System(System), ChatMessage.User(sb.ToString())];
+    }
+
+    const string Ask = "Complete the sentence: " + ExplanationPrefix;
+
+    static string ExcerptsMessage(IEnumerable<(IReadOnlyList<string> Tokens, IReadOnlyList<int> Values)> excerpts)
+    {
+        var sb = new StringBuilder("Neuron activations:\n");
+        foreach (var (tokens, values) in excerpts)
+        {
+            PromptFormat.AppendExcerpt(sb, tokens, values);
+            PromptFormat.AppendNonZeroRepeat(sb, tokens, values);
+        }
+        return sb.Append(Ask).ToString();
+    }
+
+    /// <summary>
+    /// The explanation in a reply: its first non-empty line, without a repeated prefix, quotes or final full stop.
+    /// </summary>
+    public static string ParseReply(string reply)
+    {
+        string line = reply.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.Length > 0) ?? "";
+        int at = line.IndexOf(ExplanationPrefix, StringComparison.OrdinalIgnoreCase);
+        if (at >= 0) line = line[(at + ExplanationPrefix.Length)..].Trim();
+        line = line.Trim('"', '\'', ' ');
+        return line.EndsWith('.') ? line[..^1].TrimEnd() : line;
+    }
+}

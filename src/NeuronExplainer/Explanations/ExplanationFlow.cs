@@ -1,0 +1,163 @@
+using NeuronExplainer.Activations;
+using NeuronExplainer.Scoring;
+using NeuronExplainer.Storage;
+
+namespace NeuronExplainer.Explanations;
+
+/// <summary>Settings of the per-neuron flow.</summary>
+/// <param name="Samples">Explanations written per neuron; the best on calibration is chosen.</param>
+/// <param name="Revisions">Revision rounds (--revise): each shows the worst calibration excerpts to the explainer.</param>
+/// <param name="Counterexamples">Calibration excerpts shown per revision.</param>
+/// <param name="BootstrapSeed">Seed of the scores' bootstrap intervals.</param>
+public sealed record ExplanationFlowOptions(int Samples = 1, int Revisions = 0, int Counterexamples = 3, int BootstrapSeed = 0);
+
+/// <summary>
+/// One neuron's work, in two resumable steps that each end in one stored result.
+/// Explain: write explanations from the train split, simulate each on the calibration split, choose the best
+/// there, optionally revise it against its worst calibration excerpts (kept only if calibration improves); the
+/// result is <see cref="NeuronStatus.Pending"/> with calibration scores. Score: simulate the candidates on the
+/// valid split (top and random 1:1), calibrate to activation units, score; the chosen one's valid score is the
+/// neuron's score, so choosing on calibration never inflates it. Failures are results with reasons, never scores.
+/// </summary>
+public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, ExplanationFlowOptions options)
+{
+    public string ExplainerName => explainer.Name;
+    public string SimulatorName => simulator.Name;
+
+    public async Task<NeuronExplanationResult> ExplainAsync(ExplainerInput input, CancellationToken cancellationToken)
+    {
+        var record = input.Record;
+        if (Unexplainable(record) is { } early) return early;
+
+        var notes = new List<string>();
+        var candidates = new List<ScoredExplanation>();
+        var attempts = await explainer.ExplainAsync(input, options.Samples, cancellationToken);
+        for (int i = 0; i < attempts.Count; i++)
+        {
+            var scored = await ScoreAttemptAsync(record, attempts[i], $"explanation {i + 1}", notes, cancellationToken);
+            if (scored is not null) candidates.Add(scored);
+        }
+        if (candidates.Count == 0)
+            return Result(record.NeuronId, NeuronStatus.Failed, "no usable explanation: " + string.Join("; ", notes), null, null);
+
+        int chosen = Best(candidates);
+        for (int round = 1; round <= options.Revisions; round++)
+        {
+            var current = candidates[chosen];
+            var counterexamples = Worst(record, current.ScoredSimulation);
+            var revision = await explainer.ReviseAsync(input, current.Explanation, counterexamples, cancellationToken);
+            var scored = await ScoreAttemptAsync(record, revision, $"revision {round}", notes, cancellationToken);
+            if (scored is null) continue;
+            candidates.Add(scored);
+            if (IsBetter(scored.ScoredSimulation, current.ScoredSimulation)) chosen = candidates.Count - 1;
+            else notes.Add($"revision {round} not kept: calibration score {Describe(scored.ScoredSimulation)} is not above {Describe(current.ScoredSimulation)}");
+        }
+        return Result(record.NeuronId, NeuronStatus.Pending, Join(notes), new NeuronSimulationResults(record.NeuronId, candidates), chosen);
+    }
+
+    /// <summary>Scores an explained (<see cref="NeuronStatus.Pending"/>) result on the valid split.</summary>
+    public async Task<NeuronExplanationResult> ScoreAsync(NeuronRecord record, NeuronExplanationResult explained, CancellationToken cancellationToken)
+    {
+        if (explained.Status != NeuronStatus.Pending || explained.Results is null || explained.ChosenIndex is not int chosen)
+            throw new ArgumentException($"neuron {explained.Neuron} is {explained.Status}, not explained and waiting to be scored", nameof(explained));
+        var valid = record.ValidRecords();
+        var calibrationTruth = record.CalibrationRecords().Select(r => r.Activations).ToList();
+        var notes = explained.Reason is null ? new List<string>() : [explained.Reason];
+        var scoredList = new List<ScoredExplanation>();
+        int? newChosen = null;
+        var candidates = explained.Results.ScoredExplanations;
+        for (int i = 0; i < candidates.Count; i++)
+        {
+            var outcome = await SimulateAsync(record.NeuronId, candidates[i].Explanation, valid, cancellationToken);
+            if (!outcome.Succeeded)
+            {
+                if (i == chosen)
+                    return Result(record.NeuronId, NeuronStatus.Failed, $"the chosen explanation could not be simulated on the valid split: {outcome.Failure}", null, null);
+                notes.Add($"candidate {i + 1} could not be simulated on the valid split: {outcome.Failure}");
+                continue;
+            }
+            var calibration = LinearCalibration.Fit(calibrationTruth, [.. candidates[i].ScoredSimulation.ScoredSequenceSimulations.Select(s => s.Simulation)]);
+            var simulations = calibration is null ? outcome.Simulations! : [.. outcome.Simulations!.Select(calibration.Apply)];
+            if (i == chosen) newChosen = scoredList.Count;
+            scoredList.Add(new ScoredExplanation(candidates[i].Explanation, SimulationScorer.Score(valid, simulations, options.BootstrapSeed)));
+        }
+        return Result(record.NeuronId, NeuronStatus.Done, Join(notes), new NeuronSimulationResults(record.NeuronId, scoredList), newChosen);
+    }
+
+    /// <summary>Explain then score, for callers that do both at once.</summary>
+    public async Task<NeuronExplanationResult> ExplainAndScoreAsync(ExplainerInput input, CancellationToken cancellationToken)
+    {
+        var explained = await ExplainAsync(input, cancellationToken);
+        return explained.Status == NeuronStatus.Pending ? await ScoreAsync(input.Record, explained, cancellationToken) : explained;
+    }
+
+    NeuronExplanationResult? Unexplainable(NeuronRecord record)
+    {
+        if (!(record.MaxActivation > 0))
+            return Result(record.NeuronId, NeuronStatus.NoActivations,
+                "no top excerpt has a positive activation; there is nothing to explain", null, null);
+        var missing = new[] { "train", "calibration", "valid" }
+            .FirstOrDefault(split => split == "train" ? record.TrainRecords().Count == 0 : record.TopRecords(split).Count == 0);
+        return missing is null ? null : Result(record.NeuronId, NeuronStatus.Failed,
+            $"the record has no {missing} excerpts ({record.MostPositiveActivationRecords.Count} top, {record.RandomSample.Count} random); collect at least 4 top and 3 random excerpts", null, null);
+    }
+
+    async Task<ScoredExplanation?> ScoreAttemptAsync(NeuronRecord record, ExplanationAttempt attempt, string what, List<string> notes,
+        CancellationToken cancellationToken)
+    {
+        if (attempt.Text is null)
+        {
+            notes.Add($"{what} rejected: {attempt.Rejection}");
+            return null;
+        }
+        var calibration = record.CalibrationRecords();
+        var outcome = await SimulateAsync(record.NeuronId, attempt.Text, calibration, cancellationToken);
+        if (!outcome.Succeeded)
+        {
+            notes.Add($"{what} could not be simulated: {outcome.Failure}");
+            return null;
+        }
+        return new ScoredExplanation(attempt.Text, SimulationScorer.Score(calibration, outcome.Simulations!, options.BootstrapSeed));
+    }
+
+    async Task<SimulationOutcome> SimulateAsync(NeuronId neuron, string explanation, IReadOnlyList<ActivationRecord> records,
+        CancellationToken cancellationToken)
+    {
+        var outcome = await simulator.SimulateAsync(neuron, explanation, [.. records.Select(r => r.Tokens)], cancellationToken);
+        if (outcome.Succeeded && (outcome.Simulations!.Count != records.Count
+            || outcome.Simulations.Where((s, i) => s.ExpectedActivations.Count != records[i].Tokens.Count).Any()))
+            throw new InvalidOperationException($"simulator {simulator.Name} returned simulations that do not match the excerpts asked for");
+        return outcome;
+    }
+
+    /// <summary>The calibration excerpts with the largest mean absolute error between simulated and true 0..10 values.</summary>
+    List<Counterexample> Worst(NeuronRecord record, ScoredSimulation calibration)
+    {
+        double max = record.MaxActivation;
+        return [.. calibration.ScoredSequenceSimulations
+            .Select(s => (s, Error: s.TrueActivations.Select((a, i) =>
+                Math.Abs(PromptFormat.MaxNormalizedActivation * Math.Max(0, a) / max - s.Simulation.ExpectedActivations[i])).DefaultIfEmpty().Average()))
+            .OrderByDescending(x => x.Error)
+            .Take(options.Counterexamples)
+            .Select(x => new Counterexample(new ActivationRecord(x.s.Simulation.Tokens, x.s.TrueActivations), x.s.Simulation))];
+    }
+
+    static int Best(List<ScoredExplanation> candidates)
+    {
+        int best = 0;
+        for (int i = 1; i < candidates.Count; i++)
+            if (IsBetter(candidates[i].ScoredSimulation, candidates[best].ScoredSimulation)) best = i;
+        return best;
+    }
+
+    /// <summary>A defined correlation beats an undefined one; otherwise strictly higher wins (ties keep the earlier).</summary>
+    static bool IsBetter(ScoredSimulation a, ScoredSimulation b) =>
+        a.EvCorrelationScore is double x && (b.EvCorrelationScore is not double y || x > y);
+
+    static string Describe(ScoredSimulation s) => s.EvCorrelationScore?.ToString("0.###") ?? $"undefined ({s.UndefinedReason})";
+
+    static string? Join(List<string> notes) => notes.Count == 0 ? null : string.Join("; ", notes);
+
+    NeuronExplanationResult Result(NeuronId neuron, NeuronStatus status, string? reason, NeuronSimulationResults? results, int? chosen) =>
+        new(neuron, explainer.Name, simulator.Name, status, reason, results, chosen, DateTimeOffset.UtcNow);
+}

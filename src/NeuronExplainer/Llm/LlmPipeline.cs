@@ -1,0 +1,298 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using NeuronExplainer.Storage;
+using Polly;
+using Polly.Retry;
+using Polly.Timeout;
+
+namespace NeuronExplainer.Llm;
+
+/// <summary>
+/// Every LLM call of a run goes through here, in this order: the content-addressed cache in the store
+/// (a request answered before, in this run or an earlier one, is never paid again), the dry run (count
+/// and estimate instead of sending), the cost budget (reserve the call's worst-case cost before sending,
+/// refuse if it could exceed --max-cost), the concurrency limit, retries with jittered exponential
+/// backoff (429 honouring Retry-After, 5xx, timeouts, broken bodies; bounded in attempts and time), and
+/// finally the cache write and a ledger entry per call.
+/// </summary>
+public sealed class LlmPipeline : ILlmClient, IDisposable
+{
+    private const string ChatKind = "chat";
+    private const string CompletionKind = "completions";
+
+    private readonly ILlmClient _backend;
+    private readonly IDisposable? _ownedBackend;
+    private readonly LlmEndpoint _endpoint;
+    private readonly LlmPipelineOptions _options;
+    private readonly PriceTable _prices;
+    private readonly INeuronStore _store;
+    private readonly TimeProvider _time;
+    private readonly SemaphoreSlim _slots;
+    private readonly ResiliencePipeline _resilience;
+    private readonly Lock _lock = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _inFlight = new();
+    private decimal _reserved;
+    private LlmUsage _usage = new(0, 0, 0, 0, 0, 0m);
+
+    /// <param name="backend">The server connection; see <see cref="ConnectAsync"/> for the usual one.</param>
+    /// <param name="endpoint">The server, part of every cache key and the price lookup.</param>
+    /// <param name="options">Budget, concurrency, retries, dry run.</param>
+    /// <param name="prices">Model prices.</param>
+    /// <param name="store">Holds the response cache and the ledger.</param>
+    /// <param name="time">Clock (and timer for backoff waits).</param>
+    /// <param name="ownsBackend">Dispose the backend with the pipeline.</param>
+    public LlmPipeline(ILlmClient backend, LlmEndpoint endpoint, LlmPipelineOptions options, PriceTable prices, INeuronStore store,
+        TimeProvider? time = null, bool ownsBackend = false)
+    {
+        if (options.Concurrency < 1) throw new NeuronExplainerException($"--concurrency must be at least 1, got {options.Concurrency}");
+        if (options.MaxAttempts < 1) throw new NeuronExplainerException($"the number of attempts per LLM call must be at least 1, got {options.MaxAttempts}");
+        if (options.MaxCost is < 0) throw new NeuronExplainerException($"--max-cost must not be negative, got {options.MaxCost}");
+        _backend = backend;
+        _ownedBackend = ownsBackend ? backend as IDisposable : null;
+        _endpoint = endpoint;
+        _options = options;
+        _prices = prices;
+        _store = store;
+        _time = time ?? TimeProvider.System;
+        _slots = new SemaphoreSlim(options.Concurrency);
+        _resilience = BuildResilience(options, _time);
+    }
+
+    /// <summary>
+    /// A pipeline over <see cref="OpenAiCompatibleBackend.ConnectAsync"/>: the models' prices, the API key
+    /// and the server are checked before any work starts (a dry run checks prices only and sends nothing).
+    /// </summary>
+    public static async Task<LlmPipeline> ConnectAsync(LlmEndpoint endpoint, IReadOnlyCollection<string> models, LlmPipelineOptions options,
+        PriceTable prices, INeuronStore store, CancellationToken cancellationToken = default)
+    {
+        foreach (string model in models) prices.PriceOf(model, endpoint);
+        var backend = await OpenAiCompatibleBackend.ConnectAsync(endpoint, models, checkServer: !options.DryRun, cancellationToken).ConfigureAwait(false);
+        return new LlmPipeline(backend, endpoint, options, prices, store, ownsBackend: true);
+    }
+
+    /// <summary>
+    /// Raised (on the calling thread of the failed attempt) with one line when an attempt failed and the call
+    /// will be tried again, so a long run can show that it is waiting on a rate limit or a flaky server.
+    /// </summary>
+    public event Action<string>? Retrying;
+
+    /// <summary>What this pipeline's calls used so far (estimates in a dry run).</summary>
+    public LlmUsage Usage { get { lock (_lock) return _usage; } }
+
+    public Task<ChatResponse> ChatAsync(ChatRequest request, LlmCallContext context, CancellationToken cancellationToken = default)
+    {
+        if (request.Messages.Count == 0) throw new ArgumentException("a chat request needs at least one message", nameof(request));
+        return CallAsync(new Call<ChatResponse>(
+                ChatKind, request.Model, JsonSerializer.Serialize(request, LlmJson.Default.ChatRequest), context,
+                TokenEstimator.EstimatePrompt(request), TokenEstimator.PromptUpperBound(request), (long)request.MaxTokens * request.N,
+                LlmJson.Default.ChatResponse, r => r.Usage, r => r.Choices.Count,
+                r => r.Choices.Sum(c => TokenEstimator.Estimate(c.Content))),
+            ct => _backend.ChatAsync(request, context, ct), cancellationToken);
+    }
+
+    public Task<CompletionResponse> CompleteAsync(CompletionRequest request, LlmCallContext context, CancellationToken cancellationToken = default)
+    {
+        // With echo the "completion" text repeats the prompt; only the generated part is completion tokens.
+        int promptEstimate = TokenEstimator.Estimate(request.Prompt);
+        return CallAsync(new Call<CompletionResponse>(
+                CompletionKind, request.Model, JsonSerializer.Serialize(request, LlmJson.Default.CompletionRequest), context,
+                promptEstimate, TokenEstimator.UpperBound(request.Prompt), (long)request.MaxTokens * request.N,
+                LlmJson.Default.CompletionResponse, r => r.Usage, r => r.Choices.Count,
+                r => r.Choices.Sum(c => Math.Max(0, TokenEstimator.Estimate(c.Text) - (request.Echo ? promptEstimate : 0)))),
+            ct => _backend.CompleteAsync(request, context, ct), cancellationToken);
+    }
+
+    /// <summary>One call's facts, independent of chat or completions.</summary>
+    private sealed record Call<T>(
+        string Kind, string Model, string RequestJson, LlmCallContext Context,
+        int PromptEstimate, int PromptBound, long MaxCompletionTokens,
+        JsonTypeInfo<T> ResponseType, Func<T, TokenUsage?> UsageOf, Func<T, int> ChoiceCount, Func<T, int> CompletionEstimate);
+
+    private async Task<T> CallAsync<T>(Call<T> call, Func<CancellationToken, Task<T>> send, CancellationToken cancellationToken) where T : class
+    {
+        string key = CacheKey(call.Kind, call.RequestJson);
+        var price = _prices.PriceOf(call.Model, _endpoint);
+        if (_store.GetCachedResponse(key) is { } cached && TryRead(cached.Response, call.ResponseType) is { } hit)
+            return Reused(call, hit);
+
+        if (_options.DryRun)
+        {
+            decimal estimate = price.Cost(call.PromptEstimate, call.MaxCompletionTokens);
+            Record(u => u with
+            {
+                Calls = u.Calls + 1, PromptTokens = u.PromptTokens + call.PromptEstimate,
+                CompletionTokens = u.CompletionTokens + call.MaxCompletionTokens, Cost = u.Cost + estimate,
+            });
+            throw new LlmDryRunException($"dry run: {call.Kind} call{For(call.Context)} counted, not sent");
+        }
+
+        // The same request already on its way (e.g. the same excerpt simulated for two neurons at once) is
+        // waited for, not sent and paid a second time.
+        var mine = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var running = _inFlight.GetOrAdd(key, mine.Task);
+        if (running != mine.Task)
+            return Reused(call, await ((Task<T>)running).WaitAsync(cancellationToken).ConfigureAwait(false));
+        try
+        {
+            var response = await SendPaidAsync(call, key, price, send, cancellationToken).ConfigureAwait(false);
+            mine.SetResult(response);
+            return response;
+        }
+        catch (Exception e)
+        {
+            mine.SetException(e);
+            _ = mine.Task.Exception; // observed here; waiters, if any, get it too
+            throw;
+        }
+        finally
+        {
+            _inFlight.TryRemove(key, out _);
+        }
+    }
+
+    /// <summary>An answer paid for before (cache) or by a concurrent identical call: free, ledgered as from-cache.</summary>
+    private T Reused<T>(Call<T> call, T response)
+    {
+        var usage = call.UsageOf(response) ?? new TokenUsage(0, 0);
+        Record(u => u with { CachedCalls = u.CachedCalls + 1 });
+        if (!_options.DryRun)
+            _store.AddLedgerEntry(new LedgerEntry(call.Context.Neuron, call.Model, call.Context.Purpose,
+                usage.PromptTokens, usage.CompletionTokens, 0m, FromCache: true, _time.GetUtcNow()));
+        return response;
+    }
+
+    private async Task<T> SendPaidAsync<T>(Call<T> call, string key, ModelPrice price, Func<CancellationToken, Task<T>> send,
+        CancellationToken cancellationToken)
+    {
+        decimal worstCase = price.Cost(call.PromptBound, call.MaxCompletionTokens);
+        Reserve(worstCase, call);
+        T response;
+        try
+        {
+            await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
+            try { response = await SendWithRetriesAsync(call, send, cancellationToken).ConfigureAwait(false); }
+            finally { _slots.Release(); }
+        }
+        finally
+        {
+            lock (_lock) _reserved -= worstCase;
+        }
+
+        // The server's count when it gives one; our estimate otherwise.
+        var usage = call.UsageOf(response) ?? new TokenUsage(call.PromptEstimate, call.CompletionEstimate(response));
+        decimal cost = price.Cost(usage.PromptTokens, usage.CompletionTokens);
+        Record(u => u with
+        {
+            Calls = u.Calls + 1, PromptTokens = u.PromptTokens + usage.PromptTokens,
+            CompletionTokens = u.CompletionTokens + usage.CompletionTokens, Cost = u.Cost + cost,
+        });
+        // Cache first: if the process dies between the two writes, the answer is kept and never paid again.
+        var now = _time.GetUtcNow();
+        _store.PutCachedResponse(new LlmCacheEntry(key, call.Model, call.RequestJson, JsonSerializer.Serialize(response, call.ResponseType), now));
+        _store.AddLedgerEntry(new LedgerEntry(call.Context.Neuron, call.Model, call.Context.Purpose,
+            usage.PromptTokens, usage.CompletionTokens, cost, FromCache: false, now));
+        return response;
+    }
+
+    private void Reserve<T>(decimal worstCase, Call<T> call)
+    {
+        lock (_lock)
+        {
+            if (_options.MaxCost is decimal max && _usage.Cost + _reserved + worstCase > max)
+                throw new LlmBudgetExceededException(
+                    $"budget reached: spent ${_usage.Cost:0.####} of --max-cost ${max:0.####}; the next {call.Kind} call{For(call.Context)} could cost up to ${worstCase:0.####}, so it was not sent");
+            _reserved += worstCase;
+        }
+    }
+
+    private async Task<T> SendWithRetriesAsync<T>(Call<T> call, Func<CancellationToken, Task<T>> send, CancellationToken cancellationToken)
+    {
+        int attempts = 0;
+        string lastError = "no attempt finished";
+        try
+        {
+            return await _resilience.ExecuteAsync(async ct =>
+            {
+                attempts++;
+                try
+                {
+                    var response = await send(ct).ConfigureAwait(false);
+                    if (call.ChoiceCount(response) == 0)
+                        throw new LlmServerException("the response has no choices", status: null, transient: true);
+                    return response;
+                }
+                catch (LlmServerException e)
+                {
+                    lastError = e.Message;
+                    if (e.Transient) AnnounceRetry(call, attempts, lastError);
+                    throw;
+                }
+                catch (OperationCanceledException) when (ct.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                {
+                    lastError = $"no answer within {_options.AttemptTimeout.TotalSeconds:0.#} s";
+                    AnnounceRetry(call, attempts, lastError);
+                    throw;
+                }
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is LlmServerException or TimeoutRejectedException)
+        {
+            Record(u => u with { FailedCalls = u.FailedCalls + 1 });
+            string why = e is TimeoutRejectedException && attempts < _options.MaxAttempts
+                ? $"gave up after {_options.MaxCallTime.TotalSeconds:0.#} s and {attempts} attempt(s)"
+                : $"failed after {attempts} attempt(s)";
+            throw new LlmCallFailedException($"{call.Kind} call to {_endpoint.BaseUrl}{For(call.Context)} {why}; last error: {lastError}", e);
+        }
+    }
+
+    private void AnnounceRetry<T>(Call<T> call, int attempt, string error)
+    {
+        if (attempt < _options.MaxAttempts)
+            Retrying?.Invoke($"{call.Kind} call{For(call.Context)}: attempt {attempt} of {_options.MaxAttempts} failed ({error}); retrying");
+    }
+
+    private static ResiliencePipeline BuildResilience(LlmPipelineOptions options, TimeProvider time)
+    {
+        var builder = new ResiliencePipelineBuilder { TimeProvider = time }.AddTimeout(options.MaxCallTime);
+        if (options.MaxAttempts > 1)
+            builder.AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<LlmServerException>(e => e.Transient).Handle<TimeoutRejectedException>(),
+                MaxRetryAttempts = options.MaxAttempts - 1,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = options.BaseRetryDelay,
+                MaxDelay = options.MaxRetryDelay,
+                // A server that says when to come back is believed, up to our longest wait.
+                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Exception is LlmServerException { RetryAfter: { } wait }
+                    ? (TimeSpan?)(wait < options.MaxRetryDelay ? wait : options.MaxRetryDelay)
+                    : null),
+            });
+        return builder.AddTimeout(options.AttemptTimeout).Build();
+    }
+
+    private string CacheKey(string kind, string requestJson) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{kind}\n{_endpoint.BaseUrl.AbsoluteUri}\n{requestJson}")));
+
+    // A cache row this version cannot read is a miss: the call is made again and the row replaced.
+    private static T? TryRead<T>(string json, JsonTypeInfo<T> type) where T : class
+    {
+        try { return JsonSerializer.Deserialize(json, type); }
+        catch (JsonException) { return null; }
+    }
+
+    private static string For(LlmCallContext context) => context.Neuron is { } n ? $" for neuron {n} ({context.Purpose})" : $" ({context.Purpose})";
+
+    private void Record(Func<LlmUsage, LlmUsage> change)
+    {
+        lock (_lock) _usage = change(_usage);
+    }
+
+    public void Dispose()
+    {
+        _slots.Dispose();
+        _ownedBackend?.Dispose();
+    }
+}

@@ -1,0 +1,245 @@
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+using NeuronExplainer.Activations;
+using NeuronExplainer.Scoring;
+
+namespace NeuronExplainer.Storage;
+
+/// <summary>What an import or export moved.</summary>
+public sealed record DatasetTransferSummary(int Neurons, int NeuronRecords, int ExplanationResults, int ActivationBasedTokens,
+    int WeightBasedTokens, int Connections);
+
+/// <summary>
+/// OpenAI's public neuron dataset layout: one JSON file per neuron and kind under
+/// <c>{kind}/{layer}/{neuron}.json</c> (explanations as <c>.jsonl</c>, one <see cref="NeuronSimulationResults"/>
+/// per line), with the same field names as their files, so their published data imports unchanged and
+/// our runs can be read by their tools.
+/// </summary>
+public static class OpenAiDataset
+{
+    public const string CollatedActivations = "collated-activations";
+    public const string Explanations = "explanations";
+    public const string ActivationBasedTokens = "related-tokens/activation-based";
+    public const string WeightBasedTokens = "related-tokens/weight-based";
+    public const string RelatedNeurons = "related-neurons/weight-based";
+
+    static readonly string[] Kinds = [CollatedActivations, Explanations, ActivationBasedTokens, WeightBasedTokens, RelatedNeurons];
+
+    /// <summary>Called after each neuron with (neurons done, neurons in all).</summary>
+    public delegate void Progress(int done, int total);
+
+    /// <summary>
+    /// Writes every neuron of the store to <paramref name="outputDirectory"/>, which must not exist or be
+    /// empty. Files are written to a sibling staging directory that is renamed into place at the end, so
+    /// a failed export leaves no half-written tree. OpenAI's loaders expect one line per explanations
+    /// file, so the scored explanations of all of a neuron's results (those of one explainer and/or
+    /// simulator when given) are joined into that line, in the order the results were first stored;
+    /// failed results have nothing to write.
+    /// </summary>
+    public static DatasetTransferSummary Export(INeuronStore store, string outputDirectory, string? explainer = null,
+        string? simulator = null, Progress? progress = null)
+    {
+        string target = Path.GetFullPath(outputDirectory);
+        if (File.Exists(target) || (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any()))
+            throw new NeuronExplainerException($"export target '{outputDirectory}' already exists and is not empty; choose a new directory");
+        string staging = $"{target.TrimEnd(Path.DirectorySeparatorChar)}.partial-{Environment.ProcessId}";
+        if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+
+        var neurons = store.ListNeurons();
+        int records = 0, results = 0, activationTokens = 0, weightTokens = 0, connections = 0;
+        try
+        {
+            for (int i = 0; i < neurons.Count; i++)
+            {
+                var id = neurons[i];
+                if (store.GetNeuronRecord(id) is { } record)
+                    records += Write(staging, CollatedActivations, id, record, DatasetJson.Default.NeuronRecord);
+                var chosen = store.GetExplanationResults(id)
+                    .Where(r => r.Results is not null && (explainer ?? r.Explainer) == r.Explainer && (simulator ?? r.Simulator) == r.Simulator)
+                    .ToList();
+                if (chosen.Count > 0)
+                {
+                    var line = new NeuronSimulationResults(id, [.. chosen.SelectMany(r => r.Results!.ScoredExplanations)]);
+                    File.WriteAllText(FilePath(staging, Explanations, id, ".jsonl"),
+                        JsonSerializer.Serialize(line, DatasetJson.Default.NeuronSimulationResults) + "\n");
+                    results += chosen.Count;
+                }
+                if (store.GetActivationBasedTokens(id) is { } table)
+                    activationTokens += Write(staging, ActivationBasedTokens, id, table, DatasetJson.Default.TokenLookupTableSummaryOfNeuron);
+                if (store.GetWeightBasedTokens(id) is { } summary)
+                    weightTokens += Write(staging, WeightBasedTokens, id, summary, DatasetJson.Default.WeightBasedSummaryOfNeuron);
+                if (store.GetConnections(id) is { } related)
+                    connections += Write(staging, RelatedNeurons, id, related, DatasetJson.Default.NeuronConnections);
+                progress?.Invoke(i + 1, neurons.Count);
+            }
+            Directory.CreateDirectory(staging);
+            if (Directory.Exists(target)) Directory.Delete(target);
+            Directory.Move(staging, target);
+        }
+        catch
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
+            throw;
+        }
+        return new DatasetTransferSummary(neurons.Count, records, results, activationTokens, weightTokens, connections);
+    }
+
+    /// <summary>
+    /// Reads a tree in OpenAI's layout into the store as one transaction: a bad file (malformed JSON,
+    /// an unknown <c>dataclass_name</c>, tokens and activations that differ in length, NaN) fails the whole
+    /// import with the file named, and the store keeps exactly what it had. The layout has no explainer
+    /// names, so the results of line k of an explanations file are stored under explainer and simulator
+    /// <paramref name="source"/> (line 1) or <c>source-k</c>; the best-scoring explanation is chosen.
+    /// </summary>
+    public static DatasetTransferSummary Import(string inputDirectory, INeuronStore store, string source = "openai", Progress? progress = null)
+    {
+        if (!Directory.Exists(inputDirectory))
+            throw new NeuronExplainerException($"import source '{inputDirectory}' is not a directory");
+        var files = Kinds.SelectMany(kind => FindFiles(inputDirectory, kind)).ToList();
+        if (files.Count == 0)
+            throw new NeuronExplainerException(
+                $"no OpenAI dataset files in '{inputDirectory}': expected {{kind}}/{{layer}}/{{neuron}}.json under {string.Join(", ", Kinds)}");
+        var byNeuron = files.GroupBy(f => f.Neuron).OrderBy(g => g.Key.LayerIndex).ThenBy(g => g.Key.NeuronIndex).ToList();
+
+        int records = 0, results = 0, activationTokens = 0, weightTokens = 0, connections = 0, done = 0;
+        var importedAt = DateTimeOffset.UtcNow;
+        store.Batch(() =>
+        {
+            foreach (var neuron in byNeuron)
+            {
+                foreach (var (kind, id, path) in neuron)
+                {
+                    switch (kind)
+                    {
+                        case CollatedActivations:
+                            var record = Read(path, DatasetJson.Default.NeuronRecord);
+                            if (record.NeuronId != id)
+                                throw new NeuronExplainerException($"{path}: neuron_id is {record.NeuronId} but the path says {id}");
+                            store.PutNeuronRecords([record]);
+                            records++;
+                            break;
+                        case Explanations:
+                            var lines = ReadLines(path, id);
+                            for (int k = 0; k < lines.Count; k++)
+                            {
+                                string name = k == 0 ? source : $"{source}-{k + 1}";
+                                store.PutExplanationResult(new NeuronExplanationResult(id, name, name, NeuronStatus.Done, null, lines[k], Best(lines[k]), importedAt));
+                            }
+                            results += lines.Count;
+                            break;
+                        case ActivationBasedTokens:
+                            store.PutActivationBasedTokens(id, Read(path, DatasetJson.Default.TokenLookupTableSummaryOfNeuron));
+                            activationTokens++;
+                            break;
+                        case WeightBasedTokens:
+                            store.PutWeightBasedTokens(id, Read(path, DatasetJson.Default.WeightBasedSummaryOfNeuron));
+                            weightTokens++;
+                            break;
+                        default:
+                            store.PutConnections(id, Read(path, DatasetJson.Default.NeuronConnections));
+                            connections++;
+                            break;
+                    }
+                }
+                progress?.Invoke(++done, byNeuron.Count);
+            }
+        });
+        return new DatasetTransferSummary(byNeuron.Count, records, results, activationTokens, weightTokens, connections);
+    }
+
+    /// <summary>The explanation with the highest defined correlation, or null when none has one.</summary>
+    static int? Best(NeuronSimulationResults results)
+    {
+        int? best = null;
+        for (int i = 0; i < results.ScoredExplanations.Count; i++)
+            if (results.ScoredExplanations[i].ScoredSimulation.EvCorrelationScore is double score
+                && (best is not int b || score > results.ScoredExplanations[b].ScoredSimulation.EvCorrelationScore))
+                best = i;
+        return best;
+    }
+
+    static IEnumerable<(string Kind, NeuronId Neuron, string Path)> FindFiles(string root, string kind)
+    {
+        string directory = Path.Combine(root, kind);
+        if (!Directory.Exists(directory)) yield break;
+        string extension = kind == Explanations ? ".jsonl" : ".json";
+        foreach (string layerDirectory in Directory.EnumerateDirectories(directory))
+        {
+            int layer = Index(Path.GetFileName(layerDirectory), layerDirectory, "a layer directory named by its index, such as 3");
+            foreach (string file in Directory.EnumerateFiles(layerDirectory, "*" + extension))
+            {
+                int neuron = Index(Path.GetFileNameWithoutExtension(file), file, $"a file named by neuron index, such as 127{extension}");
+                yield return (kind, new NeuronId(layer, neuron), file);
+            }
+        }
+    }
+
+    static int Index(string name, string path, string expected) => int.TryParse(name, out int index) && index >= 0 && index.ToString() == name
+        ? index
+        : throw new NeuronExplainerException($"{path}: expected {expected}");
+
+    static T Read<T>(string path, JsonTypeInfo<T> info) where T : class
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            return JsonSerializer.Deserialize(stream, info) ?? throw new JsonException("the file holds null; expected an object");
+        }
+        catch (Exception e) when (e is JsonException or FormatException)
+        {
+            throw Invalid(path, null, e);
+        }
+    }
+
+    static List<NeuronSimulationResults> ReadLines(string path, NeuronId id)
+    {
+        var results = new List<NeuronSimulationResults>();
+        int number = 0;
+        foreach (string line in File.ReadLines(path, Encoding.UTF8))
+        {
+            number++;
+            if (string.IsNullOrWhiteSpace(line)) continue;
+            try
+            {
+                var result = JsonSerializer.Deserialize(line, DatasetJson.Default.NeuronSimulationResults)
+                    ?? throw new JsonException("the line holds null; expected an object");
+                if (result.NeuronId != id)
+                    throw new JsonException($"neuron_id is {result.NeuronId} but the path says {id}");
+                results.Add(result);
+            }
+            catch (Exception e) when (e is JsonException or FormatException)
+            {
+                throw Invalid(path, number, e);
+            }
+        }
+        return results;
+    }
+
+    static NeuronExplainerException Invalid(string path, int? line, Exception e)
+    {
+        var where = new List<string>();
+        if (line is int l) where.Add($"line {l}");
+        else if (e is JsonException { LineNumber: long jsonLine }) where.Add($"line {jsonLine + 1}");
+        if (e is JsonException { BytePositionInLine: long column }) where.Add($"column {column + 1}");
+        if (e is JsonException { Path: { Length: > 1 } field }) where.Add($"at {field}");
+        string location = where.Count == 0 ? "" : $" ({string.Join(", ", where)})";
+        // System.Text.Json repeats the location at the end of its own messages; it is given once, above.
+        string message = e.Message.Split(" Path: ")[0];
+        return new NeuronExplainerException($"{path}{location}: {message}", e);
+    }
+
+    static string FilePath(string root, string kind, NeuronId id, string extension)
+    {
+        string directory = Path.Combine(root, kind, id.LayerIndex.ToString());
+        Directory.CreateDirectory(directory);
+        return Path.Combine(directory, id.NeuronIndex + extension);
+    }
+
+    static int Write<T>(string root, string kind, NeuronId id, T value, JsonTypeInfo<T> info)
+    {
+        using var stream = File.Create(FilePath(root, kind, id, ".json"));
+        JsonSerializer.Serialize(stream, value, info);
+        return 1;
+    }
+}

@@ -1,0 +1,274 @@
+using System.Text.Json;
+using NeuronExplainer.Activations;
+using NeuronExplainer.Storage;
+
+namespace NeuronExplainer.Tests.Activations;
+
+public sealed class CollectorTests : IDisposable
+{
+    const int SeqLen = 16;
+    readonly string directory = Directory.CreateTempSubdirectory("collector-tests").FullName;
+    readonly string corpus;
+    readonly List<string> documents;
+
+    static readonly CollectionSettings Small = new()
+    {
+        SequenceLength = SeqLen, TopK = 5, RandomSamples = 4, Quantiles = 3, PerQuantile = 2,
+        MinTokenCount = 3, TokenTableSize = 6, ConnectionCount = 4, BatchWindows = 4, CheckpointWindows = 10, Seed = 7,
+    };
+
+    public CollectorTests()
+    {
+        var random = new Random(3);
+        documents = Enumerable.Range(0, 60)
+            .Select(_ => new string(Enumerable.Range(0, random.Next(5, 90)).Select(_ => (char)('a' + random.Next(0, 12))).ToArray()))
+            .ToList();
+        corpus = Path.Combine(directory, "corpus.txt");
+        File.WriteAllText(corpus, string.Join("\n<|endoftext|>\n", documents));
+    }
+
+    public void Dispose() => Directory.Delete(directory, recursive: true);
+
+    /// <summary>Every window of the corpus in order with its activations, computed directly.</summary>
+    List<(long Id, int[] Tokens)> AllWindows()
+    {
+        var tokenizer = new ByteTokenizer();
+        long id = 0;
+        return documents.SelectMany(d => Windowing.Cut(tokenizer.Encode(d), SeqLen)).Select(w => (id++, w)).ToList();
+    }
+
+    static double[] Activations(int layer, int neuron, int[] window) =>
+        Enumerable.Range(0, window.Length).Select(p => (double)FakeModel.Activation(layer, neuron, window, p)).ToArray();
+
+    static string Text(IEnumerable<string> tokens) => string.Concat(tokens);
+
+    int stores;
+
+    SqliteNeuronStore NewStore() => SqliteNeuronStore.Open(Path.Combine(directory, $"store{stores++}"));
+
+    /// <summary>Collects into a new store and reads everything back from it.</summary>
+    Collected Collect(CollectionSettings settings, FakeModel? model = null)
+    {
+        using var store = NewStore();
+        new Collector(model ?? new FakeModel(), settings, new CorpusOptions(corpus), "fake").Run(store, "test");
+        return Collected.From(store);
+    }
+
+    sealed record Collected(Dictionary<NeuronId, NeuronRecord> Records, Dictionary<NeuronId, TokenLookupTableSummaryOfNeuron> TokenTables)
+    {
+        public static Collected From(INeuronStore store)
+        {
+            var ids = store.ListNeurons();
+            return new(ids.ToDictionary(i => i, i => store.GetNeuronRecord(i)!), ids.ToDictionary(i => i, i => store.GetActivationBasedTokens(i)!));
+        }
+    }
+
+    /// <summary>Nothing was written: no manifest, checkpoint or record.</summary>
+    static void AssertEmpty(INeuronStore store)
+    {
+        Assert.Null(store.GetManifest());
+        Assert.Null(store.GetCheckpoint(Collector.CheckpointStage));
+        Assert.Empty(store.ListNeurons());
+    }
+
+    [Fact]
+    public void TopRecordsAreTheWindowsWithTheHighestMaxActivation()
+    {
+        var store = Collect(Small);
+        var windows = AllWindows();
+        Assert.Equal(3 * 7, store.Records.Count);
+        foreach (var (id, record) in store.Records)
+        {
+            var expected = windows
+                .Select(w => (w.Id, w.Tokens, Acts: Activations(id.LayerIndex, id.NeuronIndex, w.Tokens)))
+                .OrderByDescending(w => (float)w.Acts.Max()).ThenBy(w => w.Id).Take(5).ToList();
+            Assert.Equal(expected.Select(e => Text(e.Tokens.Select(t => ((char)t).ToString()))), record.MostPositiveActivationRecords.Select(r => Text(r.Tokens)));
+            for (int i = 0; i < expected.Count; i++)
+                Assert.Equal(expected[i].Acts, record.MostPositiveActivationRecords[i].Activations.ToArray(), (a, b) => Math.Abs(a - b) < 1e-6);
+            Assert.DoesNotContain(record.MostPositiveActivationRecords, r => r.Activations.Contains(FakeModel.BosActivation));
+        }
+    }
+
+    [Fact]
+    public void MomentsAndQuantilesMatchABruteForcePass()
+    {
+        var store = Collect(Small);
+        var windows = AllWindows();
+        foreach (var (id, record) in store.Records)
+        {
+            var all = windows.SelectMany(w => Activations(id.LayerIndex, id.NeuronIndex, w.Tokens)).ToArray();
+            double mean = all.Average(), variance = all.Sum(a => (a - mean) * (a - mean)) / all.Length;
+            Assert.Equal(mean, record.Mean!.Value, 1e-5);
+            Assert.Equal(variance, record.Variance!.Value, 1e-5);
+            double skewness = all.Sum(a => Math.Pow(a - mean, 3)) / all.Length / Math.Pow(variance, 1.5);
+            Assert.Equal(skewness, record.Skewness!.Value, 1e-4);
+
+            var maxima = windows.Select(w => Activations(id.LayerIndex, id.NeuronIndex, w.Tokens).Max()).ToArray();
+            var boundaries = record.QuantileBoundaries!;
+            Assert.Equal(4, boundaries.Count);
+            Assert.Equal(maxima.Min(), boundaries[0], 1e-6);
+            Assert.Equal(maxima.Max(), boundaries[3], 1e-6);
+            Assert.True(boundaries.Zip(boundaries.Skip(1)).All(p => p.First <= p.Second), "boundaries must rise");
+            // Fewer windows than the maxima reservoir: the interior boundaries are the exact quantiles.
+            var sorted = maxima.Order().ToArray();
+            Assert.Equal(sorted[(int)Math.Round((sorted.Length - 1) / 3.0)], boundaries[1], 0.3);
+            var bins = record.RandomSampleByQuantile!;
+            Assert.Equal(3, bins.Count);
+            // The pool of 2 x 3 x 2 windows is uniform, so a bin can come up short, but rarely all of them.
+            Assert.InRange(bins.Sum(b => b.Count), 3, 6);
+            for (int b = 0; b < 3; b++)
+            {
+                Assert.InRange(bins[b].Count, 0, 2);
+                Assert.All(bins[b], r => Assert.InRange(r.MaxActivation, boundaries[b] - 1e-6, boundaries[b + 1] + 1e-6));
+            }
+        }
+    }
+
+    [Fact]
+    public void RandomSamplesAreSeededDistinctAndDifferPerNeuron()
+    {
+        var first = Collect(Small);
+        var again = Collect(Small);
+        var other = Collect(Small with { Seed = 8 });
+        string Sample(Collected s, int layer, int neuron) =>
+            string.Join("|", s.Records[new NeuronId(layer, neuron)].RandomSample.Select(r => Text(r.Tokens)));
+        Assert.Equal(Sample(first, 1, 2), Sample(again, 1, 2));
+        Assert.NotEqual(Sample(first, 1, 2), Sample(other, 1, 2));
+        var perNeuron = Enumerable.Range(0, 7).Select(n => Sample(first, 0, n)).Distinct().Count();
+        Assert.True(perNeuron > 1, "every neuron drew the same random sample");
+        Assert.All(first.Records.Values, r =>
+        {
+            Assert.Equal(4, r.RandomSample.Count);
+            Assert.Equal(4, r.RandomSample.Select(s => Text(s.Tokens)).Distinct().Count());
+        });
+    }
+
+    [Fact]
+    public void ReservoirIsUniformOverWindows()
+    {
+        var windows = AllWindows();
+        var counts = new Dictionary<string, int>();
+        const int runs = 150;
+        var model = new FakeModel(layers: 1, width: 2);
+        for (int seed = 0; seed < runs; seed++)
+        {
+            var store = Collect(Small with { Seed = (ulong)seed, Layers = [0], CheckpointWindows = 1000 }, model);
+            foreach (var r in store.Records.Values.SelectMany(r => r.RandomSample)) counts[Text(r.Tokens)] = counts.GetValueOrDefault(Text(r.Tokens)) + 1;
+        }
+        // Each window is drawn with probability 4 / windows per neuron and run; a chi-square statistic
+        // over all windows must stay within five standard deviations of its expectation (windows - 1).
+        var distinct = windows.Select(w => Text(w.Tokens.Select(t => ((char)t).ToString()))).Distinct().ToList();
+        Assert.Equal(windows.Count, distinct.Count);
+        double expected = 2.0 * runs * 4 / windows.Count;
+        double chiSquare = distinct.Sum(w => Math.Pow(counts.GetValueOrDefault(w) - expected, 2) / expected);
+        int freedom = windows.Count - 1;
+        Assert.InRange(chiSquare, freedom - 5 * Math.Sqrt(2 * freedom), freedom + 5 * Math.Sqrt(2 * freedom));
+    }
+
+    [Fact]
+    public void TokenTableHoldsTheTokensWithTheHighestMeanActivation()
+    {
+        var store = Collect(Small);
+        var windows = AllWindows();
+        var id = new NeuronId(2, 3);
+        var occurrences = windows.SelectMany(w => w.Tokens.Select((t, p) => (Token: t, Act: (double)FakeModel.Activation(2, 3, w.Tokens, p))))
+            .GroupBy(o => o.Token).Where(g => g.Count() >= 3)
+            .Select(g => (Token: ((char)g.Key).ToString(), Mean: g.Average(o => o.Act), Count: (long)g.Count()))
+            .OrderByDescending(g => g.Mean).Take(6).ToList();
+        var table = store.TokenTables[id];
+        Assert.Equal(occurrences.Select(o => o.Token), table.Tokens);
+        Assert.Equal(occurrences.Select(o => o.Count), table.Counts!);
+        Assert.Equal(occurrences.Select(o => o.Mean), table.AverageActivations, (a, b) => Math.Abs(a - b) < 1e-4);
+    }
+
+    [Fact]
+    public void KilledCollectionResumesToTheSameRecords()
+    {
+        var uninterrupted = Collect(Small);
+        using var store = NewStore();
+        var collector = new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake");
+        using var stop = new CancellationTokenSource();
+        Assert.Throws<OperationCanceledException>(() => collector.Run(store, "test", p => { if (p.Documents >= 35) stop.Cancel(); }, cancellation: stop.Token));
+        Assert.NotNull(store.GetCheckpoint(Collector.CheckpointStage));
+        Assert.Empty(store.ListNeurons());
+        var summary = new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake").Run(store, "test");
+        Assert.True(summary.Resumed);
+        Assert.Null(store.GetCheckpoint(Collector.CheckpointStage));
+        Assert.Equal(AllWindows().Count, summary.Windows);
+        var resumed = Collected.From(store);
+        foreach (var (id, record) in uninterrupted.Records)
+        {
+            Assert.Equal(JsonSerializer.Serialize(record, DatasetJson.Default.NeuronRecord), JsonSerializer.Serialize(resumed.Records[id], DatasetJson.Default.NeuronRecord));
+            Assert.Equal(JsonSerializer.Serialize(uninterrupted.TokenTables[id], DatasetJson.Default.TokenLookupTableSummaryOfNeuron),
+                JsonSerializer.Serialize(resumed.TokenTables[id], DatasetJson.Default.TokenLookupTableSummaryOfNeuron));
+        }
+        var done = new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake").Run(store, "test");
+        Assert.True(done.AlreadyComplete);
+    }
+
+    [Fact]
+    public void MaxTokensStopsAtWholeWindowsAndGptStyleModelsGetNoBos()
+    {
+        using var store = NewStore();
+        var summary = new Collector(new FakeModel(prependsBos: false), Small with { MaxTokens = 100 }, new CorpusOptions(corpus), "fake").Run(store, "test");
+        Assert.InRange(summary.Tokens, 100 - SeqLen + 1, 100);
+        Assert.Equal(AllWindows().TakeWhile((w, i) => AllWindows().Take(i + 1).Sum(x => x.Tokens.Length) <= 100).Count(), summary.Windows);
+        Assert.Equal(21, store.ListNeurons().Count);
+        Assert.NotNull(store.GetWeightBasedTokens(new NeuronId(1, 1)));
+    }
+
+    [Theory]
+    [InlineData("layers", "--layers names layer 3 but fake has layers 0..2")]
+    [InlineData("topk", "--top-k is 0; expected 1..10000")]
+    [InlineData("random", "--random is 1000000; expected 1..10000")]
+    [InlineData("seq", "--seq-len is 500; expected 2..255")]
+    public void BadSettingsAreRefusedBeforeAnythingIsRead(string what, string message)
+    {
+        var settings = what switch
+        {
+            "layers" => Small with { Layers = [0, 3] },
+            "topk" => Small with { TopK = 0 },
+            "random" => Small with { RandomSamples = 1_000_000 },
+            _ => Small with { SequenceLength = 500 },
+        };
+        var error = Assert.Throws<NeuronExplainerException>(() => new Collector(new FakeModel(), settings, new CorpusOptions(corpus), "fake"));
+        Assert.Contains(message, error.Message);
+    }
+
+    [Fact]
+    public void ACorpusShorterThanOneWindowLeavesTheStoreUntouched()
+    {
+        var tiny = Path.Combine(directory, "tiny.txt");
+        File.WriteAllText(tiny, "abc\n<|endoftext|>\nabcdef");
+        using var store = NewStore();
+        var collector = new Collector(new FakeModel(), Small, new CorpusOptions(tiny), "fake");
+        var error = Assert.Throws<NeuronExplainerException>(() => collector.Run(store, "test"));
+        Assert.Contains("yields no window of --seq-len 16", error.Message);
+        AssertEmpty(store);
+    }
+
+    [Fact]
+    public void AStoreWithAnotherCollectionIsRefusedAndLeftAlone()
+    {
+        using var store = NewStore();
+        new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake").Run(store, "test");
+        var manifest = store.GetManifest();
+        var before = JsonSerializer.Serialize(store.GetNeuronRecord(new NeuronId(0, 0))!, DatasetJson.Default.NeuronRecord);
+        var collector = new Collector(new FakeModel(), Small with { TopK = 6 }, new CorpusOptions(corpus), "fake");
+        var error = Assert.Throws<NeuronExplainerException>(() => collector.Run(store, "test"));
+        Assert.Contains("collect.top_k 5 vs 6", error.Message);
+        Assert.Contains("--force", error.Message);
+        Assert.Equal(manifest!.Settings, store.GetManifest()!.Settings);
+        Assert.Equal(before, JsonSerializer.Serialize(store.GetNeuronRecord(new NeuronId(0, 0))!, DatasetJson.Default.NeuronRecord));
+        Assert.Null(store.GetCheckpoint(Collector.CheckpointStage));
+    }
+
+    [Fact]
+    public void ParsesLayerLists()
+    {
+        Assert.Equal([0, 3, 4, 5], CollectionSettings.ParseLayers("0,3-5"));
+        Assert.Null(CollectionSettings.ParseLayers("all"));
+        Assert.Throws<NeuronExplainerException>(() => CollectionSettings.ParseLayers("3-1"));
+        Assert.Throws<NeuronExplainerException>(() => CollectionSettings.ParseLayers("x"));
+    }
+}

@@ -1,0 +1,126 @@
+using NeuronExplainer.Activations;
+using NeuronExplainer.Cli;
+using NeuronExplainer.Storage;
+using NeuronExplainer.Tests.Llm;
+
+namespace NeuronExplainer.Tests.Explanations;
+
+/// <summary>The explain and score commands, run in-process over a store of made-up neurons.</summary>
+public sealed class ExplanationCommandTests : IDisposable
+{
+    readonly string directory = Path.Combine(Path.GetTempPath(), "nx-cli-" + Guid.NewGuid().ToString("N"));
+
+    public ExplanationCommandTests()
+    {
+        using var store = SqliteNeuronStore.Open(directory);
+        var records = Enumerable.Range(0, 2).SelectMany(layer => Enumerable.Range(0, 4).Select(n => n == 3
+            ? SyntheticNeurons.Silent(layer, n)
+            : SyntheticNeurons.Make(new NeuronId(layer, n), (t, i) => t[i] == SyntheticNeurons.Words[n + 4 * layer] ? 4 : 0, seed: 10 * layer + n)));
+        store.PutNeuronRecords([.. records]);
+    }
+
+    public void Dispose() => Directory.Delete(directory, recursive: true);
+
+    static (int Code, string Out, string Error) Run(params string[] args)
+    {
+        var (output, error) = (new StringWriter(), new StringWriter());
+        int code = CliApp.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    [Fact]
+    public void Explain_then_score_with_the_baseline_prints_the_summary_with_the_control_and_resumes()
+    {
+        var explain = Run("explain", "--store", directory);
+        Assert.True(explain.Code == 0, explain.Error);
+        Assert.Contains("Explained 8 neurons, 0 already done", explain.Out);
+
+        var score = Run("score", "--store", directory, "--control", "shuffled");
+        Assert.True(score.Code == 0, score.Error);
+        Assert.Contains("Scored 6 neurons, 2 already done; control: 6 scored", score.Out);
+        using (var store = SqliteNeuronStore.OpenExisting(directory))
+        {
+            var real = store.ListScores().Where(s => s.Explainer == "baseline").ToList();
+            Assert.True(6 == real.Count(s => s.Status == NeuronStatus.Done && s.Score > 0.9), string.Join("; ", real) + score.Out);
+            Assert.Equal(2, real.Count(s => s.Status == NeuronStatus.NoActivations));
+            Assert.True(6 == store.ListScores().Count(s => s.Explainer == "shuffled:baseline" && s.Status == NeuronStatus.Done), string.Join("\n", store.ListExplanationResults().Select(r => $"{r.Neuron} {r.Explainer} {r.Status} {r.Reason}")));
+        }
+        var allRow = score.Out.Split('\n').Single(l => l.TrimStart().StartsWith("all ", StringComparison.Ordinal));
+        Assert.Contains("100.0%", allRow);
+
+        var again = Run("score", "--store", directory, "--layers", "1", "--neurons", "0-2");
+        Assert.True(again.Code == 0, again.Error);
+        Assert.Contains("Scored 0 neurons, 3 already done", again.Out);
+    }
+
+    [Fact]
+    public void A_missing_api_key_is_one_clear_error_before_any_work()
+    {
+        var result = Run("explain", "--store", directory, "--explainer", "gpt-4o-mini", "--simulator", "gpt-4o-mini",
+            "--api-key-env", "NX_TEST_KEY_THAT_IS_NOT_SET");
+        Assert.Equal(1, result.Code);
+        Assert.Contains("NX_TEST_KEY_THAT_IS_NOT_SET", result.Error);
+        Assert.Single(result.Error.Trim().Split('\n'));
+        using var store = SqliteNeuronStore.OpenExisting(directory);
+        Assert.Empty(store.ListExplanationResults());
+    }
+
+    [Fact]
+    public void An_unreachable_server_is_one_clear_error_before_any_work()
+    {
+        var result = Run("explain", "--store", directory, "--explainer", "m", "--simulator", "m", "--base-url", "http://127.0.0.1:9/v1");
+        Assert.Equal(1, result.Code);
+        Assert.Contains("127.0.0.1:9", result.Error);
+        using var store = SqliteNeuronStore.OpenExisting(directory);
+        Assert.Empty(store.ListExplanationResults());
+    }
+
+    [Theory]
+    [InlineData("--samples", "0", "--samples must be between 1 and 20")]
+    [InlineData("--neurons", "5-2", "--neurons '5-2' is not a list")]
+    [InlineData("--layers", "7", "selects none of the store's neurons (layers 0,1")]
+    [InlineData("--simulator-method", "guess", "--simulator-method 'guess' is not known")]
+    public void Bad_options_are_named_in_the_error(string option, string value, string message)
+    {
+        string[] llm = option == "--simulator-method" ? ["--simulator", "m", "--base-url", "http://127.0.0.1:9/v1"] : [];
+        var result = Run(["score", "--store", directory, option, value, .. llm]);
+        Assert.Equal(1, result.Code);
+        Assert.Contains(message, result.Error);
+    }
+
+    [Fact]
+    public void The_baseline_simulator_refuses_an_llm_explainer() =>
+        Assert.Contains("--simulator baseline reads only baseline explanations", Run("explain", "--store", directory, "--explainer", "gpt-4o").Error);
+
+    [Fact]
+    public void A_directory_without_a_store_is_an_error() =>
+        Assert.Contains("no store in", Run("explain", "--store", Path.Combine(directory, "nothing")).Error);
+
+    [Fact]
+    public async Task LLM_explain_and_score_through_the_fake_server_report_tokens_and_a_dry_run_sends_nothing()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        server.ChatContent = (request, _) => request.Messages[^1].Contains("unknown")
+            ? string.Join('\n', Enumerable.Repeat("0", 16))
+            : "the word cat";
+        string[] llm = ["--explainer", "fake-chat", "--simulator", "fake-chat", "--base-url", server.BaseUrl.ToString(), "--layers", "0", "--neurons", "0"];
+
+        var dry = Run(["explain", "--store", directory, "--dry-run", .. llm]);
+        Assert.True(dry.Code == 0, dry.Error);
+        Assert.Contains("would send", dry.Out);
+        Assert.Equal(0, server.Count(FakeOpenAiServer.Chat));
+
+        var explain = Run(["explain", "--store", directory, .. llm]);
+        Assert.True(explain.Code == 0, explain.Error);
+        var score = Run(["score", "--store", directory, .. llm]);
+        Assert.True(score.Code == 0, score.Error);
+        Assert.Contains("LLM: sent", score.Out);
+        using var store = SqliteNeuronStore.OpenExisting(directory);
+        var result = store.GetExplanationResult(new NeuronId(0, 0), "token-activation-pair:fake-chat", "chat:fake-chat")!;
+        // All-zero simulations are constant: the score is undefined with a reason, never 0.
+        Assert.Equal(NeuronStatus.Done, result.Status);
+        var scored = result.Results!.ScoredExplanations[result.ChosenIndex!.Value].ScoredSimulation;
+        Assert.Null(scored.EvCorrelationScore);
+        Assert.NotNull(scored.UndefinedReason);
+    }
+}

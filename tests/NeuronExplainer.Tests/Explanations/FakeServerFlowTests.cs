@@ -1,0 +1,204 @@
+using NeuronExplainer.Activations;
+using NeuronExplainer.Explanations;
+using NeuronExplainer.Llm;
+using NeuronExplainer.Storage;
+using NeuronExplainer.Tests.Llm;
+
+namespace NeuronExplainer.Tests.Explanations;
+
+/// <summary>The LLM explainer and simulators against the fake OpenAI-compatible server, through the real pipeline and store.</summary>
+public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
+{
+    static readonly LlmPipelineOptions Fast = new()
+    {
+        BaseRetryDelay = TimeSpan.FromMilliseconds(1),
+        MaxRetryDelay = TimeSpan.FromMilliseconds(20),
+        AttemptTimeout = TimeSpan.FromSeconds(5),
+        Concurrency = 2,
+    };
+
+    readonly string directory = Path.Combine(Path.GetTempPath(), "nx-explain-" + Guid.NewGuid().ToString("N"));
+    FakeOpenAiServer server = null!;
+    SqliteNeuronStore store = null!;
+
+    public async Task InitializeAsync()
+    {
+        server = await FakeOpenAiServer.StartAsync();
+        server.ChatContent = (request, _) => Answer(request.Messages[^1]);
+        store = SqliteNeuronStore.Open(directory);
+    }
+
+    public async Task DisposeAsync() => await server.DisposeAsync();
+
+    public void Dispose()
+    {
+        store.Dispose();
+        Directory.Delete(directory, recursive: true);
+    }
+
+    /// <summary>
+    /// A fake model that explains every neuron as "cats" and, simulating, gives 10 to lines of " cat" and 0 to the rest
+    /// (the fake server splits "10" into the tokens "1" and "0").
+    /// </summary>
+    static string Answer(string lastMessage)
+    {
+        if (!lastMessage.Contains("unknown", StringComparison.Ordinal)) return "the main thing this neuron does is find the word cat.";
+        var excerpt = lastMessage[(lastMessage.IndexOf("<start>\n", StringComparison.Ordinal) + 8)..lastMessage.IndexOf("<end>", StringComparison.Ordinal)];
+        return string.Join('\n', excerpt.TrimEnd('\n').Split('\n').Select(line => line.StartsWith(" cat\t", StringComparison.Ordinal) ? "10" : "0"));
+    }
+
+    LlmPipeline Pipeline(LlmPipelineOptions? options = null)
+    {
+        var endpoint = new LlmEndpoint(server.BaseUrl);
+        return new LlmPipeline(new OpenAiCompatibleBackend(endpoint, apiKey: null), endpoint, options ?? Fast, PriceTable.Default, store, ownsBackend: true);
+    }
+
+    static ExplainerInput Cat(int neuron = 0) => new(SyntheticNeurons.Cat(0, neuron, seed: neuron + 1), null);
+
+    [Fact]
+    public async Task Chat_explainer_and_simulator_score_a_cat_neuron_from_digit_logprobs()
+    {
+        using var llm = Pipeline();
+        var flow = new ExplanationFlow(new LlmExplainer(llm, "fake-chat"), new ChatSimulator(llm, "fake-chat"), new ExplanationFlowOptions());
+        var result = await flow.ExplainAndScoreAsync(Cat(), CancellationToken.None);
+
+        Assert.Equal(NeuronStatus.Done, result.Status);
+        var chosen = result.Results!.ScoredExplanations[result.ChosenIndex!.Value];
+        Assert.Equal("the word cat", chosen.Explanation);
+        Assert.True(chosen.ScoredSimulation.EvCorrelationScore > 0.8, $"score {chosen.ScoredSimulation.EvCorrelationScore}");
+        var simulation = chosen.ScoredSimulation.ScoredSequenceSimulations[0].Simulation.UncalibratedSimulation!;
+        Assert.Equal(SimulationMethods.ChatLogprobs, simulation.Method);
+        // Expected values, not the sampled digits: "10" is 9.5-ish after the split-token rule, never exactly 10.
+        Assert.Contains(simulation.ExpectedActivations, v => v is > 9 and < 10);
+        Assert.All(server.Requests.Where(r => r.Endpoint == FakeOpenAiServer.Chat && r.Messages[^1].Contains("unknown")),
+            r => Assert.NotNull(r.TopLogprobs));
+    }
+
+    [Fact]
+    public async Task Missing_logprobs_give_sampled_values_flagged_in_the_result()
+    {
+        server.Enqueue(FakeOpenAiServer.Chat, [.. Enumerable.Repeat(FakeReply.NoLogprobs, 100)]);
+        using var llm = Pipeline();
+        var flow = new ExplanationFlow(new LlmExplainer(llm, "fake-chat"), new ChatSimulator(llm, "fake-chat"), new ExplanationFlowOptions());
+        var result = await flow.ExplainAndScoreAsync(Cat(), CancellationToken.None);
+
+        Assert.Equal(NeuronStatus.Done, result.Status);
+        var sequences = result.Results!.ScoredExplanations[0].ScoredSimulation.ScoredSequenceSimulations;
+        Assert.All(sequences, s => Assert.Equal(SimulationMethods.Sampled, s.Simulation.UncalibratedSimulation!.Method));
+        Assert.All(sequences, s => Assert.All(s.Simulation.UncalibratedSimulation!.ExpectedActivations, v => Assert.True(v is 0 or 10)));
+    }
+
+    [Fact]
+    public async Task Wrong_line_counts_are_retried_then_the_neuron_fails_with_the_reason_and_no_score()
+    {
+        server.ChatContent = (request, _) => request.Messages[^1].Contains("unknown") ? "0\n0" : "cats";
+        using var llm = Pipeline();
+        var flow = new ExplanationFlow(new LlmExplainer(llm, "fake-chat"), new ChatSimulator(llm, "fake-chat"), new ExplanationFlowOptions());
+        var result = await flow.ExplainAndScoreAsync(Cat(), CancellationToken.None);
+
+        Assert.Equal(NeuronStatus.Failed, result.Status);
+        Assert.Null(result.Results);
+        Assert.Null(result.ChosenIndex);
+        Assert.Contains("after 3 attempts, the reply has 2 value lines for 16 tokens", result.Reason);
+        // One explain call, then three attempts at the first calibration excerpt; nothing after the failure.
+        Assert.Equal(4, server.Count(FakeOpenAiServer.Chat));
+    }
+
+    [Fact]
+    public async Task Server_errors_are_retried_by_the_pipeline_and_truncated_answers_never_become_numbers()
+    {
+        server.Enqueue(FakeOpenAiServer.Chat, FakeReply.Error(500), FakeReply.Error(429, "0"), FakeReply.TruncatedJson);
+        using var llm = Pipeline();
+        var flow = new ExplanationFlow(new LlmExplainer(llm, "fake-chat"), new ChatSimulator(llm, "fake-chat"), new ExplanationFlowOptions());
+        var result = await flow.ExplainAndScoreAsync(Cat(), CancellationToken.None);
+        Assert.Equal(NeuronStatus.Done, result.Status);
+
+        server.Enqueue(FakeOpenAiServer.Chat, [.. Enumerable.Repeat(FakeReply.Error(500), 10)]);
+        using var failing = Pipeline(Fast with { MaxAttempts = 2 });
+        var failed = await new ExplanationFlow(new LlmExplainer(failing, "fake-chat"), new ChatSimulator(failing, "fake-chat"), new ExplanationFlowOptions())
+            .ExplainAndScoreAsync(Cat(1), CancellationToken.None);
+        Assert.Equal(NeuronStatus.Failed, failed.Status);
+        Assert.Null(failed.Results);
+        Assert.Contains("500", failed.Reason);
+    }
+
+    [Fact]
+    public async Task All_at_once_simulation_reads_echoed_prompt_logprobs_from_a_completions_server()
+    {
+        server.PromptTokens = request =>
+        {
+            var tokens = FakeToken.Split(request.Prompt).ToList();
+            int target = request.Prompt.LastIndexOf("Neuron ", StringComparison.Ordinal), position = 0;
+            for (int i = 0; i < tokens.Count; i++)
+            {
+                bool slot = position > target && tokens[i].Text == "unknown" && tokens[i - 1].Text == "\t";
+                // The fake model predicts 8 after " cat" lines and 0 elsewhere, with some doubt.
+                bool cat = slot && request.Prompt.LastIndexOf('\n', position) is int lineStart && request.Prompt[(lineStart + 1)..position] == " cat\t";
+                if (slot)
+                    tokens[i] = tokens[i] with { Top = cat ? [new("8", -0.2), new("unknown", -2), new("3", -2.5)] : [new("0", -0.1), new("1", -3)] };
+                position += tokens[i].Text.Length;
+            }
+            return tokens;
+        };
+        using var llm = Pipeline();
+        var flow = new ExplanationFlow(new BaselineExplainer(), new AllAtOnceSimulator(llm, "fake-instruct"), new ExplanationFlowOptions());
+        var result = await flow.ExplainAndScoreAsync(Cat(), CancellationToken.None);
+
+        Assert.Equal(NeuronStatus.Done, result.Status);
+        var simulation = result.Results!.ScoredExplanations[0].ScoredSimulation.ScoredSequenceSimulations[0].Simulation.UncalibratedSimulation!;
+        Assert.Equal(SimulationMethods.PromptLogprobs, simulation.Method);
+        Assert.Contains(simulation.ExpectedActivations, v => Math.Abs(v - (8 * Math.Exp(-0.2) + 3 * Math.Exp(-2.5)) / (Math.Exp(-0.2) + Math.Exp(-2.5))) < 1e-9);
+        Assert.True(result.Results.ScoredExplanations[0].ScoredSimulation.EvCorrelationScore > 0.8, $"score {result.Results.ScoredExplanations[0].ScoredSimulation.EvCorrelationScore}");
+        Assert.All(server.Requests.Where(r => r.Endpoint == FakeOpenAiServer.Completions), r => Assert.True(r.Echo && r.MaxTokens == 0));
+    }
+
+    [Fact]
+    public async Task A_killed_run_resumes_without_repeating_paid_calls()
+    {
+        var neurons = Enumerable.Range(0, 6).Select(i => Cat(i).Record).ToList();
+        store.PutNeuronRecords(neurons);
+        var ids = neurons.Select(n => n.NeuronId).ToList();
+
+        using var kill = new CancellationTokenSource();
+        using (var llm = Pipeline())
+        {
+            var runner = new ExplanationRunner(store, Flow(llm), concurrency: 1);
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+                runner.RunAsync(ids, RunStep.ExplainAndScore, p => { if (p.Finished == 3) kill.Cancel(); }, kill.Token));
+        }
+        int beforeResume = server.Count(FakeOpenAiServer.Chat);
+        Assert.Equal(3, store.ListExplanationResults().Count(r => r.Status == NeuronStatus.Done));
+
+        using (var llm = Pipeline())
+        {
+            var counts = await new ExplanationRunner(store, Flow(llm), concurrency: 1).RunAsync(ids, RunStep.ExplainAndScore);
+            Assert.Equal((3, 3), (counts.Stored, counts.AlreadyDone));
+        }
+        Assert.All(store.ListExplanationResults(), r => Assert.Equal(NeuronStatus.Done, r.Status));
+        var bodies = server.Requests.Where(r => r.Endpoint == FakeOpenAiServer.Chat).Select(r => r.Body.GetRawText()).ToList();
+        Assert.Equal(bodies.Count, bodies.Distinct().Count());
+        Assert.True(server.Count(FakeOpenAiServer.Chat) > beforeResume);
+        // Every paid call is in the ledger once; answers served from the cache are free.
+        Assert.Equal(bodies.Count, store.ListLedger().Count(e => !e.FromCache));
+
+        static ExplanationFlow Flow(LlmPipeline llm) =>
+            new(new LlmExplainer(llm, "fake-chat"), new ChatSimulator(llm, "fake-chat"), new ExplanationFlowOptions());
+    }
+
+    [Fact]
+    public async Task Dry_run_counts_explain_and_simulate_calls_and_stores_nothing()
+    {
+        store.PutNeuronRecords([Cat().Record]);
+        using var llm = Pipeline(Fast with { DryRun = true });
+        var flow = new ExplanationFlow(new DryRunExplainer(new LlmExplainer(llm, "fake-chat")), new DryRunSimulator(new ChatSimulator(llm, "fake-chat")),
+            new ExplanationFlowOptions());
+        var counts = await new ExplanationRunner(store, flow, dryRun: true).RunAsync([Cat().Record.NeuronId], RunStep.ExplainAndScore);
+
+        Assert.Equal(1, counts.Estimated);
+        Assert.Empty(store.ListExplanationResults());
+        Assert.Equal(0, server.Count(FakeOpenAiServer.Chat));
+        var record = Cat().Record;
+        // One explain call, then one simulation call per calibration and per valid excerpt.
+        Assert.Equal(1 + record.CalibrationRecords().Count + record.ValidRecords().Count, llm.Usage.Calls);
+    }
+}

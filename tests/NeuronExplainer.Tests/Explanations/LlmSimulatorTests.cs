@@ -1,0 +1,159 @@
+using NeuronExplainer.Activations;
+using NeuronExplainer.Explanations;
+using NeuronExplainer.Llm;
+
+namespace NeuronExplainer.Tests.Explanations;
+
+public class LlmSimulatorTests
+{
+    static readonly NeuronId Neuron = new(2, 7);
+    static readonly IReadOnlyList<string> Tokens = [" The", " cat", "\t<end>\n"];
+
+    [Fact]
+    public async Task Chat_simulation_takes_expected_values_from_digit_top_logprobs()
+    {
+        var client = new ScriptedLlmClient(chat: _ => ScriptedLlmClient.ValuesWithLogprobs(
+        [
+            (0, [("0", 0.9), ("1", 0.1)]),
+            (8, [("8", 0.5), ("10", 0.25), (" unknown", 0.1), ("6", 0.15)]),
+            (0, [("0", 1.0)]),
+        ]));
+        var outcome = await new ChatSimulator(client, "m").SimulateAsync(Neuron, "cats", [Tokens], CancellationToken.None);
+
+        var simulation = Assert.Single(outcome.Simulations!);
+        Assert.Equal(SimulationMethods.ChatLogprobs, simulation.Method);
+        Assert.Equal(0.1, simulation.ExpectedActivations[0], 9);
+        // " unknown" is not a value: renormalised over 0..10 only.
+        Assert.Equal((8 * 0.5 + 10 * 0.25 + 6 * 0.15) / 0.9, simulation.ExpectedActivations[1], 9);
+        Assert.Equal(0, simulation.ExpectedActivations[2], 9);
+        Assert.Equal(11, simulation.DistributionValues[1].Count);
+        Assert.Equal(1.0, simulation.DistributionProbabilities[1].Sum(), 9);
+        var request = Assert.Single(client.ChatRequests);
+        Assert.NotNull(request.TopLogprobs);
+        Assert.Contains("\\t\\<end\\>\\n\tunknown\n", request.Messages[^1].Content);
+    }
+
+    [Fact]
+    public async Task A_ten_split_into_two_digit_tokens_divides_the_mass_of_one()
+    {
+        var tokens = new List<TokenLogprob>
+        {
+            new("1", Math.Log(0.6), [new("1", Math.Log(0.6)), new("0", Math.Log(0.4))]),
+            new("0", Math.Log(0.75), [new("0", Math.Log(0.75)), new("\n", Math.Log(0.25))]),
+        };
+        var client = new ScriptedLlmClient(chat: _ => new ChatResponse([new ChatChoice(0, "10", tokens, "stop")], null));
+        var outcome = await new ChatSimulator(client, "m").SimulateAsync(Neuron, "x", [[" a"]], CancellationToken.None);
+        // P(10) = 0.6 * 0.75, P(1) = 0.6 * 0.25, P(0) = 0.4.
+        Assert.Equal(10 * 0.45 + 1 * 0.15, Assert.Single(outcome.Simulations!).ExpectedActivations[0], 9);
+    }
+
+    [Theory]
+    [InlineData("0\n5", "the reply has 2 value lines for 3 tokens")]
+    [InlineData("0\n5\n1\n2", "the reply has 4 value lines for 3 tokens")]
+    [InlineData("0\nhigh\n1", "line 2 of the reply is 'high', not a whole number from 0 to 10")]
+    [InlineData("0\n11\n1", "line 2 of the reply is '11'")]
+    public async Task Unusable_replies_are_retried_then_the_simulation_fails_with_the_reason(string reply, string reason)
+    {
+        var client = new ScriptedLlmClient(chat: _ => ScriptedLlmClient.Reply(reply));
+        var outcome = await new ChatSimulator(client, "m", maxAttempts: 3).SimulateAsync(Neuron, "cats", [Tokens], CancellationToken.None);
+
+        Assert.False(outcome.Succeeded);
+        Assert.Null(outcome.Simulations);
+        Assert.Contains("after 3 attempts", outcome.Failure);
+        Assert.Contains(reason, outcome.Failure);
+        // Each retry is a distinct request (the attempt number is in the cache key), so a bad answer is not replayed.
+        Assert.Equal([0, 1, 2], client.ChatRequests.Select(r => r.Attempt));
+    }
+
+    [Fact]
+    public async Task A_retry_that_succeeds_is_used()
+    {
+        int calls = 0;
+        var client = new ScriptedLlmClient(chat: _ => ScriptedLlmClient.Reply(calls++ == 0 ? "1\n2" : "1\n2\n3"));
+        var outcome = await new ChatSimulator(client, "m").SimulateAsync(Neuron, "cats", [Tokens], CancellationToken.None);
+        Assert.Equal([1, 2, 3], Assert.Single(outcome.Simulations!).ExpectedActivations);
+    }
+
+    [Fact]
+    public async Task Without_logprobs_the_sampled_values_are_used_and_flagged()
+    {
+        var client = new ScriptedLlmClient(chat: _ => ScriptedLlmClient.Reply(" 0\n7 \n\n10\n"));
+        var outcome = await new ChatSimulator(client, "m").SimulateAsync(Neuron, "cats", [Tokens], CancellationToken.None);
+        var simulation = Assert.Single(outcome.Simulations!);
+        Assert.Equal(SimulationMethods.Sampled, simulation.Method);
+        Assert.Equal([0, 7, 10], simulation.ExpectedActivations);
+    }
+
+    [Fact]
+    public async Task A_failed_call_fails_the_simulation_with_the_servers_reason()
+    {
+        var client = new ScriptedLlmClient(chat: _ => throw new LlmCallFailedException("http://127.0.0.1:1/v1 answered 500 five times"));
+        var outcome = await new ChatSimulator(client, "m").SimulateAsync(Neuron, "cats", [Tokens, Tokens], CancellationToken.None);
+        Assert.False(outcome.Succeeded);
+        Assert.Contains("answered 500", outcome.Failure);
+    }
+
+    [Fact]
+    public async Task All_at_once_reads_the_top_logprobs_at_each_value_slot_of_the_echoed_prompt()
+    {
+        var client = new ScriptedLlmClient(complete: request => EchoWithValues(request.Prompt, slot => slot switch
+        {
+            0 => [("0", 0.8), (" unknown", 0.2)],
+            1 => [("unknown", 0.5), ("9", 0.25), ("10", 0.25)],
+            _ => [("2", 0.5), ("4", 0.5)],
+        }));
+        var outcome = await new AllAtOnceSimulator(client, "m").SimulateAsync(Neuron, "cats", [Tokens], CancellationToken.None);
+
+        var simulation = Assert.Single(outcome.Simulations!);
+        Assert.Equal(SimulationMethods.PromptLogprobs, simulation.Method);
+        Assert.Equal([0, 9.5, 3], simulation.ExpectedActivations.Select(v => Math.Round(v, 9)));
+        var request = Assert.Single(client.CompletionRequests);
+        Assert.True(request.Echo);
+        Assert.Equal(0, request.MaxTokens);
+    }
+
+    [Fact]
+    public async Task All_at_once_fails_with_a_reason_when_logprobs_are_missing()
+    {
+        var client = new ScriptedLlmClient(complete: r => new CompletionResponse([new CompletionChoice(0, r.Prompt, null, "length")], null));
+        var outcome = await new AllAtOnceSimulator(client, "m").SimulateAsync(Neuron, "cats", [Tokens], CancellationToken.None);
+        Assert.False(outcome.Succeeded);
+        Assert.Contains("no prompt logprobs", outcome.Failure);
+    }
+
+    [Fact]
+    public async Task All_at_once_fails_with_a_reason_when_a_slot_has_no_value_alternative()
+    {
+        var client = new ScriptedLlmClient(complete: r => EchoWithValues(r.Prompt, _ => [("unknown", 1.0)]));
+        var outcome = await new AllAtOnceSimulator(client, "m").SimulateAsync(Neuron, "cats", [Tokens], CancellationToken.None);
+        Assert.False(outcome.Succeeded);
+        Assert.Contains("no value 0..10 among the top logprobs at token 1", outcome.Failure);
+    }
+
+    /// <summary>
+    /// Echoes a prompt as a server would: tokens cut at every "unknown" slot (the slot is one token), other text
+    /// in 7-character pieces, offsets from the server, and the given alternatives at slot tokens.
+    /// </summary>
+    internal static CompletionResponse EchoWithValues(string prompt, Func<int, IReadOnlyList<(string Token, double P)>> slot)
+    {
+        var tokens = new List<TokenLogprob>();
+        int position = 0, slots = 0, cut = prompt.IndexOf("<start>\n", prompt.LastIndexOf("Neuron ", StringComparison.Ordinal), StringComparison.Ordinal);
+        while (position < prompt.Length)
+        {
+            int next = prompt.IndexOf("\tunknown\n", position, StringComparison.Ordinal);
+            bool atSlot = position > cut && prompt.AsSpan(position).StartsWith("unknown") && prompt[position - 1] == '\t';
+            if (atSlot)
+            {
+                var alternatives = slot(slots++).Select(a => new TopLogprob(a.Token, Math.Log(a.P))).ToList();
+                tokens.Add(new TokenLogprob("unknown", Math.Log(0.1), alternatives, position));
+                position += "unknown".Length;
+                continue;
+            }
+            int end = Math.Min(prompt.Length, position + 7);
+            if (next >= 0 && next + 1 > position && next + 1 < end) end = next + 1;
+            tokens.Add(new TokenLogprob(prompt[position..end], tokens.Count == 0 ? null : -1, [new TopLogprob("x", -1)], position));
+            position = end;
+        }
+        return new CompletionResponse([new CompletionChoice(0, prompt, tokens, "length")], new TokenUsage(tokens.Count, 0));
+    }
+}

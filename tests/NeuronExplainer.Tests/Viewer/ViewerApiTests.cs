@@ -1,0 +1,233 @@
+using System.Net;
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using NeuronExplainer.Cli.Viewer;
+
+using NeuronExplainer.Tests.Storage;
+
+namespace NeuronExplainer.Tests.Viewer;
+
+public sealed class ViewerApiTests : IAsyncLifetime
+{
+    readonly TempStore store = ViewerFixture.Store();
+    WebApplication app = null!;
+    HttpClient client = null!;
+
+    public async Task InitializeAsync()
+    {
+        app = ViewerApp.Build(store.Store, ViewerOptions.Default, b => b.WebHost.UseTestServer());
+        await app.StartAsync();
+        client = app.GetTestClient();
+    }
+
+    public async Task DisposeAsync()
+    {
+        client.Dispose();
+        await app.DisposeAsync();
+        store.Dispose();
+    }
+
+    async Task<JsonElement> Json(string path, HttpStatusCode expected = HttpStatusCode.OK)
+    {
+        var response = await client.GetAsync(path);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == expected, $"{path}: {response.StatusCode} {body}");
+        Assert.StartsWith("application/json", response.Content.Headers.ContentType?.ToString());
+        return JsonDocument.Parse(body).RootElement;
+    }
+
+    [Fact]
+    public async Task Summary_counts_layers_scores_and_extremes()
+    {
+        var d = await Json("/api/summary");
+        Assert.Equal("stories260K", d.GetProperty("manifest").GetProperty("model").GetString());
+        Assert.Equal("64", d.GetProperty("manifest").GetProperty("settings").GetProperty("seq_len").GetString());
+        Assert.Equal(2, d.GetProperty("layers").GetInt32());
+        Assert.Equal(6, d.GetProperty("neurons").GetInt32());
+        Assert.Equal(3, d.GetProperty("scored").GetInt32());
+        Assert.Equal(1, d.GetProperty("failed").GetInt32());
+        Assert.Equal(ViewerQueries.HistogramBins + 1, d.GetProperty("histogram_edges").GetArrayLength());
+        var layer1 = d.GetProperty("layer_scores")[1];
+        Assert.Equal(2, layer1.GetProperty("scored").GetInt32());
+        Assert.Equal((0.93 + 0.62) / 2, layer1.GetProperty("mean_score").GetDouble(), 12);
+        var bins = layer1.GetProperty("histogram").EnumerateArray().Select(b => b.GetInt32()).ToList();
+        Assert.Equal(1, bins[16]); // 0.62 falls in [0.6, 0.7)
+        Assert.Equal(1, bins[19]); // 0.93 falls in [0.9, 1.0]
+        Assert.Equal(2, bins.Sum());
+        var best = d.GetProperty("best")[0];
+        Assert.Equal((1, 0, "colours of clothing"), (best.GetProperty("layer").GetInt32(), best.GetProperty("neuron").GetInt32(), best.GetProperty("explanation").GetString()));
+        Assert.Equal(-0.15, d.GetProperty("worst")[0].GetProperty("score").GetDouble());
+    }
+
+    [Fact]
+    public async Task Neuron_has_explanations_excerpts_tokens_and_links()
+    {
+        var d = await Json("/api/neurons/1/2");
+        var explanations = d.GetProperty("explanations");
+        Assert.Equal(2, explanations.GetArrayLength());
+        var chosen = explanations[0];
+        Assert.True(chosen.GetProperty("chosen").GetBoolean());
+        Assert.False(explanations[1].GetProperty("chosen").GetBoolean());
+        Assert.Equal("numbers and counting words", chosen.GetProperty("explanation").GetString());
+        Assert.Equal(0.62, chosen.GetProperty("score").GetDouble());
+        Assert.Equal([0.52, 0.67], chosen.GetProperty("score_interval").EnumerateArray().Select(v => Math.Round(v.GetDouble(), 10)));
+        var scored = chosen.GetProperty("scored_excerpts")[0];
+        Assert.Equal([0.5, 4.0, 9.5], scored.GetProperty("simulated_activations").EnumerateArray().Select(v => v.GetDouble()));
+        Assert.Equal([0, 1.5, 3.0], scored.GetProperty("true_activations").EnumerateArray().Select(v => v.GetDouble()));
+        Assert.Equal("simulated_normalized_activations", scored.GetProperty("activation_scale").GetString());
+
+        Assert.Equal(8, d.GetProperty("top_excerpts").GetArrayLength());
+        Assert.Equal(6, d.GetProperty("random_excerpts").GetArrayLength());
+        var tokens = d.GetProperty("top_excerpts")[0].GetProperty("tokens").EnumerateArray().Select(t => t.GetString()).ToList();
+        Assert.Equal([.. ViewerFixture.HostileTokens, " one", " two"], tokens);
+        Assert.Equal(4.25, d.GetProperty("max_activation").GetDouble());
+        Assert.Equal(2.4, d.GetProperty("moments").GetProperty("mean").GetDouble(), 12);
+
+        Assert.Equal(ViewerFixture.ScriptToken, d.GetProperty("activation_based_tokens").GetProperty("tokens")[2].GetString());
+        Assert.Equal(-1.2, d.GetProperty("weight_based_tokens").GetProperty("output_negative").GetProperty("values")[0].GetDouble());
+        var upstream = d.GetProperty("upstream").EnumerateArray().Select(u => (u.GetProperty("layer").GetInt32(), u.GetProperty("neuron").GetInt32(), u.GetProperty("weight").GetDouble())).ToList();
+        Assert.Equal([(0, 1, 0.5), (0, 0, -0.25)], upstream);
+        Assert.Equal(0, d.GetProperty("downstream").GetArrayLength());
+        Assert.Equal(1, d.GetProperty("previous").GetProperty("neuron").GetInt32());
+        Assert.Equal(JsonValueKind.Null, d.GetProperty("next").ValueKind);
+    }
+
+    [Fact]
+    public async Task Previous_and_next_cross_layer_boundaries()
+    {
+        var last = await Json("/api/neurons/0/2");
+        Assert.Equal((1, 0), (last.GetProperty("next").GetProperty("layer").GetInt32(), last.GetProperty("next").GetProperty("neuron").GetInt32()));
+        var first = await Json("/api/neurons/1/0");
+        Assert.Equal((0, 2), (first.GetProperty("previous").GetProperty("layer").GetInt32(), first.GetProperty("previous").GetProperty("neuron").GetInt32()));
+        Assert.Equal(JsonValueKind.Null, (await Json("/api/neurons/0/0")).GetProperty("previous").ValueKind);
+    }
+
+    [Fact]
+    public async Task Failed_neuron_shows_its_reason_and_no_score()
+    {
+        var e = (await Json("/api/neurons/0/2")).GetProperty("explanations")[0];
+        Assert.Equal("failed", e.GetProperty("status").GetString());
+        Assert.Equal("the neuron never fired on the corpus", e.GetProperty("reason").GetString());
+        Assert.Equal(JsonValueKind.Null, e.GetProperty("score").ValueKind);
+        Assert.Equal(JsonValueKind.Null, e.GetProperty("explanation").ValueKind);
+    }
+
+    [Fact]
+    public async Task Layer_lists_every_neuron_with_its_best_explanation()
+    {
+        var d = await Json("/api/layers/0");
+        Assert.Equal(JsonValueKind.Null, d.GetProperty("previous_layer").ValueKind);
+        Assert.Equal(1, d.GetProperty("next_layer").GetInt32());
+        var rows = d.GetProperty("neurons").EnumerateArray().Select(r => (r.GetProperty("neuron").GetInt32(), r.GetProperty("status").GetString(), r.GetProperty("explanation").GetString())).ToList();
+        Assert.Equal([(0, "pending", null), (1, "done", "animals in stories"), (2, "failed", null)], rows);
+    }
+
+    [Theory]
+    [InlineData("/api/neurons/7/0", "neuron 7/0")]
+    [InlineData("/api/neurons/0/99", "neuron 0/99")]
+    [InlineData("/api/layers/5", "layer 5")]
+    [InlineData("/api/nothing", "no such API route")]
+    public async Task Unknown_things_are_404_with_a_message(string path, string mentioned)
+    {
+        var d = await Json(path, HttpStatusCode.NotFound);
+        Assert.Contains(mentioned, d.GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task Search_finds_an_explanation_word_and_splits_the_highlight()
+    {
+        var d = await Json("/api/search?q=counting");
+        var hit = Assert.Single(d.GetProperty("hits").EnumerateArray());
+        Assert.Equal((1, 2), (hit.GetProperty("layer").GetInt32(), hit.GetProperty("neuron").GetInt32()));
+        var spans = hit.GetProperty("highlighted").EnumerateArray().Select(s => (s.GetProperty("text").GetString(), s.GetProperty("match").GetBoolean())).ToList();
+        Assert.Equal([("numbers and ", false), ("counting", true), (" words", false)], spans);
+    }
+
+    [Theory]
+    [InlineData("\" AND (")]
+    [InlineData("NEAR(a b")]
+    [InlineData("*")]
+    [InlineData("explanation:numbers OR")]
+    public async Task Search_syntax_in_user_text_is_taken_as_words(string query)
+    {
+        var d = await Json("/api/search?q=" + Uri.EscapeDataString(query));
+        Assert.Equal(query, d.GetProperty("query").GetString());
+    }
+
+    [Fact]
+    public async Task Search_keeps_markup_in_explanations_as_text()
+    {
+        var d = await Json("/api/search?q=script");
+        var hit = Assert.Single(d.GetProperty("hits").EnumerateArray());
+        Assert.Equal("the word <script> & friends", hit.GetProperty("explanation").GetString());
+        var spans = hit.GetProperty("highlighted").EnumerateArray().Select(s => (s.GetProperty("text").GetString(), s.GetProperty("match").GetBoolean())).ToList();
+        Assert.Equal([("the word <", false), ("script", true), ("> & friends", false)], spans);
+    }
+
+    [Theory]
+    [InlineData("/api/search", "'q' is missing")]
+    [InlineData("/api/search?q=%20", "'q' is missing")]
+    [InlineData("/api/search?q=cat&limit=0", "limit is 0")]
+    [InlineData("/api/search?q=cat&limit=100000", "limit is 100000")]
+    public async Task Bad_search_requests_are_400_with_a_message(string path, string mentioned)
+    {
+        var d = await Json(path, HttpStatusCode.BadRequest);
+        Assert.Contains(mentioned, d.GetProperty("error").GetString());
+    }
+
+    [Theory]
+    [InlineData("/")]
+    [InlineData("/neuron/1/2")]
+    [InlineData("/layer/0")]
+    [InlineData("/search?q=numbers")]
+    public async Task Pages_are_the_static_page_with_a_strict_policy(string path)
+    {
+        var response = await client.GetAsync(path);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/html; charset=utf-8", response.Content.Headers.ContentType?.ToString());
+        Assert.Contains("<script src=\"/assets/app.js\" defer></script>", await response.Content.ReadAsStringAsync());
+        Assert.Contains("script-src 'self'", response.Headers.GetValues("Content-Security-Policy").Single());
+        Assert.Equal("nosniff", response.Headers.GetValues("X-Content-Type-Options").Single());
+    }
+
+    [Theory]
+    [InlineData("/assets/app.js", "text/javascript; charset=utf-8")]
+    [InlineData("/assets/style.css", "text/css; charset=utf-8")]
+    public async Task Assets_come_from_the_executable(string path, string type)
+    {
+        var response = await client.GetAsync(path);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(type, response.Content.Headers.ContentType?.ToString());
+    }
+
+    [Theory]
+    [InlineData("/assets/..%2F..%2F..%2F..%2Fetc%2Fpasswd")]
+    [InlineData("/assets/%2e%2e%2fViewerApp.cs")]
+    [InlineData("/assets/../../../../etc/passwd")]
+    [InlineData("/../../../../etc/passwd")]
+    [InlineData("/assets/..\\..\\NeuronExplainer.Cli.csproj")]
+    [InlineData("/assets/NeuronExplainer.Cli.Viewer.Assets.app.js")]
+    [InlineData("/store.db")]
+    [InlineData("/neuron-explainer.dll")]
+    public async Task No_url_reaches_the_file_system(string path)
+    {
+        var response = await client.GetAsync(path);
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.DoesNotContain("root:", body);
+        Assert.DoesNotContain("<Project", body);
+    }
+
+    [Fact]
+    public async Task Api_is_read_only()
+    {
+        foreach (var method in new[] { HttpMethod.Post, HttpMethod.Put, HttpMethod.Delete, HttpMethod.Patch })
+            foreach (var path in new[] { "/api/neurons/1/2", "/api/search?q=cat", "/neuron/1/2", "/assets/app.js" })
+            {
+                var response = await client.SendAsync(new HttpRequestMessage(method, path));
+                Assert.True(response.StatusCode is HttpStatusCode.MethodNotAllowed or HttpStatusCode.NotFound, $"{method} {path}: {response.StatusCode}");
+            }
+    }
+}

@@ -1,0 +1,186 @@
+using System.Net;
+using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Playwright;
+using NeuronExplainer.Cli.Viewer;
+
+using NeuronExplainer.Tests.Storage;
+
+namespace NeuronExplainer.Tests.Viewer;
+
+/// <summary>
+/// The pages in a real browser (Debian's chromium driven by Playwright) against the viewer on a real
+/// loopback port. Any console error (a script failure or a refused inline style) fails the test.
+/// </summary>
+public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server) : IClassFixture<ViewerBrowserTests.Server>
+{
+    /// <summary>One viewer on a loopback port and one browser, shared by the tests of this class.</summary>
+    public sealed class Server : IAsyncLifetime
+    {
+        readonly TempStore store = ViewerFixture.Store();
+        WebApplication app = null!;
+        IPlaywright playwright = null!;
+        public IBrowser Browser { get; private set; } = null!;
+        public string BaseUrl { get; private set; } = "";
+
+        public async Task InitializeAsync()
+        {
+                app = ViewerApp.Build(store.Store, new ViewerOptions(IPAddress.Loopback, 0));
+            await app.StartAsync();
+            BaseUrl = app.Urls.Single();
+            playwright = await Playwright.CreateAsync();
+            Browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = "/usr/bin/chromium",
+                Headless = true,
+                Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+            });
+        }
+
+        public async Task DisposeAsync()
+        {
+            await Browser.DisposeAsync();
+            playwright.Dispose();
+            await app.DisposeAsync();
+            store.Dispose();
+        }
+    }
+
+    readonly string baseUrl = server.BaseUrl;
+
+    /// <summary>A page that records console errors and fails on any dialog (an injected alert would open one).</summary>
+    async Task<(IPage Page, List<string> Errors)> Open(string path)
+    {
+        var page = await server.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add($"{m.Text} at {m.Location}"); };
+        page.PageError += (_, e) => errors.Add(e);
+        page.Dialog += (_, d) => errors.Add($"dialog opened: {d.Message}");
+        await page.GotoAsync(baseUrl + path);
+        return (page, errors);
+    }
+
+    [Fact]
+    public async Task Neuron_page_shows_one_cell_per_token_with_values_on_hover()
+    {
+        var (page, errors) = await Open("/neuron/1/2");
+        var firstExcerpt = page.Locator("#top-excerpts .excerpt").First;
+        var cells = firstExcerpt.Locator(".tok");
+        await Assertions.Expect(cells).ToHaveCountAsync(ViewerFixture.HostileTokens.Length + 2);
+        Assert.Equal(8, await page.Locator("#top-excerpts .excerpt").CountAsync());
+        Assert.Equal(6, await page.Locator("#random-excerpts .excerpt").CountAsync());
+
+        await cells.Nth(0).HoverAsync();
+        var tooltip = page.Locator("#tooltip");
+        await Assertions.Expect(tooltip).ToBeVisibleAsync();
+        await Assertions.Expect(tooltip).ToContainTextAsync("activation 3.5");
+        await cells.Nth(7).HoverAsync();
+        await Assertions.Expect(tooltip).ToContainTextAsync("activation 4.25");
+
+        Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "artifacts"));
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(AppContext.BaseDirectory, "artifacts", "viewer-neuron.png"), FullPage = true });
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task Hostile_tokens_and_explanations_render_as_text()
+    {
+        var (page, errors) = await Open("/neuron/1/2");
+        var cells = page.Locator("#top-excerpts .excerpt").First.Locator(".tok");
+        await Assertions.Expect(cells).ToHaveCountAsync(ViewerFixture.HostileTokens.Length + 2);
+        Assert.Equal(ViewerFixture.ScriptToken, await cells.Nth(0).TextContentAsync());
+        Assert.Equal(" &amp;", await cells.Nth(1).TextContentAsync());
+        Assert.Equal("\"quoted'", await cells.Nth(2).TextContentAsync());
+        Assert.Equal("\\n", await cells.Nth(3).TextContentAsync()); // a newline shows as an escape
+        Assert.Equal("\\x07", await cells.Nth(4).TextContentAsync());
+        Assert.Equal(1, await cells.Nth(4).Locator(".ctl").CountAsync());
+        Assert.Equal("<b>bold</b>", await cells.Nth(5).TextContentAsync());
+        // Only the page's own script exists, and no <b> element came from data.
+        Assert.Equal(1, await page.Locator("script").CountAsync());
+        Assert.Equal(0, await page.Locator("main b").CountAsync());
+        await Assertions.Expect(page.Locator(".explanation .text").Nth(1)).ToContainTextAsync("the word <script> & friends");
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task Scored_excerpts_show_simulated_next_to_real()
+    {
+        var (page, errors) = await Open("/neuron/1/2");
+        var chosen = page.Locator(".explanation.chosen");
+        await chosen.Locator("summary").ClickAsync();
+        var cells = chosen.Locator(".excerpt.scored .tok");
+        await Assertions.Expect(cells).ToHaveCountAsync(3);
+        await cells.Nth(2).HoverAsync();
+        await Assertions.Expect(page.Locator("#tooltip")).ToContainTextAsync("real      3");
+        await Assertions.Expect(page.Locator("#tooltip")).ToContainTextAsync("simulated 9.5");
+        await Assertions.Expect(chosen).ToContainTextAsync("95% CI 0.520 to 0.670");
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task Keys_j_and_k_move_to_next_and_previous_neuron()
+    {
+        var (page, errors) = await Open("/neuron/0/2");
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Neuron 0/2");
+        await page.Keyboard.PressAsync("j");
+        await Assertions.Expect(page).ToHaveURLAsync(baseUrl + "/neuron/1/0");
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Neuron 1/0");
+        await page.Keyboard.PressAsync("k");
+        await Assertions.Expect(page).ToHaveURLAsync(baseUrl + "/neuron/0/2");
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Neuron 0/2");
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task Search_box_finds_a_neuron_by_a_word_of_its_explanation()
+    {
+        var (page, errors) = await Open("/");
+        await page.Locator("header input[name=q]").FillAsync("counting");
+        await page.Locator("header input[name=q]").PressAsync("Enter");
+        await Assertions.Expect(page).ToHaveURLAsync(UrlPattern());
+        var hit = page.Locator(".hits li").First;
+        await Assertions.Expect(hit.Locator("a")).ToHaveAttributeAsync("href", "/neuron/1/2");
+        await Assertions.Expect(hit.Locator("mark")).ToHaveTextAsync("counting");
+        await hit.Locator("a").ClickAsync();
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Neuron 1/2");
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task Search_results_show_markup_in_explanations_as_text()
+    {
+        var (page, errors) = await Open("/search?q=script");
+        var hit = page.Locator(".hits li").First;
+        await Assertions.Expect(hit.Locator(".hit")).ToHaveTextAsync("the word <script> & friends");
+        await Assertions.Expect(hit.Locator("mark")).ToHaveTextAsync("script");
+        Assert.Equal(1, await page.Locator("script").CountAsync());
+        Assert.Equal("script", await page.Locator("header input[name=q]").InputValueAsync());
+        Assert.Empty(errors);
+    }
+
+    [GeneratedRegex(@"/search\?q=counting$")]
+    private static partial Regex UrlPattern();
+
+    [Fact]
+    public async Task Home_draws_the_score_chart_and_extremes()
+    {
+        var (page, errors) = await Open("/");
+        await Assertions.Expect(page.Locator(".chart svg a")).ToHaveCountAsync(2);
+        Assert.Equal(2 * ViewerQueries.HistogramBins, await page.Locator(".chart svg rect").CountAsync());
+        await Assertions.Expect(page.Locator("table").First.Locator("tbody tr").First).ToContainTextAsync("colours of clothing");
+        Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task Layer_table_sorts_by_score()
+    {
+        var (page, errors) = await Open("/layer/1");
+        var firstRow = page.Locator("#layer-table tbody tr").First;
+        await Assertions.Expect(firstRow).ToContainTextAsync("1/0");
+        await page.Locator("#sort-score").ClickAsync();
+        await Assertions.Expect(firstRow).ToContainTextAsync("colours of clothing");
+        await page.Locator("#sort-score").ClickAsync();
+        await Assertions.Expect(firstRow.Locator("td").Nth(1)).ToHaveTextAsync("—");
+        Assert.Empty(errors);
+    }
+}

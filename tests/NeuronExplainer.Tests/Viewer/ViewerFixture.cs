@@ -1,0 +1,78 @@
+using NeuronExplainer.Activations;
+using NeuronExplainer.Explanations;
+using NeuronExplainer.Scoring;
+using NeuronExplainer.Storage;
+using NeuronExplainer.Tests.Storage;
+
+namespace NeuronExplainer.Tests.Viewer;
+
+/// <summary>
+/// A small run written through the store's public interface: two layers of three neurons, with tokens
+/// chosen to break a careless page (markup, entities, quotes, control characters).
+/// </summary>
+static class ViewerFixture
+{
+    /// <summary>A SQLite store in a temporary directory holding the fixture.</summary>
+    public static TempStore Store()
+    {
+        var temp = new TempStore();
+        Fill(temp.Store);
+        return temp;
+    }
+
+    public const string ScriptToken = "<script>alert(1)</script>";
+    public static readonly string[] HostileTokens = [ScriptToken, " &amp;", "\"quoted'", "\n", "\u0007", "<b>bold</b>", ""];
+
+    public static readonly NeuronId Explained = new(1, 2);
+
+    public static void Fill(INeuronStore store)
+    {
+        store.PutManifest(new RunManifest("stories260K", "tinystories-train-head.txt",
+            new Dictionary<string, string> { ["seq_len"] = "64", ["explainer"] = "baseline" }, "0.1.0-test", new DateTimeOffset(2026, 11, 21, 8, 0, 0, TimeSpan.Zero)));
+        var records = new List<NeuronRecord>();
+        for (int layer = 0; layer < 2; layer++)
+            for (int neuron = 0; neuron < 3; neuron++)
+                records.Add(Record(new NeuronId(layer, neuron)));
+        store.PutNeuronRecords(records);
+
+        store.PutExplanationResult(Result(Explained, ["numbers and counting words", "the word <script> & friends"], [0.62, 0.41], chosen: 0));
+        store.PutExplanationResult(Result(new NeuronId(0, 1), ["animals in stories"], [-0.15], chosen: 0));
+        store.PutExplanationResult(Result(new NeuronId(1, 0), ["colours of clothing"], [0.93], chosen: 0));
+        store.PutExplanationResult(new NeuronExplanationResult(new NeuronId(0, 2), "baseline", "baseline", NeuronStatus.Failed,
+            "the neuron never fired on the corpus", null, null, DateTimeOffset.UnixEpoch));
+
+        store.PutActivationBasedTokens(Explained, new TokenLookupTableSummaryOfNeuron([" one", " two", ScriptToken], [2.5, 2.0, 1.5]));
+        store.PutWeightBasedTokens(Explained, new WeightBasedSummaryOfNeuron(
+            new TokensAndWeights([" three", " four"], [0.9, 0.8]), new TokensAndWeights([" cat"], [-0.7]),
+            new TokensAndWeights([" five"], [1.1]), new TokensAndWeights([" dog"], [-1.2])));
+        store.PutConnections(Explained, new NeuronConnections(
+            new ConnectionList(["0_1"], [0.5], ["0_0"], [-0.25]),
+            null));
+    }
+
+    /// <summary>Excerpts: the first top excerpt holds every hostile token, so the page must show them all as text.</summary>
+    static NeuronRecord Record(NeuronId id)
+    {
+        var top = new List<ActivationRecord>
+        {
+            new([.. HostileTokens, " one", " two"], [3.5, 0.25, -0.125, 0, 1, 2, 0.5, 4.25, 3]),
+        };
+        for (int i = 1; i < 8; i++)
+            top.Add(new ActivationRecord(["Once", " upon", " a", " time", $" {i}"], [0, 0.1 * i, 0, 0.2, 2.0 + i / 10.0]));
+        var random = Enumerable.Range(0, 6).Select(i => new ActivationRecord(["The", " cat", " sat", $" {i}"], [0, -0.05, 0.3, 0.01 * i])).ToList();
+        return new NeuronRecord(id, random, null, null, 0.4 + id.NeuronIndex, 1.5, 2.0, 9.0, top);
+    }
+
+    static NeuronExplanationResult Result(NeuronId id, string[] explanations, double[] scores, int chosen)
+    {
+        var excerpt = new ActivationRecord(["Once", " upon", ScriptToken], [0, 1.5, 3.0]);
+        var scored = explanations.Select((text, i) => new ScoredExplanation(text, new ScoredSimulation(
+            [new ScoredSequenceSimulation(
+                new SequenceSimulation(excerpt.Tokens, [0.5, 4.0, 9.5], ActivationScale.SimulatedNormalizedActivations, [], []),
+                excerpt.Activations, 0.97, 0.9, 0.8)],
+            scores[i], scores[i] * scores[i], scores[i] / 2)
+        { EvCorrelationInterval = [scores[i] - 0.1, scores[i] + 0.05] })).ToList();
+        return new NeuronExplanationResult(id, "baseline", "baseline", NeuronStatus.Done, null,
+            new NeuronSimulationResults(id, scored), chosen, DateTimeOffset.UnixEpoch);
+    }
+}
