@@ -1,12 +1,14 @@
 using System.CommandLine;
 using NeuronExplainer.Models;
+using NeuronExplainer.Models.Hub;
+using Spectre.Console;
 
 namespace NeuronExplainer.Cli.Commands;
 
 /// <summary>The --model / --tokenizer pair shared by the commands that run a model.</summary>
 internal sealed class ModelOptions
 {
-    public Option<string> Model { get; } = new("--model") { Description = "Model: a Hugging Face model directory or a llama2.c .bin checkpoint", Required = true };
+    public Option<string> Model { get; } = new("--model") { Description = "Model: a Hugging Face model directory, a llama2.c .bin checkpoint, or a hub id (gpt2, karpathy/tinyllamas/stories260K)", Required = true };
 
     public Option<string?> Tokenizer { get; } = new("--tokenizer") { Description = "Tokenizer file or directory (default: found beside the model)" };
 
@@ -16,5 +18,11 @@ internal sealed class ModelOptions
         command.Options.Add(Tokenizer);
     }
 
-    public Transformer Load(ParseResult parse) => ModelLoader.Load(parse.GetValue(Model)!, parse.GetValue(Tokenizer));
+    /// <summary>Locates the model (downloading a hub id on first use, with progress on stderr) and loads it.</summary>
+    public Transformer Load(ParseResult parse)
+    {
+        var model = parse.GetValue(Model)!;
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Error) });
+        return ModelLoader.Load(ModelLocator.Locate(model, console: console), model, parse.GetValue(Tokenizer));
+    }
 }
