@@ -30,7 +30,7 @@ public static class BenchCommand
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
+            var console = TableConsole.For(output);
             var status = parse.InvocationConfiguration.Error;
             var runs = Math.Max(1, parse.GetValue(iterations));
             var seqLen = parse.GetValue(seq);
