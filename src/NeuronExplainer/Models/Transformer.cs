@@ -23,6 +23,9 @@ public sealed class Transformer : ITransformerModel
     private readonly Dictionary<string, float[]> _hookBuffers = [];
     private Workspace? _workspace;
 
+    /// <summary>One attention worker per core: more only queue up behind each other (and each needs packing buffers).</summary>
+    private static readonly ParallelOptions AttentionParallelism = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+
     public Transformer(string name, TransformerWeights weights, ITokenizer tokenizer, IGemm? gemm = null)
     {
         _weights = weights;
@@ -220,7 +223,7 @@ public sealed class Transformer : ITransformerModel
         var scale = 1f / MathF.Sqrt(headDim);
         var qkv = ws.Qkv;
         var output = ws.Attention;
-        Parallel.For(0, ws.Batch * heads, item =>
+        Parallel.For(0, ws.Batch * heads, AttentionParallelism, item =>
         {
             int window = item / heads, head = item % heads, kvHead = head / groupSize;
             var windowStart = window * seq * qkvDim;
