@@ -76,7 +76,7 @@ def main():
     args = parser.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    blas = next((f for f in torch.__config__.show().split(", ") if f.startswith("BLAS_INFO")), "BLAS_INFO=?")
+    blas = next((f.strip() for f in torch.__config__.show().replace("\n", ",").split(",") if "BLAS_INFO" in f), "BLAS_INFO=?")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {blas} (Debian: the system libblas, i.e. OpenBLAS)")
     model = Gpt2Shaped(args.layers).eval()
     for batch in args.batch:
@@ -86,13 +86,17 @@ def main():
         mix = sum(flops) / sum(f / r for f, r in zip(flops, rates))
         tokens = torch.randint(0, VOCAB, (batch, args.seq))
         with torch.no_grad():
-            model(tokens)
+            warm = time.perf_counter()
+            while time.perf_counter() - warm < 1:
+                model(tokens)
             times = []
+            cpu = time.process_time()
             for _ in range(args.iterations):
                 t = time.perf_counter()
                 model(tokens)
                 times.append(time.perf_counter() - t)
-        print(f"batch {batch}: {m / statistics.median(times):.0f} tokens/s (median of {args.iterations}), best {m / min(times):.0f}; "
+            cpu = (time.process_time() - cpu) / args.iterations
+        print(f"batch {batch}: {m / statistics.median(times):.0f} tokens/s (median of {args.iterations}), best {m / min(times):.0f}, {m / cpu:.0f} tokens/CPU-s; "
               f"raw sgemm GFLOP/s " + " ".join(f"{r:.1f}" for r in rates) + f", layer mix {mix:.1f}")
 
 

@@ -96,7 +96,7 @@ public static class ActivationsCommand
 
     private static void WriteTable(TextWriter output, TextActivations result, int top)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
+        var console = TableConsole.For(output);
         foreach (var (layer, activations) in result.Layers)
         {
             var table = new Table().Title($"layer {layer}: top {top} neurons per token ({ForwardRequest.MlpPost(layer)})");

@@ -20,7 +20,7 @@ public static class BenchCommand
         var seq = new Option<int>("--seq") { Description = "Tokens per window", DefaultValueFactory = _ => 64 };
         var layers = new Option<int>("--layers") { Description = "Layers of the GPT-2-small-shaped model", DefaultValueFactory = _ => 12 };
         var iterations = new Option<int>("--iterations") { Description = "Timed forward passes per configuration (after one warm-up)", DefaultValueFactory = _ => 5 };
-        var backends = new Option<string>("--gemm") { Description = "Backends to measure: auto (the default one plus the managed fallback), openblas, managed", DefaultValueFactory = _ => "auto" };
+        var backends = new Option<string>("--gemm") { Description = "Backends to measure: auto (OpenBLAS when it loads, and the managed kernel), openblas, managed", DefaultValueFactory = _ => "auto" };
         var stories = new Option<string?>("--stories") { Description = "stories260K.bin to time as well (default: ../shared/models/stories260K/stories260K.bin when present)" };
 
         var command = new Command("bench", "Measure forward-pass tokens/s and GEMM GFLOP/s (GPT-2-small shape, random weights; stories260K)")
@@ -30,15 +30,16 @@ public static class BenchCommand
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
-            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) });
+            var console = TableConsole.For(output);
             var status = parse.InvocationConfiguration.Error;
             var runs = Math.Max(1, parse.GetValue(iterations));
             var seqLen = parse.GetValue(seq);
             var batchSizes = parse.GetValue(batches)!;
             if (seqLen <= 0 || batchSizes.Any(b => b <= 0)) throw new NeuronExplainerException("--seq and --batch must be positive");
+            // auto: both backends when OpenBLAS loads (it first: the roofline is its raw rate), else the managed one.
             var gemms = parse.GetValue(backends) switch
             {
-                "auto" => GemmBackends.Default is ManagedGemm ? [GemmBackends.Default] : new[] { GemmBackends.Default, new ManagedGemm() },
+                "auto" => OpenBlasGemm.TryCreate() is { } blas ? new IGemm[] { blas, new ManagedGemm() } : [new ManagedGemm()],
                 var one => [GemmBackends.Select(one)],
             };
 
@@ -46,52 +47,53 @@ public static class BenchCommand
                 NormKind.LayerNorm, 1e-5f, MlpActivation.GeluNew, GatedMlp: false, LearnedPositions: true, RopeTheta: 0, PrependsBos: false);
             config.Validate("--layers");
             foreach (var gemm in gemms) console.MarkupLine($"GEMM [bold]{Label(gemm)}[/]: {Markup.Escape(gemm.Name)}");
+            console.MarkupLine($"default backend here: [bold]{Markup.Escape(GemmBackends.Default.Name)}[/]");
             console.MarkupLine($"[bold]GPT-2-small-shaped forward[/]: {config.LayerCount} layers, d_model {config.ModelDim}, d_mlp {config.MlpDim}, {config.HeadCount} heads, {seqLen}-token windows, no unembedding; {Environment.ProcessorCount} cores");
             status.WriteLine("creating random weights ...");
             var weights = TransformerWeights.Random(config, seed: 1);
             var flopsPerToken = 2.0 * config.LayerCount * config.ModelDim * (config.QkvDim + config.QueryDim + 2 * config.MlpDim);
             console.MarkupLine($"projection FLOPs per token: {flopsPerToken / 1e6:0.0} M");
 
-            var raw = new Table().Title("raw sgemm at the forward's shapes (x · Wᵀ, GFLOP/s, best of several)").AddColumn("shape (m x n x k)");
+            // Raw sgemm is measured right before the forward pass it is compared with: on a shared machine the
+            // available CPU changes from minute to minute, so measurements far apart in time do not compare.
+            var raw = new Table().Title("raw sgemm at the forward's shapes (x · Wᵀ, GFLOP/s over 0.3 s of calls)").AddColumn("shape (m x n x k)");
             foreach (var gemm in gemms) raw.AddColumn(Label(gemm));
-            var rawRates = new Dictionary<(IGemm, int), double>();
+            var forward = new Table().Title("forward pass (tokens/s: median of runs; GEMM GFLOP/s measured inside the forward)")
+                .AddColumn("GEMM").AddColumn("batch").AddColumn("tokens/s").AddColumn("best").AddColumn("tokens/CPU-s").AddColumn("GEMM GFLOP/s").AddColumn("GEMM vs raw")
+                .AddColumn("GEMM share of time").AddColumn("roofline tokens/s").AddColumn("share of roofline");
+            var random = new Random(7);
             foreach (var batch in batchSizes)
             {
                 var m = batch * seqLen;
                 var shapes = new[] { (config.QkvDim, config.ModelDim), (config.ModelDim, config.QueryDim), (config.MlpDim, config.ModelDim), (config.ModelDim, config.MlpDim) };
-                var perGemm = gemms.Select(g => shapes.Select(s => RawSgemm(g, m, s.Item1, s.Item2)).ToArray()).ToArray();
-                for (var s = 0; s < shapes.Length; s++)
-                    raw.AddRow([$"{m} x {shapes[s].Item1} x {shapes[s].Item2}", .. perGemm.Select(r => r[s].ToString("0.0", CultureInfo.InvariantCulture))]);
-                // One layer's mix: time-weighted (total FLOPs / total time) rate.
                 var flops = shapes.Select(s => 2.0 * m * s.Item1 * s.Item2).ToArray();
+                var rawRates = new double[gemms.Length][];
+                double? roofline = null;
                 for (var g = 0; g < gemms.Length; g++)
                 {
-                    var rate = flops.Sum() / flops.Select((f, s) => f / perGemm[g][s]).Sum();
-                    rawRates[(gemms[g], batch)] = rate;
+                    var gemm = gemms[g];
+                    status.WriteLine($"timing {Label(gemm)}, batch {batch} ...");
+                    rawRates[g] = shapes.Select(s => RawSgemm(gemm, m, s.Item1, s.Item2)).ToArray();
+                    // One layer's mix: total FLOPs over total time.
+                    var rawMix = flops.Sum() / flops.Select((f, i) => f / rawRates[g][i]).Sum();
+                    roofline ??= rawMix * 1e9 / flopsPerToken;
+
+                    var timing = new TimingGemm(gemm);
+                    using var model = new Transformer("gpt2-small-shaped", weights, new NoTokenizer(config.VocabSize), timing);
+                    var tokens = Enumerable.Range(0, m).Select(_ => random.Next(config.VocabSize)).ToArray();
+                    var request = new ForwardRequest([ForwardRequest.ResidPost(config.LayerCount - 1)]);
+                    var (median, best, total, cpu) = TimeRuns(runs, () => model.Forward(tokens, batch, seqLen, request), timing.Reset);
+                    var tokensPerSecond = m / median;
+                    var gemmRate = timing.Flops / timing.Seconds / 1e9;
+                    forward.AddRow(Label(gemm), $"{batch}", $"{tokensPerSecond:0}", $"{m / best:0}", $"{m / cpu:0}", $"{gemmRate:0.0}",
+                        $"{gemmRate / rawMix:P0}", $"{timing.Seconds / total:P0}", $"{roofline:0}", $"{tokensPerSecond / roofline:P0}");
+                    rawRates[g] = [.. rawRates[g], rawMix];
                 }
-                raw.AddRow([$"[bold]layer mix, batch {batch}[/]", .. gemms.Select(g => $"[bold]{rawRates[(g, batch)]:0.0}[/]")]);
+                for (var i = 0; i < shapes.Length; i++)
+                    raw.AddRow([$"{m} x {shapes[i].Item1} x {shapes[i].Item2}", .. rawRates.Select(r => r[i].ToString("0.0", CultureInfo.InvariantCulture))]);
+                raw.AddRow([$"[bold]layer mix, batch {batch}[/]", .. rawRates.Select(r => $"[bold]{r[^1]:0.0}[/]")]);
             }
             console.Write(raw);
-
-            var forward = new Table().Title("forward pass (tokens/s: median of runs; GEMM GFLOP/s measured inside the forward)")
-                .AddColumn("GEMM").AddColumn("batch").AddColumn("tokens/s").AddColumn("best").AddColumn("GEMM GFLOP/s").AddColumn("GEMM vs raw")
-                .AddColumn("GEMM share of time").AddColumn("roofline tokens/s").AddColumn("share of roofline");
-            var random = new Random(7);
-            foreach (var gemm in gemms)
-            foreach (var batch in batchSizes)
-            {
-                status.WriteLine($"timing {Label(gemm)}, batch {batch} ...");
-                var timing = new TimingGemm(gemm);
-                using var model = new Transformer("gpt2-small-shaped", weights, new NoTokenizer(config.VocabSize), timing);
-                var tokens = Enumerable.Range(0, batch * seqLen).Select(_ => random.Next(config.VocabSize)).ToArray();
-                var request = new ForwardRequest([ForwardRequest.ResidPost(config.LayerCount - 1)]);
-                var (median, best) = TimeRuns(runs, () => model.Forward(tokens, batch, seqLen, request), timing.Reset);
-                var tokensPerSecond = batch * seqLen / median;
-                var gemmRate = timing.Flops / timing.Seconds / 1e9;
-                var roofline = rawRates[(gemms[0], batch)] * 1e9 / flopsPerToken;
-                forward.AddRow(Label(gemm), $"{batch}", $"{tokensPerSecond:0}", $"{batch * seqLen / best:0}", $"{gemmRate:0.0}",
-                    $"{gemmRate / rawRates[(gemm, batch)]:P0}", $"{timing.Seconds / (median * runs):P0}", $"{roofline:0}", $"{tokensPerSecond / roofline:P0}");
-            }
             console.Write(forward);
             console.MarkupLine("[grey]GEMM share of time: time inside projection GEMMs / forward time; roofline: raw sgemm layer-mix rate of the first backend / projection FLOPs per token.[/]");
 
@@ -106,7 +108,7 @@ public static class BenchCommand
     private static void BenchStories(IAnsiConsole console, TextWriter status, string path, IGemm[] gemms, int runs)
     {
         var weights = ModelLoader.LoadWeights(path);
-        var table = new Table().Title($"stories260K ({Markup.Escape(path)}): 32 windows of 64 tokens").AddColumn("GEMM").AddColumn("hooks").AddColumn("tokens/s").AddColumn("best");
+        var table = new Table().Title($"stories260K ({Markup.Escape(path)}): 32 windows of 64 tokens").AddColumn("GEMM").AddColumn("hooks").AddColumn("tokens/s").AddColumn("best").AddColumn("tokens/CPU-s");
         var random = new Random(3);
         const int batch = 32, seqLen = 64;
         var tokens = Enumerable.Range(0, batch * seqLen).Select(i => i % seqLen == 0 ? 1 : random.Next(3, weights.Config.VocabSize)).ToArray();
@@ -118,8 +120,8 @@ public static class BenchCommand
             foreach (var (label, request) in new[] { ("last resid_post (bare pass)", lastResid), ("mlp.hook_post, all layers", allMlp) })
             {
                 status.WriteLine($"timing stories260K, {Label(gemm)}, {label} ...");
-                var (median, best) = TimeRuns(runs * 10, () => model.Forward(tokens, batch, seqLen, request), () => { });
-                table.AddRow(Label(gemm), label, $"{batch * seqLen / median:0}", $"{batch * seqLen / best:0}");
+                var (median, best, _, cpu) = TimeRuns(runs * 10, () => model.Forward(tokens, batch, seqLen, request), () => { });
+                table.AddRow(Label(gemm), label, $"{batch * seqLen / median:0}", $"{batch * seqLen / best:0}", $"{batch * seqLen / cpu:0}");
             }
         }
         console.Write(table);
@@ -131,23 +133,30 @@ public static class BenchCommand
     /// Median and best seconds of <paramref name="runs"/> timed calls, after warm-up calls (at least three and
     /// a second) so the JIT's tiered recompilation has finished before timing starts.
     /// </summary>
-    private static (double Median, double Best) TimeRuns(int runs, Action action, Action afterWarmUp)
+    /// The process's CPU time per run is returned too: on a shared, oversubscribed machine wall time mostly
+    /// measures the scheduler, while tokens per CPU-second still compares implementations.
+    private static (double Median, double Best, double Total, double CpuSeconds) TimeRuns(int runs, Action action, Action afterWarmUp)
     {
         var warmUp = Stopwatch.StartNew();
         for (var i = 0; i < 3 || warmUp.Elapsed.TotalSeconds < 1; i++) action();
         afterWarmUp();
         var seconds = new double[runs];
+        var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
         for (var i = 0; i < runs; i++)
         {
             var clock = Stopwatch.StartNew();
             action();
             seconds[i] = clock.Elapsed.TotalSeconds;
         }
+        var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds / runs;
         Array.Sort(seconds);
-        return (seconds[runs / 2], seconds[0]);
+        return (seconds[runs / 2], seconds[0], seconds.Sum(), cpu);
     }
 
-    /// <summary>Best GFLOP/s of x[m, k] · W[n, k]ᵀ over repeated calls (about 0.3 s per shape).</summary>
+    /// <summary>
+    /// GFLOP/s of x[m, k] · W[n, k]ᵀ over repeated calls for about 0.3 s after a warm-up call: total FLOPs over
+    /// total time, the same statistic as the in-forward rate it is compared with.
+    /// </summary>
     private static double RawSgemm(IGemm gemm, int m, int n, int k)
     {
         var random = new Random(5);
@@ -155,15 +164,11 @@ public static class BenchCommand
         var b = Enumerable.Range(0, n * k).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
         var c = new float[m * n];
         gemm.Multiply(false, true, m, n, k, a, k, b, k, c, n, false);
-        var best = double.MaxValue;
-        var budget = Stopwatch.StartNew();
-        for (var i = 0; i < 3 || budget.Elapsed.TotalSeconds < 0.3; i++)
-        {
-            var clock = Stopwatch.StartNew();
+        var calls = 0;
+        var clock = Stopwatch.StartNew();
+        for (; calls < 3 || clock.Elapsed.TotalSeconds < 0.3; calls++)
             gemm.Multiply(false, true, m, n, k, a, k, b, k, c, n, false);
-            best = Math.Min(best, clock.Elapsed.TotalSeconds);
-        }
-        return 2.0 * m * n * k / best / 1e9;
+        return 2.0 * m * n * k * calls / clock.Elapsed.TotalSeconds / 1e9;
     }
 
     private static string? FindSharedStories()

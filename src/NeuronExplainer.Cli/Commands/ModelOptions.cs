@@ -1,12 +1,14 @@
 using System.CommandLine;
 using NeuronExplainer.Models;
+using NeuronExplainer.Models.Hub;
+using Spectre.Console;
 
 namespace NeuronExplainer.Cli.Commands;
 
 /// <summary>The --model / --tokenizer pair shared by the commands that run a model.</summary>
 internal sealed class ModelOptions
 {
-    public Option<string> Model { get; } = new("--model") { Description = "Model: a Hugging Face model directory or a llama2.c .bin checkpoint", Required = true };
+    public Option<string> Model { get; } = new("--model") { Description = "Model: a Hugging Face model directory, a llama2.c .bin checkpoint, or a hub id (gpt2, karpathy/tinyllamas/stories260K)", Required = true };
 
     public Option<string?> Tokenizer { get; } = new("--tokenizer") { Description = "Tokenizer file or directory (default: found beside the model)" };
 
@@ -16,5 +18,31 @@ internal sealed class ModelOptions
         command.Options.Add(Tokenizer);
     }
 
-    public Transformer Load(ParseResult parse) => ModelLoader.Load(parse.GetValue(Model)!, parse.GetValue(Tokenizer));
+    /// <summary>Locates the model (downloading a hub id on first use, with progress on stderr) and loads it.</summary>
+    public Transformer Load(ParseResult parse)
+    {
+        var model = parse.GetValue(Model)!;
+        var console = TableConsole.For(parse.InvocationConfiguration.Error);
+        return ModelLoader.Load(ModelLocator.Locate(model, console: console), model, parse.GetValue(Tokenizer));
+    }
+}
+
+/// <summary>
+/// A Spectre console over a command's writer: plain text (no escape codes) when the stream is redirected,
+/// and wide enough that benchmark and activation tables do not wrap at the 80 columns assumed for pipes.
+/// </summary>
+internal static class TableConsole
+{
+    public static IAnsiConsole For(TextWriter writer)
+    {
+        var redirected = writer == Console.Out ? Console.IsOutputRedirected : writer != Console.Error || Console.IsErrorRedirected;
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(writer),
+            Ansi = redirected ? AnsiSupport.No : AnsiSupport.Detect,
+            ColorSystem = redirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+        });
+        if (redirected) console.Profile.Width = 160;
+        return console;
+    }
 }

@@ -1,4 +1,5 @@
 using NeuronExplainer.Models.Checkpoints;
+using NeuronExplainer.Models.Hub;
 using NeuronExplainer.Models.Kernels;
 using NeuronExplainer.Models.Tokenizers;
 
@@ -13,7 +14,7 @@ public static class ModelLoader
     /// </summary>
     public static TransformerWeights LoadWeights(string path)
     {
-        RequireExists(path);
+        if (!Directory.Exists(path) && !File.Exists(path)) throw new NeuronExplainerException($"{path}: no such model file or directory");
         if (Directory.Exists(path)) return HfCheckpointLoader.Load(path);
         var name = Path.GetFileName(path);
         if (name.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase) || name == HfCheckpointLoader.ConfigFile || name == SafeTensorsCheckpoint.IndexFile)
@@ -25,38 +26,25 @@ public static class ModelLoader
     public static Transformer Load(string path, ITokenizer tokenizer, IGemm? gemm = null)
     {
         var weights = LoadWeights(path);
-        if (tokenizer.VocabSize > weights.Config.VocabSize)
-            throw new NeuronExplainerException($"{path}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary is {weights.Config.VocabSize}; wrong tokenizer?");
+        CheckVocabulary(path, tokenizer, weights.Config);
         return new Transformer(Path.GetFileName(Path.TrimEndingDirectorySeparator(path)), weights, tokenizer, gemm);
     }
 
-    /// <summary>Loads the model and its tokenizer: <paramref name="tokenizerPath"/> when given, else the one beside the checkpoint.</summary>
-    public static Transformer Load(string path, string? tokenizerPath, IGemm? gemm = null)
-    {
-        RequireExists(path);
-        return Load(path, TokenizerLoader.Load(tokenizerPath ?? FindTokenizer(path)), gemm);
-    }
-
-    private static void RequireExists(string path)
-    {
-        if (!Directory.Exists(path) && !File.Exists(path)) throw new NeuronExplainerException($"{path}: no such model file or directory");
-    }
-
     /// <summary>
-    /// Where a model's tokenizer lives: the model directory itself (Hugging Face), or for a llama2.c
-    /// <c>.bin</c> its sibling <c>tokenizer.bin</c>, else the only <c>tok*.bin</c> beside it (e.g. tok512.bin).
+    /// Loads a model found by <see cref="ModelLocator"/> (local path or hub id) under the name the user gave it,
+    /// with its own tokenizer or the one at <paramref name="tokenizerPath"/>.
     /// </summary>
-    public static string FindTokenizer(string modelPath)
+    public static Transformer Load(ModelLocation location, string name, string? tokenizerPath = null, IGemm? gemm = null)
     {
-        if (Directory.Exists(modelPath)) return modelPath;
-        var directory = Path.GetDirectoryName(Path.GetFullPath(modelPath))!;
-        if (!modelPath.EndsWith(".bin", StringComparison.OrdinalIgnoreCase)) return directory;
-        var standard = Path.Combine(directory, "tokenizer.bin");
-        if (File.Exists(standard)) return standard;
-        var candidates = Directory.GetFiles(directory, "tok*.bin")
-            .Where(f => !Path.GetFullPath(f).Equals(Path.GetFullPath(modelPath), StringComparison.Ordinal)).ToList();
-        return candidates.Count == 1
-            ? candidates[0]
-            : throw new NeuronExplainerException($"{directory}: no tokenizer for {Path.GetFileName(modelPath)}; expected tokenizer.bin or a single tok*.bin beside it (or pass --tokenizer)");
+        var weights = LoadWeights(location.ModelPath);
+        var tokenizer = TokenizerLoader.Load(tokenizerPath ?? location.TokenizerPath);
+        CheckVocabulary(location.ModelPath, tokenizer, weights.Config);
+        return new Transformer(name, weights, tokenizer, gemm);
+    }
+
+    private static void CheckVocabulary(string path, ITokenizer tokenizer, TransformerConfig config)
+    {
+        if (tokenizer.VocabSize > config.VocabSize)
+            throw new NeuronExplainerException($"{path}: the tokenizer has {tokenizer.VocabSize} tokens but the model's vocabulary is {config.VocabSize}; wrong tokenizer?");
     }
 }

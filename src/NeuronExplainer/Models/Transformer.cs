@@ -23,6 +23,9 @@ public sealed class Transformer : ITransformerModel
     private readonly Dictionary<string, float[]> _hookBuffers = [];
     private Workspace? _workspace;
 
+    /// <summary>One attention worker per core: more only queue up behind each other (and each needs packing buffers).</summary>
+    private static readonly ParallelOptions AttentionParallelism = new() { MaxDegreeOfParallelism = Environment.ProcessorCount };
+
     public Transformer(string name, TransformerWeights weights, ITokenizer tokenizer, IGemm? gemm = null)
     {
         _weights = weights;
@@ -59,7 +62,9 @@ public sealed class Transformer : ITransformerModel
         var hooks = request.Hooks.Distinct().Select(name => (Name: name, Point: HookPoint.Parse(name, _config.LayerCount))).ToList();
         var lastLayer = request.Logits ? _config.LayerCount - 1 : hooks.Count == 0 ? -1 : hooks.Max(h => h.Point.Layer);
 
-        var ws = _workspace is { } w && w.Batch == batchSize && w.Seq == sequenceLength ? w : _workspace = new Workspace(_config, batchSize, sequenceLength);
+        var ws = _workspace is { } w && w.Fits(batchSize, sequenceLength) ? w : _workspace = new Workspace(_config, batchSize, sequenceLength);
+        ws.Batch = batchSize;
+        ws.Seq = sequenceLength;
         var tokenCount = batchSize * sequenceLength;
         var outputs = new Dictionary<string, ReadOnlyMemory<float>>(hooks.Count);
         var mlpTargets = new float[]?[_config.LayerCount];
@@ -218,7 +223,7 @@ public sealed class Transformer : ITransformerModel
         var scale = 1f / MathF.Sqrt(headDim);
         var qkv = ws.Qkv;
         var output = ws.Attention;
-        Parallel.For(0, ws.Batch * heads, item =>
+        Parallel.For(0, ws.Batch * heads, AttentionParallelism, item =>
         {
             int window = item / heads, head = item % heads, kvHead = head / groupSize;
             var windowStart = window * seq * qkvDim;
@@ -270,11 +275,12 @@ public sealed class Transformer : ITransformerModel
         return (cos, sin);
     }
 
-    /// <summary>Work buffers for one batch shape.</summary>
+    /// <summary>Work buffers, reused by every call whose batch shape fits (e.g. a smaller last batch).</summary>
     private sealed class Workspace(TransformerConfig config, int batch, int seq)
     {
-        public int Batch { get; } = batch;
-        public int Seq { get; } = seq;
+        /// <summary>Shape of the current call.</summary>
+        public int Batch { get; set; } = batch;
+        public int Seq { get; set; } = seq;
         public float[] Residual { get; } = new float[batch * seq * config.ModelDim];
         public float[] Normed { get; } = new float[batch * seq * config.ModelDim];
         public float[] Qkv { get; } = new float[batch * seq * config.QkvDim];
@@ -282,5 +288,9 @@ public sealed class Transformer : ITransformerModel
         public float[] Scores { get; } = new float[batch * config.HeadCount * seq * seq];
         public float[] Mlp { get; } = new float[batch * seq * config.MlpDim];
         public float[] Up { get; } = config.GatedMlp ? new float[batch * seq * config.MlpDim] : [];
+
+        public bool Fits(int batchSize, int sequenceLength) =>
+            (long)batchSize * sequenceLength * config.ModelDim <= Residual.Length
+            && (long)batchSize * config.HeadCount * sequenceLength * sequenceLength <= Scores.Length;
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using NeuronExplainer.Cli;
 using NeuronExplainer.Models;
+using NeuronExplainer.Models.Hub;
 
 namespace NeuronExplainer.Tests.Engine;
 
@@ -25,7 +26,7 @@ public class EngineCommandTests
         var ids = root.GetProperty("token_ids").EnumerateArray().Select(t => t.GetInt32()).ToArray();
         var tokens = root.GetProperty("tokens").EnumerateArray().Select(t => t.GetString()).ToArray();
 
-        using var model = ModelLoader.Load(EngineFixtures.Stories260K, tokenizerPath: null);
+        using var model = ModelLoader.Load(ModelLocator.Locate(EngineFixtures.Stories260K), "stories260K");
         Assert.Equal(model.Tokenizer.Encode("Lily saw a big dog."), ids); // BOS excluded
         Assert.Equal(ids.Select(model.Tokenizer.TokenString), tokens);
 
@@ -64,7 +65,7 @@ public class EngineCommandTests
     {
         var (code, _, error) = Run("generate", "--model", "/nonexistent/model.bin");
         Assert.Equal(CliApp.Failure, code);
-        Assert.Contains("/nonexistent/model.bin: no such model file or directory", error);
+        Assert.Contains("/nonexistent/model.bin", error);
     }
 
     [Fact]

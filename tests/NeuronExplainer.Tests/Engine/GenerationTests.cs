@@ -1,4 +1,5 @@
 using NeuronExplainer.Models;
+using NeuronExplainer.Models.Hub;
 
 namespace NeuronExplainer.Tests.Engine;
 
@@ -7,7 +8,7 @@ public class GenerationTests
     [Fact]
     public void Stories260KGreedyFromBosTellsAboutLily()
     {
-        using var model = ModelLoader.Load(EngineFixtures.Stories260K, tokenizerPath: null);
+        using var model = ModelLoader.Load(ModelLocator.Locate(EngineFixtures.Stories260K), "stories260K");
         Assert.Equal(1, model.Tokenizer.BosId);
         var ids = GreedyGenerator.Generate(model, [model.Tokenizer.BosId!.Value], maxTokens: 24).ToArray();
         var text = model.Tokenizer.Decode([1, .. ids]);

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
@@ -63,7 +64,19 @@ public sealed unsafe class ManagedGemm(int maxThreads) : IGemm
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int rowStart, int rowEnd, int colStart, int colEnd)
         {
-            var buffers = PackBuffers.ForThisThread();
+            var buffers = PackBuffers.Rent();
+            try
+            {
+                RunBlocks(buffers, rowStart, rowEnd, colStart, colEnd);
+            }
+            finally
+            {
+                PackBuffers.Return(buffers);
+            }
+        }
+
+        private void RunBlocks(PackBuffers buffers, int rowStart, int rowEnd, int colStart, int colEnd)
+        {
             for (var jc = colStart; jc < colEnd; jc += NC)
             {
                 var nc = Math.Min(NC, colEnd - jc);
@@ -200,12 +213,13 @@ public sealed unsafe class ManagedGemm(int maxThreads) : IGemm
     }
 
     /// <summary>
-    /// Per-thread packing buffers, allocated once per thread on the pinned heap and aligned to 64 bytes
-    /// so the micro-kernel's vector loads never straddle cache lines.
+    /// Packing buffers, pooled (one per concurrently running worker, whichever pool thread it is) so a warm
+    /// product allocates nothing; pinned and aligned to 64 bytes so the micro-kernel's vector loads never
+    /// straddle cache lines.
     /// </summary>
     private sealed class PackBuffers
     {
-        [ThreadStatic] private static PackBuffers? _current;
+        private static readonly ConcurrentStack<PackBuffers> Pool = new();
 
         private readonly float[] _storage;
 
@@ -224,6 +238,8 @@ public sealed unsafe class ManagedGemm(int maxThreads) : IGemm
         public float* B { get; }
         public float* Tile { get; }
 
-        public static PackBuffers ForThisThread() => _current ??= new PackBuffers();
+        public static PackBuffers Rent() => Pool.TryPop(out var buffers) ? buffers : new PackBuffers();
+
+        public static void Return(PackBuffers buffers) => Pool.Push(buffers);
     }
 }

@@ -15,13 +15,20 @@ public sealed unsafe class OpenBlasGemm : IGemm
 
     private readonly delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> _sgemm;
 
-    private OpenBlasGemm(delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> sgemm, string name)
+    private OpenBlasGemm(delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void> sgemm, string name, string coreName)
     {
         _sgemm = sgemm;
         Name = name;
+        CoreName = coreName;
     }
 
     public string Name { get; }
+
+    /// <summary>The CPU kernel family OpenBLAS chose (e.g. Haswell, SkylakeX; OPENBLAS_CORETYPE overrides it).</summary>
+    public string CoreName { get; }
+
+    /// <summary>Whether that kernel family uses 512-bit vectors.</summary>
+    public bool HasAvx512Kernels => CoreName.ToUpperInvariant() is "SKYLAKEX" or "COOPERLAKE" or "SAPPHIRERAPIDS";
 
     public static OpenBlasGemm? TryCreate()
     {
@@ -29,13 +36,15 @@ public sealed unsafe class OpenBlasGemm : IGemm
         {
             if (!NativeLibrary.TryLoad(library, out var handle)) continue;
             if (!NativeLibrary.TryGetExport(handle, "cblas_sgemm", out var sgemm)) continue;
-            var name = "OpenBLAS";
-            if (NativeLibrary.TryGetExport(handle, "openblas_get_config", out var config))
-                name = Marshal.PtrToStringAnsi(((delegate* unmanaged<nint>)config)()) ?? name;
-            return new OpenBlasGemm((delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)sgemm, name);
+            var name = NativeString(handle, "openblas_get_config") ?? "OpenBLAS";
+            var core = NativeString(handle, "openblas_get_corename") ?? "unknown";
+            return new OpenBlasGemm((delegate* unmanaged<int, int, int, int, int, int, float, float*, int, float*, int, float, float*, int, void>)sgemm, name, core);
         }
         return null;
     }
+
+    private static string? NativeString(nint library, string function) =>
+        NativeLibrary.TryGetExport(library, function, out var export) ? Marshal.PtrToStringAnsi(((delegate* unmanaged<nint>)export)()) : null;
 
     public void Multiply(bool transposeA, bool transposeB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, bool accumulate)

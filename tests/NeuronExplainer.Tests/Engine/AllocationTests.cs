@@ -1,0 +1,26 @@
+using NeuronExplainer.Models;
+
+namespace NeuronExplainer.Tests.Engine;
+
+/// <summary>Runs alone: it reads the process-wide allocation counter, which parallel test classes would inflate.</summary>
+[CollectionDefinition(nameof(AllocationTests), DisableParallelization = true)]
+[Collection(nameof(AllocationTests))]
+public class AllocationTests
+{
+    [Fact]
+    public void RepeatedForwardPassesAllocateNoBuffers()
+    {
+        var config = new TransformerConfig("GPT2LMHeadModel", 4, 256, 1024, 4, 4, 64, 1000, 64, NormKind.LayerNorm, 1e-5f,
+            MlpActivation.GeluNew, GatedMlp: false, LearnedPositions: true, RopeTheta: 0, PrependsBos: false);
+        using var model = new Transformer("random", TransformerWeights.Random(config, seed: 2), new IdTokenizer(config.VocabSize));
+        var tokens = Enumerable.Range(0, 8 * 64).Select(i => i % 100).ToArray();
+        var request = new ForwardRequest([ForwardRequest.MlpPost(1), ForwardRequest.MlpPost(3), ForwardRequest.AttnPattern(2)], Logits: true);
+        model.Forward(tokens, 8, 64, request);
+        var before = GC.GetTotalAllocatedBytes(precise: true);
+        model.Forward(tokens, 8, 64, request);
+        var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        // The smallest buffer of this shape (residual stream, attention pattern) is 8*64*256*4 bytes = 512 KiB;
+        // what a warm pass allocates is bookkeeping (the request's dictionaries, Parallel.For's tasks and closures).
+        Assert.True(allocated < 256 * 1024, $"a warm forward pass allocated {allocated} bytes");
+    }
+}
