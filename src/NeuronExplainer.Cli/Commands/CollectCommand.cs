@@ -27,8 +27,7 @@ public static class CollectCommand
     /// </summary>
     internal sealed class CollectOptions(Option<string>? sharedStore = null, Option<string>? sharedLayers = null)
     {
-        readonly Option<string> model = new("--model") { Description = "Model: a Hugging Face model directory or a llama2.c .bin checkpoint", Required = true };
-        readonly Option<string?> tokenizer = new("--tokenizer") { Description = "Tokenizer file or directory (default: found next to the model)" };
+        readonly ModelOptions model = new();
         readonly Option<string> corpus = new("--corpus") { Description = "Corpus: text (<|endoftext|> or blank-line separated), JSONL, .gz of either, or a directory of them", Required = true };
         readonly Option<string> store = sharedStore ?? new("--store") { Description = "Run directory of the store to fill", Required = true };
         readonly Option<string> layers = sharedLayers ?? new("--layers") { Description = "Layers to collect: all, or a list such as 0,3-5", DefaultValueFactory = _ => "all" };
@@ -48,7 +47,8 @@ public static class CollectCommand
         /// <summary>Adds the options; shared ones are left to their owner.</summary>
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { model, tokenizer, corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed,
+            model.AddTo(command);
+            foreach (Option option in new Option[] { corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed,
                          minCount, separator, textField, batch })
                 if (option != sharedStore && option != sharedLayers)
                     command.Options.Add(option);
@@ -73,9 +73,11 @@ public static class CollectCommand
                 BatchWindows = parse.GetValue(batch),
             };
             var corpusOptions = new CorpusOptions(parse.GetValue(corpus)!, parse.GetValue(separator), parse.GetValue(textField)!);
-            string modelPath = Path.GetFullPath(parse.GetValue(model)!);
-            using var loaded = ModelLoader.Load(modelPath, parse.GetValue(tokenizer));
-            var collector = new Collector(loaded, settings, corpusOptions, modelPath);
+            // A local model is recorded by its full path, so the same files reached another way are not a different run.
+            string modelName = parse.GetValue(model.Model)!;
+            if (File.Exists(modelName) || Directory.Exists(modelName)) modelName = Path.GetFullPath(modelName);
+            using var loaded = model.Load(parse);
+            var collector = new Collector(loaded, settings, corpusOptions, modelName);
             collector.EnsureCorpusHasAWindow();
 
             string storeDirectory = parse.GetValue(store)!;
