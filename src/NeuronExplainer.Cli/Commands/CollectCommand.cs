@@ -15,7 +15,15 @@ public static class CollectCommand
     public static Command Create()
     {
         var options = new CollectOptions();
-        var command = new Command("collect", "Collect per-neuron activation records, token tables and weight-based connections over a corpus");
+        var command = new Command("collect", """
+            Collect per-neuron activation records (top-activating, random and per-quantile excerpts, moments),
+            token lookup tables and weight-based connections in one pass over a corpus. A killed collect resumes
+            from its last checkpoint when run again.
+
+            Examples:
+              neuron-explainer collect --model ../shared/models/stories260K/stories260K.bin --corpus ../shared/corpora/tinystories-train-head.txt --store runs/stories260K
+              neuron-explainer collect --model gpt2 --corpus webtext.jsonl --store runs/gpt2 --layers 0,3-5 --max-tokens 2000000
+            """);
         options.AddTo(command);
         command.SetAction(options.Execute);
         return command;
