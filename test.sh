@@ -1,6 +1,21 @@
 #!/usr/bin/env bash
-# The test command of the README and of CI: builds the solution in Release and runs every test,
-# writing TestResults/results.trx. Extra arguments go to `dotnet test` (e.g. --filter "FullyQualifiedName~Storage").
+# The test command of the README and of CI: installs the system packages the tests need (Chromium for the
+# viewer's browser tests, OpenBLAS for the engine) when they are missing, builds the solution in Release and
+# runs every test, writing TestResults/results.trx. Extra arguments go to `dotnet test`
+# (e.g. --filter "FullyQualifiedName~Storage").
 set -euo pipefail
 cd "$(dirname "$0")"
+
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so\.0' || missing+=(libopenblas0-pthread)
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    echo "installing ${missing[*]} (apt)" >&2
+    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"; } </dev/null; then
+        echo "warning: could not install ${missing[*]}; the tests that need them will fail" >&2
+    fi
+fi
+
 exec dotnet test NeuronExplainer.slnx -c Release --logger "trx;LogFileName=results.trx" --results-directory TestResults "$@"

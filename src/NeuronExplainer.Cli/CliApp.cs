@@ -20,19 +20,20 @@ public static class CliApp
         var root = new RootCommand("neuron-explainer: explain the neurons of transformer language models with language models.");
         root.Options.Add(Verbose);
         foreach (var version in root.Options.OfType<VersionOption>()) version.Action = new PrintVersion();
-        root.Subcommands.Add(Commands.ImportCommand.Create());
-        root.Subcommands.Add(Commands.ExportCommand.Create());
-        root.Subcommands.Add(Commands.CheckLlmCommand.Create());
-        root.Subcommands.Add(Commands.LedgerCommand.Create());
+        root.Subcommands.Add(Commands.RunCommand.Create());
         root.Subcommands.Add(Commands.CollectCommand.Create());
         root.Subcommands.Add(Commands.ShowCommand.Create());
         root.Subcommands.Add(Commands.ExplainCommand.Create());
         root.Subcommands.Add(Commands.ScoreCommand.Create());
+        root.Subcommands.Add(Commands.ServeCommand.Create());
         root.Subcommands.Add(Commands.ActivationsCommand.Create());
         root.Subcommands.Add(Commands.GenerateCommand.Create());
         root.Subcommands.Add(Commands.BenchCommand.Create());
-        root.Subcommands.Add(Commands.RunCommand.Create());
-        root.Subcommands.Add(Commands.ServeCommand.Create());
+        root.Subcommands.Add(Commands.DownloadCommand.Create());
+        root.Subcommands.Add(Commands.CheckLlmCommand.Create());
+        root.Subcommands.Add(Commands.LedgerCommand.Create());
+        root.Subcommands.Add(Commands.ImportCommand.Create());
+        root.Subcommands.Add(Commands.ExportCommand.Create());
         return root;
     }
 

@@ -17,7 +17,14 @@ public static class ActivationsCommand
         var json = new Option<bool>("--json") { Description = "Print JSON: model, tokens, token_ids and per-layer activations [token][neuron]" };
         var top = new Option<int>("--top") { Description = "Neurons per token in the table view", DefaultValueFactory = _ => 5 };
 
-        var command = new Command("activations", "Show a model's MLP neuron activations for a text");
+        var command = new Command("activations", """
+            Show a model's MLP neuron activations (blocks.L.mlp.hook_post) for a text: as JSON, or a table of each
+            token's most active neurons.
+
+            Examples:
+              neuron-explainer activations --model ../shared/models/stories260K/stories260K.bin --text "Lily saw a cat." --json
+              neuron-explainer activations --model gpt2 --text "The Eiffel Tower is in Paris" --layer 3 --layer 5
+            """);
         modelOptions.AddTo(command);
         command.Options.Add(text);
         command.Options.Add(layers);

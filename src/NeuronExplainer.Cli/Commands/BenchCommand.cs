@@ -23,7 +23,14 @@ public static class BenchCommand
         var backends = new Option<string>("--gemm") { Description = "Backends to measure: auto (OpenBLAS when it loads, and the managed kernel), openblas, managed", DefaultValueFactory = _ => "auto" };
         var stories = new Option<string?>("--stories") { Description = "stories260K.bin to time as well (default: ../shared/models/stories260K/stories260K.bin when present)" };
 
-        var command = new Command("bench", "Measure forward-pass tokens/s and GEMM GFLOP/s (GPT-2-small shape, random weights; stories260K)")
+        var command = new Command("bench", """
+            Measure forward-pass tokens/s and GEMM GFLOP/s (GPT-2-small shape, random weights; stories260K), with
+            each GEMM backend next to raw sgemm at the same shapes.
+
+            Examples:
+              neuron-explainer bench
+              neuron-explainer bench --batch 8 --gemm managed --stories ../shared/models/stories260K/stories260K.bin
+            """)
         {
             batches, seq, layers, iterations, backends, stories,
         };

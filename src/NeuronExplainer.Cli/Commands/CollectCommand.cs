@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Diagnostics;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Models;
-using NeuronExplainer.Models.Tokenizers;
 using NeuronExplainer.Storage;
 using Spectre.Console;
 
@@ -16,7 +15,15 @@ public static class CollectCommand
     public static Command Create()
     {
         var options = new CollectOptions();
-        var command = new Command("collect", "Collect per-neuron activation records, token tables and weight-based connections over a corpus");
+        var command = new Command("collect", """
+            Collect per-neuron activation records (top-activating, random and per-quantile excerpts, moments),
+            token lookup tables and weight-based connections in one pass over a corpus. A killed collect resumes
+            from its last checkpoint when run again.
+
+            Examples:
+              neuron-explainer collect --model ../shared/models/stories260K/stories260K.bin --corpus ../shared/corpora/tinystories-train-head.txt --store runs/stories260K
+              neuron-explainer collect --model gpt2 --corpus webtext.jsonl --store runs/gpt2 --layers 0,3-5 --max-tokens 2000000
+            """);
         options.AddTo(command);
         command.SetAction(options.Execute);
         return command;
@@ -28,8 +35,7 @@ public static class CollectCommand
     /// </summary>
     internal sealed class CollectOptions(Option<string>? sharedStore = null, Option<string>? sharedLayers = null)
     {
-        readonly Option<string> model = new("--model") { Description = "Model: a Hugging Face model directory or a llama2.c .bin checkpoint", Required = true };
-        readonly Option<string?> tokenizer = new("--tokenizer") { Description = "Tokenizer file or directory (default: found next to the model)" };
+        readonly ModelOptions model = new();
         readonly Option<string> corpus = new("--corpus") { Description = "Corpus: text (<|endoftext|> or blank-line separated), JSONL, .gz of either, or a directory of them", Required = true };
         readonly Option<string> store = sharedStore ?? new("--store") { Description = "Run directory of the store to fill", Required = true };
         readonly Option<string> layers = sharedLayers ?? new("--layers") { Description = "Layers to collect: all, or a list such as 0,3-5", DefaultValueFactory = _ => "all" };
@@ -49,7 +55,8 @@ public static class CollectCommand
         /// <summary>Adds the options; shared ones are left to their owner.</summary>
         public void AddTo(Command command)
         {
-            foreach (Option option in new Option[] { model, tokenizer, corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed,
+            model.AddTo(command);
+            foreach (Option option in new Option[] { corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed,
                          minCount, separator, textField, batch })
                 if (option != sharedStore && option != sharedLayers)
                     command.Options.Add(option);
@@ -74,9 +81,11 @@ public static class CollectCommand
                 BatchWindows = parse.GetValue(batch),
             };
             var corpusOptions = new CorpusOptions(parse.GetValue(corpus)!, parse.GetValue(separator), parse.GetValue(textField)!);
-            string modelPath = Path.GetFullPath(parse.GetValue(model)!);
-            using var loaded = LoadModel(modelPath, parse.GetValue(tokenizer));
-            var collector = new Collector(loaded, settings, corpusOptions, modelPath);
+            // A local model is recorded by its full path, so the same files reached another way are not a different run.
+            string modelName = parse.GetValue(model.Model)!;
+            if (File.Exists(modelName) || Directory.Exists(modelName)) modelName = Path.GetFullPath(modelName);
+            using var loaded = model.Load(parse);
+            var collector = new Collector(loaded, settings, corpusOptions, modelName);
             collector.EnsureCorpusHasAWindow();
 
             string storeDirectory = parse.GetValue(store)!;
@@ -90,8 +99,9 @@ public static class CollectCommand
                     foreach (var suffix in new[] { "", "-wal", "-shm" }) File.Delete(Path.Combine(storeDirectory, SqliteNeuronStore.FileName + suffix));
                     neuronStore = SqliteNeuronStore.Open(storeDirectory);
                 }
-                var summary = Run(console, collector, neuronStore);
-                PrintSummary(console, summary, loaded.Info, storeDirectory);
+                var summary = Run(stderr, console, collector, neuronStore);
+                var output = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Output) });
+                PrintSummary(output, summary, loaded.Info, storeDirectory);
             }
             finally
             {
@@ -101,13 +111,7 @@ public static class CollectCommand
         }
     }
 
-    static ITransformerModel LoadModel(string modelPath, string? tokenizerPath)
-    {
-        var tokenizer = TokenizerLoader.Load(tokenizerPath ?? (Directory.Exists(modelPath) ? modelPath : Path.GetDirectoryName(modelPath)!));
-        return ModelLoader.Load(modelPath, tokenizer);
-    }
-
-    static CollectionSummary Run(IAnsiConsole console, Collector collector, INeuronStore store)
+    static CollectionSummary Run(TextWriter stderr, IAnsiConsole console, Collector collector, INeuronStore store)
     {
         var issues = 0;
         void OnIssue(CorpusIssue issue)
@@ -116,23 +120,12 @@ public static class CollectCommand
             else if (issues == IssuesShown + 1) console.MarkupLine("[yellow]further skipped lines are only counted[/]");
         }
 
-        CollectionSummary? summary = null;
         var clock = Stopwatch.StartNew();
-        console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new RemainingTimeColumn())
-            .Start(context =>
-            {
-                var task = context.AddTask("collecting", maxValue: 1000);
-                summary = collector.Run(store, CliApp.ToolVersion, progress =>
-                {
-                    double rate = progress.Tokens / Math.Max(clock.Elapsed.TotalSeconds, 1e-3);
-                    task.Description = $"{progress.Tokens:N0} tokens, {progress.Windows:N0} windows, {rate:N0} tokens/s";
-                    task.Value = 1000 * progress.Fraction;
-                }, OnIssue);
-                task.Value = task.MaxValue;
-            });
-        return summary!;
+        return ConsoleProgress.Run(stderr, "collecting", report => collector.Run(store, CliApp.ToolVersion, progress =>
+        {
+            double rate = progress.Tokens / Math.Max(clock.Elapsed.TotalSeconds, 1e-3);
+            report(progress.Fraction, $"{progress.Tokens:N0} tokens, {progress.Windows:N0} windows, {rate:N0} tokens/s");
+        }, OnIssue));
     }
 
     static void PrintSummary(IAnsiConsole console, CollectionSummary summary, ModelInfo model, string store)
@@ -145,13 +138,16 @@ public static class CollectCommand
         var table = new Table().AddColumns("", "");
         table.HideHeaders();
         void Row(string name, string value) => table.AddRow(Markup.Escape(name), Markup.Escape(value));
-        Row("model", $"{model.Name} ({model.Architecture}, {summary.Layers} layers x {model.MlpDim} = {summary.Neurons} neurons)");
+        Row("model", $"{model.Name} ({model.Architecture})");
+        Row("neurons", $"{summary.Neurons} ({summary.Layers} layers x {model.MlpDim})");
         Row("corpus", $"{summary.Documents:N0} documents, {summary.Windows:N0} windows, {summary.Tokens:N0} tokens" + (summary.Resumed ? " (resumed from a checkpoint)" : ""));
         Row("skipped lines", $"{summary.SkippedLines:N0}");
         Row("time", summary.Resumed
             ? $"{summary.Elapsed.TotalSeconds:F1} s since resuming"
             : $"{summary.Elapsed.TotalSeconds:F1} s, {summary.Tokens / Math.Max(summary.Elapsed.TotalSeconds, 1e-3):N0} tokens/s");
         Row("forward / bookkeeping", $"{summary.ForwardTime.TotalSeconds:F2} s / {summary.BookkeepingTime.TotalSeconds:F2} s (+{100 * summary.BookkeepingTime.TotalSeconds / Math.Max(summary.ForwardTime.TotalSeconds, 1e-9):F0}% on the forward pass)");
+        Row("reading, tokenizing, checkpoints", $"{(summary.Elapsed - summary.ForwardTime - summary.BookkeepingTime - summary.FinishTime).TotalSeconds:F2} s");
+        Row("records, tables, weights", $"{summary.FinishTime.TotalSeconds:F2} s to build and store");
         Row("peak memory", $"{Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB working set; at most {summary.PeakKeptWindows:N0} windows kept");
         Row("store", store);
         console.Write(table);

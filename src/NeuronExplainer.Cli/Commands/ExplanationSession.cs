@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using System.Globalization;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Explanations;
@@ -30,13 +29,15 @@ internal static class ExplanationSession
     }
 
     /// <summary>Runs the step over the selected neurons with an explainer/simulator pair already set up (and its LLM connection checked).</summary>
+    /// <param name="only">When given, only the selected neurons it holds are worked on (e.g. those with explanations to score).</param>
     public static async Task<int> RunAsync(ParseResult parse, ExplanationOptions options, INeuronStore store, ExplanationSetup setup, RunStep step,
-        string control, CancellationToken cancellationToken)
+        string control, CancellationToken cancellationToken, IReadOnlyCollection<NeuronId>? only = null)
     {
         CheckControl(control);
         var output = parse.InvocationConfiguration.Output;
         var error = parse.InvocationConfiguration.Error;
         var neurons = options.SelectNeurons(parse, store);
+        if (only?.ToHashSet() is { } keep) neurons = [.. neurons.Where(keep.Contains)];
 
         string label = step switch { RunStep.Explain => "explain", RunStep.Score => "score", _ => "explain+score" };
         var counts = await WithProgressAsync(error, label, neurons.Count, progress =>
@@ -46,9 +47,9 @@ internal static class ExplanationSession
         if (control == ShuffledControlName && step != RunStep.Explain && counts.StopReason is null && !setup.DryRun)
         {
             var chosen = Chosen(store, neurons, setup.Explainer.Name, setup.Simulator.Name);
-            var shuffled = new ShuffledControl(setup.Explainer.Name, chosen, setup.Seed);
+            var shuffled = ShuffledControl.Create(setup.Explainer.Name, chosen, setup.Seed);
             var controlFlow = new ExplanationFlow(shuffled, setup.Simulator, setup.FlowOptions with { Samples = 1, Revisions = 0 });
-            var controlNeurons = shuffled.Neurons.OrderBy(n => n.LayerIndex).ThenBy(n => n.NeuronIndex).ToList();
+            var controlNeurons = shuffled.Neurons.ToList();
             controlCounts = await WithProgressAsync(error, "control", controlNeurons.Count, progress =>
                 new ExplanationRunner(store, controlFlow, setup.Concurrency).RunAsync(controlNeurons, RunStep.ExplainAndScore, progress, cancellationToken));
         }
@@ -62,36 +63,24 @@ internal static class ExplanationSession
         return 0;
     }
 
-    /// <summary>Each explained neuron's chosen explanation (done results only).</summary>
-    static Dictionary<NeuronId, string> Chosen(INeuronStore store, IReadOnlyList<NeuronId> neurons, string explainer, string simulator)
+    /// <summary>Each selected neuron's chosen explanation by <paramref name="explainer"/> (done results; of any simulator when null).</summary>
+    public static Dictionary<NeuronId, string> Chosen(INeuronStore store, IReadOnlyList<NeuronId> neurons, string explainer, string? simulator)
     {
         var selected = neurons.ToHashSet();
         return neurons.Select(n => n.LayerIndex).Distinct()
             .SelectMany(layer => store.ListScores(layer))
-            .Where(s => selected.Contains(s.Neuron) && s.Explainer == explainer && s.Simulator == simulator
+            .Where(s => selected.Contains(s.Neuron) && s.Explainer == explainer && (simulator is null || s.Simulator == simulator)
                 && s is { Status: NeuronStatus.Done, Explanation: not null })
-            .ToDictionary(s => s.Neuron, s => s.Explanation!);
+            .GroupBy(s => s.Neuron)
+            .ToDictionary(g => g.Key, g => g.First().Explanation!);
     }
 
-    static async Task<RunCounts> WithProgressAsync(TextWriter error, string label, int total, Func<Action<RunProgress>, Task<RunCounts>> work)
-    {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(error) });
-        var clock = Stopwatch.StartNew();
-        return await console.Progress()
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
-            .StartAsync(async context =>
-            {
-                var task = context.AddTask(Markup.Escape($"{label} 0/{total}"), maxValue: Math.Max(1, total));
-                var result = await work(p =>
-                {
-                    double rate = p.Finished / Math.Max(1e-3, clock.Elapsed.TotalSeconds);
-                    task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"{label} {p.Finished}/{p.Total} neurons, {rate:0.0}/s"));
-                    task.Increment(1);
-                });
-                task.Value = task.MaxValue;
-                return result;
-            });
-    }
+    static Task<RunCounts> WithProgressAsync(TextWriter error, string label, int total, Func<Action<RunProgress>, Task<RunCounts>> work) =>
+        ConsoleProgress.RunAsync(error, label, "neurons", report =>
+        {
+            report(0, total);
+            return work(p => report(p.Finished, p.Total));
+        });
 
     static void PrintSummary(TextWriter output, INeuronStore store, IReadOnlyList<NeuronId> neurons, ExplanationSetup setup, RunStep step,
         RunCounts counts, RunCounts? control)

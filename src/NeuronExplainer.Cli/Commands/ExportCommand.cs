@@ -12,6 +12,10 @@ public static class ExportCommand
         var to = new Option<string>("--to") { Description = "New (or empty) directory to write the layout into", Required = true };
         var explainer = new Option<string?>("--explainer") { Description = "Export only explanations of this explainer" };
         var simulator = new Option<string?>("--simulator") { Description = "Export only explanations scored with this simulator" };
+        var openAiFieldsOnly = new Option<bool>("--openai-fields-only")
+        {
+            Description = "Leave out our additions (score intervals, undefined reasons, token counts...) so OpenAI's Python loader reads the files; not lossless",
+        };
         var command = new Command("export", """
             Write a store in OpenAI's public dataset layout: collated-activations/, explanations/,
             related-tokens/activation-based/, related-tokens/weight-based/, related-neurons/weight-based/,
@@ -20,17 +24,19 @@ public static class ExportCommand
             Examples:
               neuron-explainer export --store runs/stories260K --to exports/stories260K
               neuron-explainer export --store runs/gpt2 --to exports/gpt2-baseline --explainer baseline
+              neuron-explainer export --store runs/gpt2 --to exports/gpt2-for-openai-tools --openai-fields-only
             """)
         {
-            store, to, explainer, simulator,
+            store, to, explainer, simulator, openAiFieldsOnly,
         };
         command.SetAction(parse =>
         {
             var (output, error) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             using var opened = SqliteNeuronStore.OpenExisting(parse.GetRequiredValue(store));
             string target = parse.GetRequiredValue(to);
+            var options = new ExportOptions(parse.GetValue(explainer), parse.GetValue(simulator), parse.GetValue(openAiFieldsOnly));
             var summary = ConsoleProgress.Run(error, "export", "neurons", report =>
-                OpenAiDataset.Export(opened, target, parse.GetValue(explainer), parse.GetValue(simulator), (done, total) => report(done, total)));
+                OpenAiDataset.Export(opened, target, options, (done, total) => report(done, total)));
             output.WriteLine($"Exported {summary.Neurons:N0} neurons to {target}");
             DatasetSummary.Write(output, summary);
             return 0;

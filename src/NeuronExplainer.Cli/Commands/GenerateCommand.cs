@@ -13,7 +13,13 @@ public static class GenerateCommand
         var prompt = new Option<string>("--prompt") { Description = "Prompt text (empty: start from BOS)", DefaultValueFactory = _ => "" };
         var maxTokens = new Option<int>("--max-tokens") { Description = "Tokens to generate at most", DefaultValueFactory = _ => 64 };
 
-        var command = new Command("generate", "Greedy text continuation with a local model");
+        var command = new Command("generate", """
+            Greedy text continuation with a local model (a quick check that a model loads and runs right).
+
+            Examples:
+              neuron-explainer generate --model ../shared/models/stories260K/stories260K.bin --max-tokens 40
+              neuron-explainer generate --model gpt2 --prompt "The meaning of life is" --max-tokens 20
+            """);
         modelOptions.AddTo(command);
         command.Options.Add(prompt);
         command.Options.Add(maxTokens);

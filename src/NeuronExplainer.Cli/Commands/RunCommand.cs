@@ -15,13 +15,17 @@ internal static class RunCommand
         var options = new ExplanationOptions();
         var collect = new CollectCommand.CollectOptions(options.Store, options.Layers);
         var control = ExplanationSession.ControlOption();
+        var serve = new Option<bool>("--serve") { Description = "When done, browse the results in the local web viewer (as the serve command does)" };
+        var listen = new ServeCommand.ListenOptions();
         var command = new Command("run",
-            "Collect activations, explain and score the neurons, and print the summary. Example: neuron-explainer run --model " +
-            "../shared/models/stories260K/stories260K.bin --corpus ../shared/corpora/tinystories-train-head.txt --store runs/stories260K " +
-            "--explainer baseline --simulator baseline --control shuffled");
+            "Collect activations, explain and score the neurons, print the summary, and with --serve show them in the web viewer. " +
+            "Example: neuron-explainer run --model ../shared/models/stories260K/stories260K.bin --corpus " +
+            "../shared/corpora/tinystories-train-head.txt --store runs/stories260K --explainer baseline --simulator baseline --control shuffled --serve");
         options.AddTo(command);
         collect.AddTo(command);
         command.Options.Add(control);
+        command.Options.Add(serve);
+        listen.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             ExplanationSession.CheckControl(parse.GetValue(control)!);
@@ -29,7 +33,9 @@ internal static class RunCommand
             using var setup = await options.SetUpAsync(parse, store, cancellationToken);
             int collected = collect.Execute(parse);
             if (collected != 0) return collected;
-            return await ExplanationSession.RunAsync(parse, options, store, setup, RunStep.ExplainAndScore, parse.GetValue(control)!, cancellationToken);
+            int scored = await ExplanationSession.RunAsync(parse, options, store, setup, RunStep.ExplainAndScore, parse.GetValue(control)!, cancellationToken);
+            if (scored != 0 || !parse.GetValue(serve)) return scored;
+            return await ServeCommand.ServeAsync(store, listen.Read(parse), parse.InvocationConfiguration.Output, cancellationToken);
         });
         return command;
     }

@@ -14,7 +14,13 @@ public static class ShowCommand
         var store = new Option<string>("--store") { Description = "Run directory of the store", Required = true };
         var neuron = new Option<string>("--neuron") { Description = "Neuron as LAYER/NEURON, e.g. 3/127", Required = true };
         var count = new Option<int>("--records") { Description = "Records shown per section", DefaultValueFactory = _ => 10 };
-        var command = new Command("show", "Print a neuron's records with tokens coloured by activation") { store, neuron, count };
+        var command = new Command("show", """
+            Print a neuron's records in the terminal with tokens coloured by activation.
+
+            Examples:
+              neuron-explainer show --store runs/stories260K --neuron 3/127
+              neuron-explainer show --store runs/stories260K --neuron 0/5 --records 3
+            """) { store, neuron, count };
         command.SetAction(parse =>
         {
             NeuronId id;

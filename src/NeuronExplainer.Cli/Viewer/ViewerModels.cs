@@ -40,9 +40,11 @@ public sealed record ExcerptView(IReadOnlyList<string> Tokens, IReadOnlyList<dou
 /// <summary>A scored excerpt: the real activations next to the simulator's expected values (in <c>ActivationScale</c> units).</summary>
 public sealed record ScoredExcerptView(IReadOnlyList<string> Tokens, IReadOnlyList<double> TrueActivations, IReadOnlyList<double> SimulatedActivations, string ActivationScale, double? Score);
 
+/// <summary>One scored explanation; <c>Control</c> marks a shuffled control (another neuron's explanation, expected to score near 0).</summary>
 public sealed record ExplanationView(
     string Explainer,
     string Simulator,
+    bool Control,
     NeuronStatus Status,
     string? Reason,
     bool Chosen,

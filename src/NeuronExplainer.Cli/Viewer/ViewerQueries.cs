@@ -1,4 +1,5 @@
 using NeuronExplainer.Activations;
+using NeuronExplainer.Explanations;
 using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Cli.Viewer;
@@ -47,7 +48,7 @@ public sealed class ViewerQueries(INeuronStore store)
     public LayerView? Layer(int layer)
     {
         var layers = store.ListLayers();
-        int at = IndexOf(layers, layer);
+        int at = layers.ToList().IndexOf(layer);
         if (at < 0) return null;
         // The store registers every neuron it holds anything about; those without a result yet are pending.
         var rows = ScoreRows(layer).ToDictionary(r => r.Neuron);
@@ -57,19 +58,21 @@ public sealed class ViewerQueries(INeuronStore store)
         return new LayerView(layer, at > 0 ? layers[at - 1] : null, at + 1 < layers.Count ? layers[at + 1] : null, neurons);
     }
 
-    static int IndexOf(IReadOnlyList<int> sorted, int value)
-    {
-        for (int i = 0; i < sorted.Count; i++) if (sorted[i] == value) return i;
-        return -1;
-    }
-
-    /// <summary>The best explanation per neuron over its explainer/simulator pairs: highest defined score, else the first.</summary>
+    /// <summary>
+    /// The best explanation per neuron over its explainer/simulator pairs: highest defined score, else the first. Only
+    /// scored (done) results count: a pending result carries calibration scores, and shuffled-control results score
+    /// another neuron's explanation, so neither is the neuron's score.
+    /// </summary>
     List<NeuronScoreView> ScoreRows(int? layer) =>
         store.ListScores(layer)
+            .Where(s => !IsControl(s.Explainer))
+            .Select(s => s.Status == NeuronStatus.Done ? s : s with { Score = null })
             .GroupBy(s => s.Neuron)
             .Select(g => g.OrderByDescending(s => s.Score ?? double.NegativeInfinity).First())
             .Select(s => new NeuronScoreView(s.Neuron.LayerIndex, s.Neuron.NeuronIndex, s.Status, s.Explanation, s.Score, s.Explainer, s.Simulator))
             .ToList();
+
+    static bool IsControl(string explainer) => explainer.StartsWith(ShuffledControl.Prefix, StringComparison.Ordinal);
 
     public SearchView Search(string query, int limit) =>
         new(query, store.SearchExplanations(query, limit)
@@ -94,7 +97,7 @@ public sealed class ViewerQueries(INeuronStore store)
             next,
             record?.MaxActivation,
             record is null ? null : new MomentsView(record.Mean, record.Variance, record.Skewness, record.Kurtosis),
-            results.SelectMany(ToViews).ToList(),
+            results.OrderBy(r => IsControl(r.Explainer)).SelectMany(ToViews).ToList(),
             record?.MostPositiveActivationRecords.Select(ToView).ToList() ?? [],
             record?.RandomSample.Select(ToView).ToList() ?? [],
             activationTokens is null ? null : new TokenValuesView(activationTokens.Tokens, activationTokens.AverageActivations),
@@ -122,7 +125,7 @@ public sealed class ViewerQueries(INeuronStore store)
     {
         if (r.Results is null || r.Results.ScoredExplanations.Count == 0)
         {
-            yield return new ExplanationView(r.Explainer, r.Simulator, r.Status, r.Reason, false, null, null, null, null, null, null, []);
+            yield return new ExplanationView(r.Explainer, r.Simulator, IsControl(r.Explainer), r.Status, r.Reason, false, null, null, null, null, null, null, []);
             yield break;
         }
         for (int i = 0; i < r.Results.ScoredExplanations.Count; i++)
@@ -131,9 +134,9 @@ public sealed class ViewerQueries(INeuronStore store)
             var s = e.ScoredSimulation;
             var excerpts = s.ScoredSequenceSimulations.Select(q => new ScoredExcerptView(
                 q.Simulation.Tokens, q.TrueActivations, q.Simulation.ExpectedActivations,
-                q.Simulation.ActivationScale == Explanations.ActivationScale.NeuronActivations ? "neuron_activations" : "simulated_normalized_activations",
+                q.Simulation.ActivationScale == ActivationScale.NeuronActivations ? "neuron_activations" : "simulated_normalized_activations",
                 q.EvCorrelationScore)).ToList();
-            yield return new ExplanationView(r.Explainer, r.Simulator, r.Status, r.Reason, r.ChosenIndex == i, e.Explanation,
+            yield return new ExplanationView(r.Explainer, r.Simulator, IsControl(r.Explainer), r.Status, r.Reason, r.ChosenIndex == i, e.Explanation,
                 s.EvCorrelationScore, s.EvCorrelationInterval, s.UndefinedReason, s.RsquaredScore, s.AbsoluteDevExplainedScore, excerpts);
         }
     }

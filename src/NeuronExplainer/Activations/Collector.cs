@@ -16,7 +16,7 @@ public sealed record CollectionProgress(long Tokens, long Windows, long Document
 /// <summary>What a collection did, for the closing summary.</summary>
 public sealed record CollectionSummary(
     int Layers, int Neurons, long Documents, long Windows, long Tokens, long SkippedLines,
-    bool Resumed, bool AlreadyComplete, TimeSpan Elapsed, TimeSpan ForwardTime, TimeSpan BookkeepingTime, long PeakKeptWindows);
+    bool Resumed, bool AlreadyComplete, TimeSpan Elapsed, TimeSpan ForwardTime, TimeSpan BookkeepingTime, TimeSpan FinishTime, long PeakKeptWindows);
 
 /// <summary>
 /// Collects the records of every neuron of the chosen layers in one streaming pass over a corpus:
@@ -95,10 +95,10 @@ public sealed class Collector
             throw new NeuronExplainerException($"store '{store.Location}' holds a collection with other settings ({conflict}); use --force to discard it, or another --store");
         var checkpoint = store.GetCheckpoint(CheckpointStage);
         if (existing is not null && checkpoint is null && layers.All(l => store.ListNeurons(l).Count == model.Info.MlpDim))
-            return new CollectionSummary(layers.Count, layers.Count * model.Info.MlpDim, 0, 0, 0, 0, false, true, clock.Elapsed, TimeSpan.Zero, TimeSpan.Zero, 0);
+            return new CollectionSummary(layers.Count, layers.Count * model.Info.MlpDim, 0, 0, 0, 0, false, true, clock.Elapsed, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0);
         EnsureCorpusHasAWindow();
 
-        var state = new PassState(layers.Select(l => new LayerSampler(l, model.Info.MlpDim, model.Info.VocabSize, settings)).ToArray(), model.Info.VocabSize);
+        var state = new CollectionPass(model, layers, settings);
         bool resumed = checkpoint is not null;
         if (checkpoint is not null) state.Read(checkpoint, CheckpointFormat, manifestSettings);
 
@@ -125,7 +125,7 @@ public sealed class Collector
                 }
                 state.Tokens += tokens.Length;
                 sinceCheckpoint++;
-                if (batcher.Add(new TokenWindow(state.WindowsCut++, tokens)) is { } batch) Process(batch, state);
+                if (batcher.Add(new TokenWindow(state.WindowsCut++, tokens)) is { } batch) state.Process(batch);
             }
             state.Documents = documentIndex;
             progress?.Invoke(new CollectionProgress(state.Tokens, state.WindowsCut, state.Documents, reader.BytesRead, reader.TotalBytes, settings.MaxTokens));
@@ -134,64 +134,37 @@ public sealed class Collector
             {
                 // Batches are flushed only here, at the same points in every run, so a resumed run
                 // sees exactly the batches an uninterrupted one does.
-                foreach (var pending in batcher.Flush()) Process(pending, state);
+                foreach (var pending in batcher.Flush()) state.Process(pending);
                 if (existing is null) store.PutManifest(existing = Manifest(toolVersion));
                 store.PutCheckpoint(CheckpointStage, state.Write(CheckpointFormat, manifestSettings));
                 sinceCheckpoint = 0;
             }
         }
-        foreach (var pending in batcher.Flush()) Process(pending, state);
+        foreach (var pending in batcher.Flush()) state.Process(pending);
         if (state.WindowsSeen == 0)
             throw new NeuronExplainerException($"corpus '{corpus.Path}' yields no window of --seq-len {settings.SequenceLength}; expected a longer corpus or a smaller --seq-len");
 
-        var bookkeeping = Stopwatch.StartNew();
+        var finish = Stopwatch.StartNew();
         Finish(store, state, toolVersion, existing);
-        state.Bookkeeping += bookkeeping.Elapsed;
         return new CollectionSummary(layers.Count, layers.Count * model.Info.MlpDim, state.Documents, state.WindowsSeen, state.Tokens,
-            state.SkippedLines, resumed, false, clock.Elapsed, state.Forward, state.Bookkeeping, state.PeakKeptWindows);
+            state.SkippedLines, resumed, false, clock.Elapsed, state.Forward, state.Bookkeeping, finish.Elapsed, state.PeakKeptWindows);
     }
 
-    void Process(List<TokenWindow> batch, PassState state)
+    /// <summary>
+    /// Builds and stores records, token tables and weight views layer by layer (to bound memory). The
+    /// checkpoint stays until the last write, so a store is never taken as complete while it is half written.
+    /// </summary>
+    void Finish(INeuronStore store, CollectionPass state, string toolVersion, RunManifest? existing)
     {
-        int length = batch[0].Tokens.Length, offset = model.Info.PrependsBos ? 1 : 0, rows = length + offset;
-        var input = new int[batch.Count * rows];
-        var tokenRows = new int[batch.Count * length];
-        for (int b = 0; b < batch.Count; b++)
-        {
-            if (offset == 1) input[b * rows] = model.Tokenizer.BosId!.Value;
-            batch[b].Tokens.CopyTo(input, b * rows + offset);
-            for (int t = 0; t < length; t++) tokenRows[b * length + t] = b * rows + offset + t;
-            foreach (int token in batch[b].Tokens)
-            {
-                if ((uint)token >= (uint)state.TokenCounts.Length)
-                    throw new NeuronExplainerException($"the tokenizer produced id {token} outside the model's vocabulary of {state.TokenCounts.Length}");
-                state.TokenCounts[token]++;
-            }
-        }
-        var clock = Stopwatch.StartNew();
-        var result = model.Forward(input, batch.Count, rows, new ForwardRequest(layers.Select(ForwardRequest.MlpPost).ToArray()));
-        state.Forward += clock.Elapsed;
-        clock.Restart();
-        foreach (var sampler in state.Samplers)
-            sampler.Add(result.Hook(ForwardRequest.MlpPost(sampler.Layer)), batch, rows, offset, tokenRows, state.WindowsSeen, state.Kept);
-        state.WindowsSeen += batch.Count;
-        state.PeakKeptWindows = Math.Max(state.PeakKeptWindows, state.Kept.Count);
-        state.Bookkeeping += clock.Elapsed;
-    }
-
-    void Finish(INeuronStore store, PassState state, string toolVersion, RunManifest? existing)
-    {
+        if (existing is null) store.PutManifest(Manifest(toolVersion));
+        if (store.GetCheckpoint(CheckpointStage) is null) store.PutCheckpoint(CheckpointStage, state.Write(CheckpointFormat, manifestSettings));
         var tokenizer = model.Tokenizer;
         var strings = new string[model.Info.VocabSize];
         string TokenString(int id) => strings[id] ??= tokenizer.TokenString(id);
-        var records = state.Samplers
-            .SelectMany(s => Enumerable.Range(0, s.Width).Select(n => s.BuildRecord(n, state.WindowsSeen, state.Kept, TokenString)))
-            .ToArray();
         var weights = new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount);
-        if (existing is null) store.PutManifest(Manifest(toolVersion));
-        store.PutNeuronRecords(records);
         foreach (var sampler in state.Samplers)
         {
+            store.PutNeuronRecords(Enumerable.Range(0, sampler.Width).Select(n => sampler.BuildRecord(n, state.WindowsSeen, state.Kept, TokenString)).ToArray());
             var tokenWeights = weights.TokenWeights(sampler.Layer, TokenString);
             var connections = weights.Connections(sampler.Layer);
             for (int n = 0; n < sampler.Width; n++)
@@ -203,56 +176,5 @@ public sealed class Collector
             }
         }
         store.DeleteCheckpoint(CheckpointStage);
-    }
-
-    /// <summary>Everything a pass accumulates, with its (de)serialisation for checkpoints.</summary>
-    sealed class PassState(LayerSampler[] samplers, int vocabSize)
-    {
-        public LayerSampler[] Samplers { get; } = samplers;
-        public WindowTokens Kept { get; } = new();
-        public long[] TokenCounts { get; } = new long[vocabSize];
-        public long Documents, WindowsCut, WindowsSeen, Tokens, SkippedLines, PeakKeptWindows;
-        public TimeSpan Forward, Bookkeeping;
-
-        public byte[] Write(int format, IReadOnlyDictionary<string, string> settings)
-        {
-            using var buffer = new MemoryStream();
-            using (var writer = new BinaryWriter(buffer))
-            {
-                writer.Write(format);
-                writer.Write(Fingerprint(settings));
-                foreach (long value in new[] { Documents, WindowsCut, WindowsSeen, Tokens, SkippedLines, PeakKeptWindows }) writer.Write(value);
-                Checkpointing.Write(writer, TokenCounts);
-                Kept.Write(writer);
-                foreach (var sampler in Samplers) sampler.Write(writer);
-            }
-            return buffer.ToArray();
-        }
-
-        public void Read(byte[] state, int format, IReadOnlyDictionary<string, string> settings)
-        {
-            using var reader = new BinaryReader(new MemoryStream(state));
-            try
-            {
-                if (reader.ReadInt32() != format || reader.ReadString() != Fingerprint(settings))
-                    throw new NeuronExplainerException("the store's collection checkpoint was written by another version or settings; run collect with --force to start over");
-                Documents = reader.ReadInt64();
-                WindowsCut = reader.ReadInt64();
-                WindowsSeen = reader.ReadInt64();
-                Tokens = reader.ReadInt64();
-                SkippedLines = reader.ReadInt64();
-                PeakKeptWindows = reader.ReadInt64();
-                Checkpointing.Read<long>(reader, TokenCounts);
-                Kept.Read(reader);
-                foreach (var sampler in Samplers) sampler.Read(reader);
-            }
-            catch (EndOfStreamException)
-            {
-                throw new NeuronExplainerException("the store's collection checkpoint is truncated; run collect with --force to start over");
-            }
-        }
-
-        static string Fingerprint(IReadOnlyDictionary<string, string> settings) =>
-            string.Join(";", settings.OrderBy(s => s.Key, StringComparer.Ordinal).Select(s => $"{s.Key}={s.Value}"));
     }
 }

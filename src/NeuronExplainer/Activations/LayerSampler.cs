@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Numerics.Tensors;
 
 namespace NeuronExplainer.Activations;
@@ -49,6 +50,8 @@ sealed class LayerSampler
     public int Layer => layer;
 
     public int Width => width;
+
+    public int TopK => settings.TopK;
 
     public RunningMoments Moments { get; }
 
@@ -157,7 +160,7 @@ sealed class LayerSampler
             var ids = kept.Tokens(slots.Id(n, slot));
             var values = slots.Activations(n, slot);
             var activations = new double[values.Length];
-            for (int i = 0; i < values.Length; i++) activations[i] = values[i];
+            for (int i = 0; i < values.Length; i++) activations[i] = ShortestDouble(values[i]);
             return new ActivationRecord(ids.Select(tokenString).ToArray(), activations);
         }
 
@@ -173,6 +176,17 @@ sealed class LayerSampler
             boundaries,
             mean, variance, skewness, kurtosis,
             topSlots.Select(s => Record(top, s)).ToArray());
+    }
+
+    /// <summary>
+    /// The double nearest the float's shortest decimal form: (double)0.1f would be written to JSON as
+    /// 0.10000000149011612, twice the text for digits the float never had.
+    /// </summary>
+    internal static double ShortestDouble(float value)
+    {
+        Span<char> text = stackalloc char[32];
+        value.TryFormat(text, out int length, "R", CultureInfo.InvariantCulture);
+        return double.Parse(text[..length], CultureInfo.InvariantCulture);
     }
 
     /// <summary>

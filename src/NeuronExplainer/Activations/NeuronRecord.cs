@@ -46,7 +46,13 @@ public sealed record NeuronRecord(
     /// <summary>Only the random part of a split.</summary>
     public IReadOnlyList<ActivationRecord> RandomRecords(string split) => Slice(RandomSample, RandomSplits, split);
 
-    IReadOnlyList<ActivationRecord> Split(string split) => [.. TopRecords(split), .. RandomRecords(split)];
+    /// <summary>A split's top and random excerpts 1:1: as many of each as the smaller part has (the strongest top ones first).</summary>
+    IReadOnlyList<ActivationRecord> Split(string split)
+    {
+        var (top, random) = (TopRecords(split), RandomRecords(split));
+        int n = Math.Min(top.Count, random.Count);
+        return [.. top.Take(n), .. random.Take(n)];
+    }
 
     /// <summary>
     /// OpenAI's interleaved split: with S splits and n = count / S records each, split s takes indices

@@ -106,14 +106,21 @@ public sealed class ChatSimulator(ILlmClient client, string model, int maxAttemp
         return p;
     }
 
-    /// <summary>Non-blank lines of a reply with their start offsets; blank lines carry no value.</summary>
+    /// <summary>
+    /// The value text of each non-blank line of a reply with its start offset; blank lines carry no value. A line that
+    /// repeats the excerpt's <c>token&lt;tab&gt;value</c> form counts by the text after its last tab.
+    /// </summary>
     static List<(string Text, int Start)> ValueLines(string content)
     {
         var lines = new List<(string, int)>();
         int start = 0;
         foreach (var line in content.Split('\n'))
         {
-            if (line.Trim().Length > 0) lines.Add((line, start));
+            if (line.Trim().Length > 0)
+            {
+                int tab = line.LastIndexOf('\t') + 1;
+                lines.Add((line[tab..], start + tab));
+            }
             start += line.Length + 1;
         }
         return lines;

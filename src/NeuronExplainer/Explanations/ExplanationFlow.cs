@@ -96,10 +96,9 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
         if (!(record.MaxActivation > 0))
             return Result(record.NeuronId, NeuronStatus.NoActivations,
                 "no top excerpt has a positive activation; there is nothing to explain", null, null);
-        var missing = new[] { "train", "calibration", "valid" }
-            .FirstOrDefault(split => split == "train" ? record.TrainRecords().Count == 0 : record.TopRecords(split).Count == 0);
-        return missing is null ? null : Result(record.NeuronId, NeuronStatus.Failed,
-            $"the record has no {missing} excerpts ({record.MostPositiveActivationRecords.Count} top, {record.RandomSample.Count} random); collect at least 4 top and 3 random excerpts", null, null);
+        bool empty = record.TrainRecords().Count == 0 || record.CalibrationRecords().Count == 0 || record.ValidRecords().Count == 0;
+        return !empty ? null : Result(record.NeuronId, NeuronStatus.Failed,
+            $"the record's {record.MostPositiveActivationRecords.Count} top and {record.RandomSample.Count} random excerpts leave a train, calibration or valid split empty; collect at least 4 top and 3 random excerpts", null, null);
     }
 
     async Task<ScoredExplanation?> ScoreAttemptAsync(NeuronRecord record, ExplanationAttempt attempt, string what, List<string> notes,

@@ -105,7 +105,7 @@ public static class PromptFormat
     {
         int nonZero = values.Count(v => v > 0);
         if (nonZero == 0 || nonZero >= SparseShare * values.Count) return;
-        sb.Append("Same activations, but with all zeros filtered out:\n").Append(StartMarker).Append('\n');
+        sb.Append("The non-zero lines of that excerpt again:\n").Append(StartMarker).Append('\n');
         for (int i = 0; i < tokens.Count; i++)
             if (values[i] > 0)
                 sb.Append(EscapeToken(tokens[i])).Append('\t').Append(values[i].ToString(CultureInfo.InvariantCulture)).Append('\n');

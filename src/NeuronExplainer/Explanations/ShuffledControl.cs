@@ -3,23 +3,42 @@ using NeuronExplainer.Activations;
 namespace NeuronExplainer.Explanations;
 
 /// <summary>
+/// An "explainer" that hands out explanations decided beforehand, one per neuron: the shuffled control, or the
+/// explanations of another source (e.g. imported from OpenAI's dataset) to be scored with our simulator.
+/// </summary>
+public sealed class AssignedExplanations(string name, IReadOnlyDictionary<NeuronId, string> assigned, string missingReason) : IExplainer
+{
+    public string Name => name;
+
+    /// <summary>Neurons that have an explanation assigned.</summary>
+    public IReadOnlyCollection<NeuronId> Neurons => [.. assigned.Keys.OrderBy(n => n.LayerIndex).ThenBy(n => n.NeuronIndex)];
+
+    public Task<IReadOnlyList<ExplanationAttempt>> ExplainAsync(ExplainerInput input, int samples, CancellationToken cancellationToken) =>
+        Task.FromResult<IReadOnlyList<ExplanationAttempt>>([assigned.TryGetValue(input.Neuron, out var text)
+            ? ExplanationAttempt.FromText(text)
+            : ExplanationAttempt.Failed(missingReason)]);
+
+    public Task<ExplanationAttempt> ReviseAsync(ExplainerInput input, string current, IReadOnlyList<Counterexample> counterexamples,
+        CancellationToken cancellationToken) =>
+        Task.FromResult(ExplanationAttempt.Failed("explanations decided beforehand are not revised"));
+}
+
+/// <summary>
 /// The shuffled control: every neuron is scored with the chosen explanation of another neuron of the same
 /// layer (a seeded derangement). Its scores must sit near 0; if they do not, scoring leaks information.
 /// </summary>
-public sealed class ShuffledControl : IExplainer
+public static class ShuffledControl
 {
     public const string Prefix = "shuffled:";
-
-    readonly Dictionary<NeuronId, string> assigned = [];
 
     /// <param name="explainer">The explainer whose explanations are shuffled.</param>
     /// <param name="chosen">Each explained neuron's chosen explanation.</param>
     /// <param name="seed">Seed of the shuffle.</param>
-    public ShuffledControl(string explainer, IReadOnlyDictionary<NeuronId, string> chosen, int seed)
+    public static AssignedExplanations Create(string explainer, IReadOnlyDictionary<NeuronId, string> chosen, int seed)
     {
-        Name = Prefix + explainer;
+        var assigned = new Dictionary<NeuronId, string>();
         var random = new Random(seed);
-        foreach (var layer in chosen.Keys.GroupBy(n => n.LayerIndex))
+        foreach (var layer in chosen.Keys.GroupBy(n => n.LayerIndex).OrderBy(g => g.Key))
         {
             var neurons = layer.OrderBy(n => n.NeuronIndex).ToArray();
             if (neurons.Length < 2) continue;
@@ -28,19 +47,6 @@ public sealed class ShuffledControl : IExplainer
             for (int i = 0; i < neurons.Length; i++)
                 assigned[neurons[i]] = chosen[neurons[(i + 1) % neurons.Length]];
         }
+        return new AssignedExplanations(Prefix + explainer, assigned, "no other explained neuron in this layer to borrow an explanation from");
     }
-
-    public string Name { get; }
-
-    /// <summary>Neurons that received another neuron's explanation (layers with one explained neuron get none).</summary>
-    public IReadOnlyCollection<NeuronId> Neurons => assigned.Keys;
-
-    public Task<IReadOnlyList<ExplanationAttempt>> ExplainAsync(ExplainerInput input, int samples, CancellationToken cancellationToken) =>
-        Task.FromResult<IReadOnlyList<ExplanationAttempt>>([assigned.TryGetValue(input.Neuron, out var text)
-            ? ExplanationAttempt.FromText(text)
-            : ExplanationAttempt.Failed("no other explained neuron in this layer to borrow an explanation from")]);
-
-    public Task<ExplanationAttempt> ReviseAsync(ExplainerInput input, string current, IReadOnlyList<Counterexample> counterexamples,
-        CancellationToken cancellationToken) =>
-        Task.FromResult(ExplanationAttempt.Failed("control explanations are not revised"));
 }

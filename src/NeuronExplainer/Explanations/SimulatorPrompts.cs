@@ -13,10 +13,10 @@ public static class SimulatorPrompts
     public const string Unknown = "unknown";
 
     const string Intro =
-        "We are studying neurons in a language model. Each neuron responds to something specific in text. Given an explanation " +
+        "This is a study of single neurons inside a language model; each one responds to something specific in text. Given an explanation " +
         "of what a neuron does, predict its activation on every token of an excerpt. Excerpts have one token per line in the form " +
         "token<TAB>activation; activations are whole numbers from 0 (silent) to 10 (strongest), and \"" + Unknown + "\" marks one still " +
-        "to be predicted. Most activations are 0. Inside tokens, \\t, \\n, \\r, \\<, \\> and \\\\ stand for a tab, a line break, " +
+        "to be predicted. A neuron is silent (0) on most tokens. Inside tokens, \\t, \\n, \\r, \\<, \\> and \\\\ stand for a tab, a line break, " +
         "a carriage return, '<', '>' and a backslash.";
 
     /// <summary>
@@ -39,7 +39,7 @@ public static class SimulatorPrompts
     }
 
     static void AppendHeader(StringBuilder sb, int number, string explanation) =>
-        sb.Append(CultureInfo.InvariantCulture, $"Neuron {number}\nExplanation of neuron {number} behavior: ")
+        sb.Append(CultureInfo.InvariantCulture, $"Neuron {number}\nWhat neuron {number} does: ")
           .Append(ExplainerPrompts.ExplanationPrefix).Append(' ').Append(explanation).Append("\nActivations:\n");
 
     /// <summary>The chat prompt: one few-shot exchange per example, then the excerpt; the reply is one value per line.</summary>

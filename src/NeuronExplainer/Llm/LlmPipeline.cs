@@ -84,6 +84,7 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     public Task<ChatResponse> ChatAsync(ChatRequest request, LlmCallContext context, CancellationToken cancellationToken = default)
     {
         if (request.Messages.Count == 0) throw new ArgumentException("a chat request needs at least one message", nameof(request));
+        CheckLimits(request.MaxTokens, request.N, request.TopLogprobs);
         return CallAsync(new Call<ChatResponse>(
                 ChatKind, request.Model, JsonSerializer.Serialize(request, LlmJson.Default.ChatRequest), context,
                 TokenEstimator.EstimatePrompt(request), TokenEstimator.PromptUpperBound(request), (long)request.MaxTokens * request.N,
@@ -94,6 +95,7 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
 
     public Task<CompletionResponse> CompleteAsync(CompletionRequest request, LlmCallContext context, CancellationToken cancellationToken = default)
     {
+        CheckLimits(request.MaxTokens, request.N, request.Logprobs);
         // With echo the "completion" text repeats the prompt; only the generated part is completion tokens.
         int promptEstimate = TokenEstimator.Estimate(request.Prompt);
         return CallAsync(new Call<CompletionResponse>(
@@ -102,6 +104,14 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
                 LlmJson.Default.CompletionResponse, r => r.Usage, r => r.Choices.Count,
                 r => r.Choices.Sum(c => Math.Max(0, TokenEstimator.Estimate(c.Text) - (request.Echo ? promptEstimate : 0)))),
             ct => _backend.CompleteAsync(request, context, ct), cancellationToken);
+    }
+
+    // Caller mistakes, caught before they cost a round trip (OpenAI's limits: up to 20 alternatives, n >= 1).
+    private static void CheckLimits(int maxTokens, int n, int? topLogprobs)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxTokens);
+        ArgumentOutOfRangeException.ThrowIfLessThan(n, 1);
+        if (topLogprobs is { } top) ArgumentOutOfRangeException.ThrowIfGreaterThan((uint)top, 20u, "top logprobs");
     }
 
     /// <summary>One call's facts, independent of chat or completions.</summary>

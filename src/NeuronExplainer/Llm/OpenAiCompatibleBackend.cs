@@ -91,7 +91,7 @@ public sealed class OpenAiCompatibleBackend : ILlmClient, IDisposable
         response.Headers.TryGetValue("Retry-After", out string? retryAfter);
         byte[] body = response.Content.ToArray();
         if (response.Status is < 200 or > 299)
-            throw LlmServerException.FromStatus(response.Status, retryAfter, System.Text.Encoding.UTF8.GetString(body), _time.GetUtcNow());
+            throw StatusError(response.Status, retryAfter, body);
         return OpenAiWire.ParseChat(body);
     }
 
@@ -159,9 +159,17 @@ public sealed class OpenAiCompatibleBackend : ILlmClient, IDisposable
         using (response)
         {
             if (!response.IsSuccessStatusCode)
-                throw LlmServerException.FromStatus((int)response.StatusCode, RetryAfterHeader(response), System.Text.Encoding.UTF8.GetString(body), _time.GetUtcNow());
+                throw StatusError((int)response.StatusCode, RetryAfterHeader(response), body);
             return body;
         }
+    }
+
+    // Servers may echo the key they were sent; keys of any shape are cut out here, sk-... ones also by SecretMask.
+    private LlmServerException StatusError(int status, string? retryAfter, byte[] body)
+    {
+        string text = System.Text.Encoding.UTF8.GetString(body);
+        if (_apiKey.Length >= 4) text = text.Replace(_apiKey, "***", StringComparison.Ordinal);
+        return LlmServerException.FromStatus(status, retryAfter, text, _time.GetUtcNow());
     }
 
     private static string? RetryAfterHeader(HttpResponseMessage response) =>

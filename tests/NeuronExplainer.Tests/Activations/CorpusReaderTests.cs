@@ -1,14 +1,18 @@
 using System.IO.Compression;
 using System.Text;
 using NeuronExplainer.Activations;
+using NeuronExplainer.Tests.Storage;
 
 namespace NeuronExplainer.Tests.Activations;
 
 public sealed class CorpusReaderTests : IDisposable
 {
-    readonly string directory = Directory.CreateTempSubdirectory("corpus-tests").FullName;
+    readonly TempDirectory temp = new();
 
-    public void Dispose() => Directory.Delete(directory, recursive: true);
+    string directory => temp.Path;
+
+    public void Dispose() => temp.Dispose();
+
 
     string Write(string name, byte[] content)
     {

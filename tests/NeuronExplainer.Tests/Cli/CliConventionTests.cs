@@ -9,7 +9,7 @@ public class CliConventionTests : IDisposable
 
     public void Dispose() => temp.Dispose();
 
-    static (int Code, string Out, string Err) Run(params string[] args)
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var (stdout, stderr) = (new StringWriter(), new StringWriter());
         int code = CliApp.Run(args, stdout, stderr);
@@ -72,7 +72,7 @@ public class CliConventionTests : IDisposable
         var imported = Run("import", "--from", StoreFixtures.OpenAiLayout, "--store", store);
         Assert.Equal(0, imported.Code);
         Assert.Contains("Imported 2 neurons", imported.Out);
-        Assert.Contains("import: 2/2 neurons (100%)", imported.Err);
+        Assert.Matches(@"import: 2/2 neurons, [0-9.,]+/s \(100%\)", imported.Err);
 
         var exported = Run("export", "--store", store, "--to", output);
         Assert.Equal(0, exported.Code);

@@ -123,4 +123,54 @@ public sealed class ExplanationCommandTests : IDisposable
         Assert.Null(scored.EvCorrelationScore);
         Assert.NotNull(scored.UndefinedReason);
     }
+
+    [Fact]
+    public async Task Max_cost_stops_cleanly_and_a_second_run_finishes_without_paying_twice()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        server.ChatContent = (request, _) => request.Messages[^1].Contains("unknown")
+            ? string.Join('\n', Enumerable.Range(0, 16).Select(i => (i % 3).ToString()))
+            : "the word cat";
+        string prices = Path.Combine(directory, "prices.json");
+        File.WriteAllText(prices, """{"fake-chat": {"prompt_per_million": 1000, "completion_per_million": 1000}}""");
+        string[] llm = ["--store", directory, "--explainer", "fake-chat", "--simulator", "fake-chat", "--base-url", server.BaseUrl.ToString(),
+            "--prices", prices, "--layers", "0", "--concurrency", "1"];
+
+        var stopped = Run(["explain", .. llm, "--max-cost", "25"]);
+        Assert.Equal(1, stopped.Code);
+        Assert.Contains("stopped early", stopped.Error);
+        Assert.Contains("not started (stopped)", stopped.Out);
+        int paidFirst = server.Count(FakeOpenAiServer.Chat);
+        using (var store = SqliteNeuronStore.OpenExisting(directory))
+        {
+            Assert.InRange(store.ListExplanationResults().Count, 1, 3);
+            Assert.True(store.ListLedger().Sum(e => e.Cost) <= 25m);
+        }
+
+        var finished = Run(["explain", .. llm]);
+        Assert.True(finished.Code == 0, finished.Error);
+        Assert.Contains("already done", finished.Out);
+        var bodies = server.Requests.Where(r => r.Endpoint == FakeOpenAiServer.Chat).Select(r => r.Body.GetRawText()).ToList();
+        Assert.True(bodies.Count > paidFirst);
+        Assert.Equal(bodies.Count, bodies.Distinct().Count());
+    }
+
+    [Fact]
+    public void Explanations_of_another_source_are_scored_with_our_simulator()
+    {
+        Assert.Equal(0, Run("explain", "--store", directory, "--layers", "0").Code);
+        Assert.Equal(0, Run("score", "--store", directory, "--layers", "0").Code);
+        using (var store = SqliteNeuronStore.OpenExisting(directory))
+            foreach (var result in store.ListExplanationResults(0).Where(r => r.Status == NeuronStatus.Done))
+                store.PutExplanationResult(result with { Explainer = "imported", Simulator = "imported" });
+
+        var scored = Run("score", "--store", directory, "--explanations-from", "imported");
+        Assert.True(scored.Code == 0, scored.Error);
+        Assert.Contains("Explained and scored 3 neurons", scored.Out);
+        using var reopened = SqliteNeuronStore.OpenExisting(directory);
+        var rescored = reopened.ListScores(0).Where(s => s is { Explainer: "imported", Simulator: "baseline" }).ToList();
+        Assert.Equal(3, rescored.Count(s => s.Status == NeuronStatus.Done && s.Score > 0.9));
+
+        Assert.Contains("no scored explanations by 'nobody'", Run("score", "--store", directory, "--explanations-from", "nobody").Error);
+    }
 }

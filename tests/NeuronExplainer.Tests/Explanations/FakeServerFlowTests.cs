@@ -178,8 +178,9 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
         var bodies = server.Requests.Where(r => r.Endpoint == FakeOpenAiServer.Chat).Select(r => r.Body.GetRawText()).ToList();
         Assert.Equal(bodies.Count, bodies.Distinct().Count());
         Assert.True(server.Count(FakeOpenAiServer.Chat) > beforeResume);
-        // Every paid call is in the ledger once; answers served from the cache are free.
-        Assert.Equal(bodies.Count, store.ListLedger().Count(e => !e.FromCache));
+        // Every completed paid call is in the ledger once; answers served from the cache are free. The one request
+        // in flight when the run was killed (concurrency 1) reached the server but never returned, so it has no entry.
+        Assert.InRange(store.ListLedger().Count(e => !e.FromCache), bodies.Count - 1, bodies.Count);
 
         static ExplanationFlow Flow(LlmPipeline llm) =>
             new(new LlmExplainer(llm, "fake-chat"), new ChatSimulator(llm, "fake-chat"), new ExplanationFlowOptions());

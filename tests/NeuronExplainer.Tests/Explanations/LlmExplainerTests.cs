@@ -30,7 +30,7 @@ public class LlmExplainerTests
         var record = SyntheticNeurons.Make(new NeuronId(0, 0), (t, i) => i == 3 ? 4 : 0);
         var client = new ScriptedLlmClient(chat: _ => ScriptedLlmClient.Reply("x"));
         await new LlmExplainer(client, "m").ExplainAsync(new ExplainerInput(record, null), 1, CancellationToken.None);
-        Assert.Contains("with all zeros filtered out", client.ChatRequests[0].Messages[^1].Content);
+        Assert.Contains("The non-zero lines of that excerpt again:\n<start>\n", client.ChatRequests[0].Messages[^1].Content);
     }
 
     [Fact]

@@ -85,6 +85,14 @@ public class LlmSimulatorTests
     }
 
     [Fact]
+    public async Task Lines_that_repeat_the_token_take_the_value_after_the_last_tab()
+    {
+        var client = new ScriptedLlmClient(chat: _ => ScriptedLlmClient.Reply(" The\t0\n cat\t9\r\n\\t\\<end\\>\\n\t1"));
+        var outcome = await new ChatSimulator(client, "m").SimulateAsync(Neuron, "cats", [Tokens], CancellationToken.None);
+        Assert.Equal([0, 9, 1], Assert.Single(outcome.Simulations!).ExpectedActivations);
+    }
+
+    [Fact]
     public async Task A_failed_call_fails_the_simulation_with_the_servers_reason()
     {
         var client = new ScriptedLlmClient(chat: _ => throw new LlmCallFailedException("http://127.0.0.1:1/v1 answered 500 five times"));

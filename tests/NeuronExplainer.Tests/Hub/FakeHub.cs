@@ -29,6 +29,8 @@ internal sealed class FakeHub : IAsyncDisposable
         public bool Lfs { get; } = lfs;
         public string Sha256 { get; set; } = Convert.ToHexStringLower(SHA256.HashData(content));
         public long? AdvertisedSize { get; set; }
+        /// <summary>The git blob id listed and sent as ETag for a plain (non-LFS) file.</summary>
+        public string GitOid { get; set; } = GitSha1(content);
         /// <summary>Responses that still get cut off after <see cref="CutOffAfterBytes"/> bytes.</summary>
         public int CutOffs { get; set; }
         public int CutOffAfterBytes { get; set; }
@@ -143,7 +145,7 @@ internal sealed class FakeHub : IAsyncDisposable
             response.Headers.Location = $"http://localhost:{request.Host.Port}/cdn/{kind}/{repo.Repo}/{target}";
             return;
         }
-        response.Headers.ETag = $"\"{GitSha1(file.Content)}\"";
+        response.Headers.ETag = $"\"{file.GitOid}\"";
         await ServeContentAsync(context, file);
     }
 
@@ -166,7 +168,7 @@ internal sealed class FakeHub : IAsyncDisposable
             long size = f.AdvertisedSize ?? f.Content.Length;
             return f.Lfs
                 ? (object)new { type = "file", oid = GitSha1(Encoding.ASCII.GetBytes("pointer " + p)), size, path = p, lfs = new { oid = f.Sha256, size, pointerSize = 130 } }
-                : new { type = "file", oid = GitSha1(f.Content), size, path = p };
+                : new { type = "file", oid = f.GitOid, size, path = p };
         }).Append(new { type = "directory", oid = "0", size = 0L, path = prefix + "some-folder" }).ToList();
         if (cursor + PageSize < entries.Count)
             context.Response.Headers["Link"] = $"<{Endpoint}{context.Request.Path}?{(recursive ? "recursive=true&" : "")}cursor={cursor + PageSize}>; rel=\"next\"";

@@ -154,6 +154,11 @@ public class HubDownloadTests : IAsyncLifetime
         Assert.Contains("'model.safetensors'", error.Message);
         Assert.Contains("1000 bytes, expected 1200", error.Message);
         Assert.Empty(Directory.GetFiles(cache, "model.safetensors*", SearchOption.AllDirectories));
+
+        hub.Add("openai-community/gpt2", "model.safetensors", Bytes(300_000, 11), lfs: true).AdvertisedSize = 1000;
+        var tooLong = await Assert.ThrowsAsync<NeuronExplainerException>(() => LocateAsync("openai-community/gpt2"));
+        Assert.Contains("expected 1000", tooLong.Message);
+        Assert.Empty(Directory.GetFiles(cache, "model.safetensors*", SearchOption.AllDirectories));
     }
 
     [Fact]
@@ -166,6 +171,14 @@ public class HubDownloadTests : IAsyncLifetime
         Assert.Contains("corrupt", error.Message);
         Assert.Contains(new string('a', 64), error.Message);
         Assert.Empty(Directory.GetFiles(cache, "model.safetensors*", SearchOption.AllDirectories));
+
+        // Plain git files are checked against their git blob id.
+        AddGpt2Like("org/plain");
+        hub.Add("org/plain", "config.json", "{\"model_type\": \"gpt2\"}").GitOid = new string('b', 40);
+        var git = await Assert.ThrowsAsync<NeuronExplainerException>(() => LocateAsync("org/plain"));
+        Assert.Contains("'config.json'", git.Message);
+        Assert.Contains(new string('b', 40), git.Message);
+        Assert.Empty(Directory.GetFiles(Path.Combine(cache, "models--org--plain"), "config.json*", SearchOption.AllDirectories));
     }
 
     [Fact]

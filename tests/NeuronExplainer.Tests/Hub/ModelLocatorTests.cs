@@ -107,3 +107,33 @@ public class ModelLocatorTests : IDisposable
         Assert.Throws<NeuronExplainerException>(() => HubCache.LocalPath(options, repo, "../escape"));
     }
 }
+
+public class HubOptionsTests
+{
+    [Fact]
+    public void Environment_variables_set_endpoint_token_cache_and_offline_mode()
+    {
+        var env = new Dictionary<string, string>
+        {
+            ["HF_ENDPOINT"] = "https://mirror.example/",
+            ["HF_TOKEN"] = "hf_secret",
+            ["HF_HOME"] = "/data/hf",
+            ["HF_HUB_OFFLINE"] = "1",
+        };
+        var options = HubOptions.FromEnvironment(name => env.GetValueOrDefault(name));
+        Assert.Equal("https://mirror.example", options.Endpoint);
+        Assert.Equal("hf_secret", options.Token);
+        Assert.Equal(Path.Combine("/data/hf", "hub"), options.CacheDirectory);
+        Assert.True(options.Offline);
+        Assert.DoesNotContain("hf_secret", options.ToString());
+
+        env["HF_HUB_CACHE"] = "/fast/hub";
+        Assert.Equal("/fast/hub", HubOptions.FromEnvironment(name => env.GetValueOrDefault(name)).CacheDirectory);
+
+        var defaults = HubOptions.FromEnvironment(_ => null);
+        Assert.Equal(HubOptions.DefaultEndpoint, defaults.Endpoint);
+        Assert.Null(defaults.Token);
+        Assert.False(defaults.Offline);
+        Assert.EndsWith(Path.Combine(".cache", "huggingface", "hub"), defaults.CacheDirectory);
+    }
+}

@@ -23,8 +23,17 @@ public sealed class LlmPipelineTests : IAsyncLifetime
 
     private LlmEndpoint Endpoint => new(_server.BaseUrl);
 
-    private LlmPipeline Pipeline(LlmPipelineOptions? options = null, PriceTable? prices = null) =>
-        new(new OpenAiCompatibleBackend(Endpoint, apiKey: null), Endpoint, options ?? Fast, prices ?? PriceTable.Default, _store, ownsBackend: true);
+    private LlmPipeline Pipeline(LlmPipelineOptions? options = null, PriceTable? prices = null, string? apiKey = null) =>
+        new(new OpenAiCompatibleBackend(Endpoint, apiKey), Endpoint, options ?? Fast, prices ?? PriceTable.Default, _store, ownsBackend: true);
+
+    /// <summary>Runs <paramref name="test"/> with a fresh environment variable holding <paramref name="key"/>; gets its name.</summary>
+    private static async Task WithKeyVariable(string key, Func<string, Task> test)
+    {
+        string variable = $"NE_TEST_KEY_{Guid.NewGuid():N}";
+        Environment.SetEnvironmentVariable(variable, key);
+        try { await test(variable); }
+        finally { Environment.SetEnvironmentVariable(variable, null); }
+    }
 
     private static ChatRequest Ask(string question, int? topLogprobs = null, int n = 1) =>
         new("fake-chat", [ChatMessage.System("You explain neurons."), ChatMessage.User(question)], MaxTokens: 60, Temperature: 0, N: n, TopLogprobs: topLogprobs);
@@ -177,6 +186,18 @@ public sealed class LlmPipelineTests : IAsyncLifetime
             llm.CompleteAsync(new CompletionRequest("fake-instruct", "hello", 0, Echo: true, Logprobs: 1), LlmCallContext.Simulate(Neuron)));
 
         Assert.Contains("not valid JSON", e.Message);
+    }
+
+    [Fact]
+    public async Task OutOfRangeRequestsAreRefusedWithoutARoundTrip()
+    {
+        using var llm = Pipeline();
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => llm.ChatAsync(Ask("q", topLogprobs: 21), LlmCallContext.Explain(Neuron)));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => llm.ChatAsync(Ask("q", n: 0), LlmCallContext.Explain(Neuron)));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() =>
+            llm.CompleteAsync(new CompletionRequest("fake-instruct", "p", MaxTokens: -1), LlmCallContext.Simulate(Neuron)));
+        await Assert.ThrowsAsync<ArgumentException>(() => llm.ChatAsync(new ChatRequest("fake-chat", [], 5), LlmCallContext.Explain(Neuron)));
+        Assert.Empty(_server.Requests);
     }
 
     [Fact]
@@ -368,29 +389,38 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ARejectedKeyIsOneClearErrorThatNeverShowsTheKey()
+    public Task ARejectedKeyIsOneClearErrorThatNeverShowsTheKey() => WithKeyVariable("sk-wrong-secret-123", async variable =>
     {
-        string variable = $"NE_TEST_KEY_{Guid.NewGuid():N}";
-        Environment.SetEnvironmentVariable(variable, "sk-wrong-secret-123");
-        try
-        {
-            _server.RequiredApiKey = "sk-right";
-            var e = await Assert.ThrowsAsync<NeuronExplainerException>(() =>
-                LlmPipeline.ConnectAsync(Endpoint with { ApiKeyEnv = variable }, ["fake-chat"], Fast, PriceTable.Default, _store));
-            Assert.Contains($"refused the API key from environment variable {variable} (HTTP 401)", e.Message);
-            Assert.DoesNotContain("secret", e.ToString());
+        _server.RequiredApiKey = "sk-right";
+        var e = await Assert.ThrowsAsync<NeuronExplainerException>(() =>
+            LlmPipeline.ConnectAsync(Endpoint with { ApiKeyEnv = variable }, ["fake-chat"], Fast, PriceTable.Default, _store));
+        Assert.Contains($"refused the API key from environment variable {variable} (HTTP 401)", e.Message);
+        Assert.DoesNotContain("secret", e.ToString());
 
-            // During a run, too: the server's error body echoes the key, and the failure masks it.
-            using var llm = new LlmPipeline(new OpenAiCompatibleBackend(Endpoint, "sk-wrong-secret-123"), Endpoint, Fast, PriceTable.Default, _store, ownsBackend: true);
-            var failed = await Assert.ThrowsAsync<LlmCallFailedException>(() => llm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron)));
-            Assert.Contains("HTTP 401", failed.Message);
-            Assert.DoesNotContain("secret", failed.ToString());
-        }
-        finally
-        {
-            Environment.SetEnvironmentVariable(variable, null);
-        }
-    }
+        // During a run, too: the server's error body echoes the key, and the failure masks it.
+        using var llm = Pipeline(apiKey: "sk-wrong-secret-123");
+        var failed = await Assert.ThrowsAsync<LlmCallFailedException>(() => llm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron)));
+        Assert.Contains("HTTP 401", failed.Message);
+        Assert.DoesNotContain("secret", failed.ToString());
+
+        // Keys not shaped like sk-... are cut out too.
+        using var vllm = Pipeline(apiKey: "token-abc123");
+        var refused = await Assert.ThrowsAsync<LlmCallFailedException>(() => vllm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron)));
+        Assert.Contains("Incorrect API key provided: ***", refused.Message);
+        Assert.DoesNotContain("abc123", refused.ToString());
+    });
+
+    [Fact]
+    public Task TheKeyFromTheNamedVariableIsSentOnceAsBearerOnEveryEndpoint() => WithKeyVariable("sk-right", async variable =>
+    {
+        _server.RequiredApiKey = "sk-right";
+        using var llm = await LlmPipeline.ConnectAsync(Endpoint with { ApiKeyEnv = variable }, ["fake-chat"], Fast, PriceTable.Default, _store);
+        await llm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron));
+        await llm.CompleteAsync(new CompletionRequest("fake-instruct", "p", 1), LlmCallContext.Simulate(Neuron));
+
+        Assert.Equal([FakeOpenAiServer.ModelList, FakeOpenAiServer.Chat, FakeOpenAiServer.Completions], _server.Requests.Select(r => r.Endpoint));
+        Assert.All(_server.Requests, r => Assert.Equal("Bearer sk-right", r.Authorization));
+    });
 
     [Fact]
     public async Task AnUnreachableServerIsOneClearErrorBeforeAnyWork()

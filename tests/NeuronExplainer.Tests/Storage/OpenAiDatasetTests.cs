@@ -1,6 +1,8 @@
 using System.Text.Json;
 using NeuronExplainer.Activations;
+using NeuronExplainer.Scoring;
 using NeuronExplainer.Storage;
+using NeuronExplainer.Tests.Scoring;
 
 namespace NeuronExplainer.Tests.Storage;
 
@@ -80,9 +82,39 @@ public class OpenAiDatasetTests : IDisposable
         var all = JsonSerializer.Deserialize(line, DatasetJson.Default.NeuronSimulationResults)!;
         Assert.Equal(["from the baseline", "from gpt"], all.ScoredExplanations.Select(e => e.Explanation));
 
-        OpenAiDataset.Export(store, temp.Sub("gpt"), explainer: "gpt");
+        OpenAiDataset.Export(store, temp.Sub("gpt"), new ExportOptions(Explainer: "gpt"));
         var only = JsonSerializer.Deserialize(File.ReadAllText(Path.Combine(temp.Sub("gpt"), "explanations", "0", "1.jsonl")), DatasetJson.Default.NeuronSimulationResults)!;
         Assert.Equal(["from gpt"], only.ScoredExplanations.Select(e => e.Explanation));
+    }
+
+    [Fact]
+    public void OpenAI_fields_only_export_leaves_out_our_additions_and_still_imports()
+    {
+        using (var store = SqliteNeuronStore.Open(temp.Sub("store")))
+        {
+            var id = new NeuronId(2, 3);
+            store.PutExplanationResult(StoreFixtures.Done(id, "baseline", "words"));
+            store.PutExplanationResult(StoreFixtures.Done(new NeuronId(2, 4), "baseline", "same") with
+            {
+                Results = new NeuronSimulationResults(new NeuronId(2, 4), [new ScoredExplanation("constant",
+                    ScoringFixtures.Score([([1, 1], [0, 3]), ([1, 1], [2, 5])]))]),
+            });
+            store.PutActivationBasedTokens(id, StoreFixtures.ActivationTokens());
+            OpenAiDataset.Export(store, temp.Sub("ours"));
+            OpenAiDataset.Export(store, temp.Sub("openai"), new ExportOptions(OpenAiFieldsOnly: true));
+        }
+        string ours = string.Concat(Directory.EnumerateFiles(temp.Sub("ours"), "*", SearchOption.AllDirectories).Select(File.ReadAllText));
+        string strict = string.Concat(Directory.EnumerateFiles(temp.Sub("openai"), "*", SearchOption.AllDirectories).Select(File.ReadAllText));
+        foreach (string addition in new[] { "\"ev_correlation_ci\"", "\"undefined_reason\"", "\"counts\"" })
+        {
+            Assert.Contains(addition, ours);
+            Assert.DoesNotContain(addition, strict);
+        }
+        Assert.Contains("\"uncalibrated_simulation\"", strict);
+
+        using var again = SqliteNeuronStore.Open(temp.Sub("again"));
+        Assert.Equal(2, OpenAiDataset.Import(temp.Sub("openai"), again).ExplanationResults);
+        Assert.Null(again.GetActivationBasedTokens(new NeuronId(2, 3))!.Counts);
     }
 
     [Fact]

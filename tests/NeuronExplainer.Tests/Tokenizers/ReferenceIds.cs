@@ -74,11 +74,16 @@ internal sealed class ReferenceIds
         Assert.Equal(CorpusHash, Convert.ToHexStringLower(corpus.GetHashAndReset()));
     }
 
-    public void AssertCasesAndDecodes(ITokenizer tokenizer)
+    public void AssertCases(ITokenizer tokenizer)
     {
         Assert.NotEmpty(Cases);
-        Assert.NotEmpty(Decodes);
         foreach (var (text, ids) in Cases) AssertSameIds(ids, tokenizer.Encode(text), $"text {JsonSerializer.Serialize(text)}");
+    }
+
+    public void AssertCasesAndDecodes(ITokenizer tokenizer)
+    {
+        AssertCases(tokenizer);
+        Assert.NotEmpty(Decodes);
         foreach (var (ids, text) in Decodes) Assert.Equal(text, tokenizer.Decode(ids));
 
         using var tokens = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);

@@ -10,12 +10,7 @@ namespace NeuronExplainer.Tests.Viewer;
 
 public sealed partial class ServeCommandTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
+    static (int Code, string Out, string Err) Run(params string[] args) => Cli.CliConventionTests.Run(args);
 
     [Theory]
     [InlineData("--host", "example.org", "--host 'example.org' is not an IP address")]

@@ -79,7 +79,7 @@ public sealed class ViewerApiTests : IAsyncLifetime
         Assert.Equal("simulated_normalized_activations", scored.GetProperty("activation_scale").GetString());
 
         Assert.Equal(8, d.GetProperty("top_excerpts").GetArrayLength());
-        Assert.Equal(6, d.GetProperty("random_excerpts").GetArrayLength());
+        Assert.Equal(7, d.GetProperty("random_excerpts").GetArrayLength());
         var tokens = d.GetProperty("top_excerpts")[0].GetProperty("tokens").EnumerateArray().Select(t => t.GetString()).ToList();
         Assert.Equal([.. ViewerFixture.HostileTokens, " one", " two"], tokens);
         Assert.Equal(4.25, d.GetProperty("max_activation").GetDouble());
@@ -122,6 +122,25 @@ public sealed class ViewerApiTests : IAsyncLifetime
         Assert.Equal(1, d.GetProperty("next_layer").GetInt32());
         var rows = d.GetProperty("neurons").EnumerateArray().Select(r => (r.GetProperty("neuron").GetInt32(), r.GetProperty("status").GetString(), r.GetProperty("explanation").GetString())).ToList();
         Assert.Equal([(0, "pending", null), (1, "done", "animals in stories"), (2, "failed", null)], rows);
+    }
+
+    [Fact]
+    public async Task Shuffled_controls_are_marked_and_kept_out_of_listings_and_search()
+    {
+        var own = (await Json("/api/neurons/0/0")).GetProperty("explanations");
+        var control = Assert.Single(own.EnumerateArray());
+        Assert.True(control.GetProperty("control").GetBoolean());
+        Assert.Equal("shuffled:baseline", control.GetProperty("explainer").GetString());
+        Assert.False((await Json("/api/neurons/1/0")).GetProperty("explanations")[0].GetProperty("control").GetBoolean());
+
+        var layer0 = (await Json("/api/layers/0")).GetProperty("neurons")[0];
+        Assert.Equal(("pending", JsonValueKind.Null), (layer0.GetProperty("status").GetString(), layer0.GetProperty("score").ValueKind));
+        var summary = await Json("/api/summary");
+        Assert.Equal(3, summary.GetProperty("scored").GetInt32());
+        Assert.Equal(0.93, summary.GetProperty("best")[0].GetProperty("score").GetDouble());
+
+        var hit = Assert.Single((await Json("/api/search?q=clothing")).GetProperty("hits").EnumerateArray());
+        Assert.Equal((1, 0), (hit.GetProperty("layer").GetInt32(), hit.GetProperty("neuron").GetInt32()));
     }
 
     [Theory]

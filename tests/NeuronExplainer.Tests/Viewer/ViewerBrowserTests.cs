@@ -60,6 +60,13 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
         return (page, errors);
     }
 
+    /// <summary>Saves a full-page screenshot under the test output's artifacts/ for a person to look at.</summary>
+    static async Task Screenshot(IPage page, string name)
+    {
+        Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "artifacts"));
+        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(AppContext.BaseDirectory, "artifacts", name), FullPage = true });
+    }
+
     [Fact]
     public async Task Neuron_page_shows_one_cell_per_token_with_values_on_hover()
     {
@@ -68,7 +75,9 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
         var cells = firstExcerpt.Locator(".tok");
         await Assertions.Expect(cells).ToHaveCountAsync(ViewerFixture.HostileTokens.Length + 2);
         Assert.Equal(8, await page.Locator("#top-excerpts .excerpt").CountAsync());
-        Assert.Equal(6, await page.Locator("#random-excerpts .excerpt").CountAsync());
+        Assert.Equal(7, await page.Locator("#random-excerpts .excerpt").CountAsync());
+        // A 64-token excerpt wraps inside the page instead of running off its right edge.
+        Assert.True(await page.EvaluateAsync<bool>("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways");
 
         await cells.Nth(0).HoverAsync();
         var tooltip = page.Locator("#tooltip");
@@ -77,8 +86,7 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
         await cells.Nth(7).HoverAsync();
         await Assertions.Expect(tooltip).ToContainTextAsync("activation 4.25");
 
-        Directory.CreateDirectory(Path.Combine(AppContext.BaseDirectory, "artifacts"));
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(AppContext.BaseDirectory, "artifacts", "viewer-neuron.png"), FullPage = true });
+        await Screenshot(page, "viewer-neuron.png");
         Assert.Empty(errors);
     }
 
@@ -114,6 +122,7 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
         await Assertions.Expect(page.Locator("#tooltip")).ToContainTextAsync("real      3");
         await Assertions.Expect(page.Locator("#tooltip")).ToContainTextAsync("simulated 9.5");
         await Assertions.Expect(chosen).ToContainTextAsync("95% CI 0.520 to 0.670");
+        await Screenshot(page, "viewer-neuron-scored.png");
         Assert.Empty(errors);
     }
 
@@ -166,8 +175,11 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
     {
         var (page, errors) = await Open("/");
         await Assertions.Expect(page.Locator(".chart svg a")).ToHaveCountAsync(2);
+        await page.Locator("details summary", new PageLocatorOptions { HasText = "2 settings" }).ClickAsync();
+        await Assertions.Expect(page.Locator("details dl")).ToContainTextAsync("seq_len64");
         Assert.Equal(2 * ViewerQueries.HistogramBins, await page.Locator(".chart svg rect").CountAsync());
         await Assertions.Expect(page.Locator("table").First.Locator("tbody tr").First).ToContainTextAsync("colours of clothing");
+        await Screenshot(page, "viewer-home.png");
         Assert.Empty(errors);
     }
 

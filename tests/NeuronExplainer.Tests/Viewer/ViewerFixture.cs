@@ -38,6 +38,8 @@ static class ViewerFixture
         store.PutExplanationResult(Result(Explained, ["numbers and counting words", "the word <script> & friends"], [0.62, 0.41], chosen: 0));
         store.PutExplanationResult(Result(new NeuronId(0, 1), ["animals in stories"], [-0.15], chosen: 0));
         store.PutExplanationResult(Result(new NeuronId(1, 0), ["colours of clothing"], [0.93], chosen: 0));
+        // A shuffled control on 0/0 borrowing 1/0's explanation (and, by chance, scoring well): never 0/0's explanation.
+        store.PutExplanationResult(Result(new NeuronId(0, 0), ["colours of clothing"], [0.99], chosen: 0, explainer: ShuffledControl.Prefix + "baseline"));
         store.PutExplanationResult(new NeuronExplanationResult(new NeuronId(0, 2), "baseline", "baseline", NeuronStatus.Failed,
             "the neuron never fired on the corpus", null, null, DateTimeOffset.UnixEpoch));
 
@@ -60,10 +62,11 @@ static class ViewerFixture
         for (int i = 1; i < 8; i++)
             top.Add(new ActivationRecord(["Once", " upon", " a", " time", $" {i}"], [0, 0.1 * i, 0, 0.2, 2.0 + i / 10.0]));
         var random = Enumerable.Range(0, 6).Select(i => new ActivationRecord(["The", " cat", " sat", $" {i}"], [0, -0.05, 0.3, 0.01 * i])).ToList();
+        random.Add(new ActivationRecord([.. Enumerable.Range(0, 64).Select(i => $" word{i}")], [.. Enumerable.Range(0, 64).Select(i => i / 16.0)])); // must wrap
         return new NeuronRecord(id, random, null, null, 0.4 + id.NeuronIndex, 1.5, 2.0, 9.0, top);
     }
 
-    static NeuronExplanationResult Result(NeuronId id, string[] explanations, double[] scores, int chosen)
+    static NeuronExplanationResult Result(NeuronId id, string[] explanations, double[] scores, int chosen, string explainer = "baseline")
     {
         var excerpt = new ActivationRecord(["Once", " upon", ScriptToken], [0, 1.5, 3.0]);
         var scored = explanations.Select((text, i) => new ScoredExplanation(text, new ScoredSimulation(
@@ -72,7 +75,7 @@ static class ViewerFixture
                 excerpt.Activations, 0.97, 0.9, 0.8)],
             scores[i], scores[i] * scores[i], scores[i] / 2)
         { EvCorrelationInterval = [scores[i] - 0.1, scores[i] + 0.05] })).ToList();
-        return new NeuronExplanationResult(id, "baseline", "baseline", NeuronStatus.Done, null,
+        return new NeuronExplanationResult(id, explainer, "baseline", NeuronStatus.Done, null,
             new NeuronSimulationResults(id, scored), chosen, DateTimeOffset.UnixEpoch);
     }
 }

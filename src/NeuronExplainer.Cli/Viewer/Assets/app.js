@@ -31,6 +31,7 @@
   // Strings become text nodes through append(); nulls are dropped.
   const flat = (children) => children.flat(Infinity).filter((c) => c !== null && c !== undefined && c !== false);
 
+  const count = (n) => Number(n).toLocaleString('en-US');
   const fmt = (x, digits = 3) => (x === null || x === undefined ? '—' : Number(x).toFixed(digits));
   const neuronHref = (layer, neuron) => `/neuron/${Number(layer)}/${Number(neuron)}`;
   const layerHref = (layer) => `/layer/${Number(layer)}`;
@@ -115,8 +116,9 @@
         h('dt', 'Corpus'), h('dd', m ? m.corpus : '—'),
         h('dt', 'Store'), h('dd', d.store),
         m && [h('dt', 'Created'), h('dd', m.created_at), h('dt', 'Tool version'), h('dd', m.tool_version)],
-        m && Object.entries(m.settings).map(([k, v]) => [h('dt', k), h('dd', v)]),
-        h('dt', 'Neurons'), h('dd', `${d.neurons} in ${d.layers} layers; ${d.scored} scored, ${d.failed} failed`)),
+        m && [h('dt', 'Settings'), h('dd', h('details', h('summary', `${Object.keys(m.settings).length} settings`),
+          h('dl', { class: 'facts' }, Object.entries(m.settings).map(([k, v]) => [h('dt', k), h('dd', v)]))))],
+        h('dt', 'Neurons'), h('dd', `${count(d.neurons)} in ${count(d.layers)} layers; ${count(d.scored)} scored, ${count(d.failed)} failed`)),
       h('form', { action: '/search', method: 'get', class: 'search', style: 'margin: 1rem 0; margin-left: 0' },
         h('input', { name: 'q', type: 'search', placeholder: 'Search explanations, e.g. "numbers"', 'aria-label': 'Search explanations' }),
         h('button', { type: 'submit' }, 'Search')),
@@ -138,7 +140,7 @@
   function scoreChart(d) {
     const bins = d.histogram_edges.length - 1;
     const cw = Math.max(14, Math.min(40, Math.floor(880 / d.layer_scores.length))), ch = 12;
-    const left = 44, top = 10, width = left + cw * d.layer_scores.length + 10, height = top + ch * bins + 34;
+    const left = 44, top = 10, width = left + cw * d.layer_scores.length + 10, height = top + ch * bins + 20;
     const y = (score) => top + (1 - (score + 1) / 2) * ch * bins;
     const svg = s('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': 'Score distribution per layer' });
     const means = [];
@@ -162,9 +164,8 @@
       svg.append(s('text', { x: left - 6, y: y(v) + 4, 'text-anchor': 'end', fill: '#66707a' }, v.toFixed(1)));
       svg.append(s('line', { x1: left - 3, x2: left, y1: y(v), y2: y(v), stroke: '#66707a' }));
     }
-    svg.append(s('text', { x: left + (width - left) / 2, y: height - 4, 'text-anchor': 'middle', fill: '#66707a' }, 'layer (click a column to open it)'));
     return h('div', { class: 'chart' }, svg,
-      h('p', { class: 'legend' }, 'Each column is a layer; the darker a cell, the more of that layer\u2019s neurons score in that range (correlation, -1 to 1). Dots: mean score.'));
+      h('p', { class: 'legend' }, 'Each column is a layer (click it to open the layer); the darker a cell, the more of that layer\u2019s neurons score in that range (correlation, -1 to 1). Dots: mean score.'));
   }
 
   // ---- Neuron ----------------------------------------------------------------------------------------
@@ -206,9 +207,10 @@
   function explanation(e, max) {
     const ci = e.score_interval ? ` (95% CI ${fmt(e.score_interval[0])} to ${fmt(e.score_interval[1])})` : '';
     const score = e.score !== null ? `score ${fmt(e.score)}${ci}` : (e.undefined_reason ? `score undefined: ${e.undefined_reason}` : 'not scored');
-    const box = h('div', { class: e.chosen ? 'explanation chosen' : 'explanation' },
+    const box = h('div', { class: e.chosen && !e.control ? 'explanation chosen' : 'explanation' },
       h('div', { class: 'text' }, e.explanation !== null ? e.explanation : h('span', { class: 'muted' }, `${e.status}${e.reason ? ': ' + e.reason : ''}`),
-        e.chosen && h('span', { class: 'badge' }, 'chosen')),
+        e.chosen && !e.control && h('span', { class: 'badge' }, 'chosen'),
+        e.control && h('span', { class: 'badge', title: 'another neuron\u2019s explanation, scored here to check that scores of unrelated explanations sit near 0' }, 'shuffled control')),
       h('div', { class: 'muted' }, `${score} · R\u00b2 ${fmt(e.rsquared)} · abs. dev. explained ${fmt(e.absolute_dev_explained)} · ${e.explainer} / ${e.simulator}`));
     if (e.scored_excerpts.length) {
       const simMax = Math.max(0, ...e.scored_excerpts.flatMap((x) => x.simulated_activations));
@@ -269,7 +271,7 @@
         h('h1', `Layer ${d.layer}`),
         d.previous_layer !== null ? h('a', { href: layerHref(d.previous_layer) }, `\u2190 layer ${d.previous_layer}`) : null,
         d.next_layer !== null ? h('a', { href: layerHref(d.next_layer) }, `layer ${d.next_layer} \u2192`) : null,
-        h('span', { class: 'muted' }, `${d.neurons.length} neurons`)),
+        h('span', { class: 'muted' }, `${count(d.neurons.length)} neurons`)),
       h('table', { id: 'layer-table' },
         h('thead', h('tr',
           h('th', h('button', { id: 'sort-neuron', onclick: sortBy('neuron') }, 'Neuron \u21c5')),

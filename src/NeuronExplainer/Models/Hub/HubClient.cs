@@ -152,7 +152,7 @@ public sealed class HubClient : IDisposable
                 expected = expected.With(hop, response, have);
                 task.MaxValue = Math.Max(1, expected.Size ?? have + (response.Content.Headers.ContentLength ?? 0));
                 task.Value = have;
-                received += await CopyBodyAsync(response, partial, append: resumed, expected.Size, task, url, cancel);
+                received += await CopyBodyAsync(response, partial, append: resumed, expected.Size, task, cancel);
                 break;
             }
             catch (Exception e) when (attempt < options.MaxAttempts && IsCutOff(e, cancel))
@@ -176,7 +176,7 @@ public sealed class HubClient : IDisposable
 
     /// <summary>Streams the body to the partial file; a read that stalls is cancelled (and later resumed).</summary>
     private async Task<long> CopyBodyAsync(HttpResponseMessage response, string partial, bool append, long? expectedSize,
-        ProgressTask task, string url, CancellationToken cancel)
+        ProgressTask task, CancellationToken cancel)
     {
         await using var body = await response.Content.ReadAsStreamAsync(cancel);
         await using var output = new FileStream(partial, append ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
@@ -188,11 +188,19 @@ public sealed class HubClient : IDisposable
             stall.CancelAfter(options.StallTimeout);
             int read = await body.ReadAsync(buffer, stall.Token);
             if (read == 0) break;
-            await output.WriteAsync(buffer.AsMemory(0, read), cancel);
+            try
+            {
+                await output.WriteAsync(buffer.AsMemory(0, read), cancel);
+            }
+            catch (IOException e)
+            {
+                // A full disk is no network cut-off: retrying would not help.
+                throw new NeuronExplainerException($"cannot write {partial}: {e.Message}", e);
+            }
             received += read;
             task.Increment(read);
-            if (expectedSize is { } size && output.Length > size)
-                throw new NeuronExplainerException($"{url}: the server sent more than the expected {size} bytes");
+            // Too long already: stop reading; the size check then rejects the file.
+            if (expectedSize is { } size && output.Length > size) break;
         }
         return received;
     }
@@ -270,7 +278,7 @@ public sealed class HubClient : IDisposable
             {
                 response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancel);
             }
-            catch (HttpRequestException e) when (e.InnerException is SocketException or IOException || e.HttpRequestError is HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError)
+            catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.NameResolutionError or HttpRequestError.ConnectionError || e.InnerException is SocketException)
             {
                 throw new NeuronExplainerException(
                     $"cannot reach {uri.GetLeftPart(UriPartial.Authority)} ({e.Message}); offline? Use a local model path, or set HF_HUB_OFFLINE=1 to use only the cache in {options.CacheDirectory}", e);

@@ -28,9 +28,11 @@ public sealed class HubOptions
     /// <summary>A download that receives nothing for this long is cut off and resumed.</summary>
     public TimeSpan StallTimeout { get; init; } = TimeSpan.FromSeconds(60);
 
-    public static HubOptions FromEnvironment()
+    public static HubOptions FromEnvironment() => FromEnvironment(Environment.GetEnvironmentVariable);
+
+    internal static HubOptions FromEnvironment(Func<string, string?> variable)
     {
-        static string? Env(string name) => Environment.GetEnvironmentVariable(name) is { Length: > 0 } value ? value : null;
+        string? Env(string name) => variable(name) is { Length: > 0 } value ? value : null;
         string home = Env("HF_HOME") ?? Path.Combine(
             Env("XDG_CACHE_HOME") ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache"), "huggingface");
         return new HubOptions

@@ -28,16 +28,37 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
     private readonly ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> cacheLookup;
     private int cachedPieces;
 
+    private readonly IReadOnlyList<PreTokenizerStep> preTokenizer;
+    private readonly bool ignoreMerges;
+    private readonly Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> wholeWords;
+
     private readonly record struct Merge(int Rank, int Result);
+
+    private static Dictionary<string, int>.AlternateLookup<ReadOnlySpan<char>> BuildWholeWords(IReadOnlyDictionary<string, int> vocab)
+    {
+        var words = new Dictionary<string, int>(vocab.Count, StringComparer.Ordinal);
+        foreach (var (text, id) in vocab)
+            // Only tokens that are whole UTF-8 text can equal a piece of text.
+            if (ByteLevelAlphabet.ToBytes(text) is { } bytes && Encoding.UTF8.GetString(bytes) is var word && Encoding.UTF8.GetBytes(word).AsSpan().SequenceEqual(bytes))
+                words.TryAdd(word, id);
+        return words.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
 
     /// <param name="vocab">Vocabulary strings in GPT-2's byte-to-character alphabet, with their ids.</param>
     /// <param name="mergeRules">Merges in rank order.</param>
     /// <param name="specialTokens">Tokens cut out of the text as they are (e.g. <c>&lt;|endoftext|&gt;</c>).</param>
     /// <param name="eosId">End-of-text id, if any.</param>
     /// <param name="source">The file(s) the vocabulary came from, for error messages.</param>
-    public ByteLevelBpeTokenizer(IReadOnlyDictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> mergeRules,
-        IReadOnlyList<(string Text, int Id)> specialTokens, int? eosId, string source)
+    /// <param name="preTokenizer">How text is cut before BPE; GPT-2's pattern when null.</param>
+    /// <param name="ignoreMerges">A piece that is itself in the vocabulary is that token (Llama 3's ignore_merges).</param>
+    internal ByteLevelBpeTokenizer(IReadOnlyDictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> mergeRules,
+        IReadOnlyList<(string Text, int Id)> specialTokens, int? eosId, string source,
+        IReadOnlyList<PreTokenizerStep>? preTokenizer = null, bool ignoreMerges = false)
     {
+        this.preTokenizer = preTokenizer ?? [PreTokenizerStep.Gpt2.Instance];
+        this.ignoreMerges = ignoreMerges;
+        // Vocabulary strings are in the byte-to-character alphabet; whole pieces are looked up by their text.
+        wholeWords = ignoreMerges ? BuildWholeWords(vocab) : new Dictionary<string, int>().GetAlternateLookup<ReadOnlySpan<char>>();
         int size = 0;
         foreach (var id in vocab.Values)
         {
@@ -65,14 +86,14 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
                 throw new NeuronExplainerException($"{source}: the vocabulary lacks the token for byte 0x{b:X2} ('{ByteLevelAlphabet.ByteToChar[b]}')");
         }
 
-        merges = new Dictionary<long, Merge>(mergeRules.Count, PairKeyComparer.Instance);
+        merges = PairKey.NewTable<Merge>(mergeRules.Count);
         for (int rank = 0; rank < mergeRules.Count; rank++)
         {
             var (left, right) = mergeRules[rank];
             if (!vocab.TryGetValue(left, out int leftId) || !vocab.TryGetValue(right, out int rightId) || !vocab.TryGetValue(left + right, out int result))
                 throw new NeuronExplainerException($"{source}: merge {rank + 1} '{left} {right}' uses a token missing from the vocabulary");
             // A repeated rule keeps its first (lowest) rank, as a rank table built from the file would.
-            merges.TryAdd(PairKey(leftId, rightId), new Merge(rank, result));
+            merges.TryAdd(PairKey.Of(leftId, rightId), new Merge(rank, result));
         }
 
         specials = new SpecialTokenSplitter(specialTokens);
@@ -102,31 +123,42 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
         return tokenStrings[id];
     }
 
-    private void EncodeOrdinary(ReadOnlyMemory<char> memory, List<int> ids)
+    private void EncodeOrdinary(ReadOnlyMemory<char> memory, List<int> ids) => PreTokenize(memory.Span, 0, ids);
+
+    private void PreTokenize(ReadOnlySpan<char> text, int step, List<int> ids)
     {
-        var text = memory.Span;
+        if (step == preTokenizer.Count)
+        {
+            EncodeCached(text, ids);
+            return;
+        }
         for (int start = 0; start < text.Length;)
         {
-            int end = Gpt2PreTokenizer.TokenEnd(text, start);
-            var piece = text[start..end];
-            if (!cacheLookup.TryGetValue(piece, out var pieceIds))
-            {
-                pieceIds = EncodePiece(piece);
-                // ConcurrentDictionary.Count takes every lock, so the size is tracked here instead.
-                if (Interlocked.Increment(ref cachedPieces) > MaxCachedPieces)
-                {
-                    cache.Clear();
-                    Interlocked.Exchange(ref cachedPieces, 0);
-                }
-                cacheLookup.TryAdd(piece, pieceIds);
-            }
-            ids.AddRange(pieceIds);
+            int end = preTokenizer[step].PieceEnd(text, start);
+            PreTokenize(text[start..end], step + 1, ids);
             start = end;
         }
     }
 
+    private void EncodeCached(ReadOnlySpan<char> piece, List<int> ids)
+    {
+        if (!cacheLookup.TryGetValue(piece, out var pieceIds))
+        {
+            pieceIds = EncodePiece(piece);
+            // ConcurrentDictionary.Count takes every lock, so the size is tracked here instead.
+            if (Interlocked.Increment(ref cachedPieces) > MaxCachedPieces)
+            {
+                cache.Clear();
+                Interlocked.Exchange(ref cachedPieces, 0);
+            }
+            cacheLookup.TryAdd(piece, pieceIds);
+        }
+        ids.AddRange(pieceIds);
+    }
+
     private int[] EncodePiece(ReadOnlySpan<char> piece)
     {
+        if (ignoreMerges && wholeWords.TryGetValue(piece, out int whole)) return [whole];
         int byteCount = Encoding.UTF8.GetByteCount(piece);
         Span<byte> bytes = byteCount <= 256 ? stackalloc byte[byteCount] : new byte[byteCount];
         Encoding.UTF8.GetBytes(piece, bytes);
@@ -139,13 +171,13 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
             int bestRank = int.MaxValue, bestAt = -1;
             for (int i = 0; i + 1 < count; i++)
             {
-                if (merges.TryGetValue(PairKey(parts[i], parts[i + 1]), out var merge) && merge.Rank < bestRank)
+                if (merges.TryGetValue(PairKey.Of(parts[i], parts[i + 1]), out var merge) && merge.Rank < bestRank)
                     (bestRank, bestAt) = (merge.Rank, i);
             }
             if (bestAt < 0) break;
 
             int left = parts[bestAt], right = parts[bestAt + 1];
-            int result = merges[PairKey(left, right)].Result;
+            int result = merges[PairKey.Of(left, right)].Result;
             int write = bestAt;
             for (int read = bestAt; read < count; write++)
             {
@@ -159,18 +191,6 @@ public sealed class ByteLevelBpeTokenizer : ITokenizer
             count = write;
         }
         return parts[..count].ToArray();
-    }
-
-    private static long PairKey(int left, int right) => ((long)left << 32) | (uint)right;
-
-    /// <summary>long's own hash is high ^ low, which collides for most token pairs; this one mixes the bits.</summary>
-    private sealed class PairKeyComparer : IEqualityComparer<long>
-    {
-        public static readonly PairKeyComparer Instance = new();
-
-        public bool Equals(long x, long y) => x == y;
-
-        public int GetHashCode(long key) => (int)(((ulong)key * 0x9E3779B97F4A7C15UL) >> 32);
     }
 
     /// <summary>Loads GPT-2's files: vocab.json + merges.txt (Hugging Face) or encoder.json + vocab.bpe (OpenAI), same content.</summary>

@@ -24,6 +24,7 @@ public sealed class Llama2cTokenizer : ITokenizer
     private readonly string[] pieceTexts;
     private readonly int dummyPrefixId;
     private readonly byte[][] withoutDummyPrefix;
+    private readonly Dictionary<long, int> merges;
 
     private Llama2cTokenizer(byte[][] pieces, float[] scores, string path)
     {
@@ -34,6 +35,7 @@ public sealed class Llama2cTokenizer : ITokenizer
         // llama2.c binary-searches a sorted copy; with a duplicated piece the lowest id is used here.
         for (int id = 0; id < pieces.Length; id++) ids.TryAdd(pieceTexts[id], id);
         lookup = ids.GetAlternateLookup<ReadOnlySpan<char>>();
+        merges = BuildMergeTable(ids);
 
         if (pieces.Length < FirstByteToken + 256)
             throw new NeuronExplainerException($"{path}: {pieces.Length} tokens, expected at least {FirstByteToken + 256} (3 control tokens and 256 byte tokens)");
@@ -117,14 +119,28 @@ public sealed class Llama2cTokenizer : ITokenizer
     /// <summary>Two pieces merge when their concatenation is a piece; the higher its score, the sooner.</summary>
     private bool TryMergePieces(int left, int right, out double priority, out int merged)
     {
-        string a = pieceTexts[left], b = pieceTexts[right];
-        int length = a.Length + b.Length;
-        Span<char> joined = length <= 256 ? stackalloc char[length] : new char[length];
-        a.CopyTo(joined);
-        b.CopyTo(joined[a.Length..]);
-        bool found = lookup.TryGetValue(joined, out merged);
+        bool found = merges.TryGetValue(PairKey.Of(left, right), out merged);
         priority = found ? -scores[merged] : 0;
         return found;
+    }
+
+    /// <summary>
+    /// Every way a piece splits into two pieces, so merging looks up ids instead of joining strings.
+    /// A piece that appears twice resolves to its lowest id, as the text lookup does.
+    /// </summary>
+    private Dictionary<long, int> BuildMergeTable(Dictionary<string, int> ids)
+    {
+        var table = PairKey.NewTable<int>(pieceTexts.Length * 4);
+        foreach (var (text, id) in ids)
+        {
+            for (int cut = 1; cut < text.Length; cut++)
+            {
+                if (char.IsLowSurrogate(text[cut])) continue;
+                if (lookup.TryGetValue(text.AsSpan(0, cut), out int left) && lookup.TryGetValue(text.AsSpan(cut), out int right))
+                    table.TryAdd(PairKey.Of(left, right), id);
+            }
+        }
+        return table;
     }
 
     public string Decode(ReadOnlySpan<int> ids) => tokenBytes.DecodeDroppingDummyPrefix(ids, BosId, EosId, withoutDummyPrefix);

@@ -72,13 +72,13 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
             unknownId = vocab.TryGetValue(unknownToken, out int unk) ? unk
                 : throw new NeuronExplainerException($"{source}: unk_token '{unknownToken}' is not in the vocabulary");
 
-        merges = new Dictionary<long, (int, int)>(mergeRules.Count);
+        merges = PairKey.NewTable<(int, int)>(mergeRules.Count);
         for (int rank = 0; rank < mergeRules.Count; rank++)
         {
             var (left, right) = mergeRules[rank];
             if (!vocab.TryGetValue(left, out int l) || !vocab.TryGetValue(right, out int r) || !vocab.TryGetValue(left + right, out int m))
                 throw new NeuronExplainerException($"{source}: merge {rank + 1} '{left} {right}' uses a token missing from the vocabulary");
-            merges.TryAdd(((long)l << 32) | (uint)r, (rank, m));
+            merges.TryAdd(PairKey.Of(l, r), (rank, m));
         }
         specials = new SpecialTokenSplitter(addedTokens);
     }
@@ -157,7 +157,7 @@ public sealed class SentencePieceBpeTokenizer : ITokenizer
 
     private bool TryMergeRanked(int left, int right, out double priority, out int merged)
     {
-        bool found = merges.TryGetValue(((long)left << 32) | (uint)right, out var merge);
+        bool found = merges.TryGetValue(PairKey.Of(left, right), out var merge);
         (priority, merged) = found ? (merge.Rank, merge.Merged) : (0, 0);
         return found;
     }

@@ -4,7 +4,8 @@ namespace NeuronExplainer.Models.Tokenizers;
 
 /// <summary>
 /// Hugging Face tokenizer.json files whose model is BPE: byte-level ones (GPT-2's pre-tokenizer ByteLevel)
-/// load as <see cref="ByteLevelBpeTokenizer"/>, Llama-style ones (Metaspace, byte fallback) as
+/// and relatives that add Split or Digits steps, like Llama 3 and SmolLM) load as
+/// <see cref="ByteLevelBpeTokenizer"/>, Llama-2-style ones (Metaspace, byte fallback) as
 /// <see cref="SentencePieceBpeTokenizer"/>. Added tokens are cut out of the text as their own ids (their
 /// lstrip/rstrip/single_word flags are not applied). BOS and EOS come from tokenizer_config.json beside
 /// the file when it names them, else &lt;s&gt; / &lt;/s&gt; (&lt;|endoftext|&gt; for byte-level).
@@ -40,14 +41,57 @@ public static class TokenizerJson
 
         if (preTokenizer is { } pre && Mentions(pre, "ByteLevel"))
         {
-            if (pre.GetProperty("type").GetString() != "ByteLevel" || normalizer is not null)
-                throw new NeuronExplainerException($"{path}: byte-level BPE is supported only with GPT-2's pre-tokenizer alone (pre_tokenizer {{\"type\": \"ByteLevel\"}}, no normalizer)");
-            if (Flag(pre, "add_prefix_space") || Property(pre, "use_regex") is { ValueKind: JsonValueKind.False })
-                throw new NeuronExplainerException($"{path}: ByteLevel with add_prefix_space or without use_regex is not supported");
-            return new ByteLevelBpeTokenizer(vocab, merges, added, Id(specials.Eos ?? ByteLevelBpeTokenizer.EndOfText), path);
+            if (normalizer is { } norm)
+                throw new NeuronExplainerException($"{path}: normalizer {norm.GetRawText()} is not supported with byte-level BPE");
+            return new ByteLevelBpeTokenizer(vocab, merges, added, Id(specials.Eos ?? ByteLevelBpeTokenizer.EndOfText), path,
+                ByteLevelSteps(pre, path), ignoreMerges: Flag(model, "ignore_merges"));
         }
         return new SentencePieceBpeTokenizer(vocab, merges, added, Property(model, "unk_token")?.GetString(),
             Id(specials.Bos ?? "<s>"), Id(specials.Eos ?? "</s>"), SentencePieceOptions(model, normalizer, preTokenizer, path), path);
+    }
+
+    /// <summary>
+    /// A byte-level pre-tokenizer as steps: ByteLevel (GPT-2's pattern unless use_regex is false), Split
+    /// with behavior Isolated (Llama 3, Qwen2) and Digits (SmolLM), alone or in a Sequence.
+    /// </summary>
+    private static List<PreTokenizerStep> ByteLevelSteps(JsonElement pre, string path)
+    {
+        var steps = new List<PreTokenizerStep>();
+        var items = pre.GetProperty("type").GetString() == "Sequence" ? pre.GetProperty("pretokenizers").EnumerateArray().ToList() : [pre];
+        foreach (var item in items)
+        {
+            string type = Property(item, "type")?.GetString() ?? "";
+            NeuronExplainerException Unsupported(string why) => new($"{path}: pre-tokenizer {item.GetRawText()} is not supported ({why})");
+            switch (type)
+            {
+                case "ByteLevel":
+                    if (Flag(item, "add_prefix_space")) throw Unsupported("add_prefix_space");
+                    if (Property(item, "use_regex") is not { ValueKind: JsonValueKind.False }) steps.Add(PreTokenizerStep.Gpt2.Instance);
+                    break;
+                case "Split":
+                    if (Property(item, "behavior")?.GetString() != "Isolated" || Flag(item, "invert")) throw Unsupported("only behavior Isolated without invert");
+                    var pattern = Property(item, "pattern");
+                    string regex = pattern is { } p && Property(p, "Regex")?.GetString() is { } r ? r
+                        : pattern is { } q && Property(q, "String")?.GetString() is { } literal ? System.Text.RegularExpressions.Regex.Escape(literal)
+                        : throw Unsupported("pattern must be {\"Regex\": ...} or {\"String\": ...}");
+                    try
+                    {
+                        steps.Add(new PreTokenizerStep.Isolate(new System.Text.RegularExpressions.Regex(regex,
+                            System.Text.RegularExpressions.RegexOptions.CultureInvariant | System.Text.RegularExpressions.RegexOptions.Compiled)));
+                    }
+                    catch (ArgumentException e)
+                    {
+                        throw Unsupported($"the pattern does not compile as a .NET regex: {e.Message}");
+                    }
+                    break;
+                case "Digits":
+                    steps.Add(new PreTokenizerStep.Digits(Flag(item, "individual_digits")));
+                    break;
+                default:
+                    throw Unsupported("with byte-level BPE only ByteLevel, Split (Isolated) and Digits are");
+            }
+        }
+        return steps;
     }
 
     /// <summary>Llama-style settings: the legacy Prepend + Replace normalizer, or a Metaspace pre-tokenizer.</summary>
