@@ -19,7 +19,7 @@ public static class BenchCommand
         var batches = new Option<int[]>("--batch") { Description = "Windows per forward pass (repeatable)", DefaultValueFactory = _ => [8, 32], AllowMultipleArgumentsPerToken = true };
         var seq = new Option<int>("--seq") { Description = "Tokens per window", DefaultValueFactory = _ => 64 };
         var layers = new Option<int>("--layers") { Description = "Layers of the GPT-2-small-shaped model", DefaultValueFactory = _ => 12 };
-        var iterations = new Option<int>("--iterations") { Description = "Timed forward passes per configuration (after one warm-up)", DefaultValueFactory = _ => 5 };
+        var iterations = new Option<int>("--iterations") { Description = "Timed forward passes per configuration (after at least 3 warm-up passes and 1 s)", DefaultValueFactory = _ => 5 };
         var backends = new Option<string>("--gemm") { Description = "Backends to measure: auto (OpenBLAS when it loads, and the managed kernel), openblas, managed", DefaultValueFactory = _ => "auto" };
         var stories = new Option<string?>("--stories") { Description = "stories260K.bin to time as well (default: ../shared/models/stories260K/stories260K.bin when present)" };
 

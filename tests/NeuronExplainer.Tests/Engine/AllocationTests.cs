@@ -15,10 +15,16 @@ public class AllocationTests
         using var model = new Transformer("random", TransformerWeights.Random(config, seed: 2), new IdTokenizer(config.VocabSize));
         var tokens = Enumerable.Range(0, 8 * 64).Select(i => i % 100).ToArray();
         var request = new ForwardRequest([ForwardRequest.MlpPost(1), ForwardRequest.MlpPost(3), ForwardRequest.AttnPattern(2)], Logits: true);
-        model.Forward(tokens, 8, 64, request);
-        var before = GC.GetTotalAllocatedBytes(precise: true);
-        model.Forward(tokens, 8, 64, request);
-        var allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
+        for (var i = 0; i < 3; i++) model.Forward(tokens, 8, 64, request);
+        // A buffer allocated per pass would show in every pass; the runtime's own one-off allocations (tiered
+        // JIT, thread pool growth) do not, so the least of three passes is what the forward pass itself allocates.
+        var allocated = long.MaxValue;
+        for (var i = 0; i < 3; i++)
+        {
+            var before = GC.GetTotalAllocatedBytes(precise: true);
+            model.Forward(tokens, 8, 64, request);
+            allocated = Math.Min(allocated, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
         // The smallest buffer of this shape (residual stream, attention pattern) is 8*64*256*4 bytes = 512 KiB;
         // what a warm pass allocates is bookkeeping (the request's dictionaries, Parallel.For's tasks and closures).
         Assert.True(allocated < 256 * 1024, $"a warm forward pass allocated {allocated} bytes");
