@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Models;
+using NeuronExplainer.Models.Hub;
 using NeuronExplainer.Storage;
 using Spectre.Console;
 
@@ -36,7 +37,7 @@ public static class CollectCommand
     internal sealed class CollectOptions(Option<string>? sharedStore = null, Option<string>? sharedLayers = null)
     {
         readonly ModelOptions model = new();
-        readonly Option<string> corpus = new("--corpus") { Description = "Corpus: text (<|endoftext|> or blank-line separated), JSONL, .gz of either, or a directory of them", Required = true };
+        readonly Option<string> corpus = new("--corpus") { Description = "Corpus: text (<|endoftext|> or blank-line separated), JSONL, .gz of either, or a directory of them; or a Hugging Face dataset id ORG/NAME[@REVISION][:GLOB], downloaded on first use", Required = true };
         readonly Option<string> store = sharedStore ?? new("--store") { Description = "Run directory of the store to fill", Required = true };
         readonly Option<string> layers = sharedLayers ?? new("--layers") { Description = "Layers to collect: all, or a list such as 0,3-5", DefaultValueFactory = _ => "all" };
         readonly Option<int> seqLen = new("--seq-len") { Description = "Tokens per window", DefaultValueFactory = _ => 64 };
@@ -81,6 +82,11 @@ public static class CollectCommand
                 BatchWindows = parse.GetValue(batch),
             };
             var corpusOptions = new CorpusOptions(parse.GetValue(corpus)!, parse.GetValue(separator), parse.GetValue(textField)!);
+            if (HubCorpus.IsDatasetId(corpusOptions.Path))
+            {
+                using var hub = new HubClient(HubOptions.FromEnvironment(), TableConsole.For(stderr));
+                corpusOptions = HubCorpus.ResolveAsync(corpusOptions, hub).GetAwaiter().GetResult();
+            }
             // A local model is recorded by its full path, so the same files reached another way are not a different run.
             string modelName = parse.GetValue(model.Model)!;
             if (File.Exists(modelName) || Directory.Exists(modelName)) modelName = Path.GetFullPath(modelName);

@@ -18,7 +18,11 @@ public enum DocumentSeparator
 /// <param name="Path">A file (plain text, JSONL, either gzipped) or a directory of such files.</param>
 /// <param name="Separator">Document separator of plain-text files.</param>
 /// <param name="TextField">Field of each JSONL object that holds the document text.</param>
-public sealed record CorpusOptions(string Path, DocumentSeparator Separator = DocumentSeparator.EndOfText, string TextField = "text");
+public sealed record CorpusOptions(string Path, DocumentSeparator Separator = DocumentSeparator.EndOfText, string TextField = "text")
+{
+    /// <summary>Files already resolved for <see cref="Path"/> (a hub dataset's downloads); null lists <see cref="Path"/> itself.</summary>
+    public IReadOnlyList<string>? Files { get; init; }
+}
 
 /// <summary>A line of the corpus that could not be read; it is skipped and counted.</summary>
 public sealed record CorpusIssue(string File, long Line, string Problem)
@@ -46,7 +50,7 @@ public sealed class CorpusReader
     public CorpusReader(CorpusOptions options)
     {
         this.options = options;
-        files = ListFiles(options.Path);
+        files = options.Files ?? ListFiles(options.Path);
         TotalBytes = files.Sum(f => new FileInfo(f).Length);
     }
 
@@ -174,7 +178,7 @@ public sealed class CorpusReader
         return JsonlExtensions.Any(e => name.EndsWith(e, StringComparison.OrdinalIgnoreCase));
     }
 
-    static bool IsCorpusFile(string file)
+    internal static bool IsCorpusFile(string file)
     {
         var name = file.EndsWith(".gz", StringComparison.OrdinalIgnoreCase) ? file[..^3] : file;
         return TextExtensions.Concat(JsonlExtensions).Any(e => name.EndsWith(e, StringComparison.OrdinalIgnoreCase));
@@ -184,7 +188,7 @@ public sealed class CorpusReader
     {
         if (File.Exists(path)) return [path];
         if (!Directory.Exists(path))
-            throw new NeuronExplainerException($"corpus '{path}' does not exist; expected a text or JSONL file (optionally .gz) or a directory of them");
+            throw new NeuronExplainerException($"corpus '{path}' does not exist; expected a text or JSONL file (optionally .gz), a directory of them, or a Hugging Face dataset id ORG/NAME[:GLOB]");
         var found = Directory.EnumerateFiles(path, "*", SearchOption.AllDirectories)
             .Where(f => !Path.GetFileName(f).StartsWith('.') && IsCorpusFile(f))
             .Order(StringComparer.Ordinal)

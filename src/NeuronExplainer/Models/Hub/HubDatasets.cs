@@ -9,13 +9,15 @@ public static class HubDatasets
     /// <summary>
     /// Downloads the files of dataset <paramref name="datasetId"/> whose repository path matches
     /// <paramref name="pattern"/> (<c>*</c> within a folder, <c>**</c> across folders, <c>?</c> one character;
-    /// e.g. <c>data/train-*.parquet</c>, <c>**/*.txt</c>) and returns their local paths, sorted by path.
+    /// e.g. <c>data/train-*.parquet</c>, <c>**/*.txt</c>) and, when given, <paramref name="accept"/> (e.g. only
+    /// formats the caller can read), and returns their local paths, sorted by path.
     /// </summary>
     public static async Task<IReadOnlyList<string>> DownloadFilesAsync(HubClient client, string datasetId, string pattern,
-        string revision = "main", CancellationToken cancel = default)
+        string revision = "main", CancellationToken cancel = default, Func<string, bool>? accept = null)
     {
         var repo = new HubRepo(HubRepoKind.Dataset, datasetId, revision);
-        var glob = GlobToRegex(pattern);
+        var regex = GlobToRegex(pattern);
+        bool Wanted(string path) => regex.IsMatch(path) && (accept?.Invoke(path) ?? true);
         // With HF_HUB_OFFLINE, files cached earlier are enough.
         if (client.Options.Offline)
         {
@@ -23,14 +25,14 @@ public static class HubDatasets
             var cached = Directory.Exists(root)
                 ? Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
                     .Where(f => !f.EndsWith(".incomplete", StringComparison.Ordinal))
-                    .Where(f => glob.IsMatch(Path.GetRelativePath(root, f).Replace('\\', '/'))).Order(StringComparer.Ordinal).ToList()
+                    .Where(f => Wanted(Path.GetRelativePath(root, f).Replace('\\', '/'))).Order(StringComparer.Ordinal).ToList()
                 : [];
             return cached.Count > 0 ? cached
                 : throw new NeuronExplainerException($"HF_HUB_OFFLINE is set and no file of {repo} matching '{pattern}' is in the cache at {root}");
         }
 
         var listed = await client.ListFilesAsync(repo, "", recursive: true, cancel);
-        var matching = listed.Where(f => glob.IsMatch(f.Path)).OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
+        var matching = listed.Where(f => Wanted(f.Path)).OrderBy(f => f.Path, StringComparer.Ordinal).ToList();
         if (matching.Count == 0)
             throw new NeuronExplainerException(
                 $"{repo}: no file matches '{pattern}' (it has {listed.Count} files, e.g. {string.Join(", ", listed.Take(5).Select(f => f.Path))})");
