@@ -25,10 +25,9 @@ public sealed class CollectCommandTests : IDisposable
     [Fact]
     public void CollectsAllNeuronsOfStories260KAndShowsOne()
     {
-        var model = SharedData.Find("models/stories260K/stories260K.bin");
-        var tokenizer = SharedData.Find("models/stories260K/tok512.bin");
-        var corpus = SharedData.Find("corpora/tinystories-train-head.txt");
-        if (model is null || tokenizer is null || corpus is null) return;
+        var model = SharedData.Path("models/stories260K/stories260K.bin");
+        var tokenizer = SharedData.Path("models/stories260K/tok512.bin");
+        var corpus = SharedData.Path("corpora/tinystories-train-head.txt");
         // A slice of the corpus, gzipped, in a directory: exercises the reader's paths on real text.
         var slice = Path.Combine(directory, "corpus");
         Directory.CreateDirectory(slice);

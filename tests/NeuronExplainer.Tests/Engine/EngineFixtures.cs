@@ -11,19 +11,7 @@ internal static class EngineFixtures
 
     public static string Path(string name) => System.IO.Path.Combine(Directory, name);
 
-    /// <summary>The repository's sibling <c>shared</c> folder, found by walking up from the test assembly.</summary>
-    public static string? SharedDirectory()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            var candidate = System.IO.Path.Combine(dir.FullName, "shared");
-            if (System.IO.Directory.Exists(System.IO.Path.Combine(candidate, "models"))) return candidate;
-        }
-        return null;
-    }
-
-    public static string Stories260K => System.IO.Path.Combine(SharedDirectory() ?? throw new InvalidOperationException("../shared with models/ not found above the test directory"),
-        "models", "stories260K", "stories260K.bin");
+    public static string Stories260K => SharedData.Path("models", "stories260K", "stories260K.bin");
 
     /// <summary>Token windows and reference outputs written by make_fixtures.py.</summary>
     public sealed record Reference(int Batch, int Seq, int[] Tokens, SafeTensorsFile Expected) : IDisposable

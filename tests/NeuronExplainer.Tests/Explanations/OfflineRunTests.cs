@@ -6,7 +6,7 @@ namespace NeuronExplainer.Tests.Explanations;
 
 /// <summary>
 /// A small version of the offline end to end: <c>run</c> on stories260K over the head of TinyStories with the
-/// baseline pair and the shuffled control (skipped where ../shared is absent).
+/// baseline pair and the shuffled control.
 /// </summary>
 public sealed class OfflineRunTests : IDisposable
 {
@@ -20,8 +20,7 @@ public sealed class OfflineRunTests : IDisposable
     [Fact]
     public void Run_collects_explains_and_scores_a_layer_of_stories260K_and_resumes()
     {
-        string? model = SharedData.Find("models/stories260K/stories260K.bin"), corpus = SharedData.Find("corpora/tinystories-train-head.txt");
-        if (model is null || corpus is null) return;
+        string model = SharedData.Path("models/stories260K/stories260K.bin"), corpus = SharedData.Path("corpora/tinystories-train-head.txt");
         string[] args = ["run", "--model", model, "--tokenizer", Path.Combine(Path.GetDirectoryName(model)!, "tok512.bin"), "--corpus", corpus,
             "--store", directory, "--layers", "0", "--max-tokens", "30000", "--top-k", "20", "--random", "12", "--control", "shuffled"];
 

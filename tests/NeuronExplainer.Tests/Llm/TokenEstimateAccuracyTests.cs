@@ -2,7 +2,6 @@ using System.Text.Json;
 using NeuronExplainer.Llm;
 using NeuronExplainer.Models.Tokenizers;
 using Xunit.Abstractions;
-using SharedData = NeuronExplainer.Tests.Tokenizers.SharedData;
 
 namespace NeuronExplainer.Tests.Llm;
 

@@ -17,7 +17,7 @@ public class ByteLevelVariantTests
     [MemberData(nameof(Variants))]
     public void Matches_tokenizers_js_on_webtext_and_hand_written_cases(string variant)
     {
-        var config = JsonNode.Parse(File.ReadAllText(SharedData.Fixture("byte-level-variants.json")))![variant]!;
+        var config = JsonNode.Parse(File.ReadAllText(TokenizerFixtures.Path("byte-level-variants.json")))![variant]!;
         var merges = new JsonArray(File.ReadLines(SharedData.Path("models", "gpt2-tokenizer", "vocab.bpe")).Skip(1)
             .Where(l => l.Length > 0).Select(l => (JsonNode)JsonValue.Create(l)!).ToArray());
         var json = new JsonObject

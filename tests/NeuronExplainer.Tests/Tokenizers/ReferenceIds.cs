@@ -23,7 +23,7 @@ internal sealed class ReferenceIds
     {
         var reference = new ReferenceIds();
         var options = new JsonSerializerOptions { PropertyNameCaseInsensitive = true };
-        foreach (var line in File.ReadLines(SharedData.Fixture(fixture)))
+        foreach (var line in File.ReadLines(TokenizerFixtures.Path(fixture)))
         {
             int space = line.IndexOf(' ');
             if (space < 0) continue;

@@ -10,7 +10,7 @@ public class TokenizerJsonLlamaTests
 
     public static TheoryData<string> Files => new() { "llama-legacy.tokenizer.json", "llama-metaspace.tokenizer.json" };
 
-    private static List<Line> Expected(string file) => File.ReadLines(SharedData.Fixture("llama-tokenizer-json.expected.txt"))
+    private static List<Line> Expected(string file) => File.ReadLines(TokenizerFixtures.Path("llama-tokenizer-json.expected.txt"))
         .Select(l => JsonSerializer.Deserialize<Line>(l, new JsonSerializerOptions { PropertyNameCaseInsensitive = true })!)
         .Where(l => l.File == file).ToList();
 
@@ -18,7 +18,7 @@ public class TokenizerJsonLlamaTests
     [MemberData(nameof(Files))]
     public void Encode_and_decode_match_tokenizers_js(string file)
     {
-        var tokenizer = TokenizerLoader.Load(SharedData.Fixture(file));
+        var tokenizer = TokenizerLoader.Load(TokenizerFixtures.Path(file));
         Assert.IsType<SentencePieceBpeTokenizer>(tokenizer);
         Assert.Equal((1, 2), (tokenizer.BosId, tokenizer.EosId));
         var lines = Expected(file);
@@ -34,7 +34,7 @@ public class TokenizerJsonLlamaTests
     [Fact]
     public void Byte_tokens_show_as_their_byte_and_the_marker_as_a_space()
     {
-        var tokenizer = TokenizerLoader.Load(SharedData.Fixture("llama-legacy.tokenizer.json"));
+        var tokenizer = TokenizerLoader.Load(TokenizerFixtures.Path("llama-legacy.tokenizer.json"));
         Assert.Equal("\n", tokenizer.TokenString(3 + 0x0A));
         Assert.Equal("\uFFFD", tokenizer.TokenString(3 + 0xF0));
         int the = tokenizer.Encode("the")[0];
@@ -50,7 +50,7 @@ public class TokenizerJsonLlamaTests
         string dir = Directory.CreateTempSubdirectory("tokenizer-json-").FullName;
         try
         {
-            var json = File.ReadAllText(SharedData.Fixture("llama-metaspace.tokenizer.json"));
+            var json = File.ReadAllText(TokenizerFixtures.Path("llama-metaspace.tokenizer.json"));
             string path = Path.Combine(dir, "tokenizer.json");
             File.WriteAllText(path, json.Replace("\"type\": \"Metaspace\"", "\"type\": \"Whitespace\""));
             Assert.Contains("Whitespace", Assert.Throws<NeuronExplainerException>(() => TokenizerLoader.Load(path)).Message);
