@@ -70,7 +70,7 @@ public static class CollectCommand
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
             var settings = new CollectionSettings
             {
-                Layers = CollectionSettings.ParseLayers(parse.GetValue(layers)!),
+                Layers = IndexList.Parse(parse.GetValue(layers)!, "--layers")?.ToArray(),
                 SequenceLength = parse.GetValue(seqLen),
                 TopK = parse.GetValue(topK),
                 RandomSamples = parse.GetValue(random),

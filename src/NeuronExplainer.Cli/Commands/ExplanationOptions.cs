@@ -112,26 +112,3 @@ internal sealed record ExplanationSetup(IExplainer Explainer, ISimulator Simulat
 
     public void Dispose() => Llm?.Dispose();
 }
-
-/// <summary>Parses index lists of the command line: "all" (null) or numbers and ranges such as 0-99,120.</summary>
-internal static class IndexList
-{
-    public static IReadOnlySet<int>? Parse(string text, string option)
-    {
-        if (text.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) return null;
-        var result = new HashSet<int>();
-        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
-        {
-            var ends = part.Split('-', StringSplitOptions.TrimEntries);
-            if (ends.Length is 1 or 2
-                && int.TryParse(ends[0], NumberStyles.None, CultureInfo.InvariantCulture, out int first)
-                && int.TryParse(ends[^1], NumberStyles.None, CultureInfo.InvariantCulture, out int last) && first <= last)
-            {
-                for (int i = first; i <= last; i++) result.Add(i);
-                continue;
-            }
-            throw new NeuronExplainerException($"{option} '{text}' is not a list; expected 'all' or numbers and ranges such as 0-99,120");
-        }
-        return result;
-    }
-}

@@ -90,26 +90,4 @@ public sealed record CollectionSettings
     };
 
     static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
-
-    /// <summary>Parses "all" or a list like "0,3-5" (no range checks; see <see cref="Validate"/>).</summary>
-    public static IReadOnlyList<int>? ParseLayers(string text)
-    {
-        if (text.Trim().Equals("all", StringComparison.OrdinalIgnoreCase)) return null;
-        var layers = new SortedSet<int>();
-        foreach (var part in text.Split(',', StringSplitOptions.TrimEntries))
-        {
-            var ends = part.Split('-', StringSplitOptions.TrimEntries);
-            if (ends.Length is 1 or 2 && ends.All(e => int.TryParse(e, NumberStyles.None, CultureInfo.InvariantCulture, out _)))
-            {
-                int first = int.Parse(ends[0], CultureInfo.InvariantCulture), last = int.Parse(ends[^1], CultureInfo.InvariantCulture);
-                if (first <= last)
-                {
-                    for (int l = first; l <= last; l++) layers.Add(l);
-                    continue;
-                }
-            }
-            throw new NeuronExplainerException($"--layers '{text}' is not a layer list; expected 'all' or numbers and ranges such as 0,3-5");
-        }
-        return layers.ToArray();
-    }
 }

@@ -270,9 +270,11 @@ public sealed class CollectorTests : IDisposable
     [Fact]
     public void ParsesLayerLists()
     {
-        Assert.Equal([0, 3, 4, 5], CollectionSettings.ParseLayers("0,3-5"));
-        Assert.Null(CollectionSettings.ParseLayers("all"));
-        Assert.Throws<NeuronExplainerException>(() => CollectionSettings.ParseLayers("3-1"));
-        Assert.Throws<NeuronExplainerException>(() => CollectionSettings.ParseLayers("x"));
+        Assert.Equal([0, 3, 4, 5], IndexList.Parse("0,3-5, 4", "--layers"));
+        Assert.Null(IndexList.Parse("all", "--layers"));
+        Assert.Throws<NeuronExplainerException>(() => IndexList.Parse("3-1", "--layers"));
+        Assert.Throws<NeuronExplainerException>(() => IndexList.Parse("x", "--layers"));
+        var huge = Assert.Throws<NeuronExplainerException>(() => IndexList.Parse("0-2000000000", "--neurons"));
+        Assert.Contains("--neurons '0-2000000000' names more than", huge.Message);
     }
 }
