@@ -85,10 +85,7 @@ public sealed class ChatSimulator(ILlmClient client, string model, int maxAttemp
     /// </summary>
     static double[]? Distribution(IReadOnlyList<TokenLogprob> logprobs, int at, int written)
     {
-        var p = new double[PromptFormat.MaxNormalizedActivation + 1];
-        foreach (var alternative in logprobs[at].TopLogprobs)
-            if (PromptFormat.ParseValue(alternative.Token) is int value)
-                p[value] += Math.Exp(alternative.Logprob);
+        var p = SimulatorPrompts.ValueMass(logprobs[at].TopLogprobs);
         bool splitTen = written == 10 && logprobs[at].Token.Trim() == "1" && at + 1 < logprobs.Count;
         if (splitTen)
         {

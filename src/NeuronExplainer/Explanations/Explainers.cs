@@ -19,8 +19,6 @@ public sealed record ExplanationAttempt(string? Text, string? Rejection)
     /// <summary>Longer explanations are rejected: they are essays or runaway generations, not explanations.</summary>
     public const int MaxLength = 600;
 
-    public bool IsUsable => Text is not null;
-
     /// <summary>Checks an explanation's text: trimmed, non-empty, at most <see cref="MaxLength"/> characters.</summary>
     public static ExplanationAttempt FromText(string? text)
     {

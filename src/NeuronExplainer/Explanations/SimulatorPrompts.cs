@@ -67,13 +67,16 @@ public static class SimulatorPrompts
     /// Probabilities of the values 0..10 among a position's top alternatives (surrounding whitespace ignored),
     /// renormalised over those values; null when no alternative is a value.
     /// </summary>
-    public static double[]? ValueDistribution(IReadOnlyList<TopLogprob> alternatives)
+    public static double[]? ValueDistribution(IReadOnlyList<TopLogprob> alternatives) => Renormalize(ValueMass(alternatives));
+
+    /// <summary>Probability mass of each value 0..10 among a position's top alternatives, not yet renormalised.</summary>
+    internal static double[] ValueMass(IReadOnlyList<TopLogprob> alternatives)
     {
         var p = new double[PromptFormat.MaxNormalizedActivation + 1];
         foreach (var alternative in alternatives)
             if (PromptFormat.ParseValue(alternative.Token) is int value)
                 p[value] += Math.Exp(alternative.Logprob);
-        return Renormalize(p);
+        return p;
     }
 
     internal static double[]? Renormalize(double[] p)

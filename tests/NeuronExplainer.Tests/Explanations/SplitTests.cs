@@ -17,6 +17,7 @@ public class SplitTests
         Assert.Equal([99, 95, 91, 0, -3, -6], record.CalibrationRecords().Select(r => r.Activations[0]));
         Assert.Equal([98, 94, 90, -1, -4, -7], record.ValidRecords().Select(r => r.Activations[0]));
         Assert.Equal([100, 96, 92], record.TrainRecords().Select(r => r.Activations[0]));
+        Assert.Equal([97, 93, 89, -2, -5, -8], record.TestRecords().Select(r => r.Activations[0]));
     }
 
     [Fact]

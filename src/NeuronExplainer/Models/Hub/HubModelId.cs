@@ -22,8 +22,5 @@ public sealed partial record HubModelId(HubRepo Repo, string Folder)
         return true;
     }
 
-    /// <summary>The repository path of a file in <see cref="Folder"/>.</summary>
-    public string PathOf(string name) => Folder.Length == 0 ? name : $"{Folder}/{name}";
-
     public override string ToString() => $"{Repo.Id}{(Folder.Length > 0 ? "/" + Folder : "")}@{Repo.Revision}";
 }
