@@ -2,6 +2,7 @@ using NeuronExplainer.Activations;
 using NeuronExplainer.Cli;
 using NeuronExplainer.Storage;
 using NeuronExplainer.Tests.Storage;
+using static NeuronExplainer.Tests.CliRunner;
 
 namespace NeuronExplainer.Tests.Activations;
 
@@ -13,14 +14,6 @@ public sealed class CollectCommandTests : IDisposable
     string directory => temp.Path;
 
     public void Dispose() => temp.Dispose();
-
-
-    static (int Code, string Out, string Err) Cli(params string[] args)
-    {
-        var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     [Fact]
     public void CollectsAllNeuronsOfStories260KAndShowsOne()
@@ -37,7 +30,7 @@ public sealed class CollectCommandTests : IDisposable
         var store = Path.Combine(directory, "store");
         string[] collect = ["collect", "--model", model, "--tokenizer", tokenizer, "--corpus", slice, "--store", store, "--top-k", "8", "--random", "8", "--quantiles", "4", "--per-quantile", "2", "--seed", "5"];
 
-        var (code, output, err) = Cli(collect);
+        var (code, output, err) = Run(collect);
         Assert.True(code == 0, err);
         Assert.Contains("860 (5 layers x 172)", output);
         Assert.Contains("collecting: ", err);
@@ -56,25 +49,25 @@ public sealed class CollectCommandTests : IDisposable
             Assert.Null(opened.GetCheckpoint(Collector.CheckpointStage));
         }
 
-        (code, output, err) = Cli(collect);
+        (code, output, err) = Run(collect);
         Assert.Equal(0, code);
         Assert.Contains("already holds this collection", output);
 
-        (code, _, err) = Cli([.. collect[..^2], "--seed", "6"]);
+        (code, _, err) = Run([.. collect[..^2], "--seed", "6"]);
         Assert.Equal(1, code);
         Assert.Contains("collect.seed 5 vs 6", err);
 
-        (code, var shown, err) = Cli("show", "--store", store, "--neuron", "3/10", "--records", "2");
+        (code, var shown, err) = Run("show", "--store", store, "--neuron", "3/10", "--records", "2");
         Assert.True(code == 0, err);
         Assert.Contains("neuron 3/10", shown);
         Assert.Contains("top-activating windows", shown);
         Assert.Contains("upstream neurons", shown);
 
-        (code, _, err) = Cli("show", "--store", store, "--neuron", "9/1");
+        (code, _, err) = Run("show", "--store", store, "--neuron", "9/1");
         Assert.Equal(1, code);
         Assert.Contains("no record of neuron 9/1", err);
 
-        (code, _, err) = Cli([.. collect, "--layers", "0,7"]);
+        (code, _, err) = Run([.. collect, "--layers", "0,7"]);
         Assert.Equal(1, code);
         Assert.Contains("--layers names layer 7", err);
     }

@@ -1,5 +1,6 @@
 using NeuronExplainer.Cli;
 using NeuronExplainer.Tests.Storage;
+using static NeuronExplainer.Tests.CliRunner;
 
 namespace NeuronExplainer.Tests.Cli;
 
@@ -8,13 +9,6 @@ public class CliConventionTests : IDisposable
     readonly TempDirectory temp = new();
 
     public void Dispose() => temp.Dispose();
-
-    internal static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     [Fact]
     public void Version_prints_the_tool_version()

@@ -2,18 +2,12 @@ using System.Text.Json;
 using NeuronExplainer.Cli;
 using NeuronExplainer.Models;
 using NeuronExplainer.Models.Hub;
+using static NeuronExplainer.Tests.CliRunner;
 
 namespace NeuronExplainer.Tests.Engine;
 
 public class EngineCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        var code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     [Fact]
     public void ActivationsJsonHasTheDocumentedShapeAndValues()

@@ -2,6 +2,7 @@ using NeuronExplainer.Activations;
 using NeuronExplainer.Cli;
 using NeuronExplainer.Storage;
 using NeuronExplainer.Tests.Llm;
+using static NeuronExplainer.Tests.CliRunner;
 
 namespace NeuronExplainer.Tests.Explanations;
 
@@ -21,22 +22,15 @@ public sealed class ExplanationCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(directory, recursive: true);
 
-    static (int Code, string Out, string Error) Run(params string[] args)
-    {
-        var (output, error) = (new StringWriter(), new StringWriter());
-        int code = CliApp.Run(args, output, error);
-        return (code, output.ToString(), error.ToString());
-    }
-
     [Fact]
     public void Explain_then_score_with_the_baseline_prints_the_summary_with_the_control_and_resumes()
     {
         var explain = Run("explain", "--store", directory);
-        Assert.True(explain.Code == 0, explain.Error);
+        Assert.True(explain.Code == 0, explain.Err);
         Assert.Contains("Explained 8 neurons, 0 already done", explain.Out);
 
         var score = Run("score", "--store", directory, "--control", "shuffled");
-        Assert.True(score.Code == 0, score.Error);
+        Assert.True(score.Code == 0, score.Err);
         Assert.Contains("Scored 6 neurons, 2 already done; control: 6 scored", score.Out);
         using (var store = SqliteNeuronStore.OpenExisting(directory))
         {
@@ -49,7 +43,7 @@ public sealed class ExplanationCommandTests : IDisposable
         Assert.Contains("100.0%", allRow);
 
         var again = Run("score", "--store", directory, "--layers", "1", "--neurons", "0-2");
-        Assert.True(again.Code == 0, again.Error);
+        Assert.True(again.Code == 0, again.Err);
         Assert.Contains("Scored 0 neurons, 3 already done", again.Out);
     }
 
@@ -59,8 +53,8 @@ public sealed class ExplanationCommandTests : IDisposable
         var result = Run("explain", "--store", directory, "--explainer", "gpt-4o-mini", "--simulator", "gpt-4o-mini",
             "--api-key-env", "NX_TEST_KEY_THAT_IS_NOT_SET");
         Assert.Equal(1, result.Code);
-        Assert.Contains("NX_TEST_KEY_THAT_IS_NOT_SET", result.Error);
-        Assert.Single(result.Error.Trim().Split('\n'));
+        Assert.Contains("NX_TEST_KEY_THAT_IS_NOT_SET", result.Err);
+        Assert.Single(result.Err.Trim().Split('\n'));
         using var store = SqliteNeuronStore.OpenExisting(directory);
         Assert.Empty(store.ListExplanationResults());
     }
@@ -70,7 +64,7 @@ public sealed class ExplanationCommandTests : IDisposable
     {
         var result = Run("explain", "--store", directory, "--explainer", "m", "--simulator", "m", "--base-url", "http://127.0.0.1:9/v1");
         Assert.Equal(1, result.Code);
-        Assert.Contains("127.0.0.1:9", result.Error);
+        Assert.Contains("127.0.0.1:9", result.Err);
         using var store = SqliteNeuronStore.OpenExisting(directory);
         Assert.Empty(store.ListExplanationResults());
     }
@@ -85,16 +79,16 @@ public sealed class ExplanationCommandTests : IDisposable
         string[] llm = option == "--simulator-method" ? ["--simulator", "m", "--base-url", "http://127.0.0.1:9/v1"] : [];
         var result = Run(["score", "--store", directory, option, value, .. llm]);
         Assert.Equal(1, result.Code);
-        Assert.Contains(message, result.Error);
+        Assert.Contains(message, result.Err);
     }
 
     [Fact]
     public void The_baseline_simulator_refuses_an_llm_explainer() =>
-        Assert.Contains("--simulator baseline reads only baseline explanations", Run("explain", "--store", directory, "--explainer", "gpt-4o").Error);
+        Assert.Contains("--simulator baseline reads only baseline explanations", Run("explain", "--store", directory, "--explainer", "gpt-4o").Err);
 
     [Fact]
     public void A_directory_without_a_store_is_an_error() =>
-        Assert.Contains("no store in", Run("explain", "--store", Path.Combine(directory, "nothing")).Error);
+        Assert.Contains("no store in", Run("explain", "--store", Path.Combine(directory, "nothing")).Err);
 
     [Fact]
     public async Task LLM_explain_and_score_through_the_fake_server_report_tokens_and_a_dry_run_sends_nothing()
@@ -106,14 +100,14 @@ public sealed class ExplanationCommandTests : IDisposable
         string[] llm = ["--explainer", "fake-chat", "--simulator", "fake-chat", "--base-url", server.BaseUrl.ToString(), "--layers", "0", "--neurons", "0"];
 
         var dry = Run(["explain", "--store", directory, "--dry-run", .. llm]);
-        Assert.True(dry.Code == 0, dry.Error);
+        Assert.True(dry.Code == 0, dry.Err);
         Assert.Contains("would send", dry.Out);
         Assert.Equal(0, server.Count(FakeOpenAiServer.Chat));
 
         var explain = Run(["explain", "--store", directory, .. llm]);
-        Assert.True(explain.Code == 0, explain.Error);
+        Assert.True(explain.Code == 0, explain.Err);
         var score = Run(["score", "--store", directory, .. llm]);
-        Assert.True(score.Code == 0, score.Error);
+        Assert.True(score.Code == 0, score.Err);
         Assert.Contains("LLM: sent", score.Out);
         using var store = SqliteNeuronStore.OpenExisting(directory);
         var result = store.GetExplanationResult(new NeuronId(0, 0), "token-activation-pair:fake-chat", "chat:fake-chat")!;
@@ -138,7 +132,7 @@ public sealed class ExplanationCommandTests : IDisposable
 
         var stopped = Run(["explain", .. llm, "--max-cost", "25"]);
         Assert.Equal(1, stopped.Code);
-        Assert.Contains("stopped early", stopped.Error);
+        Assert.Contains("stopped early", stopped.Err);
         Assert.Contains("not started (stopped)", stopped.Out);
         int paidFirst = server.Count(FakeOpenAiServer.Chat);
         using (var store = SqliteNeuronStore.OpenExisting(directory))
@@ -148,7 +142,7 @@ public sealed class ExplanationCommandTests : IDisposable
         }
 
         var finished = Run(["explain", .. llm]);
-        Assert.True(finished.Code == 0, finished.Error);
+        Assert.True(finished.Code == 0, finished.Err);
         Assert.Contains("already done", finished.Out);
         var bodies = server.Requests.Where(r => r.Endpoint == FakeOpenAiServer.Chat).Select(r => r.Body.GetRawText()).ToList();
         Assert.True(bodies.Count > paidFirst);
@@ -165,12 +159,12 @@ public sealed class ExplanationCommandTests : IDisposable
                 store.PutExplanationResult(result with { Explainer = "imported", Simulator = "imported" });
 
         var scored = Run("score", "--store", directory, "--explanations-from", "imported");
-        Assert.True(scored.Code == 0, scored.Error);
+        Assert.True(scored.Code == 0, scored.Err);
         Assert.Contains("Explained and scored 3 neurons", scored.Out);
         using var reopened = SqliteNeuronStore.OpenExisting(directory);
         var rescored = reopened.ListScores(0).Where(s => s is { Explainer: "imported", Simulator: "baseline" }).ToList();
         Assert.Equal(3, rescored.Count(s => s.Status == NeuronStatus.Done && s.Score > 0.9));
 
-        Assert.Contains("no scored explanations by 'nobody'", Run("score", "--store", directory, "--explanations-from", "nobody").Error);
+        Assert.Contains("no scored explanations by 'nobody'", Run("score", "--store", directory, "--explanations-from", "nobody").Err);
     }
 }

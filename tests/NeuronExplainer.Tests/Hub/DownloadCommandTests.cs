@@ -1,16 +1,11 @@
 using NeuronExplainer.Cli;
 using NeuronExplainer.Tests.Tokenizers;
+using static NeuronExplainer.Tests.CliRunner;
 
 namespace NeuronExplainer.Tests.Hub;
 
 public class DownloadCommandTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (stdout, stderr) = (new StringWriter(), new StringWriter());
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     [Fact]
     public void A_local_llama2c_checkpoint_is_reported_with_its_tokenizer()

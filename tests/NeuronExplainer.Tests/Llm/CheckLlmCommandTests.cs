@@ -1,4 +1,5 @@
 using NeuronExplainer.Cli;
+using static NeuronExplainer.Tests.CliRunner;
 
 namespace NeuronExplainer.Tests.Llm;
 
@@ -9,14 +10,6 @@ public sealed class CheckLlmCommandTests : IAsyncLifetime
     public async Task InitializeAsync() => _server = await FakeOpenAiServer.StartAsync();
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
-
-    private (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var stdout = new StringWriter();
-        var stderr = new StringWriter();
-        int code = CliApp.Run(args, stdout, stderr);
-        return (code, stdout.ToString(), stderr.ToString());
-    }
 
     [Fact]
     public void ReportsWhichSimulationMethodsTheServerSupports()

@@ -5,13 +5,12 @@ using System.Text.Json;
 using System.Text.RegularExpressions;
 using NeuronExplainer.Cli;
 using NeuronExplainer.Tests.Storage;
+using static NeuronExplainer.Tests.CliRunner;
 
 namespace NeuronExplainer.Tests.Viewer;
 
 public sealed partial class ServeCommandTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args) => Cli.CliConventionTests.Run(args);
-
     [Theory]
     [InlineData("--host", "example.org", "--host 'example.org' is not an IP address")]
     [InlineData("--port", "70000", "--port 70000 is out of range")]
