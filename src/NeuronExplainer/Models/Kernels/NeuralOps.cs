@@ -69,13 +69,11 @@ public static class NeuralOps
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SiluMultiply(Span<float> gate, ReadOnlySpan<float> up)
     {
-        Span<float> t = stackalloc float[Chunk];
+        // Chunk by chunk, so each chunk is multiplied while still in cache.
         for (var start = 0; start < gate.Length; start += Chunk)
         {
             var g = gate.Slice(start, Math.Min(Chunk, gate.Length - start));
-            var s = t[..g.Length];
-            TensorPrimitives.Sigmoid(g, s);
-            TensorPrimitives.Multiply(g, s, g);
+            Silu(g);
             TensorPrimitives.Multiply(g, up.Slice(start, g.Length), g);
         }
     }
