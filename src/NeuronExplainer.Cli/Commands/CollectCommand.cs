@@ -67,7 +67,7 @@ public static class CollectCommand
         public int Execute(ParseResult parse)
         {
             var stderr = parse.InvocationConfiguration.Error;
-            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stderr) });
+            var console = TableConsole.For(stderr);
             var settings = new CollectionSettings
             {
                 Layers = IndexList.Parse(parse.GetValue(layers)!, "--layers")?.ToArray(),
@@ -106,7 +106,7 @@ public static class CollectCommand
                     neuronStore = SqliteNeuronStore.Open(storeDirectory);
                 }
                 var summary = Run(stderr, console, collector, neuronStore);
-                var output = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Output) });
+                var output = TableConsole.For(parse.InvocationConfiguration.Output);
                 PrintSummary(output, summary, loaded.Info, storeDirectory);
             }
             finally

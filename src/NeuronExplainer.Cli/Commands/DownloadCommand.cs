@@ -1,6 +1,5 @@
 using System.CommandLine;
 using NeuronExplainer.Models.Hub;
-using Spectre.Console;
 
 namespace NeuronExplainer.Cli.Commands;
 
@@ -35,7 +34,7 @@ public static class DownloadCommand
         command.SetAction(async (parse, cancel) =>
         {
             var output = parse.InvocationConfiguration.Output;
-            var progress = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Error) });
+            var progress = TableConsole.For(parse.InvocationConfiguration.Error);
             if (parse.GetValue(dataset) is { } datasetId)
             {
                 if (parse.GetValue(model) is not null) throw new NeuronExplainerException("give either a model or --dataset, not both");

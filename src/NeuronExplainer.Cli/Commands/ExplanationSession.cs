@@ -85,8 +85,7 @@ internal static class ExplanationSession
     static void PrintSummary(TextWriter output, INeuronStore store, IReadOnlyList<NeuronId> neurons, ExplanationSetup setup, RunStep step,
         RunCounts counts, RunCounts? control)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.Detect, ColorSystem = ColorSystemSupport.Detect });
-        if (console.Profile.Width < 120 && !console.Profile.Capabilities.Interactive) console.Profile.Width = 140;
+        var console = TableConsole.For(output);
         string pair = $"explainer {setup.Explainer.Name}, simulator {setup.Simulator.Name}";
         if (setup.DryRun)
         {
