@@ -107,6 +107,10 @@ internal static class ExplanationSession
                 row.ShareAtLeast08 is double share ? share.ToString("0.0%", CultureInfo.InvariantCulture) : "-",
                 row.ControlScored == 0 ? "-" : $"{Score(row.ControlMean)} ({row.ControlScored})");
         console.Write(table);
+        if (setup.Simulator is AllAtOnceSimulator)
+            console.WriteLine("Value slots without a value 0..10 in the top logprobs (scored 0): " + string.Join(", ",
+                RunSummary.NoValueShares(store, neurons, setup.Explainer.Name, setup.Simulator.Name).Select(r =>
+                    string.Create(CultureInfo.InvariantCulture, $"{(r.Layer is int l ? $"layer {l}" : "all")} {r.Share:0.0%} ({r.NoValueSlots} of {r.Slots})"))));
         PrintUsage(console, setup, store);
     }
 

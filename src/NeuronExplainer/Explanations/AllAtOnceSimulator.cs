@@ -1,3 +1,4 @@
+using System.Globalization;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Llm;
 
@@ -7,9 +8,22 @@ namespace NeuronExplainer.Explanations;
 /// The paper's all-at-once simulator for completions servers with <c>echo</c> (e.g. vLLM): one request per excerpt
 /// scores the prompt with "unknown" in every value slot, and the top logprobs at each slot give the model's
 /// distribution over the values 0..10 there (renormalised over those values). Nothing is generated.
+/// A slot whose top logprobs hold no value is kept as OpenAI keeps it (empty distribution, expected value 0) and
+/// counted in <see cref="SequenceSimulation.NoValueSlots"/>; the simulation fails only when more than
+/// <paramref name="maxNoValueShare"/> of all slots asked for in one call are such slots.
 /// </summary>
-public sealed class AllAtOnceSimulator(ILlmClient client, string model, int topLogprobs = 15) : ISimulator
+public sealed class AllAtOnceSimulator(ILlmClient client, string model, int topLogprobs = 15, double maxNoValueShare = AllAtOnceSimulator.DefaultMaxNoValueShare)
+    : ISimulator
 {
+    /// <summary>
+    /// Above this share of slots without a value the model is not reading the format (a wrong tokenizer, a chat-only
+    /// model behind a completions route), and its zeros would pass for predictions.
+    /// </summary>
+    public const double DefaultMaxNoValueShare = 0.1;
+
+    readonly double maxNoValueShare = maxNoValueShare is >= 0 and <= 1 ? maxNoValueShare
+        : throw new ArgumentOutOfRangeException(nameof(maxNoValueShare), maxNoValueShare, "the share of slots without a value must be in 0..1");
+
     public string Name => $"all-at-once:{model}";
 
     public async Task<SimulationOutcome> SimulateAsync(NeuronId neuron, string explanation, IReadOnlyList<IReadOnlyList<string>> excerpts,
@@ -39,13 +53,14 @@ public sealed class AllAtOnceSimulator(ILlmClient client, string model, int topL
                 int at = SimulatorPrompts.TokenAt(starts, tokens, offsets[i]);
                 if (at < 0)
                     return SimulationOutcome.Failed($"excerpt {e + 1}: the echoed prompt does not reach the value of token {i + 1} (character {offsets[i]})");
-                var distribution = SimulatorPrompts.ValueDistribution(tokens[at].TopLogprobs);
-                if (distribution is null)
-                    return SimulationOutcome.Failed($"excerpt {e + 1}: no value 0..10 among the top logprobs at token {i + 1}");
-                distributions[i] = distribution;
+                distributions[i] = SimulatorPrompts.ValueDistribution(tokens[at].TopLogprobs) ?? [];
             }
             simulations.Add(SimulatorPrompts.FromDistributions(excerpts[e], distributions, SimulationMethods.PromptLogprobs));
         }
+        int slots = simulations.Sum(s => s.Tokens.Count), missing = simulations.Sum(s => s.NoValueSlots);
+        if (slots > 0 && missing > maxNoValueShare * slots)
+            return SimulationOutcome.Failed(string.Create(CultureInfo.InvariantCulture,
+                $"{missing} of {slots} value slots ({(double)missing / slots:0.#%}) had no value 0..10 among the top {topLogprobs} logprobs; at most {maxNoValueShare:0.#%} are accepted"));
         return SimulationOutcome.Of(simulations);
     }
 }
