@@ -7,15 +7,16 @@ namespace NeuronExplainer.Explanations;
 /// <summary>Settings of the per-neuron flow.</summary>
 /// <param name="Samples">Explanations written per neuron; the best on calibration is chosen.</param>
 /// <param name="Revisions">Revision rounds (--revise): each shows the worst calibration excerpts to the explainer.</param>
-/// <param name="Counterexamples">Calibration excerpts shown per revision.</param>
+/// <param name="Counterexamples">Excerpts of the counterexample half of calibration shown per revision.</param>
 /// <param name="BootstrapSeed">Seed of the scores' bootstrap intervals.</param>
 public sealed record ExplanationFlowOptions(int Samples = 1, int Revisions = 0, int Counterexamples = 3, int BootstrapSeed = 0);
 
 /// <summary>
 /// One neuron's work, in two resumable steps that each end in one stored result.
 /// Explain: write explanations from the train split, simulate each on the calibration split, choose the best
-/// there, optionally revise it against its worst calibration excerpts (kept only if calibration improves); the
-/// result is <see cref="NeuronStatus.Pending"/> with calibration scores. Score: simulate the candidates on the
+/// there, optionally revise it. Revision splits calibration in two disjoint halves (see <see cref="CalibrationHalves"/>):
+/// counterexamples come from one, and a revision is kept only if it scores higher on the other, so the excerpts the
+/// explainer saw never judge its answer. The result is <see cref="NeuronStatus.Pending"/> with calibration scores. Score: simulate the candidates on the
 /// valid split (top and random 1:1), calibrate to activation units, score; the chosen one's valid score is the
 /// neuron's score, so choosing on calibration never inflates it. Failures are results with reasons, never scores.
 /// </summary>
@@ -41,17 +42,22 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
             return Result(record.NeuronId, NeuronStatus.Failed, "no usable explanation: " + string.Join("; ", notes), null, null);
 
         int chosen = Best(candidates);
-        for (int round = 1; round <= options.Revisions; round++)
-        {
-            var current = candidates[chosen];
-            var counterexamples = Worst(record, current.ScoredSimulation);
-            var revision = await explainer.ReviseAsync(input, current.Explanation, counterexamples, cancellationToken);
-            var scored = await ScoreAttemptAsync(record, revision, $"revision {round}", notes, cancellationToken);
-            if (scored is null) continue;
-            candidates.Add(scored);
-            if (IsBetter(scored.ScoredSimulation, current.ScoredSimulation)) chosen = candidates.Count - 1;
-            else notes.Add($"revision {round} not kept: calibration score {Describe(scored.ScoredSimulation)} is not above {Describe(current.ScoredSimulation)}");
-        }
+        var (shown, judging) = CalibrationHalves(record);
+        if (options.Revisions > 0 && (!shown.Contains(true) || !judging.Contains(true)))
+            notes.Add("no revision: calibration has too few excerpts to show counterexamples from one half and judge the revision on the other");
+        else
+            for (int round = 1; round <= options.Revisions; round++)
+            {
+                var current = candidates[chosen];
+                var counterexamples = Worst(record, current.ScoredSimulation, shown);
+                var revision = await explainer.ReviseAsync(input, current.Explanation, counterexamples, cancellationToken);
+                var scored = await ScoreAttemptAsync(record, revision, $"revision {round}", notes, cancellationToken);
+                if (scored is null) continue;
+                candidates.Add(scored);
+                ScoredSimulation revised = Judged(scored.ScoredSimulation, judging), before = Judged(current.ScoredSimulation, judging);
+                if (IsBetter(revised, before)) chosen = candidates.Count - 1;
+                else notes.Add($"revision {round} not kept: its score on the judging half of calibration, {Describe(revised)}, is not above {Describe(before)}");
+            }
         return Result(record.NeuronId, NeuronStatus.Pending, Join(notes), new NeuronSimulationResults(record.NeuronId, candidates), chosen);
     }
 
@@ -129,11 +135,32 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
         return outcome;
     }
 
-    /// <summary>The calibration excerpts with the largest mean absolute error between simulated and true 0..10 values.</summary>
-    List<Counterexample> Worst(NeuronRecord record, ScoredSimulation calibration)
+    /// <summary>
+    /// Two disjoint halves of <see cref="NeuronRecord.CalibrationRecords"/>, as flags by position: the counterexample half
+    /// holds its 1st, 3rd, 5th, ... top excerpts and its 1st, 3rd, 5th, ... random ones, the judging half the others, so
+    /// both keep the split's top/random balance.
+    /// </summary>
+    public static (bool[] Counterexamples, bool[] Judging) CalibrationHalves(NeuronRecord record)
+    {
+        var calibration = record.CalibrationRecords();
+        var shown = new HashSet<ActivationRecord>(ReferenceEqualityComparer.Instance);
+        foreach (var part in new[] { record.TopRecords("calibration"), record.RandomRecords("calibration") })
+            for (int i = 0; i < part.Count; i += 2) shown.Add(part[i]);
+        bool[] counterexamples = [.. calibration.Select(shown.Contains)];
+        return (counterexamples, [.. counterexamples.Select(c => !c)]);
+    }
+
+    /// <summary>The calibration scores pooled over the judging half only.</summary>
+    ScoredSimulation Judged(ScoredSimulation calibration, bool[] judging) =>
+        SimulationScorer.Aggregate([.. calibration.ScoredSequenceSimulations.Where((_, i) => judging[i])], options.BootstrapSeed, resamples: 1);
+
+    /// <summary>
+    /// The excerpts of the counterexample half with the largest mean absolute error between simulated and true 0..10 values.
+    /// </summary>
+    List<Counterexample> Worst(NeuronRecord record, ScoredSimulation calibration, bool[] shown)
     {
         double max = record.MaxActivation;
-        return [.. calibration.ScoredSequenceSimulations
+        return [.. calibration.ScoredSequenceSimulations.Where((_, i) => shown[i])
             .Select(s => (s, Error: s.TrueActivations.Select((a, i) =>
                 Math.Abs(PromptFormat.MaxNormalizedActivation * Math.Max(0, a) / max - s.Simulation.ExpectedActivations[i])).DefaultIfEmpty().Average()))
             .OrderByDescending(x => x.Error)

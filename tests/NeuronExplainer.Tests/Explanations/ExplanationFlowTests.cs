@@ -94,6 +94,96 @@ public class ExplanationFlowTests
     }
 
     [Fact]
+    public void Calibration_halves_are_disjoint_cover_calibration_and_keep_top_and_random_balanced()
+    {
+        var record = SyntheticNeurons.Cat();
+        var calibration = record.CalibrationRecords();
+        var (shown, judging) = ExplanationFlow.CalibrationHalves(record);
+        Assert.Equal(calibration.Count, shown.Length);
+        Assert.All(Enumerable.Range(0, shown.Length), i => Assert.True(shown[i] ^ judging[i]));
+        var top = record.TopRecords("calibration").ToHashSet(ReferenceEqualityComparer.Instance);
+        int Tops(bool[] half) => calibration.Where((r, i) => half[i] && top.Contains(r)).Count();
+        Assert.Equal(Tops(shown), shown.Count(x => x) - Tops(shown));
+        Assert.Equal(Tops(judging), judging.Count(x => x) - Tops(judging));
+        Assert.True(Tops(judging) > 0);
+    }
+
+    [Fact]
+    public async Task Revision_counterexamples_come_only_from_one_calibration_half_and_valid_is_never_seen()
+    {
+        var record = SyntheticNeurons.Cat();
+        var (_, judging) = ExplanationFlow.CalibrationHalves(record);
+        var judged = record.CalibrationRecords().Where((_, i) => judging[i]).ToList();
+        // The current explanation simulates every excerpt perfectly except one of the judging half, the worst excerpt of all
+        // calibration: counterexamples picked over all of calibration would show it to the explainer.
+        var simulator = new HalvesSimulator(record, flipOneJudging: "current");
+        var explainer = new FixedExplainer(["current"], revision: "revised");
+        var result = await new ExplanationFlow(explainer, simulator, new ExplanationFlowOptions(Revisions: 2)).ExplainAsync(new ExplainerInput(record, null), None);
+
+        Assert.Equal(NeuronStatus.Pending, result.Status);
+        Assert.Equal(2, explainer.AllCounterexamples.Count);
+        var shownTokens = explainer.AllCounterexamples.SelectMany(c => c).Select(c => c.Record.Tokens).ToList();
+        Assert.NotEmpty(shownTokens);
+        Assert.All(shownTokens, t => Assert.DoesNotContain(judged, r => r.Tokens.SequenceEqual(t)));
+        Assert.All(shownTokens, t => Assert.Contains(record.CalibrationRecords(), r => r.Tokens.SequenceEqual(t)));
+        // Nothing of the valid split is simulated, shown or used for any choice before scoring (an excerpt drawn both as a
+        // top and as a random one can sit in calibration and valid alike; it is calibration data here).
+        var calibrationTokens = record.CalibrationRecords().Select(r => r.Tokens).ToHashSet(ReferenceEqualityComparer.Instance);
+        var valid = record.ValidRecords().Select(r => r.Tokens).Where(t => !calibrationTokens.Contains(t)).ToHashSet(ReferenceEqualityComparer.Instance);
+        Assert.NotEmpty(valid);
+        Assert.DoesNotContain(simulator.Seen, valid.Contains);
+        Assert.DoesNotContain(shownTokens, valid.Contains);
+    }
+
+    [Theory]
+    // Better on the judging half, worse over all calibration: kept.
+    [InlineData("flip-one-judging", "flip-counterexample-half", true)]
+    // Better over all calibration, worse on the judging half: not kept.
+    [InlineData("flip-counterexample-half", "flip-one-judging", false)]
+    public async Task Whether_a_revision_is_kept_is_decided_on_the_judging_half_alone(string current, string revised, bool kept)
+    {
+        var record = SyntheticNeurons.Cat();
+        var simulator = new HalvesSimulator(record, flipOneJudging: "flip-one-judging");
+        var result = await new ExplanationFlow(new FixedExplainer([current], revision: revised), simulator, new ExplanationFlowOptions(Revisions: 1))
+            .ExplainAsync(new ExplainerInput(record, null), None);
+        var candidates = result.Results!.ScoredExplanations;
+        // Over all calibration the two rank the other way round from the judging half.
+        Assert.Equal(!kept, candidates[1].ScoredSimulation.EvCorrelationScore > candidates[0].ScoredSimulation.EvCorrelationScore);
+        Assert.Equal(kept ? 1 : 0, result.ChosenIndex);
+        if (!kept) Assert.Contains("revision 1 not kept: its score on the judging half of calibration", result.Reason);
+    }
+
+    /// <summary>
+    /// Predicts the true 0..10 values, reversed (10 - value) on the whole counterexample half for explanation
+    /// "flip-counterexample-half", and reversed on the first judging-half excerpt only for <paramref name="flipOneJudging"/>.
+    /// Records every excerpt it is asked about.
+    /// </summary>
+    sealed class HalvesSimulator(NeuronRecord record, string flipOneJudging) : ISimulator
+    {
+        readonly List<ActivationRecord> calibration = [.. record.CalibrationRecords()];
+        readonly bool[] shown = ExplanationFlow.CalibrationHalves(record).Counterexamples;
+
+        public List<IReadOnlyList<string>> Seen { get; } = [];
+
+        public string Name => "halves";
+
+        public Task<SimulationOutcome> SimulateAsync(NeuronId neuron, string explanation, IReadOnlyList<IReadOnlyList<string>> excerpts,
+            CancellationToken cancellationToken)
+        {
+            Seen.AddRange(excerpts);
+            int firstJudging = Array.IndexOf(shown, false);
+            return Task.FromResult(SimulationOutcome.Of([.. excerpts.Select(tokens =>
+            {
+                int i = calibration.FindIndex(r => ReferenceEquals(r.Tokens, tokens));
+                var truth = i >= 0 ? calibration[i].Activations : record.ValidRecords().First(r => ReferenceEquals(r.Tokens, tokens)).Activations;
+                bool flip = i >= 0 && (explanation == "flip-counterexample-half" && shown[i] || explanation == flipOneJudging && i == firstJudging);
+                double[] values = [.. truth.Select(a => 10 * a / record.MaxActivation).Select(v => flip ? 10 - v : v)];
+                return new SequenceSimulation(tokens, values, ActivationScale.SimulatedNormalizedActivations, [], []);
+            })]));
+        }
+    }
+
+    [Fact]
     public async Task A_constant_simulation_is_scored_undefined_with_a_reason()
     {
         var flow = new ExplanationFlow(new FixedExplainer("tokens \"zebra\" (9.0)"), new BaselineSimulator(), new ExplanationFlowOptions());
@@ -109,7 +199,9 @@ public class ExplanationFlowTests
     {
         public FixedExplainer(params string[] texts) : this((IReadOnlyList<string>)texts) { }
 
-        public IReadOnlyList<Counterexample>? LastCounterexamples { get; private set; }
+        public IReadOnlyList<Counterexample>? LastCounterexamples => AllCounterexamples.LastOrDefault();
+
+        public List<IReadOnlyList<Counterexample>> AllCounterexamples { get; } = [];
 
         public string Name => "fixed";
 
@@ -119,7 +211,7 @@ public class ExplanationFlowTests
         public Task<ExplanationAttempt> ReviseAsync(ExplainerInput input, string current, IReadOnlyList<Counterexample> counterexamples,
             CancellationToken cancellationToken)
         {
-            LastCounterexamples = counterexamples;
+            AllCounterexamples.Add(counterexamples);
             return Task.FromResult(ExplanationAttempt.FromText(revision));
         }
     }
