@@ -84,7 +84,8 @@ public static class CollectCommand
             var corpusOptions = new CorpusOptions(parse.GetValue(corpus)!, parse.GetValue(separator), parse.GetValue(textField)!);
             if (HubCorpus.IsDatasetId(corpusOptions.Path))
             {
-                using var hub = new HubClient(HubOptions.FromEnvironment(), TableConsole.For(stderr));
+                using var progress = new HubDownloadDisplay(TableConsole.For(stderr));
+                using var hub = new HubClient(HubOptions.FromEnvironment(), progress);
                 corpusOptions = HubCorpus.ResolveAsync(corpusOptions, hub).GetAwaiter().GetResult();
             }
             // A local model is recorded by its full path, so the same files reached another way are not a different run.

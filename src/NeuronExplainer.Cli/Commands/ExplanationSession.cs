@@ -41,7 +41,7 @@ internal static class ExplanationSession
 
         string label = step switch { RunStep.Explain => "explain", RunStep.Score => "score", _ => "explain+score" };
         var counts = await WithProgressAsync(error, label, neurons.Count, progress =>
-            new ExplanationRunner(store, setup.Flow, setup.Concurrency, setup.DryRun).RunAsync(neurons, step, progress, cancellationToken));
+            new ExplanationRunner(store, store, setup.Flow, setup.Concurrency, setup.DryRun).RunAsync(neurons, step, progress, cancellationToken));
 
         RunCounts? controlCounts = null;
         if (control == ShuffledControlName && step != RunStep.Explain && counts.StopReason is null && !setup.DryRun)
@@ -51,7 +51,7 @@ internal static class ExplanationSession
             var controlFlow = new ExplanationFlow(shuffled, setup.Simulator, setup.FlowOptions with { Samples = 1, Revisions = 0 });
             var controlNeurons = shuffled.Neurons.ToList();
             controlCounts = await WithProgressAsync(error, "control", controlNeurons.Count, progress =>
-                new ExplanationRunner(store, controlFlow, setup.Concurrency).RunAsync(controlNeurons, RunStep.ExplainAndScore, progress, cancellationToken));
+                new ExplanationRunner(store, store, controlFlow, setup.Concurrency).RunAsync(controlNeurons, RunStep.ExplainAndScore, progress, cancellationToken));
         }
 
         PrintSummary(output, store, neurons, setup, step, counts, controlCounts);

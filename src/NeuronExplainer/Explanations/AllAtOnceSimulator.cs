@@ -1,6 +1,7 @@
 using System.Globalization;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Llm;
+using NeuronExplainer.Scoring;
 
 namespace NeuronExplainer.Explanations;
 

@@ -1,6 +1,5 @@
 using NeuronExplainer.Activations;
 using NeuronExplainer.Scoring;
-using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Explanations;
 

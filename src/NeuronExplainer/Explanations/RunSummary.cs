@@ -1,5 +1,4 @@
 using NeuronExplainer.Activations;
-using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Explanations;
 
@@ -28,7 +27,7 @@ public static class RunSummary
     public const double GoodScore = 0.8;
 
     /// <summary>One row per layer, then the total over all selected neurons (scores pooled, not a mean of layer means).</summary>
-    public static IReadOnlyList<LayerSummary> Build(INeuronStore store, IReadOnlyCollection<NeuronId> neurons, string explainer, string simulator)
+    public static IReadOnlyList<LayerSummary> Build(IExplanationResultStore store, IReadOnlyCollection<NeuronId> neurons, string explainer, string simulator)
     {
         var selected = neurons.ToHashSet();
         var byLayer = neurons.Select(n => n.LayerIndex).Distinct().Order()

@@ -6,6 +6,8 @@ using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Scoring;
+using NeuronExplainer.Explanations;
+using NeuronExplainer.Llm;
 
 namespace NeuronExplainer.Storage;
 

@@ -2,6 +2,8 @@ using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Storage;
+using NeuronExplainer.Explanations;
+using NeuronExplainer.Llm;
 
 namespace NeuronExplainer.Tests.Storage;
 
