@@ -41,7 +41,7 @@ public static class RunSummary
     /// Per layer, then over all, the share of value slots without a value (see <see cref="NoValueShare"/>). Reads every
     /// stored result of the pair, so callers ask for it only when the simulator can leave slots empty (all-at-once).
     /// </summary>
-    public static IReadOnlyList<NoValueShare> NoValueShares(INeuronStore store, IReadOnlyCollection<NeuronId> neurons, string explainer, string simulator)
+    public static IReadOnlyList<NoValueShare> NoValueShares(IExplanationResultStore store, IReadOnlyCollection<NeuronId> neurons, string explainer, string simulator)
     {
         var rows = neurons.GroupBy(n => n.LayerIndex).OrderBy(g => g.Key).Select(layer =>
         {

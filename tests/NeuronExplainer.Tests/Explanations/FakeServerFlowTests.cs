@@ -157,7 +157,7 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
         // About 1 token in 12 is " big"; a split can hold more than the default 10%, so allow 20% here.
         var flow = new ExplanationFlow(new BaselineExplainer(), new AllAtOnceSimulator(llm, "fake-instruct", maxNoValueShare: 0.2), new ExplanationFlowOptions());
         var ids = records.Select(r => r.NeuronId).ToList();
-        await new ExplanationRunner(store, flow).RunAsync(ids, RunStep.ExplainAndScore);
+        await new ExplanationRunner(store, store, flow).RunAsync(ids, RunStep.ExplainAndScore);
 
         foreach (var record in records)
         {
