@@ -81,7 +81,11 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
                 notes.Add($"candidate {i + 1} could not be simulated on the valid split: {outcome.Failure}");
                 continue;
             }
-            var calibration = LinearCalibration.Fit(calibrationTruth, [.. candidates[i].ScoredSimulation.ScoredSequenceSimulations.Select(s => s.Simulation)]);
+            var calibration = LinearCalibration.Fit(calibrationTruth, [.. candidates[i].ScoredSimulation.ScoredSequenceSimulations.Select(s => s.Simulation)],
+                out string? rejection);
+            // Uncalibrated values stay on the 0..10 scale, so the scorer leaves R^2 and absolute deviation undefined.
+            if (rejection is not null)
+                notes.Add($"candidate {i + 1}: R^2 and absolute deviation undefined, the calibration to activation units was rejected: {rejection}");
             var simulations = calibration is null ? outcome.Simulations! : [.. outcome.Simulations!.Select(calibration.Apply)];
             if (i == chosen) newChosen = scoredList.Count;
             scoredList.Add(new ScoredExplanation(candidates[i].Explanation, SimulationScorer.Score(valid, simulations, options.BootstrapSeed)));

@@ -4,7 +4,10 @@ namespace NeuronExplainer.Scoring;
 
 /// <summary>
 /// Builds <see cref="ScoredSimulation"/>s: per-excerpt scores, scores pooled over every token of
-/// every excerpt (never a mean of per-excerpt correlations), and the bootstrap interval.
+/// every excerpt (never a mean of per-excerpt correlations), and the bootstrap interval. R^2 and absolute
+/// deviation compare values, so they are computed only for simulations in activation units
+/// (<see cref="ActivationScale.NeuronActivations"/>) and left null for 0..10 ones; the correlation does not
+/// depend on the unit and is always computed.
 /// </summary>
 public static class SimulationScorer
 {
@@ -27,10 +30,11 @@ public static class SimulationScorer
                 throw new ArgumentException(
                     $"excerpt {i} has {record.Activations.Count} tokens but its simulation has {simulation.ExpectedActivations.Count}");
             double[] truth = [.. record.Activations], predicted = [.. simulation.ExpectedActivations];
+            bool units = simulation.ActivationScale == ActivationScale.NeuronActivations;
             sequences[i] = new ScoredSequenceSimulation(simulation, record.Activations,
                 ActivationScores.Correlation(truth, predicted).Value,
-                ActivationScores.RSquared(truth, predicted).Value,
-                ActivationScores.AbsoluteDevExplained(truth, predicted).Value);
+                units ? ActivationScores.RSquared(truth, predicted).Value : null,
+                units ? ActivationScores.AbsoluteDevExplained(truth, predicted).Value : null);
         }
         return Aggregate(sequences, bootstrapSeed, resamples);
     }
@@ -55,8 +59,9 @@ public static class SimulationScorer
         double[] x = [.. truth], y = [.. predicted];
         var correlation = ActivationScores.Correlation(x, y);
         var interval = correlation.IsDefined ? CorrelationBootstrap.Interval(x, y, lengths, resamples, bootstrapSeed) : null;
+        bool units = sequences.All(s => s.Simulation.ActivationScale == ActivationScale.NeuronActivations);
         return new ScoredSimulation(sequences, correlation.Value,
-            ActivationScores.RSquared(x, y).Value, ActivationScores.AbsoluteDevExplained(x, y).Value)
+            units ? ActivationScores.RSquared(x, y).Value : null, units ? ActivationScores.AbsoluteDevExplained(x, y).Value : null)
         {
             UndefinedReason = correlation.UndefinedReason,
             EvCorrelationInterval = interval is var (low, high) ? [low, high] : null,

@@ -154,8 +154,37 @@ public class ExplanationFlowTests
         if (!kept) Assert.Contains("revision 1 not kept: its score on the judging half of calibration", result.Reason);
     }
 
+    [Fact]
+    public async Task R_squared_and_absolute_deviation_are_in_activation_units_or_undefined_when_calibration_is_rejected()
+    {
+        var record = SyntheticNeurons.Cat();
+        var simulator = new HalvesSimulator(record, flipOneJudging: "none");
+        var rejected = await new ExplanationFlow(new FixedExplainer("flip-calibration"), simulator, new ExplanationFlowOptions())
+            .ExplainAndScoreAsync(new ExplainerInput(record, null), None);
+        var scored = rejected.Results!.ScoredExplanations[0].ScoredSimulation;
+        // The simulation falls as activations rise on calibration, so there is no line to activation units; on valid it is
+        // right except on the few excerpts drawn as both a top and a random one, which sit in calibration too.
+        Assert.True(scored.EvCorrelationScore > 0.5, $"score {scored.EvCorrelationScore}");
+        Assert.Null(scored.RsquaredScore);
+        Assert.Null(scored.AbsoluteDevExplainedScore);
+        Assert.All(scored.ScoredSequenceSimulations, s => Assert.Null(s.RsquaredScore));
+        Assert.Contains("candidate 1: R^2 and absolute deviation undefined, the calibration to activation units was rejected: the simulation does not rise", rejected.Reason);
+
+        var accepted = await new ExplanationFlow(new FixedExplainer("truth"), simulator, new ExplanationFlowOptions())
+            .ExplainAndScoreAsync(new ExplainerInput(record, null), None);
+        var good = accepted.Results!.ScoredExplanations[0].ScoredSimulation;
+        Assert.All(good.ScoredSequenceSimulations, s => Assert.Equal(ActivationScale.NeuronActivations, s.Simulation.ActivationScale));
+        Assert.True(good.RsquaredScore > 0.99, $"R^2 {good.RsquaredScore}");
+        Assert.True(good.AbsoluteDevExplainedScore > 0.95, $"absolute deviation explained {good.AbsoluteDevExplainedScore}");
+        // The explain step's calibration-split scores are on the 0..10 scale: only their correlation is defined.
+        var explained = await new ExplanationFlow(new FixedExplainer("truth"), simulator, new ExplanationFlowOptions()).ExplainAsync(new ExplainerInput(record, null), None);
+        Assert.Null(explained.Results!.ScoredExplanations[0].ScoredSimulation.RsquaredScore);
+        Assert.NotNull(explained.Results!.ScoredExplanations[0].ScoredSimulation.EvCorrelationScore);
+    }
+
     /// <summary>
-    /// Predicts the true 0..10 values, reversed (10 - value) on the whole counterexample half for explanation
+    /// Predicts the true 0..10 values, reversed (10 - value) on every calibration excerpt for explanation "flip-calibration",
+    /// on the whole counterexample half for explanation
     /// "flip-counterexample-half", and reversed on the first judging-half excerpt only for <paramref name="flipOneJudging"/>.
     /// Records every excerpt it is asked about.
     /// </summary>
@@ -177,7 +206,8 @@ public class ExplanationFlowTests
             {
                 int i = calibration.FindIndex(r => ReferenceEquals(r.Tokens, tokens));
                 var truth = i >= 0 ? calibration[i].Activations : record.ValidRecords().First(r => ReferenceEquals(r.Tokens, tokens)).Activations;
-                bool flip = i >= 0 && (explanation == "flip-counterexample-half" && shown[i] || explanation == flipOneJudging && i == firstJudging);
+                bool flip = i >= 0 && (explanation == "flip-calibration" || explanation == "flip-counterexample-half" && shown[i]
+                    || explanation == flipOneJudging && i == firstJudging);
                 double[] values = [.. truth.Select(a => 10 * a / record.MaxActivation).Select(v => flip ? 10 - v : v)];
                 return new SequenceSimulation(tokens, values, ActivationScale.SimulatedNormalizedActivations, [], []);
             })]));
