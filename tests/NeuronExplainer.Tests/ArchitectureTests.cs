@@ -42,6 +42,14 @@ public class ArchitectureTests
         Assert.All(stages, stage => Assert.True(Allowed.ContainsKey(stage), $"stage {stage} has no dependency rule"));
     }
 
+    [Fact]
+    public void The_cli_opens_stores_only_through_the_factory()
+    {
+        var named = typeof(NeuronExplainer.Cli.CliApp).Assembly.GetTypes()
+            .SelectMany(t => References(t).Where(u => u == typeof(SqliteNeuronStore)).Select(_ => Name(t))).Distinct().ToList();
+        Assert.True(named.Count == 0, "CLI types naming SqliteNeuronStore (open stores with NeuronStores): " + string.Join(", ", named));
+    }
+
     static IEnumerable<string> Violations(Assembly assembly)
     {
         var seen = new HashSet<string>();

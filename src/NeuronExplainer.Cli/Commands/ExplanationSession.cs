@@ -48,7 +48,7 @@ internal static class ExplanationSession
         {
             var chosen = Chosen(store, neurons, setup.Explainer.Name, setup.Simulator.Name);
             var shuffled = ShuffledControl.Create(setup.Explainer.Name, chosen, setup.Seed);
-            var controlFlow = new ExplanationFlow(shuffled, setup.Simulator, setup.FlowOptions with { Samples = 1, Revisions = 0 });
+            var controlFlow = new ExplanationFlow(shuffled, setup.Simulator, setup.FlowOptions with { Samples = 1, Revisions = 0, Control = ControlKind.Shuffled });
             var controlNeurons = shuffled.Neurons.ToList();
             controlCounts = await WithProgressAsync(error, "control", controlNeurons.Count, progress =>
                 new ExplanationRunner(store, store, controlFlow, setup.Concurrency).RunAsync(controlNeurons, RunStep.ExplainAndScore, progress, cancellationToken));
@@ -64,7 +64,7 @@ internal static class ExplanationSession
     }
 
     /// <summary>Each selected neuron's chosen explanation by <paramref name="explainer"/> (done results; of any simulator when null).</summary>
-    public static Dictionary<NeuronId, string> Chosen(INeuronStore store, IReadOnlyList<NeuronId> neurons, string explainer, string? simulator)
+    public static Dictionary<NeuronId, string> Chosen(IExplanationResultStore store, IReadOnlyList<NeuronId> neurons, string explainer, string? simulator)
     {
         var selected = neurons.ToHashSet();
         return neurons.Select(n => n.LayerIndex).Distinct()

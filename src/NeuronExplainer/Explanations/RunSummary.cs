@@ -62,9 +62,9 @@ public static class RunSummary
 
     static LayerSummary Summarize(int? layer, int neurons, List<NeuronScore> scores, string explainer)
     {
-        var real = scores.Where(s => s.Explainer == explainer).ToList();
+        var real = scores.Where(s => s.Control == ControlKind.None && s.Explainer == explainer).ToList();
         var defined = Defined(real).Order().ToList();
-        var control = Defined(scores.Where(s => s.Explainer == ShuffledControl.Prefix + explainer)).ToList();
+        var control = Defined(scores.Where(s => s.Control == ControlKind.Shuffled && s.Explainer == ShuffledControl.ExplainerName(explainer))).ToList();
         int Count(NeuronStatus status) => real.Count(s => s.Status == status);
         return new LayerSummary(layer, neurons, Count(NeuronStatus.Done), Count(NeuronStatus.Failed), Count(NeuronStatus.NoActivations),
             Count(NeuronStatus.Pending), neurons - real.Count, Count(NeuronStatus.Done) - defined.Count,
