@@ -90,7 +90,8 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
                 notes.Add($"candidate {i + 1}: R^2 and absolute deviation undefined, the calibration to activation units was rejected: {rejection}");
             var simulations = calibration is null ? outcome.Simulations! : [.. outcome.Simulations!.Select(calibration.Apply)];
             if (i == chosen) newChosen = scoredList.Count;
-            scoredList.Add(new ScoredExplanation(candidates[i].Explanation, SimulationScorer.Score(valid, simulations, options.BootstrapSeed)));
+            scoredList.Add(new ScoredExplanation(candidates[i].Explanation, SimulationScorer.Score(valid, simulations, options.BootstrapSeed,
+                strata: TopRandomStrata(record, "valid"))));
         }
         return Result(record.NeuronId, NeuronStatus.Done, Join(notes), new NeuronSimulationResults(record.NeuronId, scoredList), newChosen);
     }
@@ -127,7 +128,8 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
             notes.Add($"{what} could not be simulated: {outcome.Failure}");
             return null;
         }
-        return new ScoredExplanation(attempt.Text, SimulationScorer.Score(calibration, outcome.Simulations!, options.BootstrapSeed));
+        return new ScoredExplanation(attempt.Text, SimulationScorer.Score(calibration, outcome.Simulations!, options.BootstrapSeed,
+            strata: TopRandomStrata(record, "calibration")));
     }
 
     async Task<SimulationOutcome> SimulateAsync(NeuronId neuron, string explanation, IReadOnlyList<ActivationRecord> records,
@@ -143,16 +145,39 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
     /// <summary>
     /// Two disjoint halves of <see cref="NeuronRecord.CalibrationRecords"/>, as flags by position: the counterexample half
     /// holds its 1st, 3rd, 5th, ... top excerpts and its 1st, 3rd, 5th, ... random ones, the judging half the others, so
-    /// both keep the split's top/random balance.
+    /// both keep the split's top/random balance. An excerpt drawn both as a top and as a random one goes to the half of its
+    /// first place, so no excerpt is in both.
     /// </summary>
     public static (bool[] Counterexamples, bool[] Judging) CalibrationHalves(NeuronRecord record)
     {
         var calibration = record.CalibrationRecords();
-        var shown = new HashSet<ActivationRecord>(ReferenceEqualityComparer.Instance);
-        foreach (var part in new[] { record.TopRecords("calibration"), record.RandomRecords("calibration") })
-            for (int i = 0; i < part.Count; i += 2) shown.Add(part[i]);
-        bool[] counterexamples = [.. calibration.Select(shown.Contains)];
-        return (counterexamples, [.. counterexamples.Select(c => !c)]);
+        var strata = TopRandomStrata(record, "calibration");
+        int tops = strata.Count(s => s == 0);
+        var halfOf = new Dictionary<string, bool>(StringComparer.Ordinal);
+        var shown = new bool[calibration.Count];
+        for (int i = 0; i < shown.Length; i++)
+        {
+            string key = string.Join('\u0000', calibration[i].Tokens);
+            if (!halfOf.TryGetValue(key, out shown[i])) halfOf[key] = shown[i] = (i < tops ? i : i - tops) % 2 == 0;
+        }
+        return (shown, [.. shown.Select(c => !c)]);
+    }
+
+    /// <summary>
+    /// Stratum of each excerpt of a 1:1 split as <see cref="NeuronRecord"/> lays it out (its n top excerpts, then n random
+    /// ones): 0 for top, 1 for random. The bootstrap resamples the two separately; <see cref="TopAndRandomScores"/> scores each alone.
+    /// </summary>
+    public static int[] TopRandomStrata(NeuronRecord record, string split)
+    {
+        int n = Math.Min(record.TopRecords(split).Count, record.RandomRecords(split).Count);
+        return [.. Enumerable.Repeat(0, n), .. Enumerable.Repeat(1, n)];
+    }
+
+    /// <summary>Top-only and random-only correlations of a scored valid split, beside its pooled score (the paper's top-and-random design).</summary>
+    public static (ScoreValue Top, ScoreValue Random) TopAndRandomScores(NeuronRecord record, ScoredSimulation valid)
+    {
+        var scores = SimulationScorer.ByStratum(valid, TopRandomStrata(record, "valid"));
+        return (scores[0], scores[1]);
     }
 
     /// <summary>The calibration scores pooled over the judging half only.</summary>

@@ -17,8 +17,9 @@ public static class SimulationScorer
     /// Scores simulations of the given excerpts. Simulation i must be of excerpt i with the same
     /// number of tokens; anything else is a bug in the simulator and throws.
     /// </summary>
+    /// <param name="strata">Stratum of each excerpt (e.g. 0 for top, 1 for random), resampled separately by the bootstrap; null for one.</param>
     public static ScoredSimulation Score(IReadOnlyList<ActivationRecord> records, IReadOnlyList<SequenceSimulation> simulations,
-        int bootstrapSeed = 0, int resamples = DefaultResamples)
+        int bootstrapSeed = 0, int resamples = DefaultResamples, IReadOnlyList<int>? strata = null)
     {
         if (records.Count != simulations.Count)
             throw new ArgumentException($"{records.Count} excerpts but {simulations.Count} simulations");
@@ -36,13 +37,15 @@ public static class SimulationScorer
                 units ? ActivationScores.RSquared(truth, predicted).Value : null,
                 units ? ActivationScores.AbsoluteDevExplained(truth, predicted).Value : null);
         }
-        return Aggregate(sequences, bootstrapSeed, resamples);
+        return Aggregate(sequences, bootstrapSeed, resamples, strata);
     }
 
     /// <summary>Pools already scored excerpts (ours or OpenAI's) into one scored simulation.</summary>
     public static ScoredSimulation Aggregate(IReadOnlyList<ScoredSequenceSimulation> sequences,
-        int bootstrapSeed = 0, int resamples = DefaultResamples)
+        int bootstrapSeed = 0, int resamples = DefaultResamples, IReadOnlyList<int>? strata = null)
     {
+        if (strata is not null && strata.Count != sequences.Count)
+            throw new ArgumentException($"{strata.Count} strata for {sequences.Count} excerpts", nameof(strata));
         var truth = new List<double>();
         var predicted = new List<double>();
         var lengths = new int[sequences.Count];
@@ -58,7 +61,9 @@ public static class SimulationScorer
         }
         double[] x = [.. truth], y = [.. predicted];
         var correlation = ActivationScores.Correlation(x, y);
-        var interval = correlation.IsDefined ? CorrelationBootstrap.Interval(x, y, lengths, resamples, bootstrapSeed) : null;
+        var interval = correlation.IsDefined
+            ? CorrelationBootstrap.Interval(x, y, lengths, resamples, bootstrapSeed, strata: strata is null ? default : [.. strata])
+            : null;
         bool units = sequences.All(s => s.Simulation.ActivationScale == ActivationScale.NeuronActivations);
         return new ScoredSimulation(sequences, correlation.Value,
             units ? ActivationScores.RSquared(x, y).Value : null, units ? ActivationScores.AbsoluteDevExplained(x, y).Value : null)
@@ -66,5 +71,21 @@ public static class SimulationScorer
             UndefinedReason = correlation.UndefinedReason,
             EvCorrelationInterval = interval is var (low, high) ? [low, high] : null,
         };
+    }
+
+    /// <summary>
+    /// The pooled correlation over the excerpts of each stratum alone (e.g. top-only and random-only beside the
+    /// pooled score), in stratum order 0, 1, ...; undefined with a reason where a stratum has no defined correlation.
+    /// </summary>
+    public static IReadOnlyList<ScoreValue> ByStratum(ScoredSimulation scored, IReadOnlyList<int> strata)
+    {
+        var sequences = scored.ScoredSequenceSimulations;
+        if (strata.Count != sequences.Count)
+            throw new ArgumentException($"{strata.Count} strata for {sequences.Count} excerpts", nameof(strata));
+        return [.. Enumerable.Range(0, strata.Count == 0 ? 0 : strata.Max() + 1).Select(stratum =>
+        {
+            var members = sequences.Where((_, i) => strata[i] == stratum).ToList();
+            return ActivationScores.Correlation([.. members.SelectMany(s => s.TrueActivations)], [.. members.SelectMany(s => s.Simulation.ExpectedActivations)]);
+        })];
     }
 }

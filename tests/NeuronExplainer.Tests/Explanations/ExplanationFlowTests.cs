@@ -95,6 +95,30 @@ public class ExplanationFlowTests
     }
 
     [Fact]
+    public async Task Valid_scores_bootstrap_top_and_random_excerpts_separately_and_report_each_alone()
+    {
+        var record = SyntheticNeurons.Cat();
+        var flow = new ExplanationFlow(new FixedExplainer("tokens \"cat\" (9.0)"), new BaselineSimulator(), new ExplanationFlowOptions(BootstrapSeed: 7));
+        var result = await flow.ExplainAndScoreAsync(new ExplainerInput(record, null), None);
+        var valid = result.Results!.ScoredExplanations[0].ScoredSimulation;
+        var top = record.TopRecords("valid");
+        int n = Math.Min(top.Count, record.RandomRecords("valid").Count);
+        int[] strata = [.. Enumerable.Range(0, 2 * n).Select(i => i < n ? 0 : 1)];
+        Assert.Equal(strata, ExplanationFlow.TopRandomStrata(record, "valid"));
+        Assert.Equal(top.Take(n).Select(r => r.Activations), valid.ScoredSequenceSimulations.Take(n).Select(s => s.TrueActivations));
+
+        var stratified = SimulationScorer.Aggregate(valid.ScoredSequenceSimulations, 7, strata: strata).EvCorrelationInterval;
+        Assert.Equal(stratified, valid.EvCorrelationInterval);
+        Assert.NotEqual(SimulationScorer.Aggregate(valid.ScoredSequenceSimulations, 7).EvCorrelationInterval, valid.EvCorrelationInterval);
+
+        var (topOnly, randomOnly) = ExplanationFlow.TopAndRandomScores(record, valid);
+        static double Pooled(IEnumerable<ScoredSequenceSimulation> s) =>
+            ActivationScores.Correlation([.. s.SelectMany(x => x.TrueActivations)], [.. s.SelectMany(x => x.Simulation.ExpectedActivations)]).Value!.Value;
+        Assert.Equal(Pooled(valid.ScoredSequenceSimulations.Take(n)), topOnly.Value!.Value, 12);
+        Assert.Equal(Pooled(valid.ScoredSequenceSimulations.Skip(n)), randomOnly.Value!.Value, 12);
+    }
+
+    [Fact]
     public void Calibration_halves_are_disjoint_cover_calibration_and_keep_top_and_random_balanced()
     {
         var record = SyntheticNeurons.Cat();
