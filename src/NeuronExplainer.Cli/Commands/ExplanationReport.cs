@@ -1,0 +1,108 @@
+using System.CommandLine;
+using System.Globalization;
+using NeuronExplainer.Activations;
+using NeuronExplainer.Explanations;
+using NeuronExplainer.Storage;
+using Spectre.Console;
+
+namespace NeuronExplainer.Cli.Commands;
+
+/// <summary>
+/// Shows an <see cref="ExplanationSession"/> at work for <c>explain</c>, <c>score</c> and <c>run</c>: a progress bar on
+/// stderr for the step and for the control the session runs after it, then the summary table on stdout.
+/// </summary>
+internal static class ExplanationReport
+{
+    public const string NoControl = "none";
+    public const string ShuffledControlName = "shuffled";
+
+    public static Option<string> ControlOption() => new("--control")
+    {
+        Description = "shuffled: also score every neuron with another neuron's explanation (same layer, seeded); its mean must sit near 0",
+        DefaultValueFactory = _ => NoControl,
+    };
+
+    /// <summary>The control <c>--control</c> names.</summary>
+    public static ControlKind Control(string control) => control switch
+    {
+        NoControl => ControlKind.None,
+        ShuffledControlName => ControlKind.Shuffled,
+        _ => throw new NeuronExplainerException($"--control '{control}' is not known; expected {NoControl} or {ShuffledControlName}"),
+    };
+
+    /// <summary>Runs the step (and the control after it) over the neurons <c>--layers</c> and <c>--neurons</c> select.</summary>
+    public static async Task<int> RunAsync(ParseResult parse, ExplanationOptions options, INeuronStore store, ExplanationSession session, RunStep step,
+        CancellationToken cancellationToken)
+    {
+        var output = parse.InvocationConfiguration.Output;
+        var error = parse.InvocationConfiguration.Error;
+        var neurons = options.SelectNeurons(parse, store, session);
+
+        string label = step switch { RunStep.Explain => "explain", RunStep.Score => "score", _ => "explain+score" };
+        var counts = await WithProgressAsync(error, label, neurons.Count, progress =>
+            session.RunAsync(store, store, neurons, step, progress, cancellationToken));
+        var controlCounts = session.ControlFollows(step, counts)
+            ? await WithProgressAsync(error, "control", neurons.Count, progress => session.RunControlAsync(store, store, neurons, progress, cancellationToken))
+            : null;
+
+        PrintSummary(output, store, neurons, session, step, counts, controlCounts);
+        if (counts.StopReason is not null || controlCounts?.StopReason is not null)
+        {
+            error.WriteLine($"error: stopped early: {counts.StopReason ?? controlCounts!.StopReason}; finished neurons are stored, run again to resume");
+            return CliApp.Failure;
+        }
+        return 0;
+    }
+
+    static Task<RunCounts> WithProgressAsync(TextWriter error, string label, int total, Func<Action<RunProgress>, Task<RunCounts>> work) =>
+        ConsoleProgress.RunAsync(error, label, "neurons", report =>
+        {
+            report(0, total);
+            return work(p => report(p.Finished, p.Total));
+        });
+
+    static void PrintSummary(TextWriter output, INeuronStore store, IReadOnlyList<NeuronId> neurons, ExplanationSession session, RunStep step,
+        RunCounts counts, RunCounts? control)
+    {
+        var console = TableConsole.For(output);
+        string pair = $"explainer {session.Explainer.Name}, simulator {session.Simulator.Name}";
+        if (session.Settings.DryRun)
+        {
+            console.WriteLine($"Dry run ({pair}): {counts.Estimated} neurons estimated, {counts.AlreadyDone} already done; nothing was sent or stored.");
+            PrintUsage(console, session, store);
+            return;
+        }
+        console.WriteLine($"{Verb(step)} {counts.Stored} neurons, {counts.AlreadyDone} already done"
+            + (counts.NotExplained > 0 ? $", {counts.NotExplained} not explained yet (run explain first)" : "")
+            + (counts.Stopped > 0 ? $", {counts.Stopped} not started (stopped)" : "")
+            + (control is null ? "" : $"; control: {control.Stored} scored, {control.AlreadyDone} already done") + $" ({pair}).");
+
+        var table = new Table().Border(TableBorder.Simple);
+        foreach (var column in new[] { "layer", "neurons", "done", "failed", "no act.", "pending", "not run", "undefined", "mean", "median", ">= 0.8", "control mean (n)" })
+            table.AddColumn(new TableColumn(column).RightAligned());
+        foreach (var row in session.Summarize(store, neurons))
+            table.AddRow(row.Layer?.ToString(CultureInfo.InvariantCulture) ?? "all", Int(row.Neurons), Int(row.Done), Int(row.Failed), Int(row.NoActivations),
+                Int(row.Pending), Int(row.Missing), Int(row.Undefined), Score(row.Mean), Score(row.Median),
+                row.ShareAtLeast08 is double share ? share.ToString("0.0%", CultureInfo.InvariantCulture) : "-",
+                row.ControlScored == 0 ? "-" : $"{Score(row.ControlMean)} ({row.ControlScored})");
+        console.Write(table);
+        if (session.NoValueShares(store, neurons) is { } shares)
+            console.WriteLine("Value slots without a value 0..10 in the top logprobs (scored 0): " + string.Join(", ", shares.Select(r =>
+                string.Create(CultureInfo.InvariantCulture, $"{(r.Layer is int l ? $"layer {l}" : "all")} {r.Share:0.0%} ({r.NoValueSlots} of {r.Slots})"))));
+        PrintUsage(console, session, store);
+    }
+
+    static void PrintUsage(IAnsiConsole console, ExplanationSession session, INeuronStore store)
+    {
+        if (session.Usage is not { } u) return;
+        string what = session.Settings.DryRun ? "would send" : "sent";
+        console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"LLM: {what} {u.Calls} calls ({u.CachedCalls} answered from the cache, {u.FailedCalls} failed), {u.PromptTokens} prompt + {u.CompletionTokens} completion tokens, ${u.Cost:0.0000}"));
+        if (!session.Settings.DryRun)
+            console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Store ledger total: ${store.ListLedger().Sum(e => e.Cost):0.0000}"));
+    }
+
+    static string Verb(RunStep step) => step switch { RunStep.Explain => "Explained", RunStep.Score => "Scored", _ => "Explained and scored" };
+    static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
+    static string Score(double? value) => value?.ToString("0.000", CultureInfo.InvariantCulture) ?? "-";
+}
