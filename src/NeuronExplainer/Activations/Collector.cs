@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using NeuronExplainer.Models;
-using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Activations;
 
@@ -86,7 +85,7 @@ public sealed class Collector
     /// a store holding another collection (see <see cref="Conflict"/>); the caller decides whether to
     /// discard it. Nothing is written before the first checkpoint.
     /// </summary>
-    public CollectionSummary Run(INeuronStore store, string toolVersion, Action<CollectionProgress>? progress = null,
+    public CollectionSummary Run(ICollectionOutput store, string toolVersion, Action<CollectionProgress>? progress = null,
         Action<CorpusIssue>? onIssue = null, CancellationToken cancellation = default)
     {
         var clock = Stopwatch.StartNew();
@@ -154,7 +153,7 @@ public sealed class Collector
     /// Builds and stores records, token tables and weight views layer by layer (to bound memory). The
     /// checkpoint stays until the last write, so a store is never taken as complete while it is half written.
     /// </summary>
-    void Finish(INeuronStore store, CollectionPass state, string toolVersion, RunManifest? existing)
+    void Finish(ICollectionOutput store, CollectionPass state, string toolVersion, RunManifest? existing)
     {
         if (existing is null) store.PutManifest(Manifest(toolVersion));
         if (store.GetCheckpoint(CheckpointStage) is null) store.PutCheckpoint(CheckpointStage, state.Write(CheckpointFormat, manifestSettings));
