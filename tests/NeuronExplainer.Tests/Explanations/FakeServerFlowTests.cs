@@ -113,14 +113,14 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
         store.PutNeuronRecords([record]);
         server.ChatContent = (request, _) => request.Messages[^1].Contains("unknown") ? "0\n0" : Answer(request.Messages[^1]);
         using (var bad = Pipeline())
-            await new ExplanationRunner(store, Flow(bad)).RunAsync([record.NeuronId], RunStep.ExplainAndScore);
+            await new ExplanationRunner(store, store, Flow(bad)).RunAsync([record.NeuronId], RunStep.ExplainAndScore);
         Assert.Equal(NeuronStatus.Failed, store.GetExplanationResult(record.NeuronId, "token-activation-pair:fake-chat", "chat:fake-chat")!.Status);
 
         server.ChatContent = (request, _) => Answer(request.Messages[^1]);
         int before = server.Count(FakeOpenAiServer.Chat);
         store.PutNeuronRecords([twin]);
         using (var good = Pipeline())
-            await new ExplanationRunner(store, Flow(good)).RunAsync([record.NeuronId, twin.NeuronId], RunStep.ExplainAndScore);
+            await new ExplanationRunner(store, store, Flow(good)).RunAsync([record.NeuronId, twin.NeuronId], RunStep.ExplainAndScore);
 
         Assert.All(store.ListExplanationResults(), r => Assert.Equal(NeuronStatus.Done, r.Status));
         Assert.True(server.Count(FakeOpenAiServer.Chat) > before, "the rerun sent no call: a rejected reply was replayed from the cache");
