@@ -316,6 +316,17 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AZeroBudgetAllowsCallsToALoopbackServerEvenUnderAnOpenAiModelName()
+    {
+        using var llm = Pipeline(Fast with { MaxCost = 0m });
+        var response = await llm.ChatAsync(Ask("q") with { Model = "gpt-4o-mini" }, LlmCallContext.Explain(Neuron));
+
+        Assert.Single(response.Choices);
+        Assert.Equal(1, _server.Count(FakeOpenAiServer.Chat));
+        Assert.Equal(0m, llm.Usage.Cost);
+    }
+
+    [Fact]
     public async Task ARejectedReplyIsNotCachedSoTheNextIdenticalRequestReachesTheServer()
     {
         _server.Enqueue(FakeOpenAiServer.Chat, FakeReply.WithContent("bad"), FakeReply.WithContent("bad"));
