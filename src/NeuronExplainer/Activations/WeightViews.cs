@@ -33,8 +33,8 @@ public sealed class WeightViews
         int expected = model.Info.MlpDim * dModel;
         for (int layer = 0; layer < mlps.Length; layer++)
         {
-            if (mlps[layer].In.Length != expected || mlps[layer].Out.Length != expected || mlps[layer].Gate is { Length: var g } && g != expected)
-                throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has MLP weights of {mlps[layer].In.Length}/{mlps[layer].Gate?.Length}/{mlps[layer].Out.Length} values where {expected} (d_mlp x d_model) were expected");
+            if (mlps[layer].In.Length != expected || mlps[layer].Out.Length != expected || mlps[layer].Up is { Length: var g } && g != expected)
+                throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has MLP weights of {mlps[layer].In.Length}/{mlps[layer].Up?.Length}/{mlps[layer].Out.Length} values where {expected} (d_mlp x d_model) were expected");
             if (mlps[layer].NormGain.Length != dModel)
                 throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has a norm gain of {mlps[layer].NormGain.Length} values where {dModel} (d_model) were expected");
         }
