@@ -9,6 +9,7 @@ namespace NeuronExplainer.Tests.Engine;
 public class EngineCommandTests
 {
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void ActivationsJsonHasTheDocumentedShapeAndValues()
     {
@@ -37,6 +38,7 @@ public class EngineCommandTests
         EngineFixtures.AssertClose(direct[172..], activations.SelectMany(r => r).ToArray(), "activations --json", tolerance: 1e-6f);
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void ActivationsTableListsTokens()
     {
@@ -46,6 +48,7 @@ public class EngineCommandTests
         Assert.Contains("\" Lily\"", output);
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void ActivationsLayerOutOfRangeIsAClearFailure()
     {
@@ -62,6 +65,7 @@ public class EngineCommandTests
         Assert.Contains("/nonexistent/model.bin", error);
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void GenerateFromBosTellsTheLilyStory()
     {
