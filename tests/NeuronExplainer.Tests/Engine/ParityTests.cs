@@ -21,6 +21,7 @@ public class ParityTests
         return data;
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Theory]
     [MemberData(nameof(Cases))]
     public void HooksAndLogitsMatchReference(string model, string backend)
