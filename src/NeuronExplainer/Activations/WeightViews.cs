@@ -31,10 +31,10 @@ public sealed class WeightViews
         mlps = Enumerable.Range(0, model.Info.LayerCount).Select(model.GetMlpWeights).ToArray();
         int expected = model.Info.MlpDim * dModel;
         for (int layer = 0; layer < mlps.Length; layer++)
-            if (mlps[layer].In.Length != expected || mlps[layer].Out.Length != expected || mlps[layer].Gate is { Length: var g } && g != expected)
-                throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has MLP weights of {mlps[layer].In.Length}/{mlps[layer].Gate?.Length}/{mlps[layer].Out.Length} values where {expected} (d_mlp x d_model) were expected");
+            if (mlps[layer].In.Length != expected || mlps[layer].Out.Length != expected || mlps[layer].Up is { Length: var g } && g != expected)
+                throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has MLP weights of {mlps[layer].In.Length}/{mlps[layer].Up?.Length}/{mlps[layer].Out.Length} values where {expected} (d_mlp x d_model) were expected");
         var (e, u) = model.GetTokenMatrices();
-        Gated = mlps[0].Gate is not null;
+        Gated = mlps[0].Up is not null;
         // A gated response needs RMS-normalised inputs; normalise each input row once here.
         embedding = Gated ? RmsNormalisedRows(e.Span) : e;
         unembedding = u;
@@ -112,8 +112,8 @@ public sealed class WeightViews
     float Response(MlpWeights mlp, int neuron, ReadOnlySpan<float> x)
     {
         float pre = TensorPrimitives.Dot(mlp.In.Span.Slice(neuron * dModel, dModel), x);
-        if (mlp.Gate is not { } gate) return pre;
-        float linear = TensorPrimitives.Dot(gate.Span.Slice(neuron * dModel, dModel), x);
+        if (mlp.Up is not { } up) return pre;
+        float linear = TensorPrimitives.Dot(up.Span.Slice(neuron * dModel, dModel), x);
         return pre / (1 + MathF.Exp(-pre)) * linear;
     }
 

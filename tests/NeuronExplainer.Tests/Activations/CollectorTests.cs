@@ -235,8 +235,9 @@ public sealed class CollectorTests : IDisposable
             "random" => Small with { RandomSamples = 1_000_000 },
             _ => Small with { SequenceLength = 500 },
         };
-        var error = Assert.Throws<NeuronExplainerException>(() => new Collector(new FakeModel(), settings, new CorpusOptions(corpus), "fake"));
-        Assert.Contains(message, error.Message);
+        // The library names the setting; the CLI shows the flag that sets it.
+        var error = Assert.Throws<SettingException>(() => new Collector(new FakeModel(), settings, new CorpusOptions(corpus), "fake"));
+        Assert.Contains(message, NeuronExplainer.Cli.SettingFlags.Message(error));
     }
 
     [Fact]

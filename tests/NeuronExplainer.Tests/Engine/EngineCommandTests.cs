@@ -26,6 +26,7 @@ public class EngineCommandTests
         Assert.Equal(model.Tokenizer.Encode("Lily saw a dog."), json.RootElement.GetProperty("token_ids").EnumerateArray().Select(t => t.GetInt32()));
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void ActivationsJsonHasTheDocumentedShapeAndValues()
     {
@@ -54,6 +55,7 @@ public class EngineCommandTests
         EngineFixtures.AssertClose(direct[172..], activations.SelectMany(r => r).ToArray(), "activations --json", tolerance: 1e-6f);
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void ActivationsTableListsTokens()
     {
@@ -63,6 +65,7 @@ public class EngineCommandTests
         Assert.Contains("\" Lily\"", output);
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void ActivationsLayerOutOfRangeIsAClearFailure()
     {
@@ -79,6 +82,7 @@ public class EngineCommandTests
         Assert.Contains("/nonexistent/model.bin", error);
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void GenerateFromBosTellsTheLilyStory()
     {

@@ -16,6 +16,7 @@ public class ModelLocatorTests : IDisposable
         return path;
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void A_llama2c_bin_finds_its_tok_bin_beside_it()
     {
