@@ -9,6 +9,7 @@ namespace NeuronExplainer.Tests.Engine;
 public class EngineCommandTests
 {
     [Fact]
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     public void The_tokenizer_option_serves_a_llama2c_bin_without_a_tokenizer_beside_it()
     {
         using var temp = new Storage.TempDirectory();
