@@ -26,17 +26,20 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     readonly TimeSpan busyTimeout;
     /// <summary>Guards the connection; re-entered by the thread running a <see cref="Batch"/>.</summary>
     readonly Lock gate = new();
+    readonly bool readOnly;
     SqliteTransaction? batch;
 
     public string Location { get; }
 
-    SqliteNeuronStore(string path, SqliteOpenMode mode, TimeSpan busyTimeout)
+    SqliteNeuronStore(string path, SqliteOpenMode mode, TimeSpan busyTimeout, bool immutable = false)
     {
         Location = path;
         this.busyTimeout = busyTimeout;
+        readOnly = mode == SqliteOpenMode.ReadOnly;
         connection = new SqliteConnection(new SqliteConnectionStringBuilder
         {
-            DataSource = path,
+            // immutable=1 (a URI parameter) reads without the -shm file a WAL store needs and an unwritable directory cannot hold.
+            DataSource = immutable ? new Uri(Path.GetFullPath(path)).AbsoluteUri + "?immutable=1" : path,
             Mode = mode,
             Pooling = false,
             DefaultTimeout = Math.Max(1, (int)Math.Ceiling(busyTimeout.TotalSeconds)),
@@ -47,6 +50,11 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             {
                 connection.Open();
                 Execute($"PRAGMA busy_timeout = {(long)busyTimeout.TotalMilliseconds}");
+                if (readOnly)
+                {
+                    CheckSchema(StoreSchema.LatestVersion);
+                    return;
+                }
                 Migrate();
                 Execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
             });
@@ -67,16 +75,34 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         return new SqliteNeuronStore(Path.Combine(runDirectory, FileName), SqliteOpenMode.ReadWriteCreate, busyTimeout ?? DefaultBusyTimeout);
     }
 
-    /// <summary>Opens the store of a run directory that must already hold one (for readers such as export and the viewer).</summary>
-    public static SqliteNeuronStore OpenExisting(string runDirectory, TimeSpan? busyTimeout = null)
+    /// <summary>
+    /// Opens the store of a run directory that must already hold one. <see cref="StoreAccess.ReadOnly"/> never writes,
+    /// so it also reads a store in a directory this process cannot write (a shared results folder, a mounted dataset).
+    /// </summary>
+    public static SqliteNeuronStore OpenExisting(string runDirectory, StoreAccess access = StoreAccess.ReadWrite, TimeSpan? busyTimeout = null)
     {
         string path = Path.Combine(runDirectory, FileName);
         if (!File.Exists(path))
             throw new NeuronExplainerException($"no store in '{runDirectory}': {FileName} not found (create one with a run or import)");
-        return new SqliteNeuronStore(path, SqliteOpenMode.ReadWrite, busyTimeout ?? DefaultBusyTimeout);
+        var timeout = busyTimeout ?? DefaultBusyTimeout;
+        if (access == StoreAccess.ReadWrite) return new SqliteNeuronStore(path, SqliteOpenMode.ReadWrite, timeout);
+        try
+        {
+            return new SqliteNeuronStore(path, SqliteOpenMode.ReadOnly, timeout);
+        }
+        catch (NeuronExplainerException e) when (e.InnerException is SqliteException { SqliteErrorCode: SQLitePCL.raw.SQLITE_CANTOPEN })
+        {
+            // A WAL store needs its -shm file, which an unwritable directory cannot hold. Without a -wal file no
+            // write is in flight, so reading the file as immutable sees exactly what was committed.
+            if (File.Exists(path + "-wal"))
+                throw new NeuronExplainerException(
+                    $"cannot read {path}: its directory is not writable and it has a write-ahead log ({FileName}-wal) of a write in progress or interrupted; open it once where it is writable, or copy the run directory", e);
+            return new SqliteNeuronStore(path, SqliteOpenMode.ReadOnly, timeout, immutable: true);
+        }
     }
 
-    void Migrate()
+    /// <summary>Refuses what is not a store of a schema this build reads; returns the store's schema version.</summary>
+    int CheckSchema(int required)
     {
         int version = (int)Scalar<long>("PRAGMA user_version");
         if (version > StoreSchema.LatestVersion)
@@ -86,7 +112,15 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             throw new NeuronExplainerException($"{Location} is a SQLite database but not a neuron-explainer store (it has other tables and no store schema version)");
         if (version > 0 && Scalar<long>("PRAGMA application_id") != StoreSchema.ApplicationId)
             throw new NeuronExplainerException($"{Location} is a SQLite database of another application, not a neuron-explainer store");
+        if (version < required)
+            throw new NeuronExplainerException(
+                $"{Location} has store schema version {version} and is opened read-only, so it cannot be upgraded to version {required}; run a command that writes to it (e.g. score) once, or copy the run directory somewhere writable");
+        return version;
+    }
 
+    void Migrate()
+    {
+        int version = CheckSchema(0);
         for (int next = version + 1; next <= StoreSchema.LatestVersion; next++)
         {
             using var transaction = connection.BeginTransaction();
@@ -411,6 +445,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore
                     $"{Location} is locked by another process and stayed locked for the {busyTimeout.TotalSeconds:0.#} s busy timeout; retry when it finishes", e),
                 SQLitePCL.raw.SQLITE_NOTADB => new NeuronExplainerException($"{Location} is not a SQLite database; expected a neuron-explainer store", e),
                 SQLitePCL.raw.SQLITE_CORRUPT => new NeuronExplainerException($"{Location} is corrupt ({e.Message})", e),
+                SQLitePCL.raw.SQLITE_READONLY => new NeuronExplainerException(readOnly
+                    ? $"{Location} is open read-only and cannot be written ({e.Message})"
+                    : $"{Location} cannot be written ({e.Message}); check the permissions of the file and its directory", e),
                 _ => new NeuronExplainerException($"{Location}: {e.Message}", e),
             };
         }
