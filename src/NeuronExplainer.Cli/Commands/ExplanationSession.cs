@@ -34,6 +34,7 @@ internal static class ExplanationSession
         string control, CancellationToken cancellationToken, IReadOnlyCollection<NeuronId>? only = null)
     {
         CheckControl(control);
+        store.EnsureCollectionComplete();
         var output = parse.InvocationConfiguration.Output;
         var error = parse.InvocationConfiguration.Error;
         var neurons = options.SelectNeurons(parse, store);

@@ -167,6 +167,21 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             Execute("INSERT INTO manifest_settings (key, value) VALUES ($key, $value)", ("$key", key), ("$value", value));
     });
 
+    public CollectionState GetCollectionState() => Locked(() =>
+        Query("SELECT collection_complete FROM manifest WHERE id = 1", r => r.GetBoolean(0)) switch
+        {
+            [] => CollectionState.None,
+            [true] => CollectionState.Complete,
+            _ => CollectionState.Incomplete,
+        });
+
+    public void MarkCollectionComplete() => Write(() =>
+    {
+        if (Scalar<long>("SELECT count(*) FROM manifest") == 0)
+            throw new InvalidOperationException("a collection is marked complete only after its manifest is written");
+        Execute("UPDATE manifest SET collection_complete = 1 WHERE id = 1");
+    });
+
     public void PutNeuronRecords(IReadOnlyList<NeuronRecord> records)
     {
         // Encode (and validate) before the transaction, so a bad record fails the batch without holding the write lock;

@@ -112,5 +112,13 @@ static class StoreSchema
         CREATE INDEX explanation_results_listing
             ON explanation_results (layer, neuron, id, explainer, simulator, status, chosen_explanation, score, control);
         """,
+        """
+        -- Whether the collection the manifest describes has written all its records (a new manifest starts
+        -- incomplete). Earlier stores had only the checkpoint to say so: theirs is complete when it has records
+        -- and no collect checkpoint is pending (collect removes it after its last write).
+        ALTER TABLE manifest ADD COLUMN collection_complete INTEGER NOT NULL DEFAULT 0;
+        UPDATE manifest SET collection_complete =
+            NOT EXISTS (SELECT 1 FROM checkpoints WHERE stage = 'collect') AND EXISTS (SELECT 1 FROM neuron_records);
+        """,
     ];
 }

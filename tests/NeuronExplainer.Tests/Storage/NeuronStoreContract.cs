@@ -21,6 +21,19 @@ public abstract class NeuronStoreContract
     static string Json<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) => JsonSerializer.Serialize(value, info);
 
     [Fact]
+    public void A_collection_is_incomplete_from_its_manifest_until_marked_complete_and_stays_so_after_a_new_manifest()
+    {
+        using var store = Open();
+        Assert.Equal(CollectionState.None, store.GetCollectionState());
+        var manifest = new RunManifest("m", "c", new Dictionary<string, string>(), "0.1.0", DateTimeOffset.UnixEpoch);
+        store.PutManifest(manifest);
+        Assert.Equal(CollectionState.Incomplete, store.GetCollectionState());
+        store.MarkCollectionComplete();
+        store.PutManifest(manifest with { ToolVersion = "0.2.0" });
+        Assert.Equal(CollectionState.Complete, store.GetCollectionState());
+    }
+
+    [Fact]
     public void Everything_put_comes_back_after_reopening()
     {
         var id = new NeuronId(2, 7);

@@ -101,6 +101,26 @@ public class SqliteNeuronStoreTests : IDisposable
         Assert.Equal([ControlKind.None, ControlKind.Shuffled], store.ListScores().Select(s => s.Control));
     }
 
+    [Theory]
+    [InlineData(true, true, true, CollectionState.Incomplete)]
+    [InlineData(true, false, true, CollectionState.Complete)]
+    [InlineData(true, false, false, CollectionState.Incomplete)]
+    [InlineData(false, false, true, CollectionState.None)]
+    public void A_version_3_store_is_complete_when_it_has_records_and_no_pending_collect_checkpoint(bool manifest, bool checkpoint, bool records, CollectionState expected)
+    {
+        Directory.CreateDirectory(Run);
+        using (var raw = Raw(Path.Combine(Run, SqliteNeuronStore.FileName)))
+        {
+            foreach (var migration in StoreSchema.Migrations.Take(3)) Sql(raw, migration);
+            Sql(raw, $"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = 3");
+            if (manifest) Sql(raw, "INSERT INTO manifest (id, model, corpus, tool_version, created_at) VALUES (1, 'm', 'c', '0.1', '2026-11-21T09:00:00.0000000+00:00')");
+            if (checkpoint) Sql(raw, "INSERT INTO checkpoints (stage, state, updated_at) VALUES ('collect', x'01', '2026-11-21T09:00:00.0000000+00:00')");
+            if (records) Sql(raw, "INSERT INTO neuron_records (layer, neuron, max_activation, record) VALUES (0, 1, 1.0, x'00')");
+        }
+        using var store = SqliteNeuronStore.Open(Run);
+        Assert.Equal(expected, store.GetCollectionState());
+    }
+
     [Fact]
     public void Layer_listing_reads_only_the_covering_index()
     {
