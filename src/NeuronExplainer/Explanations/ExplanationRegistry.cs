@@ -31,6 +31,12 @@ public static class ExplanationRegistry
         new("all-at-once", UsesLlm: true, c => new AllAtOnceSimulator(c.Llm, c.Model)),
     ];
 
+    /// <summary>Scorers of the chosen explanation; one that asks an LLM is built with the simulator's model.</summary>
+    public static IReadOnlyList<Registration<IScorer>> Scorers { get; } =
+    [
+        new(SimulationCorrelationScorer.MethodName, UsesLlm: false, _ => new SimulationCorrelationScorer()),
+    ];
+
     /// <summary>
     /// The component <paramref name="name"/> chooses: the registered one of that name that asks no LLM, or else the
     /// LLM one registered as <paramref name="method"/> (an error naming <paramref name="methodSetting"/> when there is

@@ -33,6 +33,8 @@ public sealed record ExplanationSettings
     public int Seed { get; init; }
     /// <summary>The control run after scoring (<see cref="ControlKind.Shuffled"/>), or none.</summary>
     public ControlKind Control { get; init; }
+    /// <summary>Registered scorers (<see cref="ExplanationRegistry.Scorers"/>) of the chosen explanation, each stored by method.</summary>
+    public IReadOnlyList<string> Scorers { get; init; } = [SimulationCorrelationScorer.MethodName];
 }
 
 /// <summary>
@@ -49,12 +51,13 @@ public sealed class ExplanationSession : IDisposable
     /// <summary>The only neurons this session works on (those with assigned explanations), or null for all.</summary>
     readonly IReadOnlySet<NeuronId>? only;
 
-    ExplanationSession(ExplanationSettings settings, IExplainer explainer, ISimulator simulator, LlmPipeline? llm, bool ownsLlm,
-        IReadOnlySet<NeuronId>? only = null)
+    ExplanationSession(ExplanationSettings settings, IExplainer explainer, ISimulator simulator, IReadOnlyList<IScorer> scorers, LlmPipeline? llm,
+        bool ownsLlm, IReadOnlySet<NeuronId>? only = null)
     {
         this.settings = settings;
         Explainer = explainer;
         Simulator = simulator;
+        Scorers = scorers;
         this.llm = llm;
         this.ownsLlm = ownsLlm;
         this.only = only;
@@ -62,6 +65,7 @@ public sealed class ExplanationSession : IDisposable
 
     public IExplainer Explainer { get; }
     public ISimulator Simulator { get; }
+    public IReadOnlyList<IScorer> Scorers { get; }
     public ExplanationSettings Settings => settings;
 
     /// <summary>What the LLM calls used so far; null when no component asks an LLM.</summary>
@@ -94,8 +98,10 @@ public sealed class ExplanationSession : IDisposable
         }
         IExplainer builtExplainer = explainer.Create(new ComponentContext(explainerModel, llm));
         ISimulator builtSimulator = simulator.Create(new ComponentContext(simulatorModel, llm));
+        var scorers = settings.Scorers.Select(name => ExplanationRegistry.Find(ExplanationRegistry.Scorers, name, nameof(settings.Scorers))
+            .Create(new ComponentContext(simulatorModel, llm))).ToList();
         if (settings.DryRun) (builtExplainer, builtSimulator) = (new DryRunExplainer(builtExplainer), new DryRunSimulator(builtSimulator));
-        return new ExplanationSession(settings, builtExplainer, builtSimulator, llm, ownsLlm: true);
+        return new ExplanationSession(settings, builtExplainer, builtSimulator, scorers, llm, ownsLlm: true);
     }
 
     /// <summary>
@@ -130,7 +136,7 @@ public sealed class ExplanationSession : IDisposable
         if (stored.Count == 0)
             throw new NeuronExplainerException($"store {records.Location} holds no scored explanations by '{source}' to score");
         var assigned = new AssignedExplanations(source, stored, $"the neuron has no explanation by '{source}'");
-        return new ExplanationSession(settings with { Samples = 1, Revisions = 0 }, assigned, Simulator, llm, ownsLlm: false, assigned.Neurons.ToHashSet());
+        return new ExplanationSession(settings with { Samples = 1, Revisions = 0 }, assigned, Simulator, Scorers, llm, ownsLlm: false, assigned.Neurons.ToHashSet());
     }
 
     /// <summary>Whether the control follows a step that ended with <paramref name="counts"/>: asked for, scored, not stopped early, not a dry run.</summary>
@@ -160,7 +166,7 @@ public sealed class ExplanationSession : IDisposable
         if (ownsLlm) llm?.Dispose();
     }
 
-    ExplanationFlowOptions FlowOptions() => new(settings.Samples, settings.Revisions, BootstrapSeed: settings.Seed);
+    ExplanationFlowOptions FlowOptions() => new(settings.Samples, settings.Revisions, BootstrapSeed: settings.Seed, Scorers: Scorers);
 
     /// <summary>Each neuron's chosen explanation by <paramref name="explainer"/> (done results; of any simulator when null).</summary>
     static Dictionary<NeuronId, string> Chosen(IExplanationResultStore results, IReadOnlyList<NeuronId> neurons, string explainer, string? simulator)
