@@ -27,7 +27,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     /// <summary>Guards the connection; re-entered by the thread running a <see cref="Batch"/>.</summary>
     readonly Lock gate = new();
     readonly bool readOnly;
-    SqliteTransaction? batch;
+    bool inBatch;
 
     public string Location { get; }
 
@@ -123,26 +123,25 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         int version = CheckSchema(0);
         for (int next = version + 1; next <= StoreSchema.LatestVersion; next++)
         {
-            using var transaction = connection.BeginTransaction();
-            Execute(StoreSchema.Migrations[next - 1]);
-            Execute($"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = {next}");
-            transaction.Commit();
+            InTransaction(() =>
+            {
+                Execute(StoreSchema.Migrations[next - 1]);
+                Execute($"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = {next}");
+            });
         }
     }
 
     public void Batch(Action writes) => Locked(() =>
     {
-        if (batch is not null) throw new InvalidOperationException("batches do not nest");
-        using var transaction = connection.BeginTransaction(deferred: false);
-        batch = transaction;
+        if (inBatch) throw new InvalidOperationException("batches do not nest");
+        inBatch = true;
         try
         {
-            writes();
-            transaction.Commit();
+            InTransaction(writes);
         }
         finally
         {
-            batch = null;
+            inBatch = false;
         }
         return 0;
     });
@@ -464,16 +463,30 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     /// </summary>
     void Write(Action write) => Locked(() =>
     {
-        if (batch is not null)
-        {
-            write();
-            return 0;
-        }
-        using var transaction = connection.BeginTransaction(deferred: false);
-        write();
-        transaction.Commit();
+        if (inBatch) write();
+        else InTransaction(write);
         return 0;
     });
+
+    /// <summary>
+    /// Runs <paramref name="writes"/> as one immediate transaction, by plain BEGIN and COMMIT: after some failures
+    /// (a full disk, an I/O error) SQLite has already rolled the transaction back, and a second rollback would
+    /// replace the real error with "cannot rollback - no transaction is active".
+    /// </summary>
+    void InTransaction(Action writes)
+    {
+        Execute("BEGIN IMMEDIATE");
+        try
+        {
+            writes();
+            Execute("COMMIT");
+        }
+        catch
+        {
+            if (SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) == 0) Execute("ROLLBACK");
+            throw;
+        }
+    }
 
     void Translate(Action action) => Translate(() => { action(); return 0; });
 
@@ -491,6 +504,8 @@ public sealed partial class SqliteNeuronStore : INeuronStore
                 SQLitePCL.raw.SQLITE_BUSY or SQLitePCL.raw.SQLITE_LOCKED => new NeuronExplainerException(
                     $"{Location} is locked by another process and stayed locked for the {busyTimeout.TotalSeconds:0.#} s busy timeout; retry when it finishes", e),
                 SQLitePCL.raw.SQLITE_NOTADB => new NeuronExplainerException($"{Location} is not a SQLite database; expected a neuron-explainer store", e),
+                SQLitePCL.raw.SQLITE_FULL => new NeuronExplainerException(
+                    $"{Location}: the disk holding the store is full ({e.Message}); free space and run again (what was stored before is kept)", e),
                 SQLitePCL.raw.SQLITE_CORRUPT => new NeuronExplainerException($"{Location} is corrupt ({e.Message})", e),
                 SQLitePCL.raw.SQLITE_READONLY => new NeuronExplainerException(readOnly
                     ? $"{Location} is open read-only and cannot be written ({e.Message})"
