@@ -312,6 +312,29 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     /// <summary>Most distinct words in a search query.</summary>
     public const int MaxSearchWords = 8;
 
+    public bool TryClaim(WorkClaim claim, DateTimeOffset now)
+    {
+        bool claimed = false;
+        Write(() => claimed = Query("""
+            INSERT INTO work_claims (layer, neuron, explainer, simulator, owner, expires_at) VALUES ($layer, $neuron, $explainer, $simulator, $owner, $until)
+            ON CONFLICT (layer, neuron, explainer, simulator) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                WHERE work_claims.owner = excluded.owner OR work_claims.expires_at <= $now
+            RETURNING owner
+            """, r => r.GetString(0), ClaimKey(claim).Concat([("$owner", claim.Owner), ("$until", claim.Until.ToUnixTimeMilliseconds()),
+                ("$now", now.ToUnixTimeMilliseconds())]).ToArray()).Count == 1);
+        return claimed;
+    }
+
+    public void RenewClaims(string owner, DateTimeOffset until) => Write(() =>
+        Execute("UPDATE work_claims SET expires_at = $until WHERE owner = $owner", ("$until", until.ToUnixTimeMilliseconds()), ("$owner", owner)));
+
+    public void ReleaseClaim(WorkClaim claim) => Write(() => Execute("""
+        DELETE FROM work_claims WHERE layer = $layer AND neuron = $neuron AND explainer = $explainer AND simulator = $simulator AND owner = $owner
+        """, ClaimKey(claim).Append(("$owner", claim.Owner)).ToArray()));
+
+    static (string Name, object? Value)[] ClaimKey(WorkClaim claim) =>
+        [("$layer", claim.Neuron.LayerIndex), ("$neuron", claim.Neuron.NeuronIndex), ("$explainer", claim.Explainer), ("$simulator", claim.Simulator)];
+
     public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit)
     {
         // Quote every word so user text is never parsed as FTS5 syntax; the last word matches as a prefix.
