@@ -65,7 +65,7 @@ internal sealed class ExplanationOptions
     };
 
     /// <summary>The neurons of <paramref name="store"/> that <c>--layers</c> and <c>--neurons</c> select for the session; none is an error naming what exists.</summary>
-    public IReadOnlyList<NeuronId> SelectNeurons(ParseResult parse, INeuronRecordStore store, ExplanationSession session)
+    public IReadOnlyList<NeuronId> SelectNeurons(ParseResult parse, ICollectionOutput store, ExplanationSession session)
     {
         var layers = IndexList.Parse(parse.GetValue(Layers)!, "--layers");
         var neurons = IndexList.Parse(parse.GetValue(Neurons)!, "--neurons");

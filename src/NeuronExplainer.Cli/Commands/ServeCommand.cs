@@ -29,7 +29,7 @@ public static class ServeCommand
         listen.AddTo(command);
         command.SetAction(async (parse, cancel) =>
         {
-            using var opened = NeuronStores.OpenExisting(parse.GetRequiredValue(store));
+            using var opened = NeuronStores.OpenExisting(parse.GetRequiredValue(store), StoreAccess.ReadOnly);
             return await ServeAsync(opened, listen.Read(parse), parse.InvocationConfiguration.Output, cancel);
         });
         return command;

@@ -22,11 +22,26 @@ public interface INeuronRecordStore
     NeuronConnections? GetConnections(NeuronId id);
 }
 
+/// <summary>Whether a store's records come from a collection that finished writing them.</summary>
+public enum CollectionState
+{
+    /// <summary>No collection: the store is empty or its records were imported (each import is one transaction).</summary>
+    None,
+    /// <summary>A collection has started (its manifest is written) but not yet written every record.</summary>
+    Incomplete,
+    Complete,
+}
+
 /// <summary>The manifest/checkpoints role of a store: what a run was made from and the resumable state of its long stages.</summary>
 public interface IRunStateStore
 {
     RunManifest? GetManifest();
+    /// <summary>Writes the manifest; a store's first manifest starts its collection as <see cref="CollectionState.Incomplete"/>.</summary>
     void PutManifest(RunManifest manifest);
+
+    CollectionState GetCollectionState();
+    /// <summary>Records that the collection of the manifest has written all its records.</summary>
+    void MarkCollectionComplete();
 
     /// <summary>Opaque resumable state of a long stage (e.g. collection), saved atomically.</summary>
     void PutCheckpoint(string stage, byte[] state);
@@ -36,3 +51,14 @@ public interface IRunStateStore
 
 /// <summary>Where a collection writes: its records, its manifest and its checkpoints.</summary>
 public interface ICollectionOutput : INeuronRecordStore, IRunStateStore;
+
+public static class CollectionOutputExtensions
+{
+    /// <summary>Refuses a store whose collection has not written all its records (a collect killed or still running).</summary>
+    public static void EnsureCollectionComplete(this ICollectionOutput store)
+    {
+        if (store.GetCollectionState() == CollectionState.Incomplete)
+            throw new NeuronExplainerException(
+                $"store {store.Location} holds an incomplete collection ({store.ListNeurons().Count} neurons have records so far; collect was stopped or is still running); run collect again with the same options to finish it");
+    }
+}

@@ -100,7 +100,7 @@ public sealed class Collector
         if (Conflict(existing) is { } conflict)
             throw new NeuronExplainerException($"store '{store.Location}' holds a collection with other settings ({conflict}); use --force to discard it, or another --store");
         var checkpoint = store.GetCheckpoint(CheckpointStage);
-        if (existing is not null && checkpoint is null && layers.All(l => store.ListNeurons(l).Count == model.Info.MlpDim))
+        if (existing is not null && checkpoint is null && store.GetCollectionState() == CollectionState.Complete)
             return new CollectionSummary(layers.Count, layers.Count * model.Info.MlpDim, 0, 0, 0, 0, false, true, clock.Elapsed, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0);
         EnsureCorpusHasAWindow();
 
@@ -157,8 +157,9 @@ public sealed class Collector
     }
 
     /// <summary>
-    /// Builds and stores records, token tables and weight views layer by layer (to bound memory). The
-    /// checkpoint stays until the last write, so a store is never taken as complete while it is half written.
+    /// Builds and stores records, token tables and weight views layer by layer (to bound memory). The store is
+    /// marked complete only after the last write, and the checkpoint removed after that, so a run killed on the
+    /// way resumes from the checkpoint and explain refuses a half-written store.
     /// </summary>
     void Finish(ICollectionOutput store, CollectionPass state, string toolVersion, RunManifest? existing)
     {
@@ -181,6 +182,7 @@ public sealed class Collector
                 store.PutConnections(id, connections[n]);
             }
         }
+        store.MarkCollectionComplete();
         store.DeleteCheckpoint(CheckpointStage);
     }
 }

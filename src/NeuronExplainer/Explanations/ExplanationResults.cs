@@ -54,4 +54,18 @@ public interface IExplanationResultStore
 
     /// <summary>Chosen explanation and score of every result, cheap enough for a listing of tens of thousands of neurons.</summary>
     IReadOnlyList<NeuronScore> ListScores(int? layer = null);
+
+    /// <summary>
+    /// Claims the work on one result for <see cref="WorkClaim.Owner"/> until <see cref="WorkClaim.Until"/>, atomically:
+    /// true when no claim was held, it had expired by <paramref name="now"/>, or it was the owner's own. (A PostgreSQL
+    /// store can do the same upsert, or take rows with SELECT ... FOR UPDATE SKIP LOCKED.)
+    /// </summary>
+    bool TryClaim(WorkClaim claim, DateTimeOffset now);
+    /// <summary>Extends every claim of <paramref name="owner"/> to <paramref name="until"/> (a run still working on them).</summary>
+    void RenewClaims(string owner, DateTimeOffset until);
+    /// <summary>Drops the claim if <see cref="WorkClaim.Owner"/> still holds it.</summary>
+    void ReleaseClaim(WorkClaim claim);
 }
+
+/// <summary>A run's claim on the work of one result (neuron, explainer, simulator), held until it is released or expires.</summary>
+public sealed record WorkClaim(NeuronId Neuron, string Explainer, string Simulator, string Owner, DateTimeOffset Until);

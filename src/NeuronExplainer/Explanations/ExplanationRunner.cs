@@ -19,60 +19,129 @@ public sealed record RunCounts(int Stored, int AlreadyDone, int NotExplained, in
 /// <summary>
 /// Runs the per-neuron flow over many neurons, each independent: a neuron's result is stored whole when it is
 /// finished (one transaction), and a neuron whose result is already stored is skipped, so a killed run resumes
-/// without redoing work (and, through the LLM cache, without paying twice for calls it had made). Reaching the
-/// budget stops new work cleanly; in a dry run, calls are counted and nothing is stored.
+/// without redoing work (and, through the LLM cache, without paying twice for calls it had made). Each neuron is
+/// claimed in the store before it is worked on, so runs that overlap never work on the same one: a neuron another
+/// run holds is left for later and taken up again once that run released it (then usually already done) or its
+/// claim lapsed (a killed run's; claims are renewed while a run lives). Reaching the budget stops new work
+/// cleanly; in a dry run, calls are counted and nothing is stored or claimed.
 /// </summary>
-public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationResultStore results, ExplanationFlow flow, int concurrency = 1, bool dryRun = false)
+public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationResultStore results, ExplanationFlow flow, int concurrency = 1, bool dryRun = false,
+    TimeProvider? time = null, TimeSpan? claimLease = null)
 {
+    /// <summary>How long a claim lasts unless renewed; renewed every quarter of it, so only a dead run's claims lapse.</summary>
+    public static readonly TimeSpan DefaultClaimLease = TimeSpan.FromMinutes(2);
+
+    readonly TimeProvider clock = time ?? TimeProvider.System;
+    readonly TimeSpan lease = claimLease ?? DefaultClaimLease;
+    readonly string owner = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
+
     public async Task<RunCounts> RunAsync(IReadOnlyList<NeuronId> neurons, RunStep step, Action<RunProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
         var outcomes = new ConcurrentBag<NeuronOutcome>();
         string? stopReason = null;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        using var renewal = dryRun ? null : clock.CreateTimer(_ => Renew(), null, lease / 4, lease / 4);
         int finished = 0;
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, concurrency), CancellationToken = CancellationToken.None };
-        await Parallel.ForEachAsync(neurons, options, async (id, _) =>
+        IReadOnlyList<NeuronId> pending = neurons;
+        while (true)
         {
-            NeuronOutcome outcome;
-            NeuronStatus? status = null;
-            if (stop.IsCancellationRequested)
-                outcome = NeuronOutcome.Stopped;
-            else
+            var heldElsewhere = new ConcurrentBag<NeuronId>();
+            await Parallel.ForEachAsync(pending, options, async (id, _) =>
             {
-                try
-                {
-                    (outcome, status) = await RunOneAsync(id, step, stop.Token);
-                }
-                catch (LlmBudgetExceededException e)
-                {
-                    Interlocked.CompareExchange(ref stopReason, e.Message, null);
-                    stop.Cancel();
+                NeuronOutcome? outcome;
+                NeuronStatus? status = null;
+                if (stop.IsCancellationRequested)
                     outcome = NeuronOutcome.Stopped;
-                }
-                catch (OperationCanceledException) when (stop.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                else
                 {
-                    outcome = NeuronOutcome.Stopped;
+                    try
+                    {
+                        (outcome, status) = await RunOneAsync(id, step, stop.Token);
+                    }
+                    catch (LlmBudgetExceededException e)
+                    {
+                        Interlocked.CompareExchange(ref stopReason, e.Message, null);
+                        stop.Cancel();
+                        outcome = NeuronOutcome.Stopped;
+                    }
+                    catch (OperationCanceledException) when (stop.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+                    {
+                        outcome = NeuronOutcome.Stopped;
+                    }
                 }
+                if (outcome is not { } done)
+                {
+                    heldElsewhere.Add(id);
+                    return;
+                }
+                outcomes.Add(done);
+                progress?.Invoke(new RunProgress(Interlocked.Increment(ref finished), neurons.Count, id, done, status));
+            });
+            if (heldElsewhere.IsEmpty) break;
+            try
+            {
+                await Task.Delay(lease / 8, clock, stop.Token);
             }
-            outcomes.Add(outcome);
-            progress?.Invoke(new RunProgress(Interlocked.Increment(ref finished), neurons.Count, id, outcome, status));
-        });
+            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+            {
+                // Stopped (budget) while waiting: the neurons left are counted as stopped by the next pass.
+            }
+            pending = [.. heldElsewhere];
+        }
         cancellationToken.ThrowIfCancellationRequested();
         int Count(NeuronOutcome o) => outcomes.Count(x => x == o);
         return new RunCounts(Count(NeuronOutcome.Stored), Count(NeuronOutcome.AlreadyDone), Count(NeuronOutcome.NotExplained),
             Count(NeuronOutcome.Estimated), Count(NeuronOutcome.Stopped), stopReason);
     }
 
-    async Task<(NeuronOutcome, NeuronStatus?)> RunOneAsync(NeuronId id, RunStep step, CancellationToken cancellationToken)
+    /// <summary>Extends this run's claims; a failure (the store busy past its timeout) only risks a lapse, so it waits for the next tick.</summary>
+    void Renew()
+    {
+        try
+        {
+            results.RenewClaims(owner, clock.GetUtcNow() + lease);
+        }
+        catch (NeuronExplainerException)
+        {
+        }
+    }
+
+    /// <summary>What became of the neuron, or null when another run holds its claim (try again later).</summary>
+    async Task<(NeuronOutcome?, NeuronStatus?)> RunOneAsync(NeuronId id, RunStep step, CancellationToken cancellationToken)
     {
         var existing = results.GetExplanationResult(id, flow.ExplainerName, flow.SimulatorName);
-        bool explained = existing is { Status: NeuronStatus.Pending or NeuronStatus.Done or NeuronStatus.NoActivations };
-        bool finished = existing is { Status: NeuronStatus.Done or NeuronStatus.NoActivations }
-            || (step == RunStep.Explain && explained);
-        if (finished) return (NeuronOutcome.AlreadyDone, existing!.Status);
-        if (step == RunStep.Score && !explained) return (NeuronOutcome.NotExplained, existing?.Status);
+        if (Settled(existing, step) is { } settled) return (settled, existing?.Status);
+        if (dryRun) return await WorkAsync(id, step, existing, cancellationToken);
 
+        var claim = new WorkClaim(id, flow.ExplainerName, flow.SimulatorName, owner, clock.GetUtcNow() + lease);
+        if (!results.TryClaim(claim, clock.GetUtcNow())) return (null, null);
+        try
+        {
+            // Read again under the claim: another run may have stored the result since the first read.
+            existing = results.GetExplanationResult(id, flow.ExplainerName, flow.SimulatorName);
+            if (Settled(existing, step) is { } now) return (now, existing?.Status);
+            return await WorkAsync(id, step, existing, cancellationToken);
+        }
+        finally
+        {
+            results.ReleaseClaim(claim);
+        }
+    }
+
+    /// <summary>The outcome when <paramref name="existing"/> leaves nothing to do for <paramref name="step"/>; null when there is work.</summary>
+    static NeuronOutcome? Settled(NeuronExplanationResult? existing, RunStep step)
+    {
+        bool explained = existing is { Status: NeuronStatus.Pending or NeuronStatus.Done or NeuronStatus.NoActivations };
+        if (existing is { Status: NeuronStatus.Done or NeuronStatus.NoActivations } || (step == RunStep.Explain && explained)) return NeuronOutcome.AlreadyDone;
+        if (step == RunStep.Score && !explained) return NeuronOutcome.NotExplained;
+        return null;
+    }
+
+    async Task<(NeuronOutcome?, NeuronStatus?)> WorkAsync(NeuronId id, RunStep step, NeuronExplanationResult? existing, CancellationToken cancellationToken)
+    {
+        bool explained = existing is { Status: NeuronStatus.Pending };
         var record = records.GetNeuronRecord(id)
             ?? throw new NeuronExplainerException($"store {records.Location} lists neuron {id} but holds no record of it; run collect again");
         NeuronExplanationResult result;

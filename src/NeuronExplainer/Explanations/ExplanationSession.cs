@@ -106,10 +106,12 @@ public sealed class ExplanationSession : IDisposable
 
     /// <summary>
     /// The store's neurons in layer/neuron order, of <paramref name="layers"/> and <paramref name="neurons"/> (all when
-    /// null) and that this session works on; empty when none is selected. A store without records is an error.
+    /// null) and that this session works on; empty when none is selected. A store without records, or whose
+    /// collection has not written all of them (a collect killed or still running), is an error.
     /// </summary>
-    public IReadOnlyList<NeuronId> SelectNeurons(INeuronRecordStore records, IReadOnlySet<int>? layers, IReadOnlySet<int>? neurons)
+    public IReadOnlyList<NeuronId> SelectNeurons(ICollectionOutput records, IReadOnlySet<int>? layers, IReadOnlySet<int>? neurons)
     {
+        records.EnsureCollectionComplete();
         var all = records.ListNeurons();
         if (all.Count == 0)
             throw new NeuronExplainerException($"store {records.Location} holds no neuron records; run collect (or run) first");

@@ -1,5 +1,8 @@
 namespace NeuronExplainer.Storage;
 
+/// <summary>How a command uses a store: a reader never writes, so it can read a store it may not write.</summary>
+public enum StoreAccess { ReadWrite, ReadOnly }
+
 /// <summary>
 /// Opens the store a location string names: a run directory or its <c>store.db</c> (SQLite, the default); a
 /// <c>postgresql://</c> URL is recognised and refused until that store exists. The only place that picks a backend.
@@ -9,8 +12,12 @@ public static class NeuronStores
     /// <summary>Opens the store at <paramref name="location"/>, creating an empty one if there is none.</summary>
     public static INeuronStore Open(string location) => SqliteNeuronStore.Open(SqliteDirectory(location));
 
-    /// <summary>Opens the store at <paramref name="location"/>, which must already hold one (readers: export, the viewer).</summary>
-    public static INeuronStore OpenExisting(string location) => SqliteNeuronStore.OpenExisting(SqliteDirectory(location));
+    /// <summary>
+    /// Opens the store at <paramref name="location"/>, which must already hold one. Commands that only read
+    /// (show, export, ledger, the viewer) ask for <see cref="StoreAccess.ReadOnly"/>, which works without write permission.
+    /// </summary>
+    public static INeuronStore OpenExisting(string location, StoreAccess access = StoreAccess.ReadWrite) =>
+        SqliteNeuronStore.OpenExisting(SqliteDirectory(location), access);
 
     /// <summary>Removes the store at <paramref name="location"/> and everything in it (collect --force); the caller has closed it.</summary>
     public static void Discard(string location)

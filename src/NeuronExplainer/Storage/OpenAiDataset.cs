@@ -101,8 +101,12 @@ public static class OpenAiDataset
     /// import with the file named, and the store keeps exactly what it had. The layout has no explainer
     /// names, so the results of line k of an explanations file are stored under explainer and simulator
     /// <paramref name="source"/> (line 1) or <c>source-k</c>; the best-scoring explanation is chosen.
+    /// Another dataset is never mixed in silently: unless <paramref name="replace"/>, the import is refused before any
+    /// write when it would replace anything the store holds, bring records into a store holding a collection, or
+    /// bring explanations of neurons that collection lacks (see <see cref="RefuseMixing"/>).
     /// </summary>
-    public static DatasetTransferSummary Import(string inputDirectory, INeuronStore store, string source = "openai", Progress? progress = null)
+    public static DatasetTransferSummary Import(string inputDirectory, INeuronStore store, string source = "openai", Progress? progress = null,
+        bool replace = false)
     {
         if (!Directory.Exists(inputDirectory))
             throw new NeuronExplainerException($"import source '{inputDirectory}' is not a directory");
@@ -110,6 +114,7 @@ public static class OpenAiDataset
         if (files.Count == 0)
             throw new NeuronExplainerException(
                 $"no OpenAI dataset files in '{inputDirectory}': expected {{kind}}/{{layer}}/{{neuron}}.json under {string.Join(", ", Kinds)}");
+        if (!replace) RefuseMixing(store, files, source);
         var byNeuron = files.GroupBy(f => f.Neuron).OrderBy(g => g.Key.LayerIndex).ThenBy(g => g.Key.NeuronIndex).ToList();
 
         int records = 0, results = 0, activationTokens = 0, weightTokens = 0, connections = 0, done = 0;
@@ -156,6 +161,41 @@ public static class OpenAiDataset
             }
         });
         return new DatasetTransferSummary(byNeuron.Count, records, results, activationTokens, weightTokens, connections);
+    }
+
+    /// <summary>
+    /// Refuses an import that would mix another dataset into the store: records (collated activations, related tokens
+    /// or neurons) into a store holding a collection of its own model; explanations of neurons that collection lacks;
+    /// and anything replacing what the store holds (a record, table or connection list of the neuron, or explanations
+    /// under <paramref name="source"/>). Explanations of the collection's neurons under a new source name are welcome.
+    /// </summary>
+    static void RefuseMixing(INeuronStore store, IEnumerable<(string Kind, NeuronId Neuron, string Path)> files, string source)
+    {
+        var collection = store.GetCollectionState() == CollectionState.None ? null : store.GetManifest();
+        var known = store.ListNeurons().ToHashSet();
+        var explained = store.ListScores().Where(s => s.Explainer == source).Select(s => s.Neuron).ToHashSet();
+        bool Holds(string kind, NeuronId id) => known.Contains(id) && kind switch
+        {
+            CollatedActivations => store.GetNeuronRecord(id) is not null,
+            ActivationBasedTokens => store.GetActivationBasedTokens(id) is not null,
+            WeightBasedTokens => store.GetWeightBasedTokens(id) is not null,
+            _ => store.GetConnections(id) is not null,
+        };
+        foreach (var (kind, id, path) in files)
+        {
+            string? problem = kind switch
+            {
+                Explanations when collection is not null && !known.Contains(id) =>
+                    $"neuron {id} is not one of the {known.Count} neurons the store collected from {collection.Model}",
+                Explanations when explained.Contains(id) => $"the store already holds explanations of neuron {id} under '{source}'; import under another --source",
+                Explanations => null,
+                _ when collection is not null => $"the store holds a collection of {collection.Model}, and records of another dataset would be mixed into it",
+                _ when Holds(kind, id) => $"the store already holds the {kind} of neuron {id}",
+                _ => null,
+            };
+            if (problem is not null)
+                throw new NeuronExplainerException($"{path}: {problem}; import into another --store, or use --force to import anyway (replacing what the store holds)");
+        }
     }
 
     /// <summary>The explanation with the highest defined correlation, or null when none has one.</summary>

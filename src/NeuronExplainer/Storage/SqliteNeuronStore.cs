@@ -26,17 +26,20 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     readonly TimeSpan busyTimeout;
     /// <summary>Guards the connection; re-entered by the thread running a <see cref="Batch"/>.</summary>
     readonly Lock gate = new();
-    SqliteTransaction? batch;
+    readonly bool readOnly;
+    bool inBatch;
 
     public string Location { get; }
 
-    SqliteNeuronStore(string path, SqliteOpenMode mode, TimeSpan busyTimeout)
+    SqliteNeuronStore(string path, SqliteOpenMode mode, TimeSpan busyTimeout, bool immutable = false)
     {
         Location = path;
         this.busyTimeout = busyTimeout;
+        readOnly = mode == SqliteOpenMode.ReadOnly;
         connection = new SqliteConnection(new SqliteConnectionStringBuilder
         {
-            DataSource = path,
+            // immutable=1 (a URI parameter) reads without the -shm file a WAL store needs and an unwritable directory cannot hold.
+            DataSource = immutable ? new Uri(Path.GetFullPath(path)).AbsoluteUri + "?immutable=1" : path,
             Mode = mode,
             Pooling = false,
             DefaultTimeout = Math.Max(1, (int)Math.Ceiling(busyTimeout.TotalSeconds)),
@@ -47,6 +50,11 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             {
                 connection.Open();
                 Execute($"PRAGMA busy_timeout = {(long)busyTimeout.TotalMilliseconds}");
+                if (readOnly)
+                {
+                    CheckSchema(StoreSchema.LatestVersion);
+                    return;
+                }
                 Migrate();
                 Execute("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
             });
@@ -67,16 +75,34 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         return new SqliteNeuronStore(Path.Combine(runDirectory, FileName), SqliteOpenMode.ReadWriteCreate, busyTimeout ?? DefaultBusyTimeout);
     }
 
-    /// <summary>Opens the store of a run directory that must already hold one (for readers such as export and the viewer).</summary>
-    public static SqliteNeuronStore OpenExisting(string runDirectory, TimeSpan? busyTimeout = null)
+    /// <summary>
+    /// Opens the store of a run directory that must already hold one. <see cref="StoreAccess.ReadOnly"/> never writes,
+    /// so it also reads a store in a directory this process cannot write (a shared results folder, a mounted dataset).
+    /// </summary>
+    public static SqliteNeuronStore OpenExisting(string runDirectory, StoreAccess access = StoreAccess.ReadWrite, TimeSpan? busyTimeout = null)
     {
         string path = Path.Combine(runDirectory, FileName);
         if (!File.Exists(path))
             throw new NeuronExplainerException($"no store in '{runDirectory}': {FileName} not found (create one with a run or import)");
-        return new SqliteNeuronStore(path, SqliteOpenMode.ReadWrite, busyTimeout ?? DefaultBusyTimeout);
+        var timeout = busyTimeout ?? DefaultBusyTimeout;
+        if (access == StoreAccess.ReadWrite) return new SqliteNeuronStore(path, SqliteOpenMode.ReadWrite, timeout);
+        try
+        {
+            return new SqliteNeuronStore(path, SqliteOpenMode.ReadOnly, timeout);
+        }
+        catch (NeuronExplainerException e) when (e.InnerException is SqliteException { SqliteErrorCode: SQLitePCL.raw.SQLITE_CANTOPEN })
+        {
+            // A WAL store needs its -shm file, which an unwritable directory cannot hold. Without a -wal file no
+            // write is in flight, so reading the file as immutable sees exactly what was committed.
+            if (File.Exists(path + "-wal"))
+                throw new NeuronExplainerException(
+                    $"cannot read {path}: its directory is not writable and it has a write-ahead log ({FileName}-wal) of a write in progress or interrupted; open it once where it is writable, or copy the run directory", e);
+            return new SqliteNeuronStore(path, SqliteOpenMode.ReadOnly, timeout, immutable: true);
+        }
     }
 
-    void Migrate()
+    /// <summary>Refuses what is not a store of a schema this build reads; returns the store's schema version.</summary>
+    int CheckSchema(int required)
     {
         int version = (int)Scalar<long>("PRAGMA user_version");
         if (version > StoreSchema.LatestVersion)
@@ -86,29 +112,36 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             throw new NeuronExplainerException($"{Location} is a SQLite database but not a neuron-explainer store (it has other tables and no store schema version)");
         if (version > 0 && Scalar<long>("PRAGMA application_id") != StoreSchema.ApplicationId)
             throw new NeuronExplainerException($"{Location} is a SQLite database of another application, not a neuron-explainer store");
+        if (version < required)
+            throw new NeuronExplainerException(
+                $"{Location} has store schema version {version} and is opened read-only, so it cannot be upgraded to version {required}; run a command that writes to it (e.g. score) once, or copy the run directory somewhere writable");
+        return version;
+    }
 
+    void Migrate()
+    {
+        int version = CheckSchema(0);
         for (int next = version + 1; next <= StoreSchema.LatestVersion; next++)
         {
-            using var transaction = connection.BeginTransaction();
-            Execute(StoreSchema.Migrations[next - 1]);
-            Execute($"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = {next}");
-            transaction.Commit();
+            InTransaction(() =>
+            {
+                Execute(StoreSchema.Migrations[next - 1]);
+                Execute($"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = {next}");
+            });
         }
     }
 
     public void Batch(Action writes) => Locked(() =>
     {
-        if (batch is not null) throw new InvalidOperationException("batches do not nest");
-        using var transaction = connection.BeginTransaction(deferred: false);
-        batch = transaction;
+        if (inBatch) throw new InvalidOperationException("batches do not nest");
+        inBatch = true;
         try
         {
-            writes();
-            transaction.Commit();
+            InTransaction(writes);
         }
         finally
         {
-            batch = null;
+            inBatch = false;
         }
         return 0;
     });
@@ -131,6 +164,21 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         Execute("DELETE FROM manifest_settings");
         foreach (var (key, value) in manifest.Settings)
             Execute("INSERT INTO manifest_settings (key, value) VALUES ($key, $value)", ("$key", key), ("$value", value));
+    });
+
+    public CollectionState GetCollectionState() => Locked(() =>
+        Query("SELECT collection_complete FROM manifest WHERE id = 1", r => r.GetBoolean(0)) switch
+        {
+            [] => CollectionState.None,
+            [true] => CollectionState.Complete,
+            _ => CollectionState.Incomplete,
+        });
+
+    public void MarkCollectionComplete() => Write(() =>
+    {
+        if (Scalar<long>("SELECT count(*) FROM manifest") == 0)
+            throw new InvalidOperationException("a collection is marked complete only after its manifest is written");
+        Execute("UPDATE manifest SET collection_complete = 1 WHERE id = 1");
     });
 
     public void PutNeuronRecords(IReadOnlyList<NeuronRecord> records)
@@ -263,6 +311,29 @@ public sealed partial class SqliteNeuronStore : INeuronStore
 
     /// <summary>Most distinct words in a search query.</summary>
     public const int MaxSearchWords = 8;
+
+    public bool TryClaim(WorkClaim claim, DateTimeOffset now)
+    {
+        bool claimed = false;
+        Write(() => claimed = Query("""
+            INSERT INTO work_claims (layer, neuron, explainer, simulator, owner, expires_at) VALUES ($layer, $neuron, $explainer, $simulator, $owner, $until)
+            ON CONFLICT (layer, neuron, explainer, simulator) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                WHERE work_claims.owner = excluded.owner OR work_claims.expires_at <= $now
+            RETURNING owner
+            """, r => r.GetString(0), ClaimKey(claim).Concat([("$owner", claim.Owner), ("$until", claim.Until.ToUnixTimeMilliseconds()),
+                ("$now", now.ToUnixTimeMilliseconds())]).ToArray()).Count == 1);
+        return claimed;
+    }
+
+    public void RenewClaims(string owner, DateTimeOffset until) => Write(() =>
+        Execute("UPDATE work_claims SET expires_at = $until WHERE owner = $owner", ("$until", until.ToUnixTimeMilliseconds()), ("$owner", owner)));
+
+    public void ReleaseClaim(WorkClaim claim) => Write(() => Execute("""
+        DELETE FROM work_claims WHERE layer = $layer AND neuron = $neuron AND explainer = $explainer AND simulator = $simulator AND owner = $owner
+        """, ClaimKey(claim).Append(("$owner", claim.Owner)).ToArray()));
+
+    static (string Name, object? Value)[] ClaimKey(WorkClaim claim) =>
+        [("$layer", claim.Neuron.LayerIndex), ("$neuron", claim.Neuron.NeuronIndex), ("$explainer", claim.Explainer), ("$simulator", claim.Simulator)];
 
     public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit)
     {
@@ -415,16 +486,30 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     /// </summary>
     void Write(Action write) => Locked(() =>
     {
-        if (batch is not null)
-        {
-            write();
-            return 0;
-        }
-        using var transaction = connection.BeginTransaction(deferred: false);
-        write();
-        transaction.Commit();
+        if (inBatch) write();
+        else InTransaction(write);
         return 0;
     });
+
+    /// <summary>
+    /// Runs <paramref name="writes"/> as one immediate transaction, by plain BEGIN and COMMIT: after some failures
+    /// (a full disk, an I/O error) SQLite has already rolled the transaction back, and a second rollback would
+    /// replace the real error with "cannot rollback - no transaction is active".
+    /// </summary>
+    void InTransaction(Action writes)
+    {
+        Execute("BEGIN IMMEDIATE");
+        try
+        {
+            writes();
+            Execute("COMMIT");
+        }
+        catch
+        {
+            if (SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) == 0) Execute("ROLLBACK");
+            throw;
+        }
+    }
 
     void Translate(Action action) => Translate(() => { action(); return 0; });
 
@@ -442,7 +527,12 @@ public sealed partial class SqliteNeuronStore : INeuronStore
                 SQLitePCL.raw.SQLITE_BUSY or SQLitePCL.raw.SQLITE_LOCKED => new NeuronExplainerException(
                     $"{Location} is locked by another process and stayed locked for the {busyTimeout.TotalSeconds:0.#} s busy timeout; retry when it finishes", e),
                 SQLitePCL.raw.SQLITE_NOTADB => new NeuronExplainerException($"{Location} is not a SQLite database; expected a neuron-explainer store", e),
+                SQLitePCL.raw.SQLITE_FULL => new NeuronExplainerException(
+                    $"{Location}: the disk holding the store is full ({e.Message}); free space and run again (what was stored before is kept)", e),
                 SQLitePCL.raw.SQLITE_CORRUPT => new NeuronExplainerException($"{Location} is corrupt ({e.Message})", e),
+                SQLitePCL.raw.SQLITE_READONLY => new NeuronExplainerException(readOnly
+                    ? $"{Location} is open read-only and cannot be written ({e.Message})"
+                    : $"{Location} cannot be written ({e.Message}); check the permissions of the file and its directory", e),
                 _ => new NeuronExplainerException($"{Location}: {e.Message}", e),
             };
         }

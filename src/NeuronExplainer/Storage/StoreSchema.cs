@@ -123,5 +123,26 @@ static class StoreSchema
             undefined_reason TEXT,
             PRIMARY KEY (result_id, method)) WITHOUT ROWID;
         """,
+        """
+        -- Whether the collection the manifest describes has written all its records (a new manifest starts
+        -- incomplete). Earlier stores had only the checkpoint to say so: theirs is complete when it has records
+        -- and no collect checkpoint is pending (collect removes it after its last write).
+        ALTER TABLE manifest ADD COLUMN collection_complete INTEGER NOT NULL DEFAULT 0;
+        UPDATE manifest SET collection_complete =
+            NOT EXISTS (SELECT 1 FROM checkpoints WHERE stage = 'collect') AND EXISTS (SELECT 1 FROM neuron_records);
+        """,
+        """
+        -- Who works on a result now: a run claims (neuron, explainer, simulator) before working on it and releases
+        -- it after storing the result, so overlapping runs never do the same work; a claim past expires_at (Unix
+        -- milliseconds; a killed run's) may be taken over.
+        CREATE TABLE work_claims (
+            layer INTEGER NOT NULL,
+            neuron INTEGER NOT NULL,
+            explainer TEXT NOT NULL,
+            simulator TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            PRIMARY KEY (layer, neuron, explainer, simulator)) WITHOUT ROWID;
+        """,
     ];
 }

@@ -211,6 +211,28 @@ public sealed class CollectorTests : IDisposable
     }
 
     [Fact]
+    public void ACollectionKilledWhileWritingRecordsStaysIncompleteUntilCollectRunsAgain()
+    {
+        var uninterrupted = Collect(Small);
+        using var store = NewStore();
+        Collector Fresh() => new(new FakeModel(), Small, new CorpusOptions(corpus), "fake");
+        using (StoreFaults.FailRecordsOfLayer(store.Location, layer: 1))
+            Assert.Throws<NeuronExplainerException>(() => Fresh().Run(store, "test"));
+        Assert.Equal(7, store.ListNeurons().Count);
+        Assert.Equal(CollectionState.Incomplete, store.GetCollectionState());
+        var refused = Assert.Throws<NeuronExplainerException>(store.EnsureCollectionComplete);
+        Assert.Contains("incomplete collection (7 neurons have records so far", refused.Message);
+        Assert.Contains("run collect again", refused.Message);
+
+        var repaired = Fresh().Run(store, "test");
+        Assert.False(repaired.AlreadyComplete);
+        Assert.Equal(CollectionState.Complete, store.GetCollectionState());
+        store.EnsureCollectionComplete();
+        Assert.Equal(uninterrupted.Records.Keys.ToHashSet(), store.ListNeurons().ToHashSet());
+        Assert.True(Fresh().Run(store, "test").AlreadyComplete);
+    }
+
+    [Fact]
     public void MaxTokensStopsAtWholeWindowsAndGptStyleModelsGetNoBos()
     {
         using var store = NewStore();

@@ -21,6 +21,40 @@ public abstract class NeuronStoreContract
     static string Json<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) => JsonSerializer.Serialize(value, info);
 
     [Fact]
+    public void A_claim_is_held_against_other_owners_until_released_or_expired()
+    {
+        using var store = Open();
+        var now = new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
+        var mine = new WorkClaim(new NeuronId(0, 1), "baseline", "baseline", "run-a", now.AddMinutes(2));
+        var theirs = mine with { Owner = "run-b" };
+        Assert.True(store.TryClaim(mine, now));
+        Assert.False(store.TryClaim(theirs, now.AddMinutes(1)));
+        Assert.True(store.TryClaim(theirs with { Neuron = new NeuronId(0, 2) }, now), "another neuron is free");
+        Assert.True(store.TryClaim(theirs with { Simulator = "gpt" }, now), "another simulator is another result");
+        Assert.True(store.TryClaim(mine with { Until = now.AddMinutes(3) }, now), "the owner may renew");
+        store.RenewClaims("run-a", now.AddMinutes(10));
+        Assert.False(store.TryClaim(theirs, now.AddMinutes(5)), "renewed past the first expiry");
+        Assert.True(store.TryClaim(theirs with { Until = now.AddMinutes(20) }, now.AddMinutes(10)), "an expired claim is taken over");
+        store.ReleaseClaim(mine);
+        Assert.False(store.TryClaim(mine, now.AddMinutes(11)), "releasing another owner's claim does nothing");
+        store.ReleaseClaim(theirs);
+        Assert.True(store.TryClaim(mine, now.AddMinutes(11)));
+    }
+
+    [Fact]
+    public void A_collection_is_incomplete_from_its_manifest_until_marked_complete_and_stays_so_after_a_new_manifest()
+    {
+        using var store = Open();
+        Assert.Equal(CollectionState.None, store.GetCollectionState());
+        var manifest = new RunManifest("m", "c", new Dictionary<string, string>(), "0.1.0", DateTimeOffset.UnixEpoch);
+        store.PutManifest(manifest);
+        Assert.Equal(CollectionState.Incomplete, store.GetCollectionState());
+        store.MarkCollectionComplete();
+        store.PutManifest(manifest with { ToolVersion = "0.2.0" });
+        Assert.Equal(CollectionState.Complete, store.GetCollectionState());
+    }
+
+    [Fact]
     public void Everything_put_comes_back_after_reopening()
     {
         var id = new NeuronId(2, 7);

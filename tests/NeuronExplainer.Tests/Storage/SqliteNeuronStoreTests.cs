@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using NeuronExplainer.Activations;
@@ -101,6 +102,26 @@ public class SqliteNeuronStoreTests : IDisposable
         Assert.Equal([ControlKind.None, ControlKind.Shuffled], store.ListScores().Select(s => s.Control));
     }
 
+    [Theory]
+    [InlineData(true, true, true, CollectionState.Incomplete)]
+    [InlineData(true, false, true, CollectionState.Complete)]
+    [InlineData(true, false, false, CollectionState.Incomplete)]
+    [InlineData(false, false, true, CollectionState.None)]
+    public void A_version_3_store_is_complete_when_it_has_records_and_no_pending_collect_checkpoint(bool manifest, bool checkpoint, bool records, CollectionState expected)
+    {
+        Directory.CreateDirectory(Run);
+        using (var raw = Raw(Path.Combine(Run, SqliteNeuronStore.FileName)))
+        {
+            foreach (var migration in StoreSchema.Migrations.Take(3)) Sql(raw, migration);
+            Sql(raw, $"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = 3");
+            if (manifest) Sql(raw, "INSERT INTO manifest (id, model, corpus, tool_version, created_at) VALUES (1, 'm', 'c', '0.1', '2026-11-21T09:00:00.0000000+00:00')");
+            if (checkpoint) Sql(raw, "INSERT INTO checkpoints (stage, state, updated_at) VALUES ('collect', x'01', '2026-11-21T09:00:00.0000000+00:00')");
+            if (records) Sql(raw, "INSERT INTO neuron_records (layer, neuron, max_activation, record) VALUES (0, 1, 1.0, x'00')");
+        }
+        using var store = SqliteNeuronStore.Open(Run);
+        Assert.Equal(expected, store.GetCollectionState());
+    }
+
     [Fact]
     public void A_version_3_store_gains_scores_by_method_and_keeps_its_results_without_them()
     {
@@ -132,6 +153,36 @@ public class SqliteNeuronStoreTests : IDisposable
         while (reader.Read()) plan.Add(reader.GetString(3));
         Assert.Contains(plan, step => step.Contains("USING COVERING INDEX explanation_results_listing"));
         Assert.DoesNotContain(plan, step => step.Contains("TEMP B-TREE"));
+    }
+
+    [Fact]
+    public void A_full_disk_is_reported_as_such_and_keeps_what_was_stored()
+    {
+        using var store = SqliteNeuronStore.Open(Run);
+        var first = new NeuronId(0, 1);
+        store.PutExplanationResult(StoreFixtures.Done(first, "baseline", "stored before the disk filled"));
+        // SQLite's page limit fails writes exactly as a full disk does (SQLITE_FULL), and SQLite then rolls the transaction back itself.
+        var connection = (SqliteConnection)typeof(SqliteNeuronStore).GetField("connection", BindingFlags.NonPublic | BindingFlags.Instance)!.GetValue(store)!;
+        void Pragma(string sql)
+        {
+            using var command = connection.CreateCommand();
+            command.CommandText = sql;
+            command.ExecuteScalar();
+        }
+        using (var count = connection.CreateCommand())
+        {
+            count.CommandText = "PRAGMA page_count";
+            Pragma($"PRAGMA max_page_count = {(long)count.ExecuteScalar()!}");
+        }
+        var big = Enumerable.Range(0, 200).Select(i => $"explanation {i} " + new string('x', 400)).ToArray();
+        var e = Assert.Throws<NeuronExplainerException>(() => store.PutExplanationResult(StoreFixtures.Done(new NeuronId(0, 2), "baseline", big)));
+        Assert.Contains("the disk holding the store is full", e.Message);
+        Assert.DoesNotContain("rollback", e.Message);
+        Assert.Equal([first], store.ListScores().Select(s => s.Neuron));
+        Assert.Throws<NeuronExplainerException>(() => store.Batch(() => store.PutExplanationResult(StoreFixtures.Done(new NeuronId(0, 3), "baseline", big))));
+        Pragma("PRAGMA max_page_count = 1000000");
+        store.PutCheckpoint("after", [1]);
+        Assert.Equal([1], store.GetCheckpoint("after"));
     }
 
     [Fact]
