@@ -37,7 +37,7 @@ public static class CollectCommand
     internal sealed class CollectOptions(Option<string>? sharedStore = null, Option<string>? sharedLayers = null)
     {
         readonly ModelOptions model = new();
-        readonly Option<string> corpus = new("--corpus") { Description = "Corpus: text (<|endoftext|> or blank-line separated), JSONL, .gz of either, or a directory of them; or a Hugging Face dataset id ORG/NAME[@REVISION][:GLOB], downloaded on first use", Required = true };
+        readonly Option<string> corpus = new("--corpus") { Description = "Corpus: text (<|endoftext|> or blank-line separated), JSONL, .gz of either, parquet, or a directory of them; or a Hugging Face dataset id ORG/NAME[@REVISION][:GLOB], downloaded on first use", Required = true };
         readonly Option<string> store = sharedStore ?? new("--store") { Description = "Run directory of the store to fill", Required = true };
         readonly Option<string> layers = sharedLayers ?? new("--layers") { Description = "Layers to collect: all, or a list such as 0,3-5", DefaultValueFactory = _ => "all" };
         readonly Option<int> seqLen = new("--seq-len") { Description = "Tokens per window", DefaultValueFactory = _ => 64 };
@@ -49,7 +49,7 @@ public static class CollectCommand
         readonly Option<ulong> seed = new("--seed") { Description = "Seed of the random samples", DefaultValueFactory = _ => 0 };
         readonly Option<int> minCount = new("--min-token-count") { Description = "Occurrences a token needs to enter a neuron's token lookup table", DefaultValueFactory = _ => 5 };
         readonly Option<DocumentSeparator> separator = new("--separator") { Description = "Document separator of text files", DefaultValueFactory = _ => DocumentSeparator.EndOfText };
-        readonly Option<string> textField = new("--text-field") { Description = "JSONL field holding the text", DefaultValueFactory = _ => "text" };
+        readonly Option<string> textField = new("--text-field") { Description = "JSONL field or parquet column holding the text", DefaultValueFactory = _ => "text" };
         readonly Option<int> batch = new("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 32 };
         readonly Option<bool> force = new("--force") { Description = "Discard a store holding a collection with other settings (and everything made from it)" };
 

@@ -86,6 +86,9 @@ internal static class ExplanationReport
                 row.ShareAtLeast08 is double share ? share.ToString("0.0%", CultureInfo.InvariantCulture) : "-",
                 row.ControlScored == 0 ? "-" : $"{Score(row.ControlMean)} ({row.ControlScored})");
         console.Write(table);
+        if (session.NoValueShares(store, neurons) is { } shares)
+            console.WriteLine("Value slots without a value 0..10 in the top logprobs (scored 0): " + string.Join(", ", shares.Select(r =>
+                string.Create(CultureInfo.InvariantCulture, $"{(r.Layer is int l ? $"layer {l}" : "all")} {r.Share:0.0%} ({r.NoValueSlots} of {r.Slots})"))));
         PrintUsage(console, session, store);
     }
 

@@ -5,8 +5,8 @@ namespace NeuronExplainer.Activations;
 
 /// <summary>
 /// A corpus named by a Hugging Face dataset id, <c>ORG/NAME[@REVISION][:GLOB]</c>, downloaded into the hub cache on
-/// first use like models. Without a glob every file the corpus reader can read (text or JSONL, optionally .gz) is
-/// taken; other formats (parquet) are never downloaded.
+/// first use like models. Without a glob every file the corpus reader can read (text or JSONL, optionally .gz, and
+/// parquet, the hub's usual format) is taken; other formats are never downloaded.
 /// </summary>
 public static partial class HubCorpus
 {

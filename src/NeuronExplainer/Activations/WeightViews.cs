@@ -4,23 +4,24 @@ using NeuronExplainer.Models;
 namespace NeuronExplainer.Activations;
 
 /// <summary>
-/// Weight-based views of neurons, following OpenAI's definitions for GPT-2 and a defined analogue for
-/// gated (Llama) MLPs. A neuron's "response" to a residual-stream vector x is
-/// GPT-2: <c>w_in · x</c> (its c_fc row, before the GELU, as OpenAI computed it);
-/// Llama: <c>silu(w1 · x̂) * (w3 · x̂)</c> with <c>x̂ = x / rms(x)</c>, the activation the neuron would take if x
-/// were its whole, RMS-normalised input (a gated unit is not linear, so the scale of x must be fixed).
-/// Norm gains and biases are left out in both. From the response:
-/// input token weights = response to each token's embedding; output token weights = the neuron's output
-/// row · each token's unembedding; upstream connections = response to each earlier neuron's output row;
-/// downstream connections = each later neuron's response to this neuron's output row.
+/// Weight-based views of neurons as OpenAI defines them for GPT-2 (their "Definition of connection weights"), with
+/// the norm gains and without biases or the nonlinearity:
+/// input weight of token t = <c>wte[t] @ diag(ln_2.g) @ c_fc[:, n]</c>;
+/// output weight of token t = <c>c_proj[n, :] @ diag(ln_f.g) @ unembedding[t]</c> (GPT-2 ties it to wte);
+/// neuron n1 of layer l1 to neuron n2 of a later layer l2 = <c>c_proj_l1[n1, :] @ diag(ln_2.g of l2) @ c_fc_l2[:, n2]</c>.
+/// The Llama analogue puts the RMSNorm gains in place of the LayerNorm gains (the post-attention norm of the
+/// reading layer; the final norm for output tokens), <c>w2</c> in place of c_proj, and the gate projection
+/// <c>w1</c> (gate_proj, the input of the SiLU, as c_fc is the input of GPT-2's GELU) in place of c_fc; the up
+/// projection <c>w3</c> that multiplies the SiLU is left out.
 /// </summary>
 public sealed class WeightViews
 {
     readonly ITransformerModel model;
     readonly int tokenCount, connectionCount, dModel;
     readonly MlpWeights[] mlps;
-    readonly ReadOnlyMemory<float> embedding, unembedding;
-    readonly ReadOnlyMemory<float>[] outputs;
+    /// <summary>Per layer, each neuron's reading row with the gain of the norm before the MLP folded in: diag(g) @ c_fc[:, n].</summary>
+    readonly float[][] gainedIn;
+    readonly ReadOnlyMemory<float> embedding, unembedding, finalGain;
 
     public WeightViews(ITransformerModel model, int tokenCount, int connectionCount)
     {
@@ -31,18 +32,17 @@ public sealed class WeightViews
         mlps = Enumerable.Range(0, model.Info.LayerCount).Select(model.GetMlpWeights).ToArray();
         int expected = model.Info.MlpDim * dModel;
         for (int layer = 0; layer < mlps.Length; layer++)
+        {
             if (mlps[layer].In.Length != expected || mlps[layer].Out.Length != expected || mlps[layer].Up is { Length: var g } && g != expected)
                 throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has MLP weights of {mlps[layer].In.Length}/{mlps[layer].Up?.Length}/{mlps[layer].Out.Length} values where {expected} (d_mlp x d_model) were expected");
-        var (e, u) = model.GetTokenMatrices();
-        Gated = mlps[0].Up is not null;
-        // A gated response needs RMS-normalised inputs; normalise each input row once here.
-        embedding = Gated ? RmsNormalisedRows(e.Span) : e;
-        unembedding = u;
-        outputs = mlps.Select(m => Gated ? RmsNormalisedRows(m.Out.Span) : m.Out).ToArray();
+            if (mlps[layer].NormGain.Length != dModel)
+                throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has a norm gain of {mlps[layer].NormGain.Length} values where {dModel} (d_model) were expected");
+        }
+        (embedding, unembedding, finalGain) = model.GetTokenMatrices();
+        if (finalGain.Length != dModel)
+            throw new NeuronExplainerException($"{model.Info.Name} has a final norm gain of {finalGain.Length} values where {dModel} (d_model) were expected");
+        gainedIn = mlps.Select(m => ScaleRows(m.In.Span, m.NormGain.Span)).ToArray();
     }
-
-    /// <summary>True for Llama-style MLPs (gate and up projections), false for GPT-2's single projection.</summary>
-    public bool Gated { get; }
 
     /// <summary>Input and output token weights of every neuron of <paramref name="layer"/>.</summary>
     public WeightBasedSummaryOfNeuron[] TokenWeights(int layer, Func<int, string> tokenString)
@@ -54,9 +54,11 @@ public sealed class WeightViews
         {
             var scores = new float[vocab];
             var e = embedding.Span;
-            for (int t = 0; t < vocab; t++) scores[t] = Response(mlp, n, e.Slice(t * dModel, dModel));
+            var inRow = gainedIn[layer].AsSpan(n * dModel, dModel);
+            for (int t = 0; t < vocab; t++) scores[t] = TensorPrimitives.Dot(inRow, e.Slice(t * dModel, dModel));
             var (inputPositive, inputNegative) = Extremes(scores, tokenCount);
-            var outRow = mlp.Out.Span.Slice(n * dModel, dModel);
+            var outRow = new float[dModel];
+            TensorPrimitives.Multiply(mlp.Out.Span.Slice(n * dModel, dModel), finalGain.Span, outRow);
             var u = unembedding.Span;
             for (int t = 0; t < vocab; t++) scores[t] = TensorPrimitives.Dot(outRow, u.Slice(t * dModel, dModel));
             var (outputPositive, outputNegative) = Extremes(scores, tokenCount);
@@ -80,19 +82,23 @@ public sealed class WeightViews
             if (layer > 0)
             {
                 var scores = new float[layer * width];
+                var inRow = gainedIn[layer].AsSpan(n * dModel, dModel);
                 for (int source = 0; source < layer; source++)
                 {
-                    var rows = outputs[source].Span;
-                    for (int m = 0; m < width; m++) scores[source * width + m] = Response(mlps[layer], n, rows.Slice(m * dModel, dModel));
+                    var rows = mlps[source].Out.Span;
+                    for (int m = 0; m < width; m++) scores[source * width + m] = TensorPrimitives.Dot(rows.Slice(m * dModel, dModel), inRow);
                 }
                 upstream = List(scores, 0);
             }
             if (layer < layerCount - 1)
             {
                 var scores = new float[(layerCount - 1 - layer) * width];
-                var row = outputs[layer].Span.Slice(n * dModel, dModel);
+                var row = mlps[layer].Out.Span.Slice(n * dModel, dModel);
                 for (int target = layer + 1; target < layerCount; target++)
-                    for (int m = 0; m < width; m++) scores[(target - layer - 1) * width + m] = Response(mlps[target], m, row);
+                {
+                    var rows = gainedIn[target].AsSpan();
+                    for (int m = 0; m < width; m++) scores[(target - layer - 1) * width + m] = TensorPrimitives.Dot(row, rows.Slice(m * dModel, dModel));
+                }
                 downstream = List(scores, layer + 1);
             }
             result[n] = new NeuronConnections(upstream, downstream);
@@ -109,24 +115,13 @@ public sealed class WeightViews
         }
     }
 
-    float Response(MlpWeights mlp, int neuron, ReadOnlySpan<float> x)
+    /// <summary>Every row of <paramref name="rows"/> multiplied element-wise by <paramref name="gain"/>.</summary>
+    float[] ScaleRows(ReadOnlySpan<float> rows, ReadOnlySpan<float> gain)
     {
-        float pre = TensorPrimitives.Dot(mlp.In.Span.Slice(neuron * dModel, dModel), x);
-        if (mlp.Up is not { } up) return pre;
-        float linear = TensorPrimitives.Dot(up.Span.Slice(neuron * dModel, dModel), x);
-        return pre / (1 + MathF.Exp(-pre)) * linear;
-    }
-
-    ReadOnlyMemory<float> RmsNormalisedRows(ReadOnlySpan<float> rows)
-    {
-        var normalised = rows.ToArray();
-        for (int start = 0; start < normalised.Length; start += dModel)
-        {
-            var row = normalised.AsSpan(start, dModel);
-            float rms = MathF.Sqrt(TensorPrimitives.SumOfSquares(row) / dModel);
-            if (rms > 0) TensorPrimitives.Divide(row, rms, row);
-        }
-        return normalised;
+        var scaled = new float[rows.Length];
+        for (int start = 0; start < rows.Length; start += dModel)
+            TensorPrimitives.Multiply(rows.Slice(start, dModel), gain, scaled.AsSpan(start, dModel));
+        return scaled;
     }
 
     /// <summary>The <paramref name="count"/> highest scores (highest first) and lowest (lowest first).</summary>

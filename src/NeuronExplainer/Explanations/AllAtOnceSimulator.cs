@@ -1,3 +1,4 @@
+using System.Globalization;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Llm;
 using NeuronExplainer.Scoring;
@@ -8,9 +9,22 @@ namespace NeuronExplainer.Explanations;
 /// The paper's all-at-once simulator for completions servers with <c>echo</c> (e.g. vLLM): one request per excerpt
 /// scores the prompt with "unknown" in every value slot, and the top logprobs at each slot give the model's
 /// distribution over the values 0..10 there (renormalised over those values). Nothing is generated.
+/// A slot whose top logprobs hold no value is kept as OpenAI keeps it (empty distribution, expected value 0) and
+/// counted in <see cref="SequenceSimulation.NoValueSlots"/>; the simulation fails only when more than
+/// <paramref name="maxNoValueShare"/> of all slots asked for in one call are such slots.
 /// </summary>
-public sealed class AllAtOnceSimulator(ILlmClient client, string model, int topLogprobs = 15) : ISimulator
+public sealed class AllAtOnceSimulator(ILlmClient client, string model, int topLogprobs = 15, double maxNoValueShare = AllAtOnceSimulator.DefaultMaxNoValueShare)
+    : ISimulator
 {
+    /// <summary>
+    /// Above this share of slots without a value the model is not reading the format (a wrong tokenizer, a chat-only
+    /// model behind a completions route), and its zeros would pass for predictions.
+    /// </summary>
+    public const double DefaultMaxNoValueShare = 0.1;
+
+    readonly double maxNoValueShare = maxNoValueShare is >= 0 and <= 1 ? maxNoValueShare
+        : throw new ArgumentOutOfRangeException(nameof(maxNoValueShare), maxNoValueShare, "the share of slots without a value must be in 0..1");
+
     public string Name => $"all-at-once:{model}";
 
     public async Task<SimulationOutcome> SimulateAsync(NeuronId neuron, string explanation, IReadOnlyList<IReadOnlyList<string>> excerpts,
@@ -19,34 +33,46 @@ public sealed class AllAtOnceSimulator(ILlmClient client, string model, int topL
         var simulations = new List<SequenceSimulation>(excerpts.Count);
         for (int e = 0; e < excerpts.Count; e++)
         {
-            var (prompt, offsets) = SimulatorPrompts.AllAtOnce(explanation, excerpts[e]);
+            var tokens = excerpts[e];
+            var (prompt, offsets) = SimulatorPrompts.AllAtOnce(explanation, tokens);
             CompletionResponse response;
             try
             {
                 response = await client.CompleteAsync(new CompletionRequest(model, prompt, MaxTokens: 0, Echo: true, Logprobs: topLogprobs, Temperature: 0),
-                    LlmCallContext.Simulate(neuron), cancellationToken);
+                    LlmCallContext.Simulate(neuron), reply => Read(tokens, offsets, reply).Problem, cancellationToken);
             }
             catch (LlmCallFailedException ex)
             {
                 return SimulationOutcome.Failed($"excerpt {e + 1}: {ex.Message}");
             }
-            var tokens = response.Choices.FirstOrDefault()?.Logprobs;
-            if (tokens is null || tokens.Count == 0)
-                return SimulationOutcome.Failed($"excerpt {e + 1}: the server returned no prompt logprobs; all-at-once simulation needs a completions endpoint with echo and logprobs");
-            var starts = SimulatorPrompts.TokenStarts(tokens);
-            var distributions = new double[offsets.Length][];
-            for (int i = 0; i < offsets.Length; i++)
-            {
-                int at = SimulatorPrompts.TokenAt(starts, tokens, offsets[i]);
-                if (at < 0)
-                    return SimulationOutcome.Failed($"excerpt {e + 1}: the echoed prompt does not reach the value of token {i + 1} (character {offsets[i]})");
-                var distribution = SimulatorPrompts.ValueDistribution(tokens[at].TopLogprobs);
-                if (distribution is null)
-                    return SimulationOutcome.Failed($"excerpt {e + 1}: no value 0..10 among the top logprobs at token {i + 1}");
-                distributions[i] = distribution;
-            }
-            simulations.Add(SimulatorPrompts.FromDistributions(excerpts[e], distributions, SimulationMethods.PromptLogprobs));
+            var (simulation, problem) = Read(tokens, offsets, response);
+            if (simulation is null) return SimulationOutcome.Failed($"excerpt {e + 1}: {problem}");
+            simulations.Add(simulation);
         }
+        int slots = simulations.Sum(s => s.Tokens.Count), missing = simulations.Sum(s => s.NoValueSlots);
+        if (slots > 0 && missing > maxNoValueShare * slots)
+            return SimulationOutcome.Failed(string.Create(CultureInfo.InvariantCulture,
+                $"{missing} of {slots} value slots ({(double)missing / slots:0.#%}) had no value 0..10 among the top {topLogprobs} logprobs; at most {maxNoValueShare:0.#%} are accepted"));
         return SimulationOutcome.Of(simulations);
+    }
+
+    /// <summary>
+    /// Reads one echoed prompt: a simulation (slots without a value get an empty distribution), or why the reply is unusable.
+    /// </summary>
+    static (SequenceSimulation? Simulation, string? Problem) Read(IReadOnlyList<string> excerpt, int[] offsets, CompletionResponse response)
+    {
+        var tokens = response.Choices.FirstOrDefault()?.Logprobs;
+        if (tokens is null || tokens.Count == 0)
+            return (null, "the server returned no prompt logprobs; all-at-once simulation needs a completions endpoint with echo and logprobs");
+        var starts = SimulatorPrompts.TokenStarts(tokens);
+        var distributions = new double[offsets.Length][];
+        for (int i = 0; i < offsets.Length; i++)
+        {
+            int at = SimulatorPrompts.TokenAt(starts, tokens, offsets[i]);
+            if (at < 0)
+                return (null, $"the echoed prompt does not reach the value of token {i + 1} (character {offsets[i]})");
+            distributions[i] = SimulatorPrompts.ValueDistribution(tokens[at].TopLogprobs) ?? [];
+        }
+        return (SimulatorPrompts.FromDistributions(excerpt, distributions, SimulationMethods.PromptLogprobs), null);
     }
 }

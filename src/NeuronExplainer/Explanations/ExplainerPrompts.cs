@@ -36,17 +36,35 @@ public static class ExplainerPrompts
         return messages;
     }
 
-    /// <summary>The token-lookup-table prompt: the tokens with the highest mean activation, highest first.</summary>
-    public static IReadOnlyList<ChatMessage> TokenLookupTable(TokenLookupTableSummaryOfNeuron table, int maxTokens = 50)
+    const string LookupSystem =
+        "You are studying single neurons inside a language model. Some neurons respond to one kind of token (a word or a piece " +
+        "of a word) wherever it appears. You will see the tokens on which a neuron is most active on average over a large corpus, " +
+        "most active first, one token per line, without any numbers. Inside tokens, \\t, \\n, \\r, \\<, \\> and \\\\ stand for a tab, " +
+        "a line break, a carriage return, '<', '>' and a backslash; a leading space is part of the token. Work out what the tokens " +
+        "have in common and say it in one short phrase that completes the sentence \"" + ExplanationPrefix + " ...\". Name the kind " +
+        "of token rather than repeating the list. Reply with the phrase only.";
+
+    /// <summary>Our own made-up neuron for the lookup-table prompt: its top tokens and the explanation we want.</summary>
+    static readonly (string[] Tokens, string Explanation) LookupExample =
+        ([" rain", " storm", " puddles", " drizzle", " umbrella", " thunder", " wet", " showers", " soaked", " clouds"], FewShotExamples.All[0].Explanation);
+
+    /// <summary>
+    /// The paper's token-lookup-table variant: only the tokens with the highest mean activation, highest first, without
+    /// their values (the explainer sees which tokens, not how much), after one few-shot neuron of the same form.
+    /// </summary>
+    public static IReadOnlyList<ChatMessage> TokenLookupTable(TokenLookupTableSummaryOfNeuron table, int maxTokens = 50) =>
+    [
+        ChatMessage.System(LookupSystem),
+        ChatMessage.User(TokenListMessage(LookupExample.Tokens)),
+        ChatMessage.Assistant(LookupExample.Explanation),
+        ChatMessage.User(TokenListMessage(table.Tokens.Take(maxTokens))),
+    ];
+
+    static string TokenListMessage(IEnumerable<string> tokens)
     {
-        var sb = new StringBuilder("These are the tokens on which the neuron is most active on average over a large corpus, " +
-            "most active first, one per line as token<TAB>mean activation (0 to 10):\n").Append(PromptFormat.StartMarker).Append('\n');
-        double max = table.AverageActivations.DefaultIfEmpty(0).Max();
-        for (int i = 0; i < Math.Min(maxTokens, table.Tokens.Count); i++)
-            sb.Append(PromptFormat.EscapeToken(table.Tokens[i])).Append('\t')
-              .Append(PromptFormat.Normalize(table.AverageActivations[i], max).ToString(CultureInfo.InvariantCulture)).Append('\n');
-        sb.Append(PromptFormat.EndMarker).Append('\n').Append(Ask);
-        return [ChatMessage.System(System), ChatMessage.User(sb.ToString())];
+        var sb = new StringBuilder("Tokens on which the neuron is most active on average:\n").Append(PromptFormat.StartMarker).Append('\n');
+        foreach (var token in tokens) sb.Append(PromptFormat.EscapeToken(token)).Append('\n');
+        return sb.Append(PromptFormat.EndMarker).Append('\n').Append(Ask).ToString();
     }
 
     /// <summary>

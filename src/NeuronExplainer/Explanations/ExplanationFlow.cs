@@ -6,7 +6,7 @@ namespace NeuronExplainer.Explanations;
 /// <summary>Settings of the per-neuron flow.</summary>
 /// <param name="Samples">Explanations written per neuron; the best on calibration is chosen.</param>
 /// <param name="Revisions">Revision rounds (--revise): each shows the worst calibration excerpts to the explainer.</param>
-/// <param name="Counterexamples">Calibration excerpts shown per revision.</param>
+/// <param name="Counterexamples">Excerpts of the counterexample half of calibration shown per revision.</param>
 /// <param name="BootstrapSeed">Seed of the scores' bootstrap intervals.</param>
 /// <param name="Control">Marks every result as a control's (the explainer hands out other neurons' explanations).</param>
 /// <param name="Scorers">Score the chosen explanation on the valid split, each stored by method; null for simulation correlation alone.</param>
@@ -16,8 +16,9 @@ public sealed record ExplanationFlowOptions(int Samples = 1, int Revisions = 0, 
 /// <summary>
 /// One neuron's work, in two resumable steps that each end in one stored result.
 /// Explain: write explanations from the train split, simulate each on the calibration split, choose the best
-/// there, optionally revise it against its worst calibration excerpts (kept only if calibration improves); the
-/// result is <see cref="NeuronStatus.Pending"/> with calibration scores. Score: simulate the candidates on the
+/// there, optionally revise it. Revision splits calibration in two disjoint halves (see <see cref="CalibrationHalves"/>):
+/// counterexamples come from one, and a revision is kept only if it scores higher on the other, so the excerpts the
+/// explainer saw never judge its answer. The result is <see cref="NeuronStatus.Pending"/> with calibration scores. Score: simulate the candidates on the
 /// valid split (top and random 1:1), calibrate to activation units, score; the chosen one's valid score is the
 /// neuron's score, so choosing on calibration never inflates it. Failures are results with reasons, never scores.
 /// </summary>
@@ -43,17 +44,22 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
             return Result(record.NeuronId, NeuronStatus.Failed, "no usable explanation: " + string.Join("; ", notes), null, null);
 
         int chosen = Best(candidates);
-        for (int round = 1; round <= options.Revisions; round++)
-        {
-            var current = candidates[chosen];
-            var counterexamples = Worst(record, current.ScoredSimulation);
-            var revision = await explainer.ReviseAsync(input, current.Explanation, counterexamples, cancellationToken);
-            var scored = await ScoreAttemptAsync(record, revision, $"revision {round}", notes, cancellationToken);
-            if (scored is null) continue;
-            candidates.Add(scored);
-            if (ChoiceRule.IsBetter(scored.ScoredSimulation, current.ScoredSimulation)) chosen = candidates.Count - 1;
-            else notes.Add($"revision {round} not kept: calibration score {Describe(scored.ScoredSimulation)} is not above {Describe(current.ScoredSimulation)}");
-        }
+        var (shown, judging) = CalibrationHalves(record);
+        if (options.Revisions > 0 && (!shown.Contains(true) || !judging.Contains(true)))
+            notes.Add("no revision: calibration has too few excerpts to show counterexamples from one half and judge the revision on the other");
+        else
+            for (int round = 1; round <= options.Revisions; round++)
+            {
+                var current = candidates[chosen];
+                var counterexamples = Worst(record, current.ScoredSimulation, shown);
+                var revision = await explainer.ReviseAsync(input, current.Explanation, counterexamples, cancellationToken);
+                var scored = await ScoreAttemptAsync(record, revision, $"revision {round}", notes, cancellationToken);
+                if (scored is null) continue;
+                candidates.Add(scored);
+                ScoredSimulation revised = Judged(scored.ScoredSimulation, judging), before = Judged(current.ScoredSimulation, judging);
+                if (ChoiceRule.IsBetter(revised, before)) chosen = candidates.Count - 1;
+                else notes.Add($"revision {round} not kept: its score on the judging half of calibration, {Describe(revised)}, is not above {Describe(before)}");
+            }
         return Result(record.NeuronId, NeuronStatus.Pending, Join(notes), new NeuronSimulationResults(record.NeuronId, candidates), chosen);
     }
 
@@ -78,10 +84,15 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
                 notes.Add($"candidate {i + 1} could not be simulated on the valid split: {outcome.Failure}");
                 continue;
             }
-            var calibration = LinearCalibration.Fit(calibrationTruth, [.. candidates[i].ScoredSimulation.ScoredSequenceSimulations.Select(s => s.Simulation)]);
+            var calibration = LinearCalibration.Fit(calibrationTruth, [.. candidates[i].ScoredSimulation.ScoredSequenceSimulations.Select(s => s.Simulation)],
+                out string? rejection);
+            // Uncalibrated values stay on the 0..10 scale, so the scorer leaves R^2 and absolute deviation undefined.
+            if (rejection is not null)
+                notes.Add($"candidate {i + 1}: R^2 and absolute deviation undefined, the calibration to activation units was rejected: {rejection}");
             var simulations = calibration is null ? outcome.Simulations! : [.. outcome.Simulations!.Select(calibration.Apply)];
             if (i == chosen) newChosen = scoredList.Count;
-            scoredList.Add(new ScoredExplanation(candidates[i].Explanation, SimulationScorer.Score(valid, simulations, options.BootstrapSeed)));
+            scoredList.Add(new ScoredExplanation(candidates[i].Explanation, SimulationScorer.Score(valid, simulations, options.BootstrapSeed,
+                strata: TopRandomStrata(record, "valid"))));
         }
         var kept = scoredList[newChosen!.Value];
         var scores = new List<MethodScore>();
@@ -122,7 +133,8 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
             notes.Add($"{what} could not be simulated: {outcome.Failure}");
             return null;
         }
-        return new ScoredExplanation(attempt.Text, SimulationScorer.Score(calibration, outcome.Simulations!, options.BootstrapSeed));
+        return new ScoredExplanation(attempt.Text, SimulationScorer.Score(calibration, outcome.Simulations!, options.BootstrapSeed,
+            strata: TopRandomStrata(record, "calibration")));
     }
 
     async Task<SimulationOutcome> SimulateAsync(NeuronId neuron, string explanation, IReadOnlyList<ActivationRecord> records,
@@ -135,11 +147,55 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
         return outcome;
     }
 
-    /// <summary>The calibration excerpts with the largest mean absolute error between simulated and true 0..10 values.</summary>
-    List<Counterexample> Worst(NeuronRecord record, ScoredSimulation calibration)
+    /// <summary>
+    /// Two disjoint halves of <see cref="NeuronRecord.CalibrationRecords"/>, as flags by position: the counterexample half
+    /// holds its 1st, 3rd, 5th, ... top excerpts and its 1st, 3rd, 5th, ... random ones, the judging half the others, so
+    /// both keep the split's top/random balance. An excerpt drawn both as a top and as a random one goes to the half of its
+    /// first place, so no excerpt is in both.
+    /// </summary>
+    public static (bool[] Counterexamples, bool[] Judging) CalibrationHalves(NeuronRecord record)
+    {
+        var calibration = record.CalibrationRecords();
+        var strata = TopRandomStrata(record, "calibration");
+        int tops = strata.Count(s => s == 0);
+        var halfOf = new Dictionary<string, bool>(StringComparer.Ordinal);
+        var shown = new bool[calibration.Count];
+        for (int i = 0; i < shown.Length; i++)
+        {
+            string key = string.Join('\u0000', calibration[i].Tokens);
+            if (!halfOf.TryGetValue(key, out shown[i])) halfOf[key] = shown[i] = (i < tops ? i : i - tops) % 2 == 0;
+        }
+        return (shown, [.. shown.Select(c => !c)]);
+    }
+
+    /// <summary>
+    /// Stratum of each excerpt of a 1:1 split as <see cref="NeuronRecord"/> lays it out (its n top excerpts, then n random
+    /// ones): 0 for top, 1 for random. The bootstrap resamples the two separately; <see cref="TopAndRandomScores"/> scores each alone.
+    /// </summary>
+    public static int[] TopRandomStrata(NeuronRecord record, string split)
+    {
+        int n = Math.Min(record.TopRecords(split).Count, record.RandomRecords(split).Count);
+        return [.. Enumerable.Repeat(0, n), .. Enumerable.Repeat(1, n)];
+    }
+
+    /// <summary>Top-only and random-only correlations of a scored valid split, beside its pooled score (the paper's top-and-random design).</summary>
+    public static (ScoreValue Top, ScoreValue Random) TopAndRandomScores(NeuronRecord record, ScoredSimulation valid)
+    {
+        var scores = SimulationScorer.ByStratum(valid, TopRandomStrata(record, "valid"));
+        return (scores[0], scores[1]);
+    }
+
+    /// <summary>The calibration scores pooled over the judging half only.</summary>
+    ScoredSimulation Judged(ScoredSimulation calibration, bool[] judging) =>
+        SimulationScorer.Aggregate([.. calibration.ScoredSequenceSimulations.Where((_, i) => judging[i])], options.BootstrapSeed, resamples: 1);
+
+    /// <summary>
+    /// The excerpts of the counterexample half with the largest mean absolute error between simulated and true 0..10 values.
+    /// </summary>
+    List<Counterexample> Worst(NeuronRecord record, ScoredSimulation calibration, bool[] shown)
     {
         double max = record.MaxActivation;
-        return [.. calibration.ScoredSequenceSimulations
+        return [.. calibration.ScoredSequenceSimulations.Where((_, i) => shown[i])
             .Select(s => (s, Error: s.TrueActivations.Select((a, i) =>
                 Math.Abs(PromptFormat.MaxNormalizedActivation * Math.Max(0, a) / max - s.Simulation.ExpectedActivations[i])).DefaultIfEmpty().Average()))
             .OrderByDescending(x => x.Error)

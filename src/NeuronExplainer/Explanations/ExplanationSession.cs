@@ -159,6 +159,10 @@ public sealed class ExplanationSession : IDisposable
     public IReadOnlyList<LayerSummary> Summarize(IExplanationResultStore results, IReadOnlyCollection<NeuronId> neurons) =>
         RunSummary.Build(results, neurons, Explainer.Name, Simulator.Name);
 
+    /// <summary>Per layer, the share of value slots the simulator left without a value; null unless it can leave any (all-at-once).</summary>
+    public IReadOnlyList<NoValueShare>? NoValueShares(IExplanationResultStore results, IReadOnlyCollection<NeuronId> neurons) =>
+        Simulator is AllAtOnceSimulator ? RunSummary.NoValueShares(results, neurons, Explainer.Name, Simulator.Name) : null;
+
     public void Dispose()
     {
         if (ownsLlm) llm?.Dispose();

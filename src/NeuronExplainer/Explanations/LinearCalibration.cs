@@ -8,19 +8,27 @@ namespace NeuronExplainer.Explanations;
 /// </summary>
 public sealed record LinearCalibration(double Slope, double Intercept)
 {
-    /// <summary>Fits on paired values; null when the simulation is constant or the fit does not rise.</summary>
-    public static LinearCalibration? Fit(IReadOnlyList<IReadOnlyList<double>> truth, IReadOnlyList<SequenceSimulation> simulations)
+    /// <summary>
+    /// Fits on paired values; null with the <paramref name="rejection"/> when there is too little to fit, the simulation
+    /// is constant or the fit does not rise. Without a calibration a simulation stays on the 0..10 scale, where only the
+    /// correlation means anything.
+    /// </summary>
+    public static LinearCalibration? Fit(IReadOnlyList<IReadOnlyList<double>> truth, IReadOnlyList<SequenceSimulation> simulations, out string? rejection)
     {
         double[] x = [.. simulations.SelectMany(s => s.ExpectedActivations)];
         double[] y = [.. truth.SelectMany(t => t)];
-        if (x.Length != y.Length || x.Length < 2) return null;
+        rejection = x.Length != y.Length ? $"{y.Length} calibration activations but {x.Length} simulated values"
+            : x.Length < 2 ? "fewer than 2 calibration tokens" : null;
+        if (rejection is not null) return null;
         double meanX = x.Average(), meanY = y.Average(), sxx = 0, sxy = 0;
         for (int i = 0; i < x.Length; i++)
         {
             sxx += (x[i] - meanX) * (x[i] - meanX);
             sxy += (x[i] - meanX) * (y[i] - meanY);
         }
-        if (!(sxx > 0) || !(sxy > 0)) return null;
+        rejection = !(sxx > 0) ? "the simulation is constant on calibration"
+            : !(sxy > 0) ? "the simulation does not rise with the true activations on calibration" : null;
+        if (rejection is not null) return null;
         double slope = sxy / sxx;
         return new LinearCalibration(slope, meanY - slope * meanX);
     }

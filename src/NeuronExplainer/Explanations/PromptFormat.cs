@@ -76,10 +76,12 @@ public static class PromptFormat
 
     /// <summary>
     /// Appends one excerpt: <c>&lt;start&gt;</c>, a line per token with its value (or <paramref name="placeholder"/>
-    /// when <paramref name="values"/> is null), <c>&lt;end&gt;</c>. Returns the character offset in
-    /// <paramref name="sb"/> of each token's value, where the all-at-once simulator reads its predictions.
+    /// when <paramref name="values"/> is null or the token comes before <paramref name="revealFrom"/>), <c>&lt;end&gt;</c>.
+    /// Returns the character offset in <paramref name="sb"/> of each token's value, where the all-at-once simulator
+    /// reads its predictions.
     /// </summary>
-    public static int[] AppendExcerpt(StringBuilder sb, IReadOnlyList<string> tokens, IReadOnlyList<int>? values, string placeholder = "unknown")
+    public static int[] AppendExcerpt(StringBuilder sb, IReadOnlyList<string> tokens, IReadOnlyList<int>? values, string placeholder = "unknown",
+        int revealFrom = 0)
     {
         if (values is not null && values.Count != tokens.Count)
             throw new ArgumentException($"{tokens.Count} tokens but {values.Count} values", nameof(values));
@@ -89,7 +91,7 @@ public static class PromptFormat
         {
             sb.Append(EscapeToken(tokens[i])).Append('\t');
             valueOffsets[i] = sb.Length;
-            if (values is null) sb.Append(placeholder);
+            if (values is null || i < revealFrom) sb.Append(placeholder);
             else sb.Append(values[i].ToString(CultureInfo.InvariantCulture));
             sb.Append('\n');
         }

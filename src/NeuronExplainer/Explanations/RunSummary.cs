@@ -10,6 +10,15 @@ public sealed record LayerSummary(int? Layer, int Neurons, int Done, int Failed,
     int Undefined, double? Mean, double? Median, double? ShareAtLeast08, int ControlScored, double? ControlMean);
 
 /// <summary>
+/// Value slots of one layer (or of all, with <see cref="Layer"/> null) that the simulator left without a value 0..10
+/// among its top logprobs (scored as 0), over the valid-split simulations of the done neurons' chosen explanations.
+/// </summary>
+public sealed record NoValueShare(int? Layer, int Slots, int NoValueSlots)
+{
+    public double? Share => Slots == 0 ? null : (double)NoValueSlots / Slots;
+}
+
+/// <summary>
 /// The end-of-run summary of one explainer/simulator pair over the selected neurons, with the shuffled control
 /// beside the real scores, read from the store (so it covers resumed work too).
 /// </summary>
@@ -25,6 +34,29 @@ public static class RunSummary
             .ToDictionary(l => l, l => store.ListScores(l).Where(s => selected.Contains(s.Neuron) && s.Simulator == simulator).ToList());
         var rows = byLayer.Select(kv => Summarize(kv.Key, neurons.Count(n => n.LayerIndex == kv.Key), kv.Value, explainer)).ToList();
         rows.Add(Summarize(null, neurons.Count, [.. byLayer.Values.SelectMany(v => v)], explainer));
+        return rows;
+    }
+
+    /// <summary>
+    /// Per layer, then over all, the share of value slots without a value (see <see cref="NoValueShare"/>). Reads every
+    /// stored result of the pair, so callers ask for it only when the simulator can leave slots empty (all-at-once).
+    /// </summary>
+    public static IReadOnlyList<NoValueShare> NoValueShares(IExplanationResultStore store, IReadOnlyCollection<NeuronId> neurons, string explainer, string simulator)
+    {
+        var rows = neurons.GroupBy(n => n.LayerIndex).OrderBy(g => g.Key).Select(layer =>
+        {
+            int slots = 0, missing = 0;
+            foreach (var id in layer)
+                if (store.GetExplanationResult(id, explainer, simulator) is { Status: NeuronStatus.Done, Results: { } results, ChosenIndex: int chosen })
+                    foreach (var scored in results.ScoredExplanations[chosen].ScoredSimulation.ScoredSequenceSimulations)
+                    {
+                        var simulation = scored.Simulation.UncalibratedSimulation ?? scored.Simulation;
+                        slots += simulation.Tokens.Count;
+                        missing += simulation.NoValueSlots;
+                    }
+            return new NoValueShare(layer.Key, slots, missing);
+        }).ToList();
+        rows.Add(new NoValueShare(null, rows.Sum(r => r.Slots), rows.Sum(r => r.NoValueSlots)));
         return rows;
     }
 

@@ -21,8 +21,10 @@ public static class SimulatorPrompts
         "a carriage return, '<', '>' and a backslash.";
 
     /// <summary>
-    /// The paper's all-at-once prompt for a completions model: the few-shot neurons with their values, then the
-    /// neuron with "unknown" in every value slot. Returns the character offset of each slot.
+    /// The paper's all-at-once prompt for a completions model: the few-shot neurons, every excerpt of each with
+    /// "unknown" up to its reveal point and the real values after it (so the examples show the very continuation
+    /// asked for: a value where "unknown" stands), then the neuron with "unknown" in every value slot. Returns the
+    /// character offset of each slot of that last excerpt.
     /// </summary>
     public static (string Prompt, int[] ValueOffsets) AllAtOnce(string explanation, IReadOnlyList<string> tokens)
     {
@@ -31,7 +33,8 @@ public static class SimulatorPrompts
         foreach (var example in FewShotExamples.All)
         {
             AppendHeader(sb, number++, example.Explanation);
-            PromptFormat.AppendExcerpt(sb, example.Excerpts[0].Tokens, example.Excerpts[0].Values);
+            foreach (var excerpt in example.Excerpts)
+                PromptFormat.AppendExcerpt(sb, excerpt.Tokens, excerpt.Values, Unknown, excerpt.RevealFrom);
             sb.Append('\n');
         }
         AppendHeader(sb, number, explanation);
@@ -90,10 +93,13 @@ public static class SimulatorPrompts
 
     static readonly IReadOnlyList<double> Values = [.. Enumerable.Range(0, PromptFormat.MaxNormalizedActivation + 1).Select(v => (double)v)];
 
-    /// <summary>A simulation from per-token distributions over 0..10, expected value per token.</summary>
+    /// <summary>
+    /// A simulation from per-token distributions over 0..10, expected value per token. An empty distribution marks a
+    /// slot whose top logprobs held no value: its expected value is 0 and its distribution stays empty, as OpenAI records it.
+    /// </summary>
     public static SequenceSimulation FromDistributions(IReadOnlyList<string> tokens, IReadOnlyList<double[]> distributions, string method) =>
         new(tokens, [.. distributions.Select(p => p.Select((q, v) => q * v).Sum())], ActivationScale.SimulatedNormalizedActivations,
-            [.. distributions.Select(_ => Values)], [.. distributions.Select(p => (IReadOnlyList<double>)p)])
+            [.. distributions.Select(p => p.Length == 0 ? [] : Values)], [.. distributions.Select(p => (IReadOnlyList<double>)p)])
         { Method = method };
 
     /// <summary>Where each token starts in the text: the server's offsets when given, else the running sum of token lengths.</summary>

@@ -43,17 +43,21 @@ public interface ITransformerModel : IDisposable
     /// <summary>Weights needed for weight-based neuron/token connections.</summary>
     MlpWeights GetMlpWeights(int layer);
 
-    /// <summary>Token embedding [vocab, d_model] and unembedding [vocab, d_model] (row per token).</summary>
-    (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding) GetTokenMatrices();
+    /// <summary>
+    /// Token embedding [vocab, d_model] and unembedding [vocab, d_model] (row per token), and the gain [d_model] of the
+    /// final norm before the unembedding (GPT-2's ln_f.g; Llama's final RMSNorm weight).
+    /// </summary>
+    (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding, ReadOnlyMemory<float> FinalNormGain) GetTokenMatrices();
 }
 
 /// <summary>
 /// One MLP's weights as row-per-neuron matrices, named as Hugging Face names Llama's: <see cref="In"/> [d_mlp, d_model]
 /// reads the residual stream into each neuron through the activation (GPT-2's c_fc; Llama's gate_proj, w1),
 /// <see cref="Up"/> is the linear factor the activation is multiplied by (Llama's up_proj, w3; null for GPT-2),
-/// <see cref="Out"/> [d_mlp, d_model] is what each neuron writes back (c_proj; down_proj, w2, transposed).
+/// <see cref="Out"/> [d_mlp, d_model] is what each neuron writes back (c_proj; down_proj, w2, transposed),
+/// <see cref="NormGain"/> [d_model] is the gain of the norm that feeds the MLP (GPT-2's ln_2.g; Llama's post-attention RMSNorm weight).
 /// </summary>
-public sealed record MlpWeights(ReadOnlyMemory<float> In, ReadOnlyMemory<float>? Up, ReadOnlyMemory<float> Out);
+public sealed record MlpWeights(ReadOnlyMemory<float> In, ReadOnlyMemory<float>? Up, ReadOnlyMemory<float> Out, ReadOnlyMemory<float> NormGain);
 
 /// <summary>Outputs of one forward pass, keyed by hook name.</summary>
 public sealed class ForwardResult(IReadOnlyDictionary<string, ReadOnlyMemory<float>> hooks, ReadOnlyMemory<float>? logits)

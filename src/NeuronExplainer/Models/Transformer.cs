@@ -110,11 +110,11 @@ public sealed class Transformer : ITransformerModel
         // The output projection is stored [d_model, d_mlp]; callers want one row per neuron, so transpose once.
         var outByNeuron = _mlpOutByNeuron[layer] ??= NeuralOps.Transpose(weights.MlpOut, _config.ModelDim, _config.MlpDim);
         ReadOnlyMemory<float>? linear = weights.MlpUp is { } up ? up : default(ReadOnlyMemory<float>?);
-        return new MlpWeights(weights.MlpIn, linear, outByNeuron);
+        return new MlpWeights(weights.MlpIn, linear, outByNeuron, weights.MlpNorm.Weight);
     }
 
-    public (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding) GetTokenMatrices() =>
-        (_weights.Embedding, _weights.Unembedding);
+    public (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding, ReadOnlyMemory<float> FinalNormGain) GetTokenMatrices() =>
+        (_weights.Embedding, _weights.Unembedding, _weights.FinalNorm.Weight);
 
     public void Dispose()
     {

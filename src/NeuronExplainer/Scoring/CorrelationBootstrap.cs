@@ -3,7 +3,9 @@ namespace NeuronExplainer.Scoring;
 /// <summary>
 /// Percentile bootstrap interval of the pooled correlation, resampling whole excerpts with
 /// replacement (tokens within an excerpt are not independent, so resampling tokens would be too
-/// narrow). Seeded, so the same inputs always give the same interval.
+/// narrow). With strata (e.g. top and random excerpts), each resample draws as many excerpts from each
+/// stratum as it has, so every resample keeps the design's mix. Seeded, so the same inputs always give the
+/// same interval.
 /// </summary>
 public static class CorrelationBootstrap
 {
@@ -19,9 +21,12 @@ public static class CorrelationBootstrap
     /// <param name="truth">True activations of all excerpts, concatenated.</param>
     /// <param name="predicted">Predicted activations, aligned with <paramref name="truth"/>.</param>
     /// <param name="excerptLengths">Token count of each excerpt, in order; they sum to the length of both spans.</param>
+    /// <param name="strata">Stratum of each excerpt (any small non-negative numbers), or empty for one stratum.</param>
     public static (double Low, double High)? Interval(ReadOnlySpan<double> truth, ReadOnlySpan<double> predicted,
-        ReadOnlySpan<int> excerptLengths, int resamples = 1000, int seed = 0, double level = 0.95)
+        ReadOnlySpan<int> excerptLengths, int resamples = 1000, int seed = 0, double level = 0.95, ReadOnlySpan<int> strata = default)
     {
+        if (!strata.IsEmpty && strata.Length != excerptLengths.Length)
+            throw new ArgumentException($"{strata.Length} strata for {excerptLengths.Length} excerpts");
         if (truth.Length != predicted.Length)
             throw new ArgumentException($"{truth.Length} true activations but {predicted.Length} predicted ones");
         ArgumentOutOfRangeException.ThrowIfLessThan(resamples, 1);
@@ -29,17 +34,21 @@ public static class CorrelationBootstrap
         if (excerptLengths.Length < 2) return null;
 
         var sums = Summarize(truth, predicted, excerptLengths);
+        // Excerpt indices grouped by stratum; one group holding every excerpt when there are no strata.
+        int[][] groups = strata.IsEmpty ? [[.. Enumerable.Range(0, sums.Length)]]
+            : [.. strata.ToArray().Select((s, i) => (s, i)).GroupBy(x => x.s).OrderBy(g => g.Key).Select(g => g.Select(x => x.i).ToArray())];
         var random = new Random(seed);
         var correlations = new List<double>(resamples);
         for (int b = 0; b < resamples; b++)
         {
             var total = default(ExcerptSums) with { MinX = double.MaxValue, MaxX = double.MinValue, MinY = double.MaxValue, MaxY = double.MinValue };
-            for (int i = 0; i < sums.Length; i++)
-            {
-                var e = sums[random.Next(sums.Length)];
-                total = new ExcerptSums(total.N + e.N, total.X + e.X, total.Y + e.Y, total.XX + e.XX, total.YY + e.YY, total.XY + e.XY,
-                    Math.Min(total.MinX, e.MinX), Math.Max(total.MaxX, e.MaxX), Math.Min(total.MinY, e.MinY), Math.Max(total.MaxY, e.MaxY));
-            }
+            foreach (var group in groups)
+                for (int i = 0; i < group.Length; i++)
+                {
+                    var e = sums[group[random.Next(group.Length)]];
+                    total = new ExcerptSums(total.N + e.N, total.X + e.X, total.Y + e.Y, total.XX + e.XX, total.YY + e.YY, total.XY + e.XY,
+                        Math.Min(total.MinX, e.MinX), Math.Max(total.MaxX, e.MaxX), Math.Min(total.MinY, e.MinY), Math.Max(total.MaxY, e.MaxY));
+                }
             if (total.N == 0 || total.MinX == total.MaxX || total.MinY == total.MaxY) continue;
             double cov = total.XY - total.X * total.Y / total.N;
             double varX = total.XX - total.X * total.X / total.N;

@@ -39,6 +39,13 @@ public sealed record SequenceSimulation(
     [JsonPropertyName("simulation_method"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Method { get; init; }
 
+    /// <summary>
+    /// Tokens whose value slot had no value 0..10 among the simulator's top logprobs: their distribution is empty and
+    /// their expected value 0 (all-at-once simulation only; imported OpenAI results mark them the same way).
+    /// </summary>
+    [JsonIgnore]
+    public int NoValueSlots => DistributionProbabilities.Count(d => d.Count == 0);
+
     protected override void Validate()
     {
         if (Tokens.Count != ExpectedActivations.Count)

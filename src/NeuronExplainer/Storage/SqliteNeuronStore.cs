@@ -258,11 +258,23 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6)) { Control = ReadControl(r, 7) },
         ("$layer", layer)));
 
+    /// <summary>Longest search query accepted, in characters.</summary>
+    public const int MaxSearchQueryLength = 200;
+
+    /// <summary>Most distinct words in a search query.</summary>
+    public const int MaxSearchWords = 8;
+
     public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit)
     {
         // Quote every word so user text is never parsed as FTS5 syntax; the last word matches as a prefix.
         // ORDER BY bm25() measured twice as fast as FTS5's "ORDER BY rank" when every explanation matches.
-        var words = Words().Matches(query).Select(m => $"\"{m.Value}\"").ToList();
+        // Each word is another FTS5 doclist to intersect (64 copies of a common word took 8 s over 307,200
+        // explanations), and the store's one connection serves every other reader meanwhile: bound both.
+        if (query.Length > MaxSearchQueryLength)
+            throw new NeuronExplainerException($"the search query is {query.Length} characters long; at most {MaxSearchQueryLength} are accepted");
+        var words = Words().Matches(query).Select(m => $"\"{m.Value}\"").Distinct().ToList();
+        if (words.Count > MaxSearchWords)
+            throw new NeuronExplainerException($"the search query has {words.Count} words; at most {MaxSearchWords} are accepted");
         if (words.Count == 0 || limit <= 0) return [];
         words[^1] += "*";
         return Locked(() => Query($"""

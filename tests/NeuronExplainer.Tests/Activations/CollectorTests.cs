@@ -253,6 +253,31 @@ public sealed class CollectorTests : IDisposable
     }
 
     [Fact]
+    public void ACorpusOfOnlyInvalidUtf8ReportsItsSkippedLinesNotAShortCorpus()
+    {
+        var broken = Path.Combine(directory, "broken.txt");
+        File.WriteAllBytes(broken, [0xff, 0xfe, (byte)'a', (byte)'\n', 0xc3, 0x28, (byte)'\n', 0x80, (byte)'b']);
+        using var store = NewStore();
+        var collector = new Collector(new FakeModel(), Small, new CorpusOptions(broken), "fake");
+        var error = Assert.Throws<NeuronExplainerException>(() => collector.Run(store, "test"));
+        Assert.Contains("all 3 lines were skipped", error.Message);
+        Assert.Contains($"{broken}:1: invalid UTF-8", error.Message);
+        Assert.DoesNotContain("--seq-len", error.Message);
+        AssertEmpty(store);
+    }
+
+    [Fact]
+    public void AShortCorpusWithSomeSkippedLinesSaysBoth()
+    {
+        var tiny = Path.Combine(directory, "tiny-broken.txt");
+        File.WriteAllBytes(tiny, [(byte)'a', (byte)'b', (byte)'c', (byte)'\n', 0xff, (byte)'\n']);
+        var error = Assert.Throws<NeuronExplainerException>(() => new Collector(new FakeModel(), Small, new CorpusOptions(tiny), "fake").EnsureCorpusHasAWindow());
+        Assert.Contains("yields no window of --seq-len 16", error.Message);
+        Assert.Contains("1 of 2 lines were skipped", error.Message);
+        Assert.Contains($"{tiny}:2: invalid UTF-8", error.Message);
+    }
+
+    [Fact]
     public void AStoreWithAnotherCollectionIsRefusedAndLeftAlone()
     {
         using var store = NewStore();

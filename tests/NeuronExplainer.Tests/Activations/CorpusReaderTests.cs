@@ -32,6 +32,56 @@ public sealed class CorpusReaderTests : IDisposable
     }
 
     [Fact]
+    public void ParquetRowsOfTheTextColumnAreDocumentsAcrossRowGroups()
+    {
+        var path = Path.Combine(directory, "train-00000.parquet");
+        ParquetFiles.Write(path, ["Once upon a time.", "A fox ran."], ["  ", "Third row, second group."], ["Last."]);
+        var reader = new CorpusReader(new CorpusOptions(path));
+        var issues = new List<CorpusIssue>();
+        Assert.Equal(["Once upon a time.", "A fox ran.", "Third row, second group.", "Last."], reader.ReadDocuments(issues.Add).ToList());
+        Assert.Empty(issues);
+        Assert.Equal(5, reader.LinesRead);
+        Assert.Equal(reader.TotalBytes, reader.BytesRead);
+    }
+
+    [Fact]
+    public void BadParquetRowsAreReportedByRowNumberAndSkipped()
+    {
+        var path = Path.Combine(directory, "broken.parquet");
+        ParquetFiles.Write(path, ["good one", "@@BAD@@"], [null, "good two"]);
+        ParquetFiles.BreakUtf8(path, "@@BAD@@");
+        var (documents, issues) = Read(new CorpusOptions(path));
+        Assert.Equal(["good one", "good two"], documents);
+        Assert.Equal([$"{path}:2: invalid UTF-8", $"{path}:3: the value of 'text' is null"], issues.Select(i => i.ToString()));
+    }
+
+    [Fact]
+    public void AParquetFileWithoutTheTextColumnOrNotParquetAtAllIsAClearError()
+    {
+        var path = Path.Combine(directory, "other.parquet");
+        ParquetFiles.Write(path, [["x"]], column: "content");
+        var missing = Assert.Throws<NeuronExplainerException>(() => Read(new CorpusOptions(path)));
+        Assert.Contains("no column 'text'", missing.Message);
+        Assert.Contains("content (string), id (Int32)", missing.Message);
+        Assert.Contains("--text-field", missing.Message);
+        Assert.Equal(["x"], Read(new CorpusOptions(path, TextField: "content")).Documents);
+        var wrongType = Assert.Throws<NeuronExplainerException>(() => Read(new CorpusOptions(path, TextField: "id")));
+        Assert.Contains("column 'id' holds Int32, not text", wrongType.Message);
+
+        var fake = Write("fake.parquet", "PAR1 this is no parquet file");
+        var broken = Assert.Throws<NeuronExplainerException>(() => Read(new CorpusOptions(fake)));
+        Assert.Contains($"{fake}: not a readable parquet file", broken.Message);
+    }
+
+    [Fact]
+    public void ADirectoryMixesParquetWithTextFilesInPathOrder()
+    {
+        ParquetFiles.Write(Path.Combine(directory, "a.parquet"), ["from parquet"]);
+        Write("b.txt", "from text");
+        Assert.Equal(["from parquet", "from text"], Read(new CorpusOptions(directory)).Documents);
+    }
+
+    [Fact]
     public void EndOfTextLinesSeparateDocuments()
     {
         var path = Write("a.txt", "One day.\nThe end.\n<|endoftext|>\nSecond story.\r\n <|endoftext|> \n\nThird, cut off");

@@ -65,15 +65,17 @@ sealed class FakeModel(int layers = 3, int width = 7, bool prependsBos = true, i
     {
         var random = new Random(layer + 1);
         float[] Matrix() => Enumerable.Range(0, width * DModel).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
-        return new MlpWeights(Matrix(), prependsBos ? Matrix() : (ReadOnlyMemory<float>?)null, Matrix());
+        return new MlpWeights(Matrix(), prependsBos ? Matrix() : (ReadOnlyMemory<float>?)null, Matrix(), Gain(random));
     }
 
-    public (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding) GetTokenMatrices()
+    public (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding, ReadOnlyMemory<float> FinalNormGain) GetTokenMatrices()
     {
         var random = new Random(99);
         float[] Matrix() => Enumerable.Range(0, 258 * DModel).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
-        return (Matrix(), Matrix());
+        return (Matrix(), Matrix(), Gain(random));
     }
+
+    static float[] Gain(Random random) => Enumerable.Range(0, DModel).Select(_ => 0.5f + (float)random.NextDouble()).ToArray();
 
     public void Dispose() { }
 }

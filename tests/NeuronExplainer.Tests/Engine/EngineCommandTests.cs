@@ -8,6 +8,24 @@ namespace NeuronExplainer.Tests.Engine;
 
 public class EngineCommandTests
 {
+    [Fact]
+    [Trait(TestCategory.Name, TestCategory.Slow)]
+    public void The_tokenizer_option_serves_a_llama2c_bin_without_a_tokenizer_beside_it()
+    {
+        using var temp = new Storage.TempDirectory();
+        string alone = temp.Sub("stories260K.bin");
+        File.Copy(EngineFixtures.Stories260K, alone);
+        var (refused, _, why) = Run("activations", "--model", alone, "--text", "Lily");
+        Assert.Equal(CliApp.Failure, refused);
+        Assert.Contains("--tokenizer", why);
+
+        string tokenizer = Path.Combine(Path.GetDirectoryName(EngineFixtures.Stories260K)!, "tok512.bin");
+        var (code, output, error) = Run("activations", "--model", alone, "--tokenizer", tokenizer, "--text", "Lily saw a dog.", "--json");
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        using var model = ModelLoader.Load(ModelLocator.Locate(EngineFixtures.Stories260K), "stories260K");
+        Assert.Equal(model.Tokenizer.Encode("Lily saw a dog."), json.RootElement.GetProperty("token_ids").EnumerateArray().Select(t => t.GetInt32()));
+    }
 
     [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]

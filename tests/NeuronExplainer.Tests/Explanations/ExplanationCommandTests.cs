@@ -120,6 +120,34 @@ public sealed class ExplanationCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task All_at_once_through_the_fake_server_prints_the_share_of_slots_without_a_value_per_layer()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        // A model that never puts a value after " big" (1 token in 12) and otherwise predicts each neuron's word.
+        server.PredictValueSlots(line => line == " big" ? [new("unknown", -0.1)]
+            : SyntheticNeurons.Words[..8].Contains(line) ? [new("7", -0.3), new("0", -1.5)] : [new("0", -0.1), new("2", -3)]);
+        var run = Run("explain", "--store", directory, "--simulator", "fake-instruct", "--simulator-method", "all-at-once",
+            "--base-url", server.BaseUrl.ToString(), "--layers", "0", "--neurons", "0-2");
+        Assert.True(run.Code == 0, run.Err + run.Out);
+        var score = Run("score", "--store", directory, "--simulator", "fake-instruct", "--simulator-method", "all-at-once",
+            "--base-url", server.BaseUrl.ToString(), "--layers", "0", "--neurons", "0-2");
+        Assert.True(score.Code == 0, score.Err + score.Out);
+
+        using var store = SqliteNeuronStore.OpenExisting(directory);
+        int slots = 0, big = 0;
+        foreach (var n in Enumerable.Range(0, 3))
+        {
+            var result = store.GetExplanationResult(new NeuronId(0, n), "baseline", "all-at-once:fake-instruct")!;
+            Assert.True(result.Status == NeuronStatus.Done, result.Reason);
+            var record = store.GetNeuronRecord(new NeuronId(0, n))!;
+            slots += record.ValidRecords().Sum(r => r.Tokens.Count);
+            big += record.ValidRecords().Sum(r => r.Tokens.Count(t => t == " big"));
+        }
+        string expected = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"layer 0 {(double)big / slots:0.0%} ({big} of {slots})");
+        Assert.Contains("Value slots without a value 0..10 in the top logprobs (scored 0): " + expected + ", all ", score.Out);
+    }
+
+    [Fact]
     public async Task Max_cost_stops_cleanly_and_a_second_run_finishes_without_paying_twice()
     {
         await using var server = await FakeOpenAiServer.StartAsync();

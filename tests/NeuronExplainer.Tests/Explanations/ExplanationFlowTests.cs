@@ -119,6 +119,150 @@ public class ExplanationFlowTests
     }
 
     [Fact]
+    public async Task Valid_scores_bootstrap_top_and_random_excerpts_separately_and_report_each_alone()
+    {
+        var record = SyntheticNeurons.Cat();
+        var flow = new ExplanationFlow(new FixedExplainer("tokens \"cat\" (9.0)"), new BaselineSimulator(), new ExplanationFlowOptions(BootstrapSeed: 7));
+        var result = await flow.ExplainAndScoreAsync(new ExplainerInput(record, null), None);
+        var valid = result.Results!.ScoredExplanations[0].ScoredSimulation;
+        var top = record.TopRecords("valid");
+        int n = Math.Min(top.Count, record.RandomRecords("valid").Count);
+        int[] strata = [.. Enumerable.Range(0, 2 * n).Select(i => i < n ? 0 : 1)];
+        Assert.Equal(strata, ExplanationFlow.TopRandomStrata(record, "valid"));
+        Assert.Equal(top.Take(n).Select(r => r.Activations), valid.ScoredSequenceSimulations.Take(n).Select(s => s.TrueActivations));
+
+        var stratified = SimulationScorer.Aggregate(valid.ScoredSequenceSimulations, 7, strata: strata).EvCorrelationInterval;
+        Assert.Equal(stratified, valid.EvCorrelationInterval);
+        Assert.NotEqual(SimulationScorer.Aggregate(valid.ScoredSequenceSimulations, 7).EvCorrelationInterval, valid.EvCorrelationInterval);
+
+        var (topOnly, randomOnly) = ExplanationFlow.TopAndRandomScores(record, valid);
+        static double Pooled(IEnumerable<ScoredSequenceSimulation> s) =>
+            ActivationScores.Correlation([.. s.SelectMany(x => x.TrueActivations)], [.. s.SelectMany(x => x.Simulation.ExpectedActivations)]).Value!.Value;
+        Assert.Equal(Pooled(valid.ScoredSequenceSimulations.Take(n)), topOnly.Value!.Value, 12);
+        Assert.Equal(Pooled(valid.ScoredSequenceSimulations.Skip(n)), randomOnly.Value!.Value, 12);
+    }
+
+    [Fact]
+    public void Calibration_halves_are_disjoint_cover_calibration_and_keep_top_and_random_balanced()
+    {
+        var record = SyntheticNeurons.Cat();
+        var calibration = record.CalibrationRecords();
+        var (shown, judging) = ExplanationFlow.CalibrationHalves(record);
+        Assert.Equal(calibration.Count, shown.Length);
+        Assert.All(Enumerable.Range(0, shown.Length), i => Assert.True(shown[i] ^ judging[i]));
+        var top = record.TopRecords("calibration").ToHashSet(ReferenceEqualityComparer.Instance);
+        int Tops(bool[] half) => calibration.Where((r, i) => half[i] && top.Contains(r)).Count();
+        Assert.Equal(Tops(shown), shown.Count(x => x) - Tops(shown));
+        Assert.Equal(Tops(judging), judging.Count(x => x) - Tops(judging));
+        Assert.True(Tops(judging) > 0);
+    }
+
+    [Fact]
+    public async Task Revision_counterexamples_come_only_from_one_calibration_half_and_valid_is_never_seen()
+    {
+        var record = SyntheticNeurons.Cat();
+        var (_, judging) = ExplanationFlow.CalibrationHalves(record);
+        var judged = record.CalibrationRecords().Where((_, i) => judging[i]).ToList();
+        // The current explanation simulates every excerpt perfectly except one of the judging half, the worst excerpt of all
+        // calibration: counterexamples picked over all of calibration would show it to the explainer.
+        var simulator = new HalvesSimulator(record, flipOneJudging: "current");
+        var explainer = new FixedExplainer(["current"], revision: "revised");
+        var result = await new ExplanationFlow(explainer, simulator, new ExplanationFlowOptions(Revisions: 2)).ExplainAsync(new ExplainerInput(record, null), None);
+
+        Assert.Equal(NeuronStatus.Pending, result.Status);
+        Assert.Equal(2, explainer.AllCounterexamples.Count);
+        var shownTokens = explainer.AllCounterexamples.SelectMany(c => c).Select(c => c.Record.Tokens).ToList();
+        Assert.NotEmpty(shownTokens);
+        Assert.All(shownTokens, t => Assert.DoesNotContain(judged, r => r.Tokens.SequenceEqual(t)));
+        Assert.All(shownTokens, t => Assert.Contains(record.CalibrationRecords(), r => r.Tokens.SequenceEqual(t)));
+        // Nothing of the valid split is simulated, shown or used for any choice before scoring (an excerpt drawn both as a
+        // top and as a random one can sit in calibration and valid alike; it is calibration data here).
+        var calibrationTokens = record.CalibrationRecords().Select(r => r.Tokens).ToHashSet(ReferenceEqualityComparer.Instance);
+        var valid = record.ValidRecords().Select(r => r.Tokens).Where(t => !calibrationTokens.Contains(t)).ToHashSet(ReferenceEqualityComparer.Instance);
+        Assert.NotEmpty(valid);
+        Assert.DoesNotContain(simulator.Seen, valid.Contains);
+        Assert.DoesNotContain(shownTokens, valid.Contains);
+    }
+
+    [Theory]
+    // Better on the judging half, worse over all calibration: kept.
+    [InlineData("flip-one-judging", "flip-counterexample-half", true)]
+    // Better over all calibration, worse on the judging half: not kept.
+    [InlineData("flip-counterexample-half", "flip-one-judging", false)]
+    public async Task Whether_a_revision_is_kept_is_decided_on_the_judging_half_alone(string current, string revised, bool kept)
+    {
+        var record = SyntheticNeurons.Cat();
+        var simulator = new HalvesSimulator(record, flipOneJudging: "flip-one-judging");
+        var result = await new ExplanationFlow(new FixedExplainer([current], revision: revised), simulator, new ExplanationFlowOptions(Revisions: 1))
+            .ExplainAsync(new ExplainerInput(record, null), None);
+        var candidates = result.Results!.ScoredExplanations;
+        // Over all calibration the two rank the other way round from the judging half.
+        Assert.Equal(!kept, candidates[1].ScoredSimulation.EvCorrelationScore > candidates[0].ScoredSimulation.EvCorrelationScore);
+        Assert.Equal(kept ? 1 : 0, result.ChosenIndex);
+        if (!kept) Assert.Contains("revision 1 not kept: its score on the judging half of calibration", result.Reason);
+    }
+
+    [Fact]
+    public async Task R_squared_and_absolute_deviation_are_in_activation_units_or_undefined_when_calibration_is_rejected()
+    {
+        var record = SyntheticNeurons.Cat();
+        var simulator = new HalvesSimulator(record, flipOneJudging: "none");
+        var rejected = await new ExplanationFlow(new FixedExplainer("flip-calibration"), simulator, new ExplanationFlowOptions())
+            .ExplainAndScoreAsync(new ExplainerInput(record, null), None);
+        var scored = rejected.Results!.ScoredExplanations[0].ScoredSimulation;
+        // The simulation falls as activations rise on calibration, so there is no line to activation units; on valid it is
+        // right except on the few excerpts drawn as both a top and a random one, which sit in calibration too.
+        Assert.True(scored.EvCorrelationScore > 0.5, $"score {scored.EvCorrelationScore}");
+        Assert.Null(scored.RsquaredScore);
+        Assert.Null(scored.AbsoluteDevExplainedScore);
+        Assert.All(scored.ScoredSequenceSimulations, s => Assert.Null(s.RsquaredScore));
+        Assert.Contains("candidate 1: R^2 and absolute deviation undefined, the calibration to activation units was rejected: the simulation does not rise", rejected.Reason);
+
+        var accepted = await new ExplanationFlow(new FixedExplainer("truth"), simulator, new ExplanationFlowOptions())
+            .ExplainAndScoreAsync(new ExplainerInput(record, null), None);
+        var good = accepted.Results!.ScoredExplanations[0].ScoredSimulation;
+        Assert.All(good.ScoredSequenceSimulations, s => Assert.Equal(ActivationScale.NeuronActivations, s.Simulation.ActivationScale));
+        Assert.True(good.RsquaredScore > 0.99, $"R^2 {good.RsquaredScore}");
+        Assert.True(good.AbsoluteDevExplainedScore > 0.95, $"absolute deviation explained {good.AbsoluteDevExplainedScore}");
+        // The explain step's calibration-split scores are on the 0..10 scale: only their correlation is defined.
+        var explained = await new ExplanationFlow(new FixedExplainer("truth"), simulator, new ExplanationFlowOptions()).ExplainAsync(new ExplainerInput(record, null), None);
+        Assert.Null(explained.Results!.ScoredExplanations[0].ScoredSimulation.RsquaredScore);
+        Assert.NotNull(explained.Results!.ScoredExplanations[0].ScoredSimulation.EvCorrelationScore);
+    }
+
+    /// <summary>
+    /// Predicts the true 0..10 values, reversed (10 - value) on every calibration excerpt for explanation "flip-calibration",
+    /// on the whole counterexample half for explanation
+    /// "flip-counterexample-half", and reversed on the first judging-half excerpt only for <paramref name="flipOneJudging"/>.
+    /// Records every excerpt it is asked about.
+    /// </summary>
+    sealed class HalvesSimulator(NeuronRecord record, string flipOneJudging) : ISimulator
+    {
+        readonly List<ActivationRecord> calibration = [.. record.CalibrationRecords()];
+        readonly bool[] shown = ExplanationFlow.CalibrationHalves(record).Counterexamples;
+
+        public List<IReadOnlyList<string>> Seen { get; } = [];
+
+        public string Name => "halves";
+
+        public Task<SimulationOutcome> SimulateAsync(NeuronId neuron, string explanation, IReadOnlyList<IReadOnlyList<string>> excerpts,
+            CancellationToken cancellationToken)
+        {
+            Seen.AddRange(excerpts);
+            int firstJudging = Array.IndexOf(shown, false);
+            return Task.FromResult(SimulationOutcome.Of([.. excerpts.Select(tokens =>
+            {
+                int i = calibration.FindIndex(r => ReferenceEquals(r.Tokens, tokens));
+                var truth = i >= 0 ? calibration[i].Activations : record.ValidRecords().First(r => ReferenceEquals(r.Tokens, tokens)).Activations;
+                bool flip = i >= 0 && (explanation == "flip-calibration" || explanation == "flip-counterexample-half" && shown[i]
+                    || explanation == flipOneJudging && i == firstJudging);
+                double[] values = [.. truth.Select(a => 10 * a / record.MaxActivation).Select(v => flip ? 10 - v : v)];
+                return new SequenceSimulation(tokens, values, ActivationScale.SimulatedNormalizedActivations, [], []);
+            })]));
+        }
+    }
+
+    [Fact]
     public async Task A_constant_simulation_is_scored_undefined_with_a_reason()
     {
         var flow = new ExplanationFlow(new FixedExplainer("tokens \"zebra\" (9.0)"), new BaselineSimulator(), new ExplanationFlowOptions());
@@ -134,7 +278,9 @@ public class ExplanationFlowTests
     {
         public FixedExplainer(params string[] texts) : this((IReadOnlyList<string>)texts) { }
 
-        public IReadOnlyList<Counterexample>? LastCounterexamples { get; private set; }
+        public IReadOnlyList<Counterexample>? LastCounterexamples => AllCounterexamples.LastOrDefault();
+
+        public List<IReadOnlyList<Counterexample>> AllCounterexamples { get; } = [];
 
         public string Name => "fixed";
 
@@ -144,7 +290,7 @@ public class ExplanationFlowTests
         public Task<ExplanationAttempt> ReviseAsync(ExplainerInput input, string current, IReadOnlyList<Counterexample> counterexamples,
             CancellationToken cancellationToken)
         {
-            LastCounterexamples = counterexamples;
+            AllCounterexamples.Add(counterexamples);
             return Task.FromResult(ExplanationAttempt.FromText(revision));
         }
     }

@@ -105,6 +105,31 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task Rejected_replies_are_never_replayed_so_a_rerun_against_a_correct_server_reaches_it()
+    {
+        var record = Cat().Record;
+        // A second neuron with the very same excerpts: identical simulation prompts.
+        var twin = record with { NeuronId = new NeuronId(0, 1) };
+        store.PutNeuronRecords([record]);
+        server.ChatContent = (request, _) => request.Messages[^1].Contains("unknown") ? "0\n0" : Answer(request.Messages[^1]);
+        using (var bad = Pipeline())
+            await new ExplanationRunner(store, store, Flow(bad)).RunAsync([record.NeuronId], RunStep.ExplainAndScore);
+        Assert.Equal(NeuronStatus.Failed, store.GetExplanationResult(record.NeuronId, "token-activation-pair:fake-chat", "chat:fake-chat")!.Status);
+
+        server.ChatContent = (request, _) => Answer(request.Messages[^1]);
+        int before = server.Count(FakeOpenAiServer.Chat);
+        store.PutNeuronRecords([twin]);
+        using (var good = Pipeline())
+            await new ExplanationRunner(store, store, Flow(good)).RunAsync([record.NeuronId, twin.NeuronId], RunStep.ExplainAndScore);
+
+        Assert.All(store.ListExplanationResults(), r => Assert.Equal(NeuronStatus.Done, r.Status));
+        Assert.True(server.Count(FakeOpenAiServer.Chat) > before, "the rerun sent no call: a rejected reply was replayed from the cache");
+
+        static ExplanationFlow Flow(LlmPipeline llm) =>
+            new(new LlmExplainer(llm, "fake-chat"), new ChatSimulator(llm, "fake-chat"), new ExplanationFlowOptions());
+    }
+
+    [Fact]
     public async Task Server_errors_are_retried_by_the_pipeline_and_truncated_answers_never_become_numbers()
     {
         server.Enqueue(FakeOpenAiServer.Chat, FakeReply.Error(500), FakeReply.Error(429, "0"), FakeReply.TruncatedJson);
@@ -122,24 +147,19 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
         Assert.Contains("500", failed.Reason);
     }
 
+    /// <summary>
+    /// The fake completions model: after " cat" lines it predicts 8 with some doubt, after lines whose token is in
+    /// <paramref name="noValue"/> no value at all (only words among its top logprobs), elsewhere 0.
+    /// </summary>
+    void PredictCats(params string[] noValue) => server.PredictValueSlots(line =>
+        line == " cat" ? [new("8", -0.2), new("unknown", -2), new("3", -2.5)]
+        : noValue.Contains(line) ? [new("unknown", -0.1), new(" the", -3)]
+        : [new("0", -0.1), new("1", -3)]);
+
     [Fact]
     public async Task All_at_once_simulation_reads_echoed_prompt_logprobs_from_a_completions_server()
     {
-        server.PromptTokens = request =>
-        {
-            var tokens = FakeToken.Split(request.Prompt).ToList();
-            int target = request.Prompt.LastIndexOf("Neuron ", StringComparison.Ordinal), position = 0;
-            for (int i = 0; i < tokens.Count; i++)
-            {
-                bool slot = position > target && tokens[i].Text == "unknown" && tokens[i - 1].Text == "\t";
-                // The fake model predicts 8 after " cat" lines and 0 elsewhere, with some doubt.
-                bool cat = slot && request.Prompt.LastIndexOf('\n', position) is int lineStart && request.Prompt[(lineStart + 1)..position] == " cat\t";
-                if (slot)
-                    tokens[i] = tokens[i] with { Top = cat ? [new("8", -0.2), new("unknown", -2), new("3", -2.5)] : [new("0", -0.1), new("1", -3)] };
-                position += tokens[i].Text.Length;
-            }
-            return tokens;
-        };
+        PredictCats();
         using var llm = Pipeline();
         var flow = new ExplanationFlow(new BaselineExplainer(), new AllAtOnceSimulator(llm, "fake-instruct"), new ExplanationFlowOptions());
         var result = await flow.ExplainAndScoreAsync(Cat(), CancellationToken.None);
@@ -150,6 +170,56 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
         Assert.Contains(simulation.ExpectedActivations, v => Math.Abs(v - (8 * Math.Exp(-0.2) + 3 * Math.Exp(-2.5)) / (Math.Exp(-0.2) + Math.Exp(-2.5))) < 1e-9);
         Assert.True(result.Results.ScoredExplanations[0].ScoredSimulation.EvCorrelationScore > 0.8, $"score {result.Results.ScoredExplanations[0].ScoredSimulation.EvCorrelationScore}");
         Assert.All(server.Requests.Where(r => r.Endpoint == FakeOpenAiServer.Completions), r => Assert.True(r.Echo && r.MaxTokens == 0));
+    }
+
+    [Fact]
+    public async Task All_at_once_slots_without_a_value_are_scored_zero_counted_and_summarised_per_layer()
+    {
+        PredictCats(" big");
+        var records = new[] { Cat(0).Record, SyntheticNeurons.Cat(layer: 1, neuron: 0, seed: 5) };
+        store.PutNeuronRecords(records);
+        using var llm = Pipeline();
+        // About 1 token in 12 is " big"; a split can hold more than the default 10%, so allow 20% here.
+        var flow = new ExplanationFlow(new BaselineExplainer(), new AllAtOnceSimulator(llm, "fake-instruct", maxNoValueShare: 0.2), new ExplanationFlowOptions());
+        var ids = records.Select(r => r.NeuronId).ToList();
+        await new ExplanationRunner(store, store, flow).RunAsync(ids, RunStep.ExplainAndScore);
+
+        foreach (var record in records)
+        {
+            var result = store.GetExplanationResult(record.NeuronId, flow.ExplainerName, flow.SimulatorName)!;
+            Assert.Equal(NeuronStatus.Done, result.Status);
+            var sequences = result.Results!.ScoredExplanations[result.ChosenIndex!.Value].ScoredSimulation.ScoredSequenceSimulations;
+            foreach (var s in sequences)
+            {
+                var uncalibrated = s.Simulation.UncalibratedSimulation!;
+                var big = s.Simulation.Tokens.Select((t, i) => (t, i)).Where(x => x.t == " big").Select(x => x.i).ToList();
+                Assert.Equal(big.Count, uncalibrated.NoValueSlots);
+                Assert.All(big, i => Assert.Equal(0, uncalibrated.ExpectedActivations[i]));
+                Assert.All(big, i => Assert.Empty(uncalibrated.DistributionProbabilities[i]));
+            }
+        }
+        var shares = RunSummary.NoValueShares(store, ids, flow.ExplainerName, flow.SimulatorName);
+        Assert.Equal([0, 1, null], shares.Select(r => r.Layer));
+        for (int layer = 0; layer < 2; layer++)
+        {
+            var valid = records[layer].ValidRecords();
+            Assert.Equal(valid.Sum(r => r.Tokens.Count), shares[layer].Slots);
+            Assert.Equal(valid.Sum(r => r.Tokens.Count(t => t == " big")), shares[layer].NoValueSlots);
+            Assert.InRange(shares[layer].Share!.Value, 0.02, 0.2);
+        }
+        Assert.Equal(shares[0].NoValueSlots + shares[1].NoValueSlots, shares[2].NoValueSlots);
+    }
+
+    [Fact]
+    public async Task All_at_once_fails_the_neuron_with_the_share_when_too_many_slots_have_no_value()
+    {
+        PredictCats(" big", " the", " a");
+        using var llm = Pipeline();
+        var flow = new ExplanationFlow(new BaselineExplainer(), new AllAtOnceSimulator(llm, "fake-instruct"), new ExplanationFlowOptions());
+        var result = await flow.ExplainAndScoreAsync(Cat(), CancellationToken.None);
+        Assert.Equal(NeuronStatus.Failed, result.Status);
+        Assert.Null(result.Results);
+        Assert.Contains("had no value 0..10 among the top 15 logprobs; at most 10% are accepted", result.Reason);
     }
 
     [Fact]

@@ -58,7 +58,14 @@ public class LlmExplainerTests
         var table = new TokenLookupTableSummaryOfNeuron([" cat", "\t"], [2.0, 1.0]);
         var attempts = await explainer.ExplainAsync(new ExplainerInput(SyntheticNeurons.Cat(), table), 1, CancellationToken.None);
         Assert.Equal("cats", attempts[0].Text);
-        Assert.Contains(" cat\t10\n\\t\t5\n", client.ChatRequests[0].Messages[^1].Content);
+        var messages = client.ChatRequests[0].Messages;
+        // The paper's variant: tokens only, most active first, no values; its own system text, not the pairs prompt's.
+        Assert.Contains("<start>\n cat\n\\t\n<end>\n", messages[^1].Content);
+        Assert.DoesNotContain("10", messages[^1].Content);
+        Assert.DoesNotContain("\t", messages[^1].Content);
+        Assert.Contains("without any numbers", messages[0].Content);
+        Assert.NotEqual(ExplainerPrompts.TokenActivationPairs(SyntheticNeurons.Cat().TrainRecords())[0].Content, messages[0].Content);
+        Assert.Equal(4, messages.Count);
     }
 
     [Fact]

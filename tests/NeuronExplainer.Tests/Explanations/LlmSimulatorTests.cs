@@ -61,8 +61,7 @@ public class LlmSimulatorTests
         Assert.Null(outcome.Simulations);
         Assert.Contains("after 3 attempts", outcome.Failure);
         Assert.Contains(reason, outcome.Failure);
-        // Each retry is a distinct request (the attempt number is in the cache key), so a bad answer is not replayed.
-        Assert.Equal([0, 1, 2], client.ChatRequests.Select(r => r.Attempt));
+        Assert.Equal(3, client.ChatRequests.Count);
     }
 
     [Fact]
@@ -130,12 +129,48 @@ public class LlmSimulatorTests
     }
 
     [Fact]
-    public async Task All_at_once_fails_with_a_reason_when_a_slot_has_no_value_alternative()
+    public async Task A_slot_without_a_value_alternative_is_flagged_and_scored_zero_instead_of_failing_the_simulation()
     {
-        var client = new ScriptedLlmClient(complete: r => EchoWithValues(r.Prompt, _ => [("unknown", 1.0)]));
-        var outcome = await new AllAtOnceSimulator(client, "m").SimulateAsync(Neuron, "cats", [Tokens], CancellationToken.None);
+        var client = new ScriptedLlmClient(complete: r => EchoWithValues(r.Prompt, slot => slot == 1 ? [("unknown", 0.7), (" the", 0.3)] : [("6", 1.0)]));
+        var outcome = await new AllAtOnceSimulator(client, "m", maxNoValueShare: 0.5).SimulateAsync(Neuron, "cats", [Tokens], CancellationToken.None);
+
+        var simulation = Assert.Single(outcome.Simulations!);
+        Assert.Equal([6, 0, 6], simulation.ExpectedActivations.Select(v => Math.Round(v, 9)));
+        Assert.Empty(simulation.DistributionValues[1]);
+        Assert.Empty(simulation.DistributionProbabilities[1]);
+        Assert.Equal(11, simulation.DistributionValues[0].Count);
+        Assert.Equal(1, simulation.NoValueSlots);
+    }
+
+    [Fact]
+    public async Task All_at_once_fails_only_above_the_allowed_share_of_slots_without_a_value()
+    {
+        // One of 3 slots in each of 4 excerpts is empty: 4 of 12 = 33%.
+        var client = new ScriptedLlmClient(complete: r => EchoWithValues(r.Prompt, slot => slot == 2 ? [("unknown", 1.0)] : [("1", 1.0)]));
+        var outcome = await new AllAtOnceSimulator(client, "m").SimulateAsync(Neuron, "cats", [Tokens, Tokens, Tokens, Tokens], CancellationToken.None);
         Assert.False(outcome.Succeeded);
-        Assert.Contains("no value 0..10 among the top logprobs at token 1", outcome.Failure);
+        Assert.Contains("4 of 12 value slots (33.3%) had no value 0..10 among the top 15 logprobs; at most 10% are accepted", outcome.Failure);
+
+        var lenient = await new AllAtOnceSimulator(client, "m", maxNoValueShare: 0.34).SimulateAsync(Neuron, "cats", [Tokens, Tokens, Tokens, Tokens], CancellationToken.None);
+        Assert.Equal(4, lenient.Simulations!.Sum(s => s.NoValueSlots));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new AllAtOnceSimulator(client, "m", maxNoValueShare: 1.5));
+    }
+
+    [Fact]
+    public void All_at_once_few_shot_examples_show_every_excerpt_with_unknown_up_to_a_reveal_point_then_values()
+    {
+        var (prompt, offsets) = SimulatorPrompts.AllAtOnce("cats", Tokens);
+        foreach (var example in FewShotExamples.All)
+            foreach (var excerpt in example.Excerpts)
+            {
+                var lines = excerpt.Tokens.Select((t, i) => PromptFormat.EscapeToken(t) + "\t"
+                    + (i < excerpt.RevealFrom ? SimulatorPrompts.Unknown : excerpt.Values[i].ToString(System.Globalization.CultureInfo.InvariantCulture)));
+                Assert.Contains("<start>\n" + string.Join('\n', lines) + "\n<end>\n", prompt);
+                Assert.InRange(excerpt.RevealFrom, 1, excerpt.Tokens.Count - 1);
+            }
+        // The neuron asked about reads "unknown" everywhere, and its slots come after every example.
+        Assert.All(offsets, o => Assert.StartsWith("unknown\n", prompt[o..]));
+        Assert.True(offsets[0] > prompt.LastIndexOf("Neuron ", StringComparison.Ordinal));
     }
 
     /// <summary>

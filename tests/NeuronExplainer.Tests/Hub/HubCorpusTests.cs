@@ -31,15 +31,18 @@ public sealed class HubCorpusTests : IAsyncLifetime
     {
         hub.Add("stories/tiny", "train.txt", "Once upon a time.\n<|endoftext|>\nThe end came.\n", kind: "datasets");
         hub.Add("stories/tiny", "extra/more.jsonl", "{\"text\": \"A fox ran.\"}\n", kind: "datasets");
-        hub.Add("stories/tiny", "data/train-00000.parquet", "PAR1 not readable", kind: "datasets");
+        hub.Add("stories/tiny", "notes.pdf", "%PDF not a corpus", kind: "datasets");
+        string parquet = cache.Sub("train-00000.parquet");
+        Activations.ParquetFiles.Write(parquet, ["A parquet story."], ["Its second row group."]);
+        hub.Add("stories/tiny", "data/train-00000.parquet", File.ReadAllBytes(parquet), lfs: true, kind: "datasets");
 
         Assert.True(HubCorpus.IsDatasetId("stories/tiny"));
         using var client = Client();
         var options = await HubCorpus.ResolveAsync(new CorpusOptions("stories/tiny"), client);
 
-        Assert.Equal(["more.jsonl", "train.txt"], options.Files!.Select(Path.GetFileName));
-        Assert.DoesNotContain(hub.Requests, r => r.Path.EndsWith(".parquet", StringComparison.Ordinal));
-        Assert.Equal(["A fox ran.", "Once upon a time.", "The end came."], Documents(options));
+        Assert.Equal(["train-00000.parquet", "more.jsonl", "train.txt"], options.Files!.Select(Path.GetFileName));
+        Assert.DoesNotContain(hub.Requests, r => r.Path.EndsWith(".pdf", StringComparison.Ordinal));
+        Assert.Equal(["A parquet story.", "Its second row group.", "A fox ran.", "Once upon a time.", "The end came."], Documents(options));
     }
 
     [Fact]

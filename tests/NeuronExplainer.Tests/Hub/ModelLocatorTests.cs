@@ -71,6 +71,42 @@ public class ModelLocatorTests : IDisposable
     }
 
     [Fact]
+    public void A_named_tokenizer_replaces_the_search_beside_the_model()
+    {
+        string model = Touch("model.bin");
+        string tokenizer = Path.Combine(Directory.CreateTempSubdirectory("locator-tok-").FullName, "tok512.bin");
+        Assert.Equal(tokenizer, ModelLocator.Locate(model, tokenizer: tokenizer).TokenizerPath);
+        Touch("tok512.bin");
+        Touch("tok4096.bin");
+        Assert.Equal(tokenizer, ModelLocator.Locate(directory, tokenizer: tokenizer).TokenizerPath);
+        Directory.Delete(Path.GetDirectoryName(tokenizer)!);
+    }
+
+    [Theory]
+    [InlineData("bad/x.bin")]
+    [InlineData("./models/x")]
+    [InlineData("models/llama/model.safetensors")]
+    public void A_missing_path_says_so_and_never_asks_the_hub(string model)
+    {
+        // A hub that cannot be reached: asking it would fail with "cannot reach".
+        var options = new HubOptions { Endpoint = "http://127.0.0.1:9", CacheDirectory = directory };
+        var error = Assert.Throws<NeuronExplainerException>(() => ModelLocator.Locate(model, options));
+        Assert.StartsWith($"model '{model}': no such file or directory", error.Message);
+        Assert.Contains("does not exist", error.Message);
+        Assert.DoesNotContain("hub", error.Message);
+    }
+
+    [Fact]
+    public void A_value_that_may_be_a_path_or_a_hub_id_says_first_that_the_path_does_not_exist()
+    {
+        var options = new HubOptions { Endpoint = "http://127.0.0.1:9", CacheDirectory = directory };
+        var error = Assert.Throws<NeuronExplainerException>(() => ModelLocator.Locate("bad/model", options));
+        Assert.StartsWith("model 'bad/model': no such file or directory", error.Message);
+        Assert.True(error.Message.IndexOf("does not exist", StringComparison.Ordinal) < error.Message.IndexOf("hub", StringComparison.Ordinal), error.Message);
+        Assert.Contains("cannot reach", error.Message);
+    }
+
+    [Fact]
     public void Neither_a_path_nor_a_hub_id_is_an_error_naming_the_value()
     {
         var error = Assert.Throws<NeuronExplainerException>(() => ModelLocator.Locate("./no/such/model.bin"));

@@ -129,6 +129,24 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
     /// <summary>Completions: the prompt's tokens with logprobs and alternatives (the first gets no logprob, as in the real API).</summary>
     public Func<FakeRequest, IReadOnlyList<FakeToken>> PromptTokens { get; set; } = request => FakeToken.Split(request.Prompt);
 
+    /// <summary>
+    /// Completions: a fake all-at-once simulator model. Every "unknown" value slot of the excerpt asked about (after the
+    /// prompt's last "Neuron " header) gets the top alternatives <paramref name="top"/> gives for that line's token
+    /// text; every other token is as <see cref="FakeToken.Split"/> makes it.
+    /// </summary>
+    public void PredictValueSlots(Func<string, IReadOnlyList<KeyValuePair<string, double>>> top) => PromptTokens = request =>
+    {
+        var tokens = FakeToken.Split(request.Prompt).ToList();
+        int target = request.Prompt.LastIndexOf("Neuron ", StringComparison.Ordinal), position = 0;
+        for (int i = 0; i < tokens.Count; i++)
+        {
+            if (position > target && tokens[i].Text == "unknown" && tokens[i - 1].Text == "\t")
+                tokens[i] = tokens[i] with { Top = top(request.Prompt[(request.Prompt.LastIndexOf('\n', position) + 1)..(position - 1)]) };
+            position += tokens[i].Text.Length;
+        }
+        return tokens;
+    };
+
     /// <summary>Completions: the text generated for choice i (ignored when max_tokens is 0).</summary>
     public Func<FakeRequest, int, string> CompletionText { get; set; } = (_, _) => " ok";
 

@@ -260,14 +260,14 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ModelBaseUrlAndAttemptArePartOfTheCacheKeyButTheContextIsNot()
+    public async Task ModelAndBaseUrlArePartOfTheCacheKeyButTheContextIsNot()
     {
         using var llm = Pipeline();
         await llm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron));
         await llm.ChatAsync(Ask("q"), LlmCallContext.Explain(new NeuronId(0, 1)));
         Assert.Equal(1, _server.Count(FakeOpenAiServer.Chat));
 
-        await llm.ChatAsync(Ask("q") with { Attempt = 1 }, LlmCallContext.Explain(Neuron));
+        await llm.ChatAsync(Ask("q") with { Temperature = 0.5 }, LlmCallContext.Explain(Neuron));
         await llm.ChatAsync(Ask("q") with { Model = "fake-chat-2" }, LlmCallContext.Explain(Neuron));
         Assert.Equal(3, _server.Count(FakeOpenAiServer.Chat));
 
@@ -337,6 +337,67 @@ public sealed class LlmPipelineTests : IAsyncLifetime
 
         Assert.Equal(3, outcomes.Count(o => o == "ok"));
         Assert.Equal(3, _server.Count(FakeOpenAiServer.Chat));
+    }
+
+    [Fact]
+    public async Task AZeroBudgetAllowsCallsToALoopbackServerEvenUnderAnOpenAiModelName()
+    {
+        using var llm = Pipeline(Fast with { MaxCost = 0m });
+        var response = await llm.ChatAsync(Ask("q") with { Model = "gpt-4o-mini" }, LlmCallContext.Explain(Neuron));
+
+        Assert.Single(response.Choices);
+        Assert.Equal(1, _server.Count(FakeOpenAiServer.Chat));
+        Assert.Equal(0m, llm.Usage.Cost);
+    }
+
+    [Fact]
+    public async Task ARejectedReplyIsNotCachedSoTheNextIdenticalRequestReachesTheServer()
+    {
+        _server.Enqueue(FakeOpenAiServer.Chat, FakeReply.WithContent("bad"), FakeReply.WithContent("bad"));
+        _server.ChatContent = (_, _) => "good";
+        ReplyCheck<ChatResponse> check = r => r.Choices[0].Content == "good" ? null : "not good";
+        using var llm = Pipeline();
+
+        Assert.Equal("bad", (await llm.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron), check)).Choices[0].Content);
+        Assert.Equal("bad", (await llm.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron), check)).Choices[0].Content);
+        Assert.Equal("good", (await llm.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron), check)).Choices[0].Content);
+        Assert.Equal("good", (await llm.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron), check)).Choices[0].Content);
+
+        Assert.Equal(3, _server.Count(FakeOpenAiServer.Chat));
+        Assert.Equal(1, _store.CacheWrites);
+        // Every reply from the server is paid and ledgered, the rejected ones too.
+        Assert.Equal([false, false, false, true], _store.ListLedger().Select(l => l.FromCache));
+    }
+
+    [Fact]
+    public async Task ACachedReplyTheCallerRejectsIsAMissAndIsReplaced()
+    {
+        using (var old = Pipeline()) await old.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron));
+        _server.ChatContent = (_, _) => "good";
+        ReplyCheck<ChatResponse> check = r => r.Choices[0].Content == "good" ? null : "not good";
+        using var llm = Pipeline();
+
+        Assert.Equal("good", (await llm.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron), check)).Choices[0].Content);
+        Assert.Equal("good", (await llm.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron), check)).Choices[0].Content);
+        Assert.Equal(2, _server.Count(FakeOpenAiServer.Chat));
+    }
+
+    [Fact]
+    public async Task AReplyRejectedByTheCallerIsNotSharedWithAConcurrentIdenticalRequest()
+    {
+        _server.Delay = TimeSpan.FromMilliseconds(200);
+        _server.Enqueue(FakeOpenAiServer.Chat, FakeReply.WithContent("bad"));
+        _server.ChatContent = (_, _) => "good";
+        ReplyCheck<ChatResponse> check = r => r.Choices[0].Content == "good" ? null : "not good";
+        using var llm = Pipeline(Fast with { Concurrency = 4 });
+
+        // The first call is in flight (registered synchronously) when the second arrives.
+        var first = llm.ChatAsync(Ask("same"), LlmCallContext.Simulate(Neuron), check);
+        var second = llm.ChatAsync(Ask("same"), LlmCallContext.Simulate(new NeuronId(0, 1)), check);
+
+        Assert.Equal("bad", (await first).Choices[0].Content);
+        Assert.Equal("good", (await second).Choices[0].Content);
+        Assert.Equal(2, _server.Count(FakeOpenAiServer.Chat));
     }
 
     [Fact]

@@ -54,6 +54,48 @@ public class CorrelationBootstrapTests
     }
 
     [Fact]
+    public void A_stratified_interval_draws_each_stratum_separately_as_a_direct_resampling_does()
+    {
+        // Strata 0 (the first 10 excerpts, "top") and 1 (the other 30, "random"); each resample keeps 10 and 30.
+        var excerpts = NoisyExcerpts(13).Select((e, i) => i < 10 ? (Truth: e.Truth.Select(t => t + 6).ToArray(), e.Predicted) : e).ToArray();
+        double[] truth = [.. excerpts.SelectMany(e => e.Truth)], predicted = [.. excerpts.SelectMany(e => e.Predicted)];
+        int[] lengths = [.. excerpts.Select(e => e.Truth.Length)];
+        int[] strata = [.. excerpts.Select((_, i) => i < 10 ? 0 : 1)];
+        var interval = CorrelationBootstrap.Interval(truth, predicted, lengths, resamples: 200, seed: 5, strata: strata)!.Value;
+
+        var random = new Random(5);
+        var naive = new List<double>();
+        for (int b = 0; b < 200; b++)
+        {
+            var drawn = Enumerable.Range(0, 10).Select(_ => excerpts[random.Next(10)])
+                .Concat(Enumerable.Range(0, 30).Select(_ => excerpts[10 + random.Next(30)])).ToList();
+            naive.Add(ActivationScores.Correlation([.. drawn.SelectMany(e => e.Truth)], [.. drawn.SelectMany(e => e.Predicted)]).Value!.Value);
+        }
+        naive.Sort();
+        Assert.Equal(naive[4] + 0.975 * (naive[5] - naive[4]), interval.Low, 9);
+        Assert.Equal(naive[194] + 0.025 * (naive[195] - naive[194]), interval.High, 9);
+        Assert.NotEqual(CorrelationBootstrap.Interval(truth, predicted, lengths, resamples: 200, seed: 5), interval);
+        Assert.Throws<ArgumentException>(() => CorrelationBootstrap.Interval(truth, predicted, lengths, strata: [0, 1]));
+    }
+
+    [Fact]
+    public void Scores_by_stratum_are_the_pooled_correlation_of_each_strata_excerpts_alone()
+    {
+        var excerpts = NoisyExcerpts(17);
+        int[] strata = [.. excerpts.Select((_, i) => i % 3 == 0 ? 1 : 0)];
+        var scored = SimulationScorer.Score([.. excerpts.Select(e => ScoringFixtures.Record(e.Truth))], [.. excerpts.Select(e => ScoringFixtures.Simulation(e.Predicted))],
+            strata: strata);
+        var byStratum = SimulationScorer.ByStratum(scored, strata);
+        for (int s = 0; s < 2; s++)
+        {
+            var members = excerpts.Where((_, i) => strata[i] == s).ToList();
+            Assert.Equal(ActivationScores.Correlation([.. members.SelectMany(e => e.Truth)], [.. members.SelectMany(e => e.Predicted)]).Value!.Value,
+                byStratum[s].Value!.Value, 12);
+        }
+        Assert.Throws<ArgumentException>(() => SimulationScorer.ByStratum(scored, [0, 1]));
+    }
+
+    [Fact]
     public void One_excerpt_has_no_interval()
     {
         Assert.Null(CorrelationBootstrap.Interval([1, 2, 3], [1, 3, 2], [3]));

@@ -32,6 +32,18 @@ public class ScoringTests
     }
 
     [Fact]
+    public void R_squared_and_absolute_deviation_are_left_undefined_for_simulations_on_the_0_to_10_scale()
+    {
+        var scored = ScoringFixtures.Score([(Truth[..3], Predicted[..3]), (Truth[3..], Predicted[3..])], scale: ActivationScale.SimulatedNormalizedActivations);
+        Assert.Equal(0.8284426489506731, scored.EvCorrelationScore!.Value, 12);
+        Assert.Null(scored.RsquaredScore);
+        Assert.Null(scored.AbsoluteDevExplainedScore);
+        Assert.All(scored.ScoredSequenceSimulations, s => Assert.Null(s.RsquaredScore));
+        Assert.All(scored.ScoredSequenceSimulations, s => Assert.Null(s.AbsoluteDevExplainedScore));
+        Assert.All(scored.ScoredSequenceSimulations, s => Assert.NotNull(s.EvCorrelationScore));
+    }
+
+    [Fact]
     public void Perfect_and_inverse_predictions()
     {
         Assert.Equal(1.0, ActivationScores.Correlation(Truth, [.. Truth.Select(t => 3 * t + 1)]).Value!.Value, 12);
