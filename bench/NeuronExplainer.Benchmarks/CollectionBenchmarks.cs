@@ -44,7 +44,7 @@ public class CollectionBenchmarks
             : (new TransformerConfig("llama", 5, 64, 172, 8, 4, 8, 512, 512, NormKind.RmsNorm, 1e-5f, MlpActivation.Silu, true, false, 10000, true), 32);
         model = new Transformer(Shape, TransformerWeights.Random(config, seed: 1), new IdTokenizer(config.VocabSize, config.PrependsBos ? 1 : null));
         var layers = Enumerable.Range(0, config.LayerCount).ToArray();
-        pass = new CollectionPass(model, layers, new CollectionSettings());
+        pass = new CollectionPass(model, layers, new CollectionSettings(), UnitSource.MlpNeurons(model.Info));
         request = new ForwardRequest(layers.Select(ForwardRequest.MlpPost).ToArray());
         var random = new Random(2);
         windows = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, 64).Select(_ => random.Next(2, config.VocabSize)).ToArray()).ToArray();

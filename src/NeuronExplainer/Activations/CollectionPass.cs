@@ -7,11 +7,11 @@ namespace NeuronExplainer.Activations;
 /// Everything one collection pass accumulates, the per-batch work (forward pass, then every layer's
 /// samplers) and its (de)serialisation for checkpoints.
 /// </summary>
-sealed class CollectionPass(ITransformerModel model, IReadOnlyList<int> layers, CollectionSettings settings)
+sealed class CollectionPass(ITransformerModel model, IReadOnlyList<int> layers, CollectionSettings settings, UnitSource units)
 {
-    readonly ForwardRequest request = new(layers.Select(ForwardRequest.MlpPost).ToArray());
+    readonly ForwardRequest request = new(layers.Select(units.Hook).ToArray());
 
-    public LayerSampler[] Samplers { get; } = layers.Select(l => new LayerSampler(l, model.Info.MlpDim, model.Info.VocabSize, settings)).ToArray();
+    public LayerSampler[] Samplers { get; } = layers.Select(l => new LayerSampler(l, units.Width, model.Info.VocabSize, settings)).ToArray();
     public WindowTokens Kept { get; } = new();
     public long[] TokenCounts { get; } = new long[model.Info.VocabSize];
     public long Documents, WindowsCut, WindowsSeen, Tokens, SkippedLines, PeakKeptWindows;
@@ -50,7 +50,7 @@ sealed class CollectionPass(ITransformerModel model, IReadOnlyList<int> layers, 
             }
         }
         foreach (var sampler in Samplers)
-            sampler.Add(result.Hook(ForwardRequest.MlpPost(sampler.Layer)), batch, rows, offset, tokenRows, WindowsSeen, Kept);
+            sampler.Add(result.Hook(units.Hook(sampler.Layer)), batch, rows, offset, tokenRows, WindowsSeen, Kept);
         WindowsSeen += batch.Count;
         PeakKeptWindows = Math.Max(PeakKeptWindows, Kept.Count);
         Bookkeeping += clock.Elapsed;

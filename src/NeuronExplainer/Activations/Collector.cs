@@ -34,10 +34,13 @@ public sealed class Collector
     readonly string modelName;
     readonly IReadOnlyList<int> layers;
     readonly IReadOnlyDictionary<string, string> manifestSettings;
+    readonly UnitSource units;
 
-    public Collector(ITransformerModel model, CollectionSettings settings, CorpusOptions corpus, string modelName)
+    /// <param name="units">The units to collect; the model's MLP neurons by default.</param>
+    public Collector(ITransformerModel model, CollectionSettings settings, CorpusOptions corpus, string modelName, UnitSource? units = null)
     {
         this.model = model;
+        this.units = units ?? UnitSource.MlpNeurons(model.Info);
         this.settings = settings;
         this.corpus = corpus with { Path = Path.GetFullPath(corpus.Path) };
         this.modelName = modelName;
@@ -101,10 +104,10 @@ public sealed class Collector
             throw new NeuronExplainerException($"store '{store.Location}' holds a collection with other settings ({conflict}); use --force to discard it, or another --store");
         var checkpoint = store.GetCheckpoint(CheckpointStage);
         if (existing is not null && checkpoint is null && store.GetCollectionState() == CollectionState.Complete)
-            return new CollectionSummary(layers.Count, layers.Count * model.Info.MlpDim, 0, 0, 0, 0, false, true, clock.Elapsed, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0);
+            return new CollectionSummary(layers.Count, layers.Count * units.Width, 0, 0, 0, 0, false, true, clock.Elapsed, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0);
         EnsureCorpusHasAWindow();
 
-        var state = new CollectionPass(model, layers, settings);
+        var state = new CollectionPass(model, layers, settings, units);
         bool resumed = checkpoint is not null;
         if (checkpoint is not null) state.Read(checkpoint, CheckpointFormat, manifestSettings);
 
@@ -152,7 +155,7 @@ public sealed class Collector
 
         var finish = Stopwatch.StartNew();
         Finish(store, state, toolVersion, existing);
-        return new CollectionSummary(layers.Count, layers.Count * model.Info.MlpDim, state.Documents, state.WindowsSeen, state.Tokens,
+        return new CollectionSummary(layers.Count, layers.Count * units.Width, state.Documents, state.WindowsSeen, state.Tokens,
             state.SkippedLines, resumed, false, clock.Elapsed, state.Forward, state.Bookkeeping, finish.Elapsed, state.PeakKeptWindows);
     }
 
@@ -171,12 +174,14 @@ public sealed class Collector
         var weights = new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount);
         foreach (var sampler in state.Samplers)
         {
-            store.PutNeuronRecords(Enumerable.Range(0, sampler.Width).Select(n => sampler.BuildRecord(n, state.WindowsSeen, state.Kept, TokenString)).ToArray());
+            store.PutNeuronRecords(Enumerable.Range(0, sampler.Width)
+                .Select(n => sampler.BuildRecord(n, state.WindowsSeen, state.Kept, TokenString))
+                .Select(r => r with { NeuronId = r.NeuronId with { Kind = units.Kind } }).ToArray());
             var tokenWeights = weights.TokenWeights(sampler.Layer, TokenString);
             var connections = weights.Connections(sampler.Layer);
             for (int n = 0; n < sampler.Width; n++)
             {
-                var id = new NeuronId(sampler.Layer, n);
+                var id = new NeuronId(sampler.Layer, n) { Kind = units.Kind };
                 store.PutActivationBasedTokens(id, sampler.BuildTokenTable(n, state.TokenCounts, TokenString));
                 store.PutWeightBasedTokens(id, tokenWeights[n]);
                 store.PutConnections(id, connections[n]);

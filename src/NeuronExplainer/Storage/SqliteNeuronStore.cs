@@ -366,12 +366,16 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         ON CONFLICT (key) DO UPDATE SET model = excluded.model, request = excluded.request, response = excluded.response, created_at = excluded.created_at
         """, ("$key", entry.Key), ("$model", entry.Model), ("$request", entry.Request), ("$response", entry.Response), ("$at", FormatTime(entry.CreatedAt))));
 
-    public void AddLedgerEntry(LedgerEntry entry) => Write(() => Execute("""
+    public void AddLedgerEntry(LedgerEntry entry) => Write(() =>
+    {
+        if (entry.Neuron is { } unit) RequireNeuron(unit);
+        Execute("""
         INSERT INTO ledger (layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at)
         VALUES ($layer, $neuron, $model, $purpose, $prompt, $completion, $cost, $cached, $at)
         """, ("$layer", entry.Neuron?.LayerIndex), ("$neuron", entry.Neuron?.NeuronIndex), ("$model", entry.Model), ("$purpose", entry.Purpose),
         ("$prompt", entry.PromptTokens), ("$completion", entry.CompletionTokens), ("$cost", entry.Cost.ToString(CultureInfo.InvariantCulture)),
-        ("$cached", entry.FromCache), ("$at", FormatTime(entry.At))));
+        ("$cached", entry.FromCache), ("$at", FormatTime(entry.At)));
+    });
 
     public IReadOnlyList<LedgerEntry> ListLedger() => Locked(() => Query(
         "SELECT layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at FROM ledger ORDER BY id",
@@ -418,8 +422,18 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     /// <summary>A literal filter rather than "$layer IS NULL OR ...", which would keep SQLite from using the index.</summary>
     static string LayerFilter(int? layer) => layer is int l ? $"WHERE layer = {l}" : "";
 
-    void RegisterNeuron(NeuronId id) => Execute("INSERT OR IGNORE INTO neurons (layer, neuron) VALUES ($layer, $neuron)",
-        ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex));
+    void RegisterNeuron(NeuronId id)
+    {
+        RequireNeuron(id);
+        Execute("INSERT OR IGNORE INTO neurons (layer, neuron) VALUES ($layer, $neuron)", ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex));
+    }
+
+    /// <summary>The schema keys units by layer and index alone, so it holds MLP neurons only; another kind would overwrite one.</summary>
+    void RequireNeuron(NeuronId id)
+    {
+        if (id.Kind != UnitKind.Neuron)
+            throw new NeuronExplainerException($"{Location} keys units by layer and index, so it holds MLP neurons only, not {id}; expected a store schema with unit kinds");
+    }
 
     void PutDocument<T>(string table, string column, NeuronId id, T value, JsonTypeInfo<T> info, string what)
     {
