@@ -86,7 +86,8 @@ public static class CollectCommand
             var corpusOptions = new CorpusOptions(parse.GetValue(corpus)!, parse.GetValue(separator), parse.GetValue(textField)!);
             if (HubCorpus.IsDatasetId(corpusOptions.Path))
             {
-                using var hub = new HubClient(HubOptions.FromEnvironment(), TableConsole.For(stderr));
+                using var progress = new HubDownloadDisplay(TableConsole.For(stderr));
+                using var hub = new HubClient(HubOptions.FromEnvironment(), progress);
                 corpusOptions = HubCorpus.ResolveAsync(corpusOptions, hub).GetAwaiter().GetResult();
             }
             // A local model is recorded by its full path, so the same files reached another way are not a different run.
@@ -97,15 +98,15 @@ public static class CollectCommand
             collector.EnsureCorpusHasAWindow();
 
             string storeDirectory = parse.GetValue(store)!;
-            var neuronStore = SqliteNeuronStore.Open(storeDirectory);
+            var neuronStore = NeuronStores.Open(storeDirectory);
             try
             {
                 if (collector.Conflict(neuronStore.GetManifest()) is { } conflict && parse.GetValue(force))
                 {
                     console.MarkupLineInterpolated($"[yellow]discarding store {storeDirectory}[/] (it held another collection: {conflict})");
                     neuronStore.Dispose();
-                    foreach (var suffix in new[] { "", "-wal", "-shm" }) File.Delete(Path.Combine(storeDirectory, SqliteNeuronStore.FileName + suffix));
-                    neuronStore = SqliteNeuronStore.Open(storeDirectory);
+                    NeuronStores.Discard(storeDirectory);
+                    neuronStore = NeuronStores.Open(storeDirectory);
                 }
                 var summary = Run(stderr, console, collector, neuronStore);
                 var output = TableConsole.For(parse.InvocationConfiguration.Output);
@@ -119,7 +120,7 @@ public static class CollectCommand
         }
     }
 
-    static CollectionSummary Run(TextWriter stderr, IAnsiConsole console, Collector collector, INeuronStore store)
+    static CollectionSummary Run(TextWriter stderr, IAnsiConsole console, Collector collector, ICollectionOutput store)
     {
         var issues = 0;
         void OnIssue(CorpusIssue issue)

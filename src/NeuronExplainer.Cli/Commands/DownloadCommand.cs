@@ -34,7 +34,7 @@ public static class DownloadCommand
         command.SetAction(async (parse, cancel) =>
         {
             var output = parse.InvocationConfiguration.Output;
-            var progress = TableConsole.For(parse.InvocationConfiguration.Error);
+            using var progress = new HubDownloadDisplay(TableConsole.For(parse.InvocationConfiguration.Error));
             if (parse.GetValue(dataset) is { } datasetId)
             {
                 if (parse.GetValue(model) is not null) throw new NeuronExplainerException("give either a model or --dataset, not both");
@@ -45,7 +45,7 @@ public static class DownloadCommand
                 return 0;
             }
             string name = parse.GetValue(model) ?? throw new NeuronExplainerException("give a model (hub id or path) or --dataset with --pattern");
-            var location = await ModelLocator.LocateAsync(name, console: progress, cancel: cancel);
+            var location = await ModelLocator.LocateAsync(name, progress: progress, cancel: cancel);
             output.WriteLine($"format      {location.Format}");
             output.WriteLine($"directory   {location.Directory}");
             if (location.Config is { } config) output.WriteLine($"config      {config}");

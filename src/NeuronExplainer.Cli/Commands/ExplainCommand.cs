@@ -19,7 +19,7 @@ internal static class ExplainCommand
         options.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using var store = SqliteNeuronStore.OpenExisting(parse.GetValue(options.Store)!);
+            using var store = NeuronStores.OpenExisting(parse.GetValue(options.Store)!);
             using var setup = await options.SetUpAsync(parse, store, cancellationToken);
             return await ExplanationSession.RunAsync(parse, options, store, setup, RunStep.Explain, ExplanationSession.NoControl, cancellationToken);
         });

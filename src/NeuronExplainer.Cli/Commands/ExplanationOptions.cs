@@ -48,7 +48,7 @@ internal sealed class ExplanationOptions
     }
 
     /// <summary>The selected neurons of the store, in layer/neuron order; an empty selection is an error naming what exists.</summary>
-    public IReadOnlyList<NeuronId> SelectNeurons(ParseResult parse, INeuronStore store)
+    public IReadOnlyList<NeuronId> SelectNeurons(ParseResult parse, INeuronRecordStore store)
     {
         var all = store.ListNeurons();
         if (all.Count == 0)

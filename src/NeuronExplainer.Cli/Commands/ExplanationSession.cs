@@ -41,17 +41,17 @@ internal static class ExplanationSession
 
         string label = step switch { RunStep.Explain => "explain", RunStep.Score => "score", _ => "explain+score" };
         var counts = await WithProgressAsync(error, label, neurons.Count, progress =>
-            new ExplanationRunner(store, setup.Flow, setup.Concurrency, setup.DryRun).RunAsync(neurons, step, progress, cancellationToken));
+            new ExplanationRunner(store, store, setup.Flow, setup.Concurrency, setup.DryRun).RunAsync(neurons, step, progress, cancellationToken));
 
         RunCounts? controlCounts = null;
         if (control == ShuffledControlName && step != RunStep.Explain && counts.StopReason is null && !setup.DryRun)
         {
             var chosen = Chosen(store, neurons, setup.Explainer.Name, setup.Simulator.Name);
             var shuffled = ShuffledControl.Create(setup.Explainer.Name, chosen, setup.Seed);
-            var controlFlow = new ExplanationFlow(shuffled, setup.Simulator, setup.FlowOptions with { Samples = 1, Revisions = 0 });
+            var controlFlow = new ExplanationFlow(shuffled, setup.Simulator, setup.FlowOptions with { Samples = 1, Revisions = 0, Control = ControlKind.Shuffled });
             var controlNeurons = shuffled.Neurons.ToList();
             controlCounts = await WithProgressAsync(error, "control", controlNeurons.Count, progress =>
-                new ExplanationRunner(store, controlFlow, setup.Concurrency).RunAsync(controlNeurons, RunStep.ExplainAndScore, progress, cancellationToken));
+                new ExplanationRunner(store, store, controlFlow, setup.Concurrency).RunAsync(controlNeurons, RunStep.ExplainAndScore, progress, cancellationToken));
         }
 
         PrintSummary(output, store, neurons, setup, step, counts, controlCounts);
@@ -64,7 +64,7 @@ internal static class ExplanationSession
     }
 
     /// <summary>Each selected neuron's chosen explanation by <paramref name="explainer"/> (done results; of any simulator when null).</summary>
-    public static Dictionary<NeuronId, string> Chosen(INeuronStore store, IReadOnlyList<NeuronId> neurons, string explainer, string? simulator)
+    public static Dictionary<NeuronId, string> Chosen(IExplanationResultStore store, IReadOnlyList<NeuronId> neurons, string explainer, string? simulator)
     {
         var selected = neurons.ToHashSet();
         return neurons.Select(n => n.LayerIndex).Distinct()

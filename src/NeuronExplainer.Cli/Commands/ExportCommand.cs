@@ -32,7 +32,7 @@ public static class ExportCommand
         command.SetAction(parse =>
         {
             var (output, error) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
-            using var opened = SqliteNeuronStore.OpenExisting(parse.GetRequiredValue(store));
+            using var opened = NeuronStores.OpenExisting(parse.GetRequiredValue(store));
             string target = parse.GetRequiredValue(to);
             var options = new ExportOptions(parse.GetValue(explainer), parse.GetValue(simulator), parse.GetValue(openAiFieldsOnly));
             var summary = ConsoleProgress.Run(error, "export", "neurons", report =>

@@ -30,7 +30,7 @@ public static class ImportCommand
         command.SetAction(parse =>
         {
             var (output, error) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
-            using var opened = SqliteNeuronStore.Open(parse.GetRequiredValue(store));
+            using var opened = NeuronStores.Open(parse.GetRequiredValue(store));
             string input = parse.GetRequiredValue(from);
             var summary = ConsoleProgress.Run(error, "import", "neurons", report =>
                 OpenAiDataset.Import(input, opened, parse.GetRequiredValue(source), (done, total) => report(done, total)));

@@ -29,7 +29,7 @@ public static class LedgerCommand
             var output = parse.InvocationConfiguration.Output;
             int limit = parse.GetValue(top);
             if (limit < 1) throw new NeuronExplainerException($"--top must be at least 1, got {limit}");
-            using var opened = SqliteNeuronStore.OpenExisting(parse.GetRequiredValue(store));
+            using var opened = NeuronStores.OpenExisting(parse.GetRequiredValue(store));
             var ledger = opened.ListLedger();
             var total = LedgerTotals.Of("total", ledger);
             output.WriteLine($"LLM ledger of {opened.Location}: {total.Calls:N0} call(s) sent, {total.CachedCalls:N0} answered from cache; "

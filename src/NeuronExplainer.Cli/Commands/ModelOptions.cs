@@ -21,7 +21,7 @@ internal sealed class ModelOptions
     public Transformer Load(ParseResult parse)
     {
         var model = parse.GetValue(Model)!;
-        var console = TableConsole.For(parse.InvocationConfiguration.Error);
-        return ModelLoader.Load(ModelLocator.Locate(model, console: console), model, parse.GetValue(Tokenizer));
+        using var progress = new HubDownloadDisplay(TableConsole.For(parse.InvocationConfiguration.Error));
+        return ModelLoader.Load(ModelLocator.Locate(model, progress: progress), model, parse.GetValue(Tokenizer));
     }
 }

@@ -29,7 +29,7 @@ internal static class RunCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             ExplanationSession.CheckControl(parse.GetValue(control)!);
-            using var store = SqliteNeuronStore.Open(parse.GetValue(options.Store)!);
+            using var store = NeuronStores.Open(parse.GetValue(options.Store)!);
             using var setup = await options.SetUpAsync(parse, store, cancellationToken);
             int collected = collect.Execute(parse);
             if (collected != 0) return collected;

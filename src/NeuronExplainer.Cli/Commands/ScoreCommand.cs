@@ -26,7 +26,7 @@ internal static class ScoreCommand
         command.Options.Add(from);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            using var store = SqliteNeuronStore.OpenExisting(parse.GetValue(options.Store)!);
+            using var store = NeuronStores.OpenExisting(parse.GetValue(options.Store)!);
             using var setup = await options.SetUpAsync(parse, store, cancellationToken);
             if (parse.GetValue(from) is not { } source)
                 return await ExplanationSession.RunAsync(parse, options, store, setup, RunStep.Score, parse.GetValue(control)!, cancellationToken);

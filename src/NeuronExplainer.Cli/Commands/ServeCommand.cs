@@ -28,7 +28,7 @@ public static class ServeCommand
         listen.AddTo(command);
         command.SetAction(async (parse, cancel) =>
         {
-            using var opened = SqliteNeuronStore.OpenExisting(parse.GetRequiredValue(store));
+            using var opened = NeuronStores.OpenExisting(parse.GetRequiredValue(store));
             return await ServeAsync(opened, listen.Read(parse), parse.InvocationConfiguration.Output, cancel);
         });
         return command;

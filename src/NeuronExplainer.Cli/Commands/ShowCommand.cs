@@ -28,7 +28,7 @@ public static class ShowCommand
             catch (FormatException e) { throw new NeuronExplainerException($"--neuron: {e.Message}"); }
             int shown = parse.GetValue(count);
             if (shown < 1) throw new NeuronExplainerException($"--records is {shown}; expected at least 1");
-            using var neuronStore = SqliteNeuronStore.OpenExisting(parse.GetValue(store)!);
+            using var neuronStore = NeuronStores.OpenExisting(parse.GetValue(store)!);
             var record = neuronStore.GetNeuronRecord(id)
                 ?? throw new NeuronExplainerException($"store '{neuronStore.Location}' has no record of neuron {id}; it holds layers {string.Join(",", neuronStore.ListLayers())}");
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Output) });

@@ -1,4 +1,5 @@
 using NeuronExplainer.Storage;
+using NeuronExplainer.Explanations;
 
 namespace NeuronExplainer.Cli.Viewer;
 

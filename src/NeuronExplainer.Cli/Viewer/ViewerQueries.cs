@@ -1,6 +1,7 @@
 using NeuronExplainer.Activations;
 using NeuronExplainer.Explanations;
 using NeuronExplainer.Storage;
+using NeuronExplainer.Scoring;
 
 namespace NeuronExplainer.Cli.Viewer;
 
@@ -65,14 +66,13 @@ public sealed class ViewerQueries(INeuronStore store)
     /// </summary>
     List<NeuronScoreView> ScoreRows(int? layer) =>
         store.ListScores(layer)
-            .Where(s => !IsControl(s.Explainer))
+            .Where(s => s.Control == ControlKind.None)
             .Select(s => s.Status == NeuronStatus.Done ? s : s with { Score = null })
             .GroupBy(s => s.Neuron)
             .Select(g => g.OrderByDescending(s => s.Score ?? double.NegativeInfinity).First())
             .Select(s => new NeuronScoreView(s.Neuron.LayerIndex, s.Neuron.NeuronIndex, s.Status, s.Explanation, s.Score, s.Explainer, s.Simulator))
             .ToList();
 
-    static bool IsControl(string explainer) => explainer.StartsWith(ShuffledControl.Prefix, StringComparison.Ordinal);
 
     public SearchView Search(string query, int limit) =>
         new(query, store.SearchExplanations(query, limit)
@@ -97,7 +97,7 @@ public sealed class ViewerQueries(INeuronStore store)
             next,
             record?.MaxActivation,
             record is null ? null : new MomentsView(record.Mean, record.Variance, record.Skewness, record.Kurtosis),
-            results.OrderBy(r => IsControl(r.Explainer)).SelectMany(ToViews).ToList(),
+            results.OrderBy(r => r.Control != ControlKind.None).SelectMany(ToViews).ToList(),
             record?.MostPositiveActivationRecords.Select(ToView).ToList() ?? [],
             record?.RandomSample.Select(ToView).ToList() ?? [],
             activationTokens is null ? null : new TokenValuesView(activationTokens.Tokens, activationTokens.AverageActivations),
@@ -125,7 +125,7 @@ public sealed class ViewerQueries(INeuronStore store)
     {
         if (r.Results is null || r.Results.ScoredExplanations.Count == 0)
         {
-            yield return new ExplanationView(r.Explainer, r.Simulator, IsControl(r.Explainer), r.Status, r.Reason, false, null, null, null, null, null, null, []);
+            yield return new ExplanationView(r.Explainer, r.Simulator, r.Control != ControlKind.None, r.Status, r.Reason, false, null, null, null, null, null, null, []);
             yield break;
         }
         for (int i = 0; i < r.Results.ScoredExplanations.Count; i++)
@@ -136,7 +136,7 @@ public sealed class ViewerQueries(INeuronStore store)
                 q.Simulation.Tokens, q.TrueActivations, q.Simulation.ExpectedActivations,
                 q.Simulation.ActivationScale == ActivationScale.NeuronActivations ? "neuron_activations" : "simulated_normalized_activations",
                 q.EvCorrelationScore)).ToList();
-            yield return new ExplanationView(r.Explainer, r.Simulator, IsControl(r.Explainer), r.Status, r.Reason, r.ChosenIndex == i, e.Explanation,
+            yield return new ExplanationView(r.Explainer, r.Simulator, r.Control != ControlKind.None, r.Status, r.Reason, r.ChosenIndex == i, e.Explanation,
                 s.EvCorrelationScore, s.EvCorrelationInterval, s.UndefinedReason, s.RsquaredScore, s.AbsoluteDevExplainedScore, excerpts);
         }
     }

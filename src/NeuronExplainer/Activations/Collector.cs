@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using NeuronExplainer.Models;
-using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Activations;
 
@@ -100,7 +99,7 @@ public sealed class Collector
     /// before any forward pass; a plan that does not fit the budget is refused then. Nothing is written
     /// before the first checkpoint.
     /// </summary>
-    public CollectionSummary Run(INeuronStore store, string toolVersion, Action<CollectionProgress>? progress = null,
+    public CollectionSummary Run(ICollectionOutput store, string toolVersion, Action<CollectionProgress>? progress = null,
         Action<CorpusIssue>? onIssue = null, CancellationToken cancellation = default, Action<MemoryPlan>? onPlan = null)
     {
         var clock = Stopwatch.StartNew();
@@ -176,9 +175,9 @@ public sealed class Collector
     }
 
     /// <summary>Checkpoints go beside the store's file (its directory).</summary>
-    static string CheckpointDirectory(INeuronStore store) => Path.GetDirectoryName(Path.GetFullPath(store.Location))!;
+    static string CheckpointDirectory(ICollectionOutput store) => Path.GetDirectoryName(Path.GetFullPath(store.Location))!;
 
-    byte[] Checkpoint(INeuronStore store, CheckpointFile files, CollectionPass state, byte[]? previous)
+    byte[] Checkpoint(ICollectionOutput store, CheckpointFile files, CollectionPass state, byte[]? previous)
     {
         var marker = files.Write(previous, writer => state.Write(writer, CheckpointFormat, manifestSettings));
         store.PutCheckpoint(CheckpointStage, marker);
@@ -191,7 +190,7 @@ public sealed class Collector
     /// pass recomputes the windows they need. The checkpoint stays until the last write, so a store is never
     /// taken as complete while it is half written.
     /// </summary>
-    RecordPass Finish(INeuronStore store, CollectionPass state, MemoryPlan plan)
+    RecordPass Finish(ICollectionOutput store, CollectionPass state, MemoryPlan plan)
     {
         var tokenizer = model.Tokenizer;
         var strings = new string[model.Info.VocabSize];
@@ -201,17 +200,14 @@ public sealed class Collector
         {
             var tokenWeights = weights.TokenWeights(sampler.Layer, TokenString);
             var connections = weights.Connections(sampler.Layer);
-            store.Batch(() =>
+            sampler.Summarize(state.WindowsSeen, (n, sums) =>
+                store.PutActivationBasedTokens(new NeuronId(sampler.Layer, n), sampler.BuildTokenTable(sums, state.TableTokens, state.TokenCounts, TokenString)));
+            for (int n = 0; n < sampler.Width; n++)
             {
-                sampler.Summarize(state.WindowsSeen, (n, sums) =>
-                    store.PutActivationBasedTokens(new NeuronId(sampler.Layer, n), sampler.BuildTokenTable(sums, state.TableTokens, state.TokenCounts, TokenString)));
-                for (int n = 0; n < sampler.Width; n++)
-                {
-                    var id = new NeuronId(sampler.Layer, n);
-                    store.PutWeightBasedTokens(id, tokenWeights[n]);
-                    store.PutConnections(id, connections[n]);
-                }
-            });
+                var id = new NeuronId(sampler.Layer, n);
+                store.PutWeightBasedTokens(id, tokenWeights[n]);
+                store.PutConnections(id, connections[n]);
+            }
         }
         var recordPass = new RecordPass(model, settings);
         foreach (var group in plan.Groups)

@@ -1,4 +1,5 @@
 using NeuronExplainer.Activations;
+using NeuronExplainer.Scoring;
 
 namespace NeuronExplainer.Explanations;
 

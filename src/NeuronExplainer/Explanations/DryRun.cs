@@ -1,5 +1,6 @@
 using NeuronExplainer.Activations;
 using NeuronExplainer.Llm;
+using NeuronExplainer.Scoring;
 
 namespace NeuronExplainer.Explanations;
 

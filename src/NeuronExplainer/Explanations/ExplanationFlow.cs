@@ -1,6 +1,5 @@
 using NeuronExplainer.Activations;
 using NeuronExplainer.Scoring;
-using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Explanations;
 
@@ -9,7 +8,9 @@ namespace NeuronExplainer.Explanations;
 /// <param name="Revisions">Revision rounds (--revise): each shows the worst calibration excerpts to the explainer.</param>
 /// <param name="Counterexamples">Calibration excerpts shown per revision.</param>
 /// <param name="BootstrapSeed">Seed of the scores' bootstrap intervals.</param>
-public sealed record ExplanationFlowOptions(int Samples = 1, int Revisions = 0, int Counterexamples = 3, int BootstrapSeed = 0);
+/// <param name="Control">Marks every result as a control's (the explainer hands out other neurons' explanations).</param>
+public sealed record ExplanationFlowOptions(int Samples = 1, int Revisions = 0, int Counterexamples = 3, int BootstrapSeed = 0,
+    ControlKind Control = ControlKind.None);
 
 /// <summary>
 /// One neuron's work, in two resumable steps that each end in one stored result.
@@ -158,5 +159,5 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
     static string? Join(List<string> notes) => notes.Count == 0 ? null : string.Join("; ", notes);
 
     NeuronExplanationResult Result(NeuronId neuron, NeuronStatus status, string? reason, NeuronSimulationResults? results, int? chosen) =>
-        new(neuron, explainer.Name, simulator.Name, status, reason, results, chosen, DateTimeOffset.UtcNow);
+        new(neuron, explainer.Name, simulator.Name, status, reason, results, chosen, DateTimeOffset.UtcNow) { Control = options.Control };
 }

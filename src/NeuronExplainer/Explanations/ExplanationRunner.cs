@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Llm;
-using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Explanations;
 
@@ -23,7 +22,7 @@ public sealed record RunCounts(int Stored, int AlreadyDone, int NotExplained, in
 /// without redoing work (and, through the LLM cache, without paying twice for calls it had made). Reaching the
 /// budget stops new work cleanly; in a dry run, calls are counted and nothing is stored.
 /// </summary>
-public sealed class ExplanationRunner(INeuronStore store, ExplanationFlow flow, int concurrency = 1, bool dryRun = false)
+public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationResultStore results, ExplanationFlow flow, int concurrency = 1, bool dryRun = false)
 {
     public async Task<RunCounts> RunAsync(IReadOnlyList<NeuronId> neurons, RunStep step, Action<RunProgress>? progress = null,
         CancellationToken cancellationToken = default)
@@ -67,15 +66,15 @@ public sealed class ExplanationRunner(INeuronStore store, ExplanationFlow flow, 
 
     async Task<(NeuronOutcome, NeuronStatus?)> RunOneAsync(NeuronId id, RunStep step, CancellationToken cancellationToken)
     {
-        var existing = store.GetExplanationResult(id, flow.ExplainerName, flow.SimulatorName);
+        var existing = results.GetExplanationResult(id, flow.ExplainerName, flow.SimulatorName);
         bool explained = existing is { Status: NeuronStatus.Pending or NeuronStatus.Done or NeuronStatus.NoActivations };
         bool finished = existing is { Status: NeuronStatus.Done or NeuronStatus.NoActivations }
             || (step == RunStep.Explain && explained);
         if (finished) return (NeuronOutcome.AlreadyDone, existing!.Status);
         if (step == RunStep.Score && !explained) return (NeuronOutcome.NotExplained, existing?.Status);
 
-        var record = store.GetNeuronRecord(id)
-            ?? throw new NeuronExplainerException($"store {store.Location} lists neuron {id} but holds no record of it; run collect again");
+        var record = records.GetNeuronRecord(id)
+            ?? throw new NeuronExplainerException($"store {records.Location} lists neuron {id} but holds no record of it; run collect again");
         NeuronExplanationResult result;
         try
         {
@@ -93,9 +92,9 @@ public sealed class ExplanationRunner(INeuronStore store, ExplanationFlow flow, 
             return (NeuronOutcome.Estimated, null);
         }
         if (dryRun) return (NeuronOutcome.Estimated, null);
-        store.PutExplanationResult(result);
+        results.PutExplanationResult(result);
         return (NeuronOutcome.Stored, result.Status);
     }
 
-    ExplainerInput Input(NeuronRecord record) => new(record, store.GetActivationBasedTokens(record.NeuronId));
+    ExplainerInput Input(NeuronRecord record) => new(record, records.GetActivationBasedTokens(record.NeuronId));
 }

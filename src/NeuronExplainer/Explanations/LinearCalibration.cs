@@ -1,3 +1,4 @@
+using NeuronExplainer.Scoring;
 namespace NeuronExplainer.Explanations;
 
 /// <summary>

@@ -1,5 +1,4 @@
 using NeuronExplainer.Activations;
-using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Explanations;
 
@@ -19,7 +18,7 @@ public static class RunSummary
     public const double GoodScore = 0.8;
 
     /// <summary>One row per layer, then the total over all selected neurons (scores pooled, not a mean of layer means).</summary>
-    public static IReadOnlyList<LayerSummary> Build(INeuronStore store, IReadOnlyCollection<NeuronId> neurons, string explainer, string simulator)
+    public static IReadOnlyList<LayerSummary> Build(IExplanationResultStore store, IReadOnlyCollection<NeuronId> neurons, string explainer, string simulator)
     {
         var selected = neurons.ToHashSet();
         var byLayer = neurons.Select(n => n.LayerIndex).Distinct().Order()
@@ -31,9 +30,9 @@ public static class RunSummary
 
     static LayerSummary Summarize(int? layer, int neurons, List<NeuronScore> scores, string explainer)
     {
-        var real = scores.Where(s => s.Explainer == explainer).ToList();
+        var real = scores.Where(s => s.Control == ControlKind.None && s.Explainer == explainer).ToList();
         var defined = Defined(real).Order().ToList();
-        var control = Defined(scores.Where(s => s.Explainer == ShuffledControl.Prefix + explainer)).ToList();
+        var control = Defined(scores.Where(s => s.Control == ControlKind.Shuffled && s.Explainer == ShuffledControl.ExplainerName(explainer))).ToList();
         int Count(NeuronStatus status) => real.Count(s => s.Status == status);
         return new LayerSummary(layer, neurons, Count(NeuronStatus.Done), Count(NeuronStatus.Failed), Count(NeuronStatus.NoActivations),
             Count(NeuronStatus.Pending), neurons - real.Count, Count(NeuronStatus.Done) - defined.Count,

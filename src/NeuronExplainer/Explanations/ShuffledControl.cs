@@ -29,7 +29,8 @@ public sealed class AssignedExplanations(string name, IReadOnlyDictionary<Neuron
 /// </summary>
 public static class ShuffledControl
 {
-    public const string Prefix = "shuffled:";
+    /// <summary>The explainer name its results are stored under: the shuffled explainer's, marked.</summary>
+    public static string ExplainerName(string explainer) => "shuffled:" + explainer;
 
     /// <param name="explainer">The explainer whose explanations are shuffled.</param>
     /// <param name="chosen">Each explained neuron's chosen explanation.</param>
@@ -47,6 +48,6 @@ public static class ShuffledControl
             for (int i = 0; i < neurons.Length; i++)
                 assigned[neurons[i]] = chosen[neurons[(i + 1) % neurons.Length]];
         }
-        return new AssignedExplanations(Prefix + explainer, assigned, "no other explained neuron in this layer to borrow an explanation from");
+        return new AssignedExplanations(ExplainerName(explainer), assigned, "no other explained neuron in this layer to borrow an explanation from");
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using NeuronExplainer.Llm;
+using NeuronExplainer.Scoring;
 
 namespace NeuronExplainer.Explanations;
 

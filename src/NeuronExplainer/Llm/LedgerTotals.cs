@@ -1,4 +1,3 @@
-using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Llm;
 

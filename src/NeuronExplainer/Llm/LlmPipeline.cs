@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
-using NeuronExplainer.Storage;
+
 using Polly;
 using Polly.Retry;
 using Polly.Timeout;
@@ -27,7 +27,7 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     private readonly LlmEndpoint _endpoint;
     private readonly LlmPipelineOptions _options;
     private readonly PriceTable _prices;
-    private readonly INeuronStore _store;
+    private readonly ILlmStore _store;
     private readonly TimeProvider _time;
     private readonly SemaphoreSlim _slots;
     private readonly ResiliencePipeline _resilience;
@@ -43,7 +43,7 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     /// <param name="store">Holds the response cache and the ledger.</param>
     /// <param name="time">Clock (and timer for backoff waits).</param>
     /// <param name="ownsBackend">Dispose the backend with the pipeline.</param>
-    public LlmPipeline(ILlmClient backend, LlmEndpoint endpoint, LlmPipelineOptions options, PriceTable prices, INeuronStore store,
+    public LlmPipeline(ILlmClient backend, LlmEndpoint endpoint, LlmPipelineOptions options, PriceTable prices, ILlmStore store,
         TimeProvider? time = null, bool ownsBackend = false)
     {
         if (options.Concurrency < 1) throw new NeuronExplainerException($"--concurrency must be at least 1, got {options.Concurrency}");
@@ -65,7 +65,7 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     /// and the server are checked before any work starts (a dry run checks prices only and sends nothing).
     /// </summary>
     public static async Task<LlmPipeline> ConnectAsync(LlmEndpoint endpoint, IReadOnlyCollection<string> models, LlmPipelineOptions options,
-        PriceTable prices, INeuronStore store, CancellationToken cancellationToken = default)
+        PriceTable prices, ILlmStore store, CancellationToken cancellationToken = default)
     {
         foreach (string model in models) prices.PriceOf(model, endpoint);
         var backend = await OpenAiCompatibleBackend.ConnectAsync(endpoint, models, checkServer: !options.DryRun, cancellationToken).ConfigureAwait(false);

@@ -1,5 +1,4 @@
 using NeuronExplainer.Activations;
-using NeuronExplainer.Explanations;
 
 namespace NeuronExplainer.Scoring;
 

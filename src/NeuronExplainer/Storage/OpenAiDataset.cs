@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization.Metadata;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Scoring;
+using NeuronExplainer.Explanations;
 
 namespace NeuronExplainer.Storage;
 

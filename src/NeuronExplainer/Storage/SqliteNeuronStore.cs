@@ -6,6 +6,8 @@ using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Scoring;
+using NeuronExplainer.Explanations;
+using NeuronExplainer.Llm;
 
 namespace NeuronExplainer.Storage;
 
@@ -206,27 +208,27 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         {
             RegisterNeuron(result.Neuron);
             long id = Scalar<long>("""
-                INSERT INTO explanation_results (layer, neuron, explainer, simulator, status, reason, results, chosen_index, chosen_explanation, score, updated_at)
-                VALUES ($layer, $neuron, $explainer, $simulator, $status, $reason, $results, $chosen, $text, $score, $at)
+                INSERT INTO explanation_results (layer, neuron, explainer, simulator, status, reason, results, chosen_index, chosen_explanation, score, updated_at, control)
+                VALUES ($layer, $neuron, $explainer, $simulator, $status, $reason, $results, $chosen, $text, $score, $at, $control)
                 ON CONFLICT (layer, neuron, explainer, simulator) DO UPDATE SET status = excluded.status, reason = excluded.reason,
                     results = excluded.results, chosen_index = excluded.chosen_index, chosen_explanation = excluded.chosen_explanation,
-                    score = excluded.score, updated_at = excluded.updated_at
+                    score = excluded.score, updated_at = excluded.updated_at, control = excluded.control
                 RETURNING id
                 """,
                 ("$layer", result.Neuron.LayerIndex), ("$neuron", result.Neuron.NeuronIndex), ("$explainer", result.Explainer),
                 ("$simulator", result.Simulator), ("$status", result.Status.ToString()), ("$reason", result.Reason), ("$results", blob),
                 ("$chosen", result.ChosenIndex), ("$text", chosen?.Explanation), ("$score", chosen?.ScoredSimulation.EvCorrelationScore),
-                ("$at", FormatTime(result.UpdatedAt)));
+                ("$at", FormatTime(result.UpdatedAt)), ("$control", ControlColumn(result.Control)));
             Execute("DELETE FROM explanation_search WHERE result_id = $id", ("$id", id));
             // A shuffled control scores another neuron's explanation: searching it would find the wrong neuron.
-            if (result.Explainer.StartsWith(Explanations.ShuffledControl.Prefix, StringComparison.Ordinal)) return;
+            if (result.Control != ControlKind.None) return;
             foreach (var explanation in explanations)
                 Execute("INSERT INTO explanation_search (explanation, result_id, layer, neuron) VALUES ($text, $id, $layer, $neuron)",
                     ("$text", explanation.Explanation), ("$id", id), ("$layer", result.Neuron.LayerIndex), ("$neuron", result.Neuron.NeuronIndex));
         });
     }
 
-    const string ResultColumns = "layer, neuron, explainer, simulator, status, reason, results, chosen_index, updated_at";
+    const string ResultColumns = "layer, neuron, explainer, simulator, status, reason, results, chosen_index, updated_at, control";
 
     public NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator) => Locked(() => Query(
         $"SELECT {ResultColumns} FROM explanation_results WHERE layer = $layer AND neuron = $neuron AND explainer = $explainer AND simulator = $simulator",
@@ -241,11 +243,11 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         ReadResult, ("$layer", layer)));
 
     public IReadOnlyList<NeuronScore> ListScores(int? layer = null) => Locked(() => Query($"""
-        SELECT layer, neuron, explainer, simulator, status, chosen_explanation, score FROM explanation_results
+        SELECT layer, neuron, explainer, simulator, status, chosen_explanation, score, control FROM explanation_results
         {LayerFilter(layer)} ORDER BY layer, neuron, id
         """,
         r => new NeuronScore(new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), Enum.Parse<NeuronStatus>(r.GetString(4)),
-            r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6)),
+            r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6)) { Control = ReadControl(r, 7) },
         ("$layer", layer)));
 
     public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit)
@@ -294,7 +296,21 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), Enum.Parse<NeuronStatus>(r.GetString(4)),
         r.IsDBNull(5) ? null : r.GetString(5),
         r.IsDBNull(6) ? null : Decode((byte[])r.GetValue(6), DatasetJson.Default.NeuronSimulationResults, "explanation_results"),
-        r.IsDBNull(7) ? null : r.GetInt32(7), ParseTime(r.GetString(8)));
+        r.IsDBNull(7) ? null : r.GetInt32(7), ParseTime(r.GetString(8))) { Control = ReadControl(r, 9) };
+
+    /// <summary>A control's kind as stored (<c>shuffled</c>); null for a neuron's own explanations.</summary>
+    static string? ControlColumn(ControlKind control) => control switch
+    {
+        ControlKind.None => null,
+        ControlKind.Shuffled => "shuffled",
+        _ => throw new ArgumentOutOfRangeException(nameof(control), control, "no stored name for this control"),
+    };
+
+    ControlKind ReadControl(SqliteDataReader r, int column) => r.IsDBNull(column) ? ControlKind.None : r.GetString(column) switch
+    {
+        "shuffled" => ControlKind.Shuffled,
+        var other => throw new NeuronExplainerException($"{Location}: explanation_results.control is '{other}'; expected shuffled or null"),
+    };
 
     /// <summary>A literal filter rather than "$layer IS NULL OR ...", which would keep SQLite from using the index.</summary>
     static string LayerFilter(int? layer) => layer is int l ? $"WHERE layer = {l}" : "";

@@ -103,5 +103,14 @@ static class StoreSchema
         CREATE INDEX explanation_results_listing
             ON explanation_results (layer, neuron, id, explainer, simulator, status, chosen_explanation, score);
         """,
+        """
+        -- Controls are marked by a column instead of an explainer-name prefix; earlier stores named the
+        -- shuffled control's explainer "shuffled:NAME". The listing index covers the new column too.
+        ALTER TABLE explanation_results ADD COLUMN control TEXT;
+        UPDATE explanation_results SET control = 'shuffled' WHERE explainer LIKE 'shuffled:%';
+        DROP INDEX explanation_results_listing;
+        CREATE INDEX explanation_results_listing
+            ON explanation_results (layer, neuron, id, explainer, simulator, status, chosen_explanation, score, control);
+        """,
     ];
 }

@@ -3,6 +3,7 @@ using NeuronExplainer.Cli;
 using NeuronExplainer.Storage;
 using NeuronExplainer.Tests.Llm;
 using static NeuronExplainer.Tests.CliRunner;
+using NeuronExplainer.Explanations;
 
 namespace NeuronExplainer.Tests.Explanations;
 

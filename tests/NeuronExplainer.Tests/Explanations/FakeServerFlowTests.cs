@@ -162,7 +162,7 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
         using var kill = new CancellationTokenSource();
         using (var llm = Pipeline())
         {
-            var runner = new ExplanationRunner(store, Flow(llm), concurrency: 1);
+            var runner = new ExplanationRunner(store, store, Flow(llm), concurrency: 1);
             await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
                 runner.RunAsync(ids, RunStep.ExplainAndScore, p => { if (p.Finished == 3) kill.Cancel(); }, kill.Token));
         }
@@ -171,7 +171,7 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
 
         using (var llm = Pipeline())
         {
-            var counts = await new ExplanationRunner(store, Flow(llm), concurrency: 1).RunAsync(ids, RunStep.ExplainAndScore);
+            var counts = await new ExplanationRunner(store, store, Flow(llm), concurrency: 1).RunAsync(ids, RunStep.ExplainAndScore);
             Assert.Equal((3, 3), (counts.Stored, counts.AlreadyDone));
         }
         Assert.All(store.ListExplanationResults(), r => Assert.Equal(NeuronStatus.Done, r.Status));
@@ -193,7 +193,7 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
         using var llm = Pipeline(Fast with { DryRun = true });
         var flow = new ExplanationFlow(new DryRunExplainer(new LlmExplainer(llm, "fake-chat")), new DryRunSimulator(new ChatSimulator(llm, "fake-chat")),
             new ExplanationFlowOptions());
-        var counts = await new ExplanationRunner(store, flow, dryRun: true).RunAsync([Cat().Record.NeuronId], RunStep.ExplainAndScore);
+        var counts = await new ExplanationRunner(store, store, flow, dryRun: true).RunAsync([Cat().Record.NeuronId], RunStep.ExplainAndScore);
 
         Assert.Equal(1, counts.Estimated);
         Assert.Empty(store.ListExplanationResults());

@@ -1,6 +1,7 @@
 using NeuronExplainer.Activations;
 using NeuronExplainer.Explanations;
 using NeuronExplainer.Llm;
+using NeuronExplainer.Scoring;
 
 namespace NeuronExplainer.Tests.Explanations;
 

@@ -1,6 +1,7 @@
 using NeuronExplainer.Cli;
 using NeuronExplainer.Storage;
 using NeuronExplainer.Tests.Activations;
+using NeuronExplainer.Explanations;
 
 namespace NeuronExplainer.Tests.Explanations;
 

@@ -25,7 +25,7 @@ public sealed class ViewerScoreRowTests : IDisposable
         using var store = SqliteNeuronStore.Open(directory);
         store.PutNeuronRecords([record]);
         store.PutExplanationResult(weak with { Explainer = "baseline" });
-        store.PutExplanationResult(strong with { Explainer = ShuffledControl.Prefix + "baseline" });
+        store.PutExplanationResult(strong with { Explainer = ShuffledControl.ExplainerName("baseline"), Control = ControlKind.Shuffled });
         store.PutExplanationResult(pending with { Explainer = "other" });
 
         var row = Assert.Single(new ViewerQueries(store).Layer(0)!.Neurons);

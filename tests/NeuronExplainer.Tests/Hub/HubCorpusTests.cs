@@ -1,7 +1,6 @@
 using NeuronExplainer.Activations;
 using NeuronExplainer.Models.Hub;
 using NeuronExplainer.Tests.Storage;
-using Spectre.Console;
 
 namespace NeuronExplainer.Tests.Hub;
 
@@ -19,8 +18,7 @@ public sealed class HubCorpusTests : IAsyncLifetime
         cache.Dispose();
     }
 
-    HubClient Client() => new(new HubOptions { Endpoint = hub.Endpoint, CacheDirectory = cache.Path, RetryDelay = TimeSpan.FromMilliseconds(10) },
-        AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(TextWriter.Null), Interactive = InteractionSupport.No }));
+    HubClient Client() => new(new HubOptions { Endpoint = hub.Endpoint, CacheDirectory = cache.Path, RetryDelay = TimeSpan.FromMilliseconds(10) });
 
     static List<string> Documents(CorpusOptions options)
     {

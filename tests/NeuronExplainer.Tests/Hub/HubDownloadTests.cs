@@ -1,4 +1,5 @@
 using System.Text;
+using NeuronExplainer.Cli;
 using NeuronExplainer.Models.Hub;
 using Spectre.Console;
 
@@ -27,12 +28,13 @@ public class HubDownloadTests : IAsyncLifetime
         RetryDelay = TimeSpan.FromMilliseconds(10),
     };
 
-    private IAnsiConsole Console(bool interactive = true) => AnsiConsole.Create(new AnsiConsoleSettings
+    /// <summary>The CLI's display of the library's download progress, drawn into <see cref="progress"/>.</summary>
+    private HubDownloadDisplay Console(bool interactive = true) => new(AnsiConsole.Create(new AnsiConsoleSettings
     {
         Out = new AnsiConsoleOutput(progress),
         Interactive = interactive ? InteractionSupport.Yes : InteractionSupport.No,
         Ansi = interactive ? AnsiSupport.Yes : AnsiSupport.No,
-    });
+    }));
 
     private Task<ModelLocation> LocateAsync(string model, HubOptions? options = null) => ModelLocator.LocateAsync(model, options ?? Options(), Console());
 

@@ -3,6 +3,7 @@ using NeuronExplainer.Activations;
 using NeuronExplainer.Scoring;
 using NeuronExplainer.Storage;
 using NeuronExplainer.Tests.Scoring;
+using NeuronExplainer.Explanations;
 
 namespace NeuronExplainer.Tests.Storage;
 

@@ -39,7 +39,7 @@ static class ViewerFixture
         store.PutExplanationResult(Result(new NeuronId(0, 1), ["animals in stories"], [-0.15], chosen: 0));
         store.PutExplanationResult(Result(new NeuronId(1, 0), ["colours of clothing"], [0.93], chosen: 0));
         // A shuffled control on 0/0 borrowing 1/0's explanation (and, by chance, scoring well): never 0/0's explanation.
-        store.PutExplanationResult(Result(new NeuronId(0, 0), ["colours of clothing"], [0.99], chosen: 0, explainer: ShuffledControl.Prefix + "baseline"));
+        store.PutExplanationResult(Result(new NeuronId(0, 0), ["colours of clothing"], [0.99], chosen: 0, explainer: ShuffledControl.ExplainerName("baseline")) with { Control = ControlKind.Shuffled });
         store.PutExplanationResult(new NeuronExplanationResult(new NeuronId(0, 2), "baseline", "baseline", NeuronStatus.Failed,
             "the neuron never fired on the corpus", null, null, DateTimeOffset.UnixEpoch));
 

@@ -4,7 +4,6 @@ using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using Spectre.Console;
 
 namespace NeuronExplainer.Models.Hub;
 
@@ -12,16 +11,16 @@ namespace NeuronExplainer.Models.Hub;
 /// Lists and downloads files of Hugging Face hub repositories into the <see cref="HubCache"/>: resumable
 /// (<c>.incomplete</c> files continued with Range requests, also after a response is cut off), checked
 /// against the size and hash the hub gives (tree listing, or <c>X-Linked-Size</c> / <c>X-Linked-Etag</c> /
-/// <c>ETag</c> headers), with a progress bar on stderr.
+/// <c>ETag</c> headers), reporting its progress to whoever draws it (the CLI shows bars on stderr).
 /// </summary>
 public sealed class HubClient : IDisposable
 {
     private readonly HubOptions options;
     private readonly HttpClient http;
-    private readonly IAnsiConsole console;
+    private readonly IProgress<HubDownloadProgress>? progress;
 
-    /// <param name="console">Where progress goes; stderr by default.</param>
-    public HubClient(HubOptions options, IAnsiConsole? console = null, HttpMessageHandler? handler = null)
+    /// <param name="progress">Receives every file's bytes as they arrive and the end of each download; none by default.</param>
+    public HubClient(HubOptions options, IProgress<HubDownloadProgress>? progress = null, HttpMessageHandler? handler = null)
     {
         this.options = options;
         // Redirects are followed by hand: the first hop carries the X-Linked-* headers, and the token
@@ -31,7 +30,7 @@ public sealed class HubClient : IDisposable
             Timeout = TimeSpan.FromMinutes(2),
         };
         http.DefaultRequestHeaders.UserAgent.ParseAdd($"neuron-explainer/{typeof(HubClient).Assembly.GetName().Version}");
-        this.console = console ?? AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
+        this.progress = progress;
     }
 
     public HubOptions Options => options;
@@ -91,7 +90,7 @@ public sealed class HubClient : IDisposable
     }
 
     /// <summary>
-    /// Downloads <paramref name="files"/> (skipping those already cached) with one progress bar each,
+    /// Downloads <paramref name="files"/> (skipping those already cached), reporting each file's progress,
     /// and returns their local paths in the same order.
     /// </summary>
     public async Task<IReadOnlyList<string>> DownloadAsync(HubRepo repo, IReadOnlyList<HubFile> files, CancellationToken cancel = default)
@@ -103,30 +102,14 @@ public sealed class HubClient : IDisposable
 
         var started = DateTime.UtcNow;
         long total = 0;
-        await console.Progress()
-            .AutoClear(false)
-            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(),
-                new TransferSpeedColumn(), new RemainingTimeColumn())
-            .StartAsync(async context =>
-            {
-                foreach (var file in missing)
-                {
-                    var task = context.AddTask(Markup.Escape(file.Path), maxValue: Math.Max(1, file.Size ?? 1));
-                    long bytes = await DownloadFileAsync(repo, file, HubCache.LocalPath(options, repo, file.Path), task, cancel);
-                    task.StopTask();
-                    total += bytes;
-                    // Without a live display (stderr redirected), one line per file shows the progress.
-                    if (!console.Profile.Capabilities.Interactive) console.WriteLine($"{file.Path}: {bytes / 1e6:F1} MB");
-                }
-            });
-        double seconds = Math.Max(1e-3, (DateTime.UtcNow - started).TotalSeconds);
-        console.MarkupLine(Markup.Escape(
-            $"downloaded {missing.Count} file(s) of {repo}, {total / 1e6:F1} MB in {seconds:F1} s ({total / 1e6 / seconds:F1} MB/s) into {HubCache.SnapshotDirectory(options, repo)}"));
+        foreach (var file in missing)
+            total += await DownloadFileAsync(repo, file, HubCache.LocalPath(options, repo, file.Path), cancel);
+        progress?.Report(new HubDownloadFinished(repo, missing.Count, total, DateTime.UtcNow - started, HubCache.SnapshotDirectory(options, repo)));
         return paths;
     }
 
     /// <summary>One file into <paramref name="target"/>; returns the bytes received.</summary>
-    private async Task<long> DownloadFileAsync(HubRepo repo, HubFile file, string target, ProgressTask task, CancellationToken cancel)
+    private async Task<long> DownloadFileAsync(HubRepo repo, HubFile file, string target, CancellationToken cancel)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(target)!);
         string partial = target + ".incomplete";
@@ -150,9 +133,9 @@ public sealed class HubClient : IDisposable
                 bool resumed = response.StatusCode == HttpStatusCode.PartialContent;
                 if (!resumed) have = 0;
                 expected = expected.With(hop, response, have);
-                task.MaxValue = Math.Max(1, expected.Size ?? have + (response.Content.Headers.ContentLength ?? 0));
-                task.Value = have;
-                received += await CopyBodyAsync(response, partial, append: resumed, expected.Size, task, cancel);
+                var report = new HubFileProgress(repo, file.Path, have, Math.Max(1, expected.Size ?? have + (response.Content.Headers.ContentLength ?? 0)), Done: false);
+                progress?.Report(report);
+                received += await CopyBodyAsync(response, partial, append: resumed, expected.Size, report, cancel);
                 break;
             }
             catch (Exception e) when (attempt < options.MaxAttempts && IsCutOff(e, cancel))
@@ -167,6 +150,8 @@ public sealed class HubClient : IDisposable
         }
         await VerifyAsync(partial, expected, file.Path, repo, cancel);
         File.Move(partial, target, overwrite: true);
+        long length = new FileInfo(target).Length;
+        progress?.Report(new HubFileProgress(repo, file.Path, length, Math.Max(1, length), Done: true));
         return received;
     }
 
@@ -176,7 +161,7 @@ public sealed class HubClient : IDisposable
 
     /// <summary>Streams the body to the partial file; a read that stalls is cancelled (and later resumed).</summary>
     private async Task<long> CopyBodyAsync(HttpResponseMessage response, string partial, bool append, long? expectedSize,
-        ProgressTask task, CancellationToken cancel)
+        HubFileProgress report, CancellationToken cancel)
     {
         await using var body = await response.Content.ReadAsStreamAsync(cancel);
         await using var output = new FileStream(partial, append ? FileMode.Append : FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16, useAsync: true);
@@ -198,7 +183,7 @@ public sealed class HubClient : IDisposable
                 throw new NeuronExplainerException($"cannot write {partial}: {e.Message}", e);
             }
             received += read;
-            task.Increment(read);
+            progress?.Report(report with { Bytes = report.Bytes + received });
             // Too long already: stop reading; the size check then rejects the file.
             if (expectedSize is { } size && output.Length > size) break;
         }

@@ -1,6 +1,5 @@
 using System.Text.Json;
 using NeuronExplainer.Models.Tokenizers;
-using Spectre.Console;
 
 namespace NeuronExplainer.Models.Hub;
 
@@ -38,10 +37,10 @@ public static class ModelLocator
     /// <summary>Small files that come along with a Hugging Face model when the hub has them.</summary>
     private static readonly string[] HfExtraFiles = ["tokenizer_config.json", "special_tokens_map.json", "generation_config.json"];
 
-    public static ModelLocation Locate(string model, HubOptions? options = null, IAnsiConsole? console = null) =>
-        LocateAsync(model, options, console).GetAwaiter().GetResult();
+    public static ModelLocation Locate(string model, HubOptions? options = null, IProgress<HubDownloadProgress>? progress = null) =>
+        LocateAsync(model, options, progress).GetAwaiter().GetResult();
 
-    public static async Task<ModelLocation> LocateAsync(string model, HubOptions? options = null, IAnsiConsole? console = null, CancellationToken cancel = default)
+    public static async Task<ModelLocation> LocateAsync(string model, HubOptions? options = null, IProgress<HubDownloadProgress>? progress = null, CancellationToken cancel = default)
     {
         if (Directory.Exists(model)) return FromDirectory(model);
         if (File.Exists(model)) return FromFile(model);
@@ -52,7 +51,7 @@ public static class ModelLocator
         string local = id.Folder.Length > 0 ? HubCache.LocalPath(options, id.Repo, id.Folder) : HubCache.SnapshotDirectory(options, id.Repo);
         if (!File.Exists(Path.Combine(local, HubCache.CompleteMarker)))
         {
-            using var client = new HubClient(options, console);
+            using var client = new HubClient(options, progress);
             await DownloadModelAsync(client, id, local, cancel);
         }
         return FromDirectory(local);

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
-namespace NeuronExplainer.Explanations;
+namespace NeuronExplainer.Scoring;
 
 /// <summary>Which units a simulation's values are in.</summary>
 [JsonConverter(typeof(JsonStringEnumConverter<ActivationScale>))]

@@ -1,0 +1,51 @@
+using NeuronExplainer.Activations;
+using NeuronExplainer.Scoring;
+
+namespace NeuronExplainer.Explanations;
+
+/// <summary>Where a neuron's explain/score work stands.</summary>
+public enum NeuronStatus { Pending, Done, Failed, NoActivations }
+
+/// <summary>Whether a result is a control (an explanation of another neuron, expected to score near 0) rather than the neuron's own.</summary>
+public enum ControlKind { None, Shuffled }
+
+/// <summary>
+/// The explanations of one neuron by one explainer/simulator pair, scored, with the one chosen on
+/// calibration and its score on valid. A failed neuron has a reason and no invented scores.
+/// </summary>
+public sealed record NeuronExplanationResult(
+    NeuronId Neuron,
+    string Explainer,
+    string Simulator,
+    NeuronStatus Status,
+    string? Reason,
+    NeuronSimulationResults? Results,
+    int? ChosenIndex,
+    DateTimeOffset UpdatedAt)
+{
+    /// <summary>Set on the results of a control, which listings, search and summaries keep apart.</summary>
+    public ControlKind Control { get; init; }
+}
+
+/// <summary>
+/// One row of a layer listing: a neuron's chosen explanation and its score, read without parsing
+/// the stored results (null where none was chosen or the score is undefined).
+/// </summary>
+public sealed record NeuronScore(NeuronId Neuron, string Explainer, string Simulator, NeuronStatus Status, string? Explanation, double? Score)
+{
+    /// <inheritdoc cref="NeuronExplanationResult.Control"/>
+    public ControlKind Control { get; init; }
+}
+
+/// <summary>The results role of a store: one result per neuron and explainer/simulator pair, each Put one transaction.</summary>
+public interface IExplanationResultStore
+{
+    void PutExplanationResult(NeuronExplanationResult result);
+    NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator);
+    /// <summary>Every explainer/simulator result of one neuron, in the order they were first stored.</summary>
+    IReadOnlyList<NeuronExplanationResult> GetExplanationResults(NeuronId id);
+    IReadOnlyList<NeuronExplanationResult> ListExplanationResults(int? layer = null);
+
+    /// <summary>Chosen explanation and score of every result, cheap enough for a listing of tens of thousands of neurons.</summary>
+    IReadOnlyList<NeuronScore> ListScores(int? layer = null);
+}

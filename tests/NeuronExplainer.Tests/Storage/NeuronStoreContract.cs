@@ -1,0 +1,203 @@
+using System.Text.Json;
+using NeuronExplainer.Activations;
+using NeuronExplainer.Explanations;
+using NeuronExplainer.Llm;
+using NeuronExplainer.Storage;
+
+namespace NeuronExplainer.Tests.Storage;
+
+/// <summary>
+/// What every store backend must do, whatever it keeps its data in: a subclass per backend opens its stores
+/// (SQLite now; a PostgreSQL subclass runs the same tests).
+/// </summary>
+public abstract class NeuronStoreContract
+{
+    /// <summary>Opens the test's store, creating it on first use; every call opens the same location.</summary>
+    protected abstract INeuronStore Open();
+
+    /// <summary>Opens the test's store, which must exist.</summary>
+    protected abstract INeuronStore OpenExisting();
+
+    static string Json<T>(T value, System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> info) => JsonSerializer.Serialize(value, info);
+
+    [Fact]
+    public void Everything_put_comes_back_after_reopening()
+    {
+        var id = new NeuronId(2, 7);
+        var record = StoreFixtures.Record(2, 7);
+        var manifest = new RunManifest("stories260K.bin", "tinystories.txt", new Dictionary<string, string> { ["seq_len"] = "64", ["top_k"] = "20" },
+            "0.1.0", new DateTimeOffset(2026, 11, 21, 8, 30, 0, TimeSpan.FromHours(1)));
+        var result = StoreFixtures.Done(id, "baseline", "words about cats", "the letter q");
+        var cache = new LlmCacheEntry("sha256:abc", "gpt-4o-mini", "{\"prompt\":1}", "{\"text\":\"x\"}", manifest.CreatedAt);
+        var ledger = new LedgerEntry(id, "gpt-4o-mini", "explain", 120, 30, 0.000123m, false, manifest.CreatedAt);
+
+        using (var store = Open())
+        {
+            Assert.Null(store.GetManifest());
+            store.PutManifest(manifest);
+            store.PutNeuronRecords([record, StoreFixtures.Record(0, 1)]);
+            store.PutActivationBasedTokens(id, StoreFixtures.ActivationTokens());
+            store.PutWeightBasedTokens(id, StoreFixtures.WeightTokens());
+            store.PutConnections(id, StoreFixtures.Connections(2));
+            store.PutCheckpoint("collect", [1, 2, 3]);
+            store.PutExplanationResult(result);
+            store.PutCachedResponse(cache);
+            store.AddLedgerEntry(ledger);
+            store.AddLedgerEntry(ledger with { Neuron = null, FromCache = true, Cost = 0 });
+        }
+
+        using (var store = OpenExisting())
+        {
+            var m = store.GetManifest()!;
+            Assert.Equal((manifest.Model, manifest.Corpus, manifest.ToolVersion, manifest.CreatedAt), (m.Model, m.Corpus, m.ToolVersion, m.CreatedAt));
+            Assert.Equal(manifest.Settings, m.Settings);
+            Assert.Equal(Json(record, DatasetJson.Default.NeuronRecord), Json(store.GetNeuronRecord(id)!, DatasetJson.Default.NeuronRecord));
+            Assert.Null(store.GetNeuronRecord(new NeuronId(9, 9)));
+            Assert.Equal([new NeuronId(0, 1), id], store.ListNeurons());
+            Assert.Equal([id], store.ListNeurons(2));
+            Assert.Equal([0, 2], store.ListLayers());
+            Assert.Equal(Json(StoreFixtures.ActivationTokens(), DatasetJson.Default.TokenLookupTableSummaryOfNeuron),
+                Json(store.GetActivationBasedTokens(id)!, DatasetJson.Default.TokenLookupTableSummaryOfNeuron));
+            Assert.Equal(Json(StoreFixtures.WeightTokens(), DatasetJson.Default.WeightBasedSummaryOfNeuron),
+                Json(store.GetWeightBasedTokens(id)!, DatasetJson.Default.WeightBasedSummaryOfNeuron));
+            Assert.Equal(Json(StoreFixtures.Connections(2), DatasetJson.Default.NeuronConnections),
+                Json(store.GetConnections(id)!, DatasetJson.Default.NeuronConnections));
+            Assert.Equal([1, 2, 3], store.GetCheckpoint("collect"));
+
+            var back = store.GetExplanationResult(id, "baseline", "baseline")!;
+            Assert.Equal((result.Neuron, result.Status, result.ChosenIndex, result.UpdatedAt), (back.Neuron, back.Status, back.ChosenIndex, back.UpdatedAt));
+            Assert.Equal(Json(result.Results!, DatasetJson.Default.NeuronSimulationResults), Json(back.Results!, DatasetJson.Default.NeuronSimulationResults));
+            Assert.Single(store.GetExplanationResults(id));
+            Assert.Single(store.ListExplanationResults(2));
+            Assert.Empty(store.ListExplanationResults(0));
+
+            var score = Assert.Single(store.ListScores());
+            Assert.Equal(new NeuronScore(id, "baseline", "baseline", NeuronStatus.Done, "words about cats",
+                result.Results!.ScoredExplanations[0].ScoredSimulation.EvCorrelationScore), score);
+
+            Assert.Equal(cache, store.GetCachedResponse("sha256:abc"));
+            Assert.Null(store.GetCachedResponse("other"));
+            Assert.Equal([ledger, ledger with { Neuron = null, FromCache = true, Cost = 0 }], store.ListLedger());
+        }
+    }
+
+    [Fact]
+    public void Puts_replace_earlier_values()
+    {
+        using var store = Open();
+        var id = new NeuronId(1, 1);
+        store.PutExplanationResult(StoreFixtures.Done(id, "baseline", "old words"));
+        store.PutExplanationResult(StoreFixtures.Done(id, "baseline", "fresh words"));
+        store.PutExplanationResult(new NeuronExplanationResult(id, "gpt", "gpt", NeuronStatus.Failed, "server said no", null, null, DateTimeOffset.UnixEpoch));
+        store.PutCheckpoint("collect", [1]);
+        store.PutCheckpoint("collect", [2]);
+
+        Assert.Equal(["fresh words"], store.GetExplanationResults(id).Select(r => r.Results?.ScoredExplanations[0].Explanation).OfType<string>());
+        Assert.Equal("server said no", store.GetExplanationResult(id, "gpt", "gpt")!.Reason);
+        Assert.Empty(store.SearchExplanations("old", 10));
+        Assert.Single(store.SearchExplanations("fresh", 10));
+        Assert.Equal([2], store.GetCheckpoint("collect"));
+        store.DeleteCheckpoint("collect");
+        Assert.Null(store.GetCheckpoint("collect"));
+        Assert.Equal([null, "fresh words"], store.ListScores().Select(s => s.Explanation).Order());
+    }
+
+    [Fact]
+    public void Search_ranks_by_relevance_and_highlights_matches()
+    {
+        using var store = Open();
+        store.PutExplanationResult(StoreFixtures.Done(new NeuronId(0, 1), "baseline", "the word \"cat\" and other cats in stories about cats"));
+        store.PutExplanationResult(StoreFixtures.Done(new NeuronId(0, 2), "baseline", "animals such as a cat or a dog, pets, farms, and many other things"));
+        store.PutExplanationResult(StoreFixtures.Done(new NeuronId(3, 4), "baseline", "closing parentheses"));
+
+        var hits = store.SearchExplanations("cats", 10);
+        Assert.Equal([new NeuronId(0, 1), new NeuronId(0, 2)], hits.Select(h => h.Neuron));
+        Assert.Contains($"{SearchHighlight.Open}cats{SearchHighlight.Close}", hits[0].Highlighted);
+        Assert.True(hits[0].Rank < hits[1].Rank, "bm25: lower is better");
+
+        Assert.Equal(new NeuronId(3, 4), Assert.Single(store.SearchExplanations("parenth", 10)).Neuron);
+        Assert.Single(store.SearchExplanations("cats", 1));
+        // FTS5 syntax in user text is taken literally instead of failing.
+        Assert.Empty(store.SearchExplanations("\"AND (NEAR* -", 10));
+        Assert.Empty(store.SearchExplanations("   ", 10));
+    }
+
+    [Fact]
+    public void A_failing_batch_leaves_nothing_behind()
+    {
+        using var store = Open();
+        var bad = StoreFixtures.Record(1, 5) with { MostPositiveActivationRecords = [new ActivationRecord(["a", "b"], [1.0])] };
+        var e = Assert.Throws<NeuronExplainerException>(() => store.PutNeuronRecords([StoreFixtures.Record(1, 4), bad]));
+        Assert.Contains("neuron 1/5", e.Message);
+        Assert.Contains("2 tokens but 1 activations", e.Message);
+
+        var nan = StoreFixtures.Record(1, 6) with { RandomSample = [new ActivationRecord(["a"], [double.NaN])] };
+        Assert.Throws<NeuronExplainerException>(() => store.PutNeuronRecords([StoreFixtures.Record(1, 4), nan]));
+
+        var outOfRange = StoreFixtures.Done(new NeuronId(1, 4), "baseline", "one") with { ChosenIndex = 3 };
+        Assert.Contains("chosen index 3", Assert.Throws<NeuronExplainerException>(() => store.PutExplanationResult(outOfRange)).Message);
+
+        Assert.Empty(store.ListNeurons());
+        Assert.Null(store.GetNeuronRecord(new NeuronId(1, 4)));
+    }
+
+    [Fact]
+    public void Two_stores_on_one_location_write_concurrently()
+    {
+        using var first = Open();
+        using var second = Open();
+        Parallel.For(0, 80, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            var store = i % 2 == 0 ? first : second;
+            store.PutNeuronRecords([StoreFixtures.Record(i % 4, i)]);
+            store.AddLedgerEntry(new LedgerEntry(new NeuronId(i % 4, i), "m", "explain", i, 1, 0.01m, false, DateTimeOffset.UnixEpoch));
+        });
+        Assert.Equal(80, first.ListNeurons().Count);
+        Assert.Equal(80, second.ListLedger().Count);
+        Assert.Equal(Enumerable.Range(0, 80).Sum(), first.ListLedger().Sum(e => e.PromptTokens));
+    }
+
+    [Fact]
+    public void A_failing_batch_of_puts_lands_none_of_them()
+    {
+        using var store = Open();
+        var e = Assert.Throws<InvalidOperationException>(() => store.Batch(() =>
+        {
+            store.PutNeuronRecords([StoreFixtures.Record(0, 1)]);
+            store.PutExplanationResult(StoreFixtures.Done(new NeuronId(0, 1), "baseline", "first words"));
+            throw new InvalidOperationException("stop here");
+        }));
+        Assert.Equal("stop here", e.Message);
+        Assert.Empty(store.ListNeurons());
+        Assert.Empty(store.ListScores());
+        Assert.Empty(store.SearchExplanations("first", 10));
+    }
+
+    [Fact]
+    public void A_control_is_kept_apart_by_its_field_and_never_searched()
+    {
+        var id = new NeuronId(1, 3);
+        using (var store = Open())
+        {
+            store.PutExplanationResult(StoreFixtures.Done(id, "baseline", "words about cats"));
+            store.PutExplanationResult(StoreFixtures.Done(id, ShuffledControl.ExplainerName("baseline"), "words about dogs") with { Control = ControlKind.Shuffled });
+        }
+        using var reopened = OpenExisting();
+        Assert.Equal([ControlKind.None, ControlKind.Shuffled], reopened.GetExplanationResults(id).Select(r => r.Control));
+        Assert.Equal([ControlKind.None, ControlKind.Shuffled], reopened.ListScores().Select(r => r.Control));
+        Assert.Empty(reopened.SearchExplanations("dogs", 10));
+        Assert.Single(reopened.SearchExplanations("cats", 10));
+    }
+}
+
+/// <summary>The store contract on the SQLite backend, opened through the factory from a run directory.</summary>
+public sealed class SqliteStoreContractTests : NeuronStoreContract, IDisposable
+{
+    readonly TempDirectory temp = new();
+
+    protected override INeuronStore Open() => NeuronStores.Open(temp.Sub("run"));
+
+    protected override INeuronStore OpenExisting() => NeuronStores.OpenExisting(temp.Sub("run"));
+
+    public void Dispose() => temp.Dispose();
+}
