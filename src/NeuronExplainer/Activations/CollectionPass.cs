@@ -40,6 +40,16 @@ sealed class CollectionPass
     /// <summary>Runs one batch of equal-length windows through the model and every sampler.</summary>
     public void Process(List<TokenWindow> batch)
     {
+        var (input, rows) = Input(model, batch);
+        var clock = Stopwatch.StartNew();
+        var result = model.Forward(input, batch.Count, rows, request);
+        Forward += clock.Elapsed;
+        Accumulate(batch, result);
+    }
+
+    /// <summary>The forward input of a batch of equal-length windows, with BOS in front of each when the model wants it.</summary>
+    public static (int[] Input, int Rows) Input(ITransformerModel model, IReadOnlyList<TokenWindow> batch)
+    {
         int offset = model.Info.PrependsBos ? 1 : 0, rows = batch[0].Tokens.Length + offset;
         var input = new int[batch.Count * rows];
         for (int b = 0; b < batch.Count; b++)
@@ -47,10 +57,7 @@ sealed class CollectionPass
             if (offset == 1) input[b * rows] = model.Tokenizer.BosId!.Value;
             batch[b].Tokens.CopyTo(input, b * rows + offset);
         }
-        var clock = Stopwatch.StartNew();
-        var result = model.Forward(input, batch.Count, rows, request);
-        Forward += clock.Elapsed;
-        Accumulate(batch, result);
+        return (input, rows);
     }
 
     /// <summary>Feeds a batch's forward result to every sampler: the bookkeeping that collection adds to the forward pass.</summary>

@@ -74,6 +74,7 @@ public static class MemoryPlanner
             new($"token lookup sums: {n:N0} neurons x {tableTokens:N0} tokens seen >= --min-token-count {settings.MinTokenCount} times", n * tableTokens * 4),
             new("moments, window extremes, scratch", n * 80),
             new($"token ids of kept windows: at most {keptWindows:N0} windows", keptWindows * (s * 4 + WindowOverhead)),
+            new("weight-based views, written after the pass: score blocks", WeightViews.WorkBytes(model)),
         };
         long passBytes = pass.Sum(i => i.Bytes);
         if ((long)tableTokens * width > Array.MaxLength)
@@ -82,8 +83,9 @@ public static class MemoryPlanner
 
         // What stays from pass 1 while records are made (maxima and sums are dropped once summarised).
         long recordChunk = (long)Math.Min(RecordChunk, width) * (k + settings.RandomSamples + settings.Quantiles * settings.PerQuantile) * s * 24;
-        long Live(bool kept) => pass[1].Bytes + pass[4].Bytes + pass[5].Bytes + (kept ? topActivations : 0);
-        long RecordLayerBytes(bool kept) => hookPerLayer + shared * s * width * 4L + (kept ? 0 : (long)width * k * (s * 4 + 16));
+        // The model keeps every hook buffer it has filled, so the first pass's stay allocated.
+        long Live(bool kept) => pass[0].Bytes + pass[1].Bytes + pass[4].Bytes + pass[5].Bytes + (kept ? topActivations : 0);
+        long RecordLayerBytes(bool kept) => shared * s * width * 4L + (kept ? 0 : (long)width * k * (s * 4 + 16));
         // Keep top-K activations in the pass when they and at least one layer's second pass fit: the second
         // pass then recomputes only the shared windows, not every top window.
         bool keep = keepTopActivations ?? (passBytes + topActivations <= budget && Live(true) + recordChunk + RecordLayerBytes(true) <= budget);
@@ -101,14 +103,13 @@ public static class MemoryPlanner
         var groups = layers.Chunk(perGroup).Select(g => (IReadOnlyList<int>)g).ToList();
         var record = new List<PlanItem>
         {
-            new($"hook buffers: --batch {settings.BatchWindows} x {rows} rows x {perGroup} layers x {width:N0}", hookPerLayer * perGroup),
             new($"random and pool windows: {shared:N0} windows x {s} tokens x {perGroup * width:N0} neurons", shared * s * width * 4L * perGroup),
         };
         if (!keep) record.Add(new($"top-K activations recomputed: {perGroup * width:N0} neurons x {k} windows x {s} tokens (and their index)", (long)perGroup * width * k * (s * 4 + 16)));
-        record.Add(new("kept from pass 1 (window ids and keys, moments, window tokens" + (keep ? ", top-K activations)" : ")"), live));
+        record.Add(new("kept from pass 1 (hook buffers, window ids and keys, moments, window tokens" + (keep ? ", top-K activations)" : ")"), live));
         record.Add(new($"records in the making: {Math.Min(RecordChunk, width)} at a time", recordChunk));
 
-        long checkpoint = pass.Where((_, i) => i != 0 && i != 5).Sum(i => i.Bytes) + keptWindows * s * 4;
+        long checkpoint = pass.Where((_, i) => i is not (0 or 5 or 6)).Sum(i => i.Bytes) + keptWindows * s * 4;
         return new MemoryPlan(budget, keep, groups, tableTokens, pass, record, checkpoint, keep ? shared : Math.Min(windows, shared + (long)perGroup * width * k));
     }
 

@@ -79,13 +79,8 @@ sealed class RecordPass(ITransformerModel model, CollectionSettings settings)
         int offset = model.Info.PrependsBos ? 1 : 0;
         foreach (var batch in Batches(needed, kept))
         {
-            int length = batch[0].Tokens.Length, rows = length + offset;
-            var input = new int[batch.Length * rows];
-            for (int b = 0; b < batch.Length; b++)
-            {
-                if (offset == 1) input[b * rows] = model.Tokenizer.BosId!.Value;
-                batch[b].Tokens.CopyTo(input, b * rows + offset);
-            }
+            int length = batch[0].Tokens.Length;
+            var (input, rows) = CollectionPass.Input(model, batch);
             var clock = Stopwatch.StartNew();
             var result = model.Forward(input, batch.Length, rows, request);
             Forward += clock.Elapsed;

@@ -1,5 +1,6 @@
 using System.Numerics.Tensors;
 using NeuronExplainer.Models;
+using NeuronExplainer.Models.Kernels;
 
 namespace NeuronExplainer.Activations;
 
@@ -21,10 +22,12 @@ public sealed class WeightViews
     readonly MlpWeights[] mlps;
     readonly ReadOnlyMemory<float> embedding, unembedding;
     readonly ReadOnlyMemory<float>[] outputs;
+    readonly IGemm gemm;
 
-    public WeightViews(ITransformerModel model, int tokenCount, int connectionCount)
+    public WeightViews(ITransformerModel model, int tokenCount, int connectionCount, IGemm? gemm = null)
     {
         this.model = model;
+        this.gemm = gemm ?? GemmBackends.Default;
         this.tokenCount = tokenCount;
         this.connectionCount = connectionCount;
         dModel = model.Info.ModelDim;
@@ -44,24 +47,34 @@ public sealed class WeightViews
     /// <summary>True for Llama-style MLPs (gate and up projections), false for GPT-2's single projection.</summary>
     public bool Gated { get; }
 
+    /// <summary>Floats of one block of scores (neurons x candidates); three such blocks are live at a time.</summary>
+    public const int BlockFloats = 1 << 24;
+
+    /// <summary>
+    /// Bytes of the score blocks live at a time: at most three (scores and gate for token weights, or scores and
+    /// one source layer's block for connections) of <see cref="ForBlocks"/>'s size for the widest candidate list.
+    /// </summary>
+    public static long WorkBytes(ModelInfo info)
+    {
+        long candidates = Math.Max(info.VocabSize, (long)Math.Max(1, info.LayerCount - 1) * info.MlpDim);
+        return 3 * 4 * Math.Min(Math.Max(BlockFloats, candidates), info.MlpDim * candidates);
+    }
+
     /// <summary>Input and output token weights of every neuron of <paramref name="layer"/>.</summary>
     public WeightBasedSummaryOfNeuron[] TokenWeights(int layer, Func<int, string> tokenString)
     {
-        int vocab = model.Info.VocabSize;
-        var result = new WeightBasedSummaryOfNeuron[model.Info.MlpDim];
+        int vocab = model.Info.VocabSize, width = model.Info.MlpDim;
+        var result = new WeightBasedSummaryOfNeuron[width];
         var mlp = mlps[layer];
-        Parallel.For(0, model.Info.MlpDim, n =>
+        ForBlocks(width, vocab, Gated, (first, count, scores, gate) =>
         {
-            var scores = new float[vocab];
-            var e = embedding.Span;
-            for (int t = 0; t < vocab; t++) scores[t] = Response(mlp, n, e.Slice(t * dModel, dModel));
-            var (inputPositive, inputNegative) = Extremes(scores, tokenCount);
-            var outRow = mlp.Out.Span.Slice(n * dModel, dModel);
-            var u = unembedding.Span;
-            for (int t = 0; t < vocab; t++) scores[t] = TensorPrimitives.Dot(outRow, u.Slice(t * dModel, dModel));
-            var (outputPositive, outputNegative) = Extremes(scores, tokenCount);
-            result[n] = new WeightBasedSummaryOfNeuron(
-                Tokens(inputPositive), Tokens(inputNegative), Tokens(outputPositive), Tokens(outputNegative));
+            Responses(mlp, first, count, embedding.Span, vocab, scores, gate);
+            var inputs = RowExtremes(scores, count, vocab, tokenCount);
+            gemm.Multiply(false, true, count, vocab, dModel, mlp.Out.Span.Slice(first * dModel, count * dModel), dModel, unembedding.Span, dModel, scores, vocab, accumulate: false);
+            var outputs = RowExtremes(scores, count, vocab, tokenCount);
+            for (int i = 0; i < count; i++)
+                result[first + i] = new WeightBasedSummaryOfNeuron(
+                    Tokens(inputs[i].Highest), Tokens(inputs[i].Lowest), Tokens(outputs[i].Highest), Tokens(outputs[i].Lowest));
         });
         return result;
 
@@ -73,48 +86,85 @@ public sealed class WeightViews
     public NeuronConnections[] Connections(int layer)
     {
         int width = model.Info.MlpDim, layerCount = model.Info.LayerCount;
-        var result = new NeuronConnections[width];
-        Parallel.For(0, width, n =>
-        {
-            ConnectionList? upstream = null, downstream = null;
-            if (layer > 0)
+        var upstream = new ConnectionList?[width];
+        var downstream = new ConnectionList?[width];
+        if (layer > 0)
+            ForBlocks(width, layer * width, false, (first, count, scores, _) =>
             {
-                var scores = new float[layer * width];
+                // This layer's neurons' responses to every earlier neuron's output row, one source layer at a time.
+                var block = new float[count * width];
+                var gated = Gated ? new float[count * width] : null;
                 for (int source = 0; source < layer; source++)
                 {
-                    var rows = outputs[source].Span;
-                    for (int m = 0; m < width; m++) scores[source * width + m] = Response(mlps[layer], n, rows.Slice(m * dModel, dModel));
+                    Responses(mlps[layer], first, count, outputs[source].Span, width, block, gated);
+                    for (int i = 0; i < count; i++) block.AsSpan(i * width, width).CopyTo(scores.AsSpan(i * layer * width + source * width, width));
                 }
-                upstream = List(scores, 0);
-            }
-            if (layer < layerCount - 1)
-            {
-                var scores = new float[(layerCount - 1 - layer) * width];
-                var row = outputs[layer].Span.Slice(n * dModel, dModel);
-                for (int target = layer + 1; target < layerCount; target++)
-                    for (int m = 0; m < width; m++) scores[(target - layer - 1) * width + m] = Response(mlps[target], m, row);
-                downstream = List(scores, layer + 1);
-            }
-            result[n] = new NeuronConnections(upstream, downstream);
-        });
-        return result;
-
-        ConnectionList List(float[] scores, int firstLayer)
+                var extremes = RowExtremes(scores, count, layer * width, connectionCount);
+                for (int i = 0; i < count; i++) upstream[first + i] = List(extremes[i], 0);
+            });
+        if (layer < layerCount - 1)
         {
-            var (positive, negative) = Extremes(scores, connectionCount);
+            int later = layerCount - 1 - layer;
+            ForBlocks(width, later * width, false, (first, count, scores, _) =>
+            {
+                // Every later neuron's response to this block's output rows: [later neurons, block] per target layer.
+                var rows = outputs[layer].Span.Slice(first * dModel, count * dModel);
+                var block = new float[width * count];
+                var gated = Gated ? new float[width * count] : null;
+                for (int target = layer + 1; target < layerCount; target++)
+                {
+                    Responses(mlps[target], 0, width, rows, count, block, gated);
+                    int offset = (target - layer - 1) * width;
+                    for (int m = 0; m < width; m++)
+                        for (int i = 0; i < count; i++) scores[i * later * width + offset + m] = block[m * count + i];
+                }
+                var extremes = RowExtremes(scores, count, later * width, connectionCount);
+                for (int i = 0; i < count; i++) downstream[first + i] = List(extremes[i], layer + 1);
+            });
+        }
+        return Enumerable.Range(0, width).Select(n => new NeuronConnections(upstream[n], downstream[n])).ToArray();
+
+        ConnectionList List(((int Index, float Score)[] Highest, (int Index, float Score)[] Lowest) chosen, int firstLayer)
+        {
             string Name(int index) => ConnectionList.Key(new NeuronId(firstLayer + index / width, index % width));
             return new ConnectionList(
-                positive.Select(p => Name(p.Index)).ToArray(), positive.Select(p => (double)p.Score).ToArray(),
-                negative.Select(p => Name(p.Index)).ToArray(), negative.Select(p => (double)p.Score).ToArray());
+                chosen.Highest.Select(p => Name(p.Index)).ToArray(), chosen.Highest.Select(p => (double)p.Score).ToArray(),
+                chosen.Lowest.Select(p => Name(p.Index)).ToArray(), chosen.Lowest.Select(p => (double)p.Score).ToArray());
         }
     }
 
-    float Response(MlpWeights mlp, int neuron, ReadOnlySpan<float> x)
+    /// <summary>
+    /// Runs <paramref name="work"/> over blocks of neurons, each with a [count, candidates] score buffer (and a
+    /// second one for gated responses when <paramref name="withGate"/>) of at most <see cref="BlockFloats"/> floats.
+    /// </summary>
+    static void ForBlocks(int neurons, int candidates, bool withGate, Action<int, int, float[], float[]?> work)
     {
-        float pre = TensorPrimitives.Dot(mlp.In.Span.Slice(neuron * dModel, dModel), x);
-        if (mlp.Gate is not { } gate) return pre;
-        float linear = TensorPrimitives.Dot(gate.Span.Slice(neuron * dModel, dModel), x);
-        return pre / (1 + MathF.Exp(-pre)) * linear;
+        int perBlock = Math.Clamp(BlockFloats / Math.Max(1, candidates), 1, neurons);
+        var scores = new float[(long)perBlock * candidates];
+        var gate = withGate ? new float[(long)perBlock * candidates] : null;
+        for (int first = 0; first < neurons; first += perBlock) work(first, Math.Min(perBlock, neurons - first), scores, gate);
+    }
+
+    /// <summary>
+    /// Responses of neurons [first, first + count) of <paramref name="mlp"/> to <paramref name="rows"/> input vectors
+    /// (row-major [rows, d_model]) into <paramref name="scores"/> [count, rows]: one GEMM (two when gated).
+    /// </summary>
+    void Responses(MlpWeights mlp, int first, int count, ReadOnlySpan<float> inputs, int rows, float[] scores, float[]? gate)
+    {
+        gemm.Multiply(false, true, count, rows, dModel, mlp.In.Span.Slice(first * dModel, count * dModel), dModel, inputs, dModel, scores, rows, accumulate: false);
+        if (mlp.Gate is not { } up) return;
+        gemm.Multiply(false, true, count, rows, dModel, up.Span.Slice(first * dModel, count * dModel), dModel, inputs, dModel, gate!, rows, accumulate: false);
+        var pre = scores.AsSpan(0, count * rows);
+        var linear = gate.AsSpan(0, count * rows);
+        for (int i = 0; i < pre.Length; i++) pre[i] = pre[i] / (1 + MathF.Exp(-pre[i])) * linear[i];
+    }
+
+    /// <summary>The extremes of each of <paramref name="count"/> score rows, in parallel.</summary>
+    static ((int Index, float Score)[] Highest, (int Index, float Score)[] Lowest)[] RowExtremes(float[] scores, int count, int length, int take)
+    {
+        var result = new ((int Index, float Score)[] Highest, (int Index, float Score)[] Lowest)[count];
+        Parallel.For(0, count, i => result[i] = Extremes(scores.AsSpan(i * length, length), take));
+        return result;
     }
 
     ReadOnlyMemory<float> RmsNormalisedRows(ReadOnlySpan<float> rows)
