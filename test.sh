@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command of the README and of CI: installs the system packages the tests need (Chromium for the
 # viewer's browser tests, OpenBLAS for the engine) when they are missing, builds the solution in Release and
-# runs every test, writing TestResults/results.trx. Extra arguments go to `dotnet test`
-# (e.g. --filter "FullyQualifiedName~Storage").
+# runs every test, writing TestResults/results.trx. `--fast` leaves out the slow tests; other arguments go to
+# `dotnet test` (e.g. --filter "FullyQualifiedName~Storage").
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -18,4 +18,9 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
-exec dotnet test NeuronExplainer.slnx -c Release --logger "trx;LogFileName=results.trx" --results-directory TestResults "$@"
+# --fast skips the slow tests (trait Category=Slow: browser, end to end, ../shared data).
+args=()
+for arg in "$@"; do
+    if [ "$arg" = --fast ]; then args+=(--filter "Category!=Slow"); else args+=("$arg"); fi
+done
+exec dotnet test NeuronExplainer.slnx -c Release --logger "trx;LogFileName=results.trx" --results-directory TestResults ${args[@]+"${args[@]}"}

@@ -20,8 +20,8 @@ internal static class ExplainCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var store = NeuronStores.OpenExisting(parse.GetValue(options.Store)!);
-            using var setup = await options.SetUpAsync(parse, store, cancellationToken);
-            return await ExplanationSession.RunAsync(parse, options, store, setup, RunStep.Explain, ExplanationSession.NoControl, cancellationToken);
+            using var session = await ExplanationSession.OpenAsync(options.Settings(parse), store, cancellationToken);
+            return await ExplanationReport.RunAsync(parse, options, store, session, RunStep.Explain, cancellationToken);
         });
         return command;
     }

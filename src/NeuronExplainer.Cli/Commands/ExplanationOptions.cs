@@ -1,15 +1,13 @@
 using System.CommandLine;
-using System.Globalization;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Explanations;
 using NeuronExplainer.Llm;
-using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Cli.Commands;
 
 /// <summary>
-/// The options shared by <c>explain</c>, <c>score</c> and <c>run</c>, and what they build: the neuron selection, the
-/// explainer/simulator pair (the offline baseline, or LLMs behind one checked connection) and the per-neuron flow.
+/// The options shared by <c>explain</c>, <c>score</c> and <c>run</c>, parsed into the library's <see cref="ExplanationSettings"/>
+/// and neuron selection.
 /// </summary>
 internal sealed class ExplanationOptions
 {
@@ -47,68 +45,34 @@ internal sealed class ExplanationOptions
             command.Options.Add(option);
     }
 
-    /// <summary>The selected neurons of the store, in layer/neuron order; an empty selection is an error naming what exists.</summary>
-    public IReadOnlyList<NeuronId> SelectNeurons(ParseResult parse, INeuronRecordStore store)
+    /// <summary>The settings these options give, with <paramref name="control"/> after scoring.</summary>
+    public ExplanationSettings Settings(ParseResult parse, ControlKind control = ControlKind.None) => new()
     {
-        var all = store.ListNeurons();
-        if (all.Count == 0)
-            throw new NeuronExplainerException($"store {store.Location} holds no neuron records; run collect (or run) first");
+        Explainer = parse.GetValue(Explainer)!,
+        ExplainerMethod = parse.GetValue(ExplainerMethod)!,
+        Simulator = parse.GetValue(Simulator)!,
+        SimulatorMethod = parse.GetValue(SimulatorMethod)!,
+        BaseUrl = parse.GetValue(BaseUrl)!,
+        ApiKeyEnv = parse.GetValue(ApiKeyEnv)!,
+        PricesFile = parse.GetValue(Prices),
+        Samples = parse.GetValue(Samples),
+        Revisions = parse.GetValue(Revise),
+        MaxCost = parse.GetValue(MaxCost),
+        Concurrency = parse.GetValue(Concurrency),
+        DryRun = parse.GetValue(DryRun),
+        Seed = parse.GetValue(Seed),
+        Control = control,
+    };
+
+    /// <summary>The neurons of <paramref name="store"/> that <c>--layers</c> and <c>--neurons</c> select for the session; none is an error naming what exists.</summary>
+    public IReadOnlyList<NeuronId> SelectNeurons(ParseResult parse, INeuronRecordStore store, ExplanationSession session)
+    {
         var layers = IndexList.Parse(parse.GetValue(Layers)!, "--layers");
         var neurons = IndexList.Parse(parse.GetValue(Neurons)!, "--neurons");
-        var selected = all.Where(n => (layers is null || layers.Contains(n.LayerIndex)) && (neurons is null || neurons.Contains(n.NeuronIndex))).ToList();
+        var selected = session.SelectNeurons(store, layers, neurons);
         if (selected.Count == 0)
             throw new NeuronExplainerException(
-                $"--layers {parse.GetValue(Layers)} --neurons {parse.GetValue(Neurons)} selects none of the store's neurons (layers {string.Join(",", store.ListLayers())}, up to {all.Max(n => n.NeuronIndex) + 1} neurons per layer)");
+                $"--layers {parse.GetValue(Layers)} --neurons {parse.GetValue(Neurons)} selects none of the store's neurons (layers {string.Join(",", store.ListLayers())}, up to {store.ListNeurons().Max(n => n.NeuronIndex) + 1} neurons per layer)");
         return selected;
     }
-
-    /// <summary>Checks the numbers and the pairing, then connects to the LLM server when one is named (one clear error before any work).</summary>
-    public async Task<ExplanationSetup> SetUpAsync(ParseResult parse, INeuronStore store, CancellationToken cancellationToken)
-    {
-        int samples = parse.GetValue(Samples), revise = parse.GetValue(Revise), concurrency = parse.GetValue(Concurrency);
-        if (samples is < 1 or > 20) throw new NeuronExplainerException($"--samples must be between 1 and 20, got {samples}");
-        if (revise is < 0 or > 10) throw new NeuronExplainerException($"--revise must be between 0 and 10, got {revise}");
-        if (concurrency is < 1 or > 256) throw new NeuronExplainerException($"--concurrency must be between 1 and 256, got {concurrency}");
-        string explainerModel = parse.GetValue(Explainer)!, simulatorModel = parse.GetValue(Simulator)!;
-        bool dryRun = parse.GetValue(DryRun);
-        if (simulatorModel == Baseline && explainerModel != Baseline)
-            throw new NeuronExplainerException($"--simulator baseline reads only baseline explanations, not those of --explainer {explainerModel}; name an LLM simulator");
-
-        var explainerStyle = parse.GetValue(ExplainerMethod) switch
-        {
-            "pairs" => ExplainerStyle.TokenActivationPair,
-            "lookup-table" => ExplainerStyle.TokenLookupTable,
-            var other => throw new NeuronExplainerException($"--explainer-method '{other}' is not known; expected pairs or lookup-table"),
-        };
-        string simulatorMethod = parse.GetValue(SimulatorMethod)!;
-        if (simulatorMethod is not ("chat" or "all-at-once"))
-            throw new NeuronExplainerException($"--simulator-method '{simulatorMethod}' is not known; expected chat or all-at-once");
-
-        LlmPipeline? llm = null;
-        var models = new[] { explainerModel, simulatorModel }.Where(m => m != Baseline).Distinct().ToList();
-        if (models.Count > 0)
-        {
-            if (!Uri.TryCreate(parse.GetValue(BaseUrl), UriKind.Absolute, out var baseUrl) || baseUrl.Scheme is not ("http" or "https"))
-                throw new NeuronExplainerException($"--base-url '{parse.GetValue(BaseUrl)}' is not an http(s) URL such as http://localhost:8000/v1");
-            var prices = parse.GetValue(Prices) is { } path ? PriceTable.Load(path) : PriceTable.Default;
-            var options = new LlmPipelineOptions { MaxCost = parse.GetValue(MaxCost), Concurrency = concurrency, DryRun = dryRun };
-            llm = await LlmPipeline.ConnectAsync(new LlmEndpoint(baseUrl, parse.GetValue(ApiKeyEnv)!), models, options, prices, store, cancellationToken);
-        }
-
-        IExplainer explainer = explainerModel == Baseline ? new BaselineExplainer() : new LlmExplainer(llm!, explainerModel, explainerStyle);
-        ISimulator simulator = simulatorModel == Baseline ? new BaselineSimulator()
-            : simulatorMethod == "chat" ? new ChatSimulator(llm!, simulatorModel) : new AllAtOnceSimulator(llm!, simulatorModel);
-        if (dryRun) (explainer, simulator) = (new DryRunExplainer(explainer), new DryRunSimulator(simulator));
-        var flowOptions = new ExplanationFlowOptions(samples, revise, BootstrapSeed: parse.GetValue(Seed));
-        return new ExplanationSetup(explainer, simulator, flowOptions, llm, concurrency, dryRun, parse.GetValue(Seed));
-    }
-}
-
-/// <summary>The explainer/simulator pair of one invocation and the LLM connection they share (if any).</summary>
-internal sealed record ExplanationSetup(IExplainer Explainer, ISimulator Simulator, ExplanationFlowOptions FlowOptions, LlmPipeline? Llm,
-    int Concurrency, bool DryRun, int Seed) : IDisposable
-{
-    public ExplanationFlow Flow => new(Explainer, Simulator, FlowOptions);
-
-    public void Dispose() => Llm?.Dispose();
 }

@@ -22,6 +22,6 @@ internal sealed class ModelOptions
     {
         var model = parse.GetValue(Model)!;
         using var progress = new HubDownloadDisplay(TableConsole.For(parse.InvocationConfiguration.Error));
-        return ModelLoader.Load(ModelLocator.Locate(model, progress: progress), model, parse.GetValue(Tokenizer));
+        return ModelLoader.Load(ModelLocator.Locate(model, progress: progress, tokenizer: parse.GetValue(Tokenizer)), model);
     }
 }

@@ -14,7 +14,7 @@ internal static class RunCommand
     {
         var options = new ExplanationOptions();
         var collect = new CollectCommand.CollectOptions(options.Store, options.Layers);
-        var control = ExplanationSession.ControlOption();
+        var control = ExplanationReport.ControlOption();
         var serve = new Option<bool>("--serve") { Description = "When done, browse the results in the local web viewer (as the serve command does)" };
         var listen = new ServeCommand.ListenOptions();
         var command = new Command("run",
@@ -28,12 +28,12 @@ internal static class RunCommand
         listen.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            ExplanationSession.CheckControl(parse.GetValue(control)!);
+            var settings = options.Settings(parse, ExplanationReport.Control(parse.GetValue(control)!));
             using var store = NeuronStores.Open(parse.GetValue(options.Store)!);
-            using var setup = await options.SetUpAsync(parse, store, cancellationToken);
+            using var session = await ExplanationSession.OpenAsync(settings, store, cancellationToken);
             int collected = collect.Execute(parse);
             if (collected != 0) return collected;
-            int scored = await ExplanationSession.RunAsync(parse, options, store, setup, RunStep.ExplainAndScore, parse.GetValue(control)!, cancellationToken);
+            int scored = await ExplanationReport.RunAsync(parse, options, store, session, RunStep.ExplainAndScore, cancellationToken);
             if (scored != 0 || !parse.GetValue(serve)) return scored;
             return await ServeCommand.ServeAsync(store, listen.Read(parse), parse.InvocationConfiguration.Output, cancellationToken);
         });

@@ -13,7 +13,7 @@ internal static class ScoreCommand
     public static Command Create()
     {
         var options = new ExplanationOptions();
-        var control = ExplanationSession.ControlOption();
+        var control = ExplanationReport.ControlOption();
         var from = new Option<string?>("--explanations-from")
         {
             Description = "Score the explanations stored under this explainer name (e.g. openai after import) with --simulator, instead of explaining",
@@ -27,17 +27,12 @@ internal static class ScoreCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var store = NeuronStores.OpenExisting(parse.GetValue(options.Store)!);
-            using var setup = await options.SetUpAsync(parse, store, cancellationToken);
+            var settings = options.Settings(parse, ExplanationReport.Control(parse.GetValue(control)!));
+            using var session = await ExplanationSession.OpenAsync(settings, store, cancellationToken);
             if (parse.GetValue(from) is not { } source)
-                return await ExplanationSession.RunAsync(parse, options, store, setup, RunStep.Score, parse.GetValue(control)!, cancellationToken);
-            // Someone else's explanations: each neuron's chosen one, simulated and scored here like a single sample.
-            var stored = ExplanationSession.Chosen(store, store.ListNeurons(), source, simulator: null);
-            if (stored.Count == 0)
-                throw new NeuronExplainerException($"store {store.Location} holds no scored explanations by '{source}' to score");
-            var assigned = new AssignedExplanations(source, stored, $"the neuron has no explanation by '{source}'");
-            return await ExplanationSession.RunAsync(parse, options, store,
-                setup with { Explainer = assigned, FlowOptions = setup.FlowOptions with { Samples = 1, Revisions = 0 } },
-                RunStep.ExplainAndScore, parse.GetValue(control)!, cancellationToken, only: assigned.Neurons);
+                return await ExplanationReport.RunAsync(parse, options, store, session, RunStep.Score, cancellationToken);
+            using var scoring = session.ScoringExplanationsOf(source, store, store);
+            return await ExplanationReport.RunAsync(parse, options, store, scoring, RunStep.ExplainAndScore, cancellationToken);
         });
         return command;
     }

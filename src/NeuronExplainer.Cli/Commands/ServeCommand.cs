@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net;
+using Microsoft.AspNetCore.Connections;
 using NeuronExplainer.Cli.Viewer;
 using NeuronExplainer.Storage;
 
@@ -38,7 +39,15 @@ public static class ServeCommand
     public static async Task<int> ServeAsync(INeuronStore store, ViewerOptions options, TextWriter output, CancellationToken cancel)
     {
         await using var app = ViewerApp.Build(store, options);
-        await app.StartAsync(cancel);
+        try
+        {
+            await app.StartAsync(cancel);
+        }
+        catch (IOException e) when (e.InnerException is AddressInUseException)
+        {
+            throw new NeuronExplainerException(
+                $"cannot serve on {options.Host}: port {options.Port} is in use by another program; choose another with --port (0 picks a free one)", e);
+        }
         var url = app.Urls.First(); // the bound address, so --port 0 prints the port it got
         output.WriteLine($"Serving {store.Location} at {url}/ (read-only; Ctrl+C to stop)");
         if (!IPAddress.IsLoopback(options.Host))

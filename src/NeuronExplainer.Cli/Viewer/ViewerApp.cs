@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -15,7 +16,8 @@ public sealed record ViewerOptions(IPAddress Host, int Port)
 
 /// <summary>
 /// The neuron viewer: a read-only web app over one store. Pages are a single static page whose script
-/// routes by path and reads the JSON API; every route is GET only.
+/// routes by path and reads the JSON API; every route is GET only. On loopback it answers only requests
+/// addressed to a loopback name, so a web page whose host name was rebound to 127.0.0.1 cannot read the store.
 /// </summary>
 public static class ViewerApp
 {
@@ -27,6 +29,8 @@ public static class ViewerApp
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = AppContext.BaseDirectory });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        // A failed start (port in use) reaches the caller as an exception, reported as one error line.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         builder.WebHost.ConfigureKestrel(k => k.Listen(options.Host, options.Port));
         builder.Services.ConfigureHttpJsonOptions(j =>
         {
@@ -43,7 +47,26 @@ public static class ViewerApp
             headers.ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
             headers.XContentTypeOptions = "nosniff";
             headers["Referrer-Policy"] = "no-referrer";
+            if (IPAddress.IsLoopback(options.Host) && !IsLoopbackName(context.Request.Host.Host))
+            {
+                context.Response.StatusCode = StatusCodes.Status400BadRequest;
+                await context.Response.WriteAsJsonAsync(new ErrorView(
+                    $"host '{context.Request.Host}' is not this viewer's address; it serves only loopback names such as 127.0.0.1 and localhost"));
+                return;
+            }
             await next(context);
+        });
+        // Whatever else ends an API request with an empty 4xx/5xx (no route, a wrong method) still gets the JSON error.
+        app.UseStatusCodePages(async status =>
+        {
+            var context = status.HttpContext;
+            if (!context.Request.Path.StartsWithSegments("/api")) return;
+            await context.Response.WriteAsJsonAsync(new ErrorView(context.Response.StatusCode switch
+            {
+                StatusCodes.Status404NotFound => $"no such API route: {context.Request.Path}; layers and neurons are whole numbers",
+                StatusCodes.Status405MethodNotAllowed => $"the API answers GET only, not {context.Request.Method}",
+                int code => $"the request failed with HTTP {code}",
+            }));
         });
 
         var queries = new ViewerQueries(store);
@@ -65,13 +88,18 @@ public static class ViewerApp
         {
             return queries.Neuron(new NeuronId(layer, neuron)) is { } view ? TypedResults.Ok(view) : TypedResults.NotFound(new ErrorView($"the store has nothing on neuron {layer}/{neuron}"));
         });
-        api.MapGet("/search", Results<Ok<SearchView>, BadRequest<ErrorView>> (string? q, int? limit) =>
+        // Parameters are read by hand so a repeated or malformed one gets a message rather than an empty 400.
+        api.MapGet("/search", Results<Ok<SearchView>, BadRequest<ErrorView>> (HttpRequest request) =>
         {
-            if (string.IsNullOrWhiteSpace(q)) return TypedResults.BadRequest(new ErrorView("query parameter 'q' is missing or empty"));
-            int n = limit ?? DefaultSearchLimit;
-            if (n < 1 || n > MaxSearchLimit) return TypedResults.BadRequest(new ErrorView($"limit is {n}; expected 1 to {MaxSearchLimit}"));
             try
             {
+                string? q = Single(request.Query, "q");
+                if (string.IsNullOrWhiteSpace(q)) return TypedResults.BadRequest(new ErrorView("query parameter 'q' is missing or empty"));
+                string? limitText = Single(request.Query, "limit");
+                int n = DefaultSearchLimit;
+                if (limitText is not null && !int.TryParse(limitText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out n))
+                    return TypedResults.BadRequest(new ErrorView($"limit '{limitText}' is not a whole number; expected 1 to {MaxSearchLimit}"));
+                if (n < 1 || n > MaxSearchLimit) return TypedResults.BadRequest(new ErrorView($"limit is {n}; expected 1 to {MaxSearchLimit}"));
                 return TypedResults.Ok(queries.Search(q, n));
             }
             catch (NeuronExplainerException e)
@@ -82,6 +110,15 @@ public static class ViewerApp
         api.MapFallback(() => TypedResults.NotFound(new ErrorView("no such API route")));
         return app;
     }
+
+    static string? Single(IQueryCollection query, string name) =>
+        query[name] is { Count: > 1 } values
+            ? throw new NeuronExplainerException($"query parameter '{name}' is given {values.Count} times; give it once")
+            : query[name].FirstOrDefault();
+
+    static bool IsLoopbackName(string host) =>
+        host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+        || (IPAddress.TryParse(host, out var address) && IPAddress.IsLoopback(address));
 
     static IResult Asset(string name) =>
         ViewerAssets.TryGet(name, out var content, out var type) ? TypedResults.Bytes(content, type) : TypedResults.NotFound();

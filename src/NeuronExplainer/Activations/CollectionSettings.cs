@@ -41,29 +41,29 @@ public sealed record CollectionSettings
     public IReadOnlyList<int> Validate(Models.ModelInfo model)
     {
         int context = model.MaxContext - (model.PrependsBos ? 1 : 0);
-        Require(SequenceLength >= 2 && SequenceLength <= context, "--seq-len", SequenceLength, $"2..{context} (the model's context{(model.PrependsBos ? " less one for BOS" : "")})");
-        Require(TopK is >= 1 and <= 10_000, "--top-k", TopK, "1..10000");
-        Require(RandomSamples is >= 1 and <= 10_000, "--random", RandomSamples, "1..10000");
-        Require(Quantiles is >= 2 and <= 100, "--quantiles", Quantiles, "2..100");
-        Require(PerQuantile is >= 1 and <= 1_000, "--per-quantile", PerQuantile, "1..1000");
-        Require(MinTokenCount >= 1, "--min-token-count", MinTokenCount, "at least 1");
-        Require(TokenTableSize is >= 1 and <= 10_000, "token table size", TokenTableSize, "1..10000");
-        Require(ConnectionCount is >= 1 and <= 10_000, "connection count", ConnectionCount, "1..10000");
-        Require(BatchWindows is >= 1 and <= 4096, "--batch", BatchWindows, "1..4096");
-        Require(CheckpointWindows >= 1, "--checkpoint-every", CheckpointWindows, "at least 1");
+        Require(SequenceLength >= 2 && SequenceLength <= context, nameof(SequenceLength), SequenceLength, $"2..{context} (the model's context{(model.PrependsBos ? " less one for BOS" : "")})");
+        Require(TopK is >= 1 and <= 10_000, nameof(TopK), TopK, "1..10000");
+        Require(RandomSamples is >= 1 and <= 10_000, nameof(RandomSamples), RandomSamples, "1..10000");
+        Require(Quantiles is >= 2 and <= 100, nameof(Quantiles), Quantiles, "2..100");
+        Require(PerQuantile is >= 1 and <= 1_000, nameof(PerQuantile), PerQuantile, "1..1000");
+        Require(MinTokenCount >= 1, nameof(MinTokenCount), MinTokenCount, "at least 1");
+        Require(TokenTableSize is >= 1 and <= 10_000, nameof(TokenTableSize), TokenTableSize, "1..10000");
+        Require(ConnectionCount is >= 1 and <= 10_000, nameof(ConnectionCount), ConnectionCount, "1..10000");
+        Require(BatchWindows is >= 1 and <= 4096, nameof(BatchWindows), BatchWindows, "1..4096");
+        Require(CheckpointWindows >= 1, nameof(CheckpointWindows), CheckpointWindows, "at least 1");
         if (MaxTokens is { } max && max < SequenceLength)
-            throw new NeuronExplainerException($"--max-tokens {max} is below one window of --seq-len {SequenceLength}; expected at least {SequenceLength}");
+            throw SettingException.Of<CollectionSettings>(nameof(MaxTokens), $"{max} is below one window of {SequenceLength} tokens; expected at least {SequenceLength}");
         var layers = Layers ?? Enumerable.Range(0, model.LayerCount).ToArray();
-        if (layers.Count == 0) throw new NeuronExplainerException("--layers selects no layer; expected e.g. 0,3-5 or all");
+        if (layers.Count == 0) throw SettingException.Of<CollectionSettings>(nameof(Layers), "selects no layer; expected e.g. 0,3-5 or all");
         foreach (int layer in layers)
             if (layer < 0 || layer >= model.LayerCount)
-                throw new NeuronExplainerException($"--layers names layer {layer} but {model.Name} has layers 0..{model.LayerCount - 1}");
+                throw SettingException.Of<CollectionSettings>(nameof(Layers), $"names layer {layer} but {model.Name} has layers 0..{model.LayerCount - 1}");
         return layers;
     }
 
-    static void Require(bool ok, string option, long value, string expected)
+    static void Require(bool ok, string setting, long value, string expected)
     {
-        if (!ok) throw new NeuronExplainerException($"{option} is {value}; expected {expected}");
+        if (!ok) throw SettingException.Of<CollectionSettings>(setting, $"is {value}; expected {expected}");
     }
 
     /// <summary>The settings as manifest entries (prefixed "collect."); two collections mix only if these are equal.</summary>

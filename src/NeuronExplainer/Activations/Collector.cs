@@ -81,15 +81,22 @@ public sealed class Collector
 
     /// <summary>
     /// Reads the corpus until it yields one window, so a corpus too short to collect from is refused
-    /// before any store is opened or written.
+    /// before any store is opened or written. When lines were skipped, the error says how many and the first,
+    /// since a corpus that could not be read at all (e.g. not UTF-8) is not a short one.
     /// </summary>
     public void EnsureCorpusHasAWindow()
     {
         var reader = new CorpusReader(corpus);
-        foreach (var document in reader.ReadDocuments(_ => { }))
+        long skipped = 0;
+        CorpusIssue? first = null;
+        foreach (var document in reader.ReadDocuments(issue => { skipped++; first ??= issue; }))
             if (Windowing.Cut(model.Tokenizer.Encode(document), settings.SequenceLength).Any()) return;
+        if (first is not null && skipped == reader.LinesRead)
+            throw new NeuronExplainerException(
+                $"corpus '{corpus.Path}' has nothing to read: all {skipped} lines were skipped (the first: {first}); expected UTF-8 text or JSONL with a string field '{corpus.TextField}'");
+        string skips = first is null ? "" : $"; {skipped} of {reader.LinesRead} lines were skipped (the first: {first})";
         throw new NeuronExplainerException(
-            $"corpus '{corpus.Path}' yields no window of --seq-len {settings.SequenceLength} (a document needs at least {(settings.SequenceLength + 1) / 2} tokens); expected a longer corpus or a smaller --seq-len");
+            $"corpus '{corpus.Path}' yields no window of --seq-len {settings.SequenceLength} (a document needs at least {(settings.SequenceLength + 1) / 2} tokens){skips}; expected a longer corpus or a smaller --seq-len");
     }
 
     /// <summary>

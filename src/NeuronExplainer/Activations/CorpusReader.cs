@@ -60,6 +60,9 @@ public sealed class CorpusReader
     /// <summary>Size on disk of all files (compressed size for .gz), for progress estimates.</summary>
     public long TotalBytes { get; }
 
+    /// <summary>Lines read so far over all files, skipped ones included.</summary>
+    public long LinesRead { get; private set; }
+
     /// <summary>Bytes of the files on disk consumed so far.</summary>
     public long BytesRead => finishedFileBytes + (current is { CanSeek: true } ? current.Position : 0);
 
@@ -67,6 +70,7 @@ public sealed class CorpusReader
     public IEnumerable<string> ReadDocuments(Action<CorpusIssue> onIssue)
     {
         finishedFileBytes = 0;
+        LinesRead = 0;
         foreach (var file in files)
         {
             using (current = File.OpenRead(file))
@@ -133,7 +137,7 @@ public sealed class CorpusReader
     }
 
     /// <summary>Lines as strings with 1-based numbers; a line with invalid UTF-8 is reported and skipped.</summary>
-    static IEnumerable<(string Line, long Number)> Lines(string file, Stream stream, Action<CorpusIssue> onIssue)
+    IEnumerable<(string Line, long Number)> Lines(string file, Stream stream, Action<CorpusIssue> onIssue)
     {
         var buffer = new byte[1 << 16];
         var line = new MemoryStream();
@@ -152,11 +156,16 @@ public sealed class CorpusReader
                 }
                 line.Write(buffer, start, newline - start);
                 start = newline + 1;
+                LinesRead++;
                 if (Decode(file, ++number, line, onIssue) is { } text) yield return (text, number);
                 line.SetLength(0);
             }
         }
-        if (line.Length > 0 && Decode(file, ++number, line, onIssue) is { } last) yield return (last, number);
+        if (line.Length > 0)
+        {
+            LinesRead++;
+            if (Decode(file, ++number, line, onIssue) is { } last) yield return (last, number);
+        }
     }
 
     static string? Decode(string file, long number, MemoryStream line, Action<CorpusIssue> onIssue)

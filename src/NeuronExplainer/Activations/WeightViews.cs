@@ -34,10 +34,10 @@ public sealed class WeightViews
         mlps = Enumerable.Range(0, model.Info.LayerCount).Select(model.GetMlpWeights).ToArray();
         int expected = model.Info.MlpDim * dModel;
         for (int layer = 0; layer < mlps.Length; layer++)
-            if (mlps[layer].In.Length != expected || mlps[layer].Out.Length != expected || mlps[layer].Gate is { Length: var g } && g != expected)
-                throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has MLP weights of {mlps[layer].In.Length}/{mlps[layer].Gate?.Length}/{mlps[layer].Out.Length} values where {expected} (d_mlp x d_model) were expected");
+            if (mlps[layer].In.Length != expected || mlps[layer].Out.Length != expected || mlps[layer].Up is { Length: var g } && g != expected)
+                throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has MLP weights of {mlps[layer].In.Length}/{mlps[layer].Up?.Length}/{mlps[layer].Out.Length} values where {expected} (d_mlp x d_model) were expected");
         var (e, u) = model.GetTokenMatrices();
-        Gated = mlps[0].Gate is not null;
+        Gated = mlps[0].Up is not null;
         // A gated response needs RMS-normalised inputs; normalise each input row once here.
         embedding = Gated ? RmsNormalisedRows(e.Span) : e;
         unembedding = u;
@@ -152,7 +152,7 @@ public sealed class WeightViews
     void Responses(MlpWeights mlp, int first, int count, ReadOnlySpan<float> inputs, int rows, float[] scores, float[]? gate)
     {
         gemm.Multiply(false, true, count, rows, dModel, mlp.In.Span.Slice(first * dModel, count * dModel), dModel, inputs, dModel, scores, rows, accumulate: false);
-        if (mlp.Gate is not { } up) return;
+        if (mlp.Up is not { } up) return;
         gemm.Multiply(false, true, count, rows, dModel, up.Span.Slice(first * dModel, count * dModel), dModel, inputs, dModel, gate!, rows, accumulate: false);
         var pre = scores.AsSpan(0, count * rows);
         var linear = gate.AsSpan(0, count * rows);

@@ -7,8 +7,9 @@ namespace NeuronExplainer.Explanations;
 /// <summary>
 /// Simulates with a chat model: one request per excerpt asks for one value per token line. The expected value of
 /// each line comes from the top logprobs of its digit token (aligned by position in the reply); a reply with the
-/// wrong number of lines or a line that is not a value 0..10 is asked again, and after the last attempt the
-/// simulation fails with the reason. A server that gives no logprobs yields the sampled values, flagged
+/// wrong number of lines or a line that is not a value 0..10 is asked again (the pipeline neither caches nor
+/// replays such a reply, so each attempt reaches the server), and after the last attempt the simulation fails
+/// with the reason. A server that gives no logprobs yields the sampled values, flagged
 /// <see cref="SimulationMethods.Sampled"/>.
 /// </summary>
 public sealed class ChatSimulator(ILlmClient client, string model, int maxAttempts = 3, int topLogprobs = 10) : ISimulator
@@ -23,6 +24,8 @@ public sealed class ChatSimulator(ILlmClient client, string model, int maxAttemp
         {
             var tokens = excerpts[e];
             var messages = SimulatorPrompts.Chat(explanation, tokens);
+            var request = new ChatRequest(model, messages, MaxTokens: 3 * tokens.Count + 16, Temperature: 0, TopLogprobs: topLogprobs);
+            ReplyCheck<ChatResponse> check = reply => Read(tokens, reply.Choices.FirstOrDefault()).Problem;
             string? problem = null;
             SequenceSimulation? simulation = null;
             for (int attempt = 0; attempt < maxAttempts && simulation is null; attempt++)
@@ -30,8 +33,7 @@ public sealed class ChatSimulator(ILlmClient client, string model, int maxAttemp
                 ChatResponse response;
                 try
                 {
-                    response = await client.ChatAsync(new ChatRequest(model, messages, MaxTokens: 3 * tokens.Count + 16, Temperature: 0,
-                        TopLogprobs: topLogprobs, Attempt: attempt), LlmCallContext.Simulate(neuron), cancellationToken);
+                    response = await client.ChatAsync(request, LlmCallContext.Simulate(neuron), check, cancellationToken);
                 }
                 catch (LlmCallFailedException ex)
                 {

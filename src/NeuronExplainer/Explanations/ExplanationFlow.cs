@@ -9,8 +9,9 @@ namespace NeuronExplainer.Explanations;
 /// <param name="Counterexamples">Calibration excerpts shown per revision.</param>
 /// <param name="BootstrapSeed">Seed of the scores' bootstrap intervals.</param>
 /// <param name="Control">Marks every result as a control's (the explainer hands out other neurons' explanations).</param>
+/// <param name="Scorers">Score the chosen explanation on the valid split, each stored by method; null for simulation correlation alone.</param>
 public sealed record ExplanationFlowOptions(int Samples = 1, int Revisions = 0, int Counterexamples = 3, int BootstrapSeed = 0,
-    ControlKind Control = ControlKind.None);
+    ControlKind Control = ControlKind.None, IReadOnlyList<IScorer>? Scorers = null);
 
 /// <summary>
 /// One neuron's work, in two resumable steps that each end in one stored result.
@@ -50,7 +51,7 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
             var scored = await ScoreAttemptAsync(record, revision, $"revision {round}", notes, cancellationToken);
             if (scored is null) continue;
             candidates.Add(scored);
-            if (IsBetter(scored.ScoredSimulation, current.ScoredSimulation)) chosen = candidates.Count - 1;
+            if (ChoiceRule.IsBetter(scored.ScoredSimulation, current.ScoredSimulation)) chosen = candidates.Count - 1;
             else notes.Add($"revision {round} not kept: calibration score {Describe(scored.ScoredSimulation)} is not above {Describe(current.ScoredSimulation)}");
         }
         return Result(record.NeuronId, NeuronStatus.Pending, Join(notes), new NeuronSimulationResults(record.NeuronId, candidates), chosen);
@@ -82,7 +83,11 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
             if (i == chosen) newChosen = scoredList.Count;
             scoredList.Add(new ScoredExplanation(candidates[i].Explanation, SimulationScorer.Score(valid, simulations, options.BootstrapSeed)));
         }
-        return Result(record.NeuronId, NeuronStatus.Done, Join(notes), new NeuronSimulationResults(record.NeuronId, scoredList), newChosen);
+        var kept = scoredList[newChosen!.Value];
+        var scores = new List<MethodScore>();
+        foreach (var scorer in options.Scorers ?? [new SimulationCorrelationScorer()])
+            scores.Add(await scorer.ScoreAsync(new ScorerInput(record, kept.Explanation, kept.ScoredSimulation), cancellationToken));
+        return Result(record.NeuronId, NeuronStatus.Done, Join(notes), new NeuronSimulationResults(record.NeuronId, scoredList), newChosen) with { Scores = scores };
     }
 
     /// <summary>Explain then score, for callers that do both at once.</summary>
@@ -146,18 +151,18 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
     {
         int best = 0;
         for (int i = 1; i < candidates.Count; i++)
-            if (IsBetter(candidates[i].ScoredSimulation, candidates[best].ScoredSimulation)) best = i;
+            if (ChoiceRule.IsBetter(candidates[i].ScoredSimulation, candidates[best].ScoredSimulation)) best = i;
         return best;
     }
-
-    /// <summary>A defined correlation beats an undefined one; otherwise strictly higher wins (ties keep the earlier).</summary>
-    static bool IsBetter(ScoredSimulation a, ScoredSimulation b) =>
-        a.EvCorrelationScore is double x && (b.EvCorrelationScore is not double y || x > y);
 
     static string Describe(ScoredSimulation s) => s.EvCorrelationScore?.ToString("0.###") ?? $"undefined ({s.UndefinedReason})";
 
     static string? Join(List<string> notes) => notes.Count == 0 ? null : string.Join("; ", notes);
 
     NeuronExplanationResult Result(NeuronId neuron, NeuronStatus status, string? reason, NeuronSimulationResults? results, int? chosen) =>
-        new(neuron, explainer.Name, simulator.Name, status, reason, results, chosen, DateTimeOffset.UtcNow) { Control = options.Control };
+        new(neuron, explainer.Name, simulator.Name, status, reason, results, chosen, DateTimeOffset.UtcNow)
+        {
+            Control = options.Control,
+            ChosenBy = chosen is null ? null : ChoiceRule.CalibrationCorrelation,
+        };
 }

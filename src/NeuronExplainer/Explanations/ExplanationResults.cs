@@ -25,6 +25,12 @@ public sealed record NeuronExplanationResult(
 {
     /// <summary>Set on the results of a control, which listings, search and summaries keep apart.</summary>
     public ControlKind Control { get; init; }
+
+    /// <summary>The chosen explanation's score by every scorer of the run (<see cref="IScorer"/>), once scored; a store gives them back ordered by method.</summary>
+    public IReadOnlyList<MethodScore> Scores { get; init; } = [];
+
+    /// <summary>The rule that chose <see cref="ChosenIndex"/> (<see cref="ChoiceRule"/>), when one was chosen.</summary>
+    public string? ChosenBy { get; init; }
 }
 
 /// <summary>

@@ -14,7 +14,8 @@ public enum ExplainerStyle
 /// <summary>
 /// An explainer that asks a chat model. All samples come from one request with <c>n</c> choices (the prompt is
 /// paid once). A failed call becomes a rejected attempt with the server's reason; the budget and dry-run
-/// signals pass through so the run can stop cleanly.
+/// signals pass through so the run can stop cleanly. A reply none of whose choices is a usable explanation is not
+/// cached, so running the neuron again asks the server again.
 /// </summary>
 public sealed class LlmExplainer(ILlmClient client, string model, ExplainerStyle style = ExplainerStyle.TokenActivationPair,
     double temperature = 1.0, int maxTokens = 80) : IExplainer
@@ -47,19 +48,28 @@ public sealed class LlmExplainer(ILlmClient client, string model, ExplainerStyle
         try
         {
             response = await client.ChatAsync(new ChatRequest(model, messages, maxTokens, temperature, samples),
-                LlmCallContext.Explain(input.Neuron), cancellationToken);
+                LlmCallContext.Explain(input.Neuron), Rejection, cancellationToken);
         }
         catch (LlmCallFailedException e)
         {
             return [.. Enumerable.Repeat(ExplanationAttempt.Failed(e.Message), samples)];
         }
-        var attempts = response.Choices.Select(c => c.FinishReason == "length"
-                ? ExplanationAttempt.Failed($"the reply was cut off at {maxTokens} tokens; an explanation is one short phrase")
-                : ExplanationAttempt.FromText(ExplainerPrompts.ParseReply(c.Content)))
-            .ToList();
+        var attempts = Read(response);
         if (attempts.Count < samples)
             attempts.AddRange(Enumerable.Repeat(ExplanationAttempt.Failed($"the server returned {response.Choices.Count} of {samples} requested choices"),
                 samples - attempts.Count));
         return attempts;
     }
+
+    // A reply is kept (cached) when at least one of its choices is an explanation.
+    string? Rejection(ChatResponse reply)
+    {
+        var read = Read(reply);
+        return read.Any(a => a.Text is not null) ? null : read.FirstOrDefault()?.Rejection ?? "the reply has no choices";
+    }
+
+    List<ExplanationAttempt> Read(ChatResponse response) =>
+        [.. response.Choices.Select(c => c.FinishReason == "length"
+            ? ExplanationAttempt.Failed($"the reply was cut off at {maxTokens} tokens; an explanation is one short phrase")
+            : ExplanationAttempt.FromText(ExplainerPrompts.ParseReply(c.Content)))];
 }

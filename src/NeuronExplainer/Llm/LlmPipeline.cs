@@ -15,7 +15,9 @@ namespace NeuronExplainer.Llm;
 /// and estimate instead of sending), the cost budget (reserve the call's worst-case cost before sending,
 /// refuse if it could exceed --max-cost), the concurrency limit, retries with jittered exponential
 /// backoff (429 honouring Retry-After, 5xx, timeouts, broken bodies; bounded in attempts and time), and
-/// finally the cache write and a ledger entry per call.
+/// finally the cache write and a ledger entry per call. Only replies the caller's <see cref="ReplyCheck{TResponse}"/>
+/// accepts are cached or shared with a concurrent identical call; a cached reply it rejects (e.g. written by a
+/// version that cached everything) is a miss, so a caller's retry always reaches the server.
 /// </summary>
 public sealed class LlmPipeline : ILlmClient, IDisposable
 {
@@ -81,7 +83,8 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     /// <summary>What this pipeline's calls used so far (estimates in a dry run).</summary>
     public LlmUsage Usage { get { lock (_lock) return _usage; } }
 
-    public Task<ChatResponse> ChatAsync(ChatRequest request, LlmCallContext context, CancellationToken cancellationToken = default)
+    public Task<ChatResponse> ChatAsync(ChatRequest request, LlmCallContext context, ReplyCheck<ChatResponse>? check = null,
+        CancellationToken cancellationToken = default)
     {
         if (request.Messages.Count == 0) throw new ArgumentException("a chat request needs at least one message", nameof(request));
         CheckLimits(request.MaxTokens, request.N, request.TopLogprobs);
@@ -89,11 +92,12 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
                 ChatKind, request.Model, JsonSerializer.Serialize(request, LlmJson.Default.ChatRequest), context,
                 TokenEstimator.EstimatePrompt(request), TokenEstimator.PromptUpperBound(request), (long)request.MaxTokens * request.N,
                 LlmJson.Default.ChatResponse, r => r.Usage, r => r.Choices.Count,
-                r => r.Choices.Sum(c => TokenEstimator.Estimate(c.Content))),
-            ct => _backend.ChatAsync(request, context, ct), cancellationToken);
+                r => r.Choices.Sum(c => TokenEstimator.Estimate(c.Content)), check),
+            ct => _backend.ChatAsync(request, context, cancellationToken: ct), cancellationToken);
     }
 
-    public Task<CompletionResponse> CompleteAsync(CompletionRequest request, LlmCallContext context, CancellationToken cancellationToken = default)
+    public Task<CompletionResponse> CompleteAsync(CompletionRequest request, LlmCallContext context, ReplyCheck<CompletionResponse>? check = null,
+        CancellationToken cancellationToken = default)
     {
         CheckLimits(request.MaxTokens, request.N, request.Logprobs);
         // With echo the "completion" text repeats the prompt; only the generated part is completion tokens.
@@ -102,8 +106,8 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
                 CompletionKind, request.Model, JsonSerializer.Serialize(request, LlmJson.Default.CompletionRequest), context,
                 promptEstimate, TokenEstimator.UpperBound(request.Prompt), (long)request.MaxTokens * request.N,
                 LlmJson.Default.CompletionResponse, r => r.Usage, r => r.Choices.Count,
-                r => r.Choices.Sum(c => Math.Max(0, TokenEstimator.Estimate(c.Text) - (request.Echo ? promptEstimate : 0)))),
-            ct => _backend.CompleteAsync(request, context, ct), cancellationToken);
+                r => r.Choices.Sum(c => Math.Max(0, TokenEstimator.Estimate(c.Text) - (request.Echo ? promptEstimate : 0))), check),
+            ct => _backend.CompleteAsync(request, context, cancellationToken: ct), cancellationToken);
     }
 
     // Caller mistakes, caught before they cost a round trip (OpenAI's limits: up to 20 alternatives, n >= 1).
@@ -118,13 +122,17 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     private sealed record Call<T>(
         string Kind, string Model, string RequestJson, LlmCallContext Context,
         int PromptEstimate, int PromptBound, long MaxCompletionTokens,
-        JsonTypeInfo<T> ResponseType, Func<T, TokenUsage?> UsageOf, Func<T, int> ChoiceCount, Func<T, int> CompletionEstimate);
+        JsonTypeInfo<T> ResponseType, Func<T, TokenUsage?> UsageOf, Func<T, int> ChoiceCount, Func<T, int> CompletionEstimate,
+        ReplyCheck<T>? Check)
+    {
+        public bool Accepts(T response) => Check?.Invoke(response) is null;
+    }
 
     private async Task<T> CallAsync<T>(Call<T> call, Func<CancellationToken, Task<T>> send, CancellationToken cancellationToken) where T : class
     {
         string key = CacheKey(call.Kind, call.RequestJson);
         var price = _prices.PriceOf(call.Model, _endpoint);
-        if (_store.GetCachedResponse(key) is { } cached && TryRead(cached.Response, call.ResponseType) is { } hit)
+        if (_store.GetCachedResponse(key) is { } cached && TryRead(cached.Response, call.ResponseType) is { } hit && call.Accepts(hit))
             return Reused(call, hit);
 
         if (_options.DryRun)
@@ -139,11 +147,15 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         }
 
         // The same request already on its way (e.g. the same excerpt simulated for two neurons at once) is
-        // waited for, not sent and paid a second time.
+        // waited for, not sent and paid a second time, unless its reply is one this caller rejects.
         var mine = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var running = _inFlight.GetOrAdd(key, mine.Task);
-        if (running != mine.Task)
-            return Reused(call, await ((Task<T>)running).WaitAsync(cancellationToken).ConfigureAwait(false));
+        Task running;
+        while ((running = _inFlight.GetOrAdd(key, mine.Task)) != mine.Task)
+        {
+            var shared = await ((Task<T>)running).WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (call.Accepts(shared)) return Reused(call, shared);
+            _inFlight.TryRemove(new KeyValuePair<string, Task>(key, running));
+        }
         try
         {
             var response = await SendPaidAsync(call, key, price, send, cancellationToken).ConfigureAwait(false);
@@ -158,7 +170,7 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         }
         finally
         {
-            _inFlight.TryRemove(key, out _);
+            _inFlight.TryRemove(new KeyValuePair<string, Task>(key, mine.Task));
         }
     }
 
@@ -200,7 +212,8 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         });
         // Cache first: if the process dies between the two writes, the answer is kept and never paid again.
         var now = _time.GetUtcNow();
-        _store.PutCachedResponse(new LlmCacheEntry(key, call.Model, call.RequestJson, JsonSerializer.Serialize(response, call.ResponseType), now));
+        if (call.Accepts(response))
+            _store.PutCachedResponse(new LlmCacheEntry(key, call.Model, call.RequestJson, JsonSerializer.Serialize(response, call.ResponseType), now));
         _store.AddLedgerEntry(new LedgerEntry(call.Context.Neuron, call.Model, call.Context.Purpose,
             usage.PromptTokens, usage.CompletionTokens, cost, FromCache: false, now));
         return response;

@@ -22,18 +22,13 @@ public sealed record ChatMessage(string Role, string Content)
 /// Null: no logprobs. 0..20: ask for the logprob of every generated token plus this many most likely
 /// alternatives at each position (the chat simulator reads the digit alternatives).
 /// </param>
-/// <param name="Attempt">
-/// The caller's own retry number after it rejected an answer (e.g. wrong line count). It is part of the
-/// cache key, so a rejected answer is not served again from the cache; it is never sent to the server.
-/// </param>
 public sealed record ChatRequest(
     string Model,
     IReadOnlyList<ChatMessage> Messages,
     int MaxTokens,
     double Temperature = 1.0,
     int N = 1,
-    int? TopLogprobs = null,
-    int Attempt = 0);
+    int? TopLogprobs = null);
 
 /// <summary>
 /// A legacy completion request (<c>POST {base}/completions</c>), as vLLM and llama.cpp still serve it.
@@ -48,7 +43,6 @@ public sealed record ChatRequest(
 /// <param name="Logprobs">Null: no logprobs. 0..20: number of top alternatives per token position.</param>
 /// <param name="Temperature">Sampling temperature (0 = greedy).</param>
 /// <param name="N">Number of choices.</param>
-/// <param name="Attempt">As in <see cref="ChatRequest.Attempt"/>: cache-key only, never sent.</param>
 public sealed record CompletionRequest(
     string Model,
     string Prompt,
@@ -56,8 +50,7 @@ public sealed record CompletionRequest(
     bool Echo = false,
     int? Logprobs = null,
     double Temperature = 1.0,
-    int N = 1,
-    int Attempt = 0);
+    int N = 1);
 
 /// <summary>
 /// Who a call is for, recorded in the cost ledger; not part of the request or its cache key.

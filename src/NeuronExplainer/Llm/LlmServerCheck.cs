@@ -30,14 +30,14 @@ public static class LlmServerCheck
             {
                 var request = new ChatRequest(chatModel, [ChatMessage.User("Reply with one digit: how many legs does a cat have?")],
                     MaxTokens: 5, Temperature: 0, TopLogprobs: 5);
-                var choice = (await backend.ChatAsync(request, context, ct).ConfigureAwait(false)).Choices[0];
+                var choice = (await backend.ChatAsync(request, context, cancellationToken: ct).ConfigureAwait(false)).Choices[0];
                 return (choice.Content, choice.Logprobs is { Count: > 0 } l && l.Any(t => t.TopLogprobs.Count > 0));
             }, cancellationToken).ConfigureAwait(false));
         if (completionModel is not null)
             probes.Add(await ProbeAsync("completions (echo)", completionModel, timeout, async ct =>
             {
                 var request = new CompletionRequest(completionModel, "The cat sat on the mat.", MaxTokens: 0, Echo: true, Logprobs: 5, Temperature: 0);
-                var choice = (await backend.CompleteAsync(request, context, ct).ConfigureAwait(false)).Choices[0];
+                var choice = (await backend.CompleteAsync(request, context, cancellationToken: ct).ConfigureAwait(false)).Choices[0];
                 return (choice.Text, choice.Logprobs is { Count: > 1 } l && l.Skip(1).All(t => t.Logprob is not null && t.TopLogprobs.Count > 0));
             }, cancellationToken).ConfigureAwait(false));
         return probes;

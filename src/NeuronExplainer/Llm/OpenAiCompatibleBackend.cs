@@ -79,7 +79,8 @@ public sealed class OpenAiCompatibleBackend : ILlmClient, IDisposable
     }
 
 
-    public async Task<ChatResponse> ChatAsync(ChatRequest request, LlmCallContext context, CancellationToken cancellationToken = default)
+    public async Task<ChatResponse> ChatAsync(ChatRequest request, LlmCallContext context, ReplyCheck<ChatResponse>? check = null,
+        CancellationToken cancellationToken = default)
     {
         var client = _chatClients.GetOrAdd(request.Model, model => new ChatClient(model, new ApiKeyCredential(_apiKey), _chatOptions));
         using var content = BinaryContent.Create(BinaryData.FromBytes(OpenAiWire.ChatBody(request)));
@@ -95,7 +96,8 @@ public sealed class OpenAiCompatibleBackend : ILlmClient, IDisposable
         return OpenAiWire.ParseChat(body);
     }
 
-    public async Task<CompletionResponse> CompleteAsync(CompletionRequest request, LlmCallContext context, CancellationToken cancellationToken = default)
+    public async Task<CompletionResponse> CompleteAsync(CompletionRequest request, LlmCallContext context, ReplyCheck<CompletionResponse>? check = null,
+        CancellationToken cancellationToken = default)
     {
         using var message = new HttpRequestMessage(HttpMethod.Post, Url("completions"))
         {

@@ -15,8 +15,9 @@ public sealed record ModelPrice(
 /// <summary>
 /// Prices per model: a few known OpenAI models built in, overridden or extended by a JSON file of the form
 /// <c>{"model-name": {"prompt_per_million": 0.15, "completion_per_million": 0.6}}</c>. Servers on this
-/// machine are free unless the table prices their model. A remote model with no known price is an error, so
-/// cost is never silently 0.
+/// machine are free unless the file prices their model: the built-in OpenAI prices never apply to them, even
+/// when a local server serves a model under an OpenAI name. A remote model with no known price is an error,
+/// so cost is never silently 0.
 /// </summary>
 public sealed class PriceTable
 {
@@ -37,11 +38,12 @@ public sealed class PriceTable
     };
 
     private readonly Dictionary<string, ModelPrice> _prices;
+    private readonly Dictionary<string, ModelPrice> _fromFile;
 
-    private PriceTable(Dictionary<string, ModelPrice> prices) => _prices = prices;
+    private PriceTable(Dictionary<string, ModelPrice> prices, Dictionary<string, ModelPrice> fromFile) => (_prices, _fromFile) = (prices, fromFile);
 
     /// <summary>The built-in prices only.</summary>
-    public static PriceTable Default { get; } = new(Known);
+    public static PriceTable Default { get; } = new(Known, []);
 
     /// <summary>The built-in prices with the file's entries added or replacing them.</summary>
     public static PriceTable Load(string path)
@@ -54,24 +56,26 @@ public sealed class PriceTable
             throw new NeuronExplainerException(
                 $"price table {path}: {e.Message}; expected {{\"model\": {{\"prompt_per_million\": USD, \"completion_per_million\": USD}}}}", e);
         }
-        var prices = new Dictionary<string, ModelPrice>(Known, StringComparer.OrdinalIgnoreCase);
+        var fromFile = new Dictionary<string, ModelPrice>(StringComparer.OrdinalIgnoreCase);
         foreach (var (model, price) in entries ?? [])
         {
             if (price is null || price.PromptPerMillion < 0 || price.CompletionPerMillion < 0)
                 throw new NeuronExplainerException($"price table {path}: model '{model}' needs non-negative prompt_per_million and completion_per_million");
-            prices[model] = price;
+            fromFile[model] = price;
         }
-        return new PriceTable(prices);
+        var prices = new Dictionary<string, ModelPrice>(Known, StringComparer.OrdinalIgnoreCase);
+        foreach (var (model, price) in fromFile) prices[model] = price;
+        return new PriceTable(prices, fromFile);
     }
 
     /// <summary>
-    /// The model's price on this server: the table's price (also for dated snapshots such as
-    /// <c>gpt-4o-mini-2024-07-18</c>), else 0 on a local server, else an error naming the model.
+    /// The model's price on this server. On a local server: the file's price of the model, else 0. Elsewhere: the
+    /// table's price (also for dated snapshots such as <c>gpt-4o-mini-2024-07-18</c>), else an error naming the model.
     /// </summary>
     public ModelPrice PriceOf(string model, LlmEndpoint endpoint)
     {
+        if (endpoint.IsLocal) return _fromFile.GetValueOrDefault(model) ?? new ModelPrice(0, 0);
         if (_prices.TryGetValue(model, out var price)) return price;
-        if (endpoint.IsLocal) return new ModelPrice(0, 0);
         // OpenRouter-style "openai/gpt-4o" and dated snapshots "gpt-4o-2024-08-06" cost what their base model costs.
         string name = model[(model.LastIndexOf('/') + 1)..];
         var snapshot = _prices.Keys.Where(k => name.Equals(k, StringComparison.OrdinalIgnoreCase) || name.StartsWith(k + "-2", StringComparison.OrdinalIgnoreCase))

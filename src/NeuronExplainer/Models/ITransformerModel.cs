@@ -48,11 +48,12 @@ public interface ITransformerModel : IDisposable
 }
 
 /// <summary>
-/// One MLP's weights as row-per-neuron matrices: <see cref="In"/> [d_mlp, d_model] reads the residual
-/// stream into each neuron (GPT-2's c_fc; Llama's gate w1), <see cref="Gate"/> is Llama's linear w3 and
-/// null for GPT-2, <see cref="Out"/> [d_mlp, d_model] is what each neuron writes back (c_proj; w2 transposed).
+/// One MLP's weights as row-per-neuron matrices, named as Hugging Face names Llama's: <see cref="In"/> [d_mlp, d_model]
+/// reads the residual stream into each neuron through the activation (GPT-2's c_fc; Llama's gate_proj, w1),
+/// <see cref="Up"/> is the linear factor the activation is multiplied by (Llama's up_proj, w3; null for GPT-2),
+/// <see cref="Out"/> [d_mlp, d_model] is what each neuron writes back (c_proj; down_proj, w2, transposed).
 /// </summary>
-public sealed record MlpWeights(ReadOnlyMemory<float> In, ReadOnlyMemory<float>? Gate, ReadOnlyMemory<float> Out);
+public sealed record MlpWeights(ReadOnlyMemory<float> In, ReadOnlyMemory<float>? Up, ReadOnlyMemory<float> Out);
 
 /// <summary>Outputs of one forward pass, keyed by hook name.</summary>
 public sealed class ForwardResult(IReadOnlyDictionary<string, ReadOnlyMemory<float>> hooks, ReadOnlyMemory<float>? logits)

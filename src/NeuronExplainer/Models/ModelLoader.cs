@@ -32,12 +32,12 @@ public static class ModelLoader
 
     /// <summary>
     /// Loads a model found by <see cref="ModelLocator"/> (local path or hub id) under the name the user gave it,
-    /// with its own tokenizer or the one at <paramref name="tokenizerPath"/>.
+    /// with the location's tokenizer (the one the user named, else the model's own).
     /// </summary>
-    public static Transformer Load(ModelLocation location, string name, string? tokenizerPath = null, IGemm? gemm = null)
+    public static Transformer Load(ModelLocation location, string name, IGemm? gemm = null)
     {
         var weights = LoadWeights(location.ModelPath);
-        var tokenizer = TokenizerLoader.Load(tokenizerPath ?? location.TokenizerPath);
+        var tokenizer = TokenizerLoader.Load(location.TokenizerPath);
         CheckVocabulary(location.ModelPath, tokenizer, weights.Config);
         return new Transformer(name, weights, tokenizer, gemm);
     }

@@ -109,8 +109,8 @@ public sealed class Transformer : ITransformerModel
         var weights = _weights.Layers[layer];
         // The output projection is stored [d_model, d_mlp]; callers want one row per neuron, so transpose once.
         var outByNeuron = _mlpOutByNeuron[layer] ??= NeuralOps.Transpose(weights.MlpOut, _config.ModelDim, _config.MlpDim);
-        ReadOnlyMemory<float>? gate = weights.MlpUp is { } up ? up : default(ReadOnlyMemory<float>?);
-        return new MlpWeights(weights.MlpIn, gate, outByNeuron);
+        ReadOnlyMemory<float>? linear = weights.MlpUp is { } up ? up : default(ReadOnlyMemory<float>?);
+        return new MlpWeights(weights.MlpIn, linear, outByNeuron);
     }
 
     public (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding) GetTokenMatrices() =>

@@ -52,6 +52,9 @@ public sealed record NormWeights(float[] Weight, float[]? Bias);
 /// One block's weights. Every projection is stored [out, in] (row per output unit, as torch.nn.Linear),
 /// so every product is x · Wᵀ; GPT-2's Conv1D [in, out] weights are transposed on load.
 /// </summary>
+/// <param name="MlpIn">Goes through the activation: GPT-2's c_fc, Llama's gate_proj (w1).</param>
+/// <param name="MlpUp">The linear factor of a gated MLP, multiplied by the activation: Llama's up_proj (w3); null for GPT-2.</param>
+/// <param name="MlpOut">GPT-2's c_proj, Llama's down_proj (w2).</param>
 public sealed record LayerWeights(
     NormWeights AttentionNorm,
     float[] Qkv,

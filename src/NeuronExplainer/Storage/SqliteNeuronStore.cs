@@ -208,17 +208,21 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         {
             RegisterNeuron(result.Neuron);
             long id = Scalar<long>("""
-                INSERT INTO explanation_results (layer, neuron, explainer, simulator, status, reason, results, chosen_index, chosen_explanation, score, updated_at, control)
-                VALUES ($layer, $neuron, $explainer, $simulator, $status, $reason, $results, $chosen, $text, $score, $at, $control)
+                INSERT INTO explanation_results (layer, neuron, explainer, simulator, status, reason, results, chosen_index, chosen_explanation, score, updated_at, control, chosen_by)
+                VALUES ($layer, $neuron, $explainer, $simulator, $status, $reason, $results, $chosen, $text, $score, $at, $control, $chosen_by)
                 ON CONFLICT (layer, neuron, explainer, simulator) DO UPDATE SET status = excluded.status, reason = excluded.reason,
                     results = excluded.results, chosen_index = excluded.chosen_index, chosen_explanation = excluded.chosen_explanation,
-                    score = excluded.score, updated_at = excluded.updated_at, control = excluded.control
+                    score = excluded.score, updated_at = excluded.updated_at, control = excluded.control, chosen_by = excluded.chosen_by
                 RETURNING id
                 """,
                 ("$layer", result.Neuron.LayerIndex), ("$neuron", result.Neuron.NeuronIndex), ("$explainer", result.Explainer),
                 ("$simulator", result.Simulator), ("$status", result.Status.ToString()), ("$reason", result.Reason), ("$results", blob),
                 ("$chosen", result.ChosenIndex), ("$text", chosen?.Explanation), ("$score", chosen?.ScoredSimulation.EvCorrelationScore),
-                ("$at", FormatTime(result.UpdatedAt)), ("$control", ControlColumn(result.Control)));
+                ("$at", FormatTime(result.UpdatedAt)), ("$control", ControlColumn(result.Control)), ("$chosen_by", result.ChosenBy));
+            Execute("DELETE FROM explanation_scores WHERE result_id = $id", ("$id", id));
+            foreach (var score in result.Scores)
+                Execute("INSERT INTO explanation_scores (result_id, method, score, undefined_reason) VALUES ($id, $method, $score, $reason)",
+                    ("$id", id), ("$method", score.Method), ("$score", score.Value), ("$reason", score.UndefinedReason));
             Execute("DELETE FROM explanation_search WHERE result_id = $id", ("$id", id));
             // A shuffled control scores another neuron's explanation: searching it would find the wrong neuron.
             if (result.Control != ControlKind.None) return;
@@ -228,7 +232,11 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         });
     }
 
-    const string ResultColumns = "layer, neuron, explainer, simulator, status, reason, results, chosen_index, updated_at, control";
+    /// <summary>A result's columns, its per-method scores as one JSON array of [method, score, undefined_reason] last.</summary>
+    const string ResultColumns = """
+        layer, neuron, explainer, simulator, status, reason, results, chosen_index, updated_at, control, chosen_by,
+        (SELECT json_group_array(json_array(method, score, undefined_reason)) FROM (SELECT * FROM explanation_scores WHERE result_id = explanation_results.id ORDER BY method))
+        """;
 
     public NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator) => Locked(() => Query(
         $"SELECT {ResultColumns} FROM explanation_results WHERE layer = $layer AND neuron = $neuron AND explainer = $explainer AND simulator = $simulator",
@@ -250,11 +258,23 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6)) { Control = ReadControl(r, 7) },
         ("$layer", layer)));
 
+    /// <summary>Longest search query accepted, in characters.</summary>
+    public const int MaxSearchQueryLength = 200;
+
+    /// <summary>Most distinct words in a search query.</summary>
+    public const int MaxSearchWords = 8;
+
     public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit)
     {
         // Quote every word so user text is never parsed as FTS5 syntax; the last word matches as a prefix.
         // ORDER BY bm25() measured twice as fast as FTS5's "ORDER BY rank" when every explanation matches.
-        var words = Words().Matches(query).Select(m => $"\"{m.Value}\"").ToList();
+        // Each word is another FTS5 doclist to intersect (64 copies of a common word took 8 s over 307,200
+        // explanations), and the store's one connection serves every other reader meanwhile: bound both.
+        if (query.Length > MaxSearchQueryLength)
+            throw new NeuronExplainerException($"the search query is {query.Length} characters long; at most {MaxSearchQueryLength} are accepted");
+        var words = Words().Matches(query).Select(m => $"\"{m.Value}\"").Distinct().ToList();
+        if (words.Count > MaxSearchWords)
+            throw new NeuronExplainerException($"the search query has {words.Count} words; at most {MaxSearchWords} are accepted");
         if (words.Count == 0 || limit <= 0) return [];
         words[^1] += "*";
         return Locked(() => Query($"""
@@ -296,7 +316,19 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), Enum.Parse<NeuronStatus>(r.GetString(4)),
         r.IsDBNull(5) ? null : r.GetString(5),
         r.IsDBNull(6) ? null : Decode((byte[])r.GetValue(6), DatasetJson.Default.NeuronSimulationResults, "explanation_results"),
-        r.IsDBNull(7) ? null : r.GetInt32(7), ParseTime(r.GetString(8))) { Control = ReadControl(r, 9) };
+        r.IsDBNull(7) ? null : r.GetInt32(7), ParseTime(r.GetString(8)))
+    {
+        Control = ReadControl(r, 9),
+        ChosenBy = r.IsDBNull(10) ? null : r.GetString(10),
+        Scores = ReadScores(r.GetString(11)),
+    };
+
+    static List<MethodScore> ReadScores(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return [.. document.RootElement.EnumerateArray().Select(s => new MethodScore(s[0].GetString()!,
+            s[1].ValueKind == JsonValueKind.Null ? null : s[1].GetDouble(), s[2].ValueKind == JsonValueKind.Null ? null : s[2].GetString()))];
+    }
 
     /// <summary>A control's kind as stored (<c>shuffled</c>); null for a neuron's own explanations.</summary>
     static string? ControlColumn(ControlKind control) => control switch

@@ -112,5 +112,16 @@ static class StoreSchema
         CREATE INDEX explanation_results_listing
             ON explanation_results (layer, neuron, id, explainer, simulator, status, chosen_explanation, score, control);
         """,
+        """
+        -- Scores by method (simulation correlation now; detection, fuzzing, ablation later) of a result's chosen
+        -- explanation, and the rule that chose it. Results stored before have neither.
+        ALTER TABLE explanation_results ADD COLUMN chosen_by TEXT;
+        CREATE TABLE explanation_scores (
+            result_id INTEGER NOT NULL,
+            method TEXT NOT NULL,
+            score REAL,
+            undefined_reason TEXT,
+            PRIMARY KEY (result_id, method)) WITHOUT ROWID;
+        """,
     ];
 }

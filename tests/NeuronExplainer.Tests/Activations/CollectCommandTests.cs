@@ -7,6 +7,7 @@ using static NeuronExplainer.Tests.CliRunner;
 namespace NeuronExplainer.Tests.Activations;
 
 /// <summary>End to end on the real stories260K model over a slice of TinyStories, through the CLI.</summary>
+[Trait(TestCategory.Name, TestCategory.Slow)]
 public sealed class CollectCommandTests : IDisposable
 {
     readonly TempDirectory temp = new();

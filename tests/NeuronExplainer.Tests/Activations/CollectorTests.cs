@@ -339,8 +339,9 @@ public sealed class CollectorTests : IDisposable
             "random" => Small with { RandomSamples = 1_000_000 },
             _ => Small with { SequenceLength = 500 },
         };
-        var error = Assert.Throws<NeuronExplainerException>(() => new Collector(new FakeModel(), settings, new CorpusOptions(corpus), "fake"));
-        Assert.Contains(message, error.Message);
+        // The library names the setting; the CLI shows the flag that sets it.
+        var error = Assert.Throws<SettingException>(() => new Collector(new FakeModel(), settings, new CorpusOptions(corpus), "fake"));
+        Assert.Contains(message, NeuronExplainer.Cli.SettingFlags.Message(error));
     }
 
     [Fact]
@@ -353,6 +354,31 @@ public sealed class CollectorTests : IDisposable
         var error = Assert.Throws<NeuronExplainerException>(() => collector.Run(store, "test"));
         Assert.Contains("yields no window of --seq-len 16", error.Message);
         AssertEmpty(store);
+    }
+
+    [Fact]
+    public void ACorpusOfOnlyInvalidUtf8ReportsItsSkippedLinesNotAShortCorpus()
+    {
+        var broken = Path.Combine(directory, "broken.txt");
+        File.WriteAllBytes(broken, [0xff, 0xfe, (byte)'a', (byte)'\n', 0xc3, 0x28, (byte)'\n', 0x80, (byte)'b']);
+        using var store = NewStore();
+        var collector = new Collector(new FakeModel(), Small, new CorpusOptions(broken), "fake");
+        var error = Assert.Throws<NeuronExplainerException>(() => collector.Run(store, "test"));
+        Assert.Contains("all 3 lines were skipped", error.Message);
+        Assert.Contains($"{broken}:1: invalid UTF-8", error.Message);
+        Assert.DoesNotContain("--seq-len", error.Message);
+        AssertEmpty(store);
+    }
+
+    [Fact]
+    public void AShortCorpusWithSomeSkippedLinesSaysBoth()
+    {
+        var tiny = Path.Combine(directory, "tiny-broken.txt");
+        File.WriteAllBytes(tiny, [(byte)'a', (byte)'b', (byte)'c', (byte)'\n', 0xff, (byte)'\n']);
+        var error = Assert.Throws<NeuronExplainerException>(() => new Collector(new FakeModel(), Small, new CorpusOptions(tiny), "fake").EnsureCorpusHasAWindow());
+        Assert.Contains("yields no window of --seq-len 16", error.Message);
+        Assert.Contains("1 of 2 lines were skipped", error.Message);
+        Assert.Contains($"{tiny}:2: invalid UTF-8", error.Message);
     }
 
     [Fact]

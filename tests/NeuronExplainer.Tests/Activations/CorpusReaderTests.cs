@@ -109,6 +109,7 @@ public sealed class CorpusReaderTests : IDisposable
         Assert.Contains("holds no corpus files", empty.Message);
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void ReadsTheSharedTinyStoriesHead()
     {

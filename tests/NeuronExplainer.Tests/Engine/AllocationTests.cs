@@ -17,9 +17,11 @@ public class AllocationTests
         var request = new ForwardRequest([ForwardRequest.MlpPost(1), ForwardRequest.MlpPost(3), ForwardRequest.AttnPattern(2)], Logits: true);
         for (var i = 0; i < 3; i++) model.Forward(tokens, 8, 64, request);
         // A buffer allocated per pass would show in every pass; the runtime's own one-off allocations (tiered
-        // JIT, thread pool growth) do not, so the least of three passes is what the forward pass itself allocates.
+        // JIT, thread pool growth) do not, so the least of several passes is what the forward pass itself allocates.
+        // The counter is process-wide: background work left by other test classes (servers shutting down, timers)
+        // lands in some passes under a loaded machine, so take the least of ten.
         var allocated = long.MaxValue;
-        for (var i = 0; i < 3; i++)
+        for (var i = 0; i < 10; i++)
         {
             var before = GC.GetTotalAllocatedBytes(precise: true);
             model.Forward(tokens, 8, 64, request);

@@ -8,7 +8,25 @@ namespace NeuronExplainer.Tests.Engine;
 
 public class EngineCommandTests
 {
+    [Fact]
+    public void The_tokenizer_option_serves_a_llama2c_bin_without_a_tokenizer_beside_it()
+    {
+        using var temp = new Storage.TempDirectory();
+        string alone = temp.Sub("stories260K.bin");
+        File.Copy(EngineFixtures.Stories260K, alone);
+        var (refused, _, why) = Run("activations", "--model", alone, "--text", "Lily");
+        Assert.Equal(CliApp.Failure, refused);
+        Assert.Contains("--tokenizer", why);
 
+        string tokenizer = Path.Combine(Path.GetDirectoryName(EngineFixtures.Stories260K)!, "tok512.bin");
+        var (code, output, error) = Run("activations", "--model", alone, "--tokenizer", tokenizer, "--text", "Lily saw a dog.", "--json");
+        Assert.True(code == 0, error);
+        using var json = JsonDocument.Parse(output);
+        using var model = ModelLoader.Load(ModelLocator.Locate(EngineFixtures.Stories260K), "stories260K");
+        Assert.Equal(model.Tokenizer.Encode("Lily saw a dog."), json.RootElement.GetProperty("token_ids").EnumerateArray().Select(t => t.GetInt32()));
+    }
+
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void ActivationsJsonHasTheDocumentedShapeAndValues()
     {
@@ -37,6 +55,7 @@ public class EngineCommandTests
         EngineFixtures.AssertClose(direct[172..], activations.SelectMany(r => r).ToArray(), "activations --json", tolerance: 1e-6f);
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void ActivationsTableListsTokens()
     {
@@ -46,6 +65,7 @@ public class EngineCommandTests
         Assert.Contains("\" Lily\"", output);
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void ActivationsLayerOutOfRangeIsAClearFailure()
     {
@@ -62,6 +82,7 @@ public class EngineCommandTests
         Assert.Contains("/nonexistent/model.bin", error);
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void GenerateFromBosTellsTheLilyStory()
     {

@@ -3,6 +3,7 @@ using NeuronExplainer.Models.Hub;
 
 namespace NeuronExplainer.Tests.Engine;
 
+[Trait(TestCategory.Name, TestCategory.Slow)]
 public class GenerationTests
 {
     [Fact]

@@ -174,6 +174,7 @@ public sealed class LoaderErrorTests : IDisposable
         Assert.Contains("no model.safetensors or model.safetensors.index.json", Fails(() => ModelLoader.LoadWeights(model)).Message);
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void TruncatedLlama2cCheckpoint()
     {

@@ -21,6 +21,7 @@ public class ParityTests
         return data;
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Theory]
     [MemberData(nameof(Cases))]
     public void HooksAndLogitsMatchReference(string model, string backend)
@@ -79,7 +80,7 @@ public class ParityTests
             var weights = model.GetMlpWeights(1);
             var cFc = file.ReadFloat32("h.1.mlp.c_fc.weight");
             var cProj = file.ReadFloat32("h.1.mlp.c_proj.weight");
-            Assert.Null(weights.Gate);
+            Assert.Null(weights.Up);
             Assert.Equal(Enumerable.Range(0, d).Select(i => cFc[i * mlp + neuron]), weights.In.Span.Slice(neuron * d, d).ToArray());
             Assert.Equal(cProj.AsSpan(neuron * d, d).ToArray(), weights.Out.Span.Slice(neuron * d, d).ToArray());
             Assert.Equal(file.ReadFloat32("wte.weight"), model.GetTokenMatrices().Unembedding.ToArray());
@@ -94,7 +95,7 @@ public class ParityTests
             var weights = model.GetMlpWeights(0);
             var down = file.ReadFloat32("model.layers.0.mlp.down_proj.weight");
             Assert.Equal(file.ReadFloat32("model.layers.0.mlp.gate_proj.weight"), weights.In.ToArray());
-            Assert.Equal(file.ReadFloat32("model.layers.0.mlp.up_proj.weight"), weights.Gate!.Value.ToArray());
+            Assert.Equal(file.ReadFloat32("model.layers.0.mlp.up_proj.weight"), weights.Up!.Value.ToArray());
             Assert.Equal(Enumerable.Range(0, d).Select(i => down[i * mlp + neuron]), weights.Out.Span.Slice(neuron * d, d).ToArray());
         }
     }

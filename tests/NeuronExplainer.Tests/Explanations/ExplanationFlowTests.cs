@@ -28,6 +28,30 @@ public class ExplanationFlowTests
     }
 
     [Fact]
+    public async Task Every_scorer_scores_the_chosen_explanation_by_its_method_and_the_choice_rule_is_named()
+    {
+        var flow = new ExplanationFlow(new BaselineExplainer(), new BaselineSimulator(),
+            new ExplanationFlowOptions(Scorers: [new SimulationCorrelationScorer(), new ExcerptCountScorer()]));
+        var explained = await flow.ExplainAsync(new ExplainerInput(SyntheticNeurons.Cat(), null), None);
+        Assert.Equal(ChoiceRule.CalibrationCorrelation, explained.ChosenBy);
+        Assert.Empty(explained.Scores);
+
+        var result = await flow.ScoreAsync(SyntheticNeurons.Cat(), explained, None);
+        var valid = result.Results!.ScoredExplanations[result.ChosenIndex!.Value].ScoredSimulation;
+        Assert.Equal([new MethodScore(SimulationCorrelationScorer.MethodName, valid.EvCorrelationScore, null),
+            new MethodScore("excerpt-count", valid.ScoredSequenceSimulations.Count, null)], result.Scores);
+    }
+
+    /// <summary>A second scorer, to show the flow stores whatever its scorers give, each by its method.</summary>
+    sealed class ExcerptCountScorer : IScorer
+    {
+        public string Method => "excerpt-count";
+
+        public Task<MethodScore> ScoreAsync(ScorerInput input, CancellationToken cancellationToken) =>
+            Task.FromResult(new MethodScore(Method, input.Valid.ScoredSequenceSimulations.Count, null));
+    }
+
+    [Fact]
     public async Task A_silent_neuron_is_recorded_as_having_no_activations()
     {
         var flow = new ExplanationFlow(new BaselineExplainer(), new BaselineSimulator(), new ExplanationFlowOptions());

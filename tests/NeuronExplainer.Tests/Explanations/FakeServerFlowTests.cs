@@ -105,6 +105,31 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
+    public async Task Rejected_replies_are_never_replayed_so_a_rerun_against_a_correct_server_reaches_it()
+    {
+        var record = Cat().Record;
+        // A second neuron with the very same excerpts: identical simulation prompts.
+        var twin = record with { NeuronId = new NeuronId(0, 1) };
+        store.PutNeuronRecords([record]);
+        server.ChatContent = (request, _) => request.Messages[^1].Contains("unknown") ? "0\n0" : Answer(request.Messages[^1]);
+        using (var bad = Pipeline())
+            await new ExplanationRunner(store, store, Flow(bad)).RunAsync([record.NeuronId], RunStep.ExplainAndScore);
+        Assert.Equal(NeuronStatus.Failed, store.GetExplanationResult(record.NeuronId, "token-activation-pair:fake-chat", "chat:fake-chat")!.Status);
+
+        server.ChatContent = (request, _) => Answer(request.Messages[^1]);
+        int before = server.Count(FakeOpenAiServer.Chat);
+        store.PutNeuronRecords([twin]);
+        using (var good = Pipeline())
+            await new ExplanationRunner(store, store, Flow(good)).RunAsync([record.NeuronId, twin.NeuronId], RunStep.ExplainAndScore);
+
+        Assert.All(store.ListExplanationResults(), r => Assert.Equal(NeuronStatus.Done, r.Status));
+        Assert.True(server.Count(FakeOpenAiServer.Chat) > before, "the rerun sent no call: a rejected reply was replayed from the cache");
+
+        static ExplanationFlow Flow(LlmPipeline llm) =>
+            new(new LlmExplainer(llm, "fake-chat"), new ChatSimulator(llm, "fake-chat"), new ExplanationFlowOptions());
+    }
+
+    [Fact]
     public async Task Server_errors_are_retried_by_the_pipeline_and_truncated_answers_never_become_numbers()
     {
         server.Enqueue(FakeOpenAiServer.Chat, FakeReply.Error(500), FakeReply.Error(429, "0"), FakeReply.TruncatedJson);

@@ -9,6 +9,7 @@ namespace NeuronExplainer.Tests.Explanations;
 /// A small version of the offline end to end: <c>run</c> on stories260K over the head of TinyStories with the
 /// baseline pair and the shuffled control.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Slow)]
 public sealed class OfflineRunTests : IDisposable
 {
     readonly string directory = Path.Combine(Path.GetTempPath(), "nx-run-" + Guid.NewGuid().ToString("N"));

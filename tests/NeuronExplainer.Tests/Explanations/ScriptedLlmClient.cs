@@ -9,13 +9,15 @@ internal sealed class ScriptedLlmClient(Func<ChatRequest, ChatResponse>? chat = 
     public List<ChatRequest> ChatRequests { get; } = [];
     public List<CompletionRequest> CompletionRequests { get; } = [];
 
-    public Task<ChatResponse> ChatAsync(ChatRequest request, LlmCallContext context, CancellationToken cancellationToken = default)
+    public Task<ChatResponse> ChatAsync(ChatRequest request, LlmCallContext context, ReplyCheck<ChatResponse>? check = null,
+        CancellationToken cancellationToken = default)
     {
         lock (ChatRequests) ChatRequests.Add(request);
         return Task.FromResult((chat ?? throw new InvalidOperationException("no chat script"))(request));
     }
 
-    public Task<CompletionResponse> CompleteAsync(CompletionRequest request, LlmCallContext context, CancellationToken cancellationToken = default)
+    public Task<CompletionResponse> CompleteAsync(CompletionRequest request, LlmCallContext context, ReplyCheck<CompletionResponse>? check = null,
+        CancellationToken cancellationToken = default)
     {
         lock (CompletionRequests) CompletionRequests.Add(request);
         return Task.FromResult((complete ?? throw new InvalidOperationException("no completion script"))(request));

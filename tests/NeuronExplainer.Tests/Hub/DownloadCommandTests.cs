@@ -7,6 +7,7 @@ namespace NeuronExplainer.Tests.Hub;
 public class DownloadCommandTests
 {
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void A_local_llama2c_checkpoint_is_reported_with_its_tokenizer()
     {

@@ -10,11 +10,14 @@ public class HubDownloadTests : IAsyncLifetime
     private FakeHub hub = null!;
     private readonly string cache = Directory.CreateTempSubdirectory("hub-cache-").FullName;
     private readonly StringWriter progress = new();
+    /// <summary>Displays a failed download left open; closed at the end so no live display outlives its test.</summary>
+    private readonly List<HubDownloadDisplay> displays = [];
 
     public async Task InitializeAsync() => hub = await FakeHub.StartAsync();
 
     public async Task DisposeAsync()
     {
+        foreach (var display in displays) display.Dispose();
         await hub.DisposeAsync();
         Directory.Delete(cache, recursive: true);
     }
@@ -29,12 +32,17 @@ public class HubDownloadTests : IAsyncLifetime
     };
 
     /// <summary>The CLI's display of the library's download progress, drawn into <see cref="progress"/>.</summary>
-    private HubDownloadDisplay Console(bool interactive = true) => new(AnsiConsole.Create(new AnsiConsoleSettings
+    private HubDownloadDisplay Console(bool interactive = true)
     {
-        Out = new AnsiConsoleOutput(progress),
-        Interactive = interactive ? InteractionSupport.Yes : InteractionSupport.No,
-        Ansi = interactive ? AnsiSupport.Yes : AnsiSupport.No,
-    }));
+        var display = new HubDownloadDisplay(AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(progress),
+            Interactive = interactive ? InteractionSupport.Yes : InteractionSupport.No,
+            Ansi = interactive ? AnsiSupport.Yes : AnsiSupport.No,
+        }));
+        displays.Add(display);
+        return display;
+    }
 
     private Task<ModelLocation> LocateAsync(string model, HubOptions? options = null) => ModelLocator.LocateAsync(model, options ?? Options(), Console());
 

@@ -16,6 +16,7 @@ public class ModelLocatorTests : IDisposable
         return path;
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void A_llama2c_bin_finds_its_tok_bin_beside_it()
     {
@@ -67,6 +68,42 @@ public class ModelLocatorTests : IDisposable
         Assert.Equal(Path.Combine(directory, "config.json"), location.Config);
         Assert.Equal(["model-1.safetensors", "model-2.safetensors"], location.Checkpoints.Select(Path.GetFileName));
         Assert.Equal(["vocab.json", "merges.txt"], location.TokenizerFiles.Select(Path.GetFileName));
+    }
+
+    [Fact]
+    public void A_named_tokenizer_replaces_the_search_beside_the_model()
+    {
+        string model = Touch("model.bin");
+        string tokenizer = Path.Combine(Directory.CreateTempSubdirectory("locator-tok-").FullName, "tok512.bin");
+        Assert.Equal(tokenizer, ModelLocator.Locate(model, tokenizer: tokenizer).TokenizerPath);
+        Touch("tok512.bin");
+        Touch("tok4096.bin");
+        Assert.Equal(tokenizer, ModelLocator.Locate(directory, tokenizer: tokenizer).TokenizerPath);
+        Directory.Delete(Path.GetDirectoryName(tokenizer)!);
+    }
+
+    [Theory]
+    [InlineData("bad/x.bin")]
+    [InlineData("./models/x")]
+    [InlineData("models/llama/model.safetensors")]
+    public void A_missing_path_says_so_and_never_asks_the_hub(string model)
+    {
+        // A hub that cannot be reached: asking it would fail with "cannot reach".
+        var options = new HubOptions { Endpoint = "http://127.0.0.1:9", CacheDirectory = directory };
+        var error = Assert.Throws<NeuronExplainerException>(() => ModelLocator.Locate(model, options));
+        Assert.StartsWith($"model '{model}': no such file or directory", error.Message);
+        Assert.Contains("does not exist", error.Message);
+        Assert.DoesNotContain("hub", error.Message);
+    }
+
+    [Fact]
+    public void A_value_that_may_be_a_path_or_a_hub_id_says_first_that_the_path_does_not_exist()
+    {
+        var options = new HubOptions { Endpoint = "http://127.0.0.1:9", CacheDirectory = directory };
+        var error = Assert.Throws<NeuronExplainerException>(() => ModelLocator.Locate("bad/model", options));
+        Assert.StartsWith("model 'bad/model': no such file or directory", error.Message);
+        Assert.True(error.Message.IndexOf("does not exist", StringComparison.Ordinal) < error.Message.IndexOf("hub", StringComparison.Ordinal), error.Message);
+        Assert.Contains("cannot reach", error.Message);
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using NeuronExplainer.Activations;
+using Microsoft.Extensions.Time.Testing;
 using NeuronExplainer.Llm;
 
 namespace NeuronExplainer.Tests.Llm;
@@ -23,8 +24,8 @@ public sealed class LlmPipelineTests : IAsyncLifetime
 
     private LlmEndpoint Endpoint => new(_server.BaseUrl);
 
-    private LlmPipeline Pipeline(LlmPipelineOptions? options = null, PriceTable? prices = null, string? apiKey = null) =>
-        new(new OpenAiCompatibleBackend(Endpoint, apiKey), Endpoint, options ?? Fast, prices ?? PriceTable.Default, _store, ownsBackend: true);
+    private LlmPipeline Pipeline(LlmPipelineOptions? options = null, PriceTable? prices = null, string? apiKey = null, TimeProvider? time = null) =>
+        new(new OpenAiCompatibleBackend(Endpoint, apiKey), Endpoint, options ?? Fast, prices ?? PriceTable.Default, _store, time, ownsBackend: true);
 
     /// <summary>Runs <paramref name="test"/> with a fresh environment variable holding <paramref name="key"/>; gets its name.</summary>
     private static async Task WithKeyVariable(string key, Func<string, Task> test)
@@ -122,14 +123,34 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     public async Task RetryAfterSecondsIsHonoured()
     {
         _server.Enqueue(FakeOpenAiServer.Chat, FakeReply.Error(429, retryAfter: "1"));
-        using var llm = Pipeline(Fast with { MaxRetryDelay = TimeSpan.FromSeconds(5) });
+        var time = new FakeTimeProvider();
+        using var llm = Pipeline(Fast with { MaxRetryDelay = TimeSpan.FromSeconds(5) }, time: time);
+        var retrying = new TaskCompletionSource();
+        llm.Retrying += _ => retrying.TrySetResult();
 
-        await llm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron));
+        var call = llm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron));
+        await retrying.Task;
+        var waited = await AdvanceUntil(time, () => _server.Count(FakeOpenAiServer.Chat) == 2);
+        await call;
 
-        var at = _server.Requests.Select(r => r.At).ToList();
-        Assert.Equal(2, at.Count);
-        // Our own backoff is 1 ms here; only the server's Retry-After explains a wait of about a second.
-        Assert.InRange((at[1] - at[0]).TotalSeconds, 0.9, 4.0);
+        Assert.Equal(2, _server.Count(FakeOpenAiServer.Chat));
+        // Our own backoff is 1 ms here; only the server's Retry-After explains a wait of about a second of the pipeline's clock.
+        Assert.InRange(waited.TotalSeconds, 0.9, 4.0);
+    }
+
+    /// <summary>
+    /// Moves the pipeline's clock on in 5 ms steps, letting the pipeline run between them, until <paramref name="done"/>;
+    /// returns how far the clock moved (a minute at most). Waits and timeouts then take no real time.
+    /// </summary>
+    private static async Task<TimeSpan> AdvanceUntil(FakeTimeProvider time, Func<bool> done)
+    {
+        var start = time.GetUtcNow();
+        while (!done() && time.GetUtcNow() - start < TimeSpan.FromMinutes(1))
+        {
+            time.Advance(TimeSpan.FromMilliseconds(5));
+            await Task.Delay(1);
+        }
+        return time.GetUtcNow() - start;
     }
 
     [Fact]
@@ -167,9 +188,12 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     public async Task RetriesAreBoundedInTime()
     {
         _server.Enqueue(FakeOpenAiServer.Chat, Enumerable.Repeat(FakeReply.Hang, 10).ToArray());
-        using var llm = Pipeline(Fast with { AttemptTimeout = TimeSpan.FromMilliseconds(300), MaxCallTime = TimeSpan.FromMilliseconds(800), MaxAttempts = 10 });
+        var time = new FakeTimeProvider();
+        using var llm = Pipeline(Fast with { AttemptTimeout = TimeSpan.FromMilliseconds(300), MaxCallTime = TimeSpan.FromMilliseconds(800), MaxAttempts = 10 }, time: time);
 
-        var e = await Assert.ThrowsAsync<LlmCallFailedException>(() => llm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron)));
+        var call = llm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron));
+        await AdvanceUntil(time, () => call.IsCompleted);
+        var e = await Assert.ThrowsAsync<LlmCallFailedException>(() => call);
 
         Assert.Contains("gave up after 0.8 s", e.Message);
         Assert.Contains("no answer within 0.3 s", e.Message);
@@ -236,14 +260,14 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task ModelBaseUrlAndAttemptArePartOfTheCacheKeyButTheContextIsNot()
+    public async Task ModelAndBaseUrlArePartOfTheCacheKeyButTheContextIsNot()
     {
         using var llm = Pipeline();
         await llm.ChatAsync(Ask("q"), LlmCallContext.Explain(Neuron));
         await llm.ChatAsync(Ask("q"), LlmCallContext.Explain(new NeuronId(0, 1)));
         Assert.Equal(1, _server.Count(FakeOpenAiServer.Chat));
 
-        await llm.ChatAsync(Ask("q") with { Attempt = 1 }, LlmCallContext.Explain(Neuron));
+        await llm.ChatAsync(Ask("q") with { Temperature = 0.5 }, LlmCallContext.Explain(Neuron));
         await llm.ChatAsync(Ask("q") with { Model = "fake-chat-2" }, LlmCallContext.Explain(Neuron));
         Assert.Equal(3, _server.Count(FakeOpenAiServer.Chat));
 
@@ -313,6 +337,67 @@ public sealed class LlmPipelineTests : IAsyncLifetime
 
         Assert.Equal(3, outcomes.Count(o => o == "ok"));
         Assert.Equal(3, _server.Count(FakeOpenAiServer.Chat));
+    }
+
+    [Fact]
+    public async Task AZeroBudgetAllowsCallsToALoopbackServerEvenUnderAnOpenAiModelName()
+    {
+        using var llm = Pipeline(Fast with { MaxCost = 0m });
+        var response = await llm.ChatAsync(Ask("q") with { Model = "gpt-4o-mini" }, LlmCallContext.Explain(Neuron));
+
+        Assert.Single(response.Choices);
+        Assert.Equal(1, _server.Count(FakeOpenAiServer.Chat));
+        Assert.Equal(0m, llm.Usage.Cost);
+    }
+
+    [Fact]
+    public async Task ARejectedReplyIsNotCachedSoTheNextIdenticalRequestReachesTheServer()
+    {
+        _server.Enqueue(FakeOpenAiServer.Chat, FakeReply.WithContent("bad"), FakeReply.WithContent("bad"));
+        _server.ChatContent = (_, _) => "good";
+        ReplyCheck<ChatResponse> check = r => r.Choices[0].Content == "good" ? null : "not good";
+        using var llm = Pipeline();
+
+        Assert.Equal("bad", (await llm.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron), check)).Choices[0].Content);
+        Assert.Equal("bad", (await llm.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron), check)).Choices[0].Content);
+        Assert.Equal("good", (await llm.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron), check)).Choices[0].Content);
+        Assert.Equal("good", (await llm.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron), check)).Choices[0].Content);
+
+        Assert.Equal(3, _server.Count(FakeOpenAiServer.Chat));
+        Assert.Equal(1, _store.CacheWrites);
+        // Every reply from the server is paid and ledgered, the rejected ones too.
+        Assert.Equal([false, false, false, true], _store.ListLedger().Select(l => l.FromCache));
+    }
+
+    [Fact]
+    public async Task ACachedReplyTheCallerRejectsIsAMissAndIsReplaced()
+    {
+        using (var old = Pipeline()) await old.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron));
+        _server.ChatContent = (_, _) => "good";
+        ReplyCheck<ChatResponse> check = r => r.Choices[0].Content == "good" ? null : "not good";
+        using var llm = Pipeline();
+
+        Assert.Equal("good", (await llm.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron), check)).Choices[0].Content);
+        Assert.Equal("good", (await llm.ChatAsync(Ask("q"), LlmCallContext.Simulate(Neuron), check)).Choices[0].Content);
+        Assert.Equal(2, _server.Count(FakeOpenAiServer.Chat));
+    }
+
+    [Fact]
+    public async Task AReplyRejectedByTheCallerIsNotSharedWithAConcurrentIdenticalRequest()
+    {
+        _server.Delay = TimeSpan.FromMilliseconds(200);
+        _server.Enqueue(FakeOpenAiServer.Chat, FakeReply.WithContent("bad"));
+        _server.ChatContent = (_, _) => "good";
+        ReplyCheck<ChatResponse> check = r => r.Choices[0].Content == "good" ? null : "not good";
+        using var llm = Pipeline(Fast with { Concurrency = 4 });
+
+        // The first call is in flight (registered synchronously) when the second arrives.
+        var first = llm.ChatAsync(Ask("same"), LlmCallContext.Simulate(Neuron), check);
+        var second = llm.ChatAsync(Ask("same"), LlmCallContext.Simulate(new NeuronId(0, 1)), check);
+
+        Assert.Equal("bad", (await first).Choices[0].Content);
+        Assert.Equal("good", (await second).Choices[0].Content);
+        Assert.Equal(2, _server.Count(FakeOpenAiServer.Chat));
     }
 
     [Fact]

@@ -8,7 +8,7 @@ public sealed class OpenAiWireTests
     [Fact]
     public void RequestBodiesUseTheApiFieldNames()
     {
-        var chat = new ChatRequest("gpt-4o-mini", [ChatMessage.User("hi")], MaxTokens: 10, Temperature: 0, N: 3, TopLogprobs: 5, Attempt: 2);
+        var chat = new ChatRequest("gpt-4o-mini", [ChatMessage.User("hi")], MaxTokens: 10, Temperature: 0, N: 3, TopLogprobs: 5);
         Assert.Equal("""{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"max_tokens":10,"temperature":0,"n":3,"logprobs":true,"top_logprobs":5}""",
             Encoding.UTF8.GetString(OpenAiWire.ChatBody(chat)));
 

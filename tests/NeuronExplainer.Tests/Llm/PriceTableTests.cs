@@ -25,9 +25,13 @@ public sealed class PriceTableTests
     }
 
     [Fact]
-    public void LocalServersAreFreeUnlessTheTablePricesTheirModel()
+    public void LocalServersAreFreeUnlessTheFilePricesTheirModel()
     {
         Assert.Equal(new ModelPrice(0, 0), PriceTable.Default.PriceOf("llama-3-8b", Local));
+        // A local server (a fake, a proxy, a fine-tune) serving a model under an OpenAI name is not charged OpenAI's price.
+        Assert.Equal(new ModelPrice(0, 0), PriceTable.Default.PriceOf("gpt-4o-mini", Local));
+        Assert.Equal(new ModelPrice(0, 0), PriceTable.Default.PriceOf("gpt-4o-mini", new LlmEndpoint(new Uri("http://127.0.0.1:9000/v1"))));
+        Assert.Equal(new ModelPrice(1m, 2m), LoadText("""{"gpt-4o-mini": {"prompt_per_million": 1, "completion_per_million": 2}}""").PriceOf("gpt-4o-mini", Local));
         Assert.Equal(new ModelPrice(0.5m, 1m), LoadText("""{"llama-3-8b": {"prompt_per_million": 0.5, "completion_per_million": 1}}""").PriceOf("llama-3-8b", Local));
     }
 

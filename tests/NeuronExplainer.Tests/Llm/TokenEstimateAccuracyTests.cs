@@ -6,6 +6,7 @@ using Xunit.Abstractions;
 namespace NeuronExplainer.Tests.Llm;
 
 /// <summary>The dry run's token estimate against a real byte-level BPE (GPT-2's) on real documents.</summary>
+[Trait(TestCategory.Name, TestCategory.Slow)]
 public sealed class TokenEstimateAccuracyTests(ITestOutputHelper output)
 {
     private static readonly ByteLevelBpeTokenizer Gpt2 = ByteLevelBpeTokenizer.FromVocabAndMerges(

@@ -174,6 +174,27 @@ public abstract class NeuronStoreContract
     }
 
     [Fact]
+    public void Scores_by_method_and_the_choice_rule_come_back_and_are_replaced()
+    {
+        var id = new NeuronId(2, 5);
+        var scores = new List<MethodScore> { new("simulation-correlation", 0.75, null), new("detection", null, "no positive excerpts") };
+        using (var store = Open())
+        {
+            store.PutExplanationResult(StoreFixtures.Done(id, "baseline", "words about cats") with { Scores = scores, ChosenBy = ChoiceRule.CalibrationCorrelation });
+            store.PutExplanationResult(StoreFixtures.Done(new NeuronId(2, 6), "baseline", "no scores"));
+        }
+        using (var store = OpenExisting())
+        {
+            var back = store.GetExplanationResult(id, "baseline", "baseline")!;
+            Assert.Equal(scores.OrderBy(x => x.Method, StringComparer.Ordinal), back.Scores);
+            Assert.Equal(ChoiceRule.CalibrationCorrelation, back.ChosenBy);
+            Assert.Empty(store.GetExplanationResult(new NeuronId(2, 6), "baseline", "baseline")!.Scores);
+            store.PutExplanationResult(back with { Scores = [new("simulation-correlation", 0.5, null)] });
+            Assert.Equal([new MethodScore("simulation-correlation", 0.5, null)], Assert.Single(store.GetExplanationResults(id)).Scores);
+        }
+    }
+
+    [Fact]
     public void A_control_is_kept_apart_by_its_field_and_never_searched()
     {
         var id = new NeuronId(1, 3);

@@ -102,6 +102,22 @@ public class SqliteNeuronStoreTests : IDisposable
     }
 
     [Fact]
+    public void A_version_3_store_gains_scores_by_method_and_keeps_its_results_without_them()
+    {
+        Directory.CreateDirectory(Run);
+        using (var raw = Raw(Path.Combine(Run, SqliteNeuronStore.FileName)))
+        {
+            foreach (var migration in StoreSchema.Migrations.Take(3)) Sql(raw, migration);
+            Sql(raw, $"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = 3");
+            Sql(raw, "INSERT INTO explanation_results (layer, neuron, explainer, simulator, status, updated_at) VALUES (0, 1, 'baseline', 'baseline', 'Done', '2026-11-21T09:00:00.0000000+00:00')");
+        }
+        using var store = SqliteNeuronStore.Open(Run);
+        var result = Assert.Single(store.GetExplanationResults(new NeuronId(0, 1)));
+        Assert.Empty(result.Scores);
+        Assert.Null(result.ChosenBy);
+    }
+
+    [Fact]
     public void Layer_listing_reads_only_the_covering_index()
     {
         using (var store = SqliteNeuronStore.Open(Run)) store.PutExplanationResult(StoreFixtures.Done(new NeuronId(0, 1), "baseline", "x"));

@@ -9,6 +9,7 @@ namespace NeuronExplainer.Tests.Tokenizers;
 /// SmolLM's Digits), built on GPT-2's vocabulary as byte-level-variants-reference.mjs builds them, against
 /// tokenizers.js.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Slow)]
 public class ByteLevelVariantTests
 {
     public static TheoryData<string> Variants => new() { "llama3-style", "smollm-style" };

@@ -5,6 +5,7 @@ using NeuronExplainer.Models.Tokenizers;
 namespace NeuronExplainer.Tests.Tokenizers;
 
 /// <summary>Token-for-token agreement with independent references on the shared corpora.</summary>
+[Trait(TestCategory.Name, TestCategory.Slow)]
 public class TokenizerParityTests
 {
     private static readonly Lazy<ByteLevelBpeTokenizer> Gpt2 = new(() => ByteLevelBpeTokenizer.FromVocabAndMerges(

@@ -124,6 +124,7 @@ public class TokenizerTests : IDisposable
         Assert.Throws<NeuronExplainerException>(() => tokenizer.TokenString(-1));
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void Loader_finds_the_tokenizer_files_of_a_directory_or_names_what_is_missing()
     {
@@ -162,6 +163,7 @@ public class TokenizerTests : IDisposable
         Assert.Contains("not valid JSON", Assert.Throws<NeuronExplainerException>(() => TokenizerLoader.Load(directory)).Message);
     }
 
+    [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
     public void Tokenizer_json_with_byte_level_bpe_loads_like_vocab_and_merges()
     {

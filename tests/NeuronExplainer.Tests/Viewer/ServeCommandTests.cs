@@ -32,15 +32,28 @@ public sealed partial class ServeCommandTests
     }
 
     [Fact]
-    public void A_busy_port_is_a_clear_failure()
+    public async Task A_busy_port_is_one_error_line()
     {
         using var store = ViewerFixture.Store();
         using var busy = new TcpListener(IPAddress.Loopback, 0);
         busy.Start();
         int port = ((IPEndPoint)busy.LocalEndpoint).Port;
-        var (code, _, err) = Run("serve", "--store", Path.GetDirectoryName(store.Store.Location)!, "--port", port.ToString());
-        Assert.Equal(CliApp.Failure, code);
-        Assert.Contains("address already in use", err);
+        // In a process of its own: the host's logger writes to the real console, which an in-process run would not see.
+        using var process = Process.Start(new ProcessStartInfo("dotnet",
+            ["exec", Path.Combine(AppContext.BaseDirectory, "neuron-explainer.dll"), "serve", "--store", Path.GetDirectoryName(store.Store.Location)!, "--port", port.ToString()])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        })!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal(CliApp.Failure, process.ExitCode);
+        Assert.Equal("", await output);
+        var line = Assert.Single((await error).Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("error: ", line);
+        Assert.Contains($"port {port} is in use", line);
+        Assert.Contains("--port", line);
     }
 
     [Fact]

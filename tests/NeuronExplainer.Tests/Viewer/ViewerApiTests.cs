@@ -197,6 +197,87 @@ public sealed class ViewerApiTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData("/api/search?q=cat&limit=abc", "limit 'abc' is not a whole number")]
+    [InlineData("/api/search?q=cat&limit=5&limit=6", "'limit' is given 2 times")]
+    [InlineData("/api/search?q=cat&q=dog", "'q' is given 2 times")]
+    public async Task Malformed_search_parameters_are_400_with_a_message(string path, string mentioned)
+    {
+        var d = await Json(path, HttpStatusCode.BadRequest);
+        Assert.Contains(mentioned, d.GetProperty("error").GetString());
+    }
+
+    [Theory]
+    [InlineData("/api/neurons/0/5.0")]
+    [InlineData("/api/neurons/0/abc")]
+    [InlineData("/api/layers/1.5")]
+    [InlineData("/api/store.db")]
+    public async Task Every_api_404_has_a_json_error(string path)
+    {
+        var d = await Json(path, HttpStatusCode.NotFound);
+        Assert.False(string.IsNullOrEmpty(d.GetProperty("error").GetString()));
+    }
+
+    [Fact]
+    public async Task A_wrong_method_on_the_api_has_a_json_error()
+    {
+        var response = await client.PostAsync("/api/summary", null);
+        Assert.True((int)response.StatusCode is >= 400 and < 500, response.StatusCode.ToString());
+        Assert.StartsWith("application/json", response.Content.Headers.ContentType?.ToString());
+        Assert.False(string.IsNullOrEmpty(JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetString()));
+    }
+
+    [Fact]
+    public async Task Search_queries_are_bounded_in_length_and_words()
+    {
+        var tooLong = await Json("/api/search?q=" + new string('a', 8192), HttpStatusCode.BadRequest);
+        Assert.Contains("8192 characters", tooLong.GetProperty("error").GetString());
+        var manyWords = await Json("/api/search?q=" + Uri.EscapeDataString(string.Join(' ', Enumerable.Range(0, 20).Select(i => $"w{i}"))), HttpStatusCode.BadRequest);
+        Assert.Contains("20 words", manyWords.GetProperty("error").GetString());
+        // A repeated word is one word: the same term twice only costs FTS5 work.
+        Assert.Single((await Json("/api/search?q=" + Uri.EscapeDataString(string.Join(' ', Enumerable.Repeat("counting", 20))))).GetProperty("hits").EnumerateArray());
+    }
+
+    [Theory]
+    [InlineData("evil.example")]
+    [InlineData("evil.example:5000")]
+    [InlineData("127.0.0.1.evil.example")]
+    public async Task Requests_for_another_host_name_are_refused(string host)
+    {
+        foreach (var path in new[] { "/api/summary", "/" })
+        {
+            var request = new HttpRequestMessage(HttpMethod.Get, path);
+            request.Headers.Host = host;
+            var response = await client.SendAsync(request);
+            Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+            var body = await response.Content.ReadAsStringAsync();
+            Assert.Contains("is not this viewer's address", JsonDocument.Parse(body).RootElement.GetProperty("error").GetString());
+        }
+    }
+
+    [Theory]
+    [InlineData("localhost:5000")]
+    [InlineData("127.0.0.1:5000")]
+    [InlineData("[::1]:5000")]
+    [InlineData("LOCALHOST")]
+    public async Task Loopback_host_names_are_served(string host)
+    {
+        var request = new HttpRequestMessage(HttpMethod.Get, "/api/summary");
+        request.Headers.Host = host;
+        Assert.Equal(HttpStatusCode.OK, (await client.SendAsync(request)).StatusCode);
+    }
+
+    [Fact]
+    public async Task A_viewer_opened_to_the_network_serves_any_host_name()
+    {
+        await using var open = ViewerApp.Build(store.Store, ViewerOptions.Default with { Host = IPAddress.Any }, b => b.WebHost.UseTestServer());
+        await open.StartAsync();
+        using var http = open.GetTestClient();
+        var request = new HttpRequestMessage(HttpMethod.Get, "/api/summary");
+        request.Headers.Host = "viewer.lab.example:5000";
+        Assert.Equal(HttpStatusCode.OK, (await http.SendAsync(request)).StatusCode);
+    }
+
+    [Theory]
     [InlineData("/")]
     [InlineData("/neuron/1/2")]
     [InlineData("/layer/0")]

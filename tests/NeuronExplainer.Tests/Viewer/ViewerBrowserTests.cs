@@ -12,6 +12,7 @@ namespace NeuronExplainer.Tests.Viewer;
 /// The pages in a real browser (Debian's chromium driven by Playwright) against the viewer on a real
 /// loopback port. Any console error (a script failure or a refused inline style) fails the test.
 /// </summary>
+[Trait(TestCategory.Name, TestCategory.Slow)]
 public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server) : IClassFixture<ViewerBrowserTests.Server>
 {
     /// <summary>One viewer on a loopback port and one browser, shared by the tests of this class.</summary>

@@ -12,18 +12,22 @@ public enum ModelFormat { HuggingFace, Llama2c }
 /// <param name="Checkpoints">model.safetensors, the shards of model.safetensors.index.json, or the llama2.c .bin.</param>
 /// <param name="Config">config.json (Hugging Face), or null for llama2.c (its header holds the config).</param>
 /// <param name="TokenizerFiles">The tokenizer files found (tokenizer.json, vocab.json + merges.txt, ..., or tokenizer.bin).</param>
-public sealed record ModelLocation(ModelFormat Format, string Directory, IReadOnlyList<string> Checkpoints, string? Config, IReadOnlyList<string> TokenizerFiles)
+/// <param name="GivenTokenizer">The tokenizer the user named (<c>--tokenizer</c>), used instead of any found.</param>
+public sealed record ModelLocation(ModelFormat Format, string Directory, IReadOnlyList<string> Checkpoints, string? Config, IReadOnlyList<string> TokenizerFiles,
+    string? GivenTokenizer = null)
 {
     public string ModelPath => Format == ModelFormat.HuggingFace ? Directory : Checkpoints[0];
 
-    public string TokenizerPath => Format == ModelFormat.HuggingFace ? Directory : TokenizerFiles[0];
+    public string TokenizerPath => GivenTokenizer ?? (Format == ModelFormat.HuggingFace ? Directory : TokenizerFiles[0]);
 }
 
 /// <summary>
 /// Turns a <c>--model</c> value into local files: an existing directory (Hugging Face layout, or a folder
 /// with one llama2.c .bin and its tokenizer), an existing llama2.c .bin (tokenizer.bin or the only tok*.bin
 /// beside it), an existing config.json / safetensors file (its directory), or a hub id, downloaded into
-/// the <see cref="HubCache"/> on first use.
+/// the <see cref="HubCache"/> on first use. A tokenizer the user names is used as given, so a model need not
+/// have one beside it. A value that is clearly a path (a file extension, ./, ~, a backslash) is never tried
+/// on the hub; when the hub fails for one that could be either, the error says first that no such path exists.
 /// </summary>
 public static class ModelLocator
 {
@@ -37,25 +41,34 @@ public static class ModelLocator
     /// <summary>Small files that come along with a Hugging Face model when the hub has them.</summary>
     private static readonly string[] HfExtraFiles = ["tokenizer_config.json", "special_tokens_map.json", "generation_config.json"];
 
-    public static ModelLocation Locate(string model, HubOptions? options = null, IProgress<HubDownloadProgress>? progress = null) =>
-        LocateAsync(model, options, progress).GetAwaiter().GetResult();
+    public static ModelLocation Locate(string model, HubOptions? options = null, IProgress<HubDownloadProgress>? progress = null, string? tokenizer = null) =>
+        LocateAsync(model, options, progress, tokenizer).GetAwaiter().GetResult();
 
-    public static async Task<ModelLocation> LocateAsync(string model, HubOptions? options = null, IProgress<HubDownloadProgress>? progress = null, CancellationToken cancel = default)
+    public static async Task<ModelLocation> LocateAsync(string model, HubOptions? options = null, IProgress<HubDownloadProgress>? progress = null,
+        string? tokenizer = null, CancellationToken cancel = default)
     {
-        if (Directory.Exists(model)) return FromDirectory(model);
-        if (File.Exists(model)) return FromFile(model);
+        if (Directory.Exists(model)) return FromDirectory(model, tokenizer);
+        if (File.Exists(model)) return FromFile(model, tokenizer);
+        string missing = $"model '{model}': no such file or directory ({Path.GetFullPath(model)} does not exist)";
+        if (LooksLikePath(model)) throw new NeuronExplainerException(missing);
         if (!HubModelId.TryParse(model, out var id))
-            throw new NeuronExplainerException($"model '{model}': no such file or directory, and not a hub id (name, org/name or org/name/folder, optionally @revision)");
+            throw new NeuronExplainerException($"{missing}, and it is not a hub id (name, org/name or org/name/folder, optionally @revision)");
 
         options ??= HubOptions.FromEnvironment();
         string local = id.Folder.Length > 0 ? HubCache.LocalPath(options, id.Repo, id.Folder) : HubCache.SnapshotDirectory(options, id.Repo);
         if (!File.Exists(Path.Combine(local, HubCache.CompleteMarker)))
         {
             using var client = new HubClient(options, progress);
-            await DownloadModelAsync(client, id, local, cancel);
+            try { await DownloadModelAsync(client, id, local, cancel); }
+            catch (NeuronExplainerException e) { throw new NeuronExplainerException($"{missing}; as a hub id: {e.Message}", e); }
         }
-        return FromDirectory(local);
+        return FromDirectory(local, tokenizer);
     }
+
+    /// <summary>Values no hub id looks like: a model file's extension, a relative or home prefix, a Windows separator.</summary>
+    private static bool LooksLikePath(string value) =>
+        value.StartsWith('.') || value.StartsWith('~') || value.Contains('\\') || Path.IsPathRooted(value)
+        || new[] { ".bin", ".safetensors", ".json", ".gguf", ".pt", ".pth" }.Any(e => value.EndsWith(e, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>Lists the repository folder, picks the files a model needs, downloads the missing ones and marks the folder complete.</summary>
     private static async Task DownloadModelAsync(HubClient client, HubModelId id, string local, CancellationToken cancel)
@@ -129,7 +142,7 @@ public static class ModelLocator
     }
 
     /// <summary>A local model directory: Hugging Face layout (config.json), or one llama2.c .bin with its tokenizer.</summary>
-    public static ModelLocation FromDirectory(string directory)
+    public static ModelLocation FromDirectory(string directory, string? tokenizer = null)
     {
         string Path(string name) => System.IO.Path.Combine(directory, name);
         if (File.Exists(Path(ConfigFile)))
@@ -143,34 +156,34 @@ public static class ModelLocator
                     throw new NeuronExplainerException($"{directory}: shard {System.IO.Path.GetFileName(missing)} named in {SafeTensorsIndex} is missing");
             }
             else throw new NeuronExplainerException($"{directory}: has config.json but no {SafeTensors} or {SafeTensorsIndex}");
-            var tokenizer = HfTokenizerFiles.Select(Path).Where(File.Exists).ToList();
-            if (tokenizer.Count == 0)
-                throw new NeuronExplainerException($"{directory}: no tokenizer; expected tokenizer.json, vocab.json + merges.txt, or encoder.json + vocab.bpe");
-            return new ModelLocation(ModelFormat.HuggingFace, directory, checkpoints, Path(ConfigFile), tokenizer);
+            var found = HfTokenizerFiles.Select(Path).Where(File.Exists).ToList();
+            if (found.Count == 0 && tokenizer is null)
+                throw new NeuronExplainerException($"{directory}: no tokenizer; expected tokenizer.json, vocab.json + merges.txt, or encoder.json + vocab.bpe (or name one with --tokenizer)");
+            return new ModelLocation(ModelFormat.HuggingFace, directory, checkpoints, Path(ConfigFile), found, tokenizer);
         }
 
         var bins = Directory.GetFiles(directory, "*.bin").Where(f => !IsLlama2cTokenizerName(System.IO.Path.GetFileName(f))).Order(StringComparer.Ordinal).ToList();
-        if (bins.Count == 1) return FromFile(bins[0]);
+        if (bins.Count == 1) return FromFile(bins[0], tokenizer);
         throw new NeuronExplainerException(bins.Count == 0
             ? $"{directory}: not a model directory; expected config.json with model.safetensors, or a llama2.c .bin"
             : $"{directory}: several llama2.c checkpoints ({string.Join(", ", bins.Select(System.IO.Path.GetFileName))}); name the .bin file");
     }
 
     /// <summary>A local file: a llama2.c .bin (with its tokenizer beside it) or a file of a Hugging Face model directory.</summary>
-    public static ModelLocation FromFile(string path)
+    public static ModelLocation FromFile(string path, string? tokenizer = null)
     {
         string name = Path.GetFileName(path);
         string directory = Path.GetDirectoryName(Path.GetFullPath(path))!;
         if (name == ConfigFile || name == SafeTensorsIndex || name.EndsWith(".safetensors", StringComparison.OrdinalIgnoreCase))
-            return FromDirectory(directory);
+            return FromDirectory(directory, tokenizer);
         if (!name.EndsWith(".bin", StringComparison.OrdinalIgnoreCase))
             throw new NeuronExplainerException($"{path}: not a model; expected a Hugging Face model directory or a llama2.c .bin checkpoint");
 
         var candidates = TokenizerLoader.Llama2cTokenizerFiles(directory, name);
-        if (candidates.Count != 1)
+        if (tokenizer is null && candidates.Count != 1)
             throw new NeuronExplainerException(candidates.Count == 0
-                ? $"{directory}: no tokenizer for {name}; expected tokenizer.bin or a tok*.bin beside it"
-                : $"{directory}: several tokenizers for {name} ({string.Join(", ", candidates.Select(Path.GetFileName))}); keep one, or name it tokenizer.bin");
-        return new ModelLocation(ModelFormat.Llama2c, directory, [Path.GetFullPath(path)], null, candidates);
+                ? $"{directory}: no tokenizer for {name}; expected tokenizer.bin or a tok*.bin beside it, or name one with --tokenizer"
+                : $"{directory}: several tokenizers for {name} ({string.Join(", ", candidates.Select(Path.GetFileName))}); keep one, name it tokenizer.bin, or name one with --tokenizer");
+        return new ModelLocation(ModelFormat.Llama2c, directory, [Path.GetFullPath(path)], null, candidates, tokenizer);
     }
 }
