@@ -123,7 +123,11 @@ public sealed class Collector
         var census = CorpusCensus.Count(corpus, model, settings, progress, onIssue, cancellation);
         var censusTime = clock.Elapsed;
         if (census.Windows == 0)
+        {
+            // Says why (every line unreadable, or documents too short), with the skipped lines.
+            EnsureCorpusHasAWindow();
             throw new NeuronExplainerException($"corpus '{corpus.Path}' yields no window of --seq-len {settings.SequenceLength} (a document needs at least {(settings.SequenceLength + 1) / 2} tokens); expected a longer corpus or a smaller --seq-len");
+        }
 
         var files = new CheckpointFile(CheckpointDirectory(store), CheckpointStage);
         using var resume = marker is null ? null : files.Open(marker);
