@@ -44,7 +44,11 @@ public class CollectionBenchmarks
             : (new TransformerConfig("llama", 5, 64, 172, 8, 4, 8, 512, 512, NormKind.RmsNorm, 1e-5f, MlpActivation.Silu, true, false, 10000, true), 32);
         model = new Transformer(Shape, TransformerWeights.Random(config, seed: 1), new IdTokenizer(config.VocabSize, config.PrependsBos ? 1 : null));
         var layers = Enumerable.Range(0, config.LayerCount).ToArray();
-        pass = new CollectionPass(model, layers, new CollectionSettings(), UnitSource.MlpNeurons(model.Info));
+        // A census as of a 640k-token corpus whose 8,000 most common tokens are in the token lookup table.
+        var counts = Enumerable.Range(0, config.VocabSize).Select(t => t < 8000 ? 5L : 0L).ToArray();
+        var census = new CorpusCensus(1, 10_000, 640_000, 0, 64, counts);
+        var settings = new CollectionSettings();
+        pass = new CollectionPass(model, layers, settings, census, MemoryPlanner.Plan(model.Info, layers, settings, census, 1L << 40), UnitSource.MlpNeurons(model.Info));
         request = new ForwardRequest(layers.Select(ForwardRequest.MlpPost).ToArray());
         var random = new Random(2);
         windows = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, 64).Select(_ => random.Next(2, config.VocabSize)).ToArray()).ToArray();

@@ -51,6 +51,7 @@ public static class CollectCommand
         readonly Option<DocumentSeparator> separator = new("--separator") { Description = "Document separator of text files", DefaultValueFactory = _ => DocumentSeparator.EndOfText };
         readonly Option<string> textField = new("--text-field") { Description = "JSONL field or parquet column holding the text", DefaultValueFactory = _ => "text" };
         readonly Option<int> batch = new("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 32 };
+        readonly Option<string?> memory = new("--memory") { Description = "Memory the collection state may use, e.g. 6G or 512M (default: three quarters of what the runtime may still allocate, which respects container limits and DOTNET_GCHeapHardLimit); the plan is printed, and refused before any work when it does not fit" };
         readonly Option<bool> force = new("--force") { Description = "Discard a store holding a collection with other settings (and everything made from it)" };
 
         /// <summary>Adds the options; shared ones are left to their owner.</summary>
@@ -58,7 +59,7 @@ public static class CollectCommand
         {
             model.AddTo(command);
             foreach (Option option in new Option[] { corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed,
-                         minCount, separator, textField, batch })
+                         minCount, separator, textField, batch, memory })
                 if (option != sharedStore && option != sharedLayers)
                     command.Options.Add(option);
             if (sharedStore is null) command.Options.Add(force);
@@ -80,6 +81,7 @@ public static class CollectCommand
                 Seed = parse.GetValue(seed),
                 MinTokenCount = parse.GetValue(minCount),
                 BatchWindows = parse.GetValue(batch),
+                MemoryBudget = parse.GetValue(memory) is { } size ? MemoryPlanner.ParseSize(size, "--memory") : null,
             };
             var corpusOptions = new CorpusOptions(parse.GetValue(corpus)!, parse.GetValue(separator), parse.GetValue(textField)!);
             if (HubCorpus.IsDatasetId(corpusOptions.Path))
@@ -131,8 +133,12 @@ public static class CollectCommand
         return ConsoleProgress.Run(stderr, "collecting", report => collector.Run(store, CliApp.ToolVersion, progress =>
         {
             double rate = progress.Tokens / Math.Max(clock.Elapsed.TotalSeconds, 1e-3);
-            report(progress.Fraction, $"{progress.Tokens:N0} tokens, {progress.Windows:N0} windows, {rate:N0} tokens/s");
-        }, OnIssue));
+            report(progress.Fraction, $"{progress.Stage}: {progress.Tokens:N0} tokens, {progress.Windows:N0} windows, {rate:N0} tokens/s");
+        }, OnIssue, onPlan: plan =>
+        {
+            clock.Restart();
+            foreach (var line in plan.Describe()) console.MarkupLineInterpolated($"[grey]{line}[/]");
+        }));
     }
 
     static void PrintSummary(IAnsiConsole console, CollectionSummary summary, ModelInfo model, string store)
@@ -153,8 +159,9 @@ public static class CollectCommand
             ? $"{summary.Elapsed.TotalSeconds:F1} s since resuming"
             : $"{summary.Elapsed.TotalSeconds:F1} s, {summary.Tokens / Math.Max(summary.Elapsed.TotalSeconds, 1e-3):N0} tokens/s");
         Row("forward / bookkeeping", $"{summary.ForwardTime.TotalSeconds:F2} s / {summary.BookkeepingTime.TotalSeconds:F2} s (+{100 * summary.BookkeepingTime.TotalSeconds / Math.Max(summary.ForwardTime.TotalSeconds, 1e-9):F0}% on the forward pass)");
-        Row("reading, tokenizing, checkpoints", $"{(summary.Elapsed - summary.ForwardTime - summary.BookkeepingTime - summary.FinishTime).TotalSeconds:F2} s");
-        Row("records, tables, weights", $"{summary.FinishTime.TotalSeconds:F2} s to build and store");
+        Row("counting (census read)", $"{summary.CensusTime.TotalSeconds:F2} s");
+        Row("reading, tokenizing, checkpoints", $"{(summary.Elapsed - summary.CensusTime - summary.ForwardTime - summary.BookkeepingTime - summary.FinishTime).TotalSeconds:F2} s");
+        Row("records, tables, weights", $"{summary.FinishTime.TotalSeconds:F2} s to build and store, of which {summary.RecomputeTime.TotalSeconds:F2} s recomputing {summary.RecomputedWindows:N0} windows in {summary.Plan?.Groups.Count} layer group(s)");
         Row("peak memory", $"{Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB working set; at most {summary.PeakKeptWindows:N0} windows kept");
         Row("store", store);
         console.Write(table);

@@ -7,18 +7,50 @@ namespace NeuronExplainer.Activations;
 /// Everything one collection pass accumulates, the per-batch work (forward pass, then every layer's
 /// samplers) and its (de)serialisation for checkpoints.
 /// </summary>
-sealed class CollectionPass(ITransformerModel model, IReadOnlyList<int> layers, CollectionSettings settings, UnitSource units)
+sealed class CollectionPass
 {
-    readonly ForwardRequest request = new(layers.Select(units.Hook).ToArray());
+    readonly ITransformerModel model;
+    readonly ForwardRequest request;
+    readonly UnitSource units;
 
-    public LayerSampler[] Samplers { get; } = layers.Select(l => new LayerSampler(l, units.Width, model.Info.VocabSize, settings)).ToArray();
+    public CollectionPass(ITransformerModel model, IReadOnlyList<int> layers, CollectionSettings settings, CorpusCensus census, MemoryPlan plan, UnitSource units)
+    {
+        this.model = model;
+        this.units = units;
+        request = new(layers.Select(units.Hook).ToArray());
+        TokenCounts = census.TokenCounts;
+        TableTokens = census.TokensSeenAtLeast(settings.MinTokenCount);
+        TableRow = new int[model.Info.VocabSize];
+        TableRow.AsSpan().Fill(-1);
+        for (int r = 0; r < TableTokens.Length; r++) TableRow[TableTokens[r]] = r;
+        int maximaRows = (int)Math.Min(census.Windows, SharedSamples.MaximaSampleSize);
+        Samplers = layers.Select(l => new LayerSampler(l, units.Width, maximaRows, TableTokens.Length, plan.KeepTopActivations, settings)).ToArray();
+        Shared = new SharedSamples(settings);
+    }
+
+    public LayerSampler[] Samplers { get; }
+    public SharedSamples Shared { get; }
     public WindowTokens Kept { get; } = new();
-    public long[] TokenCounts { get; } = new long[model.Info.VocabSize];
-    public long Documents, WindowsCut, WindowsSeen, Tokens, SkippedLines, PeakKeptWindows;
+    /// <summary>Occurrences of every token id in the corpus (from the census).</summary>
+    public long[] TokenCounts { get; }
+    /// <summary>Token ids with a row of sums, and each token id's row (-1: none).</summary>
+    public int[] TableTokens { get; }
+    public int[] TableRow { get; }
+    public long Documents, WindowsCut, WindowsSeen, Tokens, PeakKeptWindows;
     public TimeSpan Forward, Bookkeeping;
 
     /// <summary>Runs one batch of equal-length windows through the model and every sampler.</summary>
     public void Process(List<TokenWindow> batch)
+    {
+        var (input, rows) = Input(model, batch);
+        var clock = Stopwatch.StartNew();
+        var result = model.Forward(input, batch.Count, rows, request);
+        Forward += clock.Elapsed;
+        Accumulate(batch, result);
+    }
+
+    /// <summary>The forward input of a batch of equal-length windows, with BOS in front of each when the model wants it.</summary>
+    public static (int[] Input, int Rows) Input(ITransformerModel model, IReadOnlyList<TokenWindow> batch)
     {
         int offset = model.Info.PrependsBos ? 1 : 0, rows = batch[0].Tokens.Length + offset;
         var input = new int[batch.Count * rows];
@@ -27,10 +59,7 @@ sealed class CollectionPass(ITransformerModel model, IReadOnlyList<int> layers, 
             if (offset == 1) input[b * rows] = model.Tokenizer.BosId!.Value;
             batch[b].Tokens.CopyTo(input, b * rows + offset);
         }
-        var clock = Stopwatch.StartNew();
-        var result = model.Forward(input, batch.Count, rows, request);
-        Forward += clock.Elapsed;
-        Accumulate(batch, result);
+        return (input, rows);
     }
 
     /// <summary>Feeds a batch's forward result to every sampler: the bookkeeping that collection adds to the forward pass.</summary>
@@ -42,51 +71,59 @@ sealed class CollectionPass(ITransformerModel model, IReadOnlyList<int> layers, 
         for (int b = 0; b < batch.Count; b++)
         {
             for (int t = 0; t < length; t++) tokenRows[b * length + t] = b * rows + offset + t;
-            foreach (int token in batch[b].Tokens)
-            {
-                if ((uint)token >= (uint)TokenCounts.Length)
-                    throw new NeuronExplainerException($"the tokenizer produced id {token} outside the model's vocabulary of {TokenCounts.Length}");
-                TokenCounts[token]++;
-            }
+            Shared.Add(batch[b], WindowsSeen + b, Kept);
         }
         foreach (var sampler in Samplers)
-            sampler.Add(result.Hook(units.Hook(sampler.Layer)), batch, rows, offset, tokenRows, WindowsSeen, Kept);
+            sampler.Add(result.Hook(units.Hook(sampler.Layer)), batch, rows, offset, tokenRows, WindowsSeen, TableRow, Shared, Kept);
+        for (int b = 0; b < batch.Count; b++) Kept.Place(batch[b].Id, batch.Count, b);
         WindowsSeen += batch.Count;
         PeakKeptWindows = Math.Max(PeakKeptWindows, Kept.Count);
         Bookkeeping += clock.Elapsed;
     }
 
-    public byte[] Write(int format, IReadOnlyDictionary<string, string> manifest)
+    public void Write(BinaryWriter writer, int format, IReadOnlyDictionary<string, string> manifest)
     {
-        using var buffer = new MemoryStream();
-        using (var writer = new BinaryWriter(buffer))
-        {
-            writer.Write(format);
-            writer.Write(Fingerprint(manifest));
-            foreach (long value in new[] { Documents, WindowsCut, WindowsSeen, Tokens, SkippedLines, PeakKeptWindows }) writer.Write(value);
-            Checkpointing.Write(writer, TokenCounts);
-            Kept.Write(writer);
-            foreach (var sampler in Samplers) sampler.Write(writer);
-        }
-        return buffer.ToArray();
+        writer.Write(format);
+        writer.Write(Fingerprint(manifest));
+        writer.Write(Samplers[0].Top.KeepsActivations);
+        foreach (long value in new[] { Documents, WindowsCut, WindowsSeen, Tokens, PeakKeptWindows }) writer.Write(value);
+        Kept.Write(writer);
+        Shared.Write(writer);
+        foreach (var sampler in Samplers) sampler.Write(writer);
+        writer.Write(format);
     }
 
-    public void Read(byte[] state, int format, IReadOnlyDictionary<string, string> manifest)
+    /// <summary>
+    /// Reads a checkpoint's header: checks that it is this version's and these settings', and returns whether
+    /// its plan kept top-K activations (the state's layout), so the state can be built to match before <see cref="Read"/>.
+    /// </summary>
+    public static bool ReadHeader(BinaryReader reader, int format, IReadOnlyDictionary<string, string> manifest) => Guard(() =>
     {
-        using var reader = new BinaryReader(new MemoryStream(state));
+        if (reader.ReadInt32() != format || reader.ReadString() != Fingerprint(manifest))
+            throw new NeuronExplainerException("the store's collection checkpoint was written by another version or settings; run collect with --force to start over");
+        return reader.ReadBoolean();
+    });
+
+    /// <summary>Reads the rest of a checkpoint after <see cref="ReadHeader"/>.</summary>
+    public void Read(BinaryReader reader, int format) => Guard(() =>
+    {
+        Documents = reader.ReadInt64();
+        WindowsCut = reader.ReadInt64();
+        WindowsSeen = reader.ReadInt64();
+        Tokens = reader.ReadInt64();
+        PeakKeptWindows = reader.ReadInt64();
+        Kept.Read(reader);
+        Shared.Read(reader);
+        foreach (var sampler in Samplers) sampler.Read(reader);
+        if (reader.ReadInt32() != format) throw new EndOfStreamException();
+        return true;
+    });
+
+    static T Guard<T>(Func<T> read)
+    {
         try
         {
-            if (reader.ReadInt32() != format || reader.ReadString() != Fingerprint(manifest))
-                throw new NeuronExplainerException("the store's collection checkpoint was written by another version or settings; run collect with --force to start over");
-            Documents = reader.ReadInt64();
-            WindowsCut = reader.ReadInt64();
-            WindowsSeen = reader.ReadInt64();
-            Tokens = reader.ReadInt64();
-            SkippedLines = reader.ReadInt64();
-            PeakKeptWindows = reader.ReadInt64();
-            Checkpointing.Read<long>(reader, TokenCounts);
-            Kept.Read(reader);
-            foreach (var sampler in Samplers) sampler.Read(reader);
+            return read();
         }
         catch (EndOfStreamException)
         {

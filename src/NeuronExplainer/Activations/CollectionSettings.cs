@@ -25,15 +25,17 @@ public sealed record CollectionSettings
     public int BatchWindows { get; init; } = 32;
     /// <summary>Windows between checkpoints (taken at the next document boundary).</summary>
     public int CheckpointWindows { get; init; } = 2048;
+    /// <summary>
+    /// Bytes the collection's state may use (--memory); null: <see cref="MemoryPlanner.DefaultBudget"/>. It
+    /// changes how the work is split, never the records, so it is not part of the manifest.
+    /// </summary>
+    public long? MemoryBudget { get; init; }
 
     /// <summary>
     /// The pool from which quantile samples are drawn: twice what the bins need, so that each bin
     /// (holding 1/Q of the windows) receives about 2 x PerQuantile candidates.
     /// </summary>
     public int QuantilePoolSize => 2 * Quantiles * PerQuantile;
-
-    /// <summary>Floats of sampler state per neuron; the bound on memory that grows with the neuron count.</summary>
-    public long FloatsPerNeuron => (long)(TopK + RandomSamples + QuantilePoolSize) * SequenceLength + LayerSampler.MaximaSampleSize;
 
     /// <summary>Checks every value against the model; returns the layers to collect.</summary>
     public IReadOnlyList<int> Validate(Models.ModelInfo model)
@@ -56,11 +58,6 @@ public sealed record CollectionSettings
         foreach (int layer in layers)
             if (layer < 0 || layer >= model.LayerCount)
                 throw SettingException.Of<CollectionSettings>(nameof(Layers), $"names layer {layer} but {model.Name} has layers 0..{model.LayerCount - 1}");
-        long bytes = FloatsPerNeuron * 4L * layers.Count * model.MlpDim;
-        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        if (bytes > available / 2)
-            throw new NeuronExplainerException(
-                $"--top-k {TopK}, --random {RandomSamples}, --quantiles {Quantiles} x --per-quantile {PerQuantile} at --seq-len {SequenceLength} over {layers.Count * model.MlpDim} neurons need {bytes / (1 << 20)} MiB of sampler state, more than half of the {available / (1 << 20)} MiB available; collect fewer layers or smaller samples");
         return layers;
     }
 

@@ -6,6 +6,9 @@ namespace NeuronExplainer.Activations;
 /// <summary>Where a collection stands, for progress displays.</summary>
 public sealed record CollectionProgress(long Tokens, long Windows, long Documents, long BytesRead, long TotalBytes, long? MaxTokens)
 {
+    /// <summary>"counting" during the census read, "collecting" during the pass.</summary>
+    public string Stage { get; init; } = "collecting";
+
     /// <summary>Fraction done: by tokens when capped, else by corpus bytes read.</summary>
     public double Fraction => MaxTokens is { } max
         ? Math.Min(1, (double)Tokens / max)
@@ -15,7 +18,16 @@ public sealed record CollectionProgress(long Tokens, long Windows, long Document
 /// <summary>What a collection did, for the closing summary.</summary>
 public sealed record CollectionSummary(
     int Layers, int Neurons, long Documents, long Windows, long Tokens, long SkippedLines,
-    bool Resumed, bool AlreadyComplete, TimeSpan Elapsed, TimeSpan ForwardTime, TimeSpan BookkeepingTime, TimeSpan FinishTime, long PeakKeptWindows);
+    bool Resumed, bool AlreadyComplete, TimeSpan Elapsed, TimeSpan ForwardTime, TimeSpan BookkeepingTime, TimeSpan FinishTime, long PeakKeptWindows)
+{
+    /// <summary>The memory plan the collection ran under (null when there was nothing to do).</summary>
+    public MemoryPlan? Plan { get; init; }
+    /// <summary>Time of the census read (tokenizing and counting only).</summary>
+    public TimeSpan CensusTime { get; init; }
+    /// <summary>Forward time of the second pass, over only the windows the records need, and how many it ran.</summary>
+    public TimeSpan RecomputeTime { get; init; }
+    public long RecomputedWindows { get; init; }
+}
 
 /// <summary>
 /// Collects the records of every neuron of the chosen layers in one streaming pass over a corpus:
@@ -26,7 +38,7 @@ public sealed record CollectionSummary(
 public sealed class Collector
 {
     public const string CheckpointStage = "collect";
-    const int CheckpointFormat = 1;
+    const int CheckpointFormat = 2;
 
     readonly ITransformerModel model;
     readonly CollectionSettings settings;
@@ -93,101 +105,139 @@ public sealed class Collector
     /// <summary>
     /// Collects into <paramref name="store"/>, resuming from its checkpoint when there is one. Refuses
     /// a store holding another collection (see <see cref="Conflict"/>); the caller decides whether to
-    /// discard it. Nothing is written before the first checkpoint.
+    /// discard it. The corpus is counted first and the memory plan made (and handed to <paramref name="onPlan"/>)
+    /// before any forward pass; a plan that does not fit the budget is refused then. Nothing is written
+    /// before the first checkpoint.
     /// </summary>
     public CollectionSummary Run(ICollectionOutput store, string toolVersion, Action<CollectionProgress>? progress = null,
-        Action<CorpusIssue>? onIssue = null, CancellationToken cancellation = default)
+        Action<CorpusIssue>? onIssue = null, CancellationToken cancellation = default, Action<MemoryPlan>? onPlan = null)
     {
         var clock = Stopwatch.StartNew();
         var existing = store.GetManifest();
         if (Conflict(existing) is { } conflict)
             throw new NeuronExplainerException($"store '{store.Location}' holds a collection with other settings ({conflict}); use --force to discard it, or another --store");
-        var checkpoint = store.GetCheckpoint(CheckpointStage);
-        if (existing is not null && checkpoint is null && store.GetCollectionState() == CollectionState.Complete)
+        var marker = store.GetCheckpoint(CheckpointStage);
+        if (existing is not null && marker is null && store.GetCollectionState() == CollectionState.Complete)
             return new CollectionSummary(layers.Count, layers.Count * units.Width, 0, 0, 0, 0, false, true, clock.Elapsed, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0);
-        EnsureCorpusHasAWindow();
 
-        var state = new CollectionPass(model, layers, settings, units);
-        bool resumed = checkpoint is not null;
-        if (checkpoint is not null) state.Read(checkpoint, CheckpointFormat, manifestSettings);
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (settings.MemoryBudget > available)
+            throw new NeuronExplainerException($"--memory {MemoryPlanner.Size(settings.MemoryBudget.Value)} is more than the {MemoryPlanner.Size(available)} this process may use (physical memory, container limit or DOTNET_GCHeapHardLimit); expected at most that");
+        var census = CorpusCensus.Count(corpus, model, settings, progress, onIssue, cancellation);
+        var censusTime = clock.Elapsed;
+        if (census.Windows == 0)
+        {
+            // Says why (every line unreadable, or documents too short), with the skipped lines.
+            EnsureCorpusHasAWindow();
+            throw new NeuronExplainerException($"corpus '{corpus.Path}' yields no window of --seq-len {settings.SequenceLength} (a document needs at least {(settings.SequenceLength + 1) / 2} tokens); expected a longer corpus or a smaller --seq-len");
+        }
+
+        var files = new CheckpointFile(CheckpointDirectory(store), CheckpointStage);
+        using var resume = marker is null ? null : files.Open(marker);
+        bool? kept = resume is null ? null : CollectionPass.ReadHeader(resume, CheckpointFormat, manifestSettings);
+        var plan = MemoryPlanner.Plan(model.Info, layers, settings, census, settings.MemoryBudget ?? MemoryPlanner.DefaultBudget(), kept);
+        long free = new DriveInfo(Path.GetFullPath(CheckpointDirectory(store))).AvailableFreeSpace;
+        if (free < plan.CheckpointBytes)
+            throw new NeuronExplainerException($"the collection checkpoint needs {MemoryPlanner.Size(plan.CheckpointBytes)} on the disk of {CheckpointDirectory(store)}, which has {MemoryPlanner.Size(free)} free; free some space or use another --store");
+        onPlan?.Invoke(plan);
+
+        var state = new CollectionPass(model, layers, settings, census, plan, units);
+        if (resume is not null)
+        {
+            state.Read(resume, CheckpointFormat);
+            resume.Dispose();
+        }
 
         var reader = new CorpusReader(corpus);
         var batcher = new WindowBatcher(settings.BatchWindows);
-        long skip = state.Documents, sinceCheckpoint = 0, documentIndex = 0;
-        bool skipping = skip > 0, full = false;
-        foreach (var document in reader.ReadDocuments(issue =>
-        {
-            if (skipping) return;
-            state.SkippedLines++;
-            onIssue?.Invoke(issue);
-        }))
+        long sinceCheckpoint = 0;
+        foreach (var document in CorpusCensus.Read(reader, model.Tokenizer, settings, state.Documents, state.Tokens, _ => { }))
         {
             cancellation.ThrowIfCancellationRequested();
-            if (documentIndex++ < skip) continue;
-            skipping = false;
-            foreach (var tokens in Windowing.Cut(model.Tokenizer.Encode(document), settings.SequenceLength))
+            foreach (var tokens in document.Windows)
             {
-                if (settings.MaxTokens is { } max && state.Tokens + tokens.Length > max)
-                {
-                    full = true;
-                    break;
-                }
                 state.Tokens += tokens.Length;
                 sinceCheckpoint++;
                 if (batcher.Add(new TokenWindow(state.WindowsCut++, tokens)) is { } batch) state.Process(batch);
             }
-            state.Documents = documentIndex;
+            state.Documents = document.Index + 1;
             progress?.Invoke(new CollectionProgress(state.Tokens, state.WindowsCut, state.Documents, reader.BytesRead, reader.TotalBytes, settings.MaxTokens));
-            if (full) break;
-            if (sinceCheckpoint >= settings.CheckpointWindows)
+            if (sinceCheckpoint >= settings.CheckpointWindows && !document.Full)
             {
                 // Batches are flushed only here, at the same points in every run, so a resumed run
                 // sees exactly the batches an uninterrupted one does.
                 foreach (var pending in batcher.Flush()) state.Process(pending);
                 if (existing is null) store.PutManifest(existing = Manifest(toolVersion));
-                store.PutCheckpoint(CheckpointStage, state.Write(CheckpointFormat, manifestSettings));
+                marker = Checkpoint(store, files, state, marker);
                 sinceCheckpoint = 0;
             }
         }
         foreach (var pending in batcher.Flush()) state.Process(pending);
-        if (state.WindowsSeen == 0)
-            throw new NeuronExplainerException($"corpus '{corpus.Path}' yields no window of --seq-len {settings.SequenceLength}; expected a longer corpus or a smaller --seq-len");
 
         var finish = Stopwatch.StartNew();
-        Finish(store, state, toolVersion, existing);
+        if (existing is null) store.PutManifest(Manifest(toolVersion));
+        // The pass's final state, so a run killed while writing resumes straight to the writing.
+        if (sinceCheckpoint > 0 || marker is null) marker = Checkpoint(store, files, state, marker);
+        var recordPass = Finish(store, state, plan);
+        store.DeleteCheckpoint(CheckpointStage);
+        files.DeleteOthers(null);
         return new CollectionSummary(layers.Count, layers.Count * units.Width, state.Documents, state.WindowsSeen, state.Tokens,
-            state.SkippedLines, resumed, false, clock.Elapsed, state.Forward, state.Bookkeeping, finish.Elapsed, state.PeakKeptWindows);
+            census.SkippedLines, resume is not null, false, clock.Elapsed, state.Forward, state.Bookkeeping, finish.Elapsed, state.PeakKeptWindows)
+        {
+            Plan = plan, CensusTime = censusTime, RecomputeTime = recordPass.Forward, RecomputedWindows = recordPass.WindowsRun,
+        };
+    }
+
+    /// <summary>Checkpoints go beside the store's file (its directory).</summary>
+    static string CheckpointDirectory(ICollectionOutput store) => Path.GetDirectoryName(Path.GetFullPath(store.Location))!;
+
+    byte[] Checkpoint(ICollectionOutput store, CheckpointFile files, CollectionPass state, byte[]? previous)
+    {
+        var marker = files.Write(previous, writer => state.Write(writer, CheckpointFormat, manifestSettings));
+        store.PutCheckpoint(CheckpointStage, marker);
+        files.DeleteOthers(marker);
+        return marker;
     }
 
     /// <summary>
-    /// Builds and stores records, token tables and weight views layer by layer (to bound memory). The store is
-    /// marked complete only after the last write, and the checkpoint removed after that, so a run killed on the
-    /// way resumes from the checkpoint and explain refuses a half-written store.
+    /// Writes token tables and weight views layer by layer, then the records, group by group after the second
+    /// pass recomputes the windows they need. The checkpoint stays until the last write, so a store is never
+    /// taken as complete while it is half written.
     /// </summary>
-    void Finish(ICollectionOutput store, CollectionPass state, string toolVersion, RunManifest? existing)
+    RecordPass Finish(ICollectionOutput store, CollectionPass state, MemoryPlan plan)
     {
-        if (existing is null) store.PutManifest(Manifest(toolVersion));
-        if (store.GetCheckpoint(CheckpointStage) is null) store.PutCheckpoint(CheckpointStage, state.Write(CheckpointFormat, manifestSettings));
         var tokenizer = model.Tokenizer;
         var strings = new string[model.Info.VocabSize];
         string TokenString(int id) => strings[id] ??= tokenizer.TokenString(id);
         var weights = new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount);
         foreach (var sampler in state.Samplers)
         {
-            store.PutNeuronRecords(Enumerable.Range(0, sampler.Width)
-                .Select(n => sampler.BuildRecord(n, state.WindowsSeen, state.Kept, TokenString))
-                .Select(r => r with { NeuronId = r.NeuronId with { Kind = units.Kind } }).ToArray());
             var tokenWeights = weights.TokenWeights(sampler.Layer, TokenString);
             var connections = weights.Connections(sampler.Layer);
+            sampler.Summarize(state.WindowsSeen, (n, sums) =>
+                store.PutActivationBasedTokens(new NeuronId(sampler.Layer, n) { Kind = units.Kind }, sampler.BuildTokenTable(sums, state.TableTokens, state.TokenCounts, TokenString)));
             for (int n = 0; n < sampler.Width; n++)
             {
                 var id = new NeuronId(sampler.Layer, n) { Kind = units.Kind };
-                store.PutActivationBasedTokens(id, sampler.BuildTokenTable(n, state.TokenCounts, TokenString));
                 store.PutWeightBasedTokens(id, tokenWeights[n]);
                 store.PutConnections(id, connections[n]);
             }
         }
+        var recordPass = new RecordPass(model, settings, units);
+        foreach (var group in plan.Groups)
+        {
+            var samplers = state.Samplers.Where(s => group.Contains(s.Layer)).ToArray();
+            var recomputed = recordPass.Run(samplers, state.Shared, state.Kept);
+            foreach (var sampler in samplers)
+            {
+                for (int first = 0; first < sampler.Width; first += MemoryPlanner.RecordChunk)
+                    store.PutNeuronRecords(Enumerable.Range(first, Math.Min(MemoryPlanner.RecordChunk, sampler.Width - first))
+                        .Select(n => sampler.BuildRecord(n, state.Shared, recomputed, state.Kept, TokenString))
+                        .Select(r => r with { NeuronId = r.NeuronId with { Kind = units.Kind } }).ToArray());
+                sampler.Top.ReleaseRecomputed(plan.KeepTopActivations);
+            }
+        }
         store.MarkCollectionComplete();
-        store.DeleteCheckpoint(CheckpointStage);
+        return recordPass;
     }
 }

@@ -4,45 +4,43 @@ using System.Numerics.Tensors;
 namespace NeuronExplainer.Activations;
 
 /// <summary>
-/// The one-pass state of every neuron of one layer: top-K windows by max activation (a bounded
-/// min-heap per neuron), a uniform reservoir of windows for the random sample, a second uniform
-/// reservoir (the pool) from which the quantile samples are drawn at the end, a reservoir of
-/// per-window maxima that estimates the quantile boundaries, moments over all tokens, and
-/// per-token activation sums for the token lookup table.
+/// The one-pass state of every neuron of one layer: top-K windows by max activation (a bounded min-heap per
+/// neuron), the neuron's max on each window of the shared maxima sample (for the quantile boundaries), the
+/// exact lowest and highest window max, moments over all tokens, and per-token activation sums for the
+/// token lookup table (only for the tokens the census counted often enough).
 /// </summary>
 sealed class LayerSampler
 {
-    /// <summary>Size of the per-neuron reservoir of window maxima used for quantile boundaries.</summary>
-    public const int MaximaSampleSize = 1024;
+    const ulong QuantilePickStream = 4;
 
-    const ulong RandomStream = 1, PoolStream = 2, MaximaStream = 3, QuantilePickStream = 4;
-
-    readonly int layer, width;
+    readonly int layer, width, maximaRows;
     readonly CollectionSettings settings;
-    readonly WindowSlots top, random, pool;
+    readonly WindowSlots top;
     readonly int[] heap;
     readonly int[] heapCount;
-    readonly float[] maxima;
     readonly float[] lowestMax, highestMax;
-    readonly float[]?[] tokenSums;
     readonly float[] windowMax;
+    float[]? maxima;
+    float[]? tokenSums;
+    double[]? boundaries;
 
-    public LayerSampler(int layer, int width, int vocabSize, CollectionSettings settings)
+    /// <param name="maximaRows">Windows in the shared maxima sample: at most <see cref="SharedSamples.MaximaSampleSize"/>.</param>
+    /// <param name="tableTokens">Tokens that have a row of sums (counted at least --min-token-count times).</param>
+    public LayerSampler(int layer, int width, int maximaRows, int tableTokens, bool keepTopActivations, CollectionSettings settings)
     {
         this.layer = layer;
         this.width = width;
+        this.maximaRows = maximaRows;
         this.settings = settings;
-        top = new WindowSlots(width, settings.TopK, settings.SequenceLength);
-        random = new WindowSlots(width, settings.RandomSamples, settings.SequenceLength);
-        pool = new WindowSlots(width, settings.QuantilePoolSize, settings.SequenceLength);
+        top = new WindowSlots(width, settings.TopK, settings.SequenceLength, keepTopActivations);
         heap = new int[width * settings.TopK];
         heapCount = new int[width];
-        maxima = new float[width * MaximaSampleSize];
+        maxima = new float[maximaRows * width];
         lowestMax = new float[width];
         lowestMax.AsSpan().Fill(float.PositiveInfinity);
         highestMax = new float[width];
         highestMax.AsSpan().Fill(float.NegativeInfinity);
-        tokenSums = new float[vocabSize][];
+        tokenSums = new float[(long)tableTokens * width];
         windowMax = new float[width];
         Moments = new RunningMoments(width);
     }
@@ -53,16 +51,21 @@ sealed class LayerSampler
 
     public int TopK => settings.TopK;
 
+    public WindowSlots Top => top;
+
     public RunningMoments Moments { get; }
 
     /// <summary>
-    /// Adds one forward batch. <paramref name="hook"/> is [windows, rowsPerWindow, width]; window b's
-    /// tokens are rows <c>b * rowsPerWindow + offset</c> onwards (offset 1 skips a BOS context token).
-    /// <paramref name="firstItem"/> is how many windows were seen before this batch.
+    /// Adds one forward batch. <paramref name="hook"/> is [windows, rowsPerWindow, width]; window b's tokens are
+    /// rows <c>b * rowsPerWindow + offset</c> onwards (offset 1 skips a BOS context token). <paramref name="firstItem"/>
+    /// is how many windows were seen before this batch; <paramref name="tableRow"/> maps a token id to its row of
+    /// sums (-1: none).
     /// </summary>
     public void Add(ReadOnlySpan<float> hook, IReadOnlyList<TokenWindow> windows, int rowsPerWindow, int offset,
-        IReadOnlyList<int> tokenRows, long firstItem, WindowTokens kept)
+        IReadOnlyList<int> tokenRows, long firstItem, int[] tableRow, SharedSamples shared, WindowTokens kept)
     {
+        var sums = tokenSums ?? throw new InvalidOperationException("the layer's sums were released");
+        var sample = maxima!;
         for (int b = 0; b < windows.Count; b++)
         {
             var window = windows[b];
@@ -72,23 +75,22 @@ sealed class LayerSampler
             {
                 var row = hook.Slice((firstRow + t) * width, width);
                 TensorPrimitives.Max(windowMax, row, windowMax);
-                var sums = tokenSums[window.Tokens[t]] ??= new float[width];
-                TensorPrimitives.Add(sums, row, sums);
+                if (tableRow[window.Tokens[t]] is var r and >= 0)
+                {
+                    var target = sums.AsSpan((int)((long)r * width), width);
+                    TensorPrimitives.Add(target, row, target);
+                }
             }
             long item = firstItem + b;
+            if (shared.MaximaSlot(item) is var slot and >= 0) windowMax.CopyTo(sample.AsSpan(slot * width, width));
+            TensorPrimitives.Min(lowestMax, windowMax, lowestMax);
+            TensorPrimitives.Max(highestMax, windowMax, highestMax);
             for (int n = 0; n < width; n++)
             {
                 float key = windowMax[n];
                 if (!float.IsFinite(key))
                     throw new NeuronExplainerException($"the model produced a non-finite activation ({key}) at blocks.{layer}.mlp.hook_post neuron {n} in window {window.Id}; the model weights or the engine are broken");
                 AddToTop(n, window, key, hook, firstRow, kept);
-                Reservoir(random, RandomStream, n, item, window, key, hook, firstRow, kept);
-                Reservoir(pool, PoolStream, n, item, window, key, hook, firstRow, kept);
-                if (item < MaximaSampleSize) maxima[n * MaximaSampleSize + item] = key;
-                else if (SampleHash.Below(settings.Seed, MaximaStream, NeuronKey(n), (ulong)item, item + 1) is var j && j < MaximaSampleSize)
-                    maxima[n * MaximaSampleSize + j] = key;
-                if (key < lowestMax[n]) lowestMax[n] = key;
-                if (key > highestMax[n]) highestMax[n] = key;
             }
         }
         Moments.AddBatch(hook, tokenRows);
@@ -110,14 +112,6 @@ sealed class LayerSampler
             top.Store(n, h[0], window, key, hook, firstRow, width, kept);
             SiftDown(n, h, k);
         }
-    }
-
-    void Reservoir(WindowSlots slots, ulong stream, int n, long item, TokenWindow window, float key, ReadOnlySpan<float> hook, int firstRow, WindowTokens kept)
-    {
-        int capacity = slots.Capacity;
-        if (item < capacity) slots.Store(n, (int)item, window, key, hook, firstRow, width, kept);
-        else if (SampleHash.Below(settings.Seed, stream, NeuronKey(n), (ulong)item, item + 1) is var j && j < capacity)
-            slots.Store(n, (int)j, window, key, hook, firstRow, width, kept);
     }
 
     ulong NeuronKey(int n) => ((ulong)layer << 32) | (uint)n;
@@ -152,30 +146,66 @@ sealed class LayerSampler
         }
     }
 
-    /// <summary>The finished record of neuron <paramref name="n"/>.</summary>
-    public NeuronRecord BuildRecord(int n, long windowsSeen, WindowTokens kept, Func<int, string> tokenString)
+    /// <summary>
+    /// Ends the pass for this layer: computes every neuron's quantile boundaries, lets <paramref name="table"/>
+    /// take each neuron's token lookup table, then drops the maxima and sums, which nothing needs any more.
+    /// </summary>
+    public void Summarize(long windowsSeen, Action<int, ReadOnlySpan<float>> table)
     {
-        ActivationRecord Record(WindowSlots slots, int slot)
+        int q = settings.Quantiles, rows = (int)Math.Min(windowsSeen, maximaRows);
+        boundaries = new double[width * (q + 1)];
+        var sample = new float[rows];
+        var sums = tokenSums!;
+        var column = new float[sums.Length / width];
+        for (int n = 0; n < width; n++)
         {
-            var ids = kept.Tokens(slots.Id(n, slot));
-            var values = slots.Activations(n, slot);
+            for (int i = 0; i < rows; i++) sample[i] = maxima![i * width + n];
+            Array.Sort(sample);
+            var b = boundaries.AsSpan(n * (q + 1), q + 1);
+            b[0] = lowestMax[n];
+            b[q] = highestMax[n];
+            for (int i = 1; i < q; i++)
+            {
+                double position = (double)i / q * (rows - 1);
+                int below = (int)Math.Floor(position), above = Math.Min(below + 1, rows - 1);
+                b[i] = sample[below] + (position - below) * (sample[above] - sample[below]);
+            }
+            for (int r = 0; r < column.Length; r++) column[r] = sums[(long)r * width + n];
+            table(n, column);
+        }
+        maxima = null;
+        tokenSums = null;
+    }
+
+    /// <summary>
+    /// The finished record of neuron <paramref name="n"/>, after <see cref="Summarize"/>; the random and pool
+    /// windows' activations come from <paramref name="recomputed"/>, the top windows' from <see cref="Top"/>.
+    /// </summary>
+    public NeuronRecord BuildRecord(int n, SharedSamples shared, RecomputedWindows recomputed, WindowTokens kept, Func<int, string> tokenString)
+    {
+        int q = settings.Quantiles;
+        var bounds = boundaries!.AsSpan(n * (q + 1), q + 1).ToArray();
+        ActivationRecord Record(long window, ReadOnlySpan<float> values)
+        {
+            var ids = kept.Tokens(window);
             var activations = new double[values.Length];
             for (int i = 0; i < values.Length; i++) activations[i] = ShortestDouble(values[i]);
             return new ActivationRecord(ids.Select(tokenString).ToArray(), activations);
         }
+        ActivationRecord Shared(long window) => Record(window, recomputed.Activations(layer, n, window, kept.Tokens(window).Length));
 
         var topSlots = top.Filled(n).OrderByDescending(s => top.Key(n, s)).ThenBy(s => top.Id(n, s));
-        var randomSlots = random.Filled(n).OrderBy(s => random.Id(n, s));
-        var boundaries = QuantileBoundaries(n, windowsSeen);
-        var byQuantile = QuantileSamples(n, boundaries).Select(bin => (IReadOnlyList<ActivationRecord>)bin.Select(s => Record(pool, s)).ToArray()).ToArray();
+        var randomWindows = shared.Random.Where(id => id >= 0).Order();
+        var byQuantile = QuantileSamples(n, bounds, shared.Pool.Where(id => id >= 0), window => TensorPrimitives.Max(recomputed.Activations(layer, n, window, kept.Tokens(window).Length)))
+            .Select(bin => (IReadOnlyList<ActivationRecord>)bin.Select(Shared).ToArray()).ToArray();
         var (mean, variance, skewness, kurtosis) = Moments.Summary(n);
         return new NeuronRecord(
             new NeuronId(layer, n),
-            randomSlots.Select(s => Record(random, s)).ToArray(),
+            randomWindows.Select(Shared).ToArray(),
             byQuantile,
-            boundaries,
+            bounds,
             mean, variance, skewness, kurtosis,
-            topSlots.Select(s => Record(top, s)).ToArray());
+            topSlots.Select(s => Record(top.Id(n, s), top.Activations(n, s, kept.Tokens(top.Id(n, s)).Length))).ToArray());
     }
 
     /// <summary>
@@ -190,58 +220,35 @@ sealed class LayerSampler
     }
 
     /// <summary>
-    /// Q + 1 boundaries of the per-window max activation: the exact lowest and highest window max
-    /// at the ends, and between them the i/Q quantiles of the reservoir of window maxima.
+    /// For each quantile bin, up to PerQuantile pool windows whose max falls in it, chosen uniformly (by a
+    /// seeded hash of neuron and window id), in window order.
     /// </summary>
-    double[] QuantileBoundaries(int n, long windowsSeen)
+    List<long>[] QuantileSamples(int n, double[] bounds, IEnumerable<long> pool, Func<long, float> max)
     {
         int q = settings.Quantiles;
-        var sample = maxima.AsSpan(n * MaximaSampleSize, (int)Math.Min(windowsSeen, MaximaSampleSize)).ToArray();
-        Array.Sort(sample);
-        var boundaries = new double[q + 1];
-        boundaries[0] = lowestMax[n];
-        boundaries[q] = highestMax[n];
-        for (int i = 1; i < q; i++)
+        var bins = Enumerable.Range(0, q).Select(_ => new List<long>()).ToArray();
+        foreach (long window in pool)
         {
-            double position = (double)i / q * (sample.Length - 1);
-            int below = (int)Math.Floor(position);
-            int above = Math.Min(below + 1, sample.Length - 1);
-            boundaries[i] = sample[below] + (position - below) * (sample[above] - sample[below]);
-        }
-        return boundaries;
-    }
-
-    /// <summary>
-    /// For each quantile bin, up to PerQuantile pool windows whose max falls in it, chosen uniformly
-    /// (by a seeded hash of the window id), in window order.
-    /// </summary>
-    List<int>[] QuantileSamples(int n, double[] boundaries)
-    {
-        int q = settings.Quantiles;
-        var bins = Enumerable.Range(0, q).Select(_ => new List<int>()).ToArray();
-        foreach (int slot in pool.Filled(n))
-        {
+            float key = max(window);
             int bin = q - 1;
-            while (bin > 0 && pool.Key(n, slot) < boundaries[bin]) bin--;
-            bins[bin].Add(slot);
+            while (bin > 0 && key < bounds[bin]) bin--;
+            bins[bin].Add(window);
         }
         return bins.Select(bin => bin
-            .OrderBy(s => SampleHash.Below(settings.Seed, QuantilePickStream, NeuronKey(n), (ulong)pool.Id(n, s), long.MaxValue))
+            .OrderBy(w => SampleHash.Below(settings.Seed, QuantilePickStream, NeuronKey(n), (ulong)w, long.MaxValue))
             .Take(settings.PerQuantile)
-            .OrderBy(s => pool.Id(n, s))
+            .Order()
             .ToList()).ToArray();
     }
 
     /// <summary>
-    /// Tokens of neuron <paramref name="n"/> with the highest mean activation among those seen at least
-    /// MinTokenCount times, highest first.
+    /// Tokens of a neuron with the highest mean activation among those with a row of sums (seen at least
+    /// MinTokenCount times), highest first.
     /// </summary>
-    public TokenLookupTableSummaryOfNeuron BuildTokenTable(int n, long[] tokenCounts, Func<int, string> tokenString)
+    public TokenLookupTableSummaryOfNeuron BuildTokenTable(ReadOnlySpan<float> sums, int[] tableTokens, long[] tokenCounts, Func<int, string> tokenString)
     {
-        var best = new List<(int Token, double Mean)>();
-        for (int token = 0; token < tokenSums.Length; token++)
-            if (tokenSums[token] is { } sums && tokenCounts[token] >= settings.MinTokenCount)
-                best.Add((token, sums[n] / (double)tokenCounts[token]));
+        var best = new List<(int Token, double Mean)>(sums.Length);
+        for (int r = 0; r < sums.Length; r++) best.Add((tableTokens[r], sums[r] / (double)tokenCounts[tableTokens[r]]));
         var chosen = best.OrderByDescending(t => t.Mean).ThenBy(t => t.Token).Take(settings.TokenTableSize).ToArray();
         return new TokenLookupTableSummaryOfNeuron(chosen.Select(t => tokenString(t.Token)).ToArray(), chosen.Select(t => t.Mean).ToArray())
         {
@@ -254,17 +261,13 @@ sealed class LayerSampler
         writer.Write(layer);
         writer.Write(width);
         top.Write(writer);
-        random.Write(writer);
-        pool.Write(writer);
         Checkpointing.Write(writer, heap);
         Checkpointing.Write(writer, heapCount);
-        Checkpointing.Write(writer, maxima);
+        Checkpointing.Write(writer, maxima!);
         Checkpointing.Write(writer, lowestMax);
         Checkpointing.Write(writer, highestMax);
         Moments.Write(writer);
-        var present = tokenSums.Select((s, t) => (s, t)).Where(x => x.s is not null).Select(x => x.t).ToArray();
-        Checkpointing.Write(writer, present);
-        foreach (int t in present) Checkpointing.Write(writer, tokenSums[t]!);
+        Checkpointing.Write(writer, tokenSums!);
     }
 
     public void Read(BinaryReader reader)
@@ -273,20 +276,12 @@ sealed class LayerSampler
         if (savedLayer != layer || savedWidth != width)
             throw new NeuronExplainerException($"collection checkpoint holds layer {savedLayer} ({savedWidth} neurons) where layer {layer} ({width} neurons) was expected; run collect with --force to start over");
         top.Read(reader);
-        random.Read(reader);
-        pool.Read(reader);
         Checkpointing.Read<int>(reader, heap);
         Checkpointing.Read<int>(reader, heapCount);
-        Checkpointing.Read<float>(reader, maxima);
+        Checkpointing.Read<float>(reader, maxima!);
         Checkpointing.Read<float>(reader, lowestMax);
         Checkpointing.Read<float>(reader, highestMax);
         Moments.Read(reader);
-        Array.Clear(tokenSums);
-        foreach (int t in Checkpointing.ReadArray<int>(reader))
-        {
-            if ((uint)t >= (uint)tokenSums.Length)
-                throw new NeuronExplainerException($"collection checkpoint names token {t} outside the vocabulary; run collect with --force to start over");
-            Checkpointing.Read<float>(reader, tokenSums[t] = new float[width]);
-        }
+        Checkpointing.Read<float>(reader, tokenSums!);
     }
 }

@@ -44,6 +44,17 @@ public sealed class WeightViews
         gainedIn = mlps.Select(m => ScaleRows(m.In.Span, m.NormGain.Span)).ToArray();
     }
 
+    /// <summary>
+    /// Bytes the views hold while they are computed: the gained input rows of every layer (a copy of c_fc), and one
+    /// score row per neuron in flight (a core each) over the widest candidate list (the vocabulary, or every neuron
+    /// of the other layers).
+    /// </summary>
+    public static long WorkBytes(ModelInfo info)
+    {
+        long candidates = Math.Max(info.VocabSize, (long)Math.Max(1, info.LayerCount - 1) * info.MlpDim);
+        return 4L * info.LayerCount * info.MlpDim * info.ModelDim + 4L * Environment.ProcessorCount * candidates;
+    }
+
     /// <summary>Input and output token weights of every neuron of <paramref name="layer"/>.</summary>
     public WeightBasedSummaryOfNeuron[] TokenWeights(int layer, Func<int, string> tokenString)
     {

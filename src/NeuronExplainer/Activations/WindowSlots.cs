@@ -1,43 +1,56 @@
 namespace NeuronExplainer.Activations;
 
 /// <summary>
-/// A fixed number of kept windows per neuron: for each, the window id, a key (its max activation)
-/// and that neuron's activations on the window. One flat array per field keeps the state compact
-/// and cheap to checkpoint.
+/// The top-K windows of every neuron of a layer: for each slot the window id and its key (the neuron's max
+/// activation on it), and, when the memory plan keeps them, that neuron's activations on the window. Without
+/// them the activations are recomputed after the pass (<see cref="RecordPass"/>) into <see cref="Recomputed"/>.
+/// One flat array per field keeps the state compact and cheap to checkpoint.
 /// </summary>
 sealed class WindowSlots
 {
-    readonly int capacity, seqLen;
+    readonly int neurons, capacity, seqLen;
     readonly long[] ids;
     readonly float[] keys;
-    readonly float[] activations;
-    readonly int[] lengths;
+    float[]? activations;
 
-    public WindowSlots(int neurons, int capacity, int seqLen)
+    public WindowSlots(int neurons, int capacity, int seqLen, bool keepActivations)
     {
+        this.neurons = neurons;
         this.capacity = capacity;
         this.seqLen = seqLen;
         ids = new long[neurons * capacity];
         ids.AsSpan().Fill(-1);
         keys = new float[neurons * capacity];
-        activations = new float[neurons * capacity * seqLen];
-        lengths = new int[neurons * capacity];
+        if (keepActivations) activations = new float[(long)neurons * capacity * seqLen];
     }
 
     public int Capacity => capacity;
+
+    public bool KeepsActivations => activations is not null;
 
     public long Id(int neuron, int slot) => ids[neuron * capacity + slot];
 
     public float Key(int neuron, int slot) => keys[neuron * capacity + slot];
 
-    public ReadOnlySpan<float> Activations(int neuron, int slot) =>
-        activations.AsSpan((neuron * capacity + slot) * seqLen, lengths[neuron * capacity + slot]);
+    /// <summary>The activations of a slot, <paramref name="length"/> tokens long, kept in the pass or recomputed.</summary>
+    public Span<float> Activations(int neuron, int slot, int length) =>
+        (activations ?? throw new InvalidOperationException("top-K activations are neither kept nor recomputed"))
+        .AsSpan((int)((long)(neuron * capacity + slot) * seqLen), length);
+
+    /// <summary>Makes room for the activations recomputed after the pass (the plan did not keep them).</summary>
+    public void AllocateRecomputed() => activations ??= new float[(long)neurons * capacity * seqLen];
+
+    /// <summary>Drops recomputed activations once the layer's records are written.</summary>
+    public void ReleaseRecomputed(bool kept)
+    {
+        if (!kept) activations = null;
+    }
 
     /// <summary>
-    /// Puts a window into a slot, copying the neuron's column out of a [rows, width] hook buffer;
-    /// returns the id of the window it displaced, or -1.
+    /// Puts a window into a slot (and, when kept, copies the neuron's column out of a [rows, width] hook
+    /// buffer); the token table forgets the window it displaced.
     /// </summary>
-    public long Store(int neuron, int slot, TokenWindow window, float key, ReadOnlySpan<float> hook, int firstRow, int width, WindowTokens tokens)
+    public void Store(int neuron, int slot, TokenWindow window, float key, ReadOnlySpan<float> hook, int firstRow, int width, WindowTokens tokens)
     {
         int at = neuron * capacity + slot;
         long displaced = ids[at];
@@ -45,11 +58,9 @@ sealed class WindowSlots
         tokens.Retain(window);
         ids[at] = window.Id;
         keys[at] = key;
-        int length = window.Tokens.Length;
-        lengths[at] = length;
-        var target = activations.AsSpan(at * seqLen, length);
-        for (int i = 0, index = firstRow * width + neuron; i < length; i++, index += width) target[i] = hook[index];
-        return displaced;
+        if (activations is null) return;
+        var target = Activations(neuron, slot, window.Tokens.Length);
+        for (int i = 0, index = firstRow * width + neuron; i < target.Length; i++, index += width) target[i] = hook[index];
     }
 
     /// <summary>The filled slots of a neuron.</summary>
@@ -63,15 +74,16 @@ sealed class WindowSlots
     {
         Checkpointing.Write(writer, ids);
         Checkpointing.Write(writer, keys);
-        Checkpointing.Write(writer, activations);
-        Checkpointing.Write(writer, lengths);
+        writer.Write(activations is not null);
+        if (activations is not null) Checkpointing.Write(writer, activations);
     }
 
     public void Read(BinaryReader reader)
     {
         Checkpointing.Read<long>(reader, ids);
         Checkpointing.Read<float>(reader, keys);
-        Checkpointing.Read<float>(reader, activations);
-        Checkpointing.Read<int>(reader, lengths);
+        if (reader.ReadBoolean() != activations is not null)
+            throw new NeuronExplainerException("the collection checkpoint was written under a memory plan that kept top-K activations differently; run collect with the same --memory, or --force to start over");
+        if (activations is not null) Checkpointing.Read<float>(reader, activations);
     }
 }

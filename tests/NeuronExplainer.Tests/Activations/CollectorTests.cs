@@ -129,7 +129,7 @@ public sealed class CollectorTests : IDisposable
     }
 
     [Fact]
-    public void RandomSamplesAreSeededDistinctAndDifferPerNeuron()
+    public void TheRandomSampleIsSeededDistinctAndSharedByEveryNeuron()
     {
         var first = Collect(Small);
         var again = Collect(Small);
@@ -138,35 +138,62 @@ public sealed class CollectorTests : IDisposable
             string.Join("|", s.Records[new NeuronId(layer, neuron)].RandomSample.Select(r => Text(r.Tokens)));
         Assert.Equal(Sample(first, 1, 2), Sample(again, 1, 2));
         Assert.NotEqual(Sample(first, 1, 2), Sample(other, 1, 2));
-        var perNeuron = Enumerable.Range(0, 7).Select(n => Sample(first, 0, n)).Distinct().Count();
-        Assert.True(perNeuron > 1, "every neuron drew the same random sample");
-        Assert.All(first.Records.Values, r =>
+        // One sample of windows for the whole collection (README: shared samples), each neuron with its own activations on it.
+        Assert.Single(first.Records.Keys.Select(id => Sample(first, id.LayerIndex, id.NeuronIndex)).Distinct());
+        var windows = AllWindows().ToDictionary(w => Text(w.Tokens.Select(t => ((char)t).ToString())));
+        Assert.All(first.Records, pair =>
         {
-            Assert.Equal(4, r.RandomSample.Count);
-            Assert.Equal(4, r.RandomSample.Select(s => Text(s.Tokens)).Distinct().Count());
+            Assert.Equal(4, pair.Value.RandomSample.Count);
+            Assert.Equal(4, pair.Value.RandomSample.Select(s => Text(s.Tokens)).Distinct().Count());
+            foreach (var record in pair.Value.RandomSample)
+                Assert.Equal(Activations(pair.Key.LayerIndex, pair.Key.NeuronIndex, windows[Text(record.Tokens)].Tokens), record.Activations.ToArray(), (a, b) => Math.Abs(a - b) < 1e-6);
         });
     }
 
     [Fact]
-    public void ReservoirIsUniformOverWindows()
+    public void SharedReservoirsAreUniformOverWindows()
     {
-        var windows = AllWindows();
-        var counts = new Dictionary<string, int>();
-        const int runs = 150;
-        var model = new FakeModel(layers: 1, width: 2);
-        for (int seed = 0; seed < runs; seed++)
+        // Algorithm R with hashed draws: over many seeds every window is in the random sample with probability
+        // R / windows and in the pool with probability 2QP / windows; a chi-square statistic over the windows must
+        // stay within five standard deviations of its expectation (windows - 1).
+        const int windows = 60, seeds = 3000;
+        var settings = Small with { RandomSamples = 4, Quantiles = 3, PerQuantile = 2 };
+        var inRandom = new int[windows];
+        var inPool = new int[windows];
+        for (int seed = 0; seed < seeds; seed++)
         {
-            var store = Collect(Small with { Seed = (ulong)seed, Layers = [0], CheckpointWindows = 1000 }, model);
-            foreach (var r in store.Records.Values.SelectMany(r => r.RandomSample)) counts[Text(r.Tokens)] = counts.GetValueOrDefault(Text(r.Tokens)) + 1;
+            var shared = new SharedSamples(settings with { Seed = (ulong)seed });
+            var kept = new WindowTokens();
+            for (int w = 0; w < windows; w++) shared.Add(new TokenWindow(w, [w]), w, kept);
+            foreach (long id in shared.Random) inRandom[id]++;
+            foreach (long id in shared.Pool) inPool[id]++;
+            Assert.Equal(shared.WindowIds().Length, kept.Count);
         }
-        // Each window is drawn with probability 4 / windows per neuron and run; a chi-square statistic
-        // over all windows must stay within five standard deviations of its expectation (windows - 1).
-        var distinct = windows.Select(w => Text(w.Tokens.Select(t => ((char)t).ToString()))).Distinct().ToList();
-        Assert.Equal(windows.Count, distinct.Count);
-        double expected = 2.0 * runs * 4 / windows.Count;
-        double chiSquare = distinct.Sum(w => Math.Pow(counts.GetValueOrDefault(w) - expected, 2) / expected);
-        int freedom = windows.Count - 1;
-        Assert.InRange(chiSquare, freedom - 5 * Math.Sqrt(2 * freedom), freedom + 5 * Math.Sqrt(2 * freedom));
+        foreach (var (counts, capacity) in new[] { (inRandom, 4), (inPool, 12) })
+        {
+            double expected = (double)seeds * capacity / windows;
+            double chiSquare = counts.Sum(c => Math.Pow(c - expected, 2) / expected);
+            int freedom = windows - 1;
+            Assert.InRange(chiSquare, freedom - 5 * Math.Sqrt(2 * freedom), freedom + 5 * Math.Sqrt(2 * freedom));
+        }
+    }
+
+    [Fact]
+    public void TheMaximaSampleIsUniformOverWindows()
+    {
+        const int windows = 3000, seeds = 40;
+        var counts = new int[windows];
+        for (int seed = 0; seed < seeds; seed++)
+        {
+            var shared = new SharedSamples(Small with { Seed = (ulong)seed });
+            var slots = new long[SharedSamples.MaximaSampleSize];
+            for (int w = 0; w < windows; w++)
+                if (shared.MaximaSlot(w) is var slot and >= 0) slots[slot] = w;
+            foreach (long w in slots) counts[w]++;
+        }
+        // Inclusion probability 1024 / 3000 for each window; compare the first, middle and last thirds.
+        double expected = seeds * (double)SharedSamples.MaximaSampleSize / 3;
+        foreach (var third in counts.Chunk(windows / 3)) Assert.InRange(third.Sum(), expected * 0.95, expected * 1.05);
     }
 
     [Fact]
@@ -192,8 +219,12 @@ public sealed class CollectorTests : IDisposable
         using var store = NewStore();
         var collector = new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake");
         using var stop = new CancellationTokenSource();
-        Assert.Throws<OperationCanceledException>(() => collector.Run(store, "test", p => { if (p.Documents >= 35) stop.Cancel(); }, cancellation: stop.Token));
-        Assert.NotNull(store.GetCheckpoint(Collector.CheckpointStage));
+        Assert.Throws<OperationCanceledException>(() => collector.Run(store, "test", p => { if (p.Stage == "collecting" && p.Documents >= 35) stop.Cancel(); }, cancellation: stop.Token));
+        // The store names a checkpoint file beside it, streamed there, instead of holding the state as one blob.
+        Assert.InRange(store.GetCheckpoint(Collector.CheckpointStage)!.Length, 1, 100);
+        var files = Directory.GetFiles(Path.GetDirectoryName(store.Location)!, "collect-checkpoint-*.bin");
+        Assert.Single(files);
+        Assert.True(new FileInfo(files[0]).Length > 10_000);
         Assert.Empty(store.ListNeurons());
         var summary = new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake").Run(store, "test");
         Assert.True(summary.Resumed);
@@ -206,6 +237,7 @@ public sealed class CollectorTests : IDisposable
             Assert.Equal(JsonSerializer.Serialize(uninterrupted.TokenTables[id], DatasetJson.Default.TokenLookupTableSummaryOfNeuron),
                 JsonSerializer.Serialize(resumed.TokenTables[id], DatasetJson.Default.TokenLookupTableSummaryOfNeuron));
         }
+        Assert.Empty(Directory.GetFiles(Path.GetDirectoryName(store.Location)!, "collect-checkpoint-*"));
         var done = new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake").Run(store, "test");
         Assert.True(done.AlreadyComplete);
     }
@@ -230,6 +262,78 @@ public sealed class CollectorTests : IDisposable
         store.EnsureCollectionComplete();
         Assert.Equal(uninterrupted.Records.Keys.ToHashSet(), store.ListNeurons().ToHashSet());
         Assert.True(Fresh().Run(store, "test").AlreadyComplete);
+    }
+
+    [Fact]
+    public void ATruncatedCheckpointFileIsRefusedClearly()
+    {
+        using var store = NewStore();
+        using var stop = new CancellationTokenSource();
+        Assert.Throws<OperationCanceledException>(() => new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake")
+            .Run(store, "test", p => { if (p.Stage == "collecting" && p.Documents >= 35) stop.Cancel(); }, cancellation: stop.Token));
+        var file = Directory.GetFiles(Path.GetDirectoryName(store.Location)!, "collect-checkpoint-*.bin").Single();
+        using (var stream = File.OpenWrite(file)) stream.SetLength(stream.Length / 2);
+        var error = Assert.Throws<NeuronExplainerException>(() => new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake").Run(store, "test"));
+        Assert.Contains("where the store recorded", error.Message);
+        Assert.Contains("--force", error.Message);
+    }
+
+    [Fact]
+    public void EveryMemoryPlanGivesTheSameRecords()
+    {
+        var generous = Collect(Small);
+        // Just above the least budget: top-K activations are recomputed after the pass, one layer group at a time.
+        var model = new FakeModel();
+        var census = CorpusCensus.Count(new CorpusOptions(corpus), model, Small, null, null, default);
+        var layers = Small.Validate(model.Info);
+        var keep = MemoryPlanner.Plan(model.Info, layers, Small, census, 1L << 30);
+        Assert.True(keep.KeepTopActivations);
+        Assert.Single(keep.Groups);
+        long tight = Enumerable.Range(1, 4000).Select(i => i * 256L).First(b =>
+        {
+            try { return !MemoryPlanner.Plan(model.Info, layers, Small, census, b).KeepTopActivations; }
+            catch (NeuronExplainerException) { return false; }
+        });
+        var plan = MemoryPlanner.Plan(model.Info, layers, Small, census, tight);
+        Assert.False(plan.KeepTopActivations);
+        Assert.Equal(3, plan.Groups.Count);
+        var recomputed = Collect(Small with { MemoryBudget = tight });
+        foreach (var (id, record) in generous.Records)
+            Assert.Equal(JsonSerializer.Serialize(record, DatasetJson.Default.NeuronRecord), JsonSerializer.Serialize(recomputed.Records[id], DatasetJson.Default.NeuronRecord));
+    }
+
+    [Fact]
+    public void ABudgetThatNoPlanFitsIsRefusedBeforeThePassWithTheNumbers()
+    {
+        using var store = NewStore();
+        var model = new FakeModel();
+        var error = Assert.Throws<NeuronExplainerException>(() => new Collector(model, Small with { MemoryBudget = 4096 }, new CorpusOptions(corpus), "fake").Run(store, "test"));
+        Assert.Matches(@"collection needs [\d.]+ KiB for its first pass, more than the memory budget of 4\.0 KiB", error.Message);
+        Assert.Contains("raise --memory", error.Message);
+        Assert.Equal(0, model.ForwardCalls);
+        AssertEmpty(store);
+        var tooMuch = Assert.Throws<NeuronExplainerException>(() => new Collector(model, Small with { MemoryBudget = long.MaxValue / 2 }, new CorpusOptions(corpus), "fake").Run(store, "test"));
+        Assert.Contains("is more than the", tooMuch.Message);
+    }
+
+    [Fact]
+    public void TheRefusalNamesAMinTokenCountThatFits()
+    {
+        // GPT-2 small's shape over a census where token t occurs t % 200 times: the sums of all tokens seen 5 times
+        // need about 6.6 GiB, so a 3 GiB budget is refused with the least --min-token-count that fits.
+        var gpt2 = new NeuronExplainer.Models.ModelInfo("gpt2-shaped", "gpt2", 12, 768, 3072, 50257, 1024, false);
+        var counts = Enumerable.Range(0, 50257).Select(t => (long)(t % 200)).ToArray();
+        var census = new CorpusCensus(1000, 3125, 200_000, 0, 64, counts);
+        var settings = new CollectionSettings();
+        var layers = settings.Validate(gpt2);
+        const long budget = 3L << 30;
+        var error = Assert.Throws<NeuronExplainerException>(() => MemoryPlanner.Plan(gpt2, layers, settings, census, budget));
+        Assert.Contains("more than the memory budget of 3.0 GiB", error.Message);
+        Assert.Contains("token lookup sums: 36,864 neurons x 48,997 tokens seen >= --min-token-count 5 times", error.Message);
+        var count = int.Parse(System.Text.RegularExpressions.Regex.Match(error.Message, @"--min-token-count (\d+) \(keeps").Groups[1].Value);
+        var fits = MemoryPlanner.Plan(gpt2, layers, settings with { MinTokenCount = count }, census, budget);
+        Assert.True(fits.PassBytes <= budget && fits.RecordBytes <= budget);
+        Assert.Throws<NeuronExplainerException>(() => MemoryPlanner.Plan(gpt2, layers, settings with { MinTokenCount = count - 1 }, census, budget));
     }
 
     [Fact]

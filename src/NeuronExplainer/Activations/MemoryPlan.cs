@@ -1,0 +1,154 @@
+using System.Globalization;
+using NeuronExplainer.Models;
+
+namespace NeuronExplainer.Activations;
+
+/// <summary>One item of a memory plan: what it is, in what precision, and its bytes.</summary>
+public sealed record PlanItem(string What, long Bytes);
+
+/// <summary>
+/// How a collection fits its memory budget, decided from the model, the settings and the corpus census before
+/// any forward pass: whether top-K activations are kept during the pass (else recomputed after it), and how the
+/// layers are grouped for the second, short pass that recomputes the windows the records need.
+/// </summary>
+public sealed record MemoryPlan(
+    long Budget, bool KeepTopActivations, IReadOnlyList<IReadOnlyList<int>> Groups, int TableTokens,
+    IReadOnlyList<PlanItem> PassItems, IReadOnlyList<PlanItem> RecordItems, long CheckpointBytes, long RecomputedWindows)
+{
+    public long PassBytes => PassItems.Sum(i => i.Bytes);
+
+    public long RecordBytes => RecordItems.Sum(i => i.Bytes);
+
+    /// <summary>The plan as lines for the console.</summary>
+    public IEnumerable<string> Describe()
+    {
+        yield return $"memory budget {MemoryPlanner.Size(Budget)} (--memory); all values float32";
+        yield return $"pass 1 (all layers at once): {MemoryPlanner.Size(PassBytes)}";
+        foreach (var item in PassItems) yield return $"  {MemoryPlanner.Size(item.Bytes),10}  {item.What}";
+        yield return $"pass 2 ({Groups.Count} layer group{(Groups.Count == 1 ? "" : "s")} of up to {Groups.Max(g => g.Count)} layers, recomputing up to {RecomputedWindows:N0} windows each): {MemoryPlanner.Size(RecordBytes)}";
+        foreach (var item in RecordItems) yield return $"  {MemoryPlanner.Size(item.Bytes),10}  {item.What}";
+        yield return $"checkpoint file beside the store: {MemoryPlanner.Size(CheckpointBytes)} (no spill during the pass)";
+    }
+}
+
+/// <summary>
+/// Computes a <see cref="MemoryPlan"/>, or refuses with the numbers and the options that would make one fit.
+/// Every array the collection allocates in proportion to neurons, windows or vocabulary is counted; the
+/// model's own weights are outside the budget (the default budget is what the runtime has left after loading it).
+/// </summary>
+public static class MemoryPlanner
+{
+    /// <summary>Records built and encoded at a time while writing a layer.</summary>
+    public const int RecordChunk = 256;
+
+    /// <summary>Per kept window: its token ids plus the dictionary entry and array header that hold them.</summary>
+    const int WindowOverhead = 64;
+
+    /// <summary>
+    /// The default budget: three quarters of what the runtime may still allocate (its limit respects container
+    /// limits and DOTNET_GCHeapHardLimit), leaving room for the runtime, SQLite and transient buffers.
+    /// </summary>
+    public static long DefaultBudget()
+    {
+        long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes - GC.GetTotalMemory(false);
+        return Math.Max(0, available / 4 * 3);
+    }
+
+    internal static MemoryPlan Plan(ModelInfo model, IReadOnlyList<int> layers, CollectionSettings settings, CorpusCensus census, long budget, bool? keepTopActivations = null)
+    {
+        int width = model.MlpDim, s = settings.SequenceLength, k = settings.TopK, rows = s + (model.PrependsBos ? 1 : 0);
+        long n = (long)layers.Count * width;
+        long windows = census.Windows;
+        int tableTokens = census.TokensSeenAtLeast(settings.MinTokenCount).Length;
+        long maximaRows = Math.Min(windows, SharedSamples.MaximaSampleSize);
+        long shared = Math.Min(windows, settings.RandomSamples + settings.QuantilePoolSize);
+        long keptWindows = Math.Min(windows, n * k + shared);
+        long hookPerLayer = (long)settings.BatchWindows * rows * width * 4;
+        long topActivations = n * k * s * 4;
+
+        var pass = new List<PlanItem>
+        {
+            new($"hook buffers: --batch {settings.BatchWindows} x {rows} rows x {n:N0} neurons", hookPerLayer * layers.Count),
+            new($"top-K window ids and keys: {n:N0} neurons x --top-k {k}", n * k * 16),
+            new($"maxima sample: {n:N0} neurons x {maximaRows:N0} shared windows", n * maximaRows * 4),
+            new($"token lookup sums: {n:N0} neurons x {tableTokens:N0} tokens seen >= --min-token-count {settings.MinTokenCount} times", n * tableTokens * 4),
+            new("moments, window extremes, scratch", n * 80),
+            new($"token ids of kept windows: at most {keptWindows:N0} windows", keptWindows * (s * 4 + WindowOverhead)),
+            new("weight-based views, written after the pass: gained input rows and score rows", WeightViews.WorkBytes(model)),
+        };
+        long passBytes = pass.Sum(i => i.Bytes);
+        if ((long)tableTokens * width > Array.MaxLength)
+            throw new NeuronExplainerException($"{tableTokens:N0} tokens seen at least --min-token-count {settings.MinTokenCount} times x {width:N0} neurons exceed one layer's table of sums; raise --min-token-count");
+        if (passBytes > budget) throw Refusal(pass, passBytes, budget, settings, census, n, tableTokens);
+
+        // What stays from pass 1 while records are made (maxima and sums are dropped once summarised).
+        long recordChunk = (long)Math.Min(RecordChunk, width) * (k + settings.RandomSamples + settings.Quantiles * settings.PerQuantile) * s * 24;
+        // The model keeps every hook buffer it has filled, so the first pass's stay allocated.
+        long Live(bool kept) => pass[0].Bytes + pass[1].Bytes + pass[4].Bytes + pass[5].Bytes + (kept ? topActivations : 0);
+        long RecordLayerBytes(bool kept) => shared * s * width * 4L + (kept ? 0 : (long)width * k * (s * 4 + 16));
+        // Keep top-K activations in the pass when they and at least one layer's second pass fit: the second
+        // pass then recomputes only the shared windows, not every top window.
+        bool keep = keepTopActivations ?? (passBytes + topActivations <= budget && Live(true) + recordChunk + RecordLayerBytes(true) <= budget);
+        if (keep)
+        {
+            pass.Add(new($"top-K activations kept: {n:N0} neurons x {k} windows x {s} tokens", topActivations));
+            passBytes += topActivations;
+            if (passBytes > budget) throw Refusal(pass, passBytes, budget, settings, census, n, tableTokens);
+        }
+        long live = Live(keep), perLayer = RecordLayerBytes(keep), room = budget - live - recordChunk;
+        if (room < perLayer)
+            throw new NeuronExplainerException(
+                $"the second pass needs {Size(live + recordChunk + perLayer)} for one layer ({Size(live)} kept from the first pass, {Size(perLayer)} per layer, {Size(recordChunk)} of records in the making), more than the memory budget of {Size(budget)}; raise --memory or collect fewer --layers at a time");
+        int perGroup = (int)Math.Min(layers.Count, room / perLayer);
+        var groups = layers.Chunk(perGroup).Select(g => (IReadOnlyList<int>)g).ToList();
+        var record = new List<PlanItem>
+        {
+            new($"random and pool windows: {shared:N0} windows x {s} tokens x {perGroup * width:N0} neurons", shared * s * width * 4L * perGroup),
+        };
+        if (!keep) record.Add(new($"top-K activations recomputed: {perGroup * width:N0} neurons x {k} windows x {s} tokens (and their index)", (long)perGroup * width * k * (s * 4 + 16)));
+        record.Add(new("kept from pass 1 (hook buffers, window ids and keys, moments, window tokens" + (keep ? ", top-K activations)" : ")"), live));
+        record.Add(new($"records in the making: {Math.Min(RecordChunk, width)} at a time", recordChunk));
+
+        long checkpoint = pass.Where((_, i) => i is not (0 or 5 or 6)).Sum(i => i.Bytes) + keptWindows * s * 4;
+        return new MemoryPlan(budget, keep, groups, tableTokens, pass, record, checkpoint, keep ? shared : Math.Min(windows, shared + (long)perGroup * width * k));
+    }
+
+    static NeuronExplainerException Refusal(List<PlanItem> items, long bytes, long budget, CollectionSettings settings, CorpusCensus census, long neurons, int tableTokens)
+    {
+        var largest = items.OrderByDescending(i => i.Bytes).Take(3).Select(i => $"{Size(i.Bytes)} {i.What}");
+        var advice = new List<string> { "raise --memory", "collect fewer --layers at a time" };
+        long allowed = budget - (bytes - items[3].Bytes);
+        if (items[3].Bytes > 0 && allowed > 0)
+        {
+            // The smallest --min-token-count whose sums fit: at most `room` tokens may keep a row.
+            long room = allowed / (neurons * 4);
+            var counts = census.TokenCounts.OrderDescending().ToArray();
+            if (room < tableTokens) advice.Add($"--min-token-count {counts[room] + 1} (keeps at most {room:N0} of the {tableTokens:N0} tokens)");
+        }
+        if (settings.BatchWindows > 1 && items[0].Bytes > budget / 4) advice.Add("a smaller --batch");
+        return new NeuronExplainerException(
+            $"collection needs {Size(bytes)} for its first pass, more than the memory budget of {Size(budget)} (largest: {string.Join("; ", largest)}); {string.Join(", or ", advice)}");
+    }
+
+    /// <summary>Bytes in binary units, e.g. 1.5 GiB.</summary>
+    public static string Size(long bytes) => bytes switch
+    {
+        >= 1L << 30 => (bytes / (double)(1L << 30)).ToString("0.0", CultureInfo.InvariantCulture) + " GiB",
+        >= 1L << 20 => (bytes / (double)(1L << 20)).ToString("0.0", CultureInfo.InvariantCulture) + " MiB",
+        >= 1L << 10 => (bytes / (double)(1L << 10)).ToString("0.0", CultureInfo.InvariantCulture) + " KiB",
+        _ => bytes.ToString(CultureInfo.InvariantCulture) + " B",
+    };
+
+    /// <summary>Parses a size such as 6G, 512M, 1.5GiB or a plain byte count.</summary>
+    public static long ParseSize(string text, string option)
+    {
+        var t = text.Trim();
+        int end = t.Length;
+        while (end > 0 && char.IsLetter(t[end - 1])) end--;
+        string unit = t[end..].ToUpperInvariant().Replace("IB", "").Replace("B", "");
+        long scale = unit switch { "" => 1, "K" => 1L << 10, "M" => 1L << 20, "G" => 1L << 30, "T" => 1L << 40, _ => 0 };
+        if (scale == 0 || !double.TryParse(t[..end], NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || value <= 0 || value * scale > long.MaxValue)
+            throw new NeuronExplainerException($"{option} '{text}' is not a size; expected e.g. 6G, 512M or a byte count");
+        return (long)(value * scale);
+    }
+}

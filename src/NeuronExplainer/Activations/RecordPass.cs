@@ -1,0 +1,135 @@
+using System.Diagnostics;
+using NeuronExplainer.Models;
+
+namespace NeuronExplainer.Activations;
+
+/// <summary>
+/// Activations of the shared random and pool windows for the layers of one group, recomputed after the pass:
+/// one [window, seq_len, width] block per layer, so the collection pass itself keeps only their ids.
+/// </summary>
+sealed class RecomputedWindows
+{
+    readonly Dictionary<long, int> index;
+    readonly Dictionary<int, float[]> blocks;
+    readonly int seqLen;
+    readonly Dictionary<int, int> widths;
+
+    public RecomputedWindows(long[] windowIds, IEnumerable<LayerSampler> layers, int seqLen)
+    {
+        this.seqLen = seqLen;
+        index = windowIds.Select((id, i) => (id, i)).ToDictionary(p => p.id, p => p.i);
+        widths = layers.ToDictionary(s => s.Layer, s => s.Width);
+        blocks = widths.ToDictionary(w => w.Key, w => new float[(long)windowIds.Length * seqLen * w.Value]);
+    }
+
+    public bool Holds(long window) => index.ContainsKey(window);
+
+    /// <summary>Stores a window's rows [length, width] of one layer.</summary>
+    public void Put(int layer, long window, ReadOnlySpan<float> rows) =>
+        rows.CopyTo(blocks[layer].AsSpan((int)((long)index[window] * seqLen * widths[layer]), rows.Length));
+
+    /// <summary>Neuron <paramref name="n"/>'s activations on a window, <paramref name="length"/> tokens long.</summary>
+    public float[] Activations(int layer, int n, long window, int length)
+    {
+        int width = widths[layer];
+        var block = blocks[layer].AsSpan((int)((long)index[window] * seqLen * width), length * width);
+        var values = new float[length];
+        for (int t = 0; t < length; t++) values[t] = block[t * width + n];
+        return values;
+    }
+}
+
+/// <summary>
+/// The second, short forward pass over only the windows the records need: the shared random and pool windows,
+/// and, when the memory plan did not keep them, every top-K window of the group's layers. Each window runs at
+/// its first-pass batch size and position, where its activations do not depend on the other windows of the
+/// batch (tested bit for bit on both GEMM backends), so they are exactly the ones the first pass saw.
+/// </summary>
+sealed class RecordPass(ITransformerModel model, CollectionSettings settings, UnitSource units)
+{
+    public TimeSpan Forward { get; private set; }
+
+    public long WindowsRun { get; private set; }
+
+    /// <summary>Recomputes what the group's records need; top-K activations land in each sampler's slots.</summary>
+    public RecomputedWindows Run(IReadOnlyList<LayerSampler> group, SharedSamples shared, WindowTokens kept)
+    {
+        var sharedIds = shared.WindowIds();
+        var recomputed = new RecomputedWindows(sharedIds, group, settings.SequenceLength);
+        // Per layer, the (neuron, slot) pairs of top-K slots that wait for a window, by window id.
+        var waiting = new Dictionary<int, Dictionary<long, List<int>>>();
+        var needed = new HashSet<long>(sharedIds);
+        foreach (var sampler in group)
+        {
+            if (sampler.Top.KeepsActivations) continue;
+            sampler.Top.AllocateRecomputed();
+            var byWindow = new Dictionary<long, List<int>>();
+            for (int n = 0; n < sampler.Width; n++)
+                foreach (int slot in sampler.Top.Filled(n))
+                {
+                    long id = sampler.Top.Id(n, slot);
+                    if (!byWindow.TryGetValue(id, out var list)) byWindow[id] = list = [];
+                    list.Add(n * sampler.TopK + slot);
+                    needed.Add(id);
+                }
+            waiting[sampler.Layer] = byWindow;
+        }
+
+        var request = new ForwardRequest(group.Select(s => units.Hook(s.Layer)).ToArray());
+        int offset = model.Info.PrependsBos ? 1 : 0;
+        foreach (var batch in Batches(needed, kept))
+        {
+            int length = batch[0].Tokens.Length;
+            var (input, rows) = CollectionPass.Input(model, batch);
+            var clock = Stopwatch.StartNew();
+            var result = model.Forward(input, batch.Length, rows, request);
+            Forward += clock.Elapsed;
+            WindowsRun += batch.Count(w => w.Id >= 0);
+            foreach (var sampler in group)
+            {
+                var hook = result.Hook(units.Hook(sampler.Layer));
+                int width = sampler.Width;
+                for (int b = 0; b < batch.Length; b++)
+                {
+                    long id = batch[b].Id;
+                    if (id < 0) continue;
+                    int firstRow = b * rows + offset;
+                    if (recomputed.Holds(id)) recomputed.Put(sampler.Layer, id, hook.Slice(firstRow * width, length * width));
+                    if (!waiting.TryGetValue(sampler.Layer, out var byWindow) || !byWindow.TryGetValue(id, out var slots)) continue;
+                    foreach (int packed in slots)
+                    {
+                        int n = packed / sampler.TopK, slot = packed % sampler.TopK;
+                        var target = sampler.Top.Activations(n, slot, length);
+                        for (int t = 0, i = firstRow * width + n; t < length; t++, i += width) target[t] = hook[i];
+                    }
+                }
+            }
+        }
+        return recomputed;
+    }
+
+    /// <summary>
+    /// The needed windows in batches that put each one where the first pass ran it: same batch size, same
+    /// position. Positions no needed window takes are filled with a copy of one (id -1, its rows ignored).
+    /// </summary>
+    static IEnumerable<TokenWindow[]> Batches(IEnumerable<long> needed, WindowTokens kept)
+    {
+        var placed = needed.Order().Select(id => (Window: new TokenWindow(id, kept.Tokens(id)), Place: kept.PlaceOf(id)));
+        foreach (var group in placed.GroupBy(w => (w.Window.Tokens.Length, w.Place.BatchSize)))
+        {
+            var batches = new List<TokenWindow?[]>();
+            var used = new int[group.Key.BatchSize];
+            foreach (var (window, (size, position)) in group)
+            {
+                // The first batch whose slot at this position is still free.
+                if (used[position] == batches.Count) batches.Add(new TokenWindow?[size]);
+                batches[used[position]++][position] = window;
+            }
+            foreach (var batch in batches)
+            {
+                var filler = new TokenWindow(-1, batch.First(w => w is not null)!.Value.Tokens);
+                yield return batch.Select(w => w ?? filler).ToArray();
+            }
+        }
+    }
+}
