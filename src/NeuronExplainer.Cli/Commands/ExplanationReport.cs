@@ -51,6 +51,12 @@ internal static class ExplanationReport
             error.WriteLine($"error: stopped early: {counts.StopReason ?? controlCounts!.StopReason}; finished neurons are stored, run again to resume");
             return CliApp.Failure;
         }
+        if (session.Usage is { FailedCalls: > 0 } usage)
+        {
+            // A neuron whose call failed is stored as failed with the server's error; the next run retries it.
+            error.WriteLine($"error: {usage.FailedCalls} LLM call(s) failed after their retries, so the neurons that needed them are stored as failed with the server's error (see the 'failed' column); run again to retry them");
+            return CliApp.Failure;
+        }
         return 0;
     }
 

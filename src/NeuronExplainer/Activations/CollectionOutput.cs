@@ -59,6 +59,6 @@ public static class CollectionOutputExtensions
     {
         if (store.GetCollectionState() == CollectionState.Incomplete)
             throw new NeuronExplainerException(
-                $"store {store.Location} holds an incomplete collection ({store.ListNeurons().Count} neurons have records so far; collect was stopped or is still running); run collect again with the same options to finish it");
+                $"store {store.Location} holds an incomplete collection (collect was stopped or is still running, so some of its records are missing); run collect again with the same options to finish it");
     }
 }

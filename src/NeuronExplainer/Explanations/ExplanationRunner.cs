@@ -13,7 +13,7 @@ public enum NeuronOutcome { Stored, AlreadyDone, NotExplained, Estimated, Stoppe
 /// <summary>Progress after each neuron: how many are finished of how many, and the last one's outcome.</summary>
 public sealed record RunProgress(int Finished, int Total, NeuronId Neuron, NeuronOutcome Outcome, NeuronStatus? Status);
 
-/// <summary>Counts of a run; <see cref="StopReason"/> is set when it stopped early (budget reached).</summary>
+/// <summary>Counts of a run; <see cref="StopReason"/> is set when it stopped early (budget reached, or the server failed call after call).</summary>
 public sealed record RunCounts(int Stored, int AlreadyDone, int NotExplained, int Estimated, int Stopped, string? StopReason);
 
 /// <summary>
@@ -22,7 +22,8 @@ public sealed record RunCounts(int Stored, int AlreadyDone, int NotExplained, in
 /// without redoing work (and, through the LLM cache, without paying twice for calls it had made). Each neuron is
 /// claimed in the store before it is worked on, so runs that overlap never work on the same one: a neuron another
 /// run holds is left for later and taken up again once that run released it (then usually already done) or its
-/// claim lapsed (a killed run's; claims are renewed while a run lives). Reaching the budget stops new work
+/// claim lapsed (a killed run's; claims are renewed while a run lives). Reaching the budget, or a server that fails
+/// call after call (<see cref="LlmServerUnavailableException"/>), stops new work
 /// cleanly; in a dry run, calls are counted and nothing is stored or claimed.
 /// </summary>
 public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationResultStore results, ExplanationFlow flow, int concurrency = 1, bool dryRun = false,
@@ -60,7 +61,7 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
                     {
                         (outcome, status) = await RunOneAsync(id, step, stop.Token);
                     }
-                    catch (LlmBudgetExceededException e)
+                    catch (Exception e) when (e is LlmBudgetExceededException or LlmServerUnavailableException)
                     {
                         Interlocked.CompareExchange(ref stopReason, e.Message, null);
                         stop.Cancel();

@@ -13,6 +13,12 @@ public sealed class LlmCallFailedException(string message, Exception? inner = nu
 public sealed class LlmBudgetExceededException(string message) : NeuronExplainerException(message);
 
 /// <summary>
+/// The server failed too many calls in a row (each after its retries), so the pipeline sends no more: a dead or
+/// misconfigured server costs a few calls, not every neuron's. The run should stop like at the budget.
+/// </summary>
+public sealed class LlmServerUnavailableException(string message) : NeuronExplainerException(message);
+
+/// <summary>
 /// Dry run: the call (not in the cache) was counted in the estimate and not sent, so there is no answer to
 /// continue with.
 /// </summary>

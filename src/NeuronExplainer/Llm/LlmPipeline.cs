@@ -36,6 +36,8 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     private readonly Lock _lock = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _inFlight = new();
     private decimal _reserved;
+    private int _consecutiveFailures;
+    private string? _unavailable;
     private LlmUsage _usage = new(0, 0, 0, 0, 0, 0m);
 
     /// <param name="backend">The server connection; see <see cref="ConnectAsync"/> for the usual one.</param>
@@ -50,6 +52,8 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     {
         if (options.Concurrency < 1) throw new NeuronExplainerException($"--concurrency must be at least 1, got {options.Concurrency}");
         if (options.MaxAttempts < 1) throw new NeuronExplainerException($"the number of attempts per LLM call must be at least 1, got {options.MaxAttempts}");
+        if (options.MaxConsecutiveFailures < 1)
+            throw new NeuronExplainerException($"the number of consecutive failed LLM calls that stops a run must be at least 1, got {options.MaxConsecutiveFailures}");
         if (options.MaxCost is < 0) throw new NeuronExplainerException($"--max-cost must not be negative, got {options.MaxCost}");
         _backend = backend;
         _ownedBackend = ownsBackend ? backend as IDisposable : null;
@@ -232,11 +236,12 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
 
     private async Task<T> SendWithRetriesAsync<T>(Call<T> call, Func<CancellationToken, Task<T>> send, CancellationToken cancellationToken)
     {
+        if (Volatile.Read(ref _unavailable) is { } unavailable) throw new LlmServerUnavailableException(unavailable);
         int attempts = 0;
         string lastError = "no attempt finished";
         try
         {
-            return await _resilience.ExecuteAsync(async ct =>
+            var answered = await _resilience.ExecuteAsync(async ct =>
             {
                 attempts++;
                 try
@@ -259,6 +264,8 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
                     throw;
                 }
             }, cancellationToken).ConfigureAwait(false);
+            Interlocked.Exchange(ref _consecutiveFailures, 0);
+            return answered;
         }
         catch (Exception e) when (e is LlmServerException or TimeoutRejectedException)
         {
@@ -266,6 +273,13 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
             string why = e is TimeoutRejectedException && attempts < _options.MaxAttempts
                 ? $"gave up after {_options.MaxCallTime.TotalSeconds:0.#} s and {attempts} attempt(s)"
                 : $"failed after {attempts} attempt(s)";
+            int inARow = Interlocked.Increment(ref _consecutiveFailures);
+            if (inARow >= _options.MaxConsecutiveFailures)
+            {
+                Interlocked.CompareExchange(ref _unavailable,
+                    $"the server at {_endpoint.BaseUrl} failed {inARow} calls in a row (each after its retries), so no more are sent; last error: {lastError}", null);
+                throw new LlmServerUnavailableException(_unavailable!);
+            }
             throw new LlmCallFailedException($"{call.Kind} call to {_endpoint.BaseUrl}{For(call.Context)} {why}; last error: {lastError}", e);
         }
     }

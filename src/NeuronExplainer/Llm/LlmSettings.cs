@@ -40,6 +40,12 @@ public sealed record LlmPipelineOptions
     /// <summary>Attempts per call including the first (429, 5xx, timeouts, broken bodies are retried).</summary>
     public int MaxAttempts { get; init; } = 6;
 
+    /// <summary>
+    /// Calls that fail in a row (each after its attempts, no call answered in between) before the pipeline stops
+    /// sending: the run then ends with the cause instead of failing every remaining neuron the same way.
+    /// </summary>
+    public int MaxConsecutiveFailures { get; init; } = 5;
+
     /// <summary>Time limit of one attempt.</summary>
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(120);
 

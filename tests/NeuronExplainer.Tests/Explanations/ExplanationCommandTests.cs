@@ -1,5 +1,6 @@
 using NeuronExplainer.Activations;
 using NeuronExplainer.Cli;
+using NeuronExplainer.Llm;
 using NeuronExplainer.Storage;
 using NeuronExplainer.Tests.Llm;
 using static NeuronExplainer.Tests.CliRunner;
@@ -176,6 +177,45 @@ public sealed class ExplanationCommandTests : IDisposable
         var bodies = server.Requests.Where(r => r.Endpoint == FakeOpenAiServer.Chat).Select(r => r.Body.GetRawText()).ToList();
         Assert.True(bodies.Count > paidFirst);
         Assert.Equal(bodies.Count, bodies.Distinct().Count());
+    }
+
+    [Fact]
+    public async Task A_server_that_refuses_every_call_stops_the_run_with_its_cause_and_exit_1()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        // 400 is not retried, so each failed call is one request.
+        server.Enqueue(FakeOpenAiServer.Chat, Enumerable.Repeat(FakeReply.Error(400), 100).ToArray());
+        var failed = Run("explain", "--store", directory, "--explainer", "fake-chat", "--simulator", "fake-chat", "--base-url", server.BaseUrl.ToString(),
+            "--concurrency", "1");
+
+        Assert.Equal(1, failed.Code);
+        Assert.Equal(new LlmPipelineOptions().MaxConsecutiveFailures, server.Count(FakeOpenAiServer.Chat));
+        var errorLines = failed.Err.Trim().Split('\n').Where(l => l.StartsWith("error:")).ToList();
+        Assert.Contains(errorLines, l => l.Contains("failed 5 calls in a row") && l.Contains("HTTP 400"));
+        Assert.Contains("not started (stopped)", failed.Out);
+    }
+
+    [Fact]
+    public async Task A_neuron_that_failed_for_a_server_reason_makes_the_run_exit_1_and_a_rerun_retries_it()
+    {
+        await using var server = await FakeOpenAiServer.StartAsync();
+        server.ChatContent = (request, _) => request.Messages[^1].Contains("unknown")
+            ? string.Join('\n', Enumerable.Range(0, 16).Select(i => (i % 3).ToString()))
+            : "the word cat";
+        server.Enqueue(FakeOpenAiServer.Chat, FakeReply.Error(400));
+        string[] llm = ["--store", directory, "--explainer", "fake-chat", "--simulator", "fake-chat", "--base-url", server.BaseUrl.ToString(),
+            "--layers", "0", "--concurrency", "1"];
+
+        var first = Run(["explain", .. llm]);
+        Assert.Equal(1, first.Code);
+        Assert.Contains("1 LLM call(s) failed after their retries", first.Err);
+        using (var store = SqliteNeuronStore.OpenExisting(directory))
+            Assert.Single(store.ListExplanationResults(0), r => r.Status == NeuronStatus.Failed && r.Reason!.Contains("HTTP 400"));
+
+        var rerun = Run(["explain", .. llm]);
+        Assert.True(rerun.Code == 0, rerun.Err);
+        using var reopened = SqliteNeuronStore.OpenExisting(directory);
+        Assert.DoesNotContain(reopened.ListExplanationResults(0), r => r.Status == NeuronStatus.Failed);
     }
 
     [Fact]

@@ -29,7 +29,7 @@ public sealed class IncompleteCollectionTests : IDisposable
         {
             var refused = Run(command, "--store", run);
             Assert.Equal(1, refused.Code);
-            Assert.Contains("holds an incomplete collection (3 neurons have records so far", refused.Err);
+            Assert.Contains("holds an incomplete collection (collect was stopped or is still running", refused.Err);
             Assert.Contains("run collect again with the same options", refused.Err);
             Assert.Single(refused.Err.Trim().Split('\n'));
         }

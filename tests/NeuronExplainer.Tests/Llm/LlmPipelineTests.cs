@@ -185,6 +185,29 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AServerThatFailsCallAfterCallIsNotAskedAgain()
+    {
+        _server.Enqueue(FakeOpenAiServer.Chat, FakeReply.Error(500), FakeReply.Error(500));
+        using var llm = Pipeline(Fast with { MaxAttempts = 2, MaxConsecutiveFailures = 2 });
+
+        // One failed call, then an answer: the count of failures in a row starts again.
+        await Assert.ThrowsAsync<LlmCallFailedException>(() => llm.ChatAsync(Ask("q1"), LlmCallContext.Explain(Neuron)));
+        var answered = await llm.ChatAsync(Ask("q-ok"), LlmCallContext.Explain(Neuron));
+        Assert.NotEmpty(answered.Choices);
+        _server.Enqueue(FakeOpenAiServer.Chat, Enumerable.Repeat(FakeReply.Error(500), 10).ToArray());
+
+        await Assert.ThrowsAsync<LlmCallFailedException>(() => llm.ChatAsync(Ask("q2"), LlmCallContext.Explain(Neuron)));
+        var open = await Assert.ThrowsAsync<LlmServerUnavailableException>(() => llm.ChatAsync(Ask("q3"), LlmCallContext.Explain(Neuron)));
+        Assert.Contains("failed 2 calls in a row", open.Message);
+        Assert.Contains("HTTP 500", open.Message);
+        int sent = _server.Count(FakeOpenAiServer.Chat);
+        Assert.Equal(2 + 1 + 2 + 2, sent);
+
+        await Assert.ThrowsAsync<LlmServerUnavailableException>(() => llm.ChatAsync(Ask("q4"), LlmCallContext.Explain(Neuron)));
+        Assert.Equal(sent, _server.Count(FakeOpenAiServer.Chat));
+    }
+
+    [Fact]
     public async Task RetriesAreBoundedInTime()
     {
         _server.Enqueue(FakeOpenAiServer.Chat, Enumerable.Repeat(FakeReply.Hang, 10).ToArray());
