@@ -84,12 +84,12 @@ internal static class ExplanationReport
             + (control is null ? "" : $"; control: {control.Stored} scored, {control.AlreadyDone} already done") + $" ({pair}).");
 
         var table = new Table().Border(TableBorder.Simple);
-        foreach (var column in new[] { "layer", "neurons", "done", "failed", "no act.", "pending", "not run", "undefined", "mean", "median", ">= 0.8", "control mean (n)" })
+        foreach (var column in new[] { "layer", "neurons", "done", "failed", "no act.", "pending", "not run", "undefined", "mean", "mean (undef. = 0)", "median", ">= 0.8", ">= 0.8 (undef. = 0)", "control mean (n)" })
             table.AddColumn(new TableColumn(column).RightAligned());
         foreach (var row in session.Summarize(store, neurons))
             table.AddRow(row.Layer?.ToString(CultureInfo.InvariantCulture) ?? "all", Int(row.Neurons), Int(row.Done), Int(row.Failed), Int(row.NoActivations),
-                Int(row.Pending), Int(row.Missing), Int(row.Undefined), Score(row.Mean), Score(row.Median),
-                row.ShareAtLeast08 is double share ? share.ToString("0.0%", CultureInfo.InvariantCulture) : "-",
+                Int(row.Pending), Int(row.Missing), Int(row.Scores.Undefined), Score(row.Scores.Mean), Score(row.Scores.MeanUndefinedAsZero), Score(row.Median),
+                Share(row.Scores.ShareAtLeastGood), Share(row.Scores.ShareAtLeastGoodUndefinedAsZero),
                 row.ControlScored == 0 ? "-" : $"{Score(row.ControlMean)} ({row.ControlScored})");
         console.Write(table);
         if (session.NoValueShares(store, neurons) is { } shares)
@@ -111,4 +111,5 @@ internal static class ExplanationReport
     static string Verb(RunStep step) => step switch { RunStep.Explain => "Explained", RunStep.Score => "Scored", _ => "Explained and scored" };
     static string Int(int value) => value.ToString(CultureInfo.InvariantCulture);
     static string Score(double? value) => value?.ToString("0.000", CultureInfo.InvariantCulture) ?? "-";
+    static string Share(double? value) => value?.ToString("0.0%", CultureInfo.InvariantCulture) ?? "-";
 }

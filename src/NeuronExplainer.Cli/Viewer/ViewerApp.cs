@@ -79,7 +79,17 @@ public static class ViewerApp
         app.MapGet("/assets/{name}", (string name) => Asset(name));
 
         var api = app.MapGroup("/api");
-        api.MapGet("/summary", queries.Summary);
+        api.MapGet("/summary", Results<Ok<SummaryView>, BadRequest<ErrorView>> (HttpRequest request) =>
+        {
+            try
+            {
+                return TypedResults.Ok(queries.Summary(Single(request.Query, "explainer"), Single(request.Query, "simulator")));
+            }
+            catch (NeuronExplainerException e)
+            {
+                return TypedResults.BadRequest(new ErrorView(e.Message));
+            }
+        });
         api.MapGet("/layers/{layer:int}", Results<Ok<LayerView>, NotFound<ErrorView>> (int layer) =>
         {
             return queries.Layer(layer) is { } view ? TypedResults.Ok(view) : TypedResults.NotFound(new ErrorView($"the store has no layer {layer}"));

@@ -12,16 +12,26 @@ public sealed record ManifestView(string Model, string Corpus, IReadOnlyDictiona
 /// <summary>One neuron's best explanation (highest score over explainer/simulator pairs), for listings.</summary>
 public sealed record NeuronScoreView(int Layer, int Neuron, NeuronStatus Status, string? Explanation, double? Score, string? Explainer, string? Simulator);
 
-/// <summary>Score distribution of one layer: counts per bin of width 2/bins over [-1, 1].</summary>
-public sealed record LayerScoresView(int Layer, int Neurons, int Scored, double? MeanScore, IReadOnlyList<int> Histogram);
+/// <summary>
+/// Score distribution of one layer: counts of defined scores per bin of width 2/bins over [-1, 1]; the mean both over
+/// defined scores and with the <c>Undefined</c> ones counted as 0.
+/// </summary>
+public sealed record LayerScoresView(int Layer, int Neurons, int Scored, int Undefined, double? MeanScore, double? MeanScoreUndefinedAsZero, IReadOnlyList<int> Histogram);
 
+/// <summary>An explainer/simulator pair of the store and how many neurons it has a result for (shuffled controls aside).</summary>
+public sealed record PairView(string Explainer, string Simulator, int Results);
+
+/// <summary>The store's overview; every score aggregate in it is for <c>Pair</c> (null when the store has no results), one of <c>Pairs</c>.</summary>
 public sealed record SummaryView(
     ManifestView? Manifest,
     string Store,
+    PairView? Pair,
+    IReadOnlyList<PairView> Pairs,
     int Layers,
     int Neurons,
     int Scored,
     int Failed,
+    ScoreAggregate Scores,
     IReadOnlyList<double> HistogramEdges,
     IReadOnlyList<LayerScoresView> LayerScores,
     IReadOnlyList<NeuronScoreView> Best,

@@ -12,32 +12,62 @@ public sealed class ViewerQueries(INeuronStore store)
     public const int HistogramBins = 20;
     const int ExtremesShown = 10;
 
-    public SummaryView Summary()
+    /// <summary>
+    /// The overview for one explainer/simulator pair: the given one, or by default the pair with most results. Aggregates
+    /// never mix pairs: a neuron's best score over pairs would inflate them once, say, an import sits beside a run.
+    /// </summary>
+    /// <exception cref="NeuronExplainerException">Only one of explainer and simulator is given, or the store has no such pair.</exception>
+    public SummaryView Summary(string? explainer = null, string? simulator = null)
     {
+        var pairs = Pairs();
+        var pair = ChoosePair(pairs, explainer, simulator);
         var neuronsPerLayer = store.ListNeurons().CountBy(n => n.LayerIndex).ToDictionary();
-        var rows = ScoreRows(null);
-        var scored = rows.Where(r => r.Score is not null).ToList();
-        var scoresPerLayer = scored.ToLookup(r => r.Layer, r => r.Score!.Value);
+        List<NeuronScoreView> rows = pair is null ? [] : ScoreRows(null, pair);
+        var done = rows.Where(r => r.Status == NeuronStatus.Done).ToList();
+        var scored = done.Where(r => r.Score is not null).ToList();
+        var doneByLayer = done.ToLookup(r => r.Layer, r => r.Score);
         var perLayer = neuronsPerLayer.Keys.Order().Select(layer =>
         {
-            var scores = scoresPerLayer[layer].ToList();
+            var aggregate = ScoreAggregate.Of(doneByLayer[layer]);
             var histogram = new int[HistogramBins];
-            foreach (var s in scores) histogram[Bin(s)]++;
-            return new LayerScoresView(layer, neuronsPerLayer[layer], scores.Count, scores.Count == 0 ? null : scores.Average(), histogram);
+            foreach (var s in doneByLayer[layer].OfType<double>()) histogram[Bin(s)]++;
+            return new LayerScoresView(layer, neuronsPerLayer[layer], aggregate.Defined, aggregate.Undefined, aggregate.Mean, aggregate.MeanUndefinedAsZero, histogram);
         }).ToList();
         var edges = Enumerable.Range(0, HistogramBins + 1).Select(i => -1 + 2.0 * i / HistogramBins).ToList();
         var byScore = scored.OrderByDescending(r => r.Score).ThenBy(r => r.Layer).ThenBy(r => r.Neuron).ToList();
         return new SummaryView(
             ToView(store.GetManifest()),
             store.Location,
+            pair,
+            pairs,
             perLayer.Count,
             perLayer.Sum(l => l.Neurons),
             scored.Count,
             rows.Count(r => r.Status == NeuronStatus.Failed),
+            ScoreAggregate.Of(done.Select(r => r.Score)),
             edges,
             perLayer,
             byScore.Take(ExtremesShown).ToList(),
             byScore.AsEnumerable().Reverse().Take(ExtremesShown).ToList());
+    }
+
+    /// <summary>The store's explainer/simulator pairs, most results first.</summary>
+    List<PairView> Pairs() =>
+        store.ListScores()
+            .Where(s => s.Control == ControlKind.None)
+            .CountBy(s => (s.Explainer, s.Simulator))
+            .Select(p => new PairView(p.Key.Explainer, p.Key.Simulator, p.Value))
+            .OrderByDescending(p => p.Results).ThenBy(p => p.Explainer, StringComparer.Ordinal).ThenBy(p => p.Simulator, StringComparer.Ordinal)
+            .ToList();
+
+    static PairView? ChoosePair(List<PairView> pairs, string? explainer, string? simulator)
+    {
+        if (explainer is null && simulator is null) return pairs.FirstOrDefault();
+        if (explainer is null || simulator is null)
+            throw new NeuronExplainerException($"give both 'explainer' and 'simulator' to choose a pair, not only '{(explainer is null ? "simulator" : "explainer")}'");
+        return pairs.FirstOrDefault(p => p.Explainer == explainer && p.Simulator == simulator)
+            ?? throw new NeuronExplainerException($"the store has no results of explainer '{explainer}' with simulator '{simulator}'; it has "
+                + (pairs.Count == 0 ? "none" : string.Join(", ", pairs.Select(p => $"'{p.Explainer}' with '{p.Simulator}'"))));
     }
 
     static int Bin(double score) => Math.Clamp((int)Math.Floor((score + 1) / 2 * HistogramBins), 0, HistogramBins - 1);
@@ -52,7 +82,7 @@ public sealed class ViewerQueries(INeuronStore store)
         int at = layers.ToList().IndexOf(layer);
         if (at < 0) return null;
         // The store registers every neuron it holds anything about; those without a result yet are pending.
-        var rows = ScoreRows(layer).ToDictionary(r => r.Neuron);
+        var rows = ScoreRows(layer, null).ToDictionary(r => r.Neuron);
         var neurons = store.ListNeurons(layer)
             .Select(id => rows.GetValueOrDefault(id.NeuronIndex) ?? new NeuronScoreView(layer, id.NeuronIndex, NeuronStatus.Pending, null, null, null, null))
             .ToList();
@@ -60,13 +90,13 @@ public sealed class ViewerQueries(INeuronStore store)
     }
 
     /// <summary>
-    /// The best explanation per neuron over its explainer/simulator pairs: highest defined score, else the first. Only
-    /// scored (done) results count: a pending result carries calibration scores, and shuffled-control results score
-    /// another neuron's explanation, so neither is the neuron's score.
+    /// The explanation per neuron of the given pair, or with no pair the best over its pairs (highest defined score, else
+    /// the first; for listings, never for aggregates). Only scored (done) results count: a pending result carries
+    /// calibration scores, and shuffled-control results score another neuron's explanation, so neither is the neuron's score.
     /// </summary>
-    List<NeuronScoreView> ScoreRows(int? layer) =>
+    List<NeuronScoreView> ScoreRows(int? layer, PairView? pair) =>
         store.ListScores(layer)
-            .Where(s => s.Control == ControlKind.None)
+            .Where(s => s.Control == ControlKind.None && (pair is null || (s.Explainer == pair.Explainer && s.Simulator == pair.Simulator)))
             .Select(s => s.Status == NeuronStatus.Done ? s : s with { Score = null })
             .GroupBy(s => s.Neuron)
             .Select(g => g.OrderByDescending(s => s.Score ?? double.NegativeInfinity).First())

@@ -4,10 +4,11 @@ namespace NeuronExplainer.Explanations;
 
 /// <summary>
 /// Scores of one layer (or of all, with <see cref="Layer"/> null) in a run's summary. Mean, median and the share
-/// at or above 0.8 are over neurons with a defined score; the control columns are the shuffled control's.
+/// at or above 0.8 are over neurons with a defined score; <see cref="Scores"/> gives them with undefined counted as 0
+/// too. The control columns are the shuffled control's.
 /// </summary>
 public sealed record LayerSummary(int? Layer, int Neurons, int Done, int Failed, int NoActivations, int Pending, int Missing,
-    int Undefined, double? Mean, double? Median, double? ShareAtLeast08, int ControlScored, double? ControlMean);
+    ScoreAggregate Scores, double? Median, int ControlScored, double? ControlMean);
 
 /// <summary>
 /// Value slots of one layer (or of all, with <see cref="Layer"/> null) that the simulator left without a value 0..10
@@ -24,8 +25,6 @@ public sealed record NoValueShare(int? Layer, int Slots, int NoValueSlots)
 /// </summary>
 public static class RunSummary
 {
-    public const double GoodScore = 0.8;
-
     /// <summary>One row per layer, then the total over all selected neurons (scores pooled, not a mean of layer means).</summary>
     public static IReadOnlyList<LayerSummary> Build(IExplanationResultStore store, IReadOnlyCollection<NeuronId> neurons, string explainer, string simulator)
     {
@@ -64,12 +63,11 @@ public static class RunSummary
     {
         var real = scores.Where(s => s.Control == ControlKind.None && s.Explainer == explainer).ToList();
         var defined = Defined(real).Order().ToList();
+        var aggregate = ScoreAggregate.Of(real.Where(s => s.Status == NeuronStatus.Done).Select(s => s.Score));
         var control = Defined(scores.Where(s => s.Control == ControlKind.Shuffled && s.Explainer == ShuffledControl.ExplainerName(explainer))).ToList();
         int Count(NeuronStatus status) => real.Count(s => s.Status == status);
         return new LayerSummary(layer, neurons, Count(NeuronStatus.Done), Count(NeuronStatus.Failed), Count(NeuronStatus.NoActivations),
-            Count(NeuronStatus.Pending), neurons - real.Count, Count(NeuronStatus.Done) - defined.Count,
-            defined.Count == 0 ? null : defined.Average(), Median(defined),
-            defined.Count == 0 ? null : (double)defined.Count(s => s >= GoodScore) / defined.Count,
+            Count(NeuronStatus.Pending), neurons - real.Count, aggregate, Median(defined),
             control.Count, control.Count == 0 ? null : control.Average());
     }
 

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
+using NeuronExplainer.Activations;
 using NeuronExplainer.Cli.Viewer;
 
 using NeuronExplainer.Tests.Storage;
@@ -60,6 +61,39 @@ public sealed class ViewerApiTests : IAsyncLifetime
         Assert.Equal((1, 0, "colours of clothing"), (best.GetProperty("layer").GetInt32(), best.GetProperty("neuron").GetInt32(), best.GetProperty("explanation").GetString()));
         Assert.Equal(-0.15, d.GetProperty("worst")[0].GetProperty("score").GetDouble());
     }
+
+    [Fact]
+    public async Task Aggregates_are_for_one_pair_the_one_with_most_results_by_default()
+    {
+        // An import beside the run: better on 0/1, undefined on 1/0. Taking each neuron's best over pairs would lift
+        // layer 0's mean from -0.15 to 0.95.
+        store.Store.PutExplanationResult(ViewerFixture.Result(new NeuronId(0, 1), ["imported"], [0.95], chosen: 0, explainer: "openai"));
+        store.Store.PutExplanationResult(ViewerFixture.Result(new NeuronId(1, 0), ["imported"], [null], chosen: 0, explainer: "openai"));
+
+        var d = await Json("/api/summary");
+        Assert.Equal(("baseline", "baseline", 4), Pair(d.GetProperty("pair")));
+        Assert.Equal([("baseline", "baseline", 4), ("openai", "baseline", 2)], d.GetProperty("pairs").EnumerateArray().Select(Pair));
+        Assert.Equal(-0.15, d.GetProperty("layer_scores")[0].GetProperty("mean_score").GetDouble(), 12);
+        Assert.Equal(0.93, d.GetProperty("best")[0].GetProperty("score").GetDouble());
+        Assert.Equal(-0.15, d.GetProperty("worst")[0].GetProperty("score").GetDouble());
+
+        var imported = await Json("/api/summary?explainer=openai&simulator=baseline");
+        Assert.Equal(("openai", "baseline", 2), Pair(imported.GetProperty("pair")));
+        Assert.Equal((1, 0), (imported.GetProperty("scored").GetInt32(), imported.GetProperty("failed").GetInt32()));
+        var layer1 = imported.GetProperty("layer_scores")[1];
+        Assert.Equal((0, 1, 0.0), (layer1.GetProperty("scored").GetInt32(), layer1.GetProperty("undefined").GetInt32(), layer1.GetProperty("mean_score_undefined_as_zero").GetDouble()));
+        Assert.Equal(JsonValueKind.Null, layer1.GetProperty("mean_score").ValueKind);
+        var scores = imported.GetProperty("scores");
+        Assert.Equal((1, 1, 0.95, 0.475), (scores.GetProperty("defined").GetInt32(), scores.GetProperty("undefined").GetInt32(),
+            scores.GetProperty("mean").GetDouble(), scores.GetProperty("mean_undefined_as_zero").GetDouble()));
+        Assert.Equal((1.0, 0.5), (scores.GetProperty("share_at_least_good").GetDouble(), scores.GetProperty("share_at_least_good_undefined_as_zero").GetDouble()));
+
+        Assert.Contains("no results of explainer 'openai' with simulator 'chat'", (await Json("/api/summary?explainer=openai&simulator=chat", HttpStatusCode.BadRequest)).GetProperty("error").GetString());
+        Assert.Contains("give both", (await Json("/api/summary?explainer=openai", HttpStatusCode.BadRequest)).GetProperty("error").GetString());
+    }
+
+    static (string?, string?, int) Pair(JsonElement p) =>
+        (p.GetProperty("explainer").GetString(), p.GetProperty("simulator").GetString(), p.GetProperty("results").GetInt32());
 
     [Fact]
     public async Task Neuron_has_explanations_excerpts_tokens_and_links()

@@ -53,7 +53,7 @@ static class ViewerFixture
     }
 
     /// <summary>Excerpts: the first top excerpt holds every hostile token, so the page must show them all as text.</summary>
-    static NeuronRecord Record(NeuronId id)
+    public static NeuronRecord Record(NeuronId id)
     {
         var top = new List<ActivationRecord>
         {
@@ -66,7 +66,8 @@ static class ViewerFixture
         return new NeuronRecord(id, random, null, null, 0.4 + id.NeuronIndex, 1.5, 2.0, 9.0, top);
     }
 
-    static NeuronExplanationResult Result(NeuronId id, string[] explanations, double[] scores, int chosen, string explainer = "baseline")
+    /// <summary>A done result whose explanations score as given (null: undefined).</summary>
+    public static NeuronExplanationResult Result(NeuronId id, string[] explanations, double?[] scores, int chosen, string explainer = "baseline", string simulator = "baseline")
     {
         var excerpt = new ActivationRecord(["Once", " upon", ScriptToken], [0, 1.5, 3.0]);
         var scored = explanations.Select((text, i) => new ScoredExplanation(text, new ScoredSimulation(
@@ -74,8 +75,8 @@ static class ViewerFixture
                 new SequenceSimulation(excerpt.Tokens, [0.5, 4.0, 9.5], ActivationScale.SimulatedNormalizedActivations, [], []),
                 excerpt.Activations, 0.97, 0.9, 0.8)],
             scores[i], scores[i] * scores[i], scores[i] / 2)
-        { EvCorrelationInterval = [scores[i] - 0.1, scores[i] + 0.05] })).ToList();
-        return new NeuronExplanationResult(id, explainer, "baseline", NeuronStatus.Done, null,
+        { EvCorrelationInterval = scores[i] is double v ? [v - 0.1, v + 0.05] : null })).ToList();
+        return new NeuronExplanationResult(id, explainer, simulator, NeuronStatus.Done, null,
             new NeuronSimulationResults(id, scored), chosen, DateTimeOffset.UnixEpoch);
     }
 }

@@ -107,8 +107,12 @@
 
   // ---- Home ------------------------------------------------------------------------------------------
   async function home() {
-    const d = await api('/api/summary');
+    const asked = new URLSearchParams(location.search);
+    const chosen = new URLSearchParams();
+    for (const k of ['explainer', 'simulator']) if (asked.has(k)) chosen.set(k, asked.get(k));
+    const d = await api(`/api/summary${chosen.size ? `?${chosen}` : ''}`);
     const m = d.manifest;
+    const a = d.scores, pct = (x) => (x === null ? '—' : `${(100 * x).toFixed(1)}%`);
     show('Overview',
       h('h1', 'Overview'),
       h('dl', { class: 'facts' },
@@ -118,7 +122,11 @@
         m && [h('dt', 'Created'), h('dd', m.created_at), h('dt', 'Tool version'), h('dd', m.tool_version)],
         m && [h('dt', 'Settings'), h('dd', h('details', h('summary', `${Object.keys(m.settings).length} settings`),
           h('dl', { class: 'facts' }, Object.entries(m.settings).map(([k, v]) => [h('dt', k), h('dd', v)]))))],
-        h('dt', 'Neurons'), h('dd', `${count(d.neurons)} in ${count(d.layers)} layers; ${count(d.scored)} scored, ${count(d.failed)} failed`)),
+        h('dt', 'Neurons'), h('dd', `${count(d.neurons)} in ${count(d.layers)} layers; ${count(d.scored)} scored, ${count(d.failed)} failed`),
+        h('dt', 'Scores of'), h('dd', d.pair ? pairPicker(d) : '—'),
+        h('dt', 'Mean score'), h('dd', { id: 'mean-score' },
+          `${fmt(a.mean)} over ${count(a.defined)} defined; ${fmt(a.mean_undefined_as_zero)} with ${count(a.undefined)} undefined counted as 0`),
+        h('dt', 'Share \u2265 0.8'), h('dd', `${pct(a.share_at_least_good)} of defined; ${pct(a.share_at_least_good_undefined_as_zero)} with undefined counted as 0`)),
       h('form', { action: '/search', method: 'get', class: 'search', style: 'margin: 1rem 0; margin-left: 0' },
         h('input', { name: 'q', type: 'search', placeholder: 'Search explanations, e.g. "numbers"', 'aria-label': 'Search explanations' }),
         h('button', { type: 'submit' }, 'Search')),
@@ -127,6 +135,20 @@
       h('div', { class: 'grid2' },
         h('div', h('h2', 'Best explained'), scoreTable(d.best)),
         h('div', h('h2', 'Worst explained'), scoreTable(d.worst))));
+  }
+
+  // Every aggregate on the page is for one explainer/simulator pair; with several in the store, pick which.
+  function pairPicker(d) {
+    const label = (p) => `explainer ${p.explainer}, simulator ${p.simulator} (${count(p.results)} neurons)`;
+    if (d.pairs.length < 2) return label(d.pair);
+    const at = d.pairs.findIndex((p) => p.explainer === d.pair.explainer && p.simulator === d.pair.simulator);
+    return h('select', {
+      'aria-label': 'Explainer and simulator',
+      onchange: (e) => {
+        const p = d.pairs[Number(e.target.value)];
+        location.assign(`/?${new URLSearchParams({ explainer: p.explainer, simulator: p.simulator })}`);
+      },
+    }, d.pairs.map((p, i) => h('option', { value: i, selected: i === at }, label(p))));
   }
 
   function scoreTable(rows) {
@@ -159,13 +181,13 @@
         svg.append(s('text', { x: x + (cw - 1) / 2, y: top + ch * bins + 14, 'text-anchor': 'middle', fill: '#66707a' }, String(l.layer)));
     });
     if (means.length > 1) svg.append(s('polyline', { points: means.map(([x, yy]) => `${x},${yy}`).join(' '), fill: 'none', stroke: '#1d2329', 'stroke-width': 1.2 }));
-    for (const [x, yy, l] of means) svg.append(s('circle', { cx: x, cy: yy, r: 3, fill: '#1d2329' }, s('title', `layer ${l.layer}: mean score ${fmt(l.mean_score)} over ${l.scored} of ${l.neurons} neurons`)));
+    for (const [x, yy, l] of means) svg.append(s('circle', { cx: x, cy: yy, r: 3, fill: '#1d2329' }, s('title', `layer ${l.layer}: mean score ${fmt(l.mean_score)} over ${l.scored} of ${l.neurons} neurons; ${fmt(l.mean_score_undefined_as_zero)} with ${l.undefined} undefined counted as 0`)));
     for (const v of [-1, -0.5, 0, 0.5, 1]) {
       svg.append(s('text', { x: left - 6, y: y(v) + 4, 'text-anchor': 'end', fill: '#66707a' }, v.toFixed(1)));
       svg.append(s('line', { x1: left - 3, x2: left, y1: y(v), y2: y(v), stroke: '#66707a' }));
     }
     return h('div', { class: 'chart' }, svg,
-      h('p', { class: 'legend' }, 'Each column is a layer (click it to open the layer); the darker a cell, the more of that layer\u2019s neurons score in that range (correlation, -1 to 1). Dots: mean score.'));
+      h('p', { class: 'legend' }, 'Each column is a layer (click it to open the layer); the darker a cell, the more of that layer\u2019s neurons score in that range (correlation, -1 to 1). Dots: mean of defined scores (the tooltip also gives it with undefined scores counted as 0).'));
   }
 
   // ---- Neuron ----------------------------------------------------------------------------------------
