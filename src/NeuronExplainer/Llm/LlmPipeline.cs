@@ -243,6 +243,8 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         {
             var answered = await _resilience.ExecuteAsync(async ct =>
             {
+                // Calls already retrying when the breaker opened stop at their next attempt, not after all of them.
+                if (attempts > 0 && Volatile.Read(ref _unavailable) is { } opened) throw new LlmServerUnavailableException(opened);
                 attempts++;
                 try
                 {

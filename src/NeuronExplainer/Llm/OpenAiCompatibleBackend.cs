@@ -179,9 +179,11 @@ public sealed class OpenAiCompatibleBackend : ILlmClient, IDisposable
 
     private Uri Url(string path) => new(Endpoint.BaseUrl.AbsoluteUri.TrimEnd('/') + "/" + path);
 
-    // A dropped connection or a body cut off mid-transfer; the caller's own cancellation is not one.
+    // A dropped connection or a body cut off mid-transfer; the caller's own cancellation is not one. The OpenAI
+    // package wraps a transport failure of the chat path in a ClientResultException with no response.
     private static bool IsNetworkError(Exception e, CancellationToken cancellationToken) =>
-        e is HttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested);
+        e is HttpRequestException or IOException || (e is OperationCanceledException && !cancellationToken.IsCancellationRequested)
+        || (e is System.ClientModel.ClientResultException { InnerException: { } inner } && IsNetworkError(inner, cancellationToken));
 
     private static LlmServerException NetworkError(Exception e) =>
         new($"network error: {SecretMask.Mask(e.Message)}", status: null, transient: true, inner: e);

@@ -24,6 +24,12 @@ public sealed class ExplanationCommandTests : IDisposable
 
     public void Dispose() => Directory.Delete(directory, recursive: true);
 
+    /// <summary>The explainer gets an explanation and the simulator a value line for each of the 16 tokens of an excerpt.</summary>
+    static void AnswerEveryPrompt(FakeOpenAiServer server) =>
+        server.ChatContent = (request, _) => request.Messages[^1].Contains("unknown")
+            ? string.Join('\n', Enumerable.Range(0, 16).Select(i => (i % 3).ToString()))
+            : "the word cat";
+
     [Fact]
     public void Explain_then_score_with_the_baseline_prints_the_summary_with_the_control_and_resumes()
     {
@@ -152,9 +158,7 @@ public sealed class ExplanationCommandTests : IDisposable
     public async Task Max_cost_stops_cleanly_and_a_second_run_finishes_without_paying_twice()
     {
         await using var server = await FakeOpenAiServer.StartAsync();
-        server.ChatContent = (request, _) => request.Messages[^1].Contains("unknown")
-            ? string.Join('\n', Enumerable.Range(0, 16).Select(i => (i % 3).ToString()))
-            : "the word cat";
+        AnswerEveryPrompt(server);
         string prices = Path.Combine(directory, "prices.json");
         File.WriteAllText(prices, """{"fake-chat": {"prompt_per_million": 1000, "completion_per_million": 1000}}""");
         string[] llm = ["--store", directory, "--explainer", "fake-chat", "--simulator", "fake-chat", "--base-url", server.BaseUrl.ToString(),
@@ -199,9 +203,7 @@ public sealed class ExplanationCommandTests : IDisposable
     public async Task A_neuron_that_failed_for_a_server_reason_makes_the_run_exit_1_and_a_rerun_retries_it()
     {
         await using var server = await FakeOpenAiServer.StartAsync();
-        server.ChatContent = (request, _) => request.Messages[^1].Contains("unknown")
-            ? string.Join('\n', Enumerable.Range(0, 16).Select(i => (i % 3).ToString()))
-            : "the word cat";
+        AnswerEveryPrompt(server);
         server.Enqueue(FakeOpenAiServer.Chat, FakeReply.Error(400));
         string[] llm = ["--store", directory, "--explainer", "fake-chat", "--simulator", "fake-chat", "--base-url", server.BaseUrl.ToString(),
             "--layers", "0", "--concurrency", "1"];

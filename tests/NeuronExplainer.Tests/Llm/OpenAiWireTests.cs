@@ -18,6 +18,23 @@ public sealed class OpenAiWireTests
     }
 
     [Fact]
+    public async Task ADroppedConnectionOnTheChatPathIsARetryableServerFailure()
+    {
+        var endpoint = new LlmEndpoint(new Uri("http://127.0.0.1:9/v1"));
+        using var backend = new OpenAiCompatibleBackend(endpoint, null, new DroppingHandler());
+        var e = await Assert.ThrowsAsync<LlmServerException>(() =>
+            backend.ChatAsync(new ChatRequest("m", [ChatMessage.User("hi")], MaxTokens: 1, Temperature: 0), LlmCallContext.Explain(new(0, 1))));
+        Assert.True(e.Transient);
+        Assert.Contains("network error", e.Message);
+    }
+
+    sealed class DroppingHandler : HttpMessageHandler
+    {
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken) =>
+            throw new HttpRequestException("the server closed the connection before answering");
+    }
+
+    [Fact]
     public void ReadsAChatAnswerWithTheFieldsRealServersAdd()
     {
         var response = OpenAiWire.ParseChat("""
