@@ -236,15 +236,14 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
 
     private async Task<T> SendWithRetriesAsync<T>(Call<T> call, Func<CancellationToken, Task<T>> send, CancellationToken cancellationToken)
     {
-        if (Volatile.Read(ref _unavailable) is { } unavailable) throw new LlmServerUnavailableException(unavailable);
         int attempts = 0;
         string lastError = "no attempt finished";
         try
         {
             var answered = await _resilience.ExecuteAsync(async ct =>
             {
-                // Calls already retrying when the breaker opened stop at their next attempt, not after all of them.
-                if (attempts > 0 && Volatile.Read(ref _unavailable) is { } opened) throw new LlmServerUnavailableException(opened);
+                // Once the breaker is open no attempt is sent: neither a new call's first nor a retrying call's next.
+                if (Volatile.Read(ref _unavailable) is { } opened) throw new LlmServerUnavailableException(opened);
                 attempts++;
                 try
                 {
