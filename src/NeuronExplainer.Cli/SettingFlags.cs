@@ -17,6 +17,7 @@ internal static class SettingFlags
         [Name<ExplanationSettings>(nameof(ExplanationSettings.Concurrency))] = "--concurrency",
         [Name<ExplanationSettings>(nameof(ExplanationSettings.MaxCost))] = "--max-cost",
         [Name<ExplanationSettings>(nameof(ExplanationSettings.Seed))] = "--scoring-seed",
+        [Name<ExplanationSettings>(nameof(ExplanationSettings.Scorers))] = "--scorers",
         [Name<CollectionSettings>(nameof(CollectionSettings.Layers))] = "--layers",
         [Name<CollectionSettings>(nameof(CollectionSettings.SequenceLength))] = "--seq-len",
         [Name<CollectionSettings>(nameof(CollectionSettings.TopK))] = "--top-k",

@@ -144,5 +144,12 @@ static class StoreSchema
             expires_at INTEGER NOT NULL,
             PRIMARY KEY (layer, neuron, explainer, simulator)) WITHOUT ROWID;
         """,
+        """
+        -- A scorer that could not score (an LLM reply unreadable after its retries) is stored failed with its reason in
+        -- undefined_reason, and scored again by the next run; details holds what a method measured beyond its number
+        -- (a JSON object, e.g. detection's counts, ablation's promoted tokens).
+        ALTER TABLE explanation_scores ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE explanation_scores ADD COLUMN details TEXT;
+        """,
     ];
 }
