@@ -51,6 +51,7 @@ public sealed class LlmJudge(ILlmClient client, string model, int maxAttempts = 
     internal static (IReadOnlyList<JudgeAnswer>? Answers, string? Problem) Read(int count, ChatChoice? choice)
     {
         if (choice is null) return (null, "the server returned no choice");
+        if (choice.Refusal is { } refusal) return (null, $"the model refused: '{Shorten(refusal)}'");
         var lines = new List<(bool Yes, int Start)>();
         int offset = 0;
         foreach (var line in choice.Content.Split('\n'))
