@@ -34,6 +34,9 @@ public static class BenchCommand
         {
             batches, seq, layers, iterations, backends, stories,
         };
+        command.Subcommands.Add(BenchScaleCommands.WeightViewsCommand());
+        command.Subcommands.Add(BenchScaleCommands.Gpt2ModelCommand());
+        command.Subcommands.Add(BenchScaleCommands.CollectBenchCommand());
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;
