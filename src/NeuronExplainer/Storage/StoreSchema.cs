@@ -173,5 +173,13 @@ static class StoreSchema
         ALTER TABLE explanation_scores ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE explanation_scores ADD COLUMN details TEXT;
         """,
+        """
+        -- The explanation protocol (ExplanationProtocol: which excerpts are explained and scored on) of the store's
+        -- results, recorded by the first explain or score; kept apart from manifest_settings, which collect rewrites.
+        CREATE TABLE explanation_protocol (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            protocol TEXT NOT NULL,
+            recorded_at TEXT NOT NULL);
+        """,
     ];
 }
