@@ -25,6 +25,7 @@ internal static partial class SettingFlags
         [Name<ExplanationSettings>(nameof(ExplanationSettings.Concurrency))] = "--concurrency",
         [Name<ExplanationSettings>(nameof(ExplanationSettings.MaxCost))] = "--max-cost",
         [Name<ExplanationSettings>(nameof(ExplanationSettings.Seed))] = "--scoring-seed",
+        [Name<ExplanationSettings>(nameof(ExplanationSettings.Scorers))] = "--scorers",
         [Name<ExplanationSettings>(nameof(ExplanationSettings.Protocol))] = "--protocol",
         [Name<CollectionSettings>(nameof(CollectionSettings.Layers))] = "--layers",
         [Name<CollectionSettings>(nameof(CollectionSettings.SequenceLength))] = "--seq-len",

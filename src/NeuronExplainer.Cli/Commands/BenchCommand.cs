@@ -35,6 +35,9 @@ public static class BenchCommand
         {
             batches, seq, layers, iterations, backends, stories,
         };
+        command.Subcommands.Add(BenchScaleCommands.WeightViewsCommand());
+        command.Subcommands.Add(BenchScaleCommands.Gpt2ModelCommand());
+        command.Subcommands.Add(BenchScaleCommands.CollectBenchCommand());
         command.Subcommands.Add(LlmBenchCommand.Create());
         command.SetAction(parse =>
         {

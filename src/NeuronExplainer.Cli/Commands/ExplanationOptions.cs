@@ -42,12 +42,17 @@ internal sealed class ExplanationOptions
     public readonly Option<decimal?> MaxCost = new("--max-cost") { Description = "Stop before LLM calls could cost more than this many US dollars" };
     public readonly Option<int> Concurrency = new("--concurrency") { Description = "Neurons (and LLM calls) worked on at once", DefaultValueFactory = _ => 4 };
     public readonly Option<bool> DryRun = new("--dry-run") { Description = "Estimate calls, tokens and cost without calling or storing anything" };
+    public readonly Option<string> Scorers = new("--scorers")
+    {
+        Description = "Scorers of the chosen explanation, comma-separated: simulation, detection, fuzzing (offline with the baseline simulator, else asking its LLM)",
+        DefaultValueFactory = _ => SimulationCorrelationScorer.Name,
+    };
     public readonly Option<int> Seed = new("--scoring-seed") { Description = "Seed of bootstrap intervals and the shuffled control", DefaultValueFactory = _ => 0 };
 
     public void AddTo(Command command)
     {
         foreach (Option option in new Option[] { Store, Layers, Neurons, Explainer, ExplainerMethod, Simulator, SimulatorMethod, BaseUrl, ApiKeyEnv,
-                     Prices, Samples, Revise, MaxCost, Concurrency, DryRun, Seed, Protocol })
+                     Prices, Samples, Revise, MaxCost, Concurrency, DryRun, Scorers, Seed, Protocol })
             command.Options.Add(option);
     }
 
@@ -69,6 +74,7 @@ internal sealed class ExplanationOptions
         DryRun = parse.GetValue(DryRun),
         Seed = parse.GetValue(Seed),
         Control = control,
+        Scorers = [.. parse.GetValue(Scorers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)],
     };
 
     /// <summary>The neurons of <paramref name="store"/> that <c>--layers</c> and <c>--neurons</c> select for the session; none is an error naming what exists.</summary>

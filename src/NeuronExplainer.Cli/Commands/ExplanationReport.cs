@@ -93,10 +93,24 @@ internal static class ExplanationReport
                 Share(row.Scores.ShareAtLeastGood), Share(row.Scores.ShareAtLeastGoodUndefinedAsZero),
                 row.ControlScored == 0 ? "-" : $"{Score(row.ControlMean)} ({row.ControlScored})");
         console.Write(table);
+        PrintMethods(console, session.SummarizeByMethod(store, neurons));
         if (session.NoValueShares(store, neurons) is { } shares)
             console.WriteLine("Value slots without a value 0..10 in the top logprobs (scored 0): " + string.Join(", ", shares.Select(r =>
                 string.Create(CultureInfo.InvariantCulture, $"{(r.Layer is int l ? $"layer {l}" : "all")} {r.Share:0.0%} ({r.NoValueSlots} of {r.Slots})"))));
         PrintUsage(console, session, store);
+    }
+
+    /// <summary>Per layer and method: the mean over defined scores, how many, how many failed, and the shuffled control's mean beside it.</summary>
+    static void PrintMethods(IAnsiConsole console, IReadOnlyList<MethodSummary> rows)
+    {
+        if (rows.All(r => r.Method == SimulationCorrelationScorer.MethodName)) return;
+        var table = new Table().Border(TableBorder.Simple);
+        foreach (var column in new[] { "layer", "method", "scored", "undefined", "failed", "mean", "control mean (n)" })
+            table.AddColumn(new TableColumn(column).RightAligned());
+        foreach (var r in rows)
+            table.AddRow(r.Layer?.ToString(CultureInfo.InvariantCulture) ?? "all", r.Method, Int(r.Scores.Defined), Int(r.Scores.Undefined), Int(r.Failed),
+                Score(r.Scores.Mean), r.ControlScored == 0 ? "-" : $"{Score(r.ControlMean)} ({r.ControlScored})");
+        console.Write(table);
     }
 
     static void PrintUsage(IAnsiConsole console, ExplanationSession session, INeuronStore store)

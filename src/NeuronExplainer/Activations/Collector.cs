@@ -170,7 +170,7 @@ public sealed class Collector
                 // sees exactly the batches an uninterrupted one does.
                 foreach (var pending in batcher.Flush()) state.Process(pending);
                 if (existing is null) store.PutManifest(existing = Manifest(toolVersion));
-                marker = Checkpoint(store, files, state, marker);
+                marker = Checkpoint(store, files, state, marker, plan.CheckpointBytes);
                 sinceCheckpoint = 0;
             }
         }
@@ -179,7 +179,7 @@ public sealed class Collector
         var finish = Stopwatch.StartNew();
         if (existing is null) store.PutManifest(Manifest(toolVersion));
         // The pass's final state, so a run killed while writing resumes straight to the writing.
-        if (sinceCheckpoint > 0 || marker is null) marker = Checkpoint(store, files, state, marker);
+        if (sinceCheckpoint > 0 || marker is null) marker = Checkpoint(store, files, state, marker, plan.CheckpointBytes);
         var recordPass = Finish(store, state, plan);
         store.DeleteCheckpoint(CheckpointStage);
         files.DeleteOthers(null);
@@ -190,12 +190,50 @@ public sealed class Collector
         };
     }
 
+    /// <summary>
+    /// The bare forward pass of this collection, as the baseline its overhead is measured against: the same windows
+    /// in the same batches (flushed where the collection flushes them), run through the model to the deepest
+    /// collected layer with no hook but that layer's residual output and no sampler. Returns the seconds spent in
+    /// the forward calls and the tokens run.
+    /// </summary>
+    public (TimeSpan Forward, long Tokens) BareForward(CancellationToken cancellation = default)
+    {
+        var request = new ForwardRequest([ForwardRequest.ResidPost(layers.Max())]);
+        var batcher = new WindowBatcher(settings.BatchWindows);
+        var forward = TimeSpan.Zero;
+        long tokens = 0, windows = 0, sinceCheckpoint = 0;
+        void Run(List<TokenWindow> batch)
+        {
+            var (input, rows) = CollectionPass.Input(model, batch);
+            var clock = Stopwatch.StartNew();
+            model.Forward(input, batch.Count, rows, request);
+            forward += clock.Elapsed;
+        }
+        foreach (var document in CorpusCensus.Read(new CorpusReader(corpus), model.Tokenizer, settings, 0, 0, _ => { }))
+        {
+            cancellation.ThrowIfCancellationRequested();
+            foreach (var window in document.Windows)
+            {
+                tokens += window.Length;
+                sinceCheckpoint++;
+                if (batcher.Add(new TokenWindow(windows++, window)) is { } batch) Run(batch);
+            }
+            if (sinceCheckpoint >= settings.CheckpointWindows && !document.Full)
+            {
+                foreach (var pending in batcher.Flush()) Run(pending);
+                sinceCheckpoint = 0;
+            }
+        }
+        foreach (var pending in batcher.Flush()) Run(pending);
+        return (forward, tokens);
+    }
+
     /// <summary>Checkpoints go beside the store's file (its directory).</summary>
     static string CheckpointDirectory(ICollectionOutput store) => Path.GetDirectoryName(Path.GetFullPath(store.Location))!;
 
-    byte[] Checkpoint(ICollectionOutput store, CheckpointFile files, CollectionPass state, byte[]? previous)
+    byte[] Checkpoint(ICollectionOutput store, CheckpointFile files, CollectionPass state, byte[]? previous, long expectedBytes)
     {
-        var marker = files.Write(previous, writer => state.Write(writer, CheckpointFormat, manifestSettings));
+        var marker = files.Write(previous, expectedBytes, writer => state.Write(writer, CheckpointFormat, manifestSettings));
         store.PutCheckpoint(CheckpointStage, marker);
         files.DeleteOthers(marker);
         return marker;
@@ -211,7 +249,7 @@ public sealed class Collector
         var tokenizer = model.Tokenizer;
         var strings = new string[model.Info.VocabSize];
         string TokenString(int id) => strings[id] ??= tokenizer.TokenString(id);
-        var weights = new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount);
+        var weights = new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers);
         foreach (var sampler in state.Samplers)
         {
             var tokenWeights = weights.TokenWeights(sampler.Layer, TokenString);

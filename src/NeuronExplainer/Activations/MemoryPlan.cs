@@ -74,7 +74,7 @@ public static class MemoryPlanner
             new($"token lookup sums: {n:N0} neurons x {tableTokens:N0} tokens seen >= CollectionSettings.MinTokenCount {settings.MinTokenCount} times", n * tableTokens * 4),
             new("moments, window extremes, scratch", n * 80),
             new($"token ids of kept windows: at most {keptWindows:N0} windows", keptWindows * (s * 4 + WindowOverhead)),
-            new("weight-based views, written after the pass: gained input rows and score rows", WeightViews.WorkBytes(model)),
+            new("weight-based views, written after the pass: gain-folded rows of a layer, a score block, running selections", WeightViews.WorkBytes(model, layers.Count, settings.TokenTableSize, settings.ConnectionCount)),
         };
         long passBytes = pass.Sum(i => i.Bytes);
         if ((long)tableTokens * width > Array.MaxLength)

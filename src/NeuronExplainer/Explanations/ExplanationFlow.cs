@@ -97,12 +97,40 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
             scoredList.Add(new ScoredExplanation(candidates[i].Explanation, SimulationScorer.Score(valid, simulations, options.BootstrapSeed,
                 strata: TopRandomStrata(record, "valid"))));
         }
-        var kept = scoredList[newChosen!.Value];
-        var scores = new List<MethodScore>();
-        foreach (var scorer in options.Scorers ?? [new SimulationCorrelationScorer()])
-            scores.Add(await scorer.ScoreAsync(new ScorerInput(record, kept.Explanation, kept.ScoredSimulation), cancellationToken));
-        return Result(record.NeuronId, NeuronStatus.Done, Join(notes), new NeuronSimulationResults(record.NeuronId, scoredList), newChosen) with { Scores = scores };
+        var scored = Result(record.NeuronId, NeuronStatus.Done, Join(notes), new NeuronSimulationResults(record.NeuronId, scoredList), newChosen);
+        return await AddScoresAsync(record, scored, cancellationToken);
     }
+
+    /// <summary>The methods this flow's scorers give, in order.</summary>
+    public IReadOnlyList<string> ScoreMethods => [.. Scorers.SelectMany(s => s.Methods)];
+
+    /// <summary>Whether a scored result lacks a score of <see cref="ScoreMethods"/>, or has a failed one (scored again).</summary>
+    public bool LacksScores(NeuronExplanationResult result) =>
+        result is { Status: NeuronStatus.Done, ChosenIndex: not null } && ScoreMethods.Any(m => result.Scores.FirstOrDefault(s => s.Method == m) is null or { Failed: true });
+
+    /// <summary>
+    /// A scored (<see cref="NeuronStatus.Done"/>) result with every scorer's score of its chosen explanation: scorers
+    /// whose scores are missing or failed run on the stored valid simulation, the other scores are kept as they are.
+    /// So a later run with more <c>--scorers</c> adds their scores without simulating again.
+    /// </summary>
+    public async Task<NeuronExplanationResult> AddScoresAsync(NeuronRecord record, NeuronExplanationResult scored, CancellationToken cancellationToken)
+    {
+        if (scored is not { Status: NeuronStatus.Done, Results: { } results, ChosenIndex: int chosen })
+            throw new ArgumentException($"neuron {scored.Neuron} is {scored.Status}, not scored", nameof(scored));
+        var kept = results.ScoredExplanations[chosen];
+        var scores = scored.Scores.ToDictionary(s => s.Method);
+        foreach (var scorer in Scorers.Where(s => s.Methods.Any(m => scores.GetValueOrDefault(m) is null or { Failed: true })))
+        {
+            var given = await scorer.ScoreAsync(new ScorerInput(record, kept.Explanation, kept.ScoredSimulation, options.BootstrapSeed), cancellationToken);
+            if (!given.Select(g => g.Method).SequenceEqual(scorer.Methods))
+                throw new InvalidOperationException($"scorer of {string.Join(", ", scorer.Methods)} returned scores of {string.Join(", ", given.Select(g => g.Method))}");
+            foreach (var score in given) scores[score.Method] = score;
+        }
+        var order = ScoreMethods;
+        return scored with { Scores = [.. order.Select(m => scores[m]), .. scores.Values.Where(s => !order.Contains(s.Method))], UpdatedAt = DateTimeOffset.UtcNow };
+    }
+
+    IReadOnlyList<IScorer> Scorers => options.Scorers ?? [new SimulationCorrelationScorer()];
 
     /// <summary>Explain then score, for callers that do both at once.</summary>
     public async Task<NeuronExplanationResult> ExplainAndScoreAsync(ExplainerInput input, CancellationToken cancellationToken)

@@ -131,10 +131,14 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
         }
     }
 
-    /// <summary>The outcome when <paramref name="existing"/> leaves nothing to do for <paramref name="step"/>; null when there is work.</summary>
-    static NeuronOutcome? Settled(NeuronExplanationResult? existing, RunStep step)
+    /// <summary>
+    /// The outcome when <paramref name="existing"/> leaves nothing to do for <paramref name="step"/>; null when there is
+    /// work, which for a scored result is adding the scores of scorers it lacks.
+    /// </summary>
+    NeuronOutcome? Settled(NeuronExplanationResult? existing, RunStep step)
     {
         bool explained = existing is { Status: NeuronStatus.Pending or NeuronStatus.Done or NeuronStatus.NoActivations };
+        if (step != RunStep.Explain && existing is not null && flow.LacksScores(existing)) return null;
         if (existing is { Status: NeuronStatus.Done or NeuronStatus.NoActivations } || (step == RunStep.Explain && explained)) return NeuronOutcome.AlreadyDone;
         if (step == RunStep.Score && !explained) return NeuronOutcome.NotExplained;
         return null;
@@ -148,7 +152,8 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
         NeuronExplanationResult result;
         try
         {
-            result = record is null ? flow.WithoutRecord(id, records.Location) : step switch
+            result = record is null ? flow.WithoutRecord(id, records.Location)
+                : existing is { Status: NeuronStatus.Done } ? await flow.AddScoresAsync(record, existing, cancellationToken) : step switch
             {
                 RunStep.Score => await flow.ScoreAsync(record, existing!, cancellationToken),
                 RunStep.Explain => await flow.ExplainAsync(Input(record), cancellationToken),

@@ -40,7 +40,7 @@ public sealed record ExplanationSettings
     /// <summary>The control run after scoring (<see cref="ControlKind.Shuffled"/>), or none.</summary>
     public ControlKind Control { get; init; }
     /// <summary>Registered scorers (<see cref="ExplanationRegistry.Scorers"/>) of the chosen explanation, each stored by method.</summary>
-    public IReadOnlyList<string> Scorers { get; init; } = [SimulationCorrelationScorer.MethodName];
+    public IReadOnlyList<string> Scorers { get; init; } = [SimulationCorrelationScorer.Name];
 }
 
 /// <summary>
@@ -117,7 +117,7 @@ public sealed class ExplanationSession : IDisposable
             nameof(settings.SimulatorMethod));
         IExplainer builtExplainer = explainer.Create(new ComponentContext(explainerModel, llm));
         ISimulator builtSimulator = simulator.Create(new ComponentContext(simulatorModel, llm));
-        var scorers = settings.Scorers.Select(name => ExplanationRegistry.Find(ExplanationRegistry.Scorers, name, nameof(settings.Scorers))
+        var scorers = settings.Scorers.Distinct().Select(name => ExplanationRegistry.Find(ExplanationRegistry.Scorers, name, nameof(settings.Scorers))
             .Create(new ComponentContext(simulatorModel, llm))).ToList();
         if (settings.DryRun) (builtExplainer, builtSimulator) = (new DryRunExplainer(builtExplainer), new DryRunSimulator(builtSimulator));
         return new ExplanationSession(settings, builtExplainer, builtSimulator, scorers, llm, ownsLlm: true, choice);
@@ -210,6 +210,10 @@ public sealed class ExplanationSession : IDisposable
     /// <summary>Per layer and in all, the scores of this session's explainer/simulator over <paramref name="neurons"/>, with the control's beside them.</summary>
     public IReadOnlyList<LayerSummary> Summarize(IExplanationResultStore results, IReadOnlyCollection<NeuronId> neurons) =>
         RunSummary.Build(results, neurons, Explainer.Name, Simulator.Name);
+
+    /// <summary>Per layer and in all, each method of this session's scorers over <paramref name="neurons"/>, with the control's beside it.</summary>
+    public IReadOnlyList<MethodSummary> SummarizeByMethod(IExplanationResultStore results, IReadOnlyCollection<NeuronId> neurons) =>
+        RunSummary.ByMethod(results, neurons, Explainer.Name, Simulator.Name, [.. Scorers.SelectMany(s => s.Methods)]);
 
     /// <summary>Per layer, the share of value slots the simulator left without a value; null unless it can leave any (all-at-once).</summary>
     public IReadOnlyList<NoValueShare>? NoValueShares(IExplanationResultStore results, IReadOnlyCollection<NeuronId> neurons) =>

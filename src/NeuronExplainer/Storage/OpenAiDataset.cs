@@ -72,7 +72,7 @@ public static class OpenAiDataset
                 if (chosen.Count > 0)
                 {
                     var line = new NeuronSimulationResults(id, [.. chosen.SelectMany(r => r.Results!.ScoredExplanations)]);
-                    Write(FilePath(staging, Explanations, id, ".jsonl"), line, DatasetJson.Default.NeuronSimulationResults, options);
+                    WriteNode(FilePath(staging, Explanations, id, ".jsonl"), WithMethodScores(line, chosen), options);
                     results += chosen.Count;
                 }
                 if (store.GetActivationBasedTokens(id) is { } table)
@@ -292,20 +292,45 @@ public static class OpenAiDataset
     /// <summary>Writes one JSON document and a newline (so a .jsonl file holds one complete line).</summary>
     static int Write<T>(string path, T value, JsonTypeInfo<T> info, ExportOptions options)
     {
+        if (options.OpenAiFieldsOnly) return WriteNode(path, JsonSerializer.SerializeToNode(value, info)!, options);
         using var stream = File.Create(path);
-        if (options.OpenAiFieldsOnly)
-        {
-            var node = JsonSerializer.SerializeToNode(value, info)!;
-            KeepOpenAiFields(node);
-            using var writer = new Utf8JsonWriter(stream);
-            node.WriteTo(writer);
-        }
-        else
-        {
-            JsonSerializer.Serialize(stream, value, info);
-        }
+        JsonSerializer.Serialize(stream, value, info);
         stream.WriteByte((byte)'\n');
         return 1;
+    }
+
+    static int WriteNode(string path, JsonNode node, ExportOptions options)
+    {
+        if (options.OpenAiFieldsOnly) KeepOpenAiFields(node);
+        using var stream = File.Create(path);
+        using (var writer = new Utf8JsonWriter(stream)) node.WriteTo(writer);
+        stream.WriteByte((byte)'\n');
+        return 1;
+    }
+
+    /// <summary>
+    /// The explanations line with our addition <c>scores</c> on each result's chosen explanation: its score by every
+    /// method (<c>method</c>, <c>score</c>, <c>undefined_reason</c>, <c>failed</c>, <c>details</c>); not read back by import.
+    /// </summary>
+    static JsonNode WithMethodScores(NeuronSimulationResults line, IReadOnlyList<NeuronExplanationResult> results)
+    {
+        var node = JsonSerializer.SerializeToNode(line, DatasetJson.Default.NeuronSimulationResults)!;
+        var explanations = node["scored_explanations"]!.AsArray();
+        int offset = 0;
+        foreach (var result in results)
+        {
+            if (result is { ChosenIndex: int chosen, Scores.Count: > 0 })
+                explanations[offset + chosen]!["scores"] = new JsonArray([.. result.Scores.Select(m => (JsonNode)new JsonObject
+                {
+                    ["method"] = m.Method,
+                    ["score"] = m.Value,
+                    ["undefined_reason"] = m.UndefinedReason,
+                    ["failed"] = m.Failed,
+                    ["details"] = m.Details is null ? null : JsonNode.Parse(m.Details),
+                })]);
+            offset += result.Results!.ScoredExplanations.Count;
+        }
+        return node;
     }
 
     /// <summary>The fields of OpenAI's dataclasses, by <c>dataclass_name</c> (from their published code).</summary>
