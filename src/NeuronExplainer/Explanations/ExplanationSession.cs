@@ -1,5 +1,6 @@
 using NeuronExplainer.Activations;
 using NeuronExplainer.Llm;
+using NeuronExplainer.Models;
 
 namespace NeuronExplainer.Explanations;
 
@@ -35,6 +36,8 @@ public sealed record ExplanationSettings
     public ControlKind Control { get; init; }
     /// <summary>Registered scorers (<see cref="ExplanationRegistry.Scorers"/>) of the chosen explanation, each stored by method.</summary>
     public IReadOnlyList<string> Scorers { get; init; } = [SimulationCorrelationScorer.Name];
+    /// <summary>Loads the model whose neurons the store holds, when a scorer runs it (ablation); called at most once, on first use.</summary>
+    public Func<Transformer>? SubjectModel { get; init; }
 }
 
 /// <summary>
@@ -99,7 +102,7 @@ public sealed class ExplanationSession : IDisposable
         IExplainer builtExplainer = explainer.Create(new ComponentContext(explainerModel, llm));
         ISimulator builtSimulator = simulator.Create(new ComponentContext(simulatorModel, llm));
         var scorers = settings.Scorers.Distinct().Select(name => ExplanationRegistry.Find(ExplanationRegistry.Scorers, name, nameof(settings.Scorers))
-            .Create(new ComponentContext(simulatorModel, llm))).ToList();
+            .Create(new ComponentContext(simulatorModel, llm, settings.SubjectModel))).ToList();
         if (settings.DryRun) (builtExplainer, builtSimulator) = (new DryRunExplainer(builtExplainer), new DryRunSimulator(builtSimulator));
         return new ExplanationSession(settings, builtExplainer, builtSimulator, scorers, llm, ownsLlm: true);
     }
