@@ -4,8 +4,11 @@ using NeuronExplainer.Models;
 namespace NeuronExplainer.Explanations;
 
 /// <summary>What a registered component is built from: the LLM model it asks and the connection, when it asks one.</summary>
-public sealed class ComponentContext(string? model, ILlmClient? llm, Func<Transformer>? subjectModel = null)
+public sealed class ComponentContext(string? model, ILlmClient? llm, Func<Transformer>? subjectModel = null, bool dryRun = false)
 {
+    /// <summary>A dry run: LLM calls are counted, not sent, and the component goes on with placeholders.</summary>
+    public bool DryRun => dryRun;
+
     /// <summary>Loads the model whose neurons are explained (for scorers that run it, such as ablation).</summary>
     public Func<Transformer> SubjectModel => subjectModel
         ?? throw SettingException.Of<ExplanationSettings>(nameof(ExplanationSettings.SubjectModel), "is needed to run the explained model (ablation); none was given");
@@ -48,7 +51,8 @@ public static class ExplanationRegistry
         new(AblationScorer.Name, UsesLlm: false, c => new AblationScorer(c.SubjectModel)),
     ];
 
-    static IExcerptJudge Judge(ComponentContext c) => c.AsksLlm ? new LlmJudge(c.Llm, c.Model) : new BaselineJudge();
+    static IExcerptJudge Judge(ComponentContext c) =>
+        !c.AsksLlm ? new BaselineJudge() : c.DryRun ? new DryRunJudge(new LlmJudge(c.Llm, c.Model)) : new LlmJudge(c.Llm, c.Model);
 
     /// <summary>
     /// The component <paramref name="name"/> chooses: the registered one of that name that asks no LLM, or else the

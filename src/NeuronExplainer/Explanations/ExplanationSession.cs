@@ -102,7 +102,7 @@ public sealed class ExplanationSession : IDisposable
         IExplainer builtExplainer = explainer.Create(new ComponentContext(explainerModel, llm));
         ISimulator builtSimulator = simulator.Create(new ComponentContext(simulatorModel, llm));
         var scorers = settings.Scorers.Distinct().Select(name => ExplanationRegistry.Find(ExplanationRegistry.Scorers, name, nameof(settings.Scorers))
-            .Create(new ComponentContext(simulatorModel, llm, settings.SubjectModel))).ToList();
+            .Create(new ComponentContext(simulatorModel, llm, settings.SubjectModel, settings.DryRun))).ToList();
         if (settings.DryRun) (builtExplainer, builtSimulator) = (new DryRunExplainer(builtExplainer), new DryRunSimulator(builtSimulator));
         return new ExplanationSession(settings, builtExplainer, builtSimulator, scorers, llm, ownsLlm: true);
     }

@@ -173,5 +173,10 @@ static class StoreSchema
         ALTER TABLE explanation_scores ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE explanation_scores ADD COLUMN details TEXT;
         """,
+        """
+        -- Prompt tokens the provider's prompt cache served (usage.prompt_tokens_details.cached_tokens), priced at the
+        -- model's cached rate; 0 for calls ledgered before.
+        ALTER TABLE ledger ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 }
