@@ -23,10 +23,16 @@ internal sealed class ExplanationOptions
         DefaultValueFactory = _ => "pairs",
     };
     public readonly Option<string> Simulator = new("--simulator") { Description = "baseline (offline), or the LLM model that simulates", DefaultValueFactory = _ => Baseline };
-    public readonly Option<string> SimulatorMethod = new("--simulator-method")
+    public readonly Option<string?> SimulatorMethod = new("--simulator-method")
     {
-        Description = "LLM simulator: chat (digit logprobs of a chat model) or all-at-once (prompt logprobs from a completions server with echo)",
-        DefaultValueFactory = _ => "chat",
+        Description = "LLM simulator: chat (digit logprobs of a chat model) or all-at-once (prompt logprobs from a completions server with echo); " +
+            "default chat, under --protocol paper all-at-once where the server echoes prompt logprobs, else chat",
+    };
+    public readonly Option<string> Protocol = new("--protocol")
+    {
+        Description = "ours (every excerpt of each split) or paper (OpenAI's: 5 top train excerpts to explain, 5 top + 5 random to calibrate " +
+            "and to score, all-at-once simulation where the server can); a store keeps the protocol of its first run and refuses another",
+        DefaultValueFactory = _ => ExplanationProtocol.Ours.Name,
     };
     public readonly Option<string> BaseUrl = new("--base-url") { Description = "OpenAI-compatible API root", DefaultValueFactory = _ => LlmEndpoint.OpenAiBaseUrl.ToString() };
     public readonly Option<string> ApiKeyEnv = new("--api-key-env") { Description = "Environment variable holding the API key", DefaultValueFactory = _ => LlmEndpoint.DefaultApiKeyEnv };
@@ -46,7 +52,7 @@ internal sealed class ExplanationOptions
     public void AddTo(Command command)
     {
         foreach (Option option in new Option[] { Store, Layers, Neurons, Explainer, ExplainerMethod, Simulator, SimulatorMethod, BaseUrl, ApiKeyEnv,
-                     Prices, Samples, Revise, MaxCost, Concurrency, DryRun, Scorers, Seed })
+                     Prices, Samples, Revise, MaxCost, Concurrency, DryRun, Scorers, Seed, Protocol })
             command.Options.Add(option);
     }
 
@@ -56,7 +62,8 @@ internal sealed class ExplanationOptions
         Explainer = parse.GetValue(Explainer)!,
         ExplainerMethod = parse.GetValue(ExplainerMethod)!,
         Simulator = parse.GetValue(Simulator)!,
-        SimulatorMethod = parse.GetValue(SimulatorMethod)!,
+        SimulatorMethod = parse.GetValue(SimulatorMethod),
+        Protocol = parse.GetValue(Protocol)!,
         BaseUrl = parse.GetValue(BaseUrl)!,
         ApiKeyEnv = parse.GetValue(ApiKeyEnv)!,
         PricesFile = parse.GetValue(Prices),

@@ -48,7 +48,7 @@ internal static class ExplanationReport
         PrintSummary(output, store, neurons, session, step, counts, controlCounts);
         if (counts.StopReason is not null || controlCounts?.StopReason is not null)
         {
-            error.WriteLine($"error: stopped early: {counts.StopReason ?? controlCounts!.StopReason}; finished neurons are stored, run again to resume");
+            error.WriteLine($"error: stopped early: {SettingFlags.Text(counts.StopReason ?? controlCounts!.StopReason!)}; finished neurons are stored, run again to resume");
             return CliApp.Failure;
         }
         if (session.Usage is { FailedCalls: > 0 } usage)
@@ -79,6 +79,7 @@ internal static class ExplanationReport
             PrintPerNeuron(console, session, counts.Estimated);
             return;
         }
+        console.WriteLine(session.Protocol.Describe() + (session.SimulatorChoice is { } choice ? $"; {choice}" : "") + ".");
         console.WriteLine($"{Verb(step)} {counts.Stored} neurons, {counts.AlreadyDone} already done"
             + (counts.NotExplained > 0 ? $", {counts.NotExplained} not explained yet (run explain first)" : "")
             + (counts.Stopped > 0 ? $", {counts.Stopped} not started (stopped)" : "")

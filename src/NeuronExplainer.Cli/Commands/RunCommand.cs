@@ -31,6 +31,7 @@ internal static class RunCommand
             using var store = NeuronStores.Open(parse.GetValue(options.Store)!);
             var settings = options.Settings(parse, ExplanationReport.Control(parse.GetValue(control)!)) with { SubjectModel = ModelOptions.OfStore(store, parse) };
             using var session = await ExplanationSession.OpenAsync(settings, store, cancellationToken);
+            session.CheckProtocol(store);
             int collected = collect.Execute(parse);
             if (collected != 0) return collected;
             int scored = await ExplanationReport.RunAsync(parse, options, store, session, RunStep.ExplainAndScore, cancellationToken);

@@ -10,8 +10,9 @@ namespace NeuronExplainer.Explanations;
 /// <param name="BootstrapSeed">Seed of the scores' bootstrap intervals.</param>
 /// <param name="Control">Marks every result as a control's (the explainer hands out other neurons' explanations).</param>
 /// <param name="Scorers">Score the chosen explanation on the valid split, each stored by method; null for simulation correlation alone.</param>
+/// <param name="Protocol">Which excerpts of each split are used; null for <see cref="ExplanationProtocol.Ours"/> (all of them).</param>
 public sealed record ExplanationFlowOptions(int Samples = 1, int Revisions = 0, int Counterexamples = 3, int BootstrapSeed = 0,
-    ControlKind Control = ControlKind.None, IReadOnlyList<IScorer>? Scorers = null);
+    ControlKind Control = ControlKind.None, IReadOnlyList<IScorer>? Scorers = null, ExplanationProtocol? Protocol = null);
 
 /// <summary>
 /// One neuron's work, in two resumable steps that each end in one stored result.
@@ -29,6 +30,7 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
 
     public async Task<NeuronExplanationResult> ExplainAsync(ExplainerInput input, CancellationToken cancellationToken)
     {
+        input = input with { Record = Excerpts(input.Record) };
         var record = input.Record;
         if (Unexplainable(record) is { } early) return early;
 
@@ -68,6 +70,7 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
     {
         if (explained.Status != NeuronStatus.Pending || explained.Results is null || explained.ChosenIndex is not int chosen)
             throw new ArgumentException($"neuron {explained.Neuron} is {explained.Status}, not explained and waiting to be scored", nameof(explained));
+        record = Excerpts(record);
         var valid = record.ValidRecords();
         var calibrationTruth = record.CalibrationRecords().Select(r => r.Activations).ToList();
         var notes = explained.Reason is null ? new List<string>() : [explained.Reason];
@@ -135,6 +138,13 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
         var explained = await ExplainAsync(input, cancellationToken);
         return explained.Status == NeuronStatus.Pending ? await ScoreAsync(input.Record, explained, cancellationToken) : explained;
     }
+
+    /// <summary>The failed result of a neuron the store lists without its record (e.g. imported explanations without collated activations).</summary>
+    public NeuronExplanationResult WithoutRecord(NeuronId neuron, string store) => Result(neuron, NeuronStatus.Failed,
+        $"store {store} holds no activation record of neuron {neuron}, so there are no excerpts to explain or simulate; import its collated activations or collect", null, null);
+
+    /// <summary>The excerpts the protocol uses; applying it twice changes nothing, so explain-then-score may apply it at each step.</summary>
+    NeuronRecord Excerpts(NeuronRecord record) => (options.Protocol ?? ExplanationProtocol.Ours).Excerpts(record);
 
     NeuronExplanationResult? Unexplainable(NeuronRecord record)
     {

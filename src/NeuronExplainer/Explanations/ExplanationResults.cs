@@ -68,6 +68,11 @@ public interface IExplanationResultStore
     void RenewClaims(string owner, DateTimeOffset until);
     /// <summary>Drops the claim if <see cref="WorkClaim.Owner"/> still holds it.</summary>
     void ReleaseClaim(WorkClaim claim);
+
+    /// <summary>The <see cref="ExplanationProtocol"/> the store's results were made under; null until a run recorded one.</summary>
+    string? GetProtocol();
+    /// <summary>Records <paramref name="protocol"/> unless the store has one already, atomically; returns the one it holds now.</summary>
+    string RecordProtocol(string protocol);
 }
 
 /// <summary>A run's claim on the work of one result (neuron, explainer, simulator), held until it is released or expires.</summary>

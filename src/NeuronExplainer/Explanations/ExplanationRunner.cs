@@ -147,12 +147,13 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
     async Task<(NeuronOutcome?, NeuronStatus?)> WorkAsync(NeuronId id, RunStep step, NeuronExplanationResult? existing, CancellationToken cancellationToken)
     {
         bool explained = existing is { Status: NeuronStatus.Pending };
-        var record = records.GetNeuronRecord(id)
-            ?? throw new NeuronExplainerException($"store {records.Location} lists neuron {id} but holds no record of it; run collect again");
+        // An import may bring explanations of neurons without their collated activations: nothing to simulate on.
+        var record = records.GetNeuronRecord(id);
         NeuronExplanationResult result;
         try
         {
-            result = existing is { Status: NeuronStatus.Done } ? await flow.AddScoresAsync(record, existing, cancellationToken) : step switch
+            result = record is null ? flow.WithoutRecord(id, records.Location)
+                : existing is { Status: NeuronStatus.Done } ? await flow.AddScoresAsync(record, existing, cancellationToken) : step switch
             {
                 RunStep.Score => await flow.ScoreAsync(record, existing!, cancellationToken),
                 RunStep.Explain => await flow.ExplainAsync(Input(record), cancellationToken),

@@ -105,6 +105,9 @@ public static class OpenAiDataset
     /// write when it would replace anything the store holds, bring records into a store holding a collection, or
     /// bring explanations of neurons that collection lacks (see <see cref="RefuseMixing"/>).
     /// </summary>
+    /// <summary>What to do when an import is refused for mixing; a front end may say it with its own options (CLI flags).</summary>
+    public const string ReplaceAdvice = "import into another store, or import with replace set to import anyway (replacing what the store holds)";
+
     public static DatasetTransferSummary Import(string inputDirectory, INeuronStore store, string source = "openai", Progress? progress = null,
         bool replace = false)
     {
@@ -187,14 +190,14 @@ public static class OpenAiDataset
             {
                 Explanations when collection is not null && !known.Contains(id) =>
                     $"neuron {id} is not one of the {known.Count} neurons the store collected from {collection.Model}",
-                Explanations when explained.Contains(id) => $"the store already holds explanations of neuron {id} under '{source}'; import under another --source",
+                Explanations when explained.Contains(id) => $"the store already holds explanations of neuron {id} under '{source}'; import under another OpenAiDataset.Import.source",
                 Explanations => null,
                 _ when collection is not null => $"the store holds a collection of {collection.Model}, and records of another dataset would be mixed into it",
                 _ when Holds(kind, id) => $"the store already holds the {kind} of neuron {id}",
                 _ => null,
             };
             if (problem is not null)
-                throw new NeuronExplainerException($"{path}: {problem}; import into another --store, or use --force to import anyway (replacing what the store holds)");
+                throw new NeuronExplainerException($"{path}: {problem}; {ReplaceAdvice}");
         }
     }
 

@@ -398,6 +398,15 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     static (string Name, object? Value)[] ClaimKey(WorkClaim claim) =>
         [("$layer", claim.Neuron.LayerIndex), ("$neuron", claim.Neuron.NeuronIndex), ("$explainer", claim.Explainer), ("$simulator", claim.Simulator)];
 
+    public string? GetProtocol() => Locked(() => Query("SELECT protocol FROM explanation_protocol WHERE id = 1", r => r.GetString(0)).SingleOrDefault());
+
+    public string RecordProtocol(string protocol)
+    {
+        Write(() => Execute("INSERT INTO explanation_protocol (id, protocol, recorded_at) VALUES (1, $protocol, $at) ON CONFLICT (id) DO NOTHING",
+            ("$protocol", protocol), ("$at", FormatTime(DateTimeOffset.UtcNow))));
+        return GetProtocol()!;
+    }
+
     public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit)
     {
         // Quote every word so user text is never parsed as FTS5 syntax; the last word matches as a prefix.

@@ -174,6 +174,14 @@ static class StoreSchema
         ALTER TABLE explanation_scores ADD COLUMN details TEXT;
         """,
         """
+        -- The explanation protocol (ExplanationProtocol: which excerpts are explained and scored on) of the store's
+        -- results, recorded by the first explain or score; kept apart from manifest_settings, which collect rewrites.
+        CREATE TABLE explanation_protocol (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            protocol TEXT NOT NULL,
+            recorded_at TEXT NOT NULL);
+        """,
+        """
         -- Prompt tokens the provider's prompt cache served (usage.prompt_tokens_details.cached_tokens), priced at the
         -- model's cached rate; 0 for calls ledgered before.
         ALTER TABLE ledger ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;

@@ -60,9 +60,9 @@ public sealed class CheckLlmCommandTests : IAsyncLifetime
     [Fact]
     public void BadOptionsAreOneClearError()
     {
-        Assert.Equal((CliApp.Failure, "error: --base-url 'ftp://example.com/v1' is not an http(s) URL such as http://localhost:8000/v1"),
+        Assert.Equal((CliApp.Failure, "error: --base-url 'ftp://example.com/v1' is not an http(s) URL; expected one such as http://localhost:8000/v1"),
             Error(Run("check-llm", "--model", "m", "--base-url", "ftp://example.com/v1")));
-        Assert.Equal((CliApp.Failure, "error: --api-key-env needs the name of an environment variable, such as OPENAI_API_KEY"),
+        Assert.Equal((CliApp.Failure, "error: --api-key-env is ' '; expected the name of an environment variable, such as OPENAI_API_KEY"),
             Error(Run("check-llm", "--model", "m", "--api-key-env", " ")));
         Assert.Equal((CliApp.Failure, "error: --timeout must be at least 1 second, got 0"), Error(Run("check-llm", "--model", "m", "--timeout", "0")));
         Assert.Equal(CliApp.UsageError, Run("check-llm", "--model", "m", "--timeout", "x").Code);
