@@ -1,4 +1,5 @@
 using System.CommandLine;
+using NeuronExplainer.Activations;
 using NeuronExplainer.Models;
 using NeuronExplainer.Models.Hub;
 using NeuronExplainer.Storage;
@@ -22,11 +23,11 @@ internal sealed class ModelOptions
     /// Loads the model a store's collection ran (its manifest's model, with the tokenizer found beside it), for scorers
     /// that run it (ablation); a store without a collection is an error.
     /// </summary>
-    public static Func<Transformer> OfStore(INeuronStore store, ParseResult parse) => () =>
+    public static Func<NeuronAblation> AblationOfStore(INeuronStore store, ParseResult parse) => () =>
     {
         var manifest = store.GetManifest() ?? throw new NeuronExplainerException($"store {store.Location} has no collection, so there is no model to run; run collect first");
         using var progress = new HubDownloadDisplay(TableConsole.For(parse.InvocationConfiguration.Error));
-        return ModelLoader.Load(ModelLocator.Locate(manifest.Model, progress: progress), manifest.Model);
+        return new NeuronAblation(ModelLoader.Load(ModelLocator.Locate(manifest.Model, progress: progress), manifest.Model));
     };
 
     /// <summary>Locates the model (downloading a hub id on first use, with progress on stderr) and loads it.</summary>

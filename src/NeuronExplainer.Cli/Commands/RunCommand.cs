@@ -29,7 +29,7 @@ internal static class RunCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var store = NeuronStores.Open(parse.GetValue(options.Store)!);
-            var settings = options.Settings(parse, ExplanationReport.Control(parse.GetValue(control)!)) with { SubjectModel = ModelOptions.OfStore(store, parse) };
+            var settings = options.Settings(parse, ExplanationReport.Control(parse.GetValue(control)!)) with { Ablation = ModelOptions.AblationOfStore(store, parse) };
             using var session = await ExplanationSession.OpenAsync(settings, store, cancellationToken);
             session.CheckProtocol(store);
             int collected = collect.Execute(parse);

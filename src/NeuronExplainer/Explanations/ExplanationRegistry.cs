@@ -1,17 +1,17 @@
+using NeuronExplainer.Activations;
 using NeuronExplainer.Llm;
-using NeuronExplainer.Models;
 
 namespace NeuronExplainer.Explanations;
 
 /// <summary>What a registered component is built from: the LLM model it asks and the connection, when it asks one.</summary>
-public sealed class ComponentContext(string? model, ILlmClient? llm, Func<Transformer>? subjectModel = null, bool dryRun = false)
+public sealed class ComponentContext(string? model, ILlmClient? llm, Func<NeuronAblation>? ablation = null, bool dryRun = false)
 {
     /// <summary>A dry run: LLM calls are counted, not sent, and the component goes on with placeholders.</summary>
     public bool DryRun => dryRun;
 
-    /// <summary>Loads the model whose neurons are explained (for scorers that run it, such as ablation).</summary>
-    public Func<Transformer> SubjectModel => subjectModel
-        ?? throw SettingException.Of<ExplanationSettings>(nameof(ExplanationSettings.SubjectModel), "is needed to run the explained model (ablation); none was given");
+    /// <summary>Loads the model whose neurons are explained, for the ablation scorer.</summary>
+    public Func<NeuronAblation> Ablation => ablation
+        ?? throw SettingException.Of<ExplanationSettings>(nameof(ExplanationSettings.Ablation), "is needed to run the explained model (ablation); none was given");
 
     public string Model => model ?? throw new InvalidOperationException("a component that asks an LLM was built without a model");
     public ILlmClient Llm => llm ?? throw new InvalidOperationException("a component that asks an LLM was built without a connection");
@@ -48,7 +48,7 @@ public static class ExplanationRegistry
         new(SimulationCorrelationScorer.Name, UsesLlm: false, _ => new SimulationCorrelationScorer()),
         new(JudgedScorer.DetectionName, UsesLlm: false, c => new JudgedScorer(JudgeTask.Detection, Judge(c))),
         new(JudgedScorer.FuzzingName, UsesLlm: false, c => new JudgedScorer(JudgeTask.Fuzzing, Judge(c))),
-        new(AblationScorer.Name, UsesLlm: false, c => new AblationScorer(c.SubjectModel)),
+        new(AblationScorer.Name, UsesLlm: false, c => new AblationScorer(c.Ablation)),
     ];
 
     static IExcerptJudge Judge(ComponentContext c) =>

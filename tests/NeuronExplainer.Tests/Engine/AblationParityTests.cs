@@ -32,7 +32,7 @@ public class AblationParityTests
         var id = new NeuronId(r.GetProperty("layer").GetInt32(), r.GetProperty("neuron").GetInt32());
         var record = new NeuronRecord(id, [], null, null, r.GetProperty("mean").GetDouble(), null, null, null, excerpts);
 
-        var effect = AblationScorer.Measure(transformer, record, excerpts, windows, CancellationToken.None);
+        var effect = NeuronAblation.Measure(transformer, record, excerpts, windows, CancellationToken.None);
 
         Assert.Null(effect.Problem);
         Assert.Equal(r.GetProperty("predictions").GetInt32(), effect.Predictions);
@@ -62,7 +62,7 @@ public class AblationParityTests
         int[] window = [3, 17, 8, 41];
         var excerpt = new ActivationRecord([.. window.Select(t => $"<{t}>")], [1, 2, 3, 4]);
         var record = new NeuronRecord(new NeuronId(0, 5), [], null, null, 0, null, null, null, [excerpt]);
-        var effect = AblationScorer.Measure(transformer, record, [excerpt], [window], CancellationToken.None);
+        var effect = NeuronAblation.Measure(transformer, record, [excerpt], [window], CancellationToken.None);
         Assert.Contains("differ from the stored ones", effect.Problem);
     }
 
