@@ -79,7 +79,7 @@ public sealed class NeuronAblation(Transformer model)
             double largest = excerpt.Activations.Max(Math.Abs), error = 0;
             for (int i = 0; i < excerpt.Tokens.Count; i++) error = Math.Max(error, Math.Abs(activations[offset + i] - excerpt.Activations[i]));
             if (error > 1e-3 * Math.Max(1, largest))
-                return AblationEffect.Failed($"the engine's activations on a valid top excerpt differ from the stored ones by up to {error:g3}; is this the store's model?");
+                return AblationEffect.Failed($"the engine's activations on a valid top excerpt differ from the stored ones by up to {error:g3}: another model than the store's, or a token string that several token ids display (the store keeps strings, not ids) mapped to another id than was collected");
             var cleanLogits = clean.Logits!.Value.ToArray();
             var finalResidual = clean.Hook(last).ToArray();
             var cleanLoss = NextTokenLosses(cleanLogits, window, vocab);
