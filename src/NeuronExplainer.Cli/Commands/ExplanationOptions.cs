@@ -44,7 +44,7 @@ internal sealed class ExplanationOptions
     public readonly Option<bool> DryRun = new("--dry-run") { Description = "Estimate calls, tokens and cost without calling or storing anything" };
     public readonly Option<string> Scorers = new("--scorers")
     {
-        Description = "Scorers of the chosen explanation, comma-separated: simulation, detection, fuzzing (offline with the baseline simulator, else asking its LLM)",
+        Description = "Scorers of the chosen explanation, comma-separated: simulation, detection, fuzzing (offline with the baseline simulator, else asking its LLM), ablation (runs the store's model)",
         DefaultValueFactory = _ => SimulationCorrelationScorer.Name,
     };
     public readonly Option<int> Seed = new("--scoring-seed") { Description = "Seed of bootstrap intervals and the shuffled control", DefaultValueFactory = _ => 0 };

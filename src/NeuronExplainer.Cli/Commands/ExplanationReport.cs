@@ -76,6 +76,7 @@ internal static class ExplanationReport
         {
             console.WriteLine($"Dry run ({pair}): {counts.Estimated} neurons estimated, {counts.AlreadyDone} already done; nothing was sent or stored.");
             PrintUsage(console, session, store);
+            PrintPerNeuron(console, session, counts.Estimated);
             return;
         }
         console.WriteLine(session.Protocol.Describe() + (session.SimulatorChoice is { } choice ? $"; {choice}" : "") + ".");
@@ -113,12 +114,27 @@ internal static class ExplanationReport
         console.Write(table);
     }
 
+    /// <summary>A dry run's calls, tokens and dollars per estimated neuron for each purpose (explain, simulate, each judging scorer).</summary>
+    static void PrintPerNeuron(IAnsiConsole console, ExplanationSession session, int neurons)
+    {
+        if (session.Usage is not { ByPurpose.Count: > 0 } u || neurons == 0) return;
+        var table = new Table().Border(TableBorder.Simple);
+        foreach (var column in new[] { "per neuron", "calls", "prompt tokens", "completion tokens", "USD" })
+            table.AddColumn(new TableColumn(column).RightAligned());
+        foreach (var (purpose, p) in u.ByPurpose.OrderBy(p => p.Key, StringComparer.Ordinal))
+            table.AddRow(purpose, PerNeuron(p.Calls), PerNeuron(p.PromptTokens), PerNeuron(p.CompletionTokens),
+                (p.Cost / neurons).ToString("0.000000", CultureInfo.InvariantCulture));
+        console.Write(table);
+
+        string PerNeuron(double total) => (total / neurons).ToString("0.0", CultureInfo.InvariantCulture);
+    }
+
     static void PrintUsage(IAnsiConsole console, ExplanationSession session, INeuronStore store)
     {
         if (session.Usage is not { } u) return;
         string what = session.Settings.DryRun ? "would send" : "sent";
         console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"LLM: {what} {u.Calls} calls ({u.CachedCalls} answered from the cache, {u.FailedCalls} failed), {u.PromptTokens} prompt + {u.CompletionTokens} completion tokens, ${u.Cost:0.0000}"));
+            $"LLM: {what} {u.Calls} calls ({u.CachedCalls} answered from the cache, {u.FailedCalls} failed), {u.PromptTokens} prompt ({u.CachedPromptTokens} served by the provider's prompt cache) + {u.CompletionTokens} completion tokens, ${u.Cost:0.0000}"));
         if (!session.Settings.DryRun)
             console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Store ledger total: ${store.ListLedger().Sum(e => e.Cost):0.0000}"));
     }

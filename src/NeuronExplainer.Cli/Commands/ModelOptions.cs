@@ -1,6 +1,8 @@
 using System.CommandLine;
+using NeuronExplainer.Activations;
 using NeuronExplainer.Models;
 using NeuronExplainer.Models.Hub;
+using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Cli.Commands;
 
@@ -16,6 +18,17 @@ internal sealed class ModelOptions
         command.Options.Add(Model);
         command.Options.Add(Tokenizer);
     }
+
+    /// <summary>
+    /// Loads the model a store's collection ran (its manifest's model, with the tokenizer found beside it), for scorers
+    /// that run it (ablation); a store without a collection is an error.
+    /// </summary>
+    public static Func<NeuronAblation> AblationOfStore(INeuronStore store, ParseResult parse) => () =>
+    {
+        var manifest = store.GetManifest() ?? throw new NeuronExplainerException($"store {store.Location} has no collection, so there is no model to run; run collect first");
+        using var progress = new HubDownloadDisplay(TableConsole.For(parse.InvocationConfiguration.Error));
+        return new NeuronAblation(ModelLoader.Load(ModelLocator.Locate(manifest.Model, progress: progress), manifest.Model));
+    };
 
     /// <summary>Locates the model (downloading a hub id on first use, with progress on stderr) and loads it.</summary>
     public Transformer Load(ParseResult parse)

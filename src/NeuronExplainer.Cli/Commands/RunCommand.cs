@@ -28,8 +28,8 @@ internal static class RunCommand
         listen.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var settings = options.Settings(parse, ExplanationReport.Control(parse.GetValue(control)!));
             using var store = NeuronStores.Open(parse.GetValue(options.Store)!);
+            var settings = options.Settings(parse, ExplanationReport.Control(parse.GetValue(control)!)) with { Ablation = ModelOptions.AblationOfStore(store, parse) };
             using var session = await ExplanationSession.OpenAsync(settings, store, cancellationToken);
             session.CheckProtocol(store);
             int collected = collect.Execute(parse);

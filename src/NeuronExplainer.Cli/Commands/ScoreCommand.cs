@@ -27,7 +27,7 @@ internal static class ScoreCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             using var store = NeuronStores.OpenExisting(parse.GetValue(options.Store)!);
-            var settings = options.Settings(parse, ExplanationReport.Control(parse.GetValue(control)!));
+            var settings = options.Settings(parse, ExplanationReport.Control(parse.GetValue(control)!)) with { Ablation = ModelOptions.AblationOfStore(store, parse) };
             using var session = await ExplanationSession.OpenAsync(settings, store, cancellationToken);
             if (parse.GetValue(from) is not { } source)
                 return await ExplanationReport.RunAsync(parse, options, store, session, RunStep.Score, cancellationToken);

@@ -30,6 +30,31 @@ public sealed class DryRunExplainer(IExplainer inner) : IExplainer
 }
 
 /// <inheritdoc cref="DryRunExplainer"/>
+public sealed class DryRunJudge(IExcerptJudge inner) : IExcerptJudge
+{
+    public async Task<JudgeOutcome> JudgeAsync(NeuronId neuron, string explanation, JudgeTask task, IReadOnlyList<JudgedExcerpt> excerpts,
+        CancellationToken cancellationToken)
+    {
+        var answers = new List<JudgeAnswer>(excerpts.Count);
+        // One batch at a time, so every call of the real run is counted.
+        foreach (var batch in excerpts.Chunk(LlmJudge.BatchSize))
+        {
+            try
+            {
+                var outcome = await inner.JudgeAsync(neuron, explanation, task, batch, cancellationToken);
+                if (outcome.Answers is null) return outcome;
+                answers.AddRange(outcome.Answers);
+            }
+            catch (LlmDryRunException)
+            {
+                answers.AddRange(batch.Select(_ => new JudgeAnswer(false, null)));
+            }
+        }
+        return JudgeOutcome.Of(answers);
+    }
+}
+
+/// <inheritdoc cref="DryRunExplainer"/>
 public sealed class DryRunSimulator(ISimulator inner) : ISimulator
 {
     public string Name => inner.Name;

@@ -1,10 +1,18 @@
+using NeuronExplainer.Activations;
 using NeuronExplainer.Llm;
 
 namespace NeuronExplainer.Explanations;
 
 /// <summary>What a registered component is built from: the LLM model it asks and the connection, when it asks one.</summary>
-public sealed class ComponentContext(string? model, ILlmClient? llm)
+public sealed class ComponentContext(string? model, ILlmClient? llm, Func<NeuronAblation>? ablation = null, bool dryRun = false)
 {
+    /// <summary>A dry run: LLM calls are counted, not sent, and the component goes on with placeholders.</summary>
+    public bool DryRun => dryRun;
+
+    /// <summary>Loads the model whose neurons are explained, for the ablation scorer.</summary>
+    public Func<NeuronAblation> Ablation => ablation
+        ?? throw SettingException.Of<ExplanationSettings>(nameof(ExplanationSettings.Ablation), "is needed to run the explained model (ablation); none was given");
+
     public string Model => model ?? throw new InvalidOperationException("a component that asks an LLM was built without a model");
     public ILlmClient Llm => llm ?? throw new InvalidOperationException("a component that asks an LLM was built without a connection");
 
@@ -40,9 +48,11 @@ public static class ExplanationRegistry
         new(SimulationCorrelationScorer.Name, UsesLlm: false, _ => new SimulationCorrelationScorer()),
         new(JudgedScorer.DetectionName, UsesLlm: false, c => new JudgedScorer(JudgeTask.Detection, Judge(c))),
         new(JudgedScorer.FuzzingName, UsesLlm: false, c => new JudgedScorer(JudgeTask.Fuzzing, Judge(c))),
+        new(AblationScorer.Name, UsesLlm: false, c => new AblationScorer(c.Ablation)),
     ];
 
-    static IExcerptJudge Judge(ComponentContext c) => c.AsksLlm ? new LlmJudge(c.Llm, c.Model) : new BaselineJudge();
+    static IExcerptJudge Judge(ComponentContext c) =>
+        !c.AsksLlm ? new BaselineJudge() : c.DryRun ? new DryRunJudge(new LlmJudge(c.Llm, c.Model)) : new LlmJudge(c.Llm, c.Model);
 
     /// <summary>
     /// The component <paramref name="name"/> chooses: the registered one of that name that asks no LLM, or else the

@@ -41,6 +41,8 @@ public sealed record ExplanationSettings
     public ControlKind Control { get; init; }
     /// <summary>Registered scorers (<see cref="ExplanationRegistry.Scorers"/>) of the chosen explanation, each stored by method.</summary>
     public IReadOnlyList<string> Scorers { get; init; } = [SimulationCorrelationScorer.Name];
+    /// <summary>Loads the model whose neurons the store holds, for the ablation scorer; called at most once, on first use.</summary>
+    public Func<NeuronAblation>? Ablation { get; init; }
 }
 
 /// <summary>
@@ -126,7 +128,7 @@ public sealed class ExplanationSession : IDisposable
         IExplainer builtExplainer = explainer.Create(new ComponentContext(explainerModel, llm));
         ISimulator builtSimulator = simulator.Create(new ComponentContext(simulatorModel, llm));
         var scorers = settings.Scorers.Distinct().Select(name => ExplanationRegistry.Find(ExplanationRegistry.Scorers, name, nameof(settings.Scorers))
-            .Create(new ComponentContext(simulatorModel, llm))).ToList();
+            .Create(new ComponentContext(simulatorModel, llm, settings.Ablation, settings.DryRun))).ToList();
         if (settings.DryRun) (builtExplainer, builtSimulator) = (new DryRunExplainer(builtExplainer), new DryRunSimulator(builtSimulator));
         return new ExplanationSession(settings, builtExplainer, builtSimulator, scorers, llm, ownsLlm: true, choice);
     }

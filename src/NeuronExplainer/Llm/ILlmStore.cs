@@ -6,7 +6,11 @@ namespace NeuronExplainer.Llm;
 public sealed record LlmCacheEntry(string Key, string Model, string Request, string Response, DateTimeOffset CreatedAt);
 
 /// <summary>One paid (or free) LLM call in the cost ledger.</summary>
-public sealed record LedgerEntry(NeuronId? Neuron, string Model, string Purpose, int PromptTokens, int CompletionTokens, decimal Cost, bool FromCache, DateTimeOffset At);
+public sealed record LedgerEntry(NeuronId? Neuron, string Model, string Purpose, int PromptTokens, int CompletionTokens, decimal Cost, bool FromCache, DateTimeOffset At)
+{
+    /// <summary>Of <see cref="PromptTokens"/>, those the provider's prompt cache served (priced at its cached rate).</summary>
+    public int CachedPromptTokens { get; init; }
+}
 
 /// <summary>The LLM cache/ledger role of a store: responses answered before, and every call made.</summary>
 public interface ILlmStore

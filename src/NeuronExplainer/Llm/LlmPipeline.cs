@@ -142,11 +142,11 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         if (_options.DryRun)
         {
             decimal estimate = price.Cost(call.PromptEstimate, call.MaxCompletionTokens);
-            Record(u => u with
+            Record(u => (u with
             {
                 Calls = u.Calls + 1, PromptTokens = u.PromptTokens + call.PromptEstimate,
                 CompletionTokens = u.CompletionTokens + call.MaxCompletionTokens, Cost = u.Cost + estimate,
-            });
+            }).WithPurpose(call.Context.Purpose, call.PromptEstimate, 0, call.MaxCompletionTokens, estimate));
             throw new LlmDryRunException($"dry run: {call.Kind} call{For(call.Context)} counted, not sent");
         }
 
@@ -208,18 +208,18 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
 
         // The server's count when it gives one; our estimate otherwise.
         var usage = call.UsageOf(response) ?? new TokenUsage(call.PromptEstimate, call.CompletionEstimate(response));
-        decimal cost = price.Cost(usage.PromptTokens, usage.CompletionTokens);
-        Record(u => u with
+        decimal cost = price.Cost(usage.PromptTokens, usage.CompletionTokens, usage.CachedPromptTokens);
+        Record(u => (u with
         {
-            Calls = u.Calls + 1, PromptTokens = u.PromptTokens + usage.PromptTokens,
+            Calls = u.Calls + 1, PromptTokens = u.PromptTokens + usage.PromptTokens, CachedPromptTokens = u.CachedPromptTokens + usage.CachedPromptTokens,
             CompletionTokens = u.CompletionTokens + usage.CompletionTokens, Cost = u.Cost + cost,
-        });
+        }).WithPurpose(call.Context.Purpose, usage.PromptTokens, usage.CachedPromptTokens, usage.CompletionTokens, cost));
         // Cache first: if the process dies between the two writes, the answer is kept and never paid again.
         var now = _time.GetUtcNow();
         if (call.Accepts(response))
             _store.PutCachedResponse(new LlmCacheEntry(key, call.Model, call.RequestJson, JsonSerializer.Serialize(response, call.ResponseType), now));
         _store.AddLedgerEntry(new LedgerEntry(call.Context.Neuron, call.Model, call.Context.Purpose,
-            usage.PromptTokens, usage.CompletionTokens, cost, FromCache: false, now));
+            usage.PromptTokens, usage.CompletionTokens, cost, FromCache: false, now) { CachedPromptTokens = usage.CachedPromptTokens });
         return response;
     }
 

@@ -17,7 +17,11 @@ public sealed record TopLogprob(string Token, double Logprob);
 public sealed record TokenLogprob(string Token, double? Logprob, IReadOnlyList<TopLogprob> TopLogprobs, int? TextOffset = null);
 
 /// <summary>Tokens counted by the server for one call (all choices together).</summary>
-public sealed record TokenUsage(int PromptTokens, int CompletionTokens);
+public sealed record TokenUsage(int PromptTokens, int CompletionTokens)
+{
+    /// <summary>Of <see cref="PromptTokens"/>, those the provider's prompt cache served (<c>usage.prompt_tokens_details.cached_tokens</c>).</summary>
+    public int CachedPromptTokens { get; init; }
+}
 
 /// <summary>One generated chat answer.</summary>
 /// <param name="Index">The choice's index, 0..N-1.</param>

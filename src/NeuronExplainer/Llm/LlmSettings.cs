@@ -72,4 +72,23 @@ public sealed record LlmPipelineOptions
 /// <param name="PromptTokens">Prompt tokens of sent calls.</param>
 /// <param name="CompletionTokens">Completion tokens of sent calls.</param>
 /// <param name="Cost">US dollars of sent calls.</param>
-public sealed record LlmUsage(int Calls, int CachedCalls, int FailedCalls, long PromptTokens, long CompletionTokens, decimal Cost);
+public sealed record LlmUsage(int Calls, int CachedCalls, int FailedCalls, long PromptTokens, long CompletionTokens, decimal Cost)
+{
+    /// <summary>Of <see cref="PromptTokens"/>, those the provider's prompt cache served.</summary>
+    public long CachedPromptTokens { get; init; }
+
+    /// <summary>Calls sent (or, in a dry run, counted) by purpose (<see cref="LlmCallContext.Purpose"/>).</summary>
+    public IReadOnlyDictionary<string, PurposeUsage> ByPurpose { get; init; } = new Dictionary<string, PurposeUsage>();
+
+    /// <summary>This usage with one more call of <paramref name="purpose"/> added to <see cref="ByPurpose"/>.</summary>
+    public LlmUsage WithPurpose(string purpose, long prompt, long cachedPrompt, long completion, decimal cost)
+    {
+        var byPurpose = new Dictionary<string, PurposeUsage>(ByPurpose);
+        var p = byPurpose.GetValueOrDefault(purpose) ?? new PurposeUsage(0, 0, 0, 0, 0m);
+        byPurpose[purpose] = new PurposeUsage(p.Calls + 1, p.PromptTokens + prompt, p.CachedPromptTokens + cachedPrompt, p.CompletionTokens + completion, p.Cost + cost);
+        return this with { ByPurpose = byPurpose };
+    }
+}
+
+/// <summary>The calls of one purpose: how many, their tokens (cached prompt tokens among the prompt ones) and cost.</summary>
+public sealed record PurposeUsage(int Calls, long PromptTokens, long CachedPromptTokens, long CompletionTokens, decimal Cost);

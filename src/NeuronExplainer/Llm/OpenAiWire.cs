@@ -165,6 +165,10 @@ internal static class OpenAiWire
         root.TryGetProperty("usage", out var u) && u.ValueKind == JsonValueKind.Object
         && u.TryGetProperty("prompt_tokens", out var p) && p.ValueKind == JsonValueKind.Number
             ? new TokenUsage(p.GetInt32(), u.TryGetProperty("completion_tokens", out var c) && c.ValueKind == JsonValueKind.Number ? c.GetInt32() : 0)
+            {
+                CachedPromptTokens = u.TryGetProperty("prompt_tokens_details", out var details) && details.ValueKind == JsonValueKind.Object
+                    && details.TryGetProperty("cached_tokens", out var cached) && cached.ValueKind == JsonValueKind.Number ? cached.GetInt32() : 0,
+            }
             : null;
 
     private static T Parse<T>(ReadOnlySpan<byte> body, Func<JsonElement, T> read)

@@ -3,13 +3,19 @@ using System.Text.Json.Serialization;
 
 namespace NeuronExplainer.Llm;
 
-/// <summary>US dollars per million prompt and completion tokens of one model.</summary>
+/// <summary>
+/// US dollars per million prompt and completion tokens of one model, and per million prompt tokens served from the
+/// provider's prompt cache (<c>cached_prompt_per_million</c>; the full prompt price when not given).
+/// </summary>
 public sealed record ModelPrice(
     [property: JsonPropertyName("prompt_per_million")] decimal PromptPerMillion,
-    [property: JsonPropertyName("completion_per_million")] decimal CompletionPerMillion)
+    [property: JsonPropertyName("completion_per_million")] decimal CompletionPerMillion,
+    [property: JsonPropertyName("cached_prompt_per_million")] decimal? CachedPromptPerMillion = null)
 {
-    public decimal Cost(long promptTokens, long completionTokens) =>
-        (promptTokens * PromptPerMillion + completionTokens * CompletionPerMillion) / 1_000_000m;
+    /// <param name="cachedPromptTokens">Of <paramref name="promptTokens"/>, those served from the prompt cache.</param>
+    public decimal Cost(long promptTokens, long completionTokens, long cachedPromptTokens = 0) =>
+        ((promptTokens - cachedPromptTokens) * PromptPerMillion + cachedPromptTokens * (CachedPromptPerMillion ?? PromptPerMillion)
+            + completionTokens * CompletionPerMillion) / 1_000_000m;
 }
 
 /// <summary>
@@ -21,14 +27,14 @@ public sealed record ModelPrice(
 /// </summary>
 public sealed class PriceTable
 {
-    /// <summary>List prices (USD per 1M tokens, standard tier) as published by OpenAI.</summary>
+    /// <summary>List prices (USD per 1M tokens, standard tier: prompt, completion, cached prompt where OpenAI caches) as published by OpenAI.</summary>
     private static readonly Dictionary<string, ModelPrice> Known = new(StringComparer.OrdinalIgnoreCase)
     {
-        ["gpt-4o"] = new(2.50m, 10.00m),
-        ["gpt-4o-mini"] = new(0.15m, 0.60m),
-        ["gpt-4.1"] = new(2.00m, 8.00m),
-        ["gpt-4.1-mini"] = new(0.40m, 1.60m),
-        ["gpt-4.1-nano"] = new(0.10m, 0.40m),
+        ["gpt-4o"] = new(2.50m, 10.00m, 1.25m),
+        ["gpt-4o-mini"] = new(0.15m, 0.60m, 0.075m),
+        ["gpt-4.1"] = new(2.00m, 8.00m, 0.50m),
+        ["gpt-4.1-mini"] = new(0.40m, 1.60m, 0.10m),
+        ["gpt-4.1-nano"] = new(0.10m, 0.40m, 0.025m),
         ["gpt-4-turbo"] = new(10.00m, 30.00m),
         ["gpt-4"] = new(30.00m, 60.00m),
         ["gpt-3.5-turbo"] = new(0.50m, 1.50m),
@@ -59,7 +65,7 @@ public sealed class PriceTable
         var fromFile = new Dictionary<string, ModelPrice>(StringComparer.OrdinalIgnoreCase);
         foreach (var (model, price) in entries ?? [])
         {
-            if (price is null || price.PromptPerMillion < 0 || price.CompletionPerMillion < 0)
+            if (price is null || price.PromptPerMillion < 0 || price.CompletionPerMillion < 0 || price.CachedPromptPerMillion < 0)
                 throw new NeuronExplainerException($"price table {path}: model '{model}' needs non-negative prompt_per_million and completion_per_million");
             fromFile[model] = price;
         }

@@ -12,11 +12,21 @@ public sealed record ModelInfo(
     bool PrependsBos);
 
 /// <summary>
-/// What a forward pass should return: activations at TransformerLens-named hook points
-/// (e.g. <c>blocks.3.mlp.hook_post</c>) and optionally logits. The pass stops after the deepest
-/// layer any requested hook needs.
+/// Changes the values at a hook point in place during the pass, as a TransformerLens hook function does:
+/// <paramref name="values"/> is row-major [batch, seq, width]; what it holds afterwards flows on through the model
+/// (and is what a read of the same hook returns).
 /// </summary>
-public sealed record ForwardRequest(IReadOnlyList<string> Hooks, bool Logits = false)
+public delegate void HookEdit(Span<float> values, int batch, int sequenceLength, int width);
+
+/// <summary>An edit of one writable hook point; only <c>blocks.L.mlp.hook_post</c> is writable.</summary>
+public sealed record HookPatch(string Hook, HookEdit Edit);
+
+/// <summary>
+/// What a forward pass should return: activations at TransformerLens-named hook points
+/// (e.g. <c>blocks.3.mlp.hook_post</c>) and optionally logits, with <paramref name="Patches"/> applied on the way
+/// (e.g. a neuron set to zero: ablation). The pass stops after the deepest layer any requested hook or patch needs.
+/// </summary>
+public sealed record ForwardRequest(IReadOnlyList<string> Hooks, bool Logits = false, IReadOnlyList<HookPatch>? Patches = null)
 {
     public static string MlpPost(int layer) => $"blocks.{layer}.mlp.hook_post";
     public static string ResidPost(int layer) => $"blocks.{layer}.hook_resid_post";

@@ -58,6 +58,16 @@ public sealed class Transformer : ITransformerModel
                 throw new NeuronExplainerException($"token id {tokens[i]} at position {i} is outside the vocabulary (0-{_config.VocabSize - 1})");
 
         var hooks = request.Hooks.Distinct().Select(name => (Name: name, Point: HookPoint.Parse(name, _config.LayerCount))).ToList();
+        // Null without patches, so an unpatched pass only checks one reference per layer.
+        HookEdit?[]? edits = null;
+        foreach (var patch in request.Patches ?? [])
+        {
+            var point = HookPoint.Parse(patch.Hook, _config.LayerCount);
+            if (point.Kind != HookKind.MlpPost)
+                throw new NeuronExplainerException($"hook '{patch.Hook}' cannot be patched; only blocks.L.mlp.hook_post is writable");
+            edits ??= new HookEdit?[_config.LayerCount];
+            edits[point.Layer] += patch.Edit;
+        }
         var lastLayer = request.Logits ? _config.LayerCount - 1 : hooks.Count == 0 ? -1 : hooks.Max(h => h.Point.Layer);
 
         var ws = _workspace is { } w && w.Fits(batchSize, sequenceLength) ? w : _workspace = new Workspace(_config, batchSize, sequenceLength);
@@ -84,7 +94,7 @@ public sealed class Transformer : ITransformerModel
         Embed(tokens, sequenceLength, ws.Residual);
         for (var layer = 0; layer <= lastLayer; layer++)
         {
-            RunLayer(_weights.Layers[layer], ws, patternTargets[layer] ?? ws.Scores, mlpTargets[layer] ?? ws.Mlp);
+            RunLayer(_weights.Layers[layer], ws, patternTargets[layer] ?? ws.Scores, mlpTargets[layer] ?? ws.Mlp, edits?[layer]);
             if (residTargets[layer] is { } resid) ws.Residual.AsSpan(0, tokenCount * _config.ModelDim).CopyTo(resid);
         }
 
@@ -133,7 +143,7 @@ public sealed class Transformer : ITransformerModel
         }
     }
 
-    private void RunLayer(LayerWeights layer, Workspace ws, float[] scores, float[] mlp)
+    private void RunLayer(LayerWeights layer, Workspace ws, float[] scores, float[] mlp, HookEdit? edit)
     {
         int d = _config.ModelDim, tokens = ws.Batch * ws.Seq;
 
@@ -155,6 +165,7 @@ public sealed class Transformer : ITransformerModel
         {
             ParallelSplit(hidden, (start, length) => Activate(mlp.AsSpan(start, length)));
         }
+        edit?.Invoke(mlp.AsSpan(0, hidden), ws.Batch, ws.Seq, _config.MlpDim);
         Project(mlp, tokens, _config.MlpDim, layer.MlpOut, layer.MlpOutBias, ws.Residual);
     }
 

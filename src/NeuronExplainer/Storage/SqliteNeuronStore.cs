@@ -442,17 +442,18 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     {
         if (entry.Neuron is { } unit) RequireNeuron(unit);
         Execute("""
-        INSERT INTO ledger (layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at)
-        VALUES ($layer, $neuron, $model, $purpose, $prompt, $completion, $cost, $cached, $at)
-        """, ("$layer", entry.Neuron?.LayerIndex), ("$neuron", entry.Neuron?.NeuronIndex), ("$model", entry.Model), ("$purpose", entry.Purpose),
+        INSERT INTO ledger (layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens)
+        VALUES ($layer, $neuron, $model, $purpose, $prompt, $completion, $cost, $cached, $at, $cached_tokens)
+        """, ("$cached_tokens", entry.CachedPromptTokens), ("$layer", entry.Neuron?.LayerIndex), ("$neuron", entry.Neuron?.NeuronIndex), ("$model", entry.Model), ("$purpose", entry.Purpose),
         ("$prompt", entry.PromptTokens), ("$completion", entry.CompletionTokens), ("$cost", entry.Cost.ToString(CultureInfo.InvariantCulture)),
         ("$cached", entry.FromCache), ("$at", FormatTime(entry.At)));
     });
 
     public IReadOnlyList<LedgerEntry> ListLedger() => Locked(() => Query(
-        "SELECT layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at FROM ledger ORDER BY id",
+        "SELECT layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens FROM ledger ORDER BY id",
         r => new LedgerEntry(r.IsDBNull(0) ? null : new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3),
-            r.GetInt32(4), r.GetInt32(5), decimal.Parse(r.GetString(6), CultureInfo.InvariantCulture), r.GetBoolean(7), ParseTime(r.GetString(8)))));
+            r.GetInt32(4), r.GetInt32(5), decimal.Parse(r.GetString(6), CultureInfo.InvariantCulture), r.GetBoolean(7), ParseTime(r.GetString(8)))
+        { CachedPromptTokens = r.GetInt32(9) }));
 
     public void Dispose()
     {

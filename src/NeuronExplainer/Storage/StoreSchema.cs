@@ -181,5 +181,10 @@ static class StoreSchema
             protocol TEXT NOT NULL,
             recorded_at TEXT NOT NULL);
         """,
+        """
+        -- Prompt tokens the provider's prompt cache served (usage.prompt_tokens_details.cached_tokens), priced at the
+        -- model's cached rate; 0 for calls ledgered before.
+        ALTER TABLE ledger ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
+        """,
     ];
 }

@@ -72,6 +72,19 @@ public sealed class OpenAiWireTests
     }
 
     [Fact]
+    public void Reads_cached_prompt_tokens_and_a_refusal()
+    {
+        var response = OpenAiWire.ParseChat("""
+            {"choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":"I can't help with that."},"finish_reason":"stop"}],
+             "usage":{"prompt_tokens":2048,"completion_tokens":9,"total_tokens":2057,"prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0}}}
+            """u8);
+        Assert.Equal(1920, response.Usage!.CachedPromptTokens);
+        Assert.Equal(2048, response.Usage.PromptTokens);
+        Assert.Equal("I can't help with that.", response.Choices[0].Refusal);
+        Assert.Equal("", response.Choices[0].Content);
+    }
+
+    [Fact]
     public void ReadsALegacyEchoAnswerAsVllmSendsIt()
     {
         var response = OpenAiWire.ParseCompletion("""

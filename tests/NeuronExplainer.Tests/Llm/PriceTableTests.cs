@@ -18,10 +18,20 @@ public sealed class PriceTableTests
     [Fact]
     public void KnownModelsSnapshotsAndRoutedNamesHaveTheirPrice()
     {
-        Assert.Equal(new ModelPrice(0.15m, 0.60m), PriceTable.Default.PriceOf("gpt-4o-mini", OpenAi));
-        Assert.Equal(new ModelPrice(0.15m, 0.60m), PriceTable.Default.PriceOf("gpt-4o-mini-2024-07-18", OpenAi));
-        Assert.Equal(new ModelPrice(2.50m, 10.00m), PriceTable.Default.PriceOf("openai/gpt-4o", OpenAi));
+        Assert.Equal(new ModelPrice(0.15m, 0.60m, 0.075m), PriceTable.Default.PriceOf("gpt-4o-mini", OpenAi));
+        Assert.Equal(new ModelPrice(0.15m, 0.60m, 0.075m), PriceTable.Default.PriceOf("gpt-4o-mini-2024-07-18", OpenAi));
+        Assert.Equal(new ModelPrice(2.50m, 10.00m, 1.25m), PriceTable.Default.PriceOf("openai/gpt-4o", OpenAi));
         Assert.Equal(0.15m + 0.60m * 2, new ModelPrice(0.15m, 0.60m).Cost(1_000_000, 2_000_000));
+    }
+
+    [Fact]
+    public void Cached_prompt_tokens_cost_the_cached_rate_or_the_full_one_when_the_model_has_none()
+    {
+        // 1M prompt tokens of which 600k cached, 100k completion tokens.
+        Assert.Equal((0.4m * 0.15m) + (0.6m * 0.075m) + (0.1m * 0.60m), PriceTable.Default.PriceOf("gpt-4o-mini", OpenAi).Cost(1_000_000, 100_000, 600_000));
+        Assert.Equal(0.15m + 0.1m * 0.60m, new ModelPrice(0.15m, 0.60m).Cost(1_000_000, 100_000, 600_000));
+        Assert.Equal(new ModelPrice(1m, 2m, 0.25m),
+            LoadText("""{"m": {"prompt_per_million": 1, "completion_per_million": 2, "cached_prompt_per_million": 0.25}}""").PriceOf("m", Local));
     }
 
     [Fact]
@@ -41,7 +51,7 @@ public sealed class PriceTableTests
         var table = LoadText("""{"my-model": {"prompt_per_million": 3, "completion_per_million": 4}, "gpt-4o": {"prompt_per_million": 1, "completion_per_million": 1}}""");
         Assert.Equal(new ModelPrice(3m, 4m), table.PriceOf("my-model", OpenAi));
         Assert.Equal(new ModelPrice(1m, 1m), table.PriceOf("gpt-4o", OpenAi));
-        Assert.Equal(new ModelPrice(0.15m, 0.60m), table.PriceOf("gpt-4o-mini", OpenAi));
+        Assert.Equal(new ModelPrice(0.15m, 0.60m, 0.075m), table.PriceOf("gpt-4o-mini", OpenAi));
     }
 
     [Theory]

@@ -63,7 +63,7 @@ public abstract class NeuronStoreContract
             "0.1.0", new DateTimeOffset(2026, 11, 21, 8, 30, 0, TimeSpan.FromHours(1)));
         var result = StoreFixtures.Done(id, "baseline", "words about cats", "the letter q");
         var cache = new LlmCacheEntry("sha256:abc", "gpt-4o-mini", "{\"prompt\":1}", "{\"text\":\"x\"}", manifest.CreatedAt);
-        var ledger = new LedgerEntry(id, "gpt-4o-mini", "explain", 120, 30, 0.000123m, false, manifest.CreatedAt);
+        var ledger = new LedgerEntry(id, "gpt-4o-mini", "explain", 120, 30, 0.000123m, false, manifest.CreatedAt) { CachedPromptTokens = 64 };
 
         using (var store = Open())
         {

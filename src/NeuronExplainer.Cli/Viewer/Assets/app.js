@@ -259,14 +259,26 @@
     }));
   }
 
+  // The ablation scorer's measured output side (clean minus zero-ablated logits where the neuron fires), beside the weight-based view.
+  function ablationTokens(d, key) {
+    const chosen = d.explanations.find((e) => e.chosen && !e.control);
+    const m = chosen && chosen.scores.find((s) => s.method === 'ablation' && s.details);
+    if (!m) return null;
+    const list = m.details[key];
+    return { tokens: list.map((x) => x.token), values: list.map((x) => x.logit_change) };
+  }
+
   function relatedTokens(d) {
     const w = d.weight_based_tokens;
+    const promoted = ablationTokens(d, 'promoted'), suppressed = ablationTokens(d, 'suppressed');
     return h('div', { class: 'grid2' },
       h('div', h('h3', 'Highest mean activation'), chips(d.activation_based_tokens, GREEN)),
       h('div', h('h3', 'Input tokens that excite it'), chips(w && w.input_positive, GREEN)),
       h('div', h('h3', 'Input tokens that inhibit it'), chips(w && w.input_negative, RED)),
       h('div', h('h3', 'Output tokens it promotes'), chips(w && w.output_positive, GREEN)),
-      h('div', h('h3', 'Output tokens it suppresses'), chips(w && w.output_negative, RED)));
+      h('div', h('h3', 'Output tokens it suppresses'), chips(w && w.output_negative, RED)),
+      promoted && h('div', { id: 'ablation-promoted' }, h('h3', 'Logits it raises where it fires (measured by ablation)'), chips(promoted, GREEN)),
+      suppressed && h('div', { id: 'ablation-suppressed' }, h('h3', 'Logits it lowers where it fires (measured by ablation)'), chips(suppressed, RED)));
   }
 
   function relatedNeurons(list) {

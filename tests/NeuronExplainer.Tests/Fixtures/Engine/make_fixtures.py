@@ -97,7 +97,7 @@ def make_gpt2():
     return cfg, w
 
 
-def gpt2_forward(cfg, w, tokens):
+def gpt2_forward(cfg, w, tokens, edit=None):
     d, heads, eps = cfg["n_embd"], cfg["n_head"], cfg["layer_norm_epsilon"]
     w = {k: v.double() for k, v in w.items()}
     batch, seq = tokens.shape
@@ -111,6 +111,8 @@ def gpt2_forward(cfg, w, tokens):
         att, pattern = attend(q, k, v)
         x = x + att @ w[f"{h}.attn.c_proj.weight"] + w[f"{h}.attn.c_proj.bias"]
         m = gelu_new(layer_norm(x, w[f"{h}.ln_2.weight"], w[f"{h}.ln_2.bias"], eps) @ w[f"{h}.mlp.c_fc.weight"] + w[f"{h}.mlp.c_fc.bias"])
+        if edit is not None:
+            m = edit(l, m)
         x = x + m @ w[f"{h}.mlp.c_proj.weight"] + w[f"{h}.mlp.c_proj.bias"]
         out[f"blocks.{l}.mlp.hook_post"] = m
         out[f"blocks.{l}.hook_resid_post"] = x
@@ -215,7 +217,7 @@ def read_llama2c(path):
     return dict(dim=dim, layers=layers, heads=heads, kv_heads=kv_heads), w
 
 
-def llama2c_forward(cfg, w, tokens):
+def llama2c_forward(cfg, w, tokens, edit=None):
     dim, heads, kv_heads = cfg["dim"], cfg["heads"], cfg["kv_heads"]
     hd = dim // heads
     batch, seq = tokens.shape
@@ -242,6 +244,8 @@ def llama2c_forward(cfg, w, tokens):
         x = x + att @ w["wo"][l].T
         b = rms_norm(x, w["rms_ffn"][l], 1e-5)
         m = torch.nn.functional.silu(b @ w["w1"][l].T) * (b @ w["w3"][l].T)
+        if edit is not None:
+            m = edit(l, m)
         x = x + m @ w["w2"][l].T
         out[f"blocks.{l}.mlp.hook_post"] = m
         out[f"blocks.{l}.hook_resid_post"] = x
