@@ -34,6 +34,7 @@ public static class BenchCommand
         {
             batches, seq, layers, iterations, backends, stories,
         };
+        command.Subcommands.Add(StoreBenchCommand.Create());
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;

@@ -119,6 +119,8 @@ static class StoreDocuments
             w.NullableDouble(s.AbsoluteDevExplainedScore);
             w.String(s.UndefinedReason);
             w.NullableValues(s.EvCorrelationInterval);
+            w.NullableDouble(s.TopOnlyScore);
+            w.NullableDouble(s.RandomOnlyScore);
             w.Count(s.ScoredSequenceSimulations.Count);
             foreach (var sequence in s.ScoredSequenceSimulations)
             {
@@ -151,10 +153,11 @@ static class StoreDocuments
         var truth = sequence.TrueActivations;
         for (int k = 0; k < excerpts.Count; k++)
         {
-            var candidate = excerpts[k];
-            if (candidate.Activations.Count != truth.Count || !candidate.Activations.Select(BitConverter.DoubleToInt64Bits).SequenceEqual(truth.Select(BitConverter.DoubleToInt64Bits)))
-                continue;
-            if (candidate.Tokens.SequenceEqual(sequence.Simulation.Tokens, StringComparer.Ordinal)) return k;
+            var candidate = excerpts[k].Activations;
+            if (candidate.Count != truth.Count) continue;
+            int i = 0;
+            while (i < truth.Count && BitConverter.DoubleToInt64Bits(candidate[i]) == BitConverter.DoubleToInt64Bits(truth[i])) i++;
+            if (i == truth.Count && excerpts[k].Tokens.SequenceEqual(sequence.Simulation.Tokens, StringComparer.Ordinal)) return k;
         }
         return -1;
     }
@@ -216,6 +219,7 @@ static class StoreDocuments
             var (ev, rsquared, absdev) = (r.NullableDouble(), r.NullableDouble(), r.NullableDouble());
             string? undefined = r.String();
             var interval = r.NullableValues();
+            var (top, random) = (r.NullableDouble(), r.NullableDouble());
             var sequences = new ScoredSequenceSimulation[r.Count()];
             for (int q = 0; q < sequences.Length; q++)
             {
@@ -240,6 +244,8 @@ static class StoreDocuments
             {
                 UndefinedReason = undefined,
                 EvCorrelationInterval = interval,
+                TopOnlyScore = top,
+                RandomOnlyScore = random,
             });
         }
         return new NeuronSimulationResults(id, explanations);
