@@ -137,11 +137,11 @@ public static class StoreBenchCommand
         Directory.CreateDirectory(copy);
         try
         {
-            using (var source = NeuronStores.OpenExisting(runDirectory, StoreAccess.ReadOnly))
-                if (source.ListScores().Count > 0)
-                    throw new NeuronExplainerException($"--compare-store {runDirectory} already holds results; give a store that is collected but not explained");
             File.Copy(Path.Combine(runDirectory, SqliteStoreFile), Path.Combine(copy, SqliteStoreFile));
+            // Opened for writing (a store of an older schema is converted first, untimed).
             using var store = NeuronStores.OpenExisting(copy);
+            if (store.ListScores().Count > 0)
+                throw new NeuronExplainerException($"--compare-store {runDirectory} already holds results; give a store that is collected but not explained");
             var neurons = store.ListNeurons();
             double cpu = Cpu();
             double seconds = await ExplainAndScore(store, neurons, cancel);
