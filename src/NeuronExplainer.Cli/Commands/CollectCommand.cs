@@ -67,6 +67,16 @@ public static class CollectCommand
 
         public int Execute(ParseResult parse)
         {
+            Collect(parse);
+            return 0;
+        }
+
+        /// <summary>
+        /// Runs the collection and prints its summary; <paramref name="before"/> sees the collector (model loaded) just
+        /// before it runs (the benchmark times the bare forward pass there).
+        /// </summary>
+        internal CollectionSummary Collect(ParseResult parse, Action<Collector>? before = null)
+        {
             var stderr = parse.InvocationConfiguration.Error;
             var console = TableConsole.For(stderr);
             var settings = new CollectionSettings
@@ -108,15 +118,16 @@ public static class CollectCommand
                     NeuronStores.Discard(storeDirectory);
                     neuronStore = NeuronStores.Open(storeDirectory);
                 }
+                before?.Invoke(collector);
                 var summary = Run(stderr, console, collector, neuronStore);
                 var output = TableConsole.For(parse.InvocationConfiguration.Output);
                 PrintSummary(output, summary, loaded.Info, storeDirectory);
+                return summary;
             }
             finally
             {
                 neuronStore.Dispose();
             }
-            return 0;
         }
     }
 
@@ -137,7 +148,7 @@ public static class CollectCommand
         }, OnIssue, onPlan: plan =>
         {
             clock.Restart();
-            foreach (var line in plan.Describe()) console.MarkupLineInterpolated($"[grey]{line}[/]");
+            foreach (var line in plan.Describe()) console.MarkupLineInterpolated($"[grey]{SettingFlags.Text(line)}[/]");
         }));
     }
 

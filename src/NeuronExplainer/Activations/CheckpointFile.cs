@@ -23,21 +23,32 @@ sealed class CheckpointFile(string directory, string stage)
         var parts = Encoding.UTF8.GetString(marker).Split(' ');
         if (parts.Length != 3 || parts[0] != Magic
             || !long.TryParse(parts[1], CultureInfo.InvariantCulture, out long sequence) || !long.TryParse(parts[2], CultureInfo.InvariantCulture, out long length))
-            throw new NeuronExplainerException("the store's collection checkpoint was written by another version (it is not a checkpoint file marker); run collect with --force to start over");
+            throw new NeuronExplainerException($"the store's collection checkpoint was written by another version (it is not a checkpoint file marker); {Collector.StartOverAdvice}");
         return (sequence, length);
     }
 
-    /// <summary>Streams a new checkpoint into the next numbered file; returns the marker that names it.</summary>
-    public byte[] Write(byte[]? previousMarker, Action<BinaryWriter> write)
+    /// <summary>
+    /// Streams a new checkpoint into the next numbered file; returns the marker that names it. <paramref name="expectedBytes"/>
+    /// (the plan's size) is only for the error a failed write gives.
+    /// </summary>
+    public byte[] Write(byte[]? previousMarker, long expectedBytes, Action<BinaryWriter> write)
     {
         long sequence = previousMarker is null ? 1 : ParseMarker(previousMarker).Sequence + 1;
         string path = PathOf(sequence), partial = path + ".partial";
+        long written = 0;
         try
         {
             using (var stream = new FileStream(partial, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
             {
-                using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true)) write(writer);
-                stream.Flush(flushToDisk: true);
+                try
+                {
+                    using (var writer = new BinaryWriter(stream, Encoding.UTF8, leaveOpen: true)) write(writer);
+                    stream.Flush(flushToDisk: true);
+                }
+                finally
+                {
+                    written = stream.Position;
+                }
             }
             File.Move(partial, path, overwrite: true);
             return Marker(sequence, new FileInfo(path).Length);
@@ -45,8 +56,17 @@ sealed class CheckpointFile(string directory, string stage)
         catch (IOException e)
         {
             TryDelete(partial);
-            throw new NeuronExplainerException($"could not write the collection checkpoint {path}: {e.Message}; the store keeps its previous checkpoint, so a new collect resumes from there once there is room");
+            string previous = previousMarker is null ? "no checkpoint yet, so a new collect starts over" : $"checkpoint {sequence - 1}, so a new collect resumes from there";
+            throw new NeuronExplainerException(
+                $"could not write the collection checkpoint {path} ({e.Message}) after {written:N0} of about {expectedBytes:N0} bytes, with {FreeBytes():N0} bytes free on its disk now; " +
+                $"the store keeps {previous} once there is room");
         }
+    }
+
+    long FreeBytes()
+    {
+        try { return new DriveInfo(Path.GetFullPath(directory)).AvailableFreeSpace; }
+        catch (IOException) { return 0; }
     }
 
     /// <summary>Opens the checkpoint a marker names, after checking that the file is whole.</summary>
@@ -55,9 +75,9 @@ sealed class CheckpointFile(string directory, string stage)
         var (sequence, length) = ParseMarker(marker);
         string path = PathOf(sequence);
         if (!File.Exists(path))
-            throw new NeuronExplainerException($"the store names collection checkpoint {path}, which is missing; run collect with --force to start over");
+            throw new NeuronExplainerException($"the store names collection checkpoint {path}, which is missing; {Collector.StartOverAdvice}");
         if (new FileInfo(path).Length != length)
-            throw new NeuronExplainerException($"collection checkpoint {path} holds {new FileInfo(path).Length} bytes where the store recorded {length}; run collect with --force to start over");
+            throw new NeuronExplainerException($"collection checkpoint {path} holds {new FileInfo(path).Length} bytes where the store recorded {length}; {Collector.StartOverAdvice}");
         return new BinaryReader(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20), Encoding.UTF8);
     }
 

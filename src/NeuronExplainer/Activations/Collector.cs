@@ -38,6 +38,8 @@ public sealed record CollectionSummary(
 public sealed class Collector
 {
     public const string CheckpointStage = "collect";
+    /// <summary>What to do when a store's collection cannot be continued; a front end may say it with its own option (a CLI flag).</summary>
+    public const string StartOverAdvice = "discard the store's collection and collect again to start over";
     const int CheckpointFormat = 2;
 
     readonly ITransformerModel model;
@@ -99,7 +101,7 @@ public sealed class Collector
                 $"corpus '{corpus.Path}' has nothing to read: all {skipped} lines were skipped (the first: {first}); expected UTF-8 text or JSONL with a string field '{corpus.TextField}'");
         string skips = first is null ? "" : $"; {skipped} of {reader.LinesRead} lines were skipped (the first: {first})";
         throw new NeuronExplainerException(
-            $"corpus '{corpus.Path}' yields no window of --seq-len {settings.SequenceLength} (a document needs at least {(settings.SequenceLength + 1) / 2} tokens){skips}; expected a longer corpus or a smaller --seq-len");
+            $"corpus '{corpus.Path}' yields no window of CollectionSettings.SequenceLength {settings.SequenceLength} (a document needs at least {(settings.SequenceLength + 1) / 2} tokens){skips}; expected a longer corpus or a smaller CollectionSettings.SequenceLength");
     }
 
     /// <summary>
@@ -115,21 +117,21 @@ public sealed class Collector
         var clock = Stopwatch.StartNew();
         var existing = store.GetManifest();
         if (Conflict(existing) is { } conflict)
-            throw new NeuronExplainerException($"store '{store.Location}' holds a collection with other settings ({conflict}); use --force to discard it, or another --store");
+            throw new NeuronExplainerException($"store '{store.Location}' holds a collection with other settings ({conflict}); {StartOverAdvice}, or use another store");
         var marker = store.GetCheckpoint(CheckpointStage);
         if (existing is not null && marker is null && store.GetCollectionState() == CollectionState.Complete)
             return new CollectionSummary(layers.Count, layers.Count * units.Width, 0, 0, 0, 0, false, true, clock.Elapsed, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0);
 
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (settings.MemoryBudget > available)
-            throw new NeuronExplainerException($"--memory {MemoryPlanner.Size(settings.MemoryBudget.Value)} is more than the {MemoryPlanner.Size(available)} this process may use (physical memory, container limit or DOTNET_GCHeapHardLimit); expected at most that");
+            throw SettingException.Of<CollectionSettings>(nameof(CollectionSettings.MemoryBudget), $"{MemoryPlanner.Size(settings.MemoryBudget.Value)} is more than the {MemoryPlanner.Size(available)} this process may use (physical memory, container limit or DOTNET_GCHeapHardLimit); expected at most that");
         var census = CorpusCensus.Count(corpus, model, settings, progress, onIssue, cancellation);
         var censusTime = clock.Elapsed;
         if (census.Windows == 0)
         {
             // Says why (every line unreadable, or documents too short), with the skipped lines.
             EnsureCorpusHasAWindow();
-            throw new NeuronExplainerException($"corpus '{corpus.Path}' yields no window of --seq-len {settings.SequenceLength} (a document needs at least {(settings.SequenceLength + 1) / 2} tokens); expected a longer corpus or a smaller --seq-len");
+            throw new NeuronExplainerException($"corpus '{corpus.Path}' yields no window of CollectionSettings.SequenceLength {settings.SequenceLength} (a document needs at least {(settings.SequenceLength + 1) / 2} tokens); expected a longer corpus or a smaller CollectionSettings.SequenceLength");
         }
 
         var files = new CheckpointFile(CheckpointDirectory(store), CheckpointStage);
@@ -138,7 +140,7 @@ public sealed class Collector
         var plan = MemoryPlanner.Plan(model.Info, layers, settings, census, settings.MemoryBudget ?? MemoryPlanner.DefaultBudget(), kept);
         long free = new DriveInfo(Path.GetFullPath(CheckpointDirectory(store))).AvailableFreeSpace;
         if (free < plan.CheckpointBytes)
-            throw new NeuronExplainerException($"the collection checkpoint needs {MemoryPlanner.Size(plan.CheckpointBytes)} on the disk of {CheckpointDirectory(store)}, which has {MemoryPlanner.Size(free)} free; free some space or use another --store");
+            throw new NeuronExplainerException($"the collection checkpoint needs {MemoryPlanner.Size(plan.CheckpointBytes)} on the disk of {CheckpointDirectory(store)}, which has {MemoryPlanner.Size(free)} free; free some space or use another store");
         onPlan?.Invoke(plan);
 
         var state = new CollectionPass(model, layers, settings, census, plan, units);
@@ -168,7 +170,7 @@ public sealed class Collector
                 // sees exactly the batches an uninterrupted one does.
                 foreach (var pending in batcher.Flush()) state.Process(pending);
                 if (existing is null) store.PutManifest(existing = Manifest(toolVersion));
-                marker = Checkpoint(store, files, state, marker);
+                marker = Checkpoint(store, files, state, marker, plan.CheckpointBytes);
                 sinceCheckpoint = 0;
             }
         }
@@ -177,7 +179,7 @@ public sealed class Collector
         var finish = Stopwatch.StartNew();
         if (existing is null) store.PutManifest(Manifest(toolVersion));
         // The pass's final state, so a run killed while writing resumes straight to the writing.
-        if (sinceCheckpoint > 0 || marker is null) marker = Checkpoint(store, files, state, marker);
+        if (sinceCheckpoint > 0 || marker is null) marker = Checkpoint(store, files, state, marker, plan.CheckpointBytes);
         var recordPass = Finish(store, state, plan);
         store.DeleteCheckpoint(CheckpointStage);
         files.DeleteOthers(null);
@@ -188,12 +190,50 @@ public sealed class Collector
         };
     }
 
+    /// <summary>
+    /// The bare forward pass of this collection, as the baseline its overhead is measured against: the same windows
+    /// in the same batches (flushed where the collection flushes them), run through the model to the deepest
+    /// collected layer with no hook but that layer's residual output and no sampler. Returns the seconds spent in
+    /// the forward calls and the tokens run.
+    /// </summary>
+    public (TimeSpan Forward, long Tokens) BareForward(CancellationToken cancellation = default)
+    {
+        var request = new ForwardRequest([ForwardRequest.ResidPost(layers.Max())]);
+        var batcher = new WindowBatcher(settings.BatchWindows);
+        var forward = TimeSpan.Zero;
+        long tokens = 0, windows = 0, sinceCheckpoint = 0;
+        void Run(List<TokenWindow> batch)
+        {
+            var (input, rows) = CollectionPass.Input(model, batch);
+            var clock = Stopwatch.StartNew();
+            model.Forward(input, batch.Count, rows, request);
+            forward += clock.Elapsed;
+        }
+        foreach (var document in CorpusCensus.Read(new CorpusReader(corpus), model.Tokenizer, settings, 0, 0, _ => { }))
+        {
+            cancellation.ThrowIfCancellationRequested();
+            foreach (var window in document.Windows)
+            {
+                tokens += window.Length;
+                sinceCheckpoint++;
+                if (batcher.Add(new TokenWindow(windows++, window)) is { } batch) Run(batch);
+            }
+            if (sinceCheckpoint >= settings.CheckpointWindows && !document.Full)
+            {
+                foreach (var pending in batcher.Flush()) Run(pending);
+                sinceCheckpoint = 0;
+            }
+        }
+        foreach (var pending in batcher.Flush()) Run(pending);
+        return (forward, tokens);
+    }
+
     /// <summary>Checkpoints go beside the store's file (its directory).</summary>
     static string CheckpointDirectory(ICollectionOutput store) => Path.GetDirectoryName(Path.GetFullPath(store.Location))!;
 
-    byte[] Checkpoint(ICollectionOutput store, CheckpointFile files, CollectionPass state, byte[]? previous)
+    byte[] Checkpoint(ICollectionOutput store, CheckpointFile files, CollectionPass state, byte[]? previous, long expectedBytes)
     {
-        var marker = files.Write(previous, writer => state.Write(writer, CheckpointFormat, manifestSettings));
+        var marker = files.Write(previous, expectedBytes, writer => state.Write(writer, CheckpointFormat, manifestSettings));
         store.PutCheckpoint(CheckpointStage, marker);
         files.DeleteOthers(marker);
         return marker;
@@ -209,7 +249,7 @@ public sealed class Collector
         var tokenizer = model.Tokenizer;
         var strings = new string[model.Info.VocabSize];
         string TokenString(int id) => strings[id] ??= tokenizer.TokenString(id);
-        var weights = new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount);
+        var weights = new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers);
         foreach (var sampler in state.Samplers)
         {
             var tokenWeights = weights.TokenWeights(sampler.Layer, TokenString);

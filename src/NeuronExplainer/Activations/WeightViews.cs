@@ -1,5 +1,7 @@
+using System.Numerics;
 using System.Numerics.Tensors;
 using NeuronExplainer.Models;
+using NeuronExplainer.Models.Kernels;
 
 namespace NeuronExplainer.Activations;
 
@@ -13,112 +15,135 @@ namespace NeuronExplainer.Activations;
 /// reading layer; the final norm for output tokens), <c>w2</c> in place of c_proj, and the gate projection
 /// <c>w1</c> (gate_proj, the input of the SiLU, as c_fc is the input of GPT-2's GELU) in place of c_fc; the up
 /// projection <c>w3</c> that multiplies the SiLU is left out.
+/// Each gain is folded once into the rows it scales, then the weights are blocked GEMMs (at most
+/// <see cref="BlockFloats"/> scores at a time) whose rows or columns feed running top/bottom selections. Every pair
+/// of layers is multiplied once: one product gives the downstream lists of the earlier layer's neurons (its rows) and
+/// the upstream lists of the later layer's (its columns), so <see cref="Connections"/> must be asked layer by layer
+/// in ascending order.
 /// </summary>
 public sealed class WeightViews
 {
-    readonly ITransformerModel model;
-    readonly int tokenCount, connectionCount, dModel;
-    readonly MlpWeights[] mlps;
-    /// <summary>Per layer, each neuron's reading row with the gain of the norm before the MLP folded in: diag(g) @ c_fc[:, n].</summary>
-    readonly float[][] gainedIn;
-    readonly ReadOnlyMemory<float> embedding, unembedding, finalGain;
+    /// <summary>Scores of one GEMM block (neurons x candidates).</summary>
+    public const int BlockFloats = 1 << 24;
 
-    public WeightViews(ITransformerModel model, int tokenCount, int connectionCount)
+    readonly ITransformerModel model;
+    readonly IGemm gemm;
+    readonly int tokenCount, connectionCount, dModel, width, layerCount, vocab;
+    readonly ReadOnlyMemory<float>[] inputs, gains;
+    readonly ReadOnlyMemory<float> embedding, unembedding, finalGain;
+    readonly bool[] wanted;
+    /// <summary>Upstream selections of wanted later layers, filled while earlier layers take their turn.</summary>
+    readonly Selection?[] upstream;
+    readonly float[] gained, block;
+    int lastLayer = -1;
+
+    /// <param name="layers">Layers whose connections will be asked for (all by default), in any order.</param>
+    public WeightViews(ITransformerModel model, int tokenCount, int connectionCount, IReadOnlyList<int>? layers = null, IGemm? gemm = null)
     {
         this.model = model;
+        this.gemm = gemm ?? GemmBackends.Default;
         this.tokenCount = tokenCount;
         this.connectionCount = connectionCount;
-        dModel = model.Info.ModelDim;
-        mlps = Enumerable.Range(0, model.Info.LayerCount).Select(model.GetMlpWeights).ToArray();
-        int expected = model.Info.MlpDim * dModel;
-        for (int layer = 0; layer < mlps.Length; layer++)
+        (dModel, width, layerCount, vocab) = (model.Info.ModelDim, model.Info.MlpDim, model.Info.LayerCount, model.Info.VocabSize);
+        inputs = new ReadOnlyMemory<float>[layerCount];
+        gains = new ReadOnlyMemory<float>[layerCount];
+        int expected = width * dModel;
+        for (int layer = 0; layer < layerCount; layer++)
         {
-            if (mlps[layer].In.Length != expected || mlps[layer].Out.Length != expected || mlps[layer].Up is { Length: var g } && g != expected)
-                throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has MLP weights of {mlps[layer].In.Length}/{mlps[layer].Up?.Length}/{mlps[layer].Out.Length} values where {expected} (d_mlp x d_model) were expected");
-            if (mlps[layer].NormGain.Length != dModel)
-                throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has a norm gain of {mlps[layer].NormGain.Length} values where {dModel} (d_model) were expected");
+            var mlp = model.GetMlpWeights(layer);
+            if (mlp.In.Length != expected || mlp.Out.Length != expected || mlp.Up is { Length: var g } && g != expected)
+                throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has MLP weights of {mlp.In.Length}/{mlp.Up?.Length}/{mlp.Out.Length} values where {expected} (d_mlp x d_model) were expected");
+            if (mlp.NormGain.Length != dModel)
+                throw new NeuronExplainerException($"layer {layer} of {model.Info.Name} has a norm gain of {mlp.NormGain.Length} values where {dModel} (d_model) were expected");
+            (inputs[layer], gains[layer]) = (mlp.In, mlp.NormGain);
         }
         (embedding, unembedding, finalGain) = model.GetTokenMatrices();
         if (finalGain.Length != dModel)
             throw new NeuronExplainerException($"{model.Info.Name} has a final norm gain of {finalGain.Length} values where {dModel} (d_model) were expected");
-        gainedIn = mlps.Select(m => ScaleRows(m.In.Span, m.NormGain.Span)).ToArray();
+        wanted = new bool[layerCount];
+        foreach (int layer in layers ?? Enumerable.Range(0, layerCount).ToArray()) wanted[layer] = true;
+        upstream = new Selection?[layerCount];
+        gained = new float[expected];
+        block = new float[BlockLength(model.Info)];
     }
 
     /// <summary>
-    /// Bytes the views hold while they are computed: the gained input rows of every layer (a copy of c_fc), and one
-    /// score row per neuron in flight (a core each) over the widest candidate list (the vocabulary, or every neuron
-    /// of the other layers).
+    /// Bytes the views hold while they are computed for <paramref name="layers"/> layers: one layer's gain-folded
+    /// input rows, one layer's output rows (the model hands them out transposed, a copy), one score block and its
+    /// gain-folded left operand, and the running selections (upstream lists of every wanted layer, downstream lists
+    /// of one).
     /// </summary>
-    public static long WorkBytes(ModelInfo info)
+    public static long WorkBytes(ModelInfo info, int layers, int tokenCount, int connectionCount)
     {
-        long candidates = Math.Max(info.VocabSize, (long)Math.Max(1, info.LayerCount - 1) * info.MlpDim);
-        return 4L * info.LayerCount * info.MlpDim * info.ModelDim + 4L * Environment.ProcessorCount * candidates;
+        long rows = 4L * info.MlpDim * info.ModelDim;
+        int blockRows = RowsPerBlock(info.VocabSize, info.MlpDim);
+        long selections = Selection.Bytes(info.MlpDim, connectionCount) * (layers + 1) + Selection.Bytes(blockRows, tokenCount) * 2;
+        return 2 * rows + 4 * BlockLength(info) + 4L * blockRows * info.ModelDim + selections;
     }
+
+    /// <summary>Floats of the score block: the larger of a block over the vocabulary and a block over one layer's neurons.</summary>
+    static long BlockLength(ModelInfo info) =>
+        Math.Max(RowsPerBlock(info.VocabSize, info.MlpDim) * (long)info.VocabSize, RowsPerBlock(info.MlpDim, info.MlpDim) * (long)info.MlpDim);
 
     /// <summary>Input and output token weights of every neuron of <paramref name="layer"/>.</summary>
     public WeightBasedSummaryOfNeuron[] TokenWeights(int layer, Func<int, string> tokenString)
     {
-        int vocab = model.Info.VocabSize;
-        var result = new WeightBasedSummaryOfNeuron[model.Info.MlpDim];
-        var mlp = mlps[layer];
-        Parallel.For(0, model.Info.MlpDim, n =>
+        var result = new WeightBasedSummaryOfNeuron[width];
+        FoldGain(inputs[layer].Span, gains[layer].Span, gained);
+        var outRows = model.GetMlpWeights(layer).Out;
+        int perBlock = RowsPerBlock(vocab);
+        var scaledOut = new float[perBlock * dModel];
+        for (int first = 0; first < width; first += perBlock)
         {
-            var scores = new float[vocab];
-            var e = embedding.Span;
-            var inRow = gainedIn[layer].AsSpan(n * dModel, dModel);
-            for (int t = 0; t < vocab; t++) scores[t] = TensorPrimitives.Dot(inRow, e.Slice(t * dModel, dModel));
-            var (inputPositive, inputNegative) = Extremes(scores, tokenCount);
-            var outRow = new float[dModel];
-            TensorPrimitives.Multiply(mlp.Out.Span.Slice(n * dModel, dModel), finalGain.Span, outRow);
-            var u = unembedding.Span;
-            for (int t = 0; t < vocab; t++) scores[t] = TensorPrimitives.Dot(outRow, u.Slice(t * dModel, dModel));
-            var (outputPositive, outputNegative) = Extremes(scores, tokenCount);
-            result[n] = new WeightBasedSummaryOfNeuron(
-                Tokens(inputPositive), Tokens(inputNegative), Tokens(outputPositive), Tokens(outputNegative));
-        });
+            int count = Math.Min(perBlock, width - first);
+            var scores = block.AsSpan(0, count * vocab);
+            gemm.Multiply(false, true, count, vocab, dModel, gained.AsSpan(first * dModel, count * dModel), dModel, embedding.Span, dModel, scores, vocab, accumulate: false);
+            var input = new Selection(count, vocab, tokenCount);
+            input.OfferRows(block, count, vocab);
+            FoldGain(outRows.Span.Slice(first * dModel, count * dModel), finalGain.Span, scaledOut);
+            gemm.Multiply(false, true, count, vocab, dModel, scaledOut.AsSpan(0, count * dModel), dModel, unembedding.Span, dModel, scores, vocab, accumulate: false);
+            var output = new Selection(count, vocab, tokenCount);
+            output.OfferRows(block, count, vocab);
+            for (int i = 0; i < count; i++)
+                result[first + i] = new WeightBasedSummaryOfNeuron(
+                    Tokens(input.Highest(i)), Tokens(input.Lowest(i)), Tokens(output.Highest(i)), Tokens(output.Lowest(i)));
+        }
         return result;
 
         TokensAndWeights Tokens((int Index, float Score)[] chosen) =>
             new(chosen.Select(c => tokenString(c.Index)).ToArray(), chosen.Select(c => (double)c.Score).ToArray());
     }
 
-    /// <summary>Strongest upstream and downstream neurons of every neuron of <paramref name="layer"/>.</summary>
+    /// <summary>
+    /// Strongest upstream and downstream neurons of every neuron of <paramref name="layer"/>. Layers are asked in
+    /// ascending order, each one of those given to the constructor: a layer's products with the wanted layers above
+    /// it fill their upstream lists, so those are not multiplied again.
+    /// </summary>
     public NeuronConnections[] Connections(int layer)
     {
-        int width = model.Info.MlpDim, layerCount = model.Info.LayerCount;
-        var result = new NeuronConnections[width];
-        Parallel.For(0, width, n =>
+        if (!wanted[layer] || layer <= lastLayer)
+            throw new InvalidOperationException($"connections of layer {layer} asked out of order (after layer {lastLayer}) or not announced to the constructor");
+        lastLayer = layer;
+        var up = layer > 0 ? upstream[layer] ?? new Selection(width, layer * width, connectionCount) : null;
+        upstream[layer] = null;
+        // Earlier layers that took no turn (not collected) have not been multiplied with this one yet.
+        for (int source = 0; source < layer; source++)
+            if (!wanted[source]) Pair(model.GetMlpWeights(source).Out, source, layer, down: null, up);
+        var down = layer < layerCount - 1 ? new Selection(width, (layerCount - 1 - layer) * width, connectionCount) : null;
+        var outRows = model.GetMlpWeights(layer).Out;
+        for (int target = layer + 1; target < layerCount; target++)
         {
-            ConnectionList? upstream = null, downstream = null;
-            if (layer > 0)
-            {
-                var scores = new float[layer * width];
-                var inRow = gainedIn[layer].AsSpan(n * dModel, dModel);
-                for (int source = 0; source < layer; source++)
-                {
-                    var rows = mlps[source].Out.Span;
-                    for (int m = 0; m < width; m++) scores[source * width + m] = TensorPrimitives.Dot(rows.Slice(m * dModel, dModel), inRow);
-                }
-                upstream = List(scores, 0);
-            }
-            if (layer < layerCount - 1)
-            {
-                var scores = new float[(layerCount - 1 - layer) * width];
-                var row = mlps[layer].Out.Span.Slice(n * dModel, dModel);
-                for (int target = layer + 1; target < layerCount; target++)
-                {
-                    var rows = gainedIn[target].AsSpan();
-                    for (int m = 0; m < width; m++) scores[(target - layer - 1) * width + m] = TensorPrimitives.Dot(row, rows.Slice(m * dModel, dModel));
-                }
-                downstream = List(scores, layer + 1);
-            }
-            result[n] = new NeuronConnections(upstream, downstream);
-        });
+            var later = wanted[target] ? upstream[target] ??= new Selection(width, target * width, connectionCount) : null;
+            Pair(outRows, layer, target, down, later);
+        }
+        var result = new NeuronConnections[width];
+        for (int n = 0; n < width; n++)
+            result[n] = new NeuronConnections(up is null ? null : List(up, n, 0), down is null ? null : List(down, n, layer + 1));
         return result;
 
-        ConnectionList List(float[] scores, int firstLayer)
+        ConnectionList List(Selection chosen, int neuron, int firstLayer)
         {
-            var (positive, negative) = Extremes(scores, connectionCount);
+            var (positive, negative) = (chosen.Highest(neuron), chosen.Lowest(neuron));
             string Name(int index) => ConnectionList.Key(new NeuronId(firstLayer + index / width, index % width));
             return new ConnectionList(
                 positive.Select(p => Name(p.Index)).ToArray(), positive.Select(p => (double)p.Score).ToArray(),
@@ -126,41 +151,136 @@ public sealed class WeightViews
         }
     }
 
-    /// <summary>Every row of <paramref name="rows"/> multiplied element-wise by <paramref name="gain"/>.</summary>
-    float[] ScaleRows(ReadOnlySpan<float> rows, ReadOnlySpan<float> gain)
+    /// <summary>
+    /// Weights from every neuron of <paramref name="source"/> (rows, its output rows <paramref name="outRows"/>) into every neuron of the later layer
+    /// <paramref name="target"/> (columns), block of rows by block: rows feed the sources' downstream lists
+    /// (candidates numbered from the layer after the source), columns the targets' upstream lists (numbered from layer 0).
+    /// </summary>
+    void Pair(ReadOnlyMemory<float> outRows, int source, int target, Selection? down, Selection? up)
     {
-        var scaled = new float[rows.Length];
+        FoldGain(inputs[target].Span, gains[target].Span, gained);
+        int perBlock = RowsPerBlock(width);
+        for (int first = 0; first < width; first += perBlock)
+        {
+            int count = Math.Min(perBlock, width - first);
+            gemm.Multiply(false, true, count, width, dModel, outRows.Span.Slice(first * dModel, count * dModel), dModel, gained, dModel, block.AsSpan(0, count * width), width, accumulate: false);
+            down?.OfferRows(block, count, width, firstList: first, firstCandidate: (target - source - 1) * width);
+            up?.OfferColumns(block, count, width, firstCandidate: source * width + first);
+        }
+    }
+
+    int RowsPerBlock(int candidates) => RowsPerBlock(candidates, width);
+
+    static int RowsPerBlock(int candidates, int width) => Math.Clamp(BlockFloats / Math.Max(1, candidates), 1, width);
+
+    /// <summary>Every d_model row of <paramref name="rows"/> times <paramref name="gain"/>, element-wise, into <paramref name="into"/>.</summary>
+    void FoldGain(ReadOnlySpan<float> rows, ReadOnlySpan<float> gain, Span<float> into)
+    {
         for (int start = 0; start < rows.Length; start += dModel)
-            TensorPrimitives.Multiply(rows.Slice(start, dModel), gain, scaled.AsSpan(start, dModel));
-        return scaled;
+            TensorPrimitives.Multiply(rows.Slice(start, dModel), gain, into.Slice(start, dModel));
     }
 
-    /// <summary>The <paramref name="count"/> highest scores (highest first) and lowest (lowest first).</summary>
-    internal static ((int Index, float Score)[] Highest, (int Index, float Score)[] Lowest) Extremes(ReadOnlySpan<float> scores, int count)
+    /// <summary>
+    /// For each of a number of lists, the <c>k</c> highest and <c>k</c> lowest scores offered to it (at most as many as it
+    /// has candidates), with their candidate index. Ties go to the lower index, so the result does not depend on the
+    /// order of the offers. A vector compare against each list's current threshold rejects almost every score.
+    /// </summary>
+    internal sealed class Selection
     {
-        count = Math.Min(count, scores.Length);
-        // Min-heap of the best so far keyed by score (ties: the higher index is worse), and the mirror for the lowest.
-        var highest = new PriorityQueue<int, (float, int)>(count + 1);
-        var lowest = new PriorityQueue<int, (float, int)>(count + 1);
-        for (int i = 0; i < scores.Length; i++)
-        {
-            float s = scores[i];
-            highest.Enqueue(i, (s, -i));
-            if (highest.Count > count) highest.Dequeue();
-            lowest.Enqueue(i, (-s, -i));
-            if (lowest.Count > count) lowest.Dequeue();
-        }
-        return (Drain(highest, scores), Drain(lowest, scores));
-    }
+        readonly int k;
+        readonly int[] count, highIndex, lowIndex;
+        readonly float[] highScore, lowScore, highBar, lowBar;
 
-    static (int Index, float Score)[] Drain(PriorityQueue<int, (float, int)> queue, ReadOnlySpan<float> scores)
-    {
-        var chosen = new (int Index, float Score)[queue.Count];
-        for (int i = chosen.Length - 1; i >= 0; i--)
+        public Selection(int lists, long candidates, int take)
         {
-            int index = queue.Dequeue();
-            chosen[i] = (index, scores[index]);
+            k = (int)Math.Min(take, candidates);
+            count = new int[lists];
+            (highIndex, lowIndex) = (new int[lists * k], new int[lists * k]);
+            (highScore, lowScore) = (new float[lists * k], new float[lists * k]);
+            highBar = Enumerable.Repeat(float.NegativeInfinity, lists).ToArray();
+            lowBar = Enumerable.Repeat(float.PositiveInfinity, lists).ToArray();
         }
-        return chosen;
+
+        public static long Bytes(int lists, int take) => (long)lists * (16L * take + 12);
+
+        /// <summary>Row i of <paramref name="scores"/> [rows, length] to list firstList + i, candidate firstCandidate + j at column j.</summary>
+        public void OfferRows(float[] scores, int rows, int length, int firstList = 0, int firstCandidate = 0) =>
+            Parallel.For(0, rows, i =>
+            {
+                var row = scores.AsSpan(i * length, length);
+                int list = firstList + i, vector = Vector<float>.Count, j = 0;
+                for (; j <= length - vector; j += vector)
+                {
+                    var v = new Vector<float>(row.Slice(j));
+                    if (Vector.GreaterThanOrEqualAny(v, new Vector<float>(highBar[list])) || Vector.LessThanOrEqualAny(v, new Vector<float>(lowBar[list])))
+                        for (int q = j; q < j + vector; q++) Offer(list, firstCandidate + q, row[q]);
+                }
+                for (; j < length; j++) Offer(list, firstCandidate + j, row[j]);
+            });
+
+        /// <summary>Column j of <paramref name="scores"/> [rows, length] to list j, candidate firstCandidate + i at row i.</summary>
+        public void OfferColumns(float[] scores, int rows, int length, int firstCandidate)
+        {
+            const int Stripe = 512;
+            Parallel.For(0, (length + Stripe - 1) / Stripe, stripe =>
+            {
+                int start = stripe * Stripe, end = Math.Min(length, start + Stripe), vector = Vector<float>.Count;
+                for (int i = 0; i < rows; i++)
+                {
+                    var row = scores.AsSpan(i * length, length);
+                    int j = start;
+                    for (; j <= end - vector; j += vector)
+                    {
+                        var v = new Vector<float>(row.Slice(j));
+                        if (Vector.GreaterThanOrEqualAny(v, new Vector<float>(highBar.AsSpan(j))) || Vector.LessThanOrEqualAny(v, new Vector<float>(lowBar.AsSpan(j))))
+                            for (int q = j; q < j + vector; q++) Offer(q, firstCandidate + i, row[q]);
+                    }
+                    for (; j < end; j++) Offer(j, firstCandidate + i, row[j]);
+                }
+            });
+        }
+
+        void Offer(int list, int index, float score)
+        {
+            if (k == 0 || float.IsNaN(score)) return;
+            int n = count[list], at = list * k;
+            bool full = n == k;
+            if (!full || Before(score, index, highScore[at + k - 1], highIndex[at + k - 1], higher: true))
+            {
+                Insert(highScore, highIndex, at, full ? k - 1 : n, score, index, higher: true);
+                if (n + 1 >= k) highBar[list] = highScore[at + k - 1];
+            }
+            if (!full || Before(score, index, lowScore[at + k - 1], lowIndex[at + k - 1], higher: false))
+            {
+                Insert(lowScore, lowIndex, at, full ? k - 1 : n, score, index, higher: false);
+                if (n + 1 >= k) lowBar[list] = lowScore[at + k - 1];
+            }
+            if (!full) count[list] = n + 1;
+        }
+
+        /// <summary>Whether (score, index) ranks before (other, otherIndex): more extreme, or as extreme with a lower index.</summary>
+        static bool Before(float score, int index, float other, int otherIndex, bool higher) =>
+            (higher ? score > other : score < other) || score == other && index < otherIndex;
+
+        /// <summary>Puts (score, index) in place among the first <paramref name="used"/> entries of the list, dropping the last one when full.</summary>
+        static void Insert(float[] scores, int[] indexes, int at, int used, float score, int index, bool higher)
+        {
+            int i = at + used;
+            while (i > at && Before(score, index, scores[i - 1], indexes[i - 1], higher))
+            {
+                scores[i] = scores[i - 1];
+                indexes[i] = indexes[i - 1];
+                i--;
+            }
+            scores[i] = score;
+            indexes[i] = index;
+        }
+
+        public (int Index, float Score)[] Highest(int list) => Entries(highScore, highIndex, list);
+
+        public (int Index, float Score)[] Lowest(int list) => Entries(lowScore, lowIndex, list);
+
+        (int Index, float Score)[] Entries(float[] scores, int[] indexes, int list) =>
+            Enumerable.Range(list * k, count[list]).Select(i => (indexes[i], scores[i])).ToArray();
     }
 }

@@ -40,7 +40,7 @@ public interface ITransformerModel : IDisposable
     /// </summary>
     ForwardResult Forward(ReadOnlySpan<int> tokens, int batchSize, int sequenceLength, ForwardRequest request);
 
-    /// <summary>Weights needed for weight-based neuron/token connections.</summary>
+    /// <summary>Weights needed for weight-based neuron/token connections; <see cref="MlpWeights.Out"/> may be a fresh copy per call.</summary>
     MlpWeights GetMlpWeights(int layer);
 
     /// <summary>

@@ -19,7 +19,6 @@ public sealed class Transformer : ITransformerModel
     private readonly ManagedGemm _attentionGemm = new(maxThreads: 1);
 
     private readonly float[]? _ropeCos, _ropeSin;
-    private readonly float[]?[] _mlpOutByNeuron;
     private readonly Dictionary<string, float[]> _hookBuffers = [];
     private Workspace? _workspace;
 
@@ -34,7 +33,6 @@ public sealed class Transformer : ITransformerModel
         Tokenizer = tokenizer;
         Info = new ModelInfo(name, _config.Architecture, _config.LayerCount, _config.ModelDim, _config.MlpDim,
             _config.VocabSize, _config.MaxContext, _config.PrependsBos);
-        _mlpOutByNeuron = new float[]?[_config.LayerCount];
         if (!_config.LearnedPositions) (_ropeCos, _ropeSin) = RopeTables(_config);
     }
 
@@ -107,8 +105,9 @@ public sealed class Transformer : ITransformerModel
         if ((uint)layer >= (uint)_config.LayerCount)
             throw new NeuronExplainerException($"layer {layer} is out of range; the model has {_config.LayerCount} layers (0-{_config.LayerCount - 1})");
         var weights = _weights.Layers[layer];
-        // The output projection is stored [d_model, d_mlp]; callers want one row per neuron, so transpose once.
-        var outByNeuron = _mlpOutByNeuron[layer] ??= NeuralOps.Transpose(weights.MlpOut, _config.ModelDim, _config.MlpDim);
+        // The output projection is stored [d_model, d_mlp]; callers want one row per neuron. The copy is not cached:
+        // at GPT-2 XL's size all layers' copies would be 2 GB held for good, and callers need one layer at a time.
+        var outByNeuron = NeuralOps.Transpose(weights.MlpOut, _config.ModelDim, _config.MlpDim);
         ReadOnlyMemory<float>? linear = weights.MlpUp is { } up ? up : default(ReadOnlyMemory<float>?);
         return new MlpWeights(weights.MlpIn, linear, outByNeuron, weights.MlpNorm.Weight);
     }

@@ -335,8 +335,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore
                 ("$at", FormatTime(result.UpdatedAt)), ("$control", ControlColumn(result.Control)), ("$chosen_by", result.ChosenBy));
             Execute("DELETE FROM explanation_scores WHERE result_id = $id", ("$id", id));
             foreach (var score in result.Scores)
-                Execute("INSERT INTO explanation_scores (result_id, method, score, undefined_reason) VALUES ($id, $method, $score, $reason)",
-                    ("$id", id), ("$method", score.Method), ("$score", score.Value), ("$reason", score.UndefinedReason));
+                Execute("INSERT INTO explanation_scores (result_id, method, score, undefined_reason, failed, details) VALUES ($id, $method, $score, $reason, $failed, $details)",
+                    ("$id", id), ("$method", score.Method), ("$score", score.Value), ("$reason", score.UndefinedReason), ("$failed", score.Failed),
+                    ("$details", score.Details));
             Execute("DELETE FROM explanation_search WHERE result_id = $id", ("$id", id));
             // A shuffled control scores another neuron's explanation: searching it would find the wrong neuron.
             if (result.Control != ControlKind.None) return;
@@ -393,10 +394,10 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     public IReadOnlyDictionary<int, int> CountNeuronsByLayer() => Locked(() =>
         Query("SELECT layer, count(*) FROM neurons GROUP BY layer ORDER BY layer", r => (r.GetInt32(0), r.GetInt32(1))).ToDictionary(p => p.Item1, p => p.Item2));
 
-    /// <summary>A result's columns, its per-method scores as one JSON array of [method, score, undefined_reason] last.</summary>
+    /// <summary>A result's columns, its per-method scores as one JSON array of [method, score, undefined_reason, failed, details] last.</summary>
     const string ResultColumns = """
         layer, neuron, explainer, simulator, status, reason, results, chosen_index, updated_at, control, chosen_by,
-        (SELECT json_group_array(json_array(method, score, undefined_reason)) FROM (SELECT * FROM explanation_scores WHERE result_id = explanation_results.id ORDER BY method))
+        (SELECT json_group_array(json_array(method, score, undefined_reason, failed, details)) FROM (SELECT * FROM explanation_scores WHERE result_id = explanation_results.id ORDER BY method))
         """;
 
     public NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator) => Locked(() => ReadResults(
@@ -416,6 +417,15 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         """,
         r => new NeuronScore(new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), Enum.Parse<NeuronStatus>(r.GetString(4)),
             r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6)) { Control = ReadControl(r, 7) },
+        ("$layer", layer)));
+
+    public IReadOnlyList<MethodScoreRow> ListMethodScores(int? layer = null) => Locked(() => Query($"""
+        SELECT r.layer, r.neuron, r.explainer, r.simulator, r.control, s.method, s.score, s.undefined_reason, s.failed
+        FROM explanation_scores s JOIN explanation_results r ON r.id = s.result_id
+        {LayerFilter(layer).Replace("layer", "r.layer", StringComparison.Ordinal)} ORDER BY r.layer, r.neuron, r.id, s.method
+        """,
+        r => new MethodScoreRow(new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), ReadControl(r, 4),
+            new MethodScore(r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6), r.IsDBNull(7) ? null : r.GetString(7)) { Failed = r.GetBoolean(8) }),
         ("$layer", layer)));
 
     /// <summary>Longest search query accepted, in characters.</summary>
@@ -446,6 +456,15 @@ public sealed partial class SqliteNeuronStore : INeuronStore
 
     static (string Name, object? Value)[] ClaimKey(WorkClaim claim) =>
         [("$layer", claim.Neuron.LayerIndex), ("$neuron", claim.Neuron.NeuronIndex), ("$explainer", claim.Explainer), ("$simulator", claim.Simulator)];
+
+    public string? GetProtocol() => Locked(() => Query("SELECT protocol FROM explanation_protocol WHERE id = 1", r => r.GetString(0)).SingleOrDefault());
+
+    public string RecordProtocol(string protocol)
+    {
+        Write(() => Execute("INSERT INTO explanation_protocol (id, protocol, recorded_at) VALUES (1, $protocol, $at) ON CONFLICT (id) DO NOTHING",
+            ("$protocol", protocol), ("$at", FormatTime(DateTimeOffset.UtcNow))));
+        return GetProtocol()!;
+    }
 
     public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit)
     {
@@ -541,7 +560,8 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     {
         using var document = JsonDocument.Parse(json);
         return [.. document.RootElement.EnumerateArray().Select(s => new MethodScore(s[0].GetString()!,
-            s[1].ValueKind == JsonValueKind.Null ? null : s[1].GetDouble(), s[2].ValueKind == JsonValueKind.Null ? null : s[2].GetString()))];
+            s[1].ValueKind == JsonValueKind.Null ? null : s[1].GetDouble(), s[2].ValueKind == JsonValueKind.Null ? null : s[2].GetString())
+            { Failed = s[3].GetInt32() != 0, Details = s[4].ValueKind == JsonValueKind.Null ? null : s[4].GetString() })];
     }
 
     /// <summary>A control's kind as stored (<c>shuffled</c>); null for a neuron's own explanations.</summary>

@@ -16,6 +16,9 @@ static class StoreDocuments
 {
     const byte Version = 1;
 
+    /// <summary>Results gained the top-only and random-only scores in version 2; version 1 results read back without them.</summary>
+    const byte ResultsVersion = 2;
+
     /// <summary>Runs the data model's checks (those reading JSON runs), so nothing invalid is stored.</summary>
     public static void Check(IJsonOnDeserialized value) => value.OnDeserialized();
 
@@ -108,7 +111,7 @@ static class StoreDocuments
     public static CompactWriter EncodeResults(NeuronSimulationResults results, IReadOnlyList<ActivationRecord>? excerpts, SqliteNeuronStore vocabulary)
     {
         var w = new CompactWriter();
-        w.Byte(Version);
+        w.Byte(ResultsVersion);
         w.Count(results.ScoredExplanations.Count);
         foreach (var explanation in results.ScoredExplanations)
         {
@@ -211,7 +214,8 @@ static class StoreDocuments
     public static NeuronSimulationResults DecodeResults(NeuronId id, byte[] blob, Func<IReadOnlyList<ActivationRecord>> excerpts, SqliteNeuronStore vocabulary)
     {
         var r = CompactReader.Decompress(blob);
-        RequireVersion(r);
+        byte version = r.Byte();
+        if (version is not (1 or ResultsVersion)) throw CompactReader.Damaged($"its format is version {version}; this build reads results of versions 1 and {ResultsVersion}");
         var explanations = new ScoredExplanation[r.Count()];
         for (int e = 0; e < explanations.Length; e++)
         {
@@ -219,7 +223,7 @@ static class StoreDocuments
             var (ev, rsquared, absdev) = (r.NullableDouble(), r.NullableDouble(), r.NullableDouble());
             string? undefined = r.String();
             var interval = r.NullableValues();
-            var (top, random) = (r.NullableDouble(), r.NullableDouble());
+            var (top, random) = version >= 2 ? (r.NullableDouble(), r.NullableDouble()) : (null, null);
             var sequences = new ScoredSequenceSimulation[r.Count()];
             for (int q = 0; q < sequences.Length; q++)
             {

@@ -167,6 +167,21 @@ static class StoreSchema
             layer INTEGER NOT NULL, neuron INTEGER NOT NULL, connections BLOB NOT NULL, PRIMARY KEY (layer, neuron));
         """,
         """
+        -- A scorer that could not score (an LLM reply unreadable after its retries) is stored failed with its reason in
+        -- undefined_reason, and scored again by the next run; details holds what a method measured beyond its number
+        -- (a JSON object, e.g. detection's counts, ablation's promoted tokens).
+        ALTER TABLE explanation_scores ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE explanation_scores ADD COLUMN details TEXT;
+        """,
+        """
+        -- The explanation protocol (ExplanationProtocol: which excerpts are explained and scored on) of the store's
+        -- results, recorded by the first explain or score; kept apart from manifest_settings, which collect rewrites.
+        CREATE TABLE explanation_protocol (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            protocol TEXT NOT NULL,
+            recorded_at TEXT NOT NULL);
+        """,
+        """
         -- Score aggregates per explainer/simulator pair and layer (controls left out), kept up to date by every result
         -- written, so a summary reads a few rows instead of every result. Scored means only Done results with a defined
         -- score; the histogram has 20 bins over [-1, 1].

@@ -78,6 +78,70 @@ public class WeightViewsTests
     }
 
     /// <summary>
+    /// Collecting some layers gives those layers the lists a full collection gives them: upstream lists of a layer
+    /// whose earlier layers take no turn are multiplied at its own turn. Asking out of order is refused.
+    /// </summary>
+    [Theory]
+    [InlineData(false, new[] { 1 })]
+    [InlineData(false, new[] { 0, 2 })]
+    [InlineData(true, new[] { 2 })]
+    public void A_subset_of_layers_gets_the_lists_of_a_full_collection(bool llama, int[] layers)
+    {
+        var w = Weights(llama);
+        using var model = new Transformer("tiny", w, new IdTokenizer(w.Config.VocabSize));
+        var all = new WeightViews(model, K, K);
+        var full = Enumerable.Range(0, w.Config.LayerCount).Select(all.Connections).ToArray();
+        var some = new WeightViews(model, K, K, layers);
+        foreach (int layer in layers)
+        {
+            var connections = some.Connections(layer);
+            for (int n = 0; n < w.Config.MlpDim; n++)
+            {
+                Assert.Equal(Text(full[layer][n].Upstream), Text(connections[n].Upstream));
+                Assert.Equal(Text(full[layer][n].Downstream), Text(connections[n].Downstream));
+            }
+        }
+        Assert.Throws<InvalidOperationException>(() => some.Connections(layers[0]));
+
+        static string Text(ConnectionList? list) => list is null ? "null" : string.Join(" ",
+            list.TopPositiveNeurons.Zip(list.TopPositiveWeights).Concat(list.TopNegativeNeurons.Zip(list.TopNegativeWeights))
+                .Select(p => $"{p.First}:{p.Second.ToString("R", CultureInfo.InvariantCulture)}"));
+    }
+
+    /// <summary>
+    /// The running selection keeps the k most extreme scores of each list whatever order rows and columns arrive in,
+    /// ties to the lower candidate index, as a full sort of every candidate would.
+    /// </summary>
+    [Fact]
+    public void Selection_by_rows_and_by_columns_equals_a_full_sort_with_ties_to_the_lower_index()
+    {
+        var random = new Random(8);
+        const int lists = 37, candidates = 301, take = 6;
+        // Few distinct values, so ties are everywhere.
+        var scores = Enumerable.Range(0, lists * candidates).Select(_ => (float)random.Next(-20, 21)).ToArray();
+        var byRows = new WeightViews.Selection(lists, candidates, take);
+        byRows.OfferRows(scores.AsSpan(0, 20 * candidates).ToArray(), 20, candidates);
+        byRows.OfferRows(scores.AsSpan(20 * candidates).ToArray(), lists - 20, candidates, firstList: 20);
+        // The same scores as columns of [candidates, lists] blocks, the later rows first.
+        var transposed = new float[candidates * lists];
+        for (int l = 0; l < lists; l++)
+            for (int c = 0; c < candidates; c++) transposed[c * lists + l] = scores[l * candidates + c];
+        var byColumns = new WeightViews.Selection(lists, candidates, take);
+        byColumns.OfferColumns(transposed.AsSpan(200 * lists).ToArray(), candidates - 200, lists, firstCandidate: 200);
+        byColumns.OfferColumns(transposed.AsSpan(0, 200 * lists).ToArray(), 200, lists, firstCandidate: 0);
+        for (int l = 0; l < lists; l++)
+        {
+            var row = Enumerable.Range(0, candidates).Select(c => (Index: c, Score: scores[l * candidates + c])).ToArray();
+            var highest = row.OrderByDescending(p => p.Score).ThenBy(p => p.Index).Take(take).ToArray();
+            var lowest = row.OrderBy(p => p.Score).ThenBy(p => p.Index).Take(take).ToArray();
+            Assert.Equal(highest, byRows.Highest(l));
+            Assert.Equal(lowest, byRows.Lowest(l));
+            Assert.Equal(highest, byColumns.Highest(l));
+            Assert.Equal(lowest, byColumns.Lowest(l));
+        }
+    }
+
+    /// <summary>
     /// Each listed name carries its own expected weight, and the listed weights are the K most extreme expected ones in
     /// order (checked by value, so a near-tie that float rounding orders differently still passes).
     /// </summary>

@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using System.Text.Json;
+using NeuronExplainer.Activations;
+using NeuronExplainer.Cli;
+using NeuronExplainer.Storage;
+using NeuronExplainer.Tests.Storage;
+using static NeuronExplainer.Tests.CliRunner;
+
+namespace NeuronExplainer.Tests.Activations;
+
+/// <summary>
+/// Issue 10's failures, through the CLI as a user met them: a GPT-2-layout model with random weights (written by
+/// <c>bench gpt2-model</c>) over WebText, where collect used to fail with "Stream was too long" at the final checkpoint
+/// (4,608 tokens) or "NOT NULL constraint failed: checkpoints.state" (512 tokens); a collect killed with SIGKILL
+/// after a checkpoint; a disk that fills while a checkpoint is written.
+/// </summary>
+[Trait(TestCategory.Name, TestCategory.Slow)]
+public sealed class CollectScaleTests : IDisposable
+{
+    readonly TempDirectory temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    /// <summary>
+    /// GPT-2's 12 layers in the Hugging Face layout and its tokenizer, narrower than GPT-2 small (d_model 64, 256
+    /// neurons a layer) so the test stays short; collection runs the same code as at full width.
+    /// </summary>
+    string Gpt2Model()
+    {
+        string model = temp.Sub("gpt2-12-layers");
+        var (code, _, err) = Run("bench", "gpt2-model", "--out", model, "--tokenizer", SharedData.Path("models/gpt2-tokenizer"),
+            "--layers", "12", "--d-model", "64", "--d-mlp", "256", "--heads", "2", "--context", "128");
+        Assert.True(code == 0, err);
+        return model;
+    }
+
+    [Theory]
+    [InlineData(4608)]
+    [InlineData(512)]
+    public void A_twelve_layer_gpt2_collection_over_webtext_checkpoints_and_completes(int tokens)
+    {
+        string store = temp.Sub("store");
+        var (code, output, err) = Run("collect", "--model", Gpt2Model(), "--corpus", SharedData.Path("corpora/webtext-test.jsonl"),
+            "--store", store, "--max-tokens", tokens.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.True(code == 0, err);
+        Assert.Contains("3072 (12 layers x 256)", output);
+        Assert.Contains($"{tokens:N0} tokens", output);
+        using var opened = SqliteNeuronStore.OpenExisting(store);
+        Assert.Equal(3072, opened.ListNeurons().Count);
+        Assert.Equal(CollectionState.Complete, opened.GetCollectionState());
+        Assert.Null(opened.GetCheckpoint(Collector.CheckpointStage));
+        Assert.Empty(Directory.GetFiles(store, "collect-checkpoint-*"));
+        var record = opened.GetNeuronRecord(new NeuronId(11, 255))!;
+        Assert.Equal(40, record.MostPositiveActivationRecords.Count);
+        Assert.NotNull(opened.GetConnections(new NeuronId(11, 255))!.Upstream);
+    }
+
+    /// <summary>
+    /// The CLI's collect in a child process, killed with SIGKILL once the store names a checkpoint and before the pass
+    /// ends; collect run again resumes and ends with exactly the records, tables and weight views of an uninterrupted run.
+    /// </summary>
+    [Fact]
+    public async Task A_collect_killed_with_sigkill_after_a_checkpoint_resumes_to_the_records_of_an_uninterrupted_run()
+    {
+        string[] Collect(string store) =>
+        [
+            "collect", "--model", SharedData.Path("models/stories260K/stories260K.bin"), "--corpus", SharedData.Path("corpora/tinystories-train-head.txt"),
+            "--store", store, "--max-tokens", "400000", "--top-k", "10", "--random", "10", "--seed", "3",
+        ];
+        string reference = temp.Sub("uninterrupted"), killed = temp.Sub("killed");
+        var (code, _, err) = Run(Collect(reference));
+        Assert.True(code == 0, err);
+
+        var start = new ProcessStartInfo("dotnet", ["exec", Path.Combine(AppContext.BaseDirectory, "neuron-explainer.dll"), .. Collect(killed)])
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        using var process = Process.Start(start)!;
+        var drain = Task.WhenAll(process.StandardOutput.ReadToEndAsync(), process.StandardError.ReadToEndAsync());
+        var clock = Stopwatch.StartNew();
+        while (!process.HasExited && !HasCheckpoint(killed))
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(5), "no checkpoint within 5 minutes");
+            await Task.Delay(10);
+        }
+        Assert.False(process.HasExited, "collect finished before it could be killed after its first checkpoint; " + string.Join("\n", await drain));
+        process.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync();
+        await drain;
+        Assert.Equal(137, process.ExitCode);
+        using (var store = SqliteNeuronStore.OpenExisting(killed))
+        {
+            Assert.NotNull(store.GetCheckpoint(Collector.CheckpointStage));
+            Assert.Empty(store.ListNeurons());
+        }
+
+        (code, var output, err) = Run(Collect(killed));
+        Assert.True(code == 0, err);
+        Assert.Contains("resumed from a checkpoint", output);
+        AssertSameCollection(reference, killed);
+    }
+
+    static bool HasCheckpoint(string directory)
+    {
+        if (!File.Exists(Path.Combine(directory, "store.db"))) return false;
+        try
+        {
+            using var store = SqliteNeuronStore.OpenExisting(directory, StoreAccess.ReadOnly);
+            return store.GetCheckpoint(Collector.CheckpointStage) is not null;
+        }
+        catch (NeuronExplainerException)
+        {
+            return false; // created but not yet migrated, or busy: look again
+        }
+    }
+
+    /// <summary>Every neuron's record, token tables, weight-based tokens and connections, byte for byte as stored JSON.</summary>
+    static void AssertSameCollection(string expected, string actual)
+    {
+        using var a = SqliteNeuronStore.OpenExisting(expected);
+        using var b = SqliteNeuronStore.OpenExisting(actual);
+        var ids = a.ListNeurons();
+        Assert.Equal(ids, b.ListNeurons());
+        foreach (var id in ids)
+        {
+            Assert.Equal(JsonSerializer.Serialize(a.GetNeuronRecord(id), DatasetJson.Default.NeuronRecord), JsonSerializer.Serialize(b.GetNeuronRecord(id), DatasetJson.Default.NeuronRecord));
+            Assert.Equal(JsonSerializer.Serialize(a.GetActivationBasedTokens(id), DatasetJson.Default.TokenLookupTableSummaryOfNeuron),
+                JsonSerializer.Serialize(b.GetActivationBasedTokens(id), DatasetJson.Default.TokenLookupTableSummaryOfNeuron));
+            Assert.Equal(JsonSerializer.Serialize(a.GetWeightBasedTokens(id), DatasetJson.Default.WeightBasedSummaryOfNeuron),
+                JsonSerializer.Serialize(b.GetWeightBasedTokens(id), DatasetJson.Default.WeightBasedSummaryOfNeuron));
+            Assert.Equal(JsonSerializer.Serialize(a.GetConnections(id), DatasetJson.Default.NeuronConnections),
+                JsonSerializer.Serialize(b.GetConnections(id), DatasetJson.Default.NeuronConnections));
+        }
+    }
+
+    /// <summary>
+    /// The next checkpoint file is a link to /dev/full, so writing it fails as on a full disk: the error names the file
+    /// and the numbers, the store still names the previous checkpoint, and collect run again (with room) resumes from it
+    /// to the records of an uninterrupted run.
+    /// </summary>
+    [Fact]
+    public void A_disk_that_fills_during_a_checkpoint_is_a_clear_error_and_the_store_keeps_its_last_checkpoint()
+    {
+        Assert.True(File.Exists("/dev/full"), "this test needs Linux's /dev/full");
+        string[] Collect(string store) =>
+        [
+            "collect", "--model", SharedData.Path("models/stories260K/stories260K.bin"), "--corpus", SharedData.Path("corpora/tinystories-train-head.txt"),
+            "--store", store, "--max-tokens", "200000", "--top-k", "10", "--random", "10", "--layers", "0,4",
+        ];
+        string reference = temp.Sub("uninterrupted"), full = temp.Sub("full");
+        var (code, _, err) = Run(Collect(reference));
+        Assert.True(code == 0, err);
+        Directory.CreateDirectory(full);
+        // Checkpoint 1 (after 2,048 windows) is written; checkpoint 2 (the pass's final one) meets a full disk.
+        File.CreateSymbolicLink(Path.Combine(full, "collect-checkpoint-2.bin.partial"), "/dev/full");
+
+        (code, _, err) = Run(Collect(full));
+        Assert.Equal(CliApp.Failure, code);
+        var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("error:", StringComparison.Ordinal));
+        Assert.Contains("could not write the collection checkpoint", line);
+        Assert.Contains("collect-checkpoint-2.bin", line);
+        Assert.Matches(@"after [\d,]+ of about [\d,]+ bytes, with [\d,]+ bytes free on its disk now", line);
+        Assert.Contains("the store keeps checkpoint 1, so a new collect resumes from there", line);
+        using (var store = SqliteNeuronStore.OpenExisting(full))
+        {
+            Assert.Contains(" 1 ", System.Text.Encoding.UTF8.GetString(store.GetCheckpoint(Collector.CheckpointStage)!));
+            Assert.Empty(store.ListNeurons());
+        }
+        Assert.True(File.Exists(Path.Combine(full, "collect-checkpoint-1.bin")));
+        Assert.False(File.Exists(Path.Combine(full, "collect-checkpoint-2.bin.partial")));
+
+        (code, var output, err) = Run(Collect(full));
+        Assert.True(code == 0, err);
+        Assert.Contains("resumed from a checkpoint", output);
+        AssertSameCollection(reference, full);
+    }
+}
