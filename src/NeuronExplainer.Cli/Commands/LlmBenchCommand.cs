@@ -27,6 +27,7 @@ internal static class LlmBenchCommand
             Description = "Calls in flight (repeatable)", DefaultValueFactory = _ => [1, 8, 64, 128], AllowMultipleArgumentsPerToken = true,
         };
         var seconds = new Option<double>("--seconds") { Description = "Timed seconds of the pipeline-only rows, after 1 s of warm-up", DefaultValueFactory = _ => 5 };
+        var what = new Option<string>("--what") { Description = "Rows to measure: both, pipeline or explain", DefaultValueFactory = _ => "both" };
         var waves = new Option<int>("--waves") { Description = "Explain+score rows: neurons per row = concurrency x waves (41 calls each)", DefaultValueFactory = _ => 2 };
         var command = new Command("llm", """
             Measure LLM calls/s against an in-process loopback server that answers in the OpenAI API's shapes after --delay ms,
@@ -36,7 +37,7 @@ internal static class LlmBenchCommand
               neuron-explainer bench llm --delay 200 --concurrency 1 --concurrency 8 --concurrency 64 --concurrency 128
             """)
         {
-            delay, concurrency, seconds, waves,
+            delay, concurrency, seconds, waves, what,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -44,6 +45,8 @@ internal static class LlmBenchCommand
             var status = parse.InvocationConfiguration.Error;
             var wait = TimeSpan.FromMilliseconds(parse.GetValue(delay));
             var levels = parse.GetValue(concurrency)!;
+            string rows = parse.GetValue(what)!;
+            if (rows is not ("both" or "pipeline" or "explain")) throw new NeuronExplainerException($"--what '{rows}' is not known; expected both, pipeline or explain");
             if (wait <= TimeSpan.Zero || levels.Any(c => c is < 1 or > 256) || parse.GetValue(seconds) <= 0 || parse.GetValue(waves) < 1)
                 throw new NeuronExplainerException("--delay, --seconds and --waves must be positive and --concurrency between 1 and 256");
             await using var server = await LoopbackLlmServer.StartAsync(wait, Model);
@@ -55,9 +58,13 @@ internal static class LlmBenchCommand
                     .AddColumn("c / delay").AddColumn("share").AddColumn("CPU ms/call").AddColumn("peak RSS MiB");
                 foreach (int c in levels)
                 {
-                    status.WriteLine($"pipeline, concurrency {c} ...");
-                    AddRow(table, "pipeline", c, wait, await PipelineAsync(server, Path.Combine(directory, $"pipeline-{c}"), c,
-                        TimeSpan.FromSeconds(parse.GetValue(seconds)), cancellationToken));
+                    if (rows != "explain")
+                    {
+                        status.WriteLine($"pipeline, concurrency {c} ...");
+                        AddRow(table, "pipeline", c, wait, await PipelineAsync(server, Path.Combine(directory, $"pipeline-{c}"), c,
+                            TimeSpan.FromSeconds(parse.GetValue(seconds)), cancellationToken));
+                    }
+                    if (rows == "pipeline") continue;
                     status.WriteLine($"explain+score, concurrency {c} ...");
                     AddRow(table, "explain+score", c, wait, await ExplainAndScoreAsync(server, Path.Combine(directory, $"explain-{c}"), c,
                         c * parse.GetValue(waves), cancellationToken));

@@ -67,24 +67,43 @@ internal sealed class LoopbackLlmServer : IAsyncDisposable
             var messages = request.GetProperty("messages");
             string last = messages[messages.GetArrayLength() - 1].GetProperty("content").GetString()!;
             int slots = Occurrences(last, Unknown + "\n");
-            WriteChat(json, model, slots > 0 ? string.Join('\n', Enumerable.Range(0, slots).Select(i => i % 5 == 0 ? "3" : "0")) : "words about cats and dogs",
-                request.TryGetProperty("top_logprobs", out var top) ? top.GetInt32() : 0);
+            string content = slots > 0 ? string.Join('\n', Enumerable.Range(0, slots).Select(i => i % 5 == 0 ? "3" : "0")) : "words about cats and dogs";
+            int top = request.TryGetProperty("top_logprobs", out var t) ? t.GetInt32() : 0;
+            WriteAnswer(json, "chatcmpl-bench", "chat.completion", model, () => WriteChatChoice(json, content, top));
         }
         else
-            WriteEcho(json, model, request.GetProperty("prompt").GetString()!, request.TryGetProperty("logprobs", out var top) ? top.GetInt32() : 0);
+        {
+            string prompt = request.GetProperty("prompt").GetString()!;
+            int top = request.TryGetProperty("logprobs", out var t) ? t.GetInt32() : 0;
+            WriteAnswer(json, "cmpl-bench", "text_completion", model, () => WriteEchoChoice(json, prompt, top));
+        }
         await json.FlushAsync(context.RequestAborted);
     }
 
-    /// <summary>A chat completion: the content one token per line piece, each with its top alternatives when asked for.</summary>
-    static void WriteChat(Utf8JsonWriter json, string model, string content, int topLogprobs)
+    /// <summary>The envelope of an answer with one choice, which <paramref name="choice"/> writes and whose token counts it returns.</summary>
+    static void WriteAnswer(Utf8JsonWriter json, string id, string kind, string model, Func<(int Prompt, int Completion)> choice)
     {
-        var tokens = Pieces(content);
         json.WriteStartObject();
-        json.WriteString("id", "chatcmpl-bench");
-        json.WriteString("object", "chat.completion");
+        json.WriteString("id", id);
+        json.WriteString("object", kind);
         json.WriteString("model", model);
         json.WriteStartArray("choices");
         json.WriteStartObject();
+        var (prompt, completion) = choice();
+        json.WriteEndObject();
+        json.WriteEndArray();
+        json.WriteStartObject("usage");
+        json.WriteNumber("prompt_tokens", prompt);
+        json.WriteNumber("completion_tokens", completion);
+        json.WriteNumber("total_tokens", prompt + completion);
+        json.WriteEndObject();
+        json.WriteEndObject();
+    }
+
+    /// <summary>A chat choice: the content one token per line piece, each with its top alternatives when asked for.</summary>
+    static (int, int) WriteChatChoice(Utf8JsonWriter json, string content, int topLogprobs)
+    {
+        var tokens = Pieces(content);
         json.WriteNumber("index", 0);
         json.WriteStartObject("message");
         json.WriteString("role", "assistant");
@@ -114,22 +133,13 @@ internal sealed class LoopbackLlmServer : IAsyncDisposable
             json.WriteEndObject();
         }
         json.WriteString("finish_reason", "stop");
-        json.WriteEndObject();
-        json.WriteEndArray();
-        WriteUsage(json, 200, tokens.Count);
-        json.WriteEndObject();
+        return (200, tokens.Count);
     }
 
-    /// <summary>A legacy completion with echo and nothing generated: the prompt's pieces, parallel arrays, no logprob for the first.</summary>
-    static void WriteEcho(Utf8JsonWriter json, string model, string prompt, int topLogprobs)
+    /// <summary>A legacy completion choice with echo and nothing generated: the prompt's pieces, parallel arrays, no logprob for the first.</summary>
+    static (int, int) WriteEchoChoice(Utf8JsonWriter json, string prompt, int topLogprobs)
     {
         var tokens = Pieces(prompt);
-        json.WriteStartObject();
-        json.WriteString("id", "cmpl-bench");
-        json.WriteString("object", "text_completion");
-        json.WriteString("model", model);
-        json.WriteStartArray("choices");
-        json.WriteStartObject();
         json.WriteString("text", prompt);
         json.WriteNumber("index", 0);
         json.WriteStartObject("logprobs");
@@ -161,19 +171,7 @@ internal sealed class LoopbackLlmServer : IAsyncDisposable
         json.WriteEndArray();
         json.WriteEndObject();
         json.WriteString("finish_reason", "length");
-        json.WriteEndObject();
-        json.WriteEndArray();
-        WriteUsage(json, tokens.Count, 0);
-        json.WriteEndObject();
-    }
-
-    static void WriteUsage(Utf8JsonWriter json, int prompt, int completion)
-    {
-        json.WriteStartObject("usage");
-        json.WriteNumber("prompt_tokens", prompt);
-        json.WriteNumber("completion_tokens", completion);
-        json.WriteNumber("total_tokens", prompt + completion);
-        json.WriteEndObject();
+        return (tokens.Count, 0);
     }
 
     /// <summary>The token itself, likely, then other values 0..10 (distinct), as many as asked for.</summary>

@@ -110,8 +110,16 @@ public sealed class ExplanationSession : IDisposable
             var prices = settings.PricesFile is { } path ? PriceTable.Load(path) : PriceTable.Default;
             var options = new LlmPipelineOptions { MaxCost = settings.MaxCost, Concurrency = settings.Concurrency, DryRun = settings.DryRun };
             llm = await LlmPipeline.ConnectAsync(endpoint, models, options, prices, cache, cancellationToken);
-            if (simulatorAsksLlm && method is null)
-                (method, choice) = await ChooseSimulatorMethodAsync(endpoint, settings.Simulator, settings.DryRun, cancellationToken);
+            try
+            {
+                if (simulatorAsksLlm && method is null)
+                    (method, choice) = await ChooseSimulatorMethodAsync(endpoint, settings.Simulator, settings.DryRun, cancellationToken);
+            }
+            catch
+            {
+                llm.Dispose();
+                throw;
+            }
         }
         var (simulator, simulatorModel) = ExplanationRegistry.Resolve(ExplanationRegistry.Simulators, settings.Simulator, method ?? "chat",
             nameof(settings.SimulatorMethod));

@@ -80,11 +80,29 @@ internal static class OpenAiWire
 
     private static TokenLogprob ChatToken(JsonElement token)
     {
-        var top = token.TryGetProperty("top_logprobs", out var t) && t.ValueKind == JsonValueKind.Array
-            ? t.EnumerateArray().Select(a => new TopLogprob(Required(a, "token").GetString() ?? "", Required(a, "logprob").GetDouble()))
-                .OrderByDescending(a => a.Logprob).ToList()
-            : [];
-        return new TokenLogprob(Required(token, "token").GetString() ?? "", Required(token, "logprob").GetDouble(), top);
+        List<TopLogprob> top = [];
+        if (token.TryGetProperty("top_logprobs", out var t) && t.ValueKind == JsonValueKind.Array)
+        {
+            top.Capacity = t.GetArrayLength();
+            foreach (var a in t.EnumerateArray()) top.Add(new TopLogprob(Required(a, "token").GetString() ?? "", Required(a, "logprob").GetDouble()));
+        }
+        return new TokenLogprob(Required(token, "token").GetString() ?? "", Required(token, "logprob").GetDouble(), MostLikelyFirst(top));
+    }
+
+    /// <summary>
+    /// Sorts a position's alternatives most likely first, keeping the server's order among equals. An insertion sort: a position
+    /// has at most 20, and a long reply has thousands of positions, where LINQ's OrderBy allocated several buffers each.
+    /// </summary>
+    private static List<TopLogprob> MostLikelyFirst(List<TopLogprob> top)
+    {
+        for (int i = 1; i < top.Count; i++)
+        {
+            var item = top[i];
+            int j = i - 1;
+            for (; j >= 0 && top[j].Logprob < item.Logprob; j--) top[j + 1] = top[j];
+            top[j + 1] = item;
+        }
+        return top;
     }
 
     /// <summary>
@@ -102,17 +120,31 @@ internal static class OpenAiWire
             if (array is { } a && a.GetArrayLength() != count)
                 throw Invalid($"logprobs.{name} has {a.GetArrayLength()} entries for {count} tokens");
         var result = new List<TokenLogprob>(count);
-        for (int i = 0; i < count; i++)
+        // Enumerated side by side: indexing a JsonElement array of objects walks it from the start, quadratic over a long echoed prompt.
+        var (valueAt, topAt, offsetAt) = (values?.EnumerateArray(), tops?.EnumerateArray(), offsets?.EnumerateArray());
+        foreach (var token in tokens.EnumerateArray())
         {
             // Only an explicit null (the first echoed token) means "no logprob"; anything else must be a number.
-            double? value = values is { } v && v[i].ValueKind != JsonValueKind.Null ? v[i].GetDouble() : null;
-            IReadOnlyList<TopLogprob> top = tops is { } t && t[i].ValueKind != JsonValueKind.Null
-                ? t[i].EnumerateObject().Select(p => new TopLogprob(p.Name, p.Value.GetDouble())).OrderByDescending(a => a.Logprob).ToList()
-                : [];
-            int? offset = offsets is { } o ? o[i].GetInt32() : null;
-            result.Add(new TokenLogprob(tokens[i].GetString() ?? "", value, top, offset));
+            double? value = Next(ref valueAt) is { ValueKind: not JsonValueKind.Null } v ? v.GetDouble() : null;
+            List<TopLogprob> top = [];
+            if (Next(ref topAt) is { ValueKind: not JsonValueKind.Null } t)
+            {
+                foreach (var p in t.EnumerateObject()) top.Add(new TopLogprob(p.Name, p.Value.GetDouble()));
+                MostLikelyFirst(top);
+            }
+            int? offset = Next(ref offsetAt)?.GetInt32();
+            result.Add(new TokenLogprob(token.GetString() ?? "", value, top, offset));
         }
         return result;
+    }
+
+    /// <summary>The next element of a parallel array, or null when there is no such array.</summary>
+    private static JsonElement? Next(ref JsonElement.ArrayEnumerator? array)
+    {
+        if (array is not { } a) return null;
+        a.MoveNext();
+        array = a;
+        return a.Current;
     }
 
     private static JsonElement? Optional(JsonElement parent, string name) =>

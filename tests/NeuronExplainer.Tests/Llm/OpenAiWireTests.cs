@@ -55,6 +55,23 @@ public sealed class OpenAiWireTests
     }
 
     [Fact]
+    public void Alternatives_come_most_likely_first_and_equal_ones_in_the_servers_order_in_both_shapes()
+    {
+        var chat = OpenAiWire.ParseChat("""
+            {"choices":[{"index":0,"message":{"role":"assistant","content":"a"},"logprobs":{"content":[{"token":"a","logprob":-1,
+              "top_logprobs":[{"token":"x","logprob":-2},{"token":"a","logprob":-1},{"token":"y","logprob":-2},{"token":"z","logprob":-0.5}]}]}}]}
+            """u8);
+        Assert.Equal(["z", "a", "x", "y"], chat.Choices[0].Logprobs![0].TopLogprobs.Select(t => t.Token));
+        var echo = OpenAiWire.ParseCompletion("""
+            {"choices":[{"index":0,"text":"ab","logprobs":{"tokens":["a","b"],"token_logprobs":[null,-1],
+              "top_logprobs":[null,{"x":-2,"b":-1,"y":-2,"z":-0.5}],"text_offset":[0,1]}}]}
+            """u8);
+        var tokens = echo.Choices[0].Logprobs!;
+        Assert.Equal([(0, (double?)null, 0), (1, -1, 4)], tokens.Select(t => (t.TextOffset!.Value, t.Logprob, t.TopLogprobs.Count)));
+        Assert.Equal(["z", "b", "x", "y"], tokens[1].TopLogprobs.Select(t => t.Token));
+    }
+
+    [Fact]
     public void ReadsALegacyEchoAnswerAsVllmSendsIt()
     {
         var response = OpenAiWire.ParseCompletion("""
