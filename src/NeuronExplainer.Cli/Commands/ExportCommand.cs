@@ -12,6 +12,7 @@ public static class ExportCommand
         var to = new Option<string>("--to") { Description = "New (or empty) directory to write the layout into", Required = true };
         var explainer = new Option<string?>("--explainer") { Description = "Export only explanations of this explainer" };
         var simulator = new Option<string?>("--simulator") { Description = "Export only explanations scored with this simulator" };
+        var layers = new Option<string>("--layers") { Description = "Layers to export: all, or a list such as 0,3-5", DefaultValueFactory = _ => "all" };
         var openAiFieldsOnly = new Option<bool>("--openai-fields-only")
         {
             Description = "Leave out our additions (score intervals, undefined reasons, token counts...) so OpenAI's Python loader reads the files; not lossless",
@@ -25,19 +26,23 @@ public static class ExportCommand
               neuron-explainer export --store runs/stories260K --to exports/stories260K
               neuron-explainer export --store runs/gpt2 --to exports/gpt2-baseline --explainer baseline
               neuron-explainer export --store runs/gpt2 --to exports/gpt2-for-openai-tools --openai-fields-only
+              neuron-explainer export --store runs/gpt2-xl --to exports/gpt2-xl-layer-0 --layers 0
             """)
         {
-            store, to, explainer, simulator, openAiFieldsOnly,
+            store, to, explainer, simulator, layers, openAiFieldsOnly,
         };
         command.SetAction(parse =>
         {
             var (output, error) = (parse.InvocationConfiguration.Output, parse.InvocationConfiguration.Error);
             using var opened = NeuronStores.OpenExisting(parse.GetRequiredValue(store), StoreAccess.ReadOnly);
             string target = parse.GetRequiredValue(to);
-            var options = new ExportOptions(parse.GetValue(explainer), parse.GetValue(simulator), parse.GetValue(openAiFieldsOnly));
+            var options = new ExportOptions(parse.GetValue(explainer), parse.GetValue(simulator), parse.GetValue(openAiFieldsOnly),
+                IndexList.Parse(parse.GetValue(layers)!, "--layers"));
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             var summary = ConsoleProgress.Run(error, "export", "neurons", report =>
                 OpenAiDataset.Export(opened, target, options, (done, total) => report(done, total)));
-            output.WriteLine($"Exported {summary.Neurons:N0} neurons to {target}");
+            double seconds = clock.Elapsed.TotalSeconds;
+            output.WriteLine($"Exported {summary.Neurons:N0} neurons to {target} in {seconds:0.0} s ({summary.Neurons / Math.Max(seconds, 1e-3):N0} neurons/s)");
             DatasetSummary.Write(output, summary);
             return 0;
         });

@@ -90,9 +90,17 @@ public static class ViewerApp
                 return TypedResults.BadRequest(new ErrorView(e.Message));
             }
         });
-        api.MapGet("/layers/{layer:int}", Results<Ok<LayerView>, NotFound<ErrorView>> (int layer) =>
+        api.MapGet("/layers/{layer:int}", Results<Ok<LayerView>, NotFound<ErrorView>, BadRequest<ErrorView>> (int layer, HttpRequest request) =>
         {
-            return queries.Layer(layer) is { } view ? TypedResults.Ok(view) : TypedResults.NotFound(new ErrorView($"the store has no layer {layer}"));
+            try
+            {
+                return queries.Layer(layer, Single(request.Query, "explainer"), Single(request.Query, "simulator")) is { } view
+                    ? TypedResults.Ok(view) : TypedResults.NotFound(new ErrorView($"the store has no layer {layer}"));
+            }
+            catch (NeuronExplainerException e)
+            {
+                return TypedResults.BadRequest(new ErrorView(e.Message));
+            }
         });
         api.MapGet("/neurons/{layer:int}/{neuron:int}", Results<Ok<NeuronView>, NotFound<ErrorView>> (int layer, int neuron) =>
         {

@@ -39,7 +39,7 @@ public sealed record SummaryView(
     IReadOnlyList<NeuronScoreView> Best,
     IReadOnlyList<NeuronScoreView> Worst);
 
-public sealed record LayerView(int Layer, int? PreviousLayer, int? NextLayer, IReadOnlyList<NeuronScoreView> Neurons);
+public sealed record LayerView(int Layer, int? PreviousLayer, int? NextLayer, PairView? Pair, IReadOnlyList<NeuronScoreView> Neurons);
 
 /// <summary>A piece of highlighted text; <c>Match</c> marks the words the query matched.</summary>
 public sealed record TextSpan(string Text, bool Match);
@@ -74,7 +74,14 @@ public sealed record ExplanationView(
     double? Rsquared,
     double? AbsoluteDevExplained,
     IReadOnlyList<ScoredExcerptView> ScoredExcerpts,
-    IReadOnlyList<MethodScoreView> Scores);
+    IReadOnlyList<MethodScoreView> Scores)
+{
+    /// <summary>The correlation over the scored top excerpts alone (null when undefined or not scored on top and random ones).</summary>
+    public double? TopOnlyScore { get; init; }
+
+    /// <summary>The correlation over the scored random excerpts alone.</summary>
+    public double? RandomOnlyScore { get; init; }
+}
 
 public sealed record TokenValuesView(IReadOnlyList<string> Tokens, IReadOnlyList<double> Values);
 

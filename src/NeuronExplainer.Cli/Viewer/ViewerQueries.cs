@@ -10,32 +10,31 @@ namespace NeuronExplainer.Cli.Viewer;
 public sealed class ViewerQueries(INeuronStore store)
 {
     /// <summary>Bins of the per-layer score histogram over [-1, 1].</summary>
-    public const int HistogramBins = 20;
+    public const int HistogramBins = ScoreHistogram.Bins;
     const int ExtremesShown = 10;
 
     /// <summary>
     /// The overview for one explainer/simulator pair: the given one, or by default the pair with most results. Aggregates
-    /// never mix pairs: a neuron's best score over pairs would inflate them once, say, an import sits beside a run.
+    /// never mix pairs: a neuron's best score over pairs would inflate them once, say, an import sits beside a run. They
+    /// are the store's running totals, so the overview reads a few rows per layer however many neurons there are.
     /// </summary>
     /// <exception cref="NeuronExplainerException">Only one of explainer and simulator is given, or the store has no such pair.</exception>
     public SummaryView Summary(string? explainer = null, string? simulator = null)
     {
-        var pairs = Pairs();
+        var totals = store.ListPairLayerScores();
+        var pairs = Pairs(totals);
         var pair = ChoosePair(pairs, explainer, simulator);
-        var neuronsPerLayer = store.ListNeurons().CountBy(n => n.LayerIndex).ToDictionary();
-        List<NeuronScoreView> rows = pair is null ? [] : ScoreRows(null, pair);
-        var done = rows.Where(r => r.Status == NeuronStatus.Done).ToList();
-        var scored = done.Where(r => r.Score is not null).ToList();
-        var doneByLayer = done.ToLookup(r => r.Layer, r => r.Score);
+        var neuronsPerLayer = store.CountNeuronsByLayer();
+        var ofPair = pair is null ? [] : totals.Where(t => t.Explainer == pair.Explainer && t.Simulator == pair.Simulator).ToDictionary(t => t.Layer);
         var perLayer = neuronsPerLayer.Keys.Order().Select(layer =>
         {
-            var aggregate = ScoreAggregate.Of(doneByLayer[layer]);
-            var histogram = new int[HistogramBins];
-            foreach (var s in doneByLayer[layer].OfType<double>()) histogram[Bin(s)]++;
-            return new LayerScoresView(layer, neuronsPerLayer[layer], aggregate.Defined, aggregate.Undefined, aggregate.Mean, aggregate.MeanUndefinedAsZero, histogram);
+            var t = ofPair.GetValueOrDefault(layer);
+            var aggregate = t?.Aggregate ?? ScoreAggregate.Of([]);
+            return new LayerScoresView(layer, neuronsPerLayer[layer], aggregate.Defined, aggregate.Undefined, aggregate.Mean, aggregate.MeanUndefinedAsZero,
+                t?.Histogram ?? new int[HistogramBins]);
         }).ToList();
-        var edges = Enumerable.Range(0, HistogramBins + 1).Select(i => -1 + 2.0 * i / HistogramBins).ToList();
-        var byScore = scored.OrderByDescending(r => r.Score).ThenBy(r => r.Layer).ThenBy(r => r.Neuron).ToList();
+        var all = ofPair.Values;
+        NeuronScoreView Row(NeuronScore s) => new(s.Neuron.LayerIndex, s.Neuron.NeuronIndex, s.Status, s.Explanation, s.Score, s.Explainer, s.Simulator);
         return new SummaryView(
             ToView(store.GetManifest()),
             store.Location,
@@ -43,14 +42,14 @@ public sealed class ViewerQueries(INeuronStore store)
             pairs,
             perLayer.Count,
             perLayer.Sum(l => l.Neurons),
-            scored.Count,
-            rows.Count(r => r.Status == NeuronStatus.Failed),
-            ScoreAggregate.Of(done.Select(r => r.Score)),
-            edges,
+            all.Sum(t => t.Defined),
+            all.Sum(t => t.Failed),
+            ScoreAggregate.FromCounts(all.Sum(t => t.Defined), all.Sum(t => t.Done - t.Defined), all.Sum(t => t.ScoreSum), all.Sum(t => t.Good)),
+            ScoreHistogram.Edges,
             perLayer,
             pair is null ? [] : MethodScores(pair),
-            byScore.Take(ExtremesShown).ToList(),
-            byScore.AsEnumerable().Reverse().Take(ExtremesShown).ToList());
+            pair is null ? [] : [.. store.ExtremeScores(pair.Explainer, pair.Simulator, ExtremesShown, best: true).Select(Row)],
+            pair is null ? [] : [.. store.ExtremeScores(pair.Explainer, pair.Simulator, ExtremesShown, best: false).Select(Row)]);
     }
 
     /// <summary>Per layer and in all, every method the pair's results were scored by, with the shuffled control beside it.</summary>
@@ -62,11 +61,9 @@ public sealed class ViewerQueries(INeuronStore store)
     }
 
     /// <summary>The store's explainer/simulator pairs, most results first.</summary>
-    List<PairView> Pairs() =>
-        store.ListScores()
-            .Where(s => s.Control == ControlKind.None)
-            .CountBy(s => (s.Explainer, s.Simulator))
-            .Select(p => new PairView(p.Key.Explainer, p.Key.Simulator, p.Value))
+    static List<PairView> Pairs(IReadOnlyList<PairLayerScores> totals) =>
+        totals.GroupBy(t => (t.Explainer, t.Simulator))
+            .Select(p => new PairView(p.Key.Explainer, p.Key.Simulator, p.Sum(t => t.Results)))
             .OrderByDescending(p => p.Results).ThenBy(p => p.Explainer, StringComparer.Ordinal).ThenBy(p => p.Simulator, StringComparer.Ordinal)
             .ToList();
 
@@ -80,39 +77,38 @@ public sealed class ViewerQueries(INeuronStore store)
                 + (pairs.Count == 0 ? "none" : string.Join(", ", pairs.Select(p => $"'{p.Explainer}' with '{p.Simulator}'"))));
     }
 
-    static int Bin(double score) => Math.Clamp((int)Math.Floor((score + 1) / 2 * HistogramBins), 0, HistogramBins - 1);
-
     static ManifestView? ToView(RunManifest? m) =>
         m is null ? null : new ManifestView(m.Model, m.Corpus, m.Settings, m.ToolVersion, m.CreatedAt);
 
-    /// <summary>Every neuron of the layer, explained or not; null when the store has no such layer.</summary>
-    public LayerView? Layer(int layer)
+    /// <summary>
+    /// Every neuron of the layer, explained or not, with its result of one explainer/simulator pair (the given one, or by
+    /// default the pair with most results, as the summary's); null when the store has no such layer.
+    /// </summary>
+    /// <exception cref="NeuronExplainerException">Only one of explainer and simulator is given, or the store has no such pair.</exception>
+    public LayerView? Layer(int layer, string? explainer = null, string? simulator = null)
     {
-        var layers = store.ListLayers();
-        int at = layers.ToList().IndexOf(layer);
+        var layers = store.CountNeuronsByLayer().Keys.Order().ToList();
+        int at = layers.IndexOf(layer);
         if (at < 0) return null;
-        // The store registers every neuron it holds anything about; those without a result yet are pending.
-        var rows = ScoreRows(layer, null).ToDictionary(r => r.Neuron);
+        var pair = ChoosePair(Pairs(store.ListPairLayerScores()), explainer, simulator);
+        // The store registers every neuron it holds anything about; those without a result of the pair yet are pending.
+        var rows = (pair is null ? [] : ScoreRows(layer, pair)).ToDictionary(r => r.Neuron);
         var neurons = store.ListNeurons(layer)
             .Select(id => rows.GetValueOrDefault(id.NeuronIndex) ?? new NeuronScoreView(layer, id.NeuronIndex, NeuronStatus.Pending, null, null, null, null))
             .ToList();
-        return new LayerView(layer, at > 0 ? layers[at - 1] : null, at + 1 < layers.Count ? layers[at + 1] : null, neurons);
+        return new LayerView(layer, at > 0 ? layers[at - 1] : null, at + 1 < layers.Count ? layers[at + 1] : null, pair, neurons);
     }
 
     /// <summary>
-    /// The explanation per neuron of the given pair, or with no pair the best over its pairs (highest defined score, else
-    /// the first; for listings, never for aggregates). Only scored (done) results count: a pending result carries
-    /// calibration scores, and shuffled-control results score another neuron's explanation, so neither is the neuron's score.
+    /// The pair's result per neuron. Only scored (done) results carry a score: a pending result carries calibration scores,
+    /// and shuffled-control results score another neuron's explanation, so neither is the neuron's score.
     /// </summary>
-    List<NeuronScoreView> ScoreRows(int? layer, PairView? pair) =>
+    List<NeuronScoreView> ScoreRows(int layer, PairView pair) =>
         store.ListScores(layer)
-            .Where(s => s.Control == ControlKind.None && (pair is null || (s.Explainer == pair.Explainer && s.Simulator == pair.Simulator)))
-            .Select(s => s.Status == NeuronStatus.Done ? s : s with { Score = null })
-            .GroupBy(s => s.Neuron)
-            .Select(g => g.OrderByDescending(s => s.Score ?? double.NegativeInfinity).First())
-            .Select(s => new NeuronScoreView(s.Neuron.LayerIndex, s.Neuron.NeuronIndex, s.Status, s.Explanation, s.Score, s.Explainer, s.Simulator))
+            .Where(s => s.Control == ControlKind.None && s.Explainer == pair.Explainer && s.Simulator == pair.Simulator)
+            .Select(s => new NeuronScoreView(s.Neuron.LayerIndex, s.Neuron.NeuronIndex, s.Status, s.Explanation,
+                s.Status == NeuronStatus.Done ? s.Score : null, s.Explainer, s.Simulator))
             .ToList();
-
 
     public SearchView Search(string query, int limit) =>
         new(query, store.SearchExplanations(query, limit)
@@ -178,7 +174,11 @@ public sealed class ViewerQueries(INeuronStore store)
                 q.EvCorrelationScore)).ToList();
             yield return new ExplanationView(r.Explainer, r.Simulator, r.Control != ControlKind.None, r.Status, r.Reason, r.ChosenIndex == i, e.Explanation,
                 s.EvCorrelationScore, s.EvCorrelationInterval, s.UndefinedReason, s.RsquaredScore, s.AbsoluteDevExplainedScore, excerpts,
-                r.ChosenIndex == i ? [.. r.Scores.Select(ToView)] : []);
+                r.ChosenIndex == i ? [.. r.Scores.Select(ToView)] : [])
+            {
+                TopOnlyScore = s.TopOnlyScore,
+                RandomOnlyScore = s.RandomOnlyScore,
+            };
         }
     }
 

@@ -94,8 +94,9 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
                 notes.Add($"candidate {i + 1}: R^2 and absolute deviation undefined, the calibration to activation units was rejected: {rejection}");
             var simulations = calibration is null ? outcome.Simulations! : [.. outcome.Simulations!.Select(calibration.Apply)];
             if (i == chosen) newChosen = scoredList.Count;
-            scoredList.Add(new ScoredExplanation(candidates[i].Explanation, SimulationScorer.Score(valid, simulations, options.BootstrapSeed,
-                strata: TopRandomStrata(record, "valid"))));
+            var validScore = SimulationScorer.Score(valid, simulations, options.BootstrapSeed, strata: TopRandomStrata(record, "valid"));
+            var (top, random) = TopAndRandomScores(record, validScore);
+            scoredList.Add(new ScoredExplanation(candidates[i].Explanation, validScore with { TopOnlyScore = top.Value, RandomOnlyScore = random.Value }));
         }
         var scored = Result(record.NeuronId, NeuronStatus.Done, Join(notes), new NeuronSimulationResults(record.NeuronId, scoredList), newChosen);
         return await AddScoresAsync(record, scored, cancellationToken);

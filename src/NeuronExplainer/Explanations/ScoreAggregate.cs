@@ -22,6 +22,12 @@ public sealed record ScoreAggregate(int Defined, int Undefined, double? Mean, do
             sum += s;
             if (s >= GoodScore) good++;
         }
+        return FromCounts(defined, undefined, sum, good);
+    }
+
+    /// <summary>Aggregates from counts kept elsewhere (e.g. a store's running totals): the sum and count of the defined scores.</summary>
+    public static ScoreAggregate FromCounts(int defined, int undefined, double sum, int good)
+    {
         int all = defined + undefined;
         return new ScoreAggregate(defined, undefined,
             defined == 0 ? null : sum / defined, all == 0 ? null : sum / all,

@@ -19,4 +19,12 @@ public sealed record ScoredSimulation(
     /// <summary>95% bootstrap interval of the correlation, resampling excerpts (our addition).</summary>
     [JsonPropertyName("ev_correlation_ci"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public IReadOnlyList<double>? EvCorrelationInterval { get; init; }
+
+    /// <summary>The correlation over the top-activating excerpts alone, when scored on a split of top and random ones (our addition; null when undefined).</summary>
+    [JsonPropertyName("ev_correlation_score_top_only"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? TopOnlyScore { get; init; }
+
+    /// <summary>The correlation over the random excerpts alone (our addition; null when undefined), the paper's random-only scoring.</summary>
+    [JsonPropertyName("ev_correlation_score_random_only"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? RandomOnlyScore { get; init; }
 }

@@ -31,4 +31,13 @@ public interface INeuronStore : ICollectionOutput, IExplanationResultStore, ILlm
     /// threads' writes wait until it ends.
     /// </summary>
     void Batch(Action writes);
+
+    /// <summary>Per explainer/simulator pair and layer, the result counts and score totals, kept up to date by every write.</summary>
+    IReadOnlyList<PairLayerScores> ListPairLayerScores();
+
+    /// <summary>The <paramref name="count"/> best (or worst) scored neurons of a pair, ties by layer and neuron (reversed for the worst).</summary>
+    IReadOnlyList<NeuronScore> ExtremeScores(string explainer, string simulator, int count, bool best);
+
+    /// <summary>How many neurons the store knows per layer.</summary>
+    IReadOnlyDictionary<int, int> CountNeuronsByLayer();
 }

@@ -15,11 +15,12 @@ public sealed record DatasetTransferSummary(int Neurons, int NeuronRecords, int 
 /// <summary>Which results an export writes, and whether it keeps our additions to OpenAI's fields.</summary>
 /// <param name="Explainer">Only explanations of this explainer (all when null).</param>
 /// <param name="Simulator">Only explanations scored with this simulator (all when null).</param>
+/// <param name="Layers">Only neurons of these layers (all when null).</param>
 /// <param name="OpenAiFieldsOnly">
 /// Drop fields OpenAI's dataclasses lack (<c>undefined_reason</c>, <c>ev_correlation_ci</c>, <c>counts</c>,
 /// <c>simulation_method</c>...): their Python loader refuses unknown fields. Such an export is not lossless.
 /// </param>
-public sealed record ExportOptions(string? Explainer = null, string? Simulator = null, bool OpenAiFieldsOnly = false);
+public sealed record ExportOptions(string? Explainer = null, string? Simulator = null, bool OpenAiFieldsOnly = false, IReadOnlySet<int>? Layers = null);
 
 /// <summary>
 /// OpenAI's public neuron dataset layout: one JSON file per neuron and kind under
@@ -57,7 +58,7 @@ public static class OpenAiDataset
         string staging = $"{target.TrimEnd(Path.DirectorySeparatorChar)}.partial-{Environment.ProcessId}";
         if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
 
-        var neurons = store.ListNeurons();
+        var neurons = options.Layers is { } layers ? [.. store.ListNeurons().Where(n => layers.Contains(n.LayerIndex))] : store.ListNeurons();
         int records = 0, results = 0, activationTokens = 0, weightTokens = 0, connections = 0;
         try
         {

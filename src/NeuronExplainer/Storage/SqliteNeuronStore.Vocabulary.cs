@@ -33,6 +33,13 @@ public sealed partial class SqliteNeuronStore
     internal string TokenText(int id)
     {
         if (tokenTexts.TryGetValue(id, out var text)) return text;
+        // A vocabulary is small (tens of thousands of strings): the first miss reads it whole instead of one query per token.
+        if (tokenTexts.Count == 0)
+        {
+            foreach (var (known, knownText) in Query("SELECT id, text FROM token_strings", r => (r.GetInt32(0), r.GetString(1))))
+                (tokenTexts[known], tokenIds[knownText]) = (knownText, known);
+            if (tokenTexts.TryGetValue(id, out text)) return text;
+        }
         text = Query("SELECT text FROM token_strings WHERE id = $id", r => r.GetString(0), ("$id", id)).SingleOrDefault()
             ?? throw CompactReader.Damaged($"token string {id} is not in token_strings");
         tokenTexts[id] = text;

@@ -16,6 +16,9 @@ static class StoreDocuments
 {
     const byte Version = 1;
 
+    /// <summary>Results gained the top-only and random-only scores in version 2; version 1 results read back without them.</summary>
+    const byte ResultsVersion = 2;
+
     /// <summary>Runs the data model's checks (those reading JSON runs), so nothing invalid is stored.</summary>
     public static void Check(IJsonOnDeserialized value) => value.OnDeserialized();
 
@@ -108,7 +111,7 @@ static class StoreDocuments
     public static CompactWriter EncodeResults(NeuronSimulationResults results, IReadOnlyList<ActivationRecord>? excerpts, SqliteNeuronStore vocabulary)
     {
         var w = new CompactWriter();
-        w.Byte(Version);
+        w.Byte(ResultsVersion);
         w.Count(results.ScoredExplanations.Count);
         foreach (var explanation in results.ScoredExplanations)
         {
@@ -119,6 +122,8 @@ static class StoreDocuments
             w.NullableDouble(s.AbsoluteDevExplainedScore);
             w.String(s.UndefinedReason);
             w.NullableValues(s.EvCorrelationInterval);
+            w.NullableDouble(s.TopOnlyScore);
+            w.NullableDouble(s.RandomOnlyScore);
             w.Count(s.ScoredSequenceSimulations.Count);
             foreach (var sequence in s.ScoredSequenceSimulations)
             {
@@ -151,10 +156,11 @@ static class StoreDocuments
         var truth = sequence.TrueActivations;
         for (int k = 0; k < excerpts.Count; k++)
         {
-            var candidate = excerpts[k];
-            if (candidate.Activations.Count != truth.Count || !candidate.Activations.Select(BitConverter.DoubleToInt64Bits).SequenceEqual(truth.Select(BitConverter.DoubleToInt64Bits)))
-                continue;
-            if (candidate.Tokens.SequenceEqual(sequence.Simulation.Tokens, StringComparer.Ordinal)) return k;
+            var candidate = excerpts[k].Activations;
+            if (candidate.Count != truth.Count) continue;
+            int i = 0;
+            while (i < truth.Count && BitConverter.DoubleToInt64Bits(candidate[i]) == BitConverter.DoubleToInt64Bits(truth[i])) i++;
+            if (i == truth.Count && excerpts[k].Tokens.SequenceEqual(sequence.Simulation.Tokens, StringComparer.Ordinal)) return k;
         }
         return -1;
     }
@@ -208,7 +214,8 @@ static class StoreDocuments
     public static NeuronSimulationResults DecodeResults(NeuronId id, byte[] blob, Func<IReadOnlyList<ActivationRecord>> excerpts, SqliteNeuronStore vocabulary)
     {
         var r = CompactReader.Decompress(blob);
-        RequireVersion(r);
+        byte version = r.Byte();
+        if (version is not (1 or ResultsVersion)) throw CompactReader.Damaged($"its format is version {version}; this build reads results of versions 1 and {ResultsVersion}");
         var explanations = new ScoredExplanation[r.Count()];
         for (int e = 0; e < explanations.Length; e++)
         {
@@ -216,6 +223,7 @@ static class StoreDocuments
             var (ev, rsquared, absdev) = (r.NullableDouble(), r.NullableDouble(), r.NullableDouble());
             string? undefined = r.String();
             var interval = r.NullableValues();
+            var (top, random) = version >= 2 ? (r.NullableDouble(), r.NullableDouble()) : (null, null);
             var sequences = new ScoredSequenceSimulation[r.Count()];
             for (int q = 0; q < sequences.Length; q++)
             {
@@ -240,6 +248,8 @@ static class StoreDocuments
             {
                 UndefinedReason = undefined,
                 EvCorrelationInterval = interval,
+                TopOnlyScore = top,
+                RandomOnlyScore = random,
             });
         }
         return new NeuronSimulationResults(id, explanations);

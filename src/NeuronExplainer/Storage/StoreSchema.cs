@@ -186,5 +186,31 @@ static class StoreSchema
         -- model's cached rate; 0 for calls ledgered before.
         ALTER TABLE ledger ADD COLUMN cached_tokens INTEGER NOT NULL DEFAULT 0;
         """,
+        """
+        -- Score aggregates per explainer/simulator pair and layer (controls left out), kept up to date by every result
+        -- written, so a summary reads a few rows instead of every result. Scored means only Done results with a defined
+        -- score; the histogram has 20 bins over [-1, 1].
+        CREATE TABLE score_aggregates (
+            explainer TEXT NOT NULL, simulator TEXT NOT NULL, layer INTEGER NOT NULL,
+            results INTEGER NOT NULL, done INTEGER NOT NULL, failed INTEGER NOT NULL, defined INTEGER NOT NULL, good INTEGER NOT NULL,
+            score_sum REAL NOT NULL,
+            PRIMARY KEY (explainer, simulator, layer)) WITHOUT ROWID;
+        CREATE TABLE score_histogram (
+            explainer TEXT NOT NULL, simulator TEXT NOT NULL, layer INTEGER NOT NULL, bin INTEGER NOT NULL, count INTEGER NOT NULL,
+            PRIMARY KEY (explainer, simulator, layer, bin)) WITHOUT ROWID;
+        INSERT INTO score_aggregates
+            SELECT explainer, simulator, layer, count(*),
+                sum(CASE WHEN status = 'Done' THEN 1 ELSE 0 END), sum(CASE WHEN status = 'Failed' THEN 1 ELSE 0 END),
+                sum(CASE WHEN status = 'Done' AND score IS NOT NULL THEN 1 ELSE 0 END),
+                sum(CASE WHEN status = 'Done' AND score >= 0.8 THEN 1 ELSE 0 END),
+                total(CASE WHEN status = 'Done' THEN score END)
+            FROM explanation_results WHERE control IS NULL GROUP BY explainer, simulator, layer;
+        INSERT INTO score_histogram
+            SELECT explainer, simulator, layer, min(max(CAST((score + 1) * 10 AS INTEGER), 0), 19) AS bin, count(*)
+            FROM explanation_results WHERE control IS NULL AND status = 'Done' AND score IS NOT NULL GROUP BY explainer, simulator, layer, bin;
+        -- The best and worst scored neurons of a pair, read from the ends of this index.
+        CREATE INDEX explanation_results_by_pair_score ON explanation_results (explainer, simulator, score, layer, neuron)
+            WHERE control IS NULL AND status = 'Done' AND score IS NOT NULL;
+        """,
     ];
 }

@@ -140,6 +140,8 @@ public class ExplanationFlowTests
             ActivationScores.Correlation([.. s.SelectMany(x => x.TrueActivations)], [.. s.SelectMany(x => x.Simulation.ExpectedActivations)]).Value!.Value;
         Assert.Equal(Pooled(valid.ScoredSequenceSimulations.Take(n)), topOnly.Value!.Value, 12);
         Assert.Equal(Pooled(valid.ScoredSequenceSimulations.Skip(n)), randomOnly.Value!.Value, 12);
+        // Stored with the score, so export and the viewer show them.
+        Assert.Equal((topOnly.Value, randomOnly.Value), (valid.TopOnlyScore, valid.RandomOnlyScore));
     }
 
     [Fact]

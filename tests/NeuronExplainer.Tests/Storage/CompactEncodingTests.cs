@@ -32,6 +32,22 @@ public class CompactEncodingTests
         Assert.Equal(values.Select(BitConverter.DoubleToInt64Bits), RoundTrip(values).Select(BitConverter.DoubleToInt64Bits));
 
     [Fact]
+    public void The_shortest_decimals_of_random_floats_read_back_to_the_bit_whichever_form_they_take()
+    {
+        var random = new Random(9);
+        var floats = Enumerable.Range(0, 200_000).Select(_ => BitConverter.Int32BitsToSingle(random.Next()) * (random.Next(2) == 0 ? 1 : -1))
+            .Where(float.IsFinite).ToArray();
+        foreach (var chunk in floats.Chunk(64))
+        {
+            double[] values = [.. chunk.Select(LayerSampler.ShortestDouble)];
+            Assert.Equal(values.Select(BitConverter.DoubleToInt64Bits), RoundTrip(values).Select(BitConverter.DoubleToInt64Bits));
+        }
+        // Activations' magnitudes take the fast form nearly always.
+        var activations = Enumerable.Range(0, 10_000).Select(_ => (float)(random.NextDouble() * 8 - 2)).ToArray();
+        Assert.True(activations.Count(f => ValueForms.FastShortest(f) == LayerSampler.ShortestDouble(f)) > 9_990);
+    }
+
+    [Fact]
     public void Activations_take_four_bytes_and_repeated_values_a_dictionary()
     {
         var random = new Random(3);

@@ -271,6 +271,55 @@ public abstract class NeuronStoreContract
         Assert.Empty(reopened.SearchExplanations("dogs", 10));
         Assert.Single(reopened.SearchExplanations("cats", 10));
     }
+
+    /// <summary>A result with a given status and score, as the aggregate tests write them.</summary>
+    static NeuronExplanationResult Scored(NeuronId id, string explainer, NeuronStatus status, double? score, bool control = false)
+    {
+        var result = StoreFixtures.Done(id, explainer, $"words {id.NeuronIndex}") with { Status = status, Control = control ? ControlKind.Shuffled : ControlKind.None };
+        var chosen = result.Results!.ScoredExplanations[0];
+        return result with
+        {
+            Results = result.Results with { ScoredExplanations = [chosen with { ScoredSimulation = chosen.ScoredSimulation with { EvCorrelationScore = score } }] },
+        };
+    }
+
+    [Fact]
+    public void Aggregates_kept_by_the_store_equal_those_recomputed_from_its_results_after_every_kind_of_write()
+    {
+        using var store = Open();
+        var random = new Random(4);
+        NeuronStatus[] statuses = [NeuronStatus.Done, NeuronStatus.Done, NeuronStatus.Failed, NeuronStatus.Pending, NeuronStatus.NoActivations];
+        // Writes replace earlier results of the same neuron and pair often, with other statuses, scores and controls.
+        for (int i = 0; i < 400; i++)
+        {
+            var id = new NeuronId(random.Next(3), random.Next(25));
+            double? score = random.Next(6) == 0 ? null : Math.Round(random.NextDouble() * 2.2 - 1.1, random.Next(2, 16));
+            store.PutExplanationResult(Scored(id, random.Next(3) == 0 ? "gpt" : "baseline", statuses[random.Next(statuses.Length)], score, control: random.Next(8) == 0));
+            if (i % 50 != 49) continue;
+
+            var expected = store.ListScores().Where(s => s.Control == ControlKind.None)
+                .GroupBy(s => (s.Explainer, s.Simulator, s.Neuron.LayerIndex)).OrderBy(g => g.Key).ToList();
+            var actual = store.ListPairLayerScores();
+            Assert.Equal(expected.Select(g => g.Key), actual.Select(a => (a.Explainer, a.Simulator, a.Layer)));
+            foreach (var (group, totals) in expected.Zip(actual))
+            {
+                var done = group.Where(s => s.Status == NeuronStatus.Done).ToList();
+                var defined = done.Select(s => s.Score).OfType<double>().ToList();
+                Assert.Equal((group.Count(), done.Count, group.Count(s => s.Status == NeuronStatus.Failed), defined.Count, defined.Count(s => s >= ScoreAggregate.GoodScore)),
+                    (totals.Results, totals.Done, totals.Failed, totals.Defined, totals.Good));
+                Assert.Equal(defined.Sum(), totals.ScoreSum, 1e-9);
+                var histogram = new int[ScoreHistogram.Bins];
+                foreach (double s in defined) histogram[ScoreHistogram.Bin(s)]++;
+                Assert.Equal(histogram, totals.Histogram);
+            }
+            var byScore = store.ListScores().Where(s => s.Control == ControlKind.None && s.Status == NeuronStatus.Done && s.Score is not null && s.Explainer == "baseline")
+                .OrderByDescending(s => s.Score).ThenBy(s => s.Neuron.LayerIndex).ThenBy(s => s.Neuron.NeuronIndex).ToList();
+            Assert.Equal(byScore.Take(5), store.ExtremeScores("baseline", "baseline", 5, best: true));
+            Assert.Equal(byScore.AsEnumerable().Reverse().Take(5), store.ExtremeScores("baseline", "baseline", 5, best: false));
+        }
+        Assert.Equal(store.ListNeurons().CountBy(n => n.LayerIndex).ToDictionary(), store.CountNeuronsByLayer());
+        Assert.Equal(store.ListNeurons().Select(n => n.LayerIndex).Distinct().Order(), store.ListLayers());
+    }
 }
 
 /// <summary>The store contract on the SQLite backend, opened through the factory from a run directory.</summary>

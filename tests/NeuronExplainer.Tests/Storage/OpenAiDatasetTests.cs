@@ -66,6 +66,7 @@ public class OpenAiDatasetTests : IDisposable
         StoreFixtures.AssertSameJson(temp.Sub("first"), temp.Sub("second"));
         // Our additions (bootstrap interval, token counts) survive the trip.
         Assert.Contains("ev_correlation_ci", File.ReadAllText(Path.Combine(temp.Sub("second"), "explanations", "1", "0.jsonl")));
+        Assert.Contains("\"ev_correlation_score_top_only\":0.25", File.ReadAllText(Path.Combine(temp.Sub("second"), "explanations", "1", "0.jsonl")));
         Assert.Contains("counts", File.ReadAllText(Path.Combine(temp.Sub("second"), "related-tokens", "activation-based", "1", "0.json")));
     }
 
@@ -134,7 +135,7 @@ public class OpenAiDatasetTests : IDisposable
         }
         string ours = string.Concat(Directory.EnumerateFiles(temp.Sub("ours"), "*", SearchOption.AllDirectories).Select(File.ReadAllText));
         string strict = string.Concat(Directory.EnumerateFiles(temp.Sub("openai"), "*", SearchOption.AllDirectories).Select(File.ReadAllText));
-        foreach (string addition in new[] { "\"ev_correlation_ci\"", "\"undefined_reason\"", "\"counts\"" })
+        foreach (string addition in new[] { "\"ev_correlation_ci\"", "\"undefined_reason\"", "\"counts\"", "\"ev_correlation_score_top_only\"", "\"ev_correlation_score_random_only\"" })
         {
             Assert.Contains(addition, ours);
             Assert.DoesNotContain(addition, strict);

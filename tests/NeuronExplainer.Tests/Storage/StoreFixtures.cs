@@ -69,7 +69,7 @@ static class StoreFixtures
 
     public static NeuronSimulationResults Results(NeuronId id, params string[] explanations) => new(id,
         [.. explanations.Select((text, i) => new ScoredExplanation(text, ScoringFixtures.Score(
-            [([0, 1, 2, 3], [0, 1 + i, 1, 3]), ([2, 0, 1, 0], [2, 0, 0, 1])])))]);
+            [([0, 1, 2, 3], [0, 1 + i, 1, 3]), ([2, 0, 1, 0], [2, 0, 0, 1])]) with { TopOnlyScore = 0.25 + i, RandomOnlyScore = -0.125 }))]);
 
     /// <summary>
     /// Results scored, as a run scores them, on some of a record's excerpts (so their true activations are the record's),

@@ -121,6 +121,41 @@ public sealed class ViewerApiTests : IAsyncLifetime
         Assert.Contains("give both", (await Json("/api/summary?explainer=openai", HttpStatusCode.BadRequest)).GetProperty("error").GetString());
     }
 
+    [Fact]
+    public async Task The_layer_listing_shows_one_pair_the_summarys_default_or_the_one_asked_for()
+    {
+        // The import scores 0/1 better than the run: a listing of each neuron's best would show the import's row there.
+        store.Store.PutExplanationResult(ViewerFixture.Result(new NeuronId(0, 1), ["imported"], [0.95], chosen: 0, explainer: "openai"));
+
+        var d = await Json("/api/layers/0");
+        Assert.Equal(("baseline", "baseline", 4), Pair(d.GetProperty("pair")));
+        var row = d.GetProperty("neurons").EnumerateArray().Single(n => n.GetProperty("neuron").GetInt32() == 1);
+        Assert.Equal("baseline", row.GetProperty("explainer").GetString());
+        Assert.Equal(-0.15, row.GetProperty("score").GetDouble(), 12);
+
+        var imported = await Json("/api/layers/0?explainer=openai&simulator=baseline");
+        var rows = imported.GetProperty("neurons").EnumerateArray().ToList();
+        Assert.Equal((0.95, "openai"), (rows.Single(n => n.GetProperty("neuron").GetInt32() == 1).GetProperty("score").GetDouble(),
+            rows.Single(n => n.GetProperty("neuron").GetInt32() == 1).GetProperty("explainer").GetString()));
+        // Neurons the pair has no result for are pending, not filled from another pair.
+        Assert.All(rows.Where(n => n.GetProperty("neuron").GetInt32() != 1), n => Assert.Equal("pending", n.GetProperty("status").GetString()));
+        Assert.Contains("give both", (await Json("/api/layers/0?simulator=baseline", HttpStatusCode.BadRequest)).GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task The_neuron_page_shows_top_only_and_random_only_scores()
+    {
+        var id = new NeuronId(1, 2);
+        var result = store.Store.GetExplanationResult(id, "baseline", "baseline")!;
+        var scored = result.Results!.ScoredExplanations[0];
+        store.Store.PutExplanationResult(result with
+        {
+            Results = result.Results with { ScoredExplanations = [scored with { ScoredSimulation = scored.ScoredSimulation with { TopOnlyScore = 0.75, RandomOnlyScore = 0.125 } }, .. result.Results.ScoredExplanations.Skip(1)] },
+        });
+        var chosen = (await Json("/api/neurons/1/2")).GetProperty("explanations")[0];
+        Assert.Equal((0.75, 0.125), (chosen.GetProperty("top_only_score").GetDouble(), chosen.GetProperty("random_only_score").GetDouble()));
+    }
+
     static (string?, string?, int) Pair(JsonElement p) =>
         (p.GetProperty("explainer").GetString(), p.GetProperty("simulator").GetString(), p.GetProperty("results").GetInt32());
 

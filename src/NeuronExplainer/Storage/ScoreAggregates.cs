@@ -1,0 +1,25 @@
+using NeuronExplainer.Explanations;
+
+namespace NeuronExplainer.Storage;
+
+/// <summary>
+/// What a store keeps per explainer/simulator pair and layer about its results (controls left out), updated by every
+/// result written: how many there are, how many are done or failed, and of the done ones how many have a defined score,
+/// how many reach <see cref="ScoreAggregate.GoodScore"/>, their sum and histogram.
+/// </summary>
+public sealed record PairLayerScores(string Explainer, string Simulator, int Layer, int Results, int Done, int Failed, int Defined, int Good,
+    double ScoreSum, IReadOnlyList<int> Histogram)
+{
+    public ScoreAggregate Aggregate => ScoreAggregate.FromCounts(Defined, Done - Defined, ScoreSum, Good);
+}
+
+/// <summary>The score histogram's bins: 20 of width 0.1 over [-1, 1], the outermost taking what lies beyond.</summary>
+public static class ScoreHistogram
+{
+    public const int Bins = 20;
+
+    /// <summary>(score + 1) * 10, as the store's migration computes it in SQL, so both give the same bin.</summary>
+    public static int Bin(double score) => Math.Clamp((int)Math.Floor((score + 1) * 10), 0, Bins - 1);
+
+    public static IReadOnlyList<double> Edges { get; } = [.. Enumerable.Range(0, Bins + 1).Select(i => -1 + 2.0 * i / Bins)];
+}
