@@ -200,6 +200,7 @@ public static class BenchScaleCommands
             {
                 parse.InvocationConfiguration.Error.WriteLine("timing the bare forward pass ...");
                 bare = collector.BareForward();
+                parse.InvocationConfiguration.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"bare forward pass: {bare.Forward.TotalSeconds:0.00} s over {bare.Tokens:N0} tokens"));
             });
             if (summary.AlreadyComplete || summary.Resumed)
                 throw new NeuronExplainerException("the store already held (part of) this collection; give a new --store so the whole collection is timed");
