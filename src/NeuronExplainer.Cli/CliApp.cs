@@ -54,7 +54,7 @@ public static class CliApp
         }
         catch (Exception e) when (e is NeuronExplainerException or IOException or UnauthorizedAccessException or OperationCanceledException)
         {
-            stderr.WriteLine(parse.GetValue(Verbose) ? e.ToString() : $"error: {(e is SettingException setting ? SettingFlags.Message(setting) : e.Message)}");
+            stderr.WriteLine(parse.GetValue(Verbose) ? e.ToString() : $"error: {SettingFlags.Message(e)}");
             return Failure;
         }
         catch (Exception e)

@@ -30,6 +30,7 @@ public static class BenchCommand
             Examples:
               neuron-explainer bench
               neuron-explainer bench --batch 8 --gemm managed --stories ../shared/models/stories260K/stories260K.bin
+              neuron-explainer bench llm   (LLM pipeline calls/s against a loopback server; see bench llm --help)
             """)
         {
             batches, seq, layers, iterations, backends, stories,
@@ -37,6 +38,7 @@ public static class BenchCommand
         command.Subcommands.Add(BenchScaleCommands.WeightViewsCommand());
         command.Subcommands.Add(BenchScaleCommands.Gpt2ModelCommand());
         command.Subcommands.Add(BenchScaleCommands.CollectBenchCommand());
+        command.Subcommands.Add(LlmBenchCommand.Create());
         command.SetAction(parse =>
         {
             var output = parse.InvocationConfiguration.Output;

@@ -62,6 +62,8 @@ public static class CheckLlmCommand
 
     private static string Verdict(LlmProbe probe) => (probe.Method, probe.Logprobs) switch
     {
+        (LlmServerCheck.YesNoMethod, true) => "detection and fuzzing get AUC from yes/no logprobs",
+        (LlmServerCheck.YesNoMethod, _) => "detection and fuzzing get balanced accuracy only (no AUC)",
         ("chat", true) => "chat simulator from digit logprobs works",
         ("chat", _) => "chat simulation only by sampled values",
         (_, true) => "all-at-once simulator from prompt logprobs works",

@@ -148,7 +148,7 @@ public static class CollectCommand
         }, OnIssue, onPlan: plan =>
         {
             clock.Restart();
-            foreach (var line in plan.Describe()) console.MarkupLineInterpolated($"[grey]{line}[/]");
+            foreach (var line in plan.Describe()) console.MarkupLineInterpolated($"[grey]{SettingFlags.Text(line)}[/]");
         }));
     }
 

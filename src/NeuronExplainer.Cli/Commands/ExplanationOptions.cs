@@ -23,10 +23,16 @@ internal sealed class ExplanationOptions
         DefaultValueFactory = _ => "pairs",
     };
     public readonly Option<string> Simulator = new("--simulator") { Description = "baseline (offline), or the LLM model that simulates", DefaultValueFactory = _ => Baseline };
-    public readonly Option<string> SimulatorMethod = new("--simulator-method")
+    public readonly Option<string?> SimulatorMethod = new("--simulator-method")
     {
-        Description = "LLM simulator: chat (digit logprobs of a chat model) or all-at-once (prompt logprobs from a completions server with echo)",
-        DefaultValueFactory = _ => "chat",
+        Description = "LLM simulator: chat (digit logprobs of a chat model) or all-at-once (prompt logprobs from a completions server with echo); " +
+            "default chat, under --protocol paper all-at-once where the server echoes prompt logprobs, else chat",
+    };
+    public readonly Option<string> Protocol = new("--protocol")
+    {
+        Description = "ours (every excerpt of each split) or paper (OpenAI's: 5 top train excerpts to explain, 5 top + 5 random to calibrate " +
+            "and to score, all-at-once simulation where the server can); a store keeps the protocol of its first run and refuses another",
+        DefaultValueFactory = _ => ExplanationProtocol.Ours.Name,
     };
     public readonly Option<string> BaseUrl = new("--base-url") { Description = "OpenAI-compatible API root", DefaultValueFactory = _ => LlmEndpoint.OpenAiBaseUrl.ToString() };
     public readonly Option<string> ApiKeyEnv = new("--api-key-env") { Description = "Environment variable holding the API key", DefaultValueFactory = _ => LlmEndpoint.DefaultApiKeyEnv };
@@ -36,12 +42,17 @@ internal sealed class ExplanationOptions
     public readonly Option<decimal?> MaxCost = new("--max-cost") { Description = "Stop before LLM calls could cost more than this many US dollars" };
     public readonly Option<int> Concurrency = new("--concurrency") { Description = "Neurons (and LLM calls) worked on at once", DefaultValueFactory = _ => 4 };
     public readonly Option<bool> DryRun = new("--dry-run") { Description = "Estimate calls, tokens and cost without calling or storing anything" };
+    public readonly Option<string> Scorers = new("--scorers")
+    {
+        Description = "Scorers of the chosen explanation, comma-separated: simulation, detection, fuzzing (offline with the baseline simulator, else asking its LLM)",
+        DefaultValueFactory = _ => SimulationCorrelationScorer.Name,
+    };
     public readonly Option<int> Seed = new("--scoring-seed") { Description = "Seed of bootstrap intervals and the shuffled control", DefaultValueFactory = _ => 0 };
 
     public void AddTo(Command command)
     {
         foreach (Option option in new Option[] { Store, Layers, Neurons, Explainer, ExplainerMethod, Simulator, SimulatorMethod, BaseUrl, ApiKeyEnv,
-                     Prices, Samples, Revise, MaxCost, Concurrency, DryRun, Seed })
+                     Prices, Samples, Revise, MaxCost, Concurrency, DryRun, Scorers, Seed, Protocol })
             command.Options.Add(option);
     }
 
@@ -51,7 +62,8 @@ internal sealed class ExplanationOptions
         Explainer = parse.GetValue(Explainer)!,
         ExplainerMethod = parse.GetValue(ExplainerMethod)!,
         Simulator = parse.GetValue(Simulator)!,
-        SimulatorMethod = parse.GetValue(SimulatorMethod)!,
+        SimulatorMethod = parse.GetValue(SimulatorMethod),
+        Protocol = parse.GetValue(Protocol)!,
         BaseUrl = parse.GetValue(BaseUrl)!,
         ApiKeyEnv = parse.GetValue(ApiKeyEnv)!,
         PricesFile = parse.GetValue(Prices),
@@ -62,6 +74,7 @@ internal sealed class ExplanationOptions
         DryRun = parse.GetValue(DryRun),
         Seed = parse.GetValue(Seed),
         Control = control,
+        Scorers = [.. parse.GetValue(Scorers)!.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)],
     };
 
     /// <summary>The neurons of <paramref name="store"/> that <c>--layers</c> and <c>--neurons</c> select for the session; none is an error naming what exists.</summary>

@@ -48,7 +48,7 @@ internal static class ExplanationReport
         PrintSummary(output, store, neurons, session, step, counts, controlCounts);
         if (counts.StopReason is not null || controlCounts?.StopReason is not null)
         {
-            error.WriteLine($"error: stopped early: {counts.StopReason ?? controlCounts!.StopReason}; finished neurons are stored, run again to resume");
+            error.WriteLine($"error: stopped early: {SettingFlags.Text(counts.StopReason ?? controlCounts!.StopReason!)}; finished neurons are stored, run again to resume");
             return CliApp.Failure;
         }
         if (session.Usage is { FailedCalls: > 0 } usage)
@@ -78,6 +78,7 @@ internal static class ExplanationReport
             PrintUsage(console, session, store);
             return;
         }
+        console.WriteLine(session.Protocol.Describe() + (session.SimulatorChoice is { } choice ? $"; {choice}" : "") + ".");
         console.WriteLine($"{Verb(step)} {counts.Stored} neurons, {counts.AlreadyDone} already done"
             + (counts.NotExplained > 0 ? $", {counts.NotExplained} not explained yet (run explain first)" : "")
             + (counts.Stopped > 0 ? $", {counts.Stopped} not started (stopped)" : "")
@@ -92,10 +93,24 @@ internal static class ExplanationReport
                 Share(row.Scores.ShareAtLeastGood), Share(row.Scores.ShareAtLeastGoodUndefinedAsZero),
                 row.ControlScored == 0 ? "-" : $"{Score(row.ControlMean)} ({row.ControlScored})");
         console.Write(table);
+        PrintMethods(console, session.SummarizeByMethod(store, neurons));
         if (session.NoValueShares(store, neurons) is { } shares)
             console.WriteLine("Value slots without a value 0..10 in the top logprobs (scored 0): " + string.Join(", ", shares.Select(r =>
                 string.Create(CultureInfo.InvariantCulture, $"{(r.Layer is int l ? $"layer {l}" : "all")} {r.Share:0.0%} ({r.NoValueSlots} of {r.Slots})"))));
         PrintUsage(console, session, store);
+    }
+
+    /// <summary>Per layer and method: the mean over defined scores, how many, how many failed, and the shuffled control's mean beside it.</summary>
+    static void PrintMethods(IAnsiConsole console, IReadOnlyList<MethodSummary> rows)
+    {
+        if (rows.All(r => r.Method == SimulationCorrelationScorer.MethodName)) return;
+        var table = new Table().Border(TableBorder.Simple);
+        foreach (var column in new[] { "layer", "method", "scored", "undefined", "failed", "mean", "control mean (n)" })
+            table.AddColumn(new TableColumn(column).RightAligned());
+        foreach (var r in rows)
+            table.AddRow(r.Layer?.ToString(CultureInfo.InvariantCulture) ?? "all", r.Method, Int(r.Scores.Defined), Int(r.Scores.Undefined), Int(r.Failed),
+                Score(r.Scores.Mean), r.ControlScored == 0 ? "-" : $"{Score(r.ControlMean)} ({r.ControlScored})");
+        console.Write(table);
     }
 
     static void PrintUsage(IAnsiConsole console, ExplanationSession session, INeuronStore store)

@@ -31,6 +31,7 @@ internal static class RunCommand
             var settings = options.Settings(parse, ExplanationReport.Control(parse.GetValue(control)!));
             using var store = NeuronStores.Open(parse.GetValue(options.Store)!);
             using var session = await ExplanationSession.OpenAsync(settings, store, cancellationToken);
+            session.CheckProtocol(store);
             int collected = collect.Execute(parse);
             if (collected != 0) return collected;
             int scored = await ExplanationReport.RunAsync(parse, options, store, session, RunStep.ExplainAndScore, cancellationToken);

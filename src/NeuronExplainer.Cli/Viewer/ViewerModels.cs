@@ -1,3 +1,4 @@
+using System.Text.Json;
 using NeuronExplainer.Storage;
 using NeuronExplainer.Explanations;
 
@@ -34,6 +35,7 @@ public sealed record SummaryView(
     ScoreAggregate Scores,
     IReadOnlyList<double> HistogramEdges,
     IReadOnlyList<LayerScoresView> LayerScores,
+    IReadOnlyList<MethodSummary> MethodScores,
     IReadOnlyList<NeuronScoreView> Best,
     IReadOnlyList<NeuronScoreView> Worst);
 
@@ -51,6 +53,12 @@ public sealed record ExcerptView(IReadOnlyList<string> Tokens, IReadOnlyList<dou
 /// <summary>A scored excerpt: the real activations next to the simulator's expected values (in <c>ActivationScale</c> units).</summary>
 public sealed record ScoredExcerptView(IReadOnlyList<string> Tokens, IReadOnlyList<double> TrueActivations, IReadOnlyList<double> SimulatedActivations, string ActivationScale, double? Score);
 
+/// <summary>
+/// One method's score of a chosen explanation (simulation-correlation, detection, detection-auc, fuzzing, ...):
+/// <c>Failed</c> when the scorer could not score (the reason in <c>UndefinedReason</c>), <c>Details</c> what it measured beyond the number.
+/// </summary>
+public sealed record MethodScoreView(string Method, double? Score, string? UndefinedReason, bool Failed, JsonElement? Details);
+
 /// <summary>One scored explanation; <c>Control</c> marks a shuffled control (another neuron's explanation, expected to score near 0).</summary>
 public sealed record ExplanationView(
     string Explainer,
@@ -65,7 +73,8 @@ public sealed record ExplanationView(
     string? UndefinedReason,
     double? Rsquared,
     double? AbsoluteDevExplained,
-    IReadOnlyList<ScoredExcerptView> ScoredExcerpts);
+    IReadOnlyList<ScoredExcerptView> ScoredExcerpts,
+    IReadOnlyList<MethodScoreView> Scores);
 
 public sealed record TokenValuesView(IReadOnlyList<string> Tokens, IReadOnlyList<double> Values);
 

@@ -1,3 +1,4 @@
+using System.Text.Json;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Explanations;
 using NeuronExplainer.Storage;
@@ -47,8 +48,17 @@ public sealed class ViewerQueries(INeuronStore store)
             ScoreAggregate.Of(done.Select(r => r.Score)),
             edges,
             perLayer,
+            pair is null ? [] : MethodScores(pair),
             byScore.Take(ExtremesShown).ToList(),
             byScore.AsEnumerable().Reverse().Take(ExtremesShown).ToList());
+    }
+
+    /// <summary>Per layer and in all, every method the pair's results were scored by, with the shuffled control beside it.</summary>
+    List<MethodSummary> MethodScores(PairView pair)
+    {
+        var methods = store.ListMethodScores().Where(r => r.Explainer == pair.Explainer && r.Simulator == pair.Simulator)
+            .Select(r => r.Score.Method).Distinct().Order(StringComparer.Ordinal).ToList();
+        return methods.Count == 0 ? [] : [.. RunSummary.ByMethod(store, store.ListNeurons(), pair.Explainer, pair.Simulator, methods)];
     }
 
     /// <summary>The store's explainer/simulator pairs, most results first.</summary>
@@ -155,7 +165,7 @@ public sealed class ViewerQueries(INeuronStore store)
     {
         if (r.Results is null || r.Results.ScoredExplanations.Count == 0)
         {
-            yield return new ExplanationView(r.Explainer, r.Simulator, r.Control != ControlKind.None, r.Status, r.Reason, false, null, null, null, null, null, null, []);
+            yield return new ExplanationView(r.Explainer, r.Simulator, r.Control != ControlKind.None, r.Status, r.Reason, false, null, null, null, null, null, null, [], []);
             yield break;
         }
         for (int i = 0; i < r.Results.ScoredExplanations.Count; i++)
@@ -167,9 +177,13 @@ public sealed class ViewerQueries(INeuronStore store)
                 q.Simulation.ActivationScale == ActivationScale.NeuronActivations ? "neuron_activations" : "simulated_normalized_activations",
                 q.EvCorrelationScore)).ToList();
             yield return new ExplanationView(r.Explainer, r.Simulator, r.Control != ControlKind.None, r.Status, r.Reason, r.ChosenIndex == i, e.Explanation,
-                s.EvCorrelationScore, s.EvCorrelationInterval, s.UndefinedReason, s.RsquaredScore, s.AbsoluteDevExplainedScore, excerpts);
+                s.EvCorrelationScore, s.EvCorrelationInterval, s.UndefinedReason, s.RsquaredScore, s.AbsoluteDevExplainedScore, excerpts,
+                r.ChosenIndex == i ? [.. r.Scores.Select(ToView)] : []);
         }
     }
+
+    static MethodScoreView ToView(MethodScore m) => new(m.Method, m.Value, m.UndefinedReason, m.Failed,
+        m.Details is null ? null : JsonDocument.Parse(m.Details).RootElement.Clone());
 
     /// <summary>The neurons before and after this one in (layer, neuron) order, crossing layer boundaries.</summary>
     (NeuronRef? Previous, NeuronRef? Next) Neighbours(NeuronId id)

@@ -23,7 +23,7 @@ sealed class CheckpointFile(string directory, string stage)
         var parts = Encoding.UTF8.GetString(marker).Split(' ');
         if (parts.Length != 3 || parts[0] != Magic
             || !long.TryParse(parts[1], CultureInfo.InvariantCulture, out long sequence) || !long.TryParse(parts[2], CultureInfo.InvariantCulture, out long length))
-            throw new NeuronExplainerException("the store's collection checkpoint was written by another version (it is not a checkpoint file marker); run collect with --force to start over");
+            throw new NeuronExplainerException($"the store's collection checkpoint was written by another version (it is not a checkpoint file marker); {Collector.StartOverAdvice}");
         return (sequence, length);
     }
 
@@ -75,9 +75,9 @@ sealed class CheckpointFile(string directory, string stage)
         var (sequence, length) = ParseMarker(marker);
         string path = PathOf(sequence);
         if (!File.Exists(path))
-            throw new NeuronExplainerException($"the store names collection checkpoint {path}, which is missing; run collect with --force to start over");
+            throw new NeuronExplainerException($"the store names collection checkpoint {path}, which is missing; {Collector.StartOverAdvice}");
         if (new FileInfo(path).Length != length)
-            throw new NeuronExplainerException($"collection checkpoint {path} holds {new FileInfo(path).Length} bytes where the store recorded {length}; run collect with --force to start over");
+            throw new NeuronExplainerException($"collection checkpoint {path} holds {new FileInfo(path).Length} bytes where the store recorded {length}; {Collector.StartOverAdvice}");
         return new BinaryReader(new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20), Encoding.UTF8);
     }
 

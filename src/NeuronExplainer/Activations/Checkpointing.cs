@@ -21,7 +21,7 @@ static class Checkpointing
     {
         int length = reader.ReadInt32();
         if (length != into.Length)
-            throw new NeuronExplainerException($"collection checkpoint holds an array of {length} values where {into.Length} were expected; run collect with --force to start over");
+            throw new NeuronExplainerException($"collection checkpoint holds an array of {length} values where {into.Length} were expected; {Collector.StartOverAdvice}");
         ReadValues(reader, into);
     }
 
@@ -29,7 +29,7 @@ static class Checkpointing
     {
         int length = reader.ReadInt32();
         if (length < 0 || length > 1 << 28)
-            throw new NeuronExplainerException($"collection checkpoint holds an array length of {length}; run collect with --force to start over");
+            throw new NeuronExplainerException($"collection checkpoint holds an array length of {length}; {Collector.StartOverAdvice}");
         var values = new T[length];
         ReadValues(reader, values);
         return values;
@@ -45,7 +45,7 @@ static class Checkpointing
         }
         catch (EndOfStreamException)
         {
-            throw new NeuronExplainerException("collection checkpoint is truncated; run collect with --force to start over");
+            throw new NeuronExplainerException($"collection checkpoint is truncated; {Collector.StartOverAdvice}");
         }
     }
 }

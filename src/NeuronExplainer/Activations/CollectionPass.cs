@@ -100,7 +100,7 @@ sealed class CollectionPass
     public static bool ReadHeader(BinaryReader reader, int format, IReadOnlyDictionary<string, string> manifest) => Guard(() =>
     {
         if (reader.ReadInt32() != format || reader.ReadString() != Fingerprint(manifest))
-            throw new NeuronExplainerException("the store's collection checkpoint was written by another version or settings; run collect with --force to start over");
+            throw new NeuronExplainerException($"the store's collection checkpoint was written by another version or settings; {Collector.StartOverAdvice}");
         return reader.ReadBoolean();
     });
 
@@ -127,7 +127,7 @@ sealed class CollectionPass
         }
         catch (EndOfStreamException)
         {
-            throw new NeuronExplainerException("the store's collection checkpoint is truncated; run collect with --force to start over");
+            throw new NeuronExplainerException($"the store's collection checkpoint is truncated; {Collector.StartOverAdvice}");
         }
     }
 

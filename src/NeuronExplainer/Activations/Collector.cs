@@ -38,6 +38,8 @@ public sealed record CollectionSummary(
 public sealed class Collector
 {
     public const string CheckpointStage = "collect";
+    /// <summary>What to do when a store's collection cannot be continued; a front end may say it with its own option (a CLI flag).</summary>
+    public const string StartOverAdvice = "discard the store's collection and collect again to start over";
     const int CheckpointFormat = 2;
 
     readonly ITransformerModel model;
@@ -99,7 +101,7 @@ public sealed class Collector
                 $"corpus '{corpus.Path}' has nothing to read: all {skipped} lines were skipped (the first: {first}); expected UTF-8 text or JSONL with a string field '{corpus.TextField}'");
         string skips = first is null ? "" : $"; {skipped} of {reader.LinesRead} lines were skipped (the first: {first})";
         throw new NeuronExplainerException(
-            $"corpus '{corpus.Path}' yields no window of --seq-len {settings.SequenceLength} (a document needs at least {(settings.SequenceLength + 1) / 2} tokens){skips}; expected a longer corpus or a smaller --seq-len");
+            $"corpus '{corpus.Path}' yields no window of CollectionSettings.SequenceLength {settings.SequenceLength} (a document needs at least {(settings.SequenceLength + 1) / 2} tokens){skips}; expected a longer corpus or a smaller CollectionSettings.SequenceLength");
     }
 
     /// <summary>
@@ -115,21 +117,21 @@ public sealed class Collector
         var clock = Stopwatch.StartNew();
         var existing = store.GetManifest();
         if (Conflict(existing) is { } conflict)
-            throw new NeuronExplainerException($"store '{store.Location}' holds a collection with other settings ({conflict}); use --force to discard it, or another --store");
+            throw new NeuronExplainerException($"store '{store.Location}' holds a collection with other settings ({conflict}); {StartOverAdvice}, or use another store");
         var marker = store.GetCheckpoint(CheckpointStage);
         if (existing is not null && marker is null && store.GetCollectionState() == CollectionState.Complete)
             return new CollectionSummary(layers.Count, layers.Count * units.Width, 0, 0, 0, 0, false, true, clock.Elapsed, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0);
 
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (settings.MemoryBudget > available)
-            throw new NeuronExplainerException($"--memory {MemoryPlanner.Size(settings.MemoryBudget.Value)} is more than the {MemoryPlanner.Size(available)} this process may use (physical memory, container limit or DOTNET_GCHeapHardLimit); expected at most that");
+            throw SettingException.Of<CollectionSettings>(nameof(CollectionSettings.MemoryBudget), $"{MemoryPlanner.Size(settings.MemoryBudget.Value)} is more than the {MemoryPlanner.Size(available)} this process may use (physical memory, container limit or DOTNET_GCHeapHardLimit); expected at most that");
         var census = CorpusCensus.Count(corpus, model, settings, progress, onIssue, cancellation);
         var censusTime = clock.Elapsed;
         if (census.Windows == 0)
         {
             // Says why (every line unreadable, or documents too short), with the skipped lines.
             EnsureCorpusHasAWindow();
-            throw new NeuronExplainerException($"corpus '{corpus.Path}' yields no window of --seq-len {settings.SequenceLength} (a document needs at least {(settings.SequenceLength + 1) / 2} tokens); expected a longer corpus or a smaller --seq-len");
+            throw new NeuronExplainerException($"corpus '{corpus.Path}' yields no window of CollectionSettings.SequenceLength {settings.SequenceLength} (a document needs at least {(settings.SequenceLength + 1) / 2} tokens); expected a longer corpus or a smaller CollectionSettings.SequenceLength");
         }
 
         var files = new CheckpointFile(CheckpointDirectory(store), CheckpointStage);
@@ -138,7 +140,7 @@ public sealed class Collector
         var plan = MemoryPlanner.Plan(model.Info, layers, settings, census, settings.MemoryBudget ?? MemoryPlanner.DefaultBudget(), kept);
         long free = new DriveInfo(Path.GetFullPath(CheckpointDirectory(store))).AvailableFreeSpace;
         if (free < plan.CheckpointBytes)
-            throw new NeuronExplainerException($"the collection checkpoint needs {MemoryPlanner.Size(plan.CheckpointBytes)} on the disk of {CheckpointDirectory(store)}, which has {MemoryPlanner.Size(free)} free; free some space or use another --store");
+            throw new NeuronExplainerException($"the collection checkpoint needs {MemoryPlanner.Size(plan.CheckpointBytes)} on the disk of {CheckpointDirectory(store)}, which has {MemoryPlanner.Size(free)} free; free some space or use another store");
         onPlan?.Invoke(plan);
 
         var state = new CollectionPass(model, layers, settings, census, plan, units);

@@ -135,7 +135,7 @@ public sealed class CorpusReader
                 if (json.RootElement.ValueKind != JsonValueKind.Object)
                     problem = $"expected a JSON object, found {json.RootElement.ValueKind}";
                 else if (!json.RootElement.TryGetProperty(options.TextField, out var field) || field.ValueKind != JsonValueKind.String)
-                    problem = $"no string field '{options.TextField}' (set --text-field to the field holding the text)";
+                    problem = $"no string field '{options.TextField}' (set CorpusOptions.TextField to the field holding the text)";
                 else
                     text = field.GetString();
             }
@@ -169,8 +169,8 @@ public sealed class CorpusReader
         {
             string columns = string.Join(", ", reader.Schema.Fields.Select(f => f is DataField d ? $"{d.Name} ({TypeName(d)})" : f.Name));
             throw new NeuronExplainerException(column is null
-                ? $"{file}: no column '{options.TextField}' (the file has: {columns}); set --text-field to the column holding the text"
-                : $"{file}: column '{options.TextField}' holds {TypeName(column)}, not text (the file has: {columns}); set --text-field to the column holding the text");
+                ? $"{file}: no column '{options.TextField}' (the file has: {columns}); set CorpusOptions.TextField to the column holding the text"
+                : $"{file}: column '{options.TextField}' holds {TypeName(column)}, not text (the file has: {columns}); set CorpusOptions.TextField to the column holding the text");
         }
         // The same column read as bytes, so invalid UTF-8 is found here instead of being replaced while decoding.
         var bytes = new DataField(column.Name, typeof(byte[]), column.IsNullable);

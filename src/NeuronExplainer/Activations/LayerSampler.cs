@@ -274,7 +274,7 @@ sealed class LayerSampler
     {
         int savedLayer = reader.ReadInt32(), savedWidth = reader.ReadInt32();
         if (savedLayer != layer || savedWidth != width)
-            throw new NeuronExplainerException($"collection checkpoint holds layer {savedLayer} ({savedWidth} neurons) where layer {layer} ({width} neurons) was expected; run collect with --force to start over");
+            throw new NeuronExplainerException($"collection checkpoint holds layer {savedLayer} ({savedWidth} neurons) where layer {layer} ({width} neurons) was expected; {Collector.StartOverAdvice}");
         top.Read(reader);
         Checkpointing.Read<int>(reader, heap);
         Checkpointing.Read<int>(reader, heapCount);

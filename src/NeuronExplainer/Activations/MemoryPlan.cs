@@ -22,7 +22,7 @@ public sealed record MemoryPlan(
     /// <summary>The plan as lines for the console.</summary>
     public IEnumerable<string> Describe()
     {
-        yield return $"memory budget {MemoryPlanner.Size(Budget)} (--memory); all values float32";
+        yield return $"memory budget {MemoryPlanner.Size(Budget)} (CollectionSettings.MemoryBudget); all values float32";
         yield return $"pass 1 (all layers at once): {MemoryPlanner.Size(PassBytes)}";
         foreach (var item in PassItems) yield return $"  {MemoryPlanner.Size(item.Bytes),10}  {item.What}";
         yield return $"pass 2 ({Groups.Count} layer group{(Groups.Count == 1 ? "" : "s")} of up to {Groups.Max(g => g.Count)} layers, recomputing up to {RecomputedWindows:N0} windows each): {MemoryPlanner.Size(RecordBytes)}";
@@ -68,17 +68,17 @@ public static class MemoryPlanner
 
         var pass = new List<PlanItem>
         {
-            new($"hook buffers: --batch {settings.BatchWindows} x {rows} rows x {n:N0} neurons", hookPerLayer * layers.Count),
-            new($"top-K window ids and keys: {n:N0} neurons x --top-k {k}", n * k * 16),
+            new($"hook buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x {n:N0} neurons", hookPerLayer * layers.Count),
+            new($"top-K window ids and keys: {n:N0} neurons x CollectionSettings.TopK {k}", n * k * 16),
             new($"maxima sample: {n:N0} neurons x {maximaRows:N0} shared windows", n * maximaRows * 4),
-            new($"token lookup sums: {n:N0} neurons x {tableTokens:N0} tokens seen >= --min-token-count {settings.MinTokenCount} times", n * tableTokens * 4),
+            new($"token lookup sums: {n:N0} neurons x {tableTokens:N0} tokens seen >= CollectionSettings.MinTokenCount {settings.MinTokenCount} times", n * tableTokens * 4),
             new("moments, window extremes, scratch", n * 80),
             new($"token ids of kept windows: at most {keptWindows:N0} windows", keptWindows * (s * 4 + WindowOverhead)),
             new("weight-based views, written after the pass: gain-folded rows of a layer, a score block, running selections", WeightViews.WorkBytes(model, layers.Count, settings.TokenTableSize, settings.ConnectionCount)),
         };
         long passBytes = pass.Sum(i => i.Bytes);
         if ((long)tableTokens * width > Array.MaxLength)
-            throw new NeuronExplainerException($"{tableTokens:N0} tokens seen at least --min-token-count {settings.MinTokenCount} times x {width:N0} neurons exceed one layer's table of sums; raise --min-token-count");
+            throw new NeuronExplainerException($"{tableTokens:N0} tokens seen at least CollectionSettings.MinTokenCount {settings.MinTokenCount} times x {width:N0} neurons exceed one layer's table of sums; raise CollectionSettings.MinTokenCount");
         if (passBytes > budget) throw Refusal(pass, passBytes, budget, settings, census, n, tableTokens);
 
         // What stays from pass 1 while records are made (maxima and sums are dropped once summarised).
@@ -98,7 +98,7 @@ public static class MemoryPlanner
         long live = Live(keep), perLayer = RecordLayerBytes(keep), room = budget - live - recordChunk;
         if (room < perLayer)
             throw new NeuronExplainerException(
-                $"the second pass needs {Size(live + recordChunk + perLayer)} for one layer ({Size(live)} kept from the first pass, {Size(perLayer)} per layer, {Size(recordChunk)} of records in the making), more than the memory budget of {Size(budget)}; raise --memory or collect fewer --layers at a time");
+                $"the second pass needs {Size(live + recordChunk + perLayer)} for one layer ({Size(live)} kept from the first pass, {Size(perLayer)} per layer, {Size(recordChunk)} of records in the making), more than the memory budget of {Size(budget)}; raise CollectionSettings.MemoryBudget or collect fewer CollectionSettings.Layers at a time");
         int perGroup = (int)Math.Min(layers.Count, room / perLayer);
         var groups = layers.Chunk(perGroup).Select(g => (IReadOnlyList<int>)g).ToList();
         var record = new List<PlanItem>
@@ -116,16 +116,16 @@ public static class MemoryPlanner
     static NeuronExplainerException Refusal(List<PlanItem> items, long bytes, long budget, CollectionSettings settings, CorpusCensus census, long neurons, int tableTokens)
     {
         var largest = items.OrderByDescending(i => i.Bytes).Take(3).Select(i => $"{Size(i.Bytes)} {i.What}");
-        var advice = new List<string> { "raise --memory", "collect fewer --layers at a time" };
+        var advice = new List<string> { "raise CollectionSettings.MemoryBudget", "collect fewer CollectionSettings.Layers at a time" };
         long allowed = budget - (bytes - items[3].Bytes);
         if (items[3].Bytes > 0 && allowed > 0)
         {
-            // The smallest --min-token-count whose sums fit: at most `room` tokens may keep a row.
+            // The smallest CollectionSettings.MinTokenCount whose sums fit: at most `room` tokens may keep a row.
             long room = allowed / (neurons * 4);
             var counts = census.TokenCounts.OrderDescending().ToArray();
-            if (room < tableTokens) advice.Add($"--min-token-count {counts[room] + 1} (keeps at most {room:N0} of the {tableTokens:N0} tokens)");
+            if (room < tableTokens) advice.Add($"CollectionSettings.MinTokenCount {counts[room] + 1} (keeps at most {room:N0} of the {tableTokens:N0} tokens)");
         }
-        if (settings.BatchWindows > 1 && items[0].Bytes > budget / 4) advice.Add("a smaller --batch");
+        if (settings.BatchWindows > 1 && items[0].Bytes > budget / 4) advice.Add("a smaller CollectionSettings.BatchWindows");
         return new NeuronExplainerException(
             $"collection needs {Size(bytes)} for its first pass, more than the memory budget of {Size(budget)} (largest: {string.Join("; ", largest)}); {string.Join(", or ", advice)}");
     }
@@ -140,7 +140,7 @@ public static class MemoryPlanner
     };
 
     /// <summary>Parses a size such as 6G, 512M, 1.5GiB or a plain byte count.</summary>
-    public static long ParseSize(string text, string option)
+    public static long ParseSize(string text, string setting)
     {
         var t = text.Trim();
         int end = t.Length;
@@ -148,7 +148,7 @@ public static class MemoryPlanner
         string unit = t[end..].ToUpperInvariant().Replace("IB", "").Replace("B", "");
         long scale = unit switch { "" => 1, "K" => 1L << 10, "M" => 1L << 20, "G" => 1L << 30, "T" => 1L << 40, _ => 0 };
         if (scale == 0 || !double.TryParse(t[..end], NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || value <= 0 || value * scale > long.MaxValue)
-            throw new NeuronExplainerException($"{option} '{text}' is not a size; expected e.g. 6G, 512M or a byte count");
+            throw new SettingException(setting, $"'{text}' is not a size; expected e.g. 6G, 512M or a byte count");
         return (long)(value * scale);
     }
 }

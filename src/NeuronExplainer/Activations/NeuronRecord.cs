@@ -46,6 +46,21 @@ public sealed record NeuronRecord(
     /// <summary>Only the random part of a split.</summary>
     public IReadOnlyList<ActivationRecord> RandomRecords(string split) => Slice(RandomSample, RandomSplits, split);
 
+    /// <summary>
+    /// The record with only as many excerpts as <paramref name="perSplit"/> per split need (the first 4n top and 3n random
+    /// ones), so every split holds at most n, taken as OpenAI's <c>n_examples_per_split</c> takes them: split s keeps
+    /// indices s, s + S, ..., s + (n - 1) S. A record with fewer excerpts keeps them all.
+    /// </summary>
+    public NeuronRecord WithExcerptsPerSplit(int perSplit)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(perSplit, 1);
+        return this with
+        {
+            MostPositiveActivationRecords = [.. MostPositiveActivationRecords.Take(perSplit * TopSplits.Length)],
+            RandomSample = [.. RandomSample.Take(perSplit * RandomSplits.Length)],
+        };
+    }
+
     /// <summary>A split's top and random excerpts 1:1: as many of each as the smaller part has (the strongest top ones first).</summary>
     IReadOnlyList<ActivationRecord> Split(string split)
     {

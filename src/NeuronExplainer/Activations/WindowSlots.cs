@@ -83,7 +83,7 @@ sealed class WindowSlots
         Checkpointing.Read<long>(reader, ids);
         Checkpointing.Read<float>(reader, keys);
         if (reader.ReadBoolean() != activations is not null)
-            throw new NeuronExplainerException("the collection checkpoint was written under a memory plan that kept top-K activations differently; run collect with the same --memory, or --force to start over");
+            throw new NeuronExplainerException($"the collection checkpoint was written under a memory plan that kept top-K activations differently; collect with the same CollectionSettings.MemoryBudget, or {Collector.StartOverAdvice}");
         if (activations is not null) Checkpointing.Read<float>(reader, activations);
     }
 }

@@ -10,8 +10,9 @@ namespace NeuronExplainer.Explanations;
 /// <param name="BootstrapSeed">Seed of the scores' bootstrap intervals.</param>
 /// <param name="Control">Marks every result as a control's (the explainer hands out other neurons' explanations).</param>
 /// <param name="Scorers">Score the chosen explanation on the valid split, each stored by method; null for simulation correlation alone.</param>
+/// <param name="Protocol">Which excerpts of each split are used; null for <see cref="ExplanationProtocol.Ours"/> (all of them).</param>
 public sealed record ExplanationFlowOptions(int Samples = 1, int Revisions = 0, int Counterexamples = 3, int BootstrapSeed = 0,
-    ControlKind Control = ControlKind.None, IReadOnlyList<IScorer>? Scorers = null);
+    ControlKind Control = ControlKind.None, IReadOnlyList<IScorer>? Scorers = null, ExplanationProtocol? Protocol = null);
 
 /// <summary>
 /// One neuron's work, in two resumable steps that each end in one stored result.
@@ -29,6 +30,7 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
 
     public async Task<NeuronExplanationResult> ExplainAsync(ExplainerInput input, CancellationToken cancellationToken)
     {
+        input = input with { Record = Excerpts(input.Record) };
         var record = input.Record;
         if (Unexplainable(record) is { } early) return early;
 
@@ -68,6 +70,7 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
     {
         if (explained.Status != NeuronStatus.Pending || explained.Results is null || explained.ChosenIndex is not int chosen)
             throw new ArgumentException($"neuron {explained.Neuron} is {explained.Status}, not explained and waiting to be scored", nameof(explained));
+        record = Excerpts(record);
         var valid = record.ValidRecords();
         var calibrationTruth = record.CalibrationRecords().Select(r => r.Activations).ToList();
         var notes = explained.Reason is null ? new List<string>() : [explained.Reason];
@@ -94,12 +97,40 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
             scoredList.Add(new ScoredExplanation(candidates[i].Explanation, SimulationScorer.Score(valid, simulations, options.BootstrapSeed,
                 strata: TopRandomStrata(record, "valid"))));
         }
-        var kept = scoredList[newChosen!.Value];
-        var scores = new List<MethodScore>();
-        foreach (var scorer in options.Scorers ?? [new SimulationCorrelationScorer()])
-            scores.Add(await scorer.ScoreAsync(new ScorerInput(record, kept.Explanation, kept.ScoredSimulation), cancellationToken));
-        return Result(record.NeuronId, NeuronStatus.Done, Join(notes), new NeuronSimulationResults(record.NeuronId, scoredList), newChosen) with { Scores = scores };
+        var scored = Result(record.NeuronId, NeuronStatus.Done, Join(notes), new NeuronSimulationResults(record.NeuronId, scoredList), newChosen);
+        return await AddScoresAsync(record, scored, cancellationToken);
     }
+
+    /// <summary>The methods this flow's scorers give, in order.</summary>
+    public IReadOnlyList<string> ScoreMethods => [.. Scorers.SelectMany(s => s.Methods)];
+
+    /// <summary>Whether a scored result lacks a score of <see cref="ScoreMethods"/>, or has a failed one (scored again).</summary>
+    public bool LacksScores(NeuronExplanationResult result) =>
+        result is { Status: NeuronStatus.Done, ChosenIndex: not null } && ScoreMethods.Any(m => result.Scores.FirstOrDefault(s => s.Method == m) is null or { Failed: true });
+
+    /// <summary>
+    /// A scored (<see cref="NeuronStatus.Done"/>) result with every scorer's score of its chosen explanation: scorers
+    /// whose scores are missing or failed run on the stored valid simulation, the other scores are kept as they are.
+    /// So a later run with more <c>--scorers</c> adds their scores without simulating again.
+    /// </summary>
+    public async Task<NeuronExplanationResult> AddScoresAsync(NeuronRecord record, NeuronExplanationResult scored, CancellationToken cancellationToken)
+    {
+        if (scored is not { Status: NeuronStatus.Done, Results: { } results, ChosenIndex: int chosen })
+            throw new ArgumentException($"neuron {scored.Neuron} is {scored.Status}, not scored", nameof(scored));
+        var kept = results.ScoredExplanations[chosen];
+        var scores = scored.Scores.ToDictionary(s => s.Method);
+        foreach (var scorer in Scorers.Where(s => s.Methods.Any(m => scores.GetValueOrDefault(m) is null or { Failed: true })))
+        {
+            var given = await scorer.ScoreAsync(new ScorerInput(record, kept.Explanation, kept.ScoredSimulation, options.BootstrapSeed), cancellationToken);
+            if (!given.Select(g => g.Method).SequenceEqual(scorer.Methods))
+                throw new InvalidOperationException($"scorer of {string.Join(", ", scorer.Methods)} returned scores of {string.Join(", ", given.Select(g => g.Method))}");
+            foreach (var score in given) scores[score.Method] = score;
+        }
+        var order = ScoreMethods;
+        return scored with { Scores = [.. order.Select(m => scores[m]), .. scores.Values.Where(s => !order.Contains(s.Method))], UpdatedAt = DateTimeOffset.UtcNow };
+    }
+
+    IReadOnlyList<IScorer> Scorers => options.Scorers ?? [new SimulationCorrelationScorer()];
 
     /// <summary>Explain then score, for callers that do both at once.</summary>
     public async Task<NeuronExplanationResult> ExplainAndScoreAsync(ExplainerInput input, CancellationToken cancellationToken)
@@ -107,6 +138,13 @@ public sealed class ExplanationFlow(IExplainer explainer, ISimulator simulator, 
         var explained = await ExplainAsync(input, cancellationToken);
         return explained.Status == NeuronStatus.Pending ? await ScoreAsync(input.Record, explained, cancellationToken) : explained;
     }
+
+    /// <summary>The failed result of a neuron the store lists without its record (e.g. imported explanations without collated activations).</summary>
+    public NeuronExplanationResult WithoutRecord(NeuronId neuron, string store) => Result(neuron, NeuronStatus.Failed,
+        $"store {store} holds no activation record of neuron {neuron}, so there are no excerpts to explain or simulate; import its collated activations or collect", null, null);
+
+    /// <summary>The excerpts the protocol uses; applying it twice changes nothing, so explain-then-score may apply it at each step.</summary>
+    NeuronRecord Excerpts(NeuronRecord record) => (options.Protocol ?? ExplanationProtocol.Ours).Excerpts(record);
 
     NeuronExplanationResult? Unexplainable(NeuronRecord record)
     {

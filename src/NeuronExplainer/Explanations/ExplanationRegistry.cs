@@ -7,6 +7,9 @@ public sealed class ComponentContext(string? model, ILlmClient? llm)
 {
     public string Model => model ?? throw new InvalidOperationException("a component that asks an LLM was built without a model");
     public ILlmClient Llm => llm ?? throw new InvalidOperationException("a component that asks an LLM was built without a connection");
+
+    /// <summary>Whether the component is built to ask an LLM (a scorer follows the simulator: offline with the baseline one).</summary>
+    public bool AsksLlm => model is not null;
 }
 
 /// <summary>One named way to explain, simulate or score. One that <see cref="UsesLlm"/> needs a model and a connection.</summary>
@@ -31,11 +34,15 @@ public static class ExplanationRegistry
         new("all-at-once", UsesLlm: true, c => new AllAtOnceSimulator(c.Llm, c.Model)),
     ];
 
-    /// <summary>Scorers of the chosen explanation; one that asks an LLM is built with the simulator's model.</summary>
+    /// <summary>Scorers of the chosen explanation; a judging one asks the simulator's LLM, or judges offline with the baseline simulator.</summary>
     public static IReadOnlyList<Registration<IScorer>> Scorers { get; } =
     [
-        new(SimulationCorrelationScorer.MethodName, UsesLlm: false, _ => new SimulationCorrelationScorer()),
+        new(SimulationCorrelationScorer.Name, UsesLlm: false, _ => new SimulationCorrelationScorer()),
+        new(JudgedScorer.DetectionName, UsesLlm: false, c => new JudgedScorer(JudgeTask.Detection, Judge(c))),
+        new(JudgedScorer.FuzzingName, UsesLlm: false, c => new JudgedScorer(JudgeTask.Fuzzing, Judge(c))),
     ];
+
+    static IExcerptJudge Judge(ComponentContext c) => c.AsksLlm ? new LlmJudge(c.Llm, c.Model) : new BaselineJudge();
 
     /// <summary>
     /// The component <paramref name="name"/> chooses: the registered one of that name that asks no LLM, or else the

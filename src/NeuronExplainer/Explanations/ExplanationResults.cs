@@ -55,6 +55,9 @@ public interface IExplanationResultStore
     /// <summary>Chosen explanation and score of every result, cheap enough for a listing of tens of thousands of neurons.</summary>
     IReadOnlyList<NeuronScore> ListScores(int? layer = null);
 
+    /// <summary>Every stored per-method score (without details) of every result, read without parsing the results.</summary>
+    IReadOnlyList<MethodScoreRow> ListMethodScores(int? layer = null);
+
     /// <summary>
     /// Claims the work on one result for <see cref="WorkClaim.Owner"/> until <see cref="WorkClaim.Until"/>, atomically:
     /// true when no claim was held, it had expired by <paramref name="now"/>, or it was the owner's own. (A PostgreSQL
@@ -65,7 +68,15 @@ public interface IExplanationResultStore
     void RenewClaims(string owner, DateTimeOffset until);
     /// <summary>Drops the claim if <see cref="WorkClaim.Owner"/> still holds it.</summary>
     void ReleaseClaim(WorkClaim claim);
+
+    /// <summary>The <see cref="ExplanationProtocol"/> the store's results were made under; null until a run recorded one.</summary>
+    string? GetProtocol();
+    /// <summary>Records <paramref name="protocol"/> unless the store has one already, atomically; returns the one it holds now.</summary>
+    string RecordProtocol(string protocol);
 }
 
 /// <summary>A run's claim on the work of one result (neuron, explainer, simulator), held until it is released or expires.</summary>
 public sealed record WorkClaim(NeuronId Neuron, string Explainer, string Simulator, string Owner, DateTimeOffset Until);
+
+/// <summary>One stored per-method score of one result, for summaries per method.</summary>
+public sealed record MethodScoreRow(NeuronId Neuron, string Explainer, string Simulator, ControlKind Control, MethodScore Score);

@@ -131,10 +131,14 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
         }
     }
 
-    /// <summary>The outcome when <paramref name="existing"/> leaves nothing to do for <paramref name="step"/>; null when there is work.</summary>
-    static NeuronOutcome? Settled(NeuronExplanationResult? existing, RunStep step)
+    /// <summary>
+    /// The outcome when <paramref name="existing"/> leaves nothing to do for <paramref name="step"/>; null when there is
+    /// work, which for a scored result is adding the scores of scorers it lacks.
+    /// </summary>
+    NeuronOutcome? Settled(NeuronExplanationResult? existing, RunStep step)
     {
         bool explained = existing is { Status: NeuronStatus.Pending or NeuronStatus.Done or NeuronStatus.NoActivations };
+        if (step != RunStep.Explain && existing is not null && flow.LacksScores(existing)) return null;
         if (existing is { Status: NeuronStatus.Done or NeuronStatus.NoActivations } || (step == RunStep.Explain && explained)) return NeuronOutcome.AlreadyDone;
         if (step == RunStep.Score && !explained) return NeuronOutcome.NotExplained;
         return null;
@@ -143,12 +147,13 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
     async Task<(NeuronOutcome?, NeuronStatus?)> WorkAsync(NeuronId id, RunStep step, NeuronExplanationResult? existing, CancellationToken cancellationToken)
     {
         bool explained = existing is { Status: NeuronStatus.Pending };
-        var record = records.GetNeuronRecord(id)
-            ?? throw new NeuronExplainerException($"store {records.Location} lists neuron {id} but holds no record of it; run collect again");
+        // An import may bring explanations of neurons without their collated activations: nothing to simulate on.
+        var record = records.GetNeuronRecord(id);
         NeuronExplanationResult result;
         try
         {
-            result = step switch
+            result = record is null ? flow.WithoutRecord(id, records.Location)
+                : existing is { Status: NeuronStatus.Done } ? await flow.AddScoresAsync(record, existing, cancellationToken) : step switch
             {
                 RunStep.Score => await flow.ScoreAsync(record, existing!, cancellationToken),
                 RunStep.Explain => await flow.ExplainAsync(Input(record), cancellationToken),

@@ -12,8 +12,14 @@ public sealed record ExplanationSettings
     public string ExplainerMethod { get; init; } = "pairs";
     /// <summary>A registered simulator that asks no LLM (<see cref="ExplanationRegistry.Simulators"/>), or the model of an LLM simulator.</summary>
     public string Simulator { get; init; } = BaselineExplainer.BaselineName;
-    /// <summary>The registered LLM simulator that asks <see cref="Simulator"/> when that is a model.</summary>
-    public string SimulatorMethod { get; init; } = "chat";
+    /// <summary>
+    /// The registered LLM simulator that asks <see cref="Simulator"/> when that is a model; null for the protocol's choice
+    /// (<see cref="ExplanationProtocol.SimulatorMethod"/>: chat under ours; under the paper's, all-at-once when the server
+    /// echoes prompt logprobs for the model, else chat).
+    /// </summary>
+    public string? SimulatorMethod { get; init; }
+    /// <summary>The <see cref="ExplanationProtocol"/> by name: which excerpts are explained and scored on.</summary>
+    public string Protocol { get; init; } = ExplanationProtocol.Ours.Name;
     /// <summary>The OpenAI-compatible server's API root; read only when a component asks an LLM.</summary>
     public string BaseUrl { get; init; } = LlmEndpoint.OpenAiBaseUrl.ToString();
     public string ApiKeyEnv { get; init; } = LlmEndpoint.DefaultApiKeyEnv;
@@ -34,7 +40,7 @@ public sealed record ExplanationSettings
     /// <summary>The control run after scoring (<see cref="ControlKind.Shuffled"/>), or none.</summary>
     public ControlKind Control { get; init; }
     /// <summary>Registered scorers (<see cref="ExplanationRegistry.Scorers"/>) of the chosen explanation, each stored by method.</summary>
-    public IReadOnlyList<string> Scorers { get; init; } = [SimulationCorrelationScorer.MethodName];
+    public IReadOnlyList<string> Scorers { get; init; } = [SimulationCorrelationScorer.Name];
 }
 
 /// <summary>
@@ -52,9 +58,11 @@ public sealed class ExplanationSession : IDisposable
     readonly IReadOnlySet<NeuronId>? only;
 
     ExplanationSession(ExplanationSettings settings, IExplainer explainer, ISimulator simulator, IReadOnlyList<IScorer> scorers, LlmPipeline? llm,
-        bool ownsLlm, IReadOnlySet<NeuronId>? only = null)
+        bool ownsLlm, string? simulatorChoice, IReadOnlySet<NeuronId>? only = null)
     {
         this.settings = settings;
+        Protocol = ExplanationProtocol.Find(settings.Protocol);
+        SimulatorChoice = simulatorChoice;
         Explainer = explainer;
         Simulator = simulator;
         Scorers = scorers;
@@ -67,6 +75,10 @@ public sealed class ExplanationSession : IDisposable
     public ISimulator Simulator { get; }
     public IReadOnlyList<IScorer> Scorers { get; }
     public ExplanationSettings Settings => settings;
+    public ExplanationProtocol Protocol { get; }
+
+    /// <summary>Why the LLM simulator method was chosen when the protocol chose it (null when it was named or none asks an LLM).</summary>
+    public string? SimulatorChoice { get; }
 
     /// <summary>What the LLM calls used so far; null when no component asks an LLM.</summary>
     public LlmUsage? Usage => llm?.Usage;
@@ -78,30 +90,63 @@ public sealed class ExplanationSession : IDisposable
         Require(settings.Samples is >= 1 and <= 20, nameof(settings.Samples), $"must be between 1 and 20, got {settings.Samples}");
         Require(settings.Revisions is >= 0 and <= 10, nameof(settings.Revisions), $"must be between 0 and 10, got {settings.Revisions}");
         Require(settings.Concurrency is >= 1 and <= 256, nameof(settings.Concurrency), $"must be between 1 and 256, got {settings.Concurrency}");
+        var protocol = ExplanationProtocol.Find(settings.Protocol);
         // The baseline simulator reads back the baseline's own format; it cannot simulate prose.
         if (settings.Simulator == BaselineExplainer.BaselineName && settings.Explainer != BaselineExplainer.BaselineName)
             throw SettingException.Of<ExplanationSettings>(nameof(settings.Simulator),
                 $"{settings.Simulator} reads only baseline explanations, not those of {settings.Explainer}; name an LLM simulator");
         var (explainer, explainerModel) = ExplanationRegistry.Resolve(ExplanationRegistry.Explainers, settings.Explainer, settings.ExplainerMethod,
             nameof(settings.ExplainerMethod));
-        var (simulator, simulatorModel) = ExplanationRegistry.Resolve(ExplanationRegistry.Simulators, settings.Simulator, settings.SimulatorMethod,
-            nameof(settings.SimulatorMethod));
+        bool simulatorAsksLlm = !ExplanationRegistry.Simulators.Any(r => !r.UsesLlm && r.Name == settings.Simulator);
+        string? method = settings.SimulatorMethod ?? protocol.SimulatorMethod, choice = null;
+        // A method that is named is checked before connecting; only the paper's choice needs the server.
+        if (method is not null) ExplanationRegistry.Resolve(ExplanationRegistry.Simulators, settings.Simulator, method, nameof(settings.SimulatorMethod));
 
         LlmPipeline? llm = null;
-        var models = new[] { explainerModel, simulatorModel }.OfType<string>().Distinct().ToList();
+        var models = new[] { explainerModel, simulatorAsksLlm ? settings.Simulator : null }.OfType<string>().Distinct().ToList();
         if (models.Count > 0)
         {
             var endpoint = LlmEndpoint.Parse(settings.BaseUrl, settings.ApiKeyEnv);
             var prices = settings.PricesFile is { } path ? PriceTable.Load(path) : PriceTable.Default;
             var options = new LlmPipelineOptions { MaxCost = settings.MaxCost, Concurrency = settings.Concurrency, DryRun = settings.DryRun };
             llm = await LlmPipeline.ConnectAsync(endpoint, models, options, prices, cache, cancellationToken);
+            if (simulatorAsksLlm && method is null)
+                (method, choice) = await ChooseSimulatorMethodAsync(endpoint, settings.Simulator, settings.DryRun, cancellationToken);
         }
+        var (simulator, simulatorModel) = ExplanationRegistry.Resolve(ExplanationRegistry.Simulators, settings.Simulator, method ?? "chat",
+            nameof(settings.SimulatorMethod));
         IExplainer builtExplainer = explainer.Create(new ComponentContext(explainerModel, llm));
         ISimulator builtSimulator = simulator.Create(new ComponentContext(simulatorModel, llm));
-        var scorers = settings.Scorers.Select(name => ExplanationRegistry.Find(ExplanationRegistry.Scorers, name, nameof(settings.Scorers))
+        var scorers = settings.Scorers.Distinct().Select(name => ExplanationRegistry.Find(ExplanationRegistry.Scorers, name, nameof(settings.Scorers))
             .Create(new ComponentContext(simulatorModel, llm))).ToList();
         if (settings.DryRun) (builtExplainer, builtSimulator) = (new DryRunExplainer(builtExplainer), new DryRunSimulator(builtSimulator));
-        return new ExplanationSession(settings, builtExplainer, builtSimulator, scorers, llm, ownsLlm: true);
+        return new ExplanationSession(settings, builtExplainer, builtSimulator, scorers, llm, ownsLlm: true, choice);
+    }
+
+    /// <summary>
+    /// The paper's simulator where the server can run it: all-at-once when one echoed completion of <paramref name="model"/>
+    /// comes back with prompt logprobs, else chat; with the reason. A dry run sends nothing, so it assumes chat.
+    /// </summary>
+    static async Task<(string Method, string Reason)> ChooseSimulatorMethodAsync(LlmEndpoint endpoint, string model, bool dryRun,
+        CancellationToken cancellationToken)
+    {
+        if (dryRun) return ("chat", "simulator chat: a dry run does not ask the server whether it echoes prompt logprobs for all-at-once");
+        var probe = (await LlmServerCheck.RunAsync(endpoint, chatModel: null, completionModel: model, TimeSpan.FromSeconds(30), cancellationToken)).Single();
+        return probe is { Answered: true, Logprobs: true }
+            ? ("all-at-once", $"simulator all-at-once: the server echoes prompt logprobs for {model}")
+            : ("chat", $"simulator chat: the server gave no echoed prompt logprobs for {model} ({(probe.Answered ? "the answer had none" : probe.Detail)}), so all-at-once cannot run");
+    }
+
+    /// <summary>
+    /// Checks that the store's results were made under this session's protocol, recording it in a store that has none
+    /// yet (not in a dry run), so scores made under two protocols never sit in one store as if they compared.
+    /// </summary>
+    public void CheckProtocol(IExplanationResultStore results)
+    {
+        string recorded = settings.DryRun ? results.GetProtocol() ?? Protocol.Name : results.RecordProtocol(Protocol.Name);
+        if (recorded != Protocol.Name)
+            throw SettingException.Of<ExplanationSettings>(nameof(settings.Protocol),
+                $"is '{Protocol.Name}', but the store holds results made under protocol '{recorded}'; expected '{recorded}', or use another store");
     }
 
     /// <summary>
@@ -121,9 +166,12 @@ public sealed class ExplanationSession : IDisposable
 
     /// <summary>Runs <paramref name="step"/> over <paramref name="neurons"/>, each result stored when it is finished.</summary>
     public Task<RunCounts> RunAsync(INeuronRecordStore records, IExplanationResultStore results, IReadOnlyList<NeuronId> neurons, RunStep step,
-        Action<RunProgress>? progress = null, CancellationToken cancellationToken = default) =>
-        new ExplanationRunner(records, results, new ExplanationFlow(Explainer, Simulator, FlowOptions()), settings.Concurrency, settings.DryRun)
+        Action<RunProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        CheckProtocol(results);
+        return new ExplanationRunner(records, results, new ExplanationFlow(Explainer, Simulator, FlowOptions()), settings.Concurrency, settings.DryRun)
             .RunAsync(neurons, step, progress, cancellationToken);
+    }
 
     /// <summary>
     /// A session that scores the chosen explanation of each neuron stored under explainer <paramref name="source"/>
@@ -136,7 +184,8 @@ public sealed class ExplanationSession : IDisposable
         if (stored.Count == 0)
             throw new NeuronExplainerException($"store {records.Location} holds no scored explanations by '{source}' to score");
         var assigned = new AssignedExplanations(source, stored, $"the neuron has no explanation by '{source}'");
-        return new ExplanationSession(settings with { Samples = 1, Revisions = 0 }, assigned, Simulator, Scorers, llm, ownsLlm: false, assigned.Neurons.ToHashSet());
+        return new ExplanationSession(settings with { Samples = 1, Revisions = 0 }, assigned, Simulator, Scorers, llm, ownsLlm: false, SimulatorChoice,
+            assigned.Neurons.ToHashSet());
     }
 
     /// <summary>Whether the control follows a step that ended with <paramref name="counts"/>: asked for, scored, not stopped early, not a dry run.</summary>
@@ -150,6 +199,7 @@ public sealed class ExplanationSession : IDisposable
     public Task<RunCounts> RunControlAsync(INeuronRecordStore records, IExplanationResultStore results, IReadOnlyList<NeuronId> neurons,
         Action<RunProgress>? progress = null, CancellationToken cancellationToken = default)
     {
+        CheckProtocol(results);
         var chosen = Chosen(results, neurons, Explainer.Name, Simulator.Name);
         var shuffled = ShuffledControl.Create(Explainer.Name, chosen, settings.Seed);
         var options = FlowOptions() with { Samples = 1, Revisions = 0, Control = ControlKind.Shuffled };
@@ -161,6 +211,10 @@ public sealed class ExplanationSession : IDisposable
     public IReadOnlyList<LayerSummary> Summarize(IExplanationResultStore results, IReadOnlyCollection<NeuronId> neurons) =>
         RunSummary.Build(results, neurons, Explainer.Name, Simulator.Name);
 
+    /// <summary>Per layer and in all, each method of this session's scorers over <paramref name="neurons"/>, with the control's beside it.</summary>
+    public IReadOnlyList<MethodSummary> SummarizeByMethod(IExplanationResultStore results, IReadOnlyCollection<NeuronId> neurons) =>
+        RunSummary.ByMethod(results, neurons, Explainer.Name, Simulator.Name, [.. Scorers.SelectMany(s => s.Methods)]);
+
     /// <summary>Per layer, the share of value slots the simulator left without a value; null unless it can leave any (all-at-once).</summary>
     public IReadOnlyList<NoValueShare>? NoValueShares(IExplanationResultStore results, IReadOnlyCollection<NeuronId> neurons) =>
         Simulator is AllAtOnceSimulator ? RunSummary.NoValueShares(results, neurons, Explainer.Name, Simulator.Name) : null;
@@ -170,7 +224,7 @@ public sealed class ExplanationSession : IDisposable
         if (ownsLlm) llm?.Dispose();
     }
 
-    ExplanationFlowOptions FlowOptions() => new(settings.Samples, settings.Revisions, BootstrapSeed: settings.Seed, Scorers: Scorers);
+    ExplanationFlowOptions FlowOptions() => new(settings.Samples, settings.Revisions, BootstrapSeed: settings.Seed, Scorers: Scorers, Protocol: Protocol);
 
     /// <summary>Each neuron's chosen explanation by <paramref name="explainer"/> (done results; of any simulator when null).</summary>
     static Dictionary<NeuronId, string> Chosen(IExplanationResultStore results, IReadOnlyList<NeuronId> neurons, string explainer, string? simulator)

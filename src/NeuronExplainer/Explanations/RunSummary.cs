@@ -11,6 +11,13 @@ public sealed record LayerSummary(int? Layer, int Neurons, int Done, int Failed,
     ScoreAggregate Scores, double? Median, int ControlScored, double? ControlMean);
 
 /// <summary>
+/// One scoring method's scores in one layer (or in all, with <see cref="Layer"/> null): of the pair's own chosen
+/// explanations (<see cref="Scores"/>, with <see cref="Failed"/> those the scorer could not score) and of the shuffled
+/// control beside them.
+/// </summary>
+public sealed record MethodSummary(int? Layer, string Method, ScoreAggregate Scores, int Failed, int ControlScored, double? ControlMean);
+
+/// <summary>
 /// Value slots of one layer (or of all, with <see cref="Layer"/> null) that the simulator left without a value 0..10
 /// among its top logprobs (scored as 0), over the valid-split simulations of the done neurons' chosen explanations.
 /// </summary>
@@ -34,6 +41,27 @@ public static class RunSummary
         var rows = byLayer.Select(kv => Summarize(kv.Key, neurons.Count(n => n.LayerIndex == kv.Key), kv.Value, explainer)).ToList();
         rows.Add(Summarize(null, neurons.Count, [.. byLayer.Values.SelectMany(v => v)], explainer));
         return rows;
+    }
+
+    /// <summary>Per layer, then over all, each of <paramref name="methods"/> over the selected neurons' results of the pair and its control.</summary>
+    public static IReadOnlyList<MethodSummary> ByMethod(IExplanationResultStore store, IReadOnlyCollection<NeuronId> neurons, string explainer, string simulator,
+        IReadOnlyList<string> methods)
+    {
+        var selected = neurons.ToHashSet();
+        string control = ShuffledControl.ExplainerName(explainer);
+        var byLayer = neurons.Select(n => n.LayerIndex).Distinct().Order().ToDictionary(l => l, l => store.ListMethodScores(l)
+            .Where(r => selected.Contains(r.Neuron) && r.Simulator == simulator
+                && (r.Control == ControlKind.None ? r.Explainer == explainer : r.Explainer == control))
+            .ToList());
+        var groups = byLayer.Select(kv => ((int?)kv.Key, kv.Value)).Append((null, [.. byLayer.Values.SelectMany(v => v)]));
+        return [.. groups.SelectMany(g => methods.Select(method =>
+        {
+            var rows = g.Item2.Where(r => r.Score.Method == method).ToList();
+            var real = rows.Where(r => r.Control == ControlKind.None && !r.Score.Failed).Select(r => r.Score.Value);
+            var shuffled = rows.Where(r => r.Control != ControlKind.None && r.Score.Value is not null).Select(r => r.Score.Value!.Value).ToList();
+            return new MethodSummary(g.Item1, method, ScoreAggregate.Of(real), rows.Count(r => r.Control == ControlKind.None && r.Score.Failed),
+                shuffled.Count, shuffled.Count == 0 ? null : shuffled.Average());
+        }))];
     }
 
     /// <summary>

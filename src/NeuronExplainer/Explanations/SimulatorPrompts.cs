@@ -46,16 +46,19 @@ public static class SimulatorPrompts
         sb.Append(CultureInfo.InvariantCulture, $"Neuron {number}\nWhat neuron {number} does: ")
           .Append(ExplainerPrompts.ExplanationPrefix).Append(' ').Append(explanation).Append("\nActivations:\n");
 
-    /// <summary>The chat prompt: one few-shot exchange per example, then the excerpt; the reply is one value per line.</summary>
+    /// <summary>
+    /// The chat prompt: one few-shot exchange per excerpt of every example (the question exactly as the real one is
+    /// asked, the answer exactly as the reply must be: one value per line), then the excerpt asked about.
+    /// </summary>
     public static IReadOnlyList<ChatMessage> Chat(string explanation, IReadOnlyList<string> tokens)
     {
         var messages = new List<ChatMessage> { ChatMessage.System(Intro + " Reply with the values only, one per line, in token order.") };
         foreach (var example in FewShotExamples.All)
-        {
-            var excerpt = example.Excerpts[0];
-            messages.Add(ChatMessage.User(ChatQuestion(example.Explanation, excerpt.Tokens)));
-            messages.Add(ChatMessage.Assistant(string.Join('\n', excerpt.Values)));
-        }
+            foreach (var excerpt in example.Excerpts)
+            {
+                messages.Add(ChatMessage.User(ChatQuestion(example.Explanation, excerpt.Tokens)));
+                messages.Add(ChatMessage.Assistant(string.Join('\n', excerpt.Values)));
+            }
         messages.Add(ChatMessage.User(ChatQuestion(explanation, tokens)));
         return messages;
     }

@@ -8,7 +8,7 @@ namespace NeuronExplainer.Llm;
 /// <remarks>
 /// Failures are exceptions, never made-up answers: <see cref="LlmCallFailedException"/> (retries used up or a
 /// permanent error; per call, so the caller marks the neuron failed with its message),
-/// <see cref="LlmBudgetExceededException"/> (the next call could exceed --max-cost; stop the run cleanly) and
+/// <see cref="LlmBudgetExceededException"/> (the next call could exceed <see cref="LlmPipelineOptions.MaxCost"/>; stop the run cleanly) and
 /// <see cref="LlmDryRunException"/> (dry run: the call was counted, not sent).
 /// A caller that can reject a reply (a wrong line count, no logprobs where they are needed) passes its
 /// <see cref="ReplyCheck{TResponse}"/>: the pipeline caches only replies the check accepts and never answers

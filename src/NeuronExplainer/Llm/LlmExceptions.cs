@@ -7,7 +7,7 @@ namespace NeuronExplainer.Llm;
 public sealed class LlmCallFailedException(string message, Exception? inner = null) : NeuronExplainerException(message, inner);
 
 /// <summary>
-/// The call was not sent because its worst-case cost would take the run past --max-cost. The run should
+/// The call was not sent because its worst-case cost would take the run past <see cref="LlmPipelineOptions.MaxCost"/>. The run should
 /// stop starting new work, keep what is done, and print its summary.
 /// </summary>
 public sealed class LlmBudgetExceededException(string message) : NeuronExplainerException(message);

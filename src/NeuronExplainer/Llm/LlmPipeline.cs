@@ -13,7 +13,7 @@ namespace NeuronExplainer.Llm;
 /// Every LLM call of a run goes through here, in this order: the content-addressed cache in the store
 /// (a request answered before, in this run or an earlier one, is never paid again), the dry run (count
 /// and estimate instead of sending), the cost budget (reserve the call's worst-case cost before sending,
-/// refuse if it could exceed --max-cost), the concurrency limit, retries with jittered exponential
+/// refuse if it could exceed <see cref="LlmPipelineOptions.MaxCost"/>), the concurrency limit, retries with jittered exponential
 /// backoff (429 honouring Retry-After, 5xx, timeouts, broken bodies; bounded in attempts and time), and
 /// finally the cache write and a ledger entry per call. Only replies the caller's <see cref="ReplyCheck{TResponse}"/>
 /// accepts are cached or shared with a concurrent identical call; a cached reply it rejects (e.g. written by a
@@ -50,11 +50,11 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     public LlmPipeline(ILlmClient backend, LlmEndpoint endpoint, LlmPipelineOptions options, PriceTable prices, ILlmStore store,
         TimeProvider? time = null, bool ownsBackend = false)
     {
-        if (options.Concurrency < 1) throw new NeuronExplainerException($"--concurrency must be at least 1, got {options.Concurrency}");
-        if (options.MaxAttempts < 1) throw new NeuronExplainerException($"the number of attempts per LLM call must be at least 1, got {options.MaxAttempts}");
+        if (options.Concurrency < 1) throw SettingException.Of<LlmPipelineOptions>(nameof(options.Concurrency), $"is {options.Concurrency}; expected at least 1");
+        if (options.MaxAttempts < 1) throw SettingException.Of<LlmPipelineOptions>(nameof(options.MaxAttempts), $"is {options.MaxAttempts}; expected at least 1 attempt per LLM call");
         if (options.MaxConsecutiveFailures < 1)
-            throw new NeuronExplainerException($"the number of consecutive failed LLM calls that stops a run must be at least 1, got {options.MaxConsecutiveFailures}");
-        if (options.MaxCost is < 0) throw new NeuronExplainerException($"--max-cost must not be negative, got {options.MaxCost}");
+            throw SettingException.Of<LlmPipelineOptions>(nameof(options.MaxConsecutiveFailures), $"is {options.MaxConsecutiveFailures}; expected at least 1 failed call in a row before a run stops");
+        if (options.MaxCost is < 0) throw SettingException.Of<LlmPipelineOptions>(nameof(options.MaxCost), $"is {options.MaxCost}; expected a budget of 0 or more US dollars");
         _backend = backend;
         _ownedBackend = ownsBackend ? backend as IDisposable : null;
         _endpoint = endpoint;
@@ -229,7 +229,7 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         {
             if (_options.MaxCost is decimal max && _usage.Cost + _reserved + worstCase > max)
                 throw new LlmBudgetExceededException(
-                    $"budget reached: spent ${_usage.Cost:0.####} of --max-cost ${max:0.####}; the next {call.Kind} call{For(call.Context)} could cost up to ${worstCase:0.####}, so it was not sent");
+                    $"budget reached: spent ${_usage.Cost:0.####} of LlmPipelineOptions.MaxCost ${max:0.####}; the next {call.Kind} call{For(call.Context)} could cost up to ${worstCase:0.####}, so it was not sent");
             _reserved += worstCase;
         }
     }

@@ -27,7 +27,11 @@ public sealed record TokenUsage(int PromptTokens, int CompletionTokens);
 /// not (a caller that needs them must treat null as "logprobs missing", never as zeros).
 /// </param>
 /// <param name="FinishReason">"stop", "length" (hit MaxTokens), ... or null if not reported.</param>
-public sealed record ChatChoice(int Index, string Content, IReadOnlyList<TokenLogprob>? Logprobs, string? FinishReason);
+public sealed record ChatChoice(int Index, string Content, IReadOnlyList<TokenLogprob>? Logprobs, string? FinishReason)
+{
+    /// <summary>The model's refusal message (the chat API's <c>message.refusal</c>), when it refused instead of answering.</summary>
+    public string? Refusal { get; init; }
+}
 
 /// <summary>A chat completion: its choices and token usage (null if the server did not report it).</summary>
 public sealed record ChatResponse(IReadOnlyList<ChatChoice> Choices, TokenUsage? Usage);

@@ -12,12 +12,16 @@ namespace NeuronExplainer.Llm;
 public sealed record LlmProbe(string Method, string Model, bool Answered, string Detail, bool? Logprobs, TimeSpan Latency);
 
 /// <summary>
-/// Tells what a server can do for the simulators with one tiny call per method: a chat call with top
-/// logprobs (the chat simulator needs them, otherwise only sampled values are possible) and an echoed
-/// completion with logprobs (the paper's all-at-once simulator). The calls bypass cache and ledger.
+/// Tells what a server can do for the simulators and judges with one tiny call per method: a chat call with top
+/// logprobs (the chat simulator needs them, otherwise only sampled values are possible), a one-token yes/no chat
+/// answer (detection and fuzzing read its yes/no logprobs for AUC) and an echoed completion with logprobs (the paper's
+/// all-at-once simulator). The calls bypass cache and ledger.
 /// </summary>
 public static class LlmServerCheck
 {
+    /// <summary>The probe of a one-token yes/no answer with both words among its top logprobs (detection and fuzzing AUC).</summary>
+    public const string YesNoMethod = "chat (yes/no)";
+
     public static async Task<IReadOnlyList<LlmProbe>> RunAsync(LlmEndpoint endpoint, string? chatModel, string? completionModel,
         TimeSpan timeout, CancellationToken cancellationToken = default)
     {
@@ -32,6 +36,16 @@ public static class LlmServerCheck
                     MaxTokens: 5, Temperature: 0, TopLogprobs: 5);
                 var choice = (await backend.ChatAsync(request, context, cancellationToken: ct).ConfigureAwait(false)).Choices[0];
                 return (choice.Content, choice.Logprobs is { Count: > 0 } l && l.Any(t => t.TopLogprobs.Count > 0));
+            }, cancellationToken).ConfigureAwait(false));
+        if (chatModel is not null)
+            probes.Add(await ProbeAsync(YesNoMethod, chatModel, timeout, async ct =>
+            {
+                var request = new ChatRequest(chatModel, [ChatMessage.User("Answer with one word, yes or no: is sea water salty?")],
+                    MaxTokens: 1, Temperature: 0, TopLogprobs: 5);
+                var choice = (await backend.ChatAsync(request, context, cancellationToken: ct).ConfigureAwait(false)).Choices[0];
+                // Detection's AUC needs the answer as one token whose top alternatives hold both words.
+                var words = choice.Logprobs is [var first, ..] ? first.TopLogprobs.Select(t => t.Token.Trim().ToLowerInvariant()).ToHashSet() : [];
+                return (choice.Content, words.Contains("yes") && words.Contains("no"));
             }, cancellationToken).ConfigureAwait(false));
         if (completionModel is not null)
             probes.Add(await ProbeAsync("completions (echo)", completionModel, timeout, async ct =>

@@ -14,13 +14,13 @@ public sealed record LlmEndpoint(Uri BaseUrl, string ApiKeyEnv = LlmEndpoint.Def
     public const string DefaultApiKeyEnv = "OPENAI_API_KEY";
     public static readonly Uri OpenAiBaseUrl = new("https://api.openai.com/v1");
 
-    /// <summary>The endpoint of the --base-url and --api-key-env options, or one error saying what is wrong with them.</summary>
+    /// <summary>The endpoint of a base URL and a key variable's name, or one <see cref="SettingException"/> naming the one that is wrong.</summary>
     public static LlmEndpoint Parse(string baseUrl, string apiKeyEnv)
     {
         if (!Uri.TryCreate(baseUrl, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps))
-            throw new NeuronExplainerException($"--base-url '{baseUrl}' is not an http(s) URL such as http://localhost:8000/v1");
+            throw SettingException.Of<LlmEndpoint>(nameof(BaseUrl), $"'{baseUrl}' is not an http(s) URL; expected one such as http://localhost:8000/v1");
         if (string.IsNullOrWhiteSpace(apiKeyEnv))
-            throw new NeuronExplainerException("--api-key-env needs the name of an environment variable, such as OPENAI_API_KEY");
+            throw SettingException.Of<LlmEndpoint>(nameof(ApiKeyEnv), $"is '{apiKeyEnv}'; expected the name of an environment variable, such as OPENAI_API_KEY");
         return new LlmEndpoint(uri, apiKeyEnv);
     }
 

@@ -64,7 +64,7 @@ public sealed class OpenAiCompatibleBackend : ILlmClient, IDisposable
         string? key = Environment.GetEnvironmentVariable(endpoint.ApiKeyEnv);
         if (checkServer && string.IsNullOrEmpty(key) && !endpoint.IsLocal)
             throw new NeuronExplainerException(
-                $"no API key for the LLM server {endpoint.BaseUrl}: environment variable {endpoint.ApiKeyEnv} is not set; set it or name another one with --api-key-env");
+                $"no API key for the LLM server {endpoint.BaseUrl}: environment variable {endpoint.ApiKeyEnv} (LlmEndpoint.ApiKeyEnv) is not set; set it or name another one");
         var backend = new OpenAiCompatibleBackend(endpoint, key);
         try
         {
@@ -131,7 +131,7 @@ public sealed class OpenAiCompatibleBackend : ILlmClient, IDisposable
         catch (LlmServerException e) when (e.Status is 401 or 403)
         {
             throw new NeuronExplainerException(noKey
-                ? $"the LLM server {server} needs an API key (HTTP {e.Status}): set environment variable {Endpoint.ApiKeyEnv} or name another one with --api-key-env"
+                ? $"the LLM server {server} needs an API key (HTTP {e.Status}): set environment variable {Endpoint.ApiKeyEnv} (LlmEndpoint.ApiKeyEnv) or name another one"
                 : $"the LLM server {server} refused the API key from environment variable {Endpoint.ApiKeyEnv} (HTTP {e.Status})", e);
         }
         catch (LlmServerException e)

@@ -53,7 +53,8 @@ internal static class OpenAiWire
             if (choice.TryGetProperty("logprobs", out var lp) && lp.ValueKind == JsonValueKind.Object
                 && lp.TryGetProperty("content", out var tokens) && tokens.ValueKind == JsonValueKind.Array)
                 logprobs = tokens.EnumerateArray().Select(ChatToken).ToList();
-            choices.Add(new ChatChoice(IndexOf(choice, choices.Count), content, logprobs, FinishReason(choice)));
+            string? refusal = message.TryGetProperty("refusal", out var r) && r.ValueKind == JsonValueKind.String ? r.GetString() : null;
+            choices.Add(new ChatChoice(IndexOf(choice, choices.Count), content, logprobs, FinishReason(choice)) { Refusal = refusal });
         }
         return new ChatResponse(choices, Usage(root));
     });

@@ -83,6 +83,6 @@ public sealed class PriceTable
         return snapshot is not null
             ? _prices[snapshot]
             : throw new NeuronExplainerException(
-                $"no price known for model '{model}' on {endpoint.BaseUrl}; pass --prices FILE with {{\"{model}\": {{\"prompt_per_million\": USD, \"completion_per_million\": USD}}}} (0 for a free server)");
+                $"no price known for model '{model}' on {endpoint.BaseUrl}; give a price table (PriceTable.Load) with {{\"{model}\": {{\"prompt_per_million\": USD, \"completion_per_million\": USD}}}} (0 for a free server)");
     }
 }

@@ -72,7 +72,7 @@ public static class OpenAiDataset
                 if (chosen.Count > 0)
                 {
                     var line = new NeuronSimulationResults(id, [.. chosen.SelectMany(r => r.Results!.ScoredExplanations)]);
-                    Write(FilePath(staging, Explanations, id, ".jsonl"), line, DatasetJson.Default.NeuronSimulationResults, options);
+                    WriteNode(FilePath(staging, Explanations, id, ".jsonl"), WithMethodScores(line, chosen), options);
                     results += chosen.Count;
                 }
                 if (store.GetActivationBasedTokens(id) is { } table)
@@ -105,6 +105,9 @@ public static class OpenAiDataset
     /// write when it would replace anything the store holds, bring records into a store holding a collection, or
     /// bring explanations of neurons that collection lacks (see <see cref="RefuseMixing"/>).
     /// </summary>
+    /// <summary>What to do when an import is refused for mixing; a front end may say it with its own options (CLI flags).</summary>
+    public const string ReplaceAdvice = "import into another store, or import with replace set to import anyway (replacing what the store holds)";
+
     public static DatasetTransferSummary Import(string inputDirectory, INeuronStore store, string source = "openai", Progress? progress = null,
         bool replace = false)
     {
@@ -187,14 +190,14 @@ public static class OpenAiDataset
             {
                 Explanations when collection is not null && !known.Contains(id) =>
                     $"neuron {id} is not one of the {known.Count} neurons the store collected from {collection.Model}",
-                Explanations when explained.Contains(id) => $"the store already holds explanations of neuron {id} under '{source}'; import under another --source",
+                Explanations when explained.Contains(id) => $"the store already holds explanations of neuron {id} under '{source}'; import under another OpenAiDataset.Import.source",
                 Explanations => null,
                 _ when collection is not null => $"the store holds a collection of {collection.Model}, and records of another dataset would be mixed into it",
                 _ when Holds(kind, id) => $"the store already holds the {kind} of neuron {id}",
                 _ => null,
             };
             if (problem is not null)
-                throw new NeuronExplainerException($"{path}: {problem}; import into another --store, or use --force to import anyway (replacing what the store holds)");
+                throw new NeuronExplainerException($"{path}: {problem}; {ReplaceAdvice}");
         }
     }
 
@@ -289,20 +292,45 @@ public static class OpenAiDataset
     /// <summary>Writes one JSON document and a newline (so a .jsonl file holds one complete line).</summary>
     static int Write<T>(string path, T value, JsonTypeInfo<T> info, ExportOptions options)
     {
+        if (options.OpenAiFieldsOnly) return WriteNode(path, JsonSerializer.SerializeToNode(value, info)!, options);
         using var stream = File.Create(path);
-        if (options.OpenAiFieldsOnly)
-        {
-            var node = JsonSerializer.SerializeToNode(value, info)!;
-            KeepOpenAiFields(node);
-            using var writer = new Utf8JsonWriter(stream);
-            node.WriteTo(writer);
-        }
-        else
-        {
-            JsonSerializer.Serialize(stream, value, info);
-        }
+        JsonSerializer.Serialize(stream, value, info);
         stream.WriteByte((byte)'\n');
         return 1;
+    }
+
+    static int WriteNode(string path, JsonNode node, ExportOptions options)
+    {
+        if (options.OpenAiFieldsOnly) KeepOpenAiFields(node);
+        using var stream = File.Create(path);
+        using (var writer = new Utf8JsonWriter(stream)) node.WriteTo(writer);
+        stream.WriteByte((byte)'\n');
+        return 1;
+    }
+
+    /// <summary>
+    /// The explanations line with our addition <c>scores</c> on each result's chosen explanation: its score by every
+    /// method (<c>method</c>, <c>score</c>, <c>undefined_reason</c>, <c>failed</c>, <c>details</c>); not read back by import.
+    /// </summary>
+    static JsonNode WithMethodScores(NeuronSimulationResults line, IReadOnlyList<NeuronExplanationResult> results)
+    {
+        var node = JsonSerializer.SerializeToNode(line, DatasetJson.Default.NeuronSimulationResults)!;
+        var explanations = node["scored_explanations"]!.AsArray();
+        int offset = 0;
+        foreach (var result in results)
+        {
+            if (result is { ChosenIndex: int chosen, Scores.Count: > 0 })
+                explanations[offset + chosen]!["scores"] = new JsonArray([.. result.Scores.Select(m => (JsonNode)new JsonObject
+                {
+                    ["method"] = m.Method,
+                    ["score"] = m.Value,
+                    ["undefined_reason"] = m.UndefinedReason,
+                    ["failed"] = m.Failed,
+                    ["details"] = m.Details is null ? null : JsonNode.Parse(m.Details),
+                })]);
+            offset += result.Results!.ScoredExplanations.Count;
+        }
+        return node;
     }
 
     /// <summary>The fields of OpenAI's dataclasses, by <c>dataclass_name</c> (from their published code).</summary>

@@ -121,14 +121,18 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     void Migrate()
     {
         int version = CheckSchema(0);
+        bool converted = false;
         for (int next = version + 1; next <= StoreSchema.LatestVersion; next++)
         {
             InTransaction(() =>
             {
                 Execute(StoreSchema.Migrations[next - 1]);
+                converted |= ConvertLegacyDocuments();
                 Execute($"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = {next}");
             });
         }
+        // The converted store is a fraction of the old one; give the space back.
+        if (converted) Execute("VACUUM");
     }
 
     public void Batch(Action writes) => Locked(() =>
@@ -183,13 +187,10 @@ public sealed partial class SqliteNeuronStore : INeuronStore
 
     public void PutNeuronRecords(IReadOnlyList<NeuronRecord> records)
     {
-        // Encode (and validate) before the transaction, so a bad record fails the batch without holding the write lock;
-        // on all cores, since encoding a layer's records costs far more than inserting them.
-        var encoded = new (NeuronId NeuronId, double MaxActivation, byte[] Blob)[records.Count];
+        // Check before the transaction, on all cores, so a bad record fails the batch without holding the write lock.
         try
         {
-            Parallel.For(0, records.Count, i =>
-                encoded[i] = (records[i].NeuronId, records[i].MaxActivation, Encode(records[i], DatasetJson.Default.NeuronRecord, $"the record of neuron {records[i].NeuronId}")));
+            Parallel.For(0, records.Count, i => Checked(() => StoreDocuments.CheckRecord(records[i]), $"the record of neuron {records[i].NeuronId}"));
         }
         catch (AggregateException e)
         {
@@ -197,18 +198,69 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         }
         Write(() =>
         {
-            foreach (var (id, max, blob) in encoded)
+            // Windows are shared, so records are laid out one by one; deflating them (most of the cost) runs on all cores.
+            var raw = records.Select(r => StoreDocuments.EncodeRecord(r, this)).ToArray();
+            var blobs = new byte[records.Count][];
+            Parallel.For(0, records.Count, i => blobs[i] = raw[i].ToCompressed());
+            for (int i = 0; i < records.Count; i++)
             {
+                var id = records[i].NeuronId;
                 RegisterNeuron(id);
+                ReencodeResultsOnNewRecord(id, records[i], blobs[i]);
                 Execute("""
                     INSERT INTO neuron_records (layer, neuron, max_activation, record) VALUES ($layer, $neuron, $max, $record)
                     ON CONFLICT (layer, neuron) DO UPDATE SET max_activation = excluded.max_activation, record = excluded.record
-                    """, ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex), ("$max", max), ("$record", blob));
+                    """, ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex), ("$max", records[i].MaxActivation), ("$record", blobs[i]));
+                decodedRecords.Remove(id);
             }
         });
     }
 
-    public NeuronRecord? GetNeuronRecord(NeuronId id) => GetDocument("neuron_records", "record", id, DatasetJson.Default.NeuronRecord);
+    /// <summary>
+    /// Results refer to their neuron's record excerpts, so before a record is replaced by a different one, the neuron's
+    /// results are laid out again against the new record (what no longer matches is then kept inline).
+    /// </summary>
+    void ReencodeResultsOnNewRecord(NeuronId id, NeuronRecord record, byte[] blob)
+    {
+        var old = Query("SELECT record FROM neuron_records WHERE layer = $layer AND neuron = $neuron", r => (byte[])r.GetValue(0),
+            ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)).SingleOrDefault();
+        if (old is null || old.AsSpan().SequenceEqual(blob)) return;
+        var oldExcerpts = StoreDocuments.Excerpts(DecodeRecordBlob(id, old));
+        var newExcerpts = StoreDocuments.Excerpts(record);
+        foreach (var (resultId, results) in Query("SELECT id, results FROM explanation_results WHERE layer = $layer AND neuron = $neuron AND results IS NOT NULL",
+            r => (r.GetInt64(0), (byte[])r.GetValue(1)), ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)))
+        {
+            var decoded = Damaged("explanation_results", () => StoreDocuments.DecodeResults(id, results, () => oldExcerpts, this));
+            Execute("UPDATE explanation_results SET results = $results WHERE id = $id",
+                ("$results", StoreDocuments.EncodeResults(decoded, newExcerpts, this).ToCompressed()), ("$id", resultId));
+        }
+    }
+
+    /// <summary>Recently read records with the blob they came from, so explain and score, which read a neuron's record in
+    /// turn, decode it once; an entry counts only while the stored blob is the same.</summary>
+    readonly Dictionary<NeuronId, (byte[] Blob, NeuronRecord Record)> decodedRecords = [];
+    const int MaxDecodedRecords = 256;
+
+    public NeuronRecord? GetNeuronRecord(NeuronId id) => Locked(() =>
+        Query("SELECT record FROM neuron_records WHERE layer = $layer AND neuron = $neuron", r => (byte[])r.GetValue(0),
+            ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)).SingleOrDefault() is { } blob ? DecodeRecordBlob(id, blob) : null);
+
+    NeuronRecord DecodeRecordBlob(NeuronId id, byte[] blob)
+    {
+        if (decodedRecords.TryGetValue(id, out var cached) && cached.Blob.AsSpan().SequenceEqual(blob)) return cached.Record;
+        var record = Damaged("neuron_records", () => StoreDocuments.DecodeRecord(id, blob, this));
+        if (decodedRecords.Count >= MaxDecodedRecords) decodedRecords.Clear();
+        decodedRecords[id] = (blob, record);
+        return record;
+    }
+
+    /// <summary>The excerpts a neuron's results refer to, read only when a result does.</summary>
+    Func<IReadOnlyList<ActivationRecord>> ExcerptsOf(NeuronId id)
+    {
+        List<ActivationRecord>? excerpts = null;
+        return () => excerpts ??= GetNeuronRecord(id) is { } record ? StoreDocuments.Excerpts(record)
+            : throw CompactReader.Damaged($"a result of neuron {id} refers to its record, which the store does not hold");
+    }
 
     public IReadOnlyList<NeuronId> ListNeurons(int? layer = null) => Locked(() => Query(
         $"SELECT layer, neuron FROM neurons {LayerFilter(layer)} ORDER BY layer, neuron",
@@ -217,21 +269,21 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     public IReadOnlyList<int> ListLayers() => Locked(() => Query("SELECT DISTINCT layer FROM neurons ORDER BY layer", r => r.GetInt32(0)));
 
     public void PutActivationBasedTokens(NeuronId id, TokenLookupTableSummaryOfNeuron table) =>
-        PutDocument("activation_based_tokens", "summary", id, table, DatasetJson.Default.TokenLookupTableSummaryOfNeuron, "activation-based tokens");
+        PutDocument("activation_based_tokens", "summary", id, () => StoreDocuments.EncodeActivationTokens(table, this), "activation-based tokens");
 
     public TokenLookupTableSummaryOfNeuron? GetActivationBasedTokens(NeuronId id) =>
-        GetDocument("activation_based_tokens", "summary", id, DatasetJson.Default.TokenLookupTableSummaryOfNeuron);
+        GetDocument("activation_based_tokens", "summary", id, blob => StoreDocuments.DecodeActivationTokens(blob, this));
 
     public void PutWeightBasedTokens(NeuronId id, WeightBasedSummaryOfNeuron summary) =>
-        PutDocument("weight_based_tokens", "summary", id, summary, DatasetJson.Default.WeightBasedSummaryOfNeuron, "weight-based tokens");
+        PutDocument("weight_based_tokens", "summary", id, () => StoreDocuments.EncodeWeightTokens(summary, this), "weight-based tokens");
 
     public WeightBasedSummaryOfNeuron? GetWeightBasedTokens(NeuronId id) =>
-        GetDocument("weight_based_tokens", "summary", id, DatasetJson.Default.WeightBasedSummaryOfNeuron);
+        GetDocument("weight_based_tokens", "summary", id, blob => StoreDocuments.DecodeWeightTokens(blob, this));
 
     public void PutConnections(NeuronId id, NeuronConnections connections) =>
-        PutDocument("connections", "connections", id, connections, DatasetJson.Default.NeuronConnections, "connections");
+        PutDocument("connections", "connections", id, () => StoreDocuments.EncodeConnections(connections), "connections");
 
-    public NeuronConnections? GetConnections(NeuronId id) => GetDocument("connections", "connections", id, DatasetJson.Default.NeuronConnections);
+    public NeuronConnections? GetConnections(NeuronId id) => GetDocument("connections", "connections", id, StoreDocuments.DecodeConnections);
 
     public void PutCheckpoint(string stage, byte[] state) => Write(() => Execute("""
         INSERT INTO checkpoints (stage, state, updated_at) VALUES ($stage, $state, $at)
@@ -250,10 +302,12 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             throw new NeuronExplainerException($"cannot store the result of neuron {result.Neuron}: its results are of neuron {r.NeuronId}");
         if (result.ChosenIndex is int c && (c < 0 || c >= explanations.Count))
             throw new NeuronExplainerException($"cannot store the result of neuron {result.Neuron}: chosen index {c} is outside its {explanations.Count} explanations");
-        byte[]? blob = result.Results is null ? null : Encode(result.Results, DatasetJson.Default.NeuronSimulationResults, $"the explanations of neuron {result.Neuron}");
+        if (result.Results is { } checkedResults) Checked(() => StoreDocuments.CheckResults(checkedResults), $"the explanations of neuron {result.Neuron}");
         var chosen = result.ChosenIndex is int i ? explanations[i] : null;
         Write(() =>
         {
+            byte[]? blob = result.Results is null ? null
+                : StoreDocuments.EncodeResults(result.Results, GetNeuronRecord(result.Neuron) is { } record ? StoreDocuments.Excerpts(record) : null, this).ToCompressed();
             RegisterNeuron(result.Neuron);
             long id = Scalar<long>("""
                 INSERT INTO explanation_results (layer, neuron, explainer, simulator, status, reason, results, chosen_index, chosen_explanation, score, updated_at, control, chosen_by)
@@ -269,8 +323,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore
                 ("$at", FormatTime(result.UpdatedAt)), ("$control", ControlColumn(result.Control)), ("$chosen_by", result.ChosenBy));
             Execute("DELETE FROM explanation_scores WHERE result_id = $id", ("$id", id));
             foreach (var score in result.Scores)
-                Execute("INSERT INTO explanation_scores (result_id, method, score, undefined_reason) VALUES ($id, $method, $score, $reason)",
-                    ("$id", id), ("$method", score.Method), ("$score", score.Value), ("$reason", score.UndefinedReason));
+                Execute("INSERT INTO explanation_scores (result_id, method, score, undefined_reason, failed, details) VALUES ($id, $method, $score, $reason, $failed, $details)",
+                    ("$id", id), ("$method", score.Method), ("$score", score.Value), ("$reason", score.UndefinedReason), ("$failed", score.Failed),
+                    ("$details", score.Details));
             Execute("DELETE FROM explanation_search WHERE result_id = $id", ("$id", id));
             // A shuffled control scores another neuron's explanation: searching it would find the wrong neuron.
             if (result.Control != ControlKind.None) return;
@@ -280,23 +335,22 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         });
     }
 
-    /// <summary>A result's columns, its per-method scores as one JSON array of [method, score, undefined_reason] last.</summary>
+    /// <summary>A result's columns, its per-method scores as one JSON array of [method, score, undefined_reason, failed, details] last.</summary>
     const string ResultColumns = """
         layer, neuron, explainer, simulator, status, reason, results, chosen_index, updated_at, control, chosen_by,
-        (SELECT json_group_array(json_array(method, score, undefined_reason)) FROM (SELECT * FROM explanation_scores WHERE result_id = explanation_results.id ORDER BY method))
+        (SELECT json_group_array(json_array(method, score, undefined_reason, failed, details)) FROM (SELECT * FROM explanation_scores WHERE result_id = explanation_results.id ORDER BY method))
         """;
 
-    public NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator) => Locked(() => Query(
+    public NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator) => Locked(() => ReadResults(
         $"SELECT {ResultColumns} FROM explanation_results WHERE layer = $layer AND neuron = $neuron AND explainer = $explainer AND simulator = $simulator",
-        ReadResult, ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex), ("$explainer", explainer), ("$simulator", simulator)).SingleOrDefault());
+        ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex), ("$explainer", explainer), ("$simulator", simulator)).SingleOrDefault());
 
-    public IReadOnlyList<NeuronExplanationResult> GetExplanationResults(NeuronId id) => Locked(() => Query(
+    public IReadOnlyList<NeuronExplanationResult> GetExplanationResults(NeuronId id) => Locked(() => ReadResults(
         $"SELECT {ResultColumns} FROM explanation_results WHERE layer = $layer AND neuron = $neuron ORDER BY id",
-        ReadResult, ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)));
+        ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)));
 
-    public IReadOnlyList<NeuronExplanationResult> ListExplanationResults(int? layer = null) => Locked(() => Query(
-        $"SELECT {ResultColumns} FROM explanation_results {LayerFilter(layer)} ORDER BY layer, neuron, id",
-        ReadResult, ("$layer", layer)));
+    public IReadOnlyList<NeuronExplanationResult> ListExplanationResults(int? layer = null) => Locked(() => ReadResults(
+        $"SELECT {ResultColumns} FROM explanation_results {LayerFilter(layer)} ORDER BY layer, neuron, id", ("$layer", layer)));
 
     public IReadOnlyList<NeuronScore> ListScores(int? layer = null) => Locked(() => Query($"""
         SELECT layer, neuron, explainer, simulator, status, chosen_explanation, score, control FROM explanation_results
@@ -304,6 +358,15 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         """,
         r => new NeuronScore(new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), Enum.Parse<NeuronStatus>(r.GetString(4)),
             r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6)) { Control = ReadControl(r, 7) },
+        ("$layer", layer)));
+
+    public IReadOnlyList<MethodScoreRow> ListMethodScores(int? layer = null) => Locked(() => Query($"""
+        SELECT r.layer, r.neuron, r.explainer, r.simulator, r.control, s.method, s.score, s.undefined_reason, s.failed
+        FROM explanation_scores s JOIN explanation_results r ON r.id = s.result_id
+        {LayerFilter(layer).Replace("layer", "r.layer", StringComparison.Ordinal)} ORDER BY r.layer, r.neuron, r.id, s.method
+        """,
+        r => new MethodScoreRow(new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), ReadControl(r, 4),
+            new MethodScore(r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6), r.IsDBNull(7) ? null : r.GetString(7)) { Failed = r.GetBoolean(8) }),
         ("$layer", layer)));
 
     /// <summary>Longest search query accepted, in characters.</summary>
@@ -334,6 +397,15 @@ public sealed partial class SqliteNeuronStore : INeuronStore
 
     static (string Name, object? Value)[] ClaimKey(WorkClaim claim) =>
         [("$layer", claim.Neuron.LayerIndex), ("$neuron", claim.Neuron.NeuronIndex), ("$explainer", claim.Explainer), ("$simulator", claim.Simulator)];
+
+    public string? GetProtocol() => Locked(() => Query("SELECT protocol FROM explanation_protocol WHERE id = 1", r => r.GetString(0)).SingleOrDefault());
+
+    public string RecordProtocol(string protocol)
+    {
+        Write(() => Execute("INSERT INTO explanation_protocol (id, protocol, recorded_at) VALUES (1, $protocol, $at) ON CONFLICT (id) DO NOTHING",
+            ("$protocol", protocol), ("$at", FormatTime(DateTimeOffset.UtcNow))));
+        return GetProtocol()!;
+    }
 
     public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit)
     {
@@ -387,22 +459,29 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         lock (gate) connection.Dispose();
     }
 
-    NeuronExplanationResult ReadResult(SqliteDataReader r) => new(
-        new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), Enum.Parse<NeuronStatus>(r.GetString(4)),
-        r.IsDBNull(5) ? null : r.GetString(5),
-        r.IsDBNull(6) ? null : Decode((byte[])r.GetValue(6), DatasetJson.Default.NeuronSimulationResults, "explanation_results"),
-        r.IsDBNull(7) ? null : r.GetInt32(7), ParseTime(r.GetString(8)))
-    {
-        Control = ReadControl(r, 9),
-        ChosenBy = r.IsDBNull(10) ? null : r.GetString(10),
-        Scores = ReadScores(r.GetString(11)),
-    };
+    /// <summary>Results read by a query of <see cref="ResultColumns"/>; their documents are decoded after the query, since
+    /// a scored excerpt may refer to its neuron's record.</summary>
+    List<NeuronExplanationResult> ReadResults(string sql, params (string Name, object? Value)[] parameters) =>
+        Query(sql, r => (Result: new NeuronExplanationResult(
+            new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), Enum.Parse<NeuronStatus>(r.GetString(4)),
+            r.IsDBNull(5) ? null : r.GetString(5), null, r.IsDBNull(7) ? null : r.GetInt32(7), ParseTime(r.GetString(8)))
+        {
+            Control = ReadControl(r, 9),
+            ChosenBy = r.IsDBNull(10) ? null : r.GetString(10),
+            Scores = ReadScores(r.GetString(11)),
+        }, Blob: r.IsDBNull(6) ? null : (byte[])r.GetValue(6)), parameters)
+        .Select(row => row.Blob is null ? row.Result : row.Result with
+        {
+            Results = Damaged("explanation_results", () => StoreDocuments.DecodeResults(row.Result.Neuron, row.Blob, ExcerptsOf(row.Result.Neuron), this)),
+        })
+        .ToList();
 
     static List<MethodScore> ReadScores(string json)
     {
         using var document = JsonDocument.Parse(json);
         return [.. document.RootElement.EnumerateArray().Select(s => new MethodScore(s[0].GetString()!,
-            s[1].ValueKind == JsonValueKind.Null ? null : s[1].GetDouble(), s[2].ValueKind == JsonValueKind.Null ? null : s[2].GetString()))];
+            s[1].ValueKind == JsonValueKind.Null ? null : s[1].GetDouble(), s[2].ValueKind == JsonValueKind.Null ? null : s[2].GetString())
+            { Failed = s[3].GetInt32() != 0, Details = s[4].ValueKind == JsonValueKind.Null ? null : s[4].GetString() })];
     }
 
     /// <summary>A control's kind as stored (<c>shuffled</c>); null for a neuron's own explanations.</summary>
@@ -435,51 +514,44 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             throw new NeuronExplainerException($"{Location} keys units by layer and index, so it holds MLP neurons only, not {id}; expected a store schema with unit kinds");
     }
 
-    void PutDocument<T>(string table, string column, NeuronId id, T value, JsonTypeInfo<T> info, string what)
+    void PutDocument(string table, string column, NeuronId id, Func<CompactWriter> encode, string what) => Write(() =>
     {
-        byte[] blob = Encode(value, info, $"the {what} of neuron {id}");
-        Write(() =>
-        {
-            RegisterNeuron(id);
-            Execute($"""
-                INSERT INTO {table} (layer, neuron, {column}) VALUES ($layer, $neuron, $blob)
-                ON CONFLICT (layer, neuron) DO UPDATE SET {column} = excluded.{column}
-                """, ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex), ("$blob", blob));
-        });
-    }
+        byte[] blob = Checked(encode, $"the {what} of neuron {id}").ToCompressed();
+        RegisterNeuron(id);
+        Execute($"""
+            INSERT INTO {table} (layer, neuron, {column}) VALUES ($layer, $neuron, $blob)
+            ON CONFLICT (layer, neuron) DO UPDATE SET {column} = excluded.{column}
+            """, ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex), ("$blob", blob));
+    });
 
-    T? GetDocument<T>(string table, string column, NeuronId id, JsonTypeInfo<T> info) where T : class => Locked(() => Query(
+    T? GetDocument<T>(string table, string column, NeuronId id, Func<byte[], T> decode) where T : class => Locked(() => Query(
         $"SELECT {column} FROM {table} WHERE layer = $layer AND neuron = $neuron",
-        r => Decode((byte[])r.GetValue(0), info, table), ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)).SingleOrDefault());
+        r => (byte[])r.GetValue(0), ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)).SingleOrDefault() is { } blob
+            ? Damaged(table, () => decode(blob)) : null);
 
-    /// <summary>
-    /// Serialises, reads back (which runs the data model's checks, e.g. tokens and activations pairing up)
-    /// and compresses, so nothing invalid is ever written.
-    /// </summary>
-    static byte[] Encode<T>(T value, JsonTypeInfo<T> info, string what)
+    /// <summary>Runs the data model's checks (or an encoding that runs them), naming what was refused.</summary>
+    static T Checked<T>(Func<T> check, string what)
     {
         try
         {
-            byte[] json = JsonSerializer.SerializeToUtf8Bytes(value, info);
-            JsonSerializer.Deserialize(json, info);
-            using var buffer = new MemoryStream();
-            using (var gzip = new GZipStream(buffer, CompressionLevel.Fastest)) gzip.Write(json);
-            return buffer.ToArray();
+            return check();
         }
-        catch (Exception e) when (e is JsonException or ArgumentException or InvalidOperationException)
+        catch (Exception e) when (StoreDocuments.IsCheckFailure(e))
         {
-            throw new NeuronExplainerException($"cannot store {what}: {e.Message}", e);
+            throw StoreDocuments.Refused(what, e);
         }
     }
 
-    T Decode<T>(byte[] blob, JsonTypeInfo<T> info, string table)
+    static void Checked(Action check, string what) => Checked(() => { check(); return 0; }, what);
+
+    /// <summary>Decodes a stored document; one that cannot be read is reported as damaged, naming the table.</summary>
+    T Damaged<T>(string table, Func<T> decode)
     {
         try
         {
-            using var gzip = new GZipStream(new MemoryStream(blob), CompressionMode.Decompress);
-            return JsonSerializer.Deserialize(gzip, info) ?? throw new JsonException("document is null");
+            return decode();
         }
-        catch (Exception e) when (e is JsonException or InvalidDataException)
+        catch (InvalidDataException e)
         {
             throw new NeuronExplainerException($"{Location}: a document in table {table} is damaged ({e.Message})", e);
         }
@@ -520,6 +592,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         }
         catch
         {
+            ForgetUncommitted();
             if (SQLitePCL.raw.sqlite3_get_autocommit(connection.Handle) == 0) Execute("ROLLBACK");
             throw;
         }

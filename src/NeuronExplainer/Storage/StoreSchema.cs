@@ -144,5 +144,42 @@ static class StoreSchema
             expires_at INTEGER NOT NULL,
             PRIMARY KEY (layer, neuron, explainer, simulator)) WITHOUT ROWID;
         """,
+        """
+        -- Compact documents (StoreDocuments): token strings and token windows are stored once and shared; records keep
+        -- window ids and float32 activations, results refer to their record's excerpts. The gzip-JSON tables are renamed
+        -- legacy_*, converted by SqliteNeuronStore in this migration's transaction, then dropped. The new tables keep their
+        -- rowid: a WITHOUT ROWID table keeps at most ~1 KB of a row in its b-tree page and wastes most of an overflow page
+        -- per larger row.
+        CREATE TABLE token_strings (id INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);
+        CREATE TABLE windows (id INTEGER PRIMARY KEY, hash BLOB NOT NULL UNIQUE, tokens BLOB NOT NULL);
+        ALTER TABLE neuron_records RENAME TO legacy_neuron_records;
+        ALTER TABLE activation_based_tokens RENAME TO legacy_activation_based_tokens;
+        ALTER TABLE weight_based_tokens RENAME TO legacy_weight_based_tokens;
+        ALTER TABLE connections RENAME TO legacy_connections;
+        CREATE TABLE neuron_records (
+            layer INTEGER NOT NULL, neuron INTEGER NOT NULL, max_activation REAL, record BLOB NOT NULL,
+            PRIMARY KEY (layer, neuron));
+        CREATE TABLE activation_based_tokens (
+            layer INTEGER NOT NULL, neuron INTEGER NOT NULL, summary BLOB NOT NULL, PRIMARY KEY (layer, neuron));
+        CREATE TABLE weight_based_tokens (
+            layer INTEGER NOT NULL, neuron INTEGER NOT NULL, summary BLOB NOT NULL, PRIMARY KEY (layer, neuron));
+        CREATE TABLE connections (
+            layer INTEGER NOT NULL, neuron INTEGER NOT NULL, connections BLOB NOT NULL, PRIMARY KEY (layer, neuron));
+        """,
+        """
+        -- A scorer that could not score (an LLM reply unreadable after its retries) is stored failed with its reason in
+        -- undefined_reason, and scored again by the next run; details holds what a method measured beyond its number
+        -- (a JSON object, e.g. detection's counts, ablation's promoted tokens).
+        ALTER TABLE explanation_scores ADD COLUMN failed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE explanation_scores ADD COLUMN details TEXT;
+        """,
+        """
+        -- The explanation protocol (ExplanationProtocol: which excerpts are explained and scored on) of the store's
+        -- results, recorded by the first explain or score; kept apart from manifest_settings, which collect rewrites.
+        CREATE TABLE explanation_protocol (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            protocol TEXT NOT NULL,
+            recorded_at TEXT NOT NULL);
+        """,
     ];
 }

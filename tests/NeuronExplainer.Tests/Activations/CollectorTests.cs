@@ -1,3 +1,4 @@
+using NeuronExplainer.Cli;
 using System.Text.Json;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Storage;
@@ -277,7 +278,8 @@ public sealed class CollectorTests : IDisposable
         using (var stream = File.OpenWrite(file)) stream.SetLength(stream.Length / 2);
         var error = Assert.Throws<NeuronExplainerException>(() => new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake").Run(store, "test"));
         Assert.Contains("where the store recorded", error.Message);
-        Assert.Contains("--force", error.Message);
+        Assert.EndsWith(Collector.StartOverAdvice, error.Message);
+        Assert.EndsWith("run collect with --force to start over", SettingFlags.Message(error));
     }
 
     [Fact]
@@ -311,11 +313,13 @@ public sealed class CollectorTests : IDisposable
         var model = new FakeModel();
         var error = Assert.Throws<NeuronExplainerException>(() => new Collector(model, Small with { MemoryBudget = 4096 }, new CorpusOptions(corpus), "fake").Run(store, "test"));
         Assert.Matches(@"collection needs [\d.]+ KiB for its first pass, more than the memory budget of 4\.0 KiB", error.Message);
-        Assert.Contains("raise --memory", error.Message);
+        Assert.Contains("raise CollectionSettings.MemoryBudget", error.Message);
+        Assert.Contains("raise --memory", SettingFlags.Message(error));
         Assert.Equal(0, model.ForwardCalls);
         AssertEmpty(store);
-        var tooMuch = Assert.Throws<NeuronExplainerException>(() => new Collector(model, Small with { MemoryBudget = long.MaxValue / 2 }, new CorpusOptions(corpus), "fake").Run(store, "test"));
-        Assert.Contains("is more than the", tooMuch.Message);
+        var tooMuch = Assert.Throws<SettingException>(() => new Collector(model, Small with { MemoryBudget = long.MaxValue / 2 }, new CorpusOptions(corpus), "fake").Run(store, "test"));
+        Assert.Equal("CollectionSettings.MemoryBudget", tooMuch.Setting);
+        Assert.StartsWith("--memory 4294967296.0 GiB is more than the", SettingFlags.Message(tooMuch));
     }
 
     [Fact]
@@ -331,8 +335,10 @@ public sealed class CollectorTests : IDisposable
         const long budget = 3L << 30;
         var error = Assert.Throws<NeuronExplainerException>(() => MemoryPlanner.Plan(gpt2, layers, settings, census, budget));
         Assert.Contains("more than the memory budget of 3.0 GiB", error.Message);
-        Assert.Contains("token lookup sums: 36,864 neurons x 48,997 tokens seen >= --min-token-count 5 times", error.Message);
-        var count = int.Parse(System.Text.RegularExpressions.Regex.Match(error.Message, @"--min-token-count (\d+) \(keeps").Groups[1].Value);
+        Assert.Contains("token lookup sums: 36,864 neurons x 48,997 tokens seen >= CollectionSettings.MinTokenCount 5 times", error.Message);
+        var cli = SettingFlags.Message(error);
+        Assert.Contains("token lookup sums: 36,864 neurons x 48,997 tokens seen >= --min-token-count 5 times", cli);
+        var count = int.Parse(System.Text.RegularExpressions.Regex.Match(cli, @"--min-token-count (\d+) \(keeps").Groups[1].Value);
         var fits = MemoryPlanner.Plan(gpt2, layers, settings with { MinTokenCount = count }, census, budget);
         Assert.True(fits.PassBytes <= budget && fits.RecordBytes <= budget);
         Assert.Throws<NeuronExplainerException>(() => MemoryPlanner.Plan(gpt2, layers, settings with { MinTokenCount = count - 1 }, census, budget));
@@ -376,7 +382,8 @@ public sealed class CollectorTests : IDisposable
         using var store = NewStore();
         var collector = new Collector(new FakeModel(), Small, new CorpusOptions(tiny), "fake");
         var error = Assert.Throws<NeuronExplainerException>(() => collector.Run(store, "test"));
-        Assert.Contains("yields no window of --seq-len 16", error.Message);
+        Assert.Contains("yields no window of CollectionSettings.SequenceLength 16", error.Message);
+        Assert.Contains("yields no window of --seq-len 16", SettingFlags.Message(error));
         AssertEmpty(store);
     }
 
@@ -400,7 +407,7 @@ public sealed class CollectorTests : IDisposable
         var tiny = Path.Combine(directory, "tiny-broken.txt");
         File.WriteAllBytes(tiny, [(byte)'a', (byte)'b', (byte)'c', (byte)'\n', 0xff, (byte)'\n']);
         var error = Assert.Throws<NeuronExplainerException>(() => new Collector(new FakeModel(), Small, new CorpusOptions(tiny), "fake").EnsureCorpusHasAWindow());
-        Assert.Contains("yields no window of --seq-len 16", error.Message);
+        Assert.Contains("yields no window of CollectionSettings.SequenceLength 16", error.Message);
         Assert.Contains("1 of 2 lines were skipped", error.Message);
         Assert.Contains($"{tiny}:2: invalid UTF-8", error.Message);
     }
@@ -415,7 +422,8 @@ public sealed class CollectorTests : IDisposable
         var collector = new Collector(new FakeModel(), Small with { TopK = 6 }, new CorpusOptions(corpus), "fake");
         var error = Assert.Throws<NeuronExplainerException>(() => collector.Run(store, "test"));
         Assert.Contains("collect.top_k 5 vs 6", error.Message);
-        Assert.Contains("--force", error.Message);
+        Assert.Contains(Collector.StartOverAdvice + ", or use another store", error.Message);
+        Assert.Contains("run collect with --force to start over, or use another store", SettingFlags.Message(error));
         Assert.Equal(manifest!.Settings, store.GetManifest()!.Settings);
         Assert.Equal(before, JsonSerializer.Serialize(store.GetNeuronRecord(new NeuronId(0, 0))!, DatasetJson.Default.NeuronRecord));
         Assert.Null(store.GetCheckpoint(Collector.CheckpointStage));
@@ -426,9 +434,10 @@ public sealed class CollectorTests : IDisposable
     {
         Assert.Equal([0, 3, 4, 5], IndexList.Parse("0,3-5, 4", "--layers"));
         Assert.Null(IndexList.Parse("all", "--layers"));
-        Assert.Throws<NeuronExplainerException>(() => IndexList.Parse("3-1", "--layers"));
-        Assert.Throws<NeuronExplainerException>(() => IndexList.Parse("x", "--layers"));
-        var huge = Assert.Throws<NeuronExplainerException>(() => IndexList.Parse("0-2000000000", "--neurons"));
+        Assert.Equal(("Layers", "'3-1' is not a list; expected 'all' or numbers and ranges such as 0,3-5"),
+            Assert.Throws<SettingException>(() => IndexList.Parse("3-1", "Layers")) is var e ? (e.Setting, e.Problem) : default);
+        Assert.Throws<SettingException>(() => IndexList.Parse("x", "--layers"));
+        var huge = Assert.Throws<SettingException>(() => IndexList.Parse("0-2000000000", "--neurons"));
         Assert.Contains("--neurons '0-2000000000' names more than", huge.Message);
     }
 }

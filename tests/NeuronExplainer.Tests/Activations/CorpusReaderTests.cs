@@ -63,7 +63,8 @@ public sealed class CorpusReaderTests : IDisposable
         var missing = Assert.Throws<NeuronExplainerException>(() => Read(new CorpusOptions(path)));
         Assert.Contains("no column 'text'", missing.Message);
         Assert.Contains("content (string), id (Int32)", missing.Message);
-        Assert.Contains("--text-field", missing.Message);
+        Assert.Contains("set CorpusOptions.TextField to the column", missing.Message);
+        Assert.Contains("set --text-field to the column", NeuronExplainer.Cli.SettingFlags.Message(missing));
         Assert.Equal(["x"], Read(new CorpusOptions(path, TextField: "content")).Documents);
         var wrongType = Assert.Throws<NeuronExplainerException>(() => Read(new CorpusOptions(path, TextField: "id")));
         Assert.Contains("column 'id' holds Int32, not text", wrongType.Message);

@@ -56,6 +56,25 @@ public sealed class ExplanationCommandTests : IDisposable
     }
 
     [Fact]
+    public void Score_with_more_scorers_adds_their_scores_per_method_with_the_control_beside_them()
+    {
+        Assert.Equal(0, Run("explain", "--store", directory).Code);
+        Assert.Equal(0, Run("score", "--store", directory, "--control", "shuffled").Code);
+        var score = Run("score", "--store", directory, "--control", "shuffled", "--scorers", "simulation,detection,fuzzing");
+        Assert.True(score.Code == 0, score.Err);
+        // Scored already: only the new methods' scores are added, to the neurons' own results and to the control's.
+        Assert.Contains("Scored 6 neurons, 2 already done; control: 6 scored", score.Out);
+        var rows = score.Out.Split('\n').Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Where(c => c.Length == 8).ToList();
+        foreach (var method in new[] { "detection", "detection-auc", "fuzzing", "fuzzing-auc", "simulation-correlation" })
+            Assert.Contains(rows, c => c[0] == "all" && c[1] == method && c[2] == "6" && c[4] == "0" && c[7] == "(6)");
+        using var store = SqliteNeuronStore.OpenExisting(directory);
+        Assert.Equal(5 * 12, store.ListMethodScores().Count);
+
+        var again = Run("score", "--store", directory, "--control", "shuffled", "--scorers", "detection");
+        Assert.Contains("Scored 0 neurons, 8 already done; control: 0 scored, 6 already done", again.Out);
+    }
+
+    [Fact]
     public void A_missing_api_key_is_one_clear_error_before_any_work()
     {
         var result = Run("explain", "--store", directory, "--explainer", "gpt-4o-mini", "--simulator", "gpt-4o-mini",
@@ -82,6 +101,7 @@ public sealed class ExplanationCommandTests : IDisposable
     [InlineData("--neurons", "5-2", "--neurons '5-2' is not a list")]
     [InlineData("--layers", "7", "selects none of the store's neurons (layers 0,1")]
     [InlineData("--simulator-method", "guess", "--simulator-method 'guess' is not known")]
+    [InlineData("--scorers", "simulation,telepathy", "--scorers 'telepathy' is not known; expected simulation or detection or fuzzing")]
     public void Bad_options_are_named_in_the_error(string option, string value, string message)
     {
         string[] llm = option == "--simulator-method" ? ["--simulator", "m", "--base-url", "http://127.0.0.1:9/v1"] : [];

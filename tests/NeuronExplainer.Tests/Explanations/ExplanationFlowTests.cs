@@ -45,10 +45,10 @@ public class ExplanationFlowTests
     /// <summary>A second scorer, to show the flow stores whatever its scorers give, each by its method.</summary>
     sealed class ExcerptCountScorer : IScorer
     {
-        public string Method => "excerpt-count";
+        public IReadOnlyList<string> Methods => ["excerpt-count"];
 
-        public Task<MethodScore> ScoreAsync(ScorerInput input, CancellationToken cancellationToken) =>
-            Task.FromResult(new MethodScore(Method, input.Valid.ScoredSequenceSimulations.Count, null));
+        public Task<IReadOnlyList<MethodScore>> ScoreAsync(ScorerInput input, CancellationToken cancellationToken) =>
+            Task.FromResult<IReadOnlyList<MethodScore>>([new MethodScore(Methods[0], input.Valid.ScoredSequenceSimulations.Count, null)]);
     }
 
     [Fact]

@@ -173,6 +173,28 @@ public class LlmSimulatorTests
         Assert.True(offsets[0] > prompt.LastIndexOf("Neuron ", StringComparison.Ordinal));
     }
 
+    [Fact]
+    public void Chat_few_shot_examples_show_every_excerpt_asked_and_answered_as_the_real_excerpt_is()
+    {
+        var messages = SimulatorPrompts.Chat("cats", Tokens);
+        var pairs = messages.Skip(1).SkipLast(1).Chunk(2).ToList();
+        var excerpts = FewShotExamples.All.SelectMany(e => e.Excerpts.Select(x => (e.Explanation, Excerpt: x))).ToList();
+        Assert.Equal(excerpts.Count, pairs.Count);
+        for (int i = 0; i < excerpts.Count; i++)
+        {
+            var (explanation, excerpt) = excerpts[i];
+            Assert.Equal(["user", "assistant"], pairs[i].Select(m => m.Role));
+            // The question has the real one's form, with the example's explanation and tokens in its place.
+            Assert.Equal(SimulatorPrompts.Chat(explanation, excerpt.Tokens)[^1].Content, pairs[i][0].Content);
+            // The answer is what the simulator reads back as a reply: exactly the example's values.
+            var (simulation, problem) = ChatSimulator.Read(excerpt.Tokens, new ChatChoice(0, pairs[i][1].Content, null, "stop"));
+            Assert.Null(problem);
+            Assert.Equal(excerpt.Values.Select(v => (double)v), simulation!.ExpectedActivations);
+        }
+        Assert.Equal("user", messages[^1].Role);
+        Assert.Contains(" cat\tunknown\n", messages[^1].Content);
+    }
+
     /// <summary>
     /// Echoes a prompt as a server would: tokens cut at every "unknown" slot (the slot is one token), other text
     /// in 7-character pieces, offsets from the server, and the given alternatives at slot tokens.

@@ -14,6 +14,10 @@ public sealed class CheckLlmCommandTests : IAsyncLifetime
     [Fact]
     public void ReportsWhichSimulationMethodsTheServerSupports()
     {
+        // A server whose one-token answers carry both yes and no among their top logprobs.
+        _server.ChatTokens = (request, content) => request.MaxTokens == 1
+            ? [new FakeToken("yes", -0.1, [new("yes", -0.1), new("no", -2.4)])]
+            : FakeToken.Split(content);
         var (code, stdout, _) = Run("check-llm", "--base-url", _server.BaseUrl.ToString(), "--model", "fake-chat", "--completion-model", "fake-instruct");
 
         Assert.Equal(0, code);
@@ -21,7 +25,9 @@ public sealed class CheckLlmCommandTests : IAsyncLifetime
         Assert.Contains("chat fake-chat: answered", stdout);
         Assert.Contains("chat simulator from digit logprobs works", stdout);
         Assert.Contains("all-at-once simulator from prompt logprobs works", stdout);
-        Assert.Equal([FakeOpenAiServer.ModelList, FakeOpenAiServer.Chat, FakeOpenAiServer.Completions], _server.Requests.Select(r => r.Endpoint));
+        Assert.Contains("chat (yes/no) fake-chat: answered", stdout);
+        Assert.Contains("-> detection and fuzzing get AUC from yes/no logprobs", stdout);
+        Assert.Equal([FakeOpenAiServer.ModelList, FakeOpenAiServer.Chat, FakeOpenAiServer.Chat, FakeOpenAiServer.Completions], _server.Requests.Select(r => r.Endpoint));
     }
 
     [Fact]
@@ -34,6 +40,8 @@ public sealed class CheckLlmCommandTests : IAsyncLifetime
 
         Assert.Equal(CliApp.Failure, code);
         Assert.Contains("logprobs: NO -> chat simulation only by sampled values", stdout);
+        // The fake's usual tokens have no yes/no alternatives.
+        Assert.Contains("-> detection and fuzzing get balanced accuracy only (no AUC)", stdout);
         Assert.Contains("completions (echo) fake-instruct: FAILED", stdout);
         Assert.Contains("HTTP 404", stdout);
     }
@@ -52,9 +60,9 @@ public sealed class CheckLlmCommandTests : IAsyncLifetime
     [Fact]
     public void BadOptionsAreOneClearError()
     {
-        Assert.Equal((CliApp.Failure, "error: --base-url 'ftp://example.com/v1' is not an http(s) URL such as http://localhost:8000/v1"),
+        Assert.Equal((CliApp.Failure, "error: --base-url 'ftp://example.com/v1' is not an http(s) URL; expected one such as http://localhost:8000/v1"),
             Error(Run("check-llm", "--model", "m", "--base-url", "ftp://example.com/v1")));
-        Assert.Equal((CliApp.Failure, "error: --api-key-env needs the name of an environment variable, such as OPENAI_API_KEY"),
+        Assert.Equal((CliApp.Failure, "error: --api-key-env is ' '; expected the name of an environment variable, such as OPENAI_API_KEY"),
             Error(Run("check-llm", "--model", "m", "--api-key-env", " ")));
         Assert.Equal((CliApp.Failure, "error: --timeout must be at least 1 second, got 0"), Error(Run("check-llm", "--model", "m", "--timeout", "0")));
         Assert.Equal(CliApp.UsageError, Run("check-llm", "--model", "m", "--timeout", "x").Code);

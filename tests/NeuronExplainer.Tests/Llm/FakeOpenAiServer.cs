@@ -25,6 +25,8 @@ public enum FakeFault
     NoLogprobs,
     /// <summary>A normal answer with this reply's <see cref="FakeReply.Content"/> instead of the programmed one.</summary>
     Content,
+    /// <summary>A chat refusal as the API gives it: <c>content</c> null and the text in <c>message.refusal</c>.</summary>
+    Refusal,
 }
 
 /// <summary>A scripted reply for the next request to an endpoint.</summary>
@@ -35,6 +37,7 @@ public sealed record FakeReply(FakeFault Fault, int Status = 200, string? RetryA
     public static readonly FakeReply TruncatedJson = new(FakeFault.TruncatedJson);
     public static readonly FakeReply NoLogprobs = new(FakeFault.NoLogprobs);
     public static FakeReply WithContent(string content) => new(FakeFault.Content, Content: content);
+    public static FakeReply Refusing(string refusal) => new(FakeFault.Refusal, Content: refusal);
 }
 
 /// <summary>A request the fake server received: endpoint ("chat/completions", "completions", "models"), body, time.</summary>
@@ -147,6 +150,28 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
         return tokens;
     };
 
+    /// <summary>
+    /// Chat: a fake detection/fuzzing judge. A prompt holding numbered excerpts ("Excerpt 1: ...") is answered with one
+    /// line per excerpt, yes where <paramref name="yes"/> says so for the excerpt's text, each answer one token whose
+    /// top logprobs hold both yes (<paramref name="sureness"/> for the answer given) and no; other prompts as before.
+    /// </summary>
+    public void JudgeExcerpts(Func<string, bool> yes, double sureness = 0.9)
+    {
+        var before = ChatContent;
+        ChatContent = (request, choice) =>
+        {
+            var excerpts = request.Messages[^1].Split('\n').Where(l => Regex.IsMatch(l, @"^Excerpt \d+: ")).ToList();
+            return excerpts.Count == 0 ? before(request, choice) : string.Join('\n', excerpts.Select(l => yes(l[(l.IndexOf(": ", StringComparison.Ordinal) + 2)..]) ? "yes" : "no"));
+        };
+        ChatTokens = (_, content) => content.Split('\n').All(l => l is "yes" or "no")
+            ? content.Split('\n').SelectMany((answer, i) => new[]
+            {
+                new FakeToken(answer, Math.Log(sureness), [new(answer, Math.Log(sureness)), new(answer == "yes" ? "no" : "yes", Math.Log(1 - sureness))]),
+                new FakeToken("\n", 0, [new("\n", 0)]),
+            }).SkipLast(1).ToList()
+            : FakeToken.Split(content);
+    }
+
     /// <summary>Completions: the text generated for choice i (ignored when max_tokens is 0).</summary>
     public Func<FakeRequest, int, string> CompletionText { get; set; } = (_, _) => " ok";
 
@@ -214,14 +239,15 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
         int completionTokens = 0;
         var choices = Enumerable.Range(0, request.N).Select(i =>
         {
-            string content = reply?.Fault == FakeFault.Content ? reply.Content! : ChatContent(request, i);
-            var tokens = ChatTokens(request, content);
+            bool refusal = reply?.Fault == FakeFault.Refusal;
+            string content = refusal ? "" : reply?.Fault == FakeFault.Content ? reply.Content! : ChatContent(request, i);
+            var tokens = refusal ? FakeToken.Split(reply!.Content!) : ChatTokens(request, content);
             completionTokens += tokens.Count;
             return new Dictionary<string, object?>
             {
                 ["index"] = i,
-                ["message"] = new { role = "assistant", content },
-                ["logprobs"] = logprobs
+                ["message"] = refusal ? new { role = "assistant", content = (string?)null, refusal = reply!.Content } : new { role = "assistant", content = (string?)content, refusal = (string?)null },
+                ["logprobs"] = logprobs && !refusal
                     ? new
                     {
                         content = tokens.Select(t => new

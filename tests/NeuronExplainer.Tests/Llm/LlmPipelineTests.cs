@@ -1,3 +1,4 @@
+using NeuronExplainer.Cli;
 using NeuronExplainer.Activations;
 using Microsoft.Extensions.Time.Testing;
 using NeuronExplainer.Llm;
@@ -493,7 +494,8 @@ public sealed class LlmPipelineTests : IAsyncLifetime
         var e = await Assert.ThrowsAsync<NeuronExplainerException>(() =>
             LlmPipeline.ConnectAsync(remote, ["gpt-4o-mini"], Fast, PriceTable.Default, _store));
 
-        Assert.Equal($"no API key for the LLM server https://api.openai.com/v1: environment variable {variable} is not set; set it or name another one with --api-key-env", e.Message);
+        Assert.Equal($"no API key for the LLM server https://api.openai.com/v1: environment variable {variable} (LlmEndpoint.ApiKeyEnv) is not set; set it or name another one", e.Message);
+        Assert.Contains($"{variable} (--api-key-env) is not set", SettingFlags.Message(e));
     }
 
     [Fact]
@@ -553,6 +555,7 @@ public sealed class LlmPipelineTests : IAsyncLifetime
         var e = await Assert.ThrowsAsync<NeuronExplainerException>(() =>
             LlmPipeline.ConnectAsync(remote, ["mystery-model"], Fast with { DryRun = true }, PriceTable.Default, _store));
         Assert.Contains("no price known for model 'mystery-model'", e.Message);
-        Assert.Contains("--prices", e.Message);
+        Assert.Contains("give a price table (PriceTable.Load) with", e.Message);
+        Assert.Contains("give a price table (--prices) with", SettingFlags.Message(e));
     }
 }

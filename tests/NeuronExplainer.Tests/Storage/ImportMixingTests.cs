@@ -46,7 +46,8 @@ public sealed class ImportMixingTests : IDisposable
             before = RecordJson(store);
             var e = Assert.Throws<NeuronExplainerException>(() => OpenAiDataset.Import(StoreFixtures.OpenAiLayout, store));
             Assert.Contains("the store holds a collection of stories260K.bin, and records of another dataset would be mixed into it", e.Message);
-            Assert.Contains("--force", e.Message);
+            Assert.EndsWith(OpenAiDataset.ReplaceAdvice, e.Message);
+            Assert.Contains("import into another --store, or use --force to import anyway", NeuronExplainer.Cli.SettingFlags.Message(e));
             Assert.Equal(before, RecordJson(store));
             Assert.Empty(store.ListExplanationResults());
         }

@@ -229,6 +229,34 @@ public abstract class NeuronStoreContract
     }
 
     [Fact]
+    public void Failed_scores_and_details_come_back_and_method_scores_are_listed_without_the_results()
+    {
+        var id = new NeuronId(3, 1);
+        var scores = new List<MethodScore>
+        {
+            MethodScore.Failure("detection", "after 3 attempts, the reply has 2 answer lines for 10 excerpts"),
+            new("fuzzing", 0.75, null) { Details = """{"positives":4}""" },
+        };
+        using (var store = Open())
+        {
+            store.PutExplanationResult(StoreFixtures.Done(id, "baseline", "words about cats") with { Scores = scores });
+            store.PutExplanationResult(StoreFixtures.Done(id, ShuffledControl.ExplainerName("baseline"), "dogs") with
+            {
+                Control = ControlKind.Shuffled, Scores = [new("fuzzing", 0.5, null)],
+            });
+        }
+        using var reopened = OpenExisting();
+        Assert.Equal(scores, reopened.GetExplanationResult(id, "baseline", "baseline")!.Scores);
+        var listed = reopened.ListMethodScores(3);
+        Assert.Equal([("baseline", ControlKind.None, "detection", true), ("baseline", ControlKind.None, "fuzzing", false),
+            ("shuffled:baseline", ControlKind.Shuffled, "fuzzing", false)],
+            listed.Select(r => (r.Explainer, r.Control, r.Score.Method, r.Score.Failed)));
+        Assert.Null(listed[1].Score.Details);
+        Assert.Equal(0.75, listed[1].Score.Value);
+        Assert.Empty(reopened.ListMethodScores(2));
+    }
+
+    [Fact]
     public void A_control_is_kept_apart_by_its_field_and_never_searched()
     {
         var id = new NeuronId(1, 3);

@@ -89,6 +89,34 @@ public class OpenAiDatasetTests : IDisposable
     }
 
     [Fact]
+    public void Export_adds_each_results_method_scores_to_its_chosen_explanation_unless_only_OpenAI_fields_are_asked_for()
+    {
+        using var store = SqliteNeuronStore.Open(temp.Sub("store"));
+        var id = new NeuronId(0, 2);
+        store.PutExplanationResult(StoreFixtures.Done(id, "gpt", "from gpt"));
+        store.PutExplanationResult(StoreFixtures.Done(id, "baseline", "first", "second") with
+        {
+            ChosenIndex = 1,
+            Scores = [new MethodScore("detection", 0.75, null) { Details = """{"positives":3}""" }, MethodScore.Failure("fuzzing", "no reply")],
+        });
+
+        OpenAiDataset.Export(store, temp.Sub("ours"));
+        using var line = JsonDocument.Parse(File.ReadAllText(Path.Combine(temp.Sub("ours"), "explanations", "0", "2.jsonl")));
+        var explanations = line.RootElement.GetProperty("scored_explanations");
+        Assert.False(explanations[0].TryGetProperty("scores", out _));
+        Assert.False(explanations[1].TryGetProperty("scores", out _));
+        var scores = explanations[2].GetProperty("scores");
+        Assert.Equal("second", explanations[2].GetProperty("explanation").GetString());
+        Assert.Equal(("detection", 0.75, 3), (scores[0].GetProperty("method").GetString(), scores[0].GetProperty("score").GetDouble(),
+            scores[0].GetProperty("details").GetProperty("positives").GetInt32()));
+        Assert.True(scores[1].GetProperty("failed").GetBoolean());
+        Assert.Equal("no reply", scores[1].GetProperty("undefined_reason").GetString());
+
+        OpenAiDataset.Export(store, temp.Sub("openai"), new ExportOptions(OpenAiFieldsOnly: true));
+        Assert.DoesNotContain("\"scores\"", File.ReadAllText(Path.Combine(temp.Sub("openai"), "explanations", "0", "2.jsonl")));
+    }
+
+    [Fact]
     public void OpenAI_fields_only_export_leaves_out_our_additions_and_still_imports()
     {
         using (var store = SqliteNeuronStore.Open(temp.Sub("store")))

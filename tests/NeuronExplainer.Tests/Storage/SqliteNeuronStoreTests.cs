@@ -1,4 +1,6 @@
+using System.IO.Compression;
 using System.Reflection;
+using System.Text.Json.Serialization.Metadata;
 using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using NeuronExplainer.Activations;
@@ -116,7 +118,8 @@ public class SqliteNeuronStoreTests : IDisposable
             Sql(raw, $"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = 3");
             if (manifest) Sql(raw, "INSERT INTO manifest (id, model, corpus, tool_version, created_at) VALUES (1, 'm', 'c', '0.1', '2026-11-21T09:00:00.0000000+00:00')");
             if (checkpoint) Sql(raw, "INSERT INTO checkpoints (stage, state, updated_at) VALUES ('collect', x'01', '2026-11-21T09:00:00.0000000+00:00')");
-            if (records) Sql(raw, "INSERT INTO neuron_records (layer, neuron, max_activation, record) VALUES (0, 1, 1.0, x'00')");
+            if (records) Insert(raw, "INSERT INTO neuron_records (layer, neuron, max_activation, record) VALUES (0, 1, 1.0, $blob)",
+                LegacyBlob(StoreFixtures.Record(0, 1), DatasetJson.Default.NeuronRecord));
         }
         using var store = SqliteNeuronStore.Open(Run);
         Assert.Equal(expected, store.GetCollectionState());
@@ -137,6 +140,128 @@ public class SqliteNeuronStoreTests : IDisposable
         Assert.Empty(result.Scores);
         Assert.Null(result.ChosenBy);
     }
+
+    /// <summary>A document as stores before schema 7 kept it: gzip-compressed JSON.</summary>
+    static byte[] LegacyBlob<T>(T value, JsonTypeInfo<T> info)
+    {
+        using var buffer = new MemoryStream();
+        using (var gzip = new GZipStream(buffer, CompressionLevel.Fastest)) JsonSerializer.Serialize(gzip, value, info);
+        return buffer.ToArray();
+    }
+
+    static void Insert(SqliteConnection connection, string sql, byte[] blob)
+    {
+        using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Parameters.AddWithValue("$blob", blob);
+        command.ExecuteNonQuery();
+    }
+
+    static object? ScalarOf(string path, string sql)
+    {
+        using var raw = Raw(path);
+        using var command = raw.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+
+    /// <summary>A schema-6 store holding one neuron's every document as gzip JSON, and its result scored on the record's excerpts.</summary>
+    string Version6Store(byte[]? damagedConnections = null)
+    {
+        Directory.CreateDirectory(Run);
+        string path = Path.Combine(Run, SqliteNeuronStore.FileName);
+        var id = new NeuronId(2, 7);
+        using var raw = Raw(path);
+        foreach (var migration in StoreSchema.Migrations.Take(6)) Sql(raw, migration);
+        Sql(raw, $"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = 6");
+        Sql(raw, "INSERT INTO neurons (layer, neuron) VALUES (2, 7)");
+        Insert(raw, "INSERT INTO neuron_records (layer, neuron, max_activation, record) VALUES (2, 7, 1.0, $blob)", LegacyBlob(StoreFixtures.Record(2, 7), DatasetJson.Default.NeuronRecord));
+        Insert(raw, "INSERT INTO activation_based_tokens (layer, neuron, summary) VALUES (2, 7, $blob)", LegacyBlob(StoreFixtures.ActivationTokens(), DatasetJson.Default.TokenLookupTableSummaryOfNeuron));
+        Insert(raw, "INSERT INTO weight_based_tokens (layer, neuron, summary) VALUES (2, 7, $blob)", LegacyBlob(StoreFixtures.WeightTokens(), DatasetJson.Default.WeightBasedSummaryOfNeuron));
+        Insert(raw, "INSERT INTO connections (layer, neuron, connections) VALUES (2, 7, $blob)", damagedConnections ?? LegacyBlob(StoreFixtures.Connections(2), DatasetJson.Default.NeuronConnections));
+        Insert(raw, """
+            INSERT INTO explanation_results (layer, neuron, explainer, simulator, status, results, chosen_index, chosen_explanation, score, updated_at)
+            VALUES (2, 7, 'baseline', 'baseline', 'Done', $blob, 0, 'cats', 0.5, '2026-11-21T09:00:00.0000000+00:00')
+            """, LegacyBlob(StoreFixtures.ResultsOnRecord(StoreFixtures.Record(2, 7), "cats"), DatasetJson.Default.NeuronSimulationResults));
+        return path;
+    }
+
+    [Fact]
+    public void A_version_6_store_is_converted_to_compact_documents_that_read_back_the_same()
+    {
+        string path = Version6Store();
+        var id = new NeuronId(2, 7);
+        using (var store = SqliteNeuronStore.Open(Run))
+        {
+            Assert.Equal(Json(StoreFixtures.Record(2, 7), DatasetJson.Default.NeuronRecord), Json(store.GetNeuronRecord(id)!, DatasetJson.Default.NeuronRecord));
+            Assert.Equal(Json(StoreFixtures.ActivationTokens(), DatasetJson.Default.TokenLookupTableSummaryOfNeuron), Json(store.GetActivationBasedTokens(id)!, DatasetJson.Default.TokenLookupTableSummaryOfNeuron));
+            Assert.Equal(Json(StoreFixtures.WeightTokens(), DatasetJson.Default.WeightBasedSummaryOfNeuron), Json(store.GetWeightBasedTokens(id)!, DatasetJson.Default.WeightBasedSummaryOfNeuron));
+            Assert.Equal(Json(StoreFixtures.Connections(2), DatasetJson.Default.NeuronConnections), Json(store.GetConnections(id)!, DatasetJson.Default.NeuronConnections));
+            Assert.Equal(Json(StoreFixtures.ResultsOnRecord(StoreFixtures.Record(2, 7), "cats"), DatasetJson.Default.NeuronSimulationResults),
+                Json(store.GetExplanationResult(id, "baseline", "baseline")!.Results!, DatasetJson.Default.NeuronSimulationResults));
+        }
+        Assert.Equal((long)StoreSchema.LatestVersion, ScalarOf(path, "PRAGMA user_version"));
+        Assert.Equal(0L, ScalarOf(path, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'legacy_%'"));
+        // Not gzip any more (0x1f 0x8b), and the record's 16 excerpts are 16 windows.
+        Assert.NotEqual(0x1f, ((byte[])ScalarOf(path, "SELECT record FROM neuron_records")!)[0]);
+        Assert.Equal(16L, ScalarOf(path, "SELECT count(*) FROM windows"));
+    }
+
+    [Fact]
+    public void A_version_6_store_with_a_damaged_document_is_refused_and_left_as_it_was()
+    {
+        string path = Version6Store(damagedConnections: [0x1f, 0x8b, 1, 2, 3]);
+        byte[] before = File.ReadAllBytes(path);
+        var e = Assert.Throws<NeuronExplainerException>(() => SqliteNeuronStore.Open(Run).Dispose());
+        Assert.Contains("table connections is damaged", e.Message);
+        Assert.Contains("left as it was", e.Message);
+        Assert.Equal(6L, ScalarOf(path, "PRAGMA user_version"));
+        Assert.Equal(1L, ScalarOf(path, "SELECT count(*) FROM neuron_records"));
+        Assert.Equal(0L, ScalarOf(path, "SELECT count(*) FROM sqlite_master WHERE name IN ('windows', 'legacy_neuron_records')"));
+    }
+
+    [Fact]
+    public void Results_scored_on_the_record_refer_to_its_excerpts_and_survive_a_new_record()
+    {
+        var id = new NeuronId(2, 7);
+        var record = StoreFixtures.Record(2, 7);
+        var results = StoreFixtures.ResultsOnRecord(record, "cats");
+        string path = Path.Combine(Run, SqliteNeuronStore.FileName);
+        using (var store = SqliteNeuronStore.Open(Run))
+            store.PutExplanationResult(new NeuronExplanationResult(id, "baseline", "baseline", NeuronStatus.Done, null, results, 0, DateTimeOffset.UnixEpoch));
+        long inline = (long)ScalarOf(path, "SELECT length(results) FROM explanation_results")!;
+        using (var store = SqliteNeuronStore.Open(Run))
+        {
+            store.PutNeuronRecords([record]);
+            store.PutExplanationResult(new NeuronExplanationResult(id, "baseline", "baseline", NeuronStatus.Done, null, results, 0, DateTimeOffset.UnixEpoch));
+        }
+        long referring = (long)ScalarOf(path, "SELECT length(results) FROM explanation_results")!;
+        Assert.True(referring < inline, $"results on the record's excerpts take {referring} bytes, inline {inline}");
+
+        // Another record (an import --force) must not change what the results say.
+        using (var store = SqliteNeuronStore.Open(Run))
+        {
+            store.PutNeuronRecords([StoreFixtures.Record(5, 5) with { NeuronId = id }]);
+            Assert.Equal(Json(results, DatasetJson.Default.NeuronSimulationResults),
+                Json(store.GetExplanationResult(id, "baseline", "baseline")!.Results!, DatasetJson.Default.NeuronSimulationResults));
+        }
+    }
+
+    [Fact]
+    public void Windows_shared_by_records_are_stored_once()
+    {
+        var shared = StoreFixtures.Excerpt(42);
+        using var store = SqliteNeuronStore.Open(Run);
+        store.PutNeuronRecords([.. Enumerable.Range(0, 3).Select(n => StoreFixtures.Record(0, n) with
+        {
+            RandomSample = [shared with { Activations = [.. shared.Activations.Select(a => a * (n + 1))] }],
+            RandomSampleByQuantile = null, QuantileBoundaries = null, MostPositiveActivationRecords = [shared],
+        })]);
+        Assert.Equal(1L, ScalarOf(Path.Combine(Run, SqliteNeuronStore.FileName), "SELECT count(*) FROM windows"));
+        Assert.Equal(shared.Activations.Select(a => a * 3), store.GetNeuronRecord(new NeuronId(0, 2))!.RandomSample[0].Activations);
+    }
+
+    static string Json<T>(T value, JsonTypeInfo<T> info) => JsonSerializer.Serialize(value, info);
 
     [Fact]
     public void Layer_listing_reads_only_the_covering_index()

@@ -71,6 +71,22 @@ static class StoreFixtures
         [.. explanations.Select((text, i) => new ScoredExplanation(text, ScoringFixtures.Score(
             [([0, 1, 2, 3], [0, 1 + i, 1, 3]), ([2, 0, 1, 0], [2, 0, 0, 1])])))]);
 
+    /// <summary>
+    /// Results scored, as a run scores them, on some of a record's excerpts (so their true activations are the record's),
+    /// with the baseline's point-mass distributions and an uncalibrated simulation on the 0..10 scale.
+    /// </summary>
+    public static NeuronSimulationResults ResultsOnRecord(NeuronRecord record, params string[] explanations)
+    {
+        var excerpts = record.MostPositiveActivationRecords.Take(3).Concat(record.RandomSample.Take(3)).ToList();
+        static SequenceSimulation PointMass(IReadOnlyList<string> tokens, double[] values, ActivationScale scale) =>
+            new(tokens, values, scale, [.. values.Select(v => (IReadOnlyList<double>)[v])], [.. values.Select(_ => (IReadOnlyList<double>)[1.0])]) { Method = "baseline" };
+        return new(record.NeuronId, [.. explanations.Select(text => new ScoredExplanation(text, SimulationScorer.Score(excerpts,
+            [.. excerpts.Select(e => PointMass(e.Tokens, [.. e.Activations.Select(a => 0.37 * Math.Round(a * 2) + 0.1)], ActivationScale.NeuronActivations) with
+            {
+                UncalibratedSimulation = PointMass(e.Tokens, [.. e.Activations.Select(a => Math.Round(a * 2))], ActivationScale.SimulatedNormalizedActivations),
+            })], bootstrapSeed: 1)))]);
+    }
+
     public static NeuronExplanationResult Done(NeuronId id, string explainer, params string[] explanations) =>
         new(id, explainer, "baseline", NeuronStatus.Done, null, Results(id, explanations), 0,
             new DateTimeOffset(2026, 11, 21, 9, 0, 0, TimeSpan.Zero));

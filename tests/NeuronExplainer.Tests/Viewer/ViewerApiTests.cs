@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Cli.Viewer;
+using NeuronExplainer.Explanations;
 
 using NeuronExplainer.Tests.Storage;
 
@@ -60,6 +61,34 @@ public sealed class ViewerApiTests : IAsyncLifetime
         var best = d.GetProperty("best")[0];
         Assert.Equal((1, 0, "colours of clothing"), (best.GetProperty("layer").GetInt32(), best.GetProperty("neuron").GetInt32(), best.GetProperty("explanation").GetString()));
         Assert.Equal(-0.15, d.GetProperty("worst")[0].GetProperty("score").GetDouble());
+    }
+
+    [Fact]
+    public async Task Method_scores_are_on_the_chosen_explanation_and_summarised_per_layer_with_the_control()
+    {
+        var result = store.Store.GetExplanationResult(ViewerFixture.Explained, "baseline", "baseline")!;
+        store.Store.PutExplanationResult(result with
+        {
+            Scores = [new("detection", 0.8, null) { Details = """{"positives":2}""" }, MethodScore.Failure("fuzzing", "no reply")],
+        });
+        var control = ViewerFixture.Result(ViewerFixture.Explained, ["animals in stories"], [0.1], chosen: 0, explainer: "shuffled:baseline")
+            with { Control = ControlKind.Shuffled, Scores = [new("detection", 0.5, null)] };
+        store.Store.PutExplanationResult(control);
+
+        var neuron = await Json("/api/neurons/1/2");
+        var own = neuron.GetProperty("explanations").EnumerateArray().Where(e => !e.GetProperty("control").GetBoolean()).ToList();
+        var scores = own.Single(e => e.GetProperty("chosen").GetBoolean()).GetProperty("scores");
+        Assert.Equal(("detection", 0.8, 2), (scores[0].GetProperty("method").GetString(), scores[0].GetProperty("score").GetDouble(),
+            scores[0].GetProperty("details").GetProperty("positives").GetInt32()));
+        Assert.True(scores[1].GetProperty("failed").GetBoolean());
+        Assert.All(own.Where(e => !e.GetProperty("chosen").GetBoolean()), e => Assert.Equal(0, e.GetProperty("scores").GetArrayLength()));
+
+        var rows = (await Json("/api/summary")).GetProperty("method_scores").EnumerateArray()
+            .Where(r => r.GetProperty("layer").ValueKind == JsonValueKind.Number && r.GetProperty("layer").GetInt32() == 1).ToList();
+        var detection = rows.Single(r => r.GetProperty("method").GetString() == "detection");
+        Assert.Equal(0.8, detection.GetProperty("scores").GetProperty("mean").GetDouble());
+        Assert.Equal(0.5, detection.GetProperty("control_mean").GetDouble());
+        Assert.Equal(1, rows.Single(r => r.GetProperty("method").GetString() == "fuzzing").GetProperty("failed").GetInt32());
     }
 
     [Fact]

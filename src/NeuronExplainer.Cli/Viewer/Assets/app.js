@@ -233,7 +233,9 @@
       h('div', { class: 'text' }, e.explanation !== null ? e.explanation : h('span', { class: 'muted' }, `${e.status}${e.reason ? ': ' + e.reason : ''}`),
         e.chosen && !e.control && h('span', { class: 'badge' }, 'chosen'),
         e.control && h('span', { class: 'badge', title: 'another neuron\u2019s explanation, scored here to check that scores of unrelated explanations sit near 0' }, 'shuffled control')),
-      h('div', { class: 'muted' }, `${score} · R\u00b2 ${fmt(e.rsquared)} · abs. dev. explained ${fmt(e.absolute_dev_explained)} · ${e.explainer} / ${e.simulator}`));
+      h('div', { class: 'muted' }, `${score} · R\u00b2 ${fmt(e.rsquared)} · abs. dev. explained ${fmt(e.absolute_dev_explained)} · ${e.explainer} / ${e.simulator}`),
+      e.scores.length ? h('div', { class: 'muted method-scores' }, 'By method: ', e.scores.map((m, i) => h('span', { title: m.undefined_reason || '' },
+        `${i ? ' · ' : ''}${m.method} ${m.failed ? 'failed' : m.score !== null ? fmt(m.score) : 'undefined'}`))) : null);
     if (e.scored_excerpts.length) {
       const simMax = Math.max(0, ...e.scored_excerpts.flatMap((x) => x.simulated_activations));
       box.append(h('details', h('summary', `Simulated vs real activations on ${e.scored_excerpts.length} scored excerpts`),

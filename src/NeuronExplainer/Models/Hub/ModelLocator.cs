@@ -158,7 +158,7 @@ public static class ModelLocator
             else throw new NeuronExplainerException($"{directory}: has config.json but no {SafeTensors} or {SafeTensorsIndex}");
             var found = HfTokenizerFiles.Select(Path).Where(File.Exists).ToList();
             if (found.Count == 0 && tokenizer is null)
-                throw new NeuronExplainerException($"{directory}: no tokenizer; expected tokenizer.json, vocab.json + merges.txt, or encoder.json + vocab.bpe (or name one with --tokenizer)");
+                throw new NeuronExplainerException($"{directory}: no tokenizer; expected tokenizer.json, vocab.json + merges.txt, or encoder.json + vocab.bpe (or name one as ModelLocation.GivenTokenizer)");
             return new ModelLocation(ModelFormat.HuggingFace, directory, checkpoints, Path(ConfigFile), found, tokenizer);
         }
 
@@ -182,8 +182,8 @@ public static class ModelLocator
         var candidates = TokenizerLoader.Llama2cTokenizerFiles(directory, name);
         if (tokenizer is null && candidates.Count != 1)
             throw new NeuronExplainerException(candidates.Count == 0
-                ? $"{directory}: no tokenizer for {name}; expected tokenizer.bin or a tok*.bin beside it, or name one with --tokenizer"
-                : $"{directory}: several tokenizers for {name} ({string.Join(", ", candidates.Select(Path.GetFileName))}); keep one, name it tokenizer.bin, or name one with --tokenizer");
+                ? $"{directory}: no tokenizer for {name}; expected tokenizer.bin or a tok*.bin beside it, or name one as ModelLocation.GivenTokenizer"
+                : $"{directory}: several tokenizers for {name} ({string.Join(", ", candidates.Select(Path.GetFileName))}); keep one, name it tokenizer.bin, or name one as ModelLocation.GivenTokenizer");
         return new ModelLocation(ModelFormat.Llama2c, directory, [Path.GetFullPath(path)], null, candidates, tokenizer);
     }
 }

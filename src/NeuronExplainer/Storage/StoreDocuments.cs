@@ -1,0 +1,374 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using NeuronExplainer.Activations;
+using NeuronExplainer.Scoring;
+
+namespace NeuronExplainer.Storage;
+
+/// <summary>
+/// The store's binary documents (migration 7), each deflated. A record keeps per excerpt the id of its shared token
+/// window and its activations; a result keeps per scored excerpt a reference to the neuron's record excerpt it was
+/// scored on (tokens and true activations equal), and a point-mass distribution as a flag, so nothing is stored twice.
+/// Everything reads back equal to what was put, to the bit; OpenAI's JSON is made only on export. Encoders return the
+/// written bytes uncompressed, so a caller can deflate many on all cores.
+/// </summary>
+static class StoreDocuments
+{
+    const byte Version = 1;
+
+    /// <summary>Runs the data model's checks (those reading JSON runs), so nothing invalid is stored.</summary>
+    public static void Check(IJsonOnDeserialized value) => value.OnDeserialized();
+
+    /// <summary>The checks of a record and every excerpt in it.</summary>
+    public static void CheckRecord(NeuronRecord record)
+    {
+        Check(record);
+        foreach (var excerpt in Excerpts(record)) Check(excerpt);
+    }
+
+    /// <summary>The checks of results and every part of them.</summary>
+    public static void CheckResults(NeuronSimulationResults results)
+    {
+        Check(results);
+        foreach (var explanation in results.ScoredExplanations)
+        {
+            Check(explanation);
+            Check(explanation.ScoredSimulation);
+            foreach (var sequence in explanation.ScoredSimulation.ScoredSequenceSimulations)
+            {
+                Check(sequence);
+                for (var simulation = sequence.Simulation; simulation is not null; simulation = simulation.UncalibratedSimulation) Check(simulation);
+            }
+        }
+    }
+
+    /// <summary>Every excerpt of a record in one order (top, random, then each quantile's), which results refer to.</summary>
+    public static List<ActivationRecord> Excerpts(NeuronRecord record) =>
+        [.. record.MostPositiveActivationRecords, .. record.RandomSample, .. (record.RandomSampleByQuantile ?? []).SelectMany(q => q)];
+
+    /// <summary>Lays out a record checked by <see cref="CheckRecord"/>.</summary>
+    public static CompactWriter EncodeRecord(NeuronRecord record, SqliteNeuronStore vocabulary)
+    {
+        var w = new CompactWriter();
+        w.Byte(Version);
+        w.NullableDouble(record.Mean);
+        w.NullableDouble(record.Variance);
+        w.NullableDouble(record.Skewness);
+        w.NullableDouble(record.Kurtosis);
+        w.NullableValues(record.QuantileBoundaries);
+        Excerpts(w, record.MostPositiveActivationRecords, vocabulary);
+        Excerpts(w, record.RandomSample, vocabulary);
+        w.Byte(record.RandomSampleByQuantile is null ? (byte)0 : (byte)1);
+        if (record.RandomSampleByQuantile is { } bins)
+        {
+            w.Count(bins.Count);
+            foreach (var bin in bins) Excerpts(w, bin, vocabulary);
+        }
+        return w;
+    }
+
+    static void Excerpts(CompactWriter w, IReadOnlyList<ActivationRecord> excerpts, SqliteNeuronStore vocabulary)
+    {
+        w.Count(excerpts.Count);
+        foreach (var excerpt in excerpts)
+        {
+            w.Varint((ulong)vocabulary.WindowId(excerpt.Tokens));
+            w.Values(excerpt.Activations);
+        }
+    }
+
+    public static NeuronRecord DecodeRecord(NeuronId id, byte[] blob, SqliteNeuronStore vocabulary)
+    {
+        var r = CompactReader.Decompress(blob);
+        RequireVersion(r);
+        var (mean, variance, skewness, kurtosis) = (r.NullableDouble(), r.NullableDouble(), r.NullableDouble(), r.NullableDouble());
+        var boundaries = r.NullableValues();
+        // Windows are read after the whole blob, in one query.
+        var top = ExcerptSlots(r);
+        var random = ExcerptSlots(r);
+        var bins = r.Flag() ? Enumerable.Range(0, r.Count()).Select(_ => ExcerptSlots(r)).ToList() : null;
+        var windows = vocabulary.Windows(top.Concat(random).Concat(bins?.SelectMany(b => b) ?? []).Select(s => s.Window));
+        ActivationRecord[] Build(List<(long Window, double[] Values)> slots) =>
+            [.. slots.Select(s => windows[s.Window].Length == s.Values.Length
+                ? new ActivationRecord(windows[s.Window], s.Values)
+                : throw CompactReader.Damaged($"window {s.Window} has {windows[s.Window].Length} tokens but its excerpt {s.Values.Length} activations"))];
+        return new NeuronRecord(id, Build(random), bins?.Select(b => (IReadOnlyList<ActivationRecord>)Build(b)).ToArray(), boundaries,
+            mean, variance, skewness, kurtosis, Build(top));
+    }
+
+    static List<(long Window, double[] Values)> ExcerptSlots(CompactReader r)
+    {
+        int n = r.Count();
+        var slots = new List<(long, double[])>(n);
+        for (int i = 0; i < n; i++) slots.Add(((long)r.Varint(), r.Values()));
+        return slots;
+    }
+
+    /// <summary>Lays out results checked by <see cref="CheckResults"/>.</summary>
+    public static CompactWriter EncodeResults(NeuronSimulationResults results, IReadOnlyList<ActivationRecord>? excerpts, SqliteNeuronStore vocabulary)
+    {
+        var w = new CompactWriter();
+        w.Byte(Version);
+        w.Count(results.ScoredExplanations.Count);
+        foreach (var explanation in results.ScoredExplanations)
+        {
+            w.String(explanation.Explanation);
+            var s = explanation.ScoredSimulation;
+            w.NullableDouble(s.EvCorrelationScore);
+            w.NullableDouble(s.RsquaredScore);
+            w.NullableDouble(s.AbsoluteDevExplainedScore);
+            w.String(s.UndefinedReason);
+            w.NullableValues(s.EvCorrelationInterval);
+            w.Count(s.ScoredSequenceSimulations.Count);
+            foreach (var sequence in s.ScoredSequenceSimulations)
+            {
+                int match = excerpts is null ? -1 : FindExcerpt(excerpts, sequence);
+                IReadOnlyList<string> tokens;
+                if (match >= 0)
+                {
+                    w.Count(match + 1);
+                    tokens = excerpts![match].Tokens;
+                }
+                else
+                {
+                    w.Count(0);
+                    TokenList(w, sequence.Simulation.Tokens, vocabulary);
+                    w.Values(sequence.TrueActivations);
+                    tokens = sequence.Simulation.Tokens;
+                }
+                w.NullableDouble(sequence.EvCorrelationScore);
+                w.NullableDouble(sequence.RsquaredScore);
+                w.NullableDouble(sequence.AbsoluteDevExplainedScore);
+                Simulation(w, sequence.Simulation, tokens, vocabulary);
+            }
+        }
+        return w;
+    }
+
+    /// <summary>The record excerpt with the sequence's tokens and, to the bit, its true activations; -1 when none.</summary>
+    static int FindExcerpt(IReadOnlyList<ActivationRecord> excerpts, ScoredSequenceSimulation sequence)
+    {
+        var truth = sequence.TrueActivations;
+        for (int k = 0; k < excerpts.Count; k++)
+        {
+            var candidate = excerpts[k];
+            if (candidate.Activations.Count != truth.Count || !candidate.Activations.Select(BitConverter.DoubleToInt64Bits).SequenceEqual(truth.Select(BitConverter.DoubleToInt64Bits)))
+                continue;
+            if (candidate.Tokens.SequenceEqual(sequence.Simulation.Tokens, StringComparer.Ordinal)) return k;
+        }
+        return -1;
+    }
+
+    [Flags]
+    enum SimulationFlags : byte
+    {
+        OwnTokens = 1,
+        NormalizedScale = 2,
+        Method = 4,
+        Uncalibrated = 8,
+        PointMass = 16,
+    }
+
+    static void Simulation(CompactWriter w, SequenceSimulation simulation, IReadOnlyList<string> parentTokens, SqliteNeuronStore vocabulary)
+    {
+        bool ownTokens = !simulation.Tokens.SequenceEqual(parentTokens, StringComparer.Ordinal);
+        bool pointMass = IsPointMass(simulation);
+        var flags = (ownTokens ? SimulationFlags.OwnTokens : 0)
+            | (simulation.ActivationScale == ActivationScale.SimulatedNormalizedActivations ? SimulationFlags.NormalizedScale : 0)
+            | (simulation.Method is null ? 0 : SimulationFlags.Method)
+            | (simulation.UncalibratedSimulation is null ? 0 : SimulationFlags.Uncalibrated)
+            | (pointMass ? SimulationFlags.PointMass : 0);
+        w.Byte((byte)flags);
+        if (ownTokens) TokenList(w, simulation.Tokens, vocabulary);
+        if (simulation.Method is { } method) w.String(method);
+        w.Values(simulation.ExpectedActivations);
+        if (!pointMass)
+        {
+            w.Count(simulation.DistributionValues.Count);
+            foreach (var values in simulation.DistributionValues) w.Values(values);
+            w.Count(simulation.DistributionProbabilities.Count);
+            foreach (var probabilities in simulation.DistributionProbabilities) w.Values(probabilities);
+        }
+        if (simulation.UncalibratedSimulation is { } uncalibrated) Simulation(w, uncalibrated, simulation.Tokens, vocabulary);
+    }
+
+    /// <summary>Whether every token's distribution is its expected value with probability 1 (the baseline simulator's).</summary>
+    static bool IsPointMass(SequenceSimulation s)
+    {
+        int n = s.ExpectedActivations.Count;
+        if (s.DistributionValues.Count != n || s.DistributionProbabilities.Count != n) return false;
+        for (int i = 0; i < n; i++)
+        {
+            if (s.DistributionValues[i] is not [var v] || BitConverter.DoubleToInt64Bits(v) != BitConverter.DoubleToInt64Bits(s.ExpectedActivations[i])) return false;
+            if (s.DistributionProbabilities[i] is not [var p] || BitConverter.DoubleToInt64Bits(p) != BitConverter.DoubleToInt64Bits(1.0)) return false;
+        }
+        return true;
+    }
+
+    public static NeuronSimulationResults DecodeResults(NeuronId id, byte[] blob, Func<IReadOnlyList<ActivationRecord>> excerpts, SqliteNeuronStore vocabulary)
+    {
+        var r = CompactReader.Decompress(blob);
+        RequireVersion(r);
+        var explanations = new ScoredExplanation[r.Count()];
+        for (int e = 0; e < explanations.Length; e++)
+        {
+            string text = r.RequiredString();
+            var (ev, rsquared, absdev) = (r.NullableDouble(), r.NullableDouble(), r.NullableDouble());
+            string? undefined = r.String();
+            var interval = r.NullableValues();
+            var sequences = new ScoredSequenceSimulation[r.Count()];
+            for (int q = 0; q < sequences.Length; q++)
+            {
+                int source = r.Count();
+                IReadOnlyList<string> tokens;
+                IReadOnlyList<double> truth;
+                if (source == 0)
+                {
+                    tokens = ReadTokenList(r, vocabulary);
+                    truth = r.Values();
+                }
+                else
+                {
+                    var all = excerpts();
+                    if (source > all.Count) throw CompactReader.Damaged($"a scored excerpt refers to record excerpt {source - 1} of the {all.Count} of neuron {id}");
+                    (tokens, truth) = (all[source - 1].Tokens, all[source - 1].Activations);
+                }
+                var (sev, srsquared, sabsdev) = (r.NullableDouble(), r.NullableDouble(), r.NullableDouble());
+                sequences[q] = new ScoredSequenceSimulation(ReadSimulation(r, tokens, vocabulary), truth, sev, srsquared, sabsdev);
+            }
+            explanations[e] = new ScoredExplanation(text, new ScoredSimulation(sequences, ev, rsquared, absdev)
+            {
+                UndefinedReason = undefined,
+                EvCorrelationInterval = interval,
+            });
+        }
+        return new NeuronSimulationResults(id, explanations);
+    }
+
+    static SequenceSimulation ReadSimulation(CompactReader r, IReadOnlyList<string> parentTokens, SqliteNeuronStore vocabulary)
+    {
+        var flags = (SimulationFlags)r.Byte();
+        var tokens = flags.HasFlag(SimulationFlags.OwnTokens) ? ReadTokenList(r, vocabulary) : parentTokens;
+        string? method = flags.HasFlag(SimulationFlags.Method) ? r.RequiredString() : null;
+        var expected = r.Values();
+        IReadOnlyList<IReadOnlyList<double>> values, probabilities;
+        if (flags.HasFlag(SimulationFlags.PointMass))
+        {
+            values = [.. expected.Select(v => (IReadOnlyList<double>)[v])];
+            probabilities = [.. expected.Select(_ => (IReadOnlyList<double>)[1.0])];
+        }
+        else
+        {
+            values = [.. Enumerable.Range(0, r.Count()).Select(_ => (IReadOnlyList<double>)r.Values())];
+            probabilities = [.. Enumerable.Range(0, r.Count()).Select(_ => (IReadOnlyList<double>)r.Values())];
+        }
+        var scale = flags.HasFlag(SimulationFlags.NormalizedScale) ? ActivationScale.SimulatedNormalizedActivations : ActivationScale.NeuronActivations;
+        return new SequenceSimulation(tokens, expected, scale, values, probabilities)
+        {
+            Method = method,
+            UncalibratedSimulation = flags.HasFlag(SimulationFlags.Uncalibrated) ? ReadSimulation(r, tokens, vocabulary) : null,
+        };
+    }
+
+    public static CompactWriter EncodeActivationTokens(TokenLookupTableSummaryOfNeuron table, SqliteNeuronStore vocabulary)
+    {
+        Check(table);
+        var w = new CompactWriter();
+        w.Byte(Version);
+        TokenList(w, table.Tokens, vocabulary);
+        w.Values(table.AverageActivations);
+        w.Byte(table.Counts is null ? (byte)0 : (byte)1);
+        if (table.Counts is { } counts)
+        {
+            w.Count(counts.Count);
+            foreach (long c in counts) w.Signed(c);
+        }
+        return w;
+    }
+
+    public static TokenLookupTableSummaryOfNeuron DecodeActivationTokens(byte[] blob, SqliteNeuronStore vocabulary)
+    {
+        var r = CompactReader.Decompress(blob);
+        RequireVersion(r);
+        var tokens = ReadTokenList(r, vocabulary);
+        var values = r.Values();
+        long[]? counts = r.Flag() ? [.. Enumerable.Range(0, r.Count()).Select(_ => r.Signed())] : null;
+        return new TokenLookupTableSummaryOfNeuron(tokens, values) { Counts = counts };
+    }
+
+    public static CompactWriter EncodeWeightTokens(WeightBasedSummaryOfNeuron summary, SqliteNeuronStore vocabulary)
+    {
+        Check(summary);
+        var w = new CompactWriter();
+        w.Byte(Version);
+        foreach (var part in new[] { summary.InputPositive, summary.InputNegative, summary.OutputPositive, summary.OutputNegative })
+        {
+            Check(part);
+            TokenList(w, part.Tokens, vocabulary);
+            w.Values(part.Strengths);
+        }
+        return w;
+    }
+
+    public static WeightBasedSummaryOfNeuron DecodeWeightTokens(byte[] blob, SqliteNeuronStore vocabulary)
+    {
+        var r = CompactReader.Decompress(blob);
+        RequireVersion(r);
+        TokensAndWeights Part() => new(ReadTokenList(r, vocabulary), r.Values());
+        return new WeightBasedSummaryOfNeuron(Part(), Part(), Part(), Part());
+    }
+
+    public static CompactWriter EncodeConnections(NeuronConnections connections)
+    {
+        var w = new CompactWriter();
+        w.Byte(Version);
+        foreach (var list in new[] { connections.Upstream, connections.Downstream })
+        {
+            w.Byte(list is null ? (byte)0 : (byte)1);
+            if (list is null) continue;
+            Check(list);
+            StringList(w, list.TopPositiveNeurons);
+            w.Values(list.TopPositiveWeights);
+            StringList(w, list.TopNegativeNeurons);
+            w.Values(list.TopNegativeWeights);
+        }
+        return w;
+    }
+
+    public static NeuronConnections DecodeConnections(byte[] blob)
+    {
+        var r = CompactReader.Decompress(blob);
+        RequireVersion(r);
+        ConnectionList? List() => r.Flag() ? new ConnectionList(ReadStringList(r), r.Values(), ReadStringList(r), r.Values()) : null;
+        var upstream = List();
+        return new NeuronConnections(upstream, List());
+    }
+
+    static void TokenList(CompactWriter w, IReadOnlyList<string> tokens, SqliteNeuronStore vocabulary)
+    {
+        w.Count(tokens.Count);
+        foreach (var token in tokens) w.Count(vocabulary.TokenId(token));
+    }
+
+    static string[] ReadTokenList(CompactReader r, SqliteNeuronStore vocabulary) =>
+        [.. Enumerable.Range(0, r.Count()).Select(_ => vocabulary.TokenText(checked((int)r.Varint())))];
+
+    static void StringList(CompactWriter w, IReadOnlyList<string> strings)
+    {
+        w.Count(strings.Count);
+        foreach (var s in strings) w.String(s);
+    }
+
+    static string[] ReadStringList(CompactReader r) => [.. Enumerable.Range(0, r.Count()).Select(_ => r.RequiredString())];
+
+    static void RequireVersion(CompactReader r)
+    {
+        byte version = r.Byte();
+        if (version != Version) throw CompactReader.Damaged($"its format is version {version}; this build reads version {Version}");
+    }
+
+    /// <summary>A JSON failure of the data model's checks as the error a Put reports.</summary>
+    public static NeuronExplainerException Refused(string what, Exception e) => new($"cannot store {what}: {e.Message}", e);
+
+    public static bool IsCheckFailure(Exception e) => e is JsonException or ArgumentException or InvalidOperationException;
+}
