@@ -64,7 +64,7 @@ public sealed class CollectScaleTests : IDisposable
         string[] Collect(string store) =>
         [
             "collect", "--model", SharedData.Path("models/stories260K/stories260K.bin"), "--corpus", SharedData.Path("corpora/tinystories-train-head.txt"),
-            "--store", store, "--max-tokens", "160000", "--top-k", "10", "--random", "10", "--seed", "3",
+            "--store", store, "--max-tokens", "600000", "--top-k", "10", "--random", "10", "--seed", "3",
         ];
         string reference = temp.Sub("uninterrupted"), killed = temp.Sub("killed");
         var (code, _, err) = Run(Collect(reference));
