@@ -23,7 +23,7 @@ model() { # name, then bench gpt2-model shape options
 timed() { # label, command...: the command's output, then wall time and peak RSS from /usr/bin/time -v
     local label="$1"; shift
     echo "== $label: $* (uptime: $(uptime))"
-    /usr/bin/time -v -o "$work/time.txt" "$@" 2> >(grep -v '^\(collecting\|counting\)' >&2)
+    /usr/bin/time -v -o "$work/time.txt" "$@" 2> >(grep --line-buffered -v '^\(collecting\|counting\)' >&2)
     grep -E 'Elapsed \(wall|Maximum resident' "$work/time.txt"
 }
 

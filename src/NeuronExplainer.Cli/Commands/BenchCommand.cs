@@ -221,7 +221,7 @@ public static class BenchCommand
     }
 
     /// <summary>The benchmark feeds token ids directly; nothing is encoded or decoded.</summary>
-    private sealed class NoTokenizer(int vocabSize) : ITokenizer
+    internal sealed class NoTokenizer(int vocabSize) : ITokenizer
     {
         public int VocabSize => vocabSize;
         public int? BosId => null;

@@ -60,7 +60,7 @@ public static class BenchScaleCommands
             var config = shape.Config(parse);
             var layers = IndexList.Parse(parse.GetValue(only)!, "--only")?.ToArray() ?? Enumerable.Range(0, config.LayerCount).ToArray();
             parse.InvocationConfiguration.Error.WriteLine($"creating random weights ({config.LayerCount} layers, d_model {config.ModelDim}, d_mlp {config.MlpDim}, vocab {config.VocabSize}) ...");
-            using var model = new Transformer("random", TransformerWeights.Random(config, seed: 1), new IdTokenizer(config.VocabSize));
+            using var model = new Transformer("random", TransformerWeights.Random(config, seed: 1), new BenchCommand.NoTokenizer(config.VocabSize));
             var views = new WeightViews(model, 50, 20);
             output.WriteLine($"weight-based views, {config.LayerCount} layers x {config.MlpDim} neurons, d_model {config.ModelDim}, vocab {config.VocabSize}, {Environment.ProcessorCount} cores");
             output.WriteLine("layer  tokens s  connections s");
@@ -200,6 +200,7 @@ public static class BenchScaleCommands
             {
                 parse.InvocationConfiguration.Error.WriteLine("timing the bare forward pass ...");
                 bare = collector.BareForward();
+                parse.InvocationConfiguration.Error.WriteLine(string.Create(CultureInfo.InvariantCulture, $"bare forward pass: {bare.Forward.TotalSeconds:0.00} s over {bare.Tokens:N0} tokens"));
             });
             if (summary.AlreadyComplete || summary.Resumed)
                 throw new NeuronExplainerException("the store already held (part of) this collection; give a new --store so the whole collection is timed");
@@ -222,16 +223,5 @@ public static class BenchScaleCommands
         if (!File.Exists("/proc/self/status")) return -1;
         var line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
         return line is null ? -1 : long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
-    }
-
-    /// <summary>Token strings are their ids; the benchmarks never encode text.</summary>
-    sealed class IdTokenizer(int vocabSize) : ITokenizer
-    {
-        public int VocabSize => vocabSize;
-        public int? BosId => null;
-        public int? EosId => null;
-        public int[] Encode(string text) => throw new NotSupportedException("the benchmark model has no tokenizer");
-        public string Decode(ReadOnlySpan<int> ids) => throw new NotSupportedException("the benchmark model has no tokenizer");
-        public string TokenString(int id) => id.ToString(CultureInfo.InvariantCulture);
     }
 }

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
 using NeuronExplainer.Activations;
-using NeuronExplainer.Cli;
 using NeuronExplainer.Storage;
 using NeuronExplainer.Tests.Storage;
 using static NeuronExplainer.Tests.CliRunner;
@@ -12,7 +11,7 @@ namespace NeuronExplainer.Tests.Activations;
 /// Issue 10's failures, through the CLI as a user met them: a GPT-2-layout model with random weights (written by
 /// <c>bench gpt2-model</c>) over WebText, where collect used to fail with "Stream was too long" at the final checkpoint
 /// (4,608 tokens) or "NOT NULL constraint failed: checkpoints.state" (512 tokens); a collect killed with SIGKILL
-/// after a checkpoint; a disk that fills while a checkpoint is written.
+/// after a checkpoint.
 /// </summary>
 [Trait(TestCategory.Name, TestCategory.Slow)]
 public sealed class CollectScaleTests : IDisposable
@@ -44,7 +43,9 @@ public sealed class CollectScaleTests : IDisposable
             "--store", store, "--max-tokens", tokens.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Assert.True(code == 0, err);
         Assert.Contains("3072 (12 layers x 256)", output);
-        Assert.Contains($"{tokens:N0} tokens", output);
+        // --max-tokens stops at whole windows, so a little under the cap.
+        var read = long.Parse(System.Text.RegularExpressions.Regex.Match(output, @"windows, ([\d,]+) tokens").Groups[1].Value.Replace(",", ""), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(read, tokens - 64, tokens);
         using var opened = SqliteNeuronStore.OpenExisting(store);
         Assert.Equal(3072, opened.ListNeurons().Count);
         Assert.Equal(CollectionState.Complete, opened.GetCollectionState());
@@ -65,7 +66,7 @@ public sealed class CollectScaleTests : IDisposable
         string[] Collect(string store) =>
         [
             "collect", "--model", SharedData.Path("models/stories260K/stories260K.bin"), "--corpus", SharedData.Path("corpora/tinystories-train-head.txt"),
-            "--store", store, "--max-tokens", "400000", "--top-k", "10", "--random", "10", "--seed", "3",
+            "--store", store, "--max-tokens", "600000", "--top-k", "10", "--random", "10", "--seed", "3",
         ];
         string reference = temp.Sub("uninterrupted"), killed = temp.Sub("killed");
         var (code, _, err) = Run(Collect(reference));
@@ -78,11 +79,12 @@ public sealed class CollectScaleTests : IDisposable
         };
         using var process = Process.Start(start)!;
         var drain = Task.WhenAll(process.StandardOutput.ReadToEndAsync(), process.StandardError.ReadToEndAsync());
+        // Generous: on a loaded machine the child's census and first 2,048 windows can take minutes.
         var clock = Stopwatch.StartNew();
         while (!process.HasExited && !HasCheckpoint(killed))
         {
-            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(5), "no checkpoint within 5 minutes");
-            await Task.Delay(10);
+            Assert.True(clock.Elapsed < TimeSpan.FromMinutes(30), "no checkpoint within 30 minutes");
+            await Task.Delay(20);
         }
         Assert.False(process.HasExited, "collect finished before it could be killed after its first checkpoint; " + string.Join("\n", await drain));
         process.Kill(entireProcessTree: true);
@@ -103,7 +105,8 @@ public sealed class CollectScaleTests : IDisposable
 
     static bool HasCheckpoint(string directory)
     {
-        if (!File.Exists(Path.Combine(directory, "store.db"))) return false;
+        // The file comes first, then the store's row naming it; only then is the store opened.
+        if (!Directory.Exists(directory) || Directory.GetFiles(directory, "collect-checkpoint-*.bin").Length == 0) return false;
         try
         {
             using var store = SqliteNeuronStore.OpenExisting(directory, StoreAccess.ReadOnly);
@@ -132,47 +135,5 @@ public sealed class CollectScaleTests : IDisposable
             Assert.Equal(JsonSerializer.Serialize(a.GetConnections(id), DatasetJson.Default.NeuronConnections),
                 JsonSerializer.Serialize(b.GetConnections(id), DatasetJson.Default.NeuronConnections));
         }
-    }
-
-    /// <summary>
-    /// The next checkpoint file is a link to /dev/full, so writing it fails as on a full disk: the error names the file
-    /// and the numbers, the store still names the previous checkpoint, and collect run again (with room) resumes from it
-    /// to the records of an uninterrupted run.
-    /// </summary>
-    [Fact]
-    public void A_disk_that_fills_during_a_checkpoint_is_a_clear_error_and_the_store_keeps_its_last_checkpoint()
-    {
-        Assert.True(File.Exists("/dev/full"), "this test needs Linux's /dev/full");
-        string[] Collect(string store) =>
-        [
-            "collect", "--model", SharedData.Path("models/stories260K/stories260K.bin"), "--corpus", SharedData.Path("corpora/tinystories-train-head.txt"),
-            "--store", store, "--max-tokens", "200000", "--top-k", "10", "--random", "10", "--layers", "0,4",
-        ];
-        string reference = temp.Sub("uninterrupted"), full = temp.Sub("full");
-        var (code, _, err) = Run(Collect(reference));
-        Assert.True(code == 0, err);
-        Directory.CreateDirectory(full);
-        // Checkpoint 1 (after 2,048 windows) is written; checkpoint 2 (the pass's final one) meets a full disk.
-        File.CreateSymbolicLink(Path.Combine(full, "collect-checkpoint-2.bin.partial"), "/dev/full");
-
-        (code, _, err) = Run(Collect(full));
-        Assert.Equal(CliApp.Failure, code);
-        var line = Assert.Single(err.Split('\n', StringSplitOptions.RemoveEmptyEntries), l => l.StartsWith("error:", StringComparison.Ordinal));
-        Assert.Contains("could not write the collection checkpoint", line);
-        Assert.Contains("collect-checkpoint-2.bin", line);
-        Assert.Matches(@"after [\d,]+ of about [\d,]+ bytes, with [\d,]+ bytes free on its disk now", line);
-        Assert.Contains("the store keeps checkpoint 1, so a new collect resumes from there", line);
-        using (var store = SqliteNeuronStore.OpenExisting(full))
-        {
-            Assert.Contains(" 1 ", System.Text.Encoding.UTF8.GetString(store.GetCheckpoint(Collector.CheckpointStage)!));
-            Assert.Empty(store.ListNeurons());
-        }
-        Assert.True(File.Exists(Path.Combine(full, "collect-checkpoint-1.bin")));
-        Assert.False(File.Exists(Path.Combine(full, "collect-checkpoint-2.bin.partial")));
-
-        (code, var output, err) = Run(Collect(full));
-        Assert.True(code == 0, err);
-        Assert.Contains("resumed from a checkpoint", output);
-        AssertSameCollection(reference, full);
     }
 }

@@ -267,6 +267,36 @@ public sealed class CollectorTests : IDisposable
         Assert.True(Fresh().Run(store, "test").AlreadyComplete);
     }
 
+    /// <summary>
+    /// Once checkpoint 1 is written, the next checkpoint file is made a link to /dev/full, so writing it fails as on a
+    /// full disk: the error names the file and the numbers, the store still names checkpoint 1, and a new collect
+    /// (with room) resumes from it to the records of an uninterrupted run.
+    /// </summary>
+    [Fact]
+    public void ADiskThatFillsDuringACheckpointIsAClearErrorAndTheStoreKeepsItsLastCheckpoint()
+    {
+        Assert.True(File.Exists("/dev/full"), "this test needs Linux's /dev/full");
+        var uninterrupted = Collect(Small);
+        using var store = NewStore();
+        string folder = Path.GetDirectoryName(store.Location)!, next = Path.Combine(folder, "collect-checkpoint-2.bin.partial");
+        var error = Assert.Throws<NeuronExplainerException>(() => new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake").Run(store, "test", _ =>
+        {
+            if (store.GetCheckpoint(Collector.CheckpointStage) is not null && !File.Exists(next)) File.CreateSymbolicLink(next, "/dev/full");
+        }));
+        Assert.Contains($"could not write the collection checkpoint {Path.Combine(folder, "collect-checkpoint-2.bin")}", error.Message);
+        Assert.Matches(@"after [\d,]+ of about [\d,]+ bytes, with [\d,]+ bytes free on its disk now", error.Message);
+        Assert.Contains("the store keeps checkpoint 1, so a new collect resumes from there", error.Message);
+        Assert.EndsWith(" 1 " + new FileInfo(Path.Combine(folder, "collect-checkpoint-1.bin")).Length,
+            System.Text.Encoding.UTF8.GetString(store.GetCheckpoint(Collector.CheckpointStage)!));
+        Assert.Empty(store.ListNeurons());
+        Assert.False(File.Exists(next));
+
+        Assert.True(new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake").Run(store, "test").Resumed);
+        var resumed = Collected.From(store);
+        foreach (var (id, record) in uninterrupted.Records)
+            Assert.Equal(JsonSerializer.Serialize(record, DatasetJson.Default.NeuronRecord), JsonSerializer.Serialize(resumed.Records[id], DatasetJson.Default.NeuronRecord));
+    }
+
     [Fact]
     public void ATruncatedCheckpointFileIsRefusedClearly()
     {
