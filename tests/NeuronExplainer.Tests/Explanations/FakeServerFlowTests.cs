@@ -9,14 +9,6 @@ namespace NeuronExplainer.Tests.Explanations;
 /// <summary>The LLM explainer and simulators against the fake OpenAI-compatible server, through the real pipeline and store.</summary>
 public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
 {
-    static readonly LlmPipelineOptions Fast = new()
-    {
-        BaseRetryDelay = TimeSpan.FromMilliseconds(1),
-        MaxRetryDelay = TimeSpan.FromMilliseconds(20),
-        AttemptTimeout = TimeSpan.FromSeconds(5),
-        Concurrency = 2,
-    };
-
     readonly string directory = Path.Combine(Path.GetTempPath(), "nx-explain-" + Guid.NewGuid().ToString("N"));
     FakeOpenAiServer server = null!;
     SqliteNeuronStore store = null!;
@@ -47,11 +39,7 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
         return string.Join('\n', excerpt.TrimEnd('\n').Split('\n').Select(line => line.StartsWith(" cat\t", StringComparison.Ordinal) ? "10" : "0"));
     }
 
-    LlmPipeline Pipeline(LlmPipelineOptions? options = null)
-    {
-        var endpoint = new LlmEndpoint(server.BaseUrl);
-        return new LlmPipeline(new OpenAiCompatibleBackend(endpoint, apiKey: null), endpoint, options ?? Fast, PriceTable.Default, store, ownsBackend: true);
-    }
+    LlmPipeline Pipeline(LlmPipelineOptions? options = null) => server.Pipeline(store, options);
 
     static ExplainerInput Cat(int neuron = 0) => new(SyntheticNeurons.Cat(0, neuron, seed: neuron + 1), null);
 
@@ -139,7 +127,7 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
         Assert.Equal(NeuronStatus.Done, result.Status);
 
         server.Enqueue(FakeOpenAiServer.Chat, [.. Enumerable.Repeat(FakeReply.Error(500), 10)]);
-        using var failing = Pipeline(Fast with { MaxAttempts = 2 });
+        using var failing = Pipeline(FakeOpenAiServer.FastRetries with { MaxAttempts = 2 });
         var failed = await new ExplanationFlow(new LlmExplainer(failing, "fake-chat"), new ChatSimulator(failing, "fake-chat"), new ExplanationFlowOptions())
             .ExplainAndScoreAsync(Cat(1), CancellationToken.None);
         Assert.Equal(NeuronStatus.Failed, failed.Status);
@@ -260,7 +248,7 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
     public async Task Dry_run_counts_explain_and_simulate_calls_and_stores_nothing()
     {
         store.PutNeuronRecords([Cat().Record]);
-        using var llm = Pipeline(Fast with { DryRun = true });
+        using var llm = Pipeline(FakeOpenAiServer.FastRetries with { DryRun = true });
         var flow = new ExplanationFlow(new DryRunExplainer(new LlmExplainer(llm, "fake-chat")), new DryRunSimulator(new ChatSimulator(llm, "fake-chat")),
             new ExplanationFlowOptions());
         var counts = await new ExplanationRunner(store, store, flow, dryRun: true).RunAsync([Cat().Record.NeuronId], RunStep.ExplainAndScore);

@@ -10,14 +10,6 @@ namespace NeuronExplainer.Tests.Explanations;
 /// <summary>LLM detection and fuzzing against the fake OpenAI-compatible server, through the real pipeline and store.</summary>
 public sealed class FakeServerJudgeTests : IAsyncLifetime, IDisposable
 {
-    static readonly LlmPipelineOptions Fast = new()
-    {
-        BaseRetryDelay = TimeSpan.FromMilliseconds(1),
-        MaxRetryDelay = TimeSpan.FromMilliseconds(20),
-        AttemptTimeout = TimeSpan.FromSeconds(5),
-        Concurrency = 2,
-    };
-
     readonly string directory = Path.Combine(Path.GetTempPath(), "nx-judge-llm-" + Guid.NewGuid().ToString("N"));
     FakeOpenAiServer server = null!;
     SqliteNeuronStore store = null!;
@@ -39,11 +31,7 @@ public sealed class FakeServerJudgeTests : IAsyncLifetime, IDisposable
         Directory.Delete(directory, recursive: true);
     }
 
-    LlmPipeline Pipeline()
-    {
-        var endpoint = new LlmEndpoint(server.BaseUrl);
-        return new LlmPipeline(new OpenAiCompatibleBackend(endpoint, apiKey: null), endpoint, Fast, PriceTable.Default, store, ownsBackend: true);
-    }
+    LlmPipeline Pipeline() => server.Pipeline(store);
 
     /// <summary>The cat neuron, with random excerpts free of " cat" so "no" is right for them.</summary>
     static NeuronRecord Cat(int neuron = 0)

@@ -9,6 +9,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using NeuronExplainer.Llm;
 
 namespace NeuronExplainer.Tests.Llm;
 
@@ -113,6 +114,22 @@ public sealed class FakeOpenAiServer : IAsyncDisposable
     }
 
     public Uri BaseUrl { get; private set; } = null!;
+
+    /// <summary>Retries and timeouts in milliseconds, so tests of faults stay short.</summary>
+    public static readonly LlmPipelineOptions FastRetries = new()
+    {
+        BaseRetryDelay = TimeSpan.FromMilliseconds(1),
+        MaxRetryDelay = TimeSpan.FromMilliseconds(20),
+        AttemptTimeout = TimeSpan.FromSeconds(5),
+        Concurrency = 2,
+    };
+
+    /// <summary>The real pipeline to this server (OpenAI-compatible backend, default prices) with its cache and ledger in <paramref name="store"/>.</summary>
+    public LlmPipeline Pipeline(ILlmStore store, LlmPipelineOptions? options = null)
+    {
+        var endpoint = new LlmEndpoint(BaseUrl);
+        return new LlmPipeline(new OpenAiCompatibleBackend(endpoint, apiKey: null), endpoint, options ?? FastRetries, PriceTable.Default, store, ownsBackend: true);
+    }
 
     /// <summary>Model ids listed by /v1/models.</summary>
     public List<string> Models { get; } = ["fake-chat", "fake-instruct"];
