@@ -1,0 +1,155 @@
+using NeuronExplainer.Activations;
+using NeuronExplainer.Models;
+using NeuronExplainer.Models.Hub;
+using NeuronExplainer.Models.Sae;
+using NeuronExplainer.Tests.Engine;
+using NeuronExplainer.Tests.Storage;
+
+namespace NeuronExplainer.Tests.Activations;
+
+/// <summary>
+/// Collecting SAE latents as units on stories260K over a slice of TinyStories, checked by brute force: every window
+/// run alone and encoded gives each latent's density, its top windows and the quietness of its random ones.
+/// </summary>
+[Trait(TestCategory.Name, TestCategory.Slow)]
+public sealed class SaeCollectionTests : IDisposable
+{
+    readonly TempDirectory temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    static readonly CollectionSettings Settings = new() { SequenceLength = 32, TopK = 6, RandomSamples = 6, Quantiles = 3, PerQuantile = 2, Seed = 9, BatchWindows = 8, TokenTableSize = 12 };
+
+    [Theory]
+    [InlineData("layers.4")]
+    [InlineData("jumprelu-hook-z")]
+    public void LatentsAreCollectedWithDensityAndQuietRandomExcerpts(string name)
+    {
+        var corpus = temp.Sub("corpus.txt");
+        File.WriteAllLines(corpus, File.ReadLines(SharedData.Path("corpora", "tinystories-train-head.txt")).Take(60));
+        using var model = ModelLoader.Load(ModelLocator.Locate(EngineFixtures.Stories260K), "stories260K");
+        var sae = SaeLoader.Load(SaeTests.Fixture("stories260K", name));
+        var units = UnitSource.SaeLatents(sae, "test-sae", model.Info);
+        var store = new MemoryCollectionOutput(temp.Sub("store"));
+        var collector = new Collector(model, Settings, new CorpusOptions(corpus), "stories260K", units);
+        var summary = collector.Run(store, "test");
+        int layer = HookPoint.Parse(sae.Hook, model.Info.LayerCount).Layer;
+        Assert.Equal([layer], collector.Layers);
+        Assert.Equal(sae.LatentCount, summary.Neurons);
+        Assert.Equal("test-sae", store.GetManifest()!.Settings["collect.sae"]);
+        Assert.Equal(sae.Hook, store.GetManifest()!.Settings["collect.sae_hook"]);
+
+        // Brute force: every window of the corpus alone (BOS first), encoded.
+        var windows = CorpusCensus.Read(new CorpusReader(new CorpusOptions(corpus)), model.Tokenizer, Settings, 0, 0, _ => { })
+            .SelectMany(d => d.Windows).ToList();
+        var latents = windows.Select(w => Encode(model, sae, w)).ToList();
+        long tokens = windows.Sum(w => w.Length);
+        Assert.Equal(tokens, summary.Tokens);
+
+        var ids = store.ListNeurons();
+        Assert.Equal(sae.LatentCount, ids.Count);
+        Assert.All(ids, id => Assert.Equal((UnitKind.SaeLatent, layer), (id.Kind, id.LayerIndex)));
+        int quietChecked = 0;
+        for (int i = 0; i < sae.LatentCount; i++)
+        {
+            var record = store.GetNeuronRecord(units.Id(layer, i))!;
+            Assert.Equal(UnitKind.SaeLatent, record.NeuronId.Kind);
+            long fired = latents.Sum(l => (long)Column(l, i, sae.LatentCount).Count(v => v > 0));
+            // A window run alone rounds differently from the same window in a batch; JumpReLU and TopK are discontinuous,
+            // so a pre-activation within rounding of its threshold may flip: allow two such tokens per latent.
+            Assert.InRange(record.Density!.Value * tokens, fired - 2.001, fired + 2.001);
+
+            // The top windows are the ones with the highest max (ties broken by window order, which checks the values).
+            var best = latents.Select((l, w) => Column(l, i, sae.LatentCount).Max()).OrderDescending().Take(Settings.TopK).ToArray();
+            var got = record.MostPositiveActivationRecords.Select(r => r.MaxActivation).ToArray();
+            Assert.Equal(best.Length, got.Length);
+            for (int k = 0; k < best.Length; k++) Assert.True(Math.Abs(best[k] - got[k]) <= 1e-4 * Math.Max(1, Math.Abs(best[k])), $"latent {i} top {k}: {got[k]} vs {best[k]}");
+
+            // Random excerpts: only windows where the latent never fires, at most --random of them, no window twice.
+            Assert.InRange(record.RandomSample.Count, 0, Settings.RandomSamples);
+            Assert.All(record.RandomSample, r => Assert.All(r.Activations, a => Assert.Equal(0, a)));
+            Assert.Equal(record.RandomSample.Count, record.RandomSample.Select(r => string.Join("\u0001", r.Tokens)).Distinct().Count());
+            if (record.RandomSample.Count > 0) quietChecked++;
+        }
+        // The TopK SAE is sparse (k 10 of 160), so most latents are quiet somewhere among the shared windows; the
+        // JumpReLU one fires on about a quarter of all tokens, so many of its latents fire in every window.
+        if (sae.Activation == SaeActivation.TopK) Assert.True(quietChecked > sae.LatentCount / 2, $"only {quietChecked} latents had quiet random excerpts");
+        Assert.NotEmpty(store.GetActivationBasedTokens(units.Id(layer, 0))!.Tokens);
+
+        var tokenWeights = store.GetWeightBasedTokens(units.Id(layer, 3));
+        if (sae.InputDim != model.Info.ModelDim)
+        {
+            // A hook_z SAE decodes into head space: no output tokens.
+            Assert.Null(tokenWeights);
+            return;
+        }
+        // Output tokens of latent 3: its decoder row times the final norm gain, against every unembedding row.
+        var (_, unembedding, gain) = model.GetTokenMatrices();
+        var direction = sae.ReadDecoder().AsSpan(3 * sae.InputDim, sae.InputDim).ToArray();
+        var scores = Enumerable.Range(0, model.Info.VocabSize).Select(t =>
+            Enumerable.Range(0, sae.InputDim).Sum(j => (double)direction[j] * gain.Span[j] * unembedding.Span[t * sae.InputDim + j])).ToArray();
+        var expectedTop = Enumerable.Range(0, scores.Length).OrderByDescending(t => scores[t]).First();
+        Assert.Equal(Settings.TokenTableSize, tokenWeights!.OutputPositive.Tokens.Count);
+        Assert.Equal(model.Tokenizer.TokenString(expectedTop), tokenWeights.OutputPositive.Tokens[0]);
+        Assert.Equal(scores[expectedTop], tokenWeights.OutputPositive.Strengths[0], 1e-4);
+        Assert.Empty(tokenWeights.InputPositive.Tokens);
+    }
+
+    static float[] Encode(ITransformerModel model, SparseAutoencoder sae, int[] window)
+    {
+        var input = new[] { model.Tokenizer.BosId!.Value }.Concat(window).ToArray();
+        var hook = model.Forward(input, 1, input.Length, new ForwardRequest([sae.Hook])).Hook(sae.Hook);
+        var all = new float[input.Length * sae.LatentCount];
+        sae.Encode(hook, input.Length, all, new float[input.Length * sae.InputDim], NeuronExplainer.Models.Kernels.GemmBackends.Default);
+        return all[sae.LatentCount..];
+    }
+
+    static IEnumerable<float> Column(float[] rows, int i, int width)
+    {
+        for (int r = i; r < rows.Length; r += width) yield return rows[r];
+    }
+
+    [Fact]
+    public void LayersOtherThanTheSaesAreRefused()
+    {
+        using var model = ModelLoader.Load(ModelLocator.Locate(EngineFixtures.Stories260K), "stories260K");
+        var units = UnitSource.SaeLatents(SaeLoader.Load(SaeTests.Fixture("stories260K", "layers.4")), "s", model.Info);
+        var error = Assert.Throws<SettingException>(() => new Collector(model, Settings with { Layers = [2] }, new CorpusOptions(temp.Sub("c.txt")), "m", units));
+        Assert.Contains("names layers 2, but the sae units read layer 4 (blocks.4.hook_resid_post)", error.Message);
+    }
+}
+
+/// <summary>A collection output in memory, for SAE units until the stores key them.</summary>
+sealed class MemoryCollectionOutput(string location) : ICollectionOutput
+{
+    readonly Dictionary<NeuronId, NeuronRecord> records = [];
+    readonly Dictionary<NeuronId, TokenLookupTableSummaryOfNeuron> tables = [];
+    readonly Dictionary<NeuronId, WeightBasedSummaryOfNeuron> weights = [];
+    readonly Dictionary<NeuronId, NeuronConnections> connections = [];
+    readonly Dictionary<string, byte[]> checkpoints = [];
+    RunManifest? manifest;
+    CollectionState state;
+
+    public string Location { get; } = Directory.CreateDirectory(location).FullName + "/store.db";
+    public void PutNeuronRecords(IReadOnlyList<NeuronRecord> list) { foreach (var r in list) records[r.NeuronId] = r; }
+    public NeuronRecord? GetNeuronRecord(NeuronId id) => records.GetValueOrDefault(id);
+    public IReadOnlyList<NeuronId> ListNeurons(int? layer = null) => records.Keys.Where(k => layer is null || k.LayerIndex == layer).ToList();
+    public IReadOnlyList<int> ListLayers() => records.Keys.Select(k => k.LayerIndex).Distinct().Order().ToList();
+    public void PutActivationBasedTokens(NeuronId id, TokenLookupTableSummaryOfNeuron table) => tables[id] = table;
+    public TokenLookupTableSummaryOfNeuron? GetActivationBasedTokens(NeuronId id) => tables.GetValueOrDefault(id);
+    public void PutWeightBasedTokens(NeuronId id, WeightBasedSummaryOfNeuron summary) => weights[id] = summary;
+    public WeightBasedSummaryOfNeuron? GetWeightBasedTokens(NeuronId id) => weights.GetValueOrDefault(id);
+    public void PutConnections(NeuronId id, NeuronConnections value) => connections[id] = value;
+    public NeuronConnections? GetConnections(NeuronId id) => connections.GetValueOrDefault(id);
+    public RunManifest? GetManifest() => manifest;
+    public void PutManifest(RunManifest value)
+    {
+        manifest = value;
+        state = CollectionState.Incomplete;
+    }
+    public CollectionState GetCollectionState() => state;
+    public void MarkCollectionComplete() => state = CollectionState.Complete;
+    public void PutCheckpoint(string stage, byte[] value) => checkpoints[stage] = value;
+    public byte[]? GetCheckpoint(string stage) => checkpoints.GetValueOrDefault(stage);
+    public void DeleteCheckpoint(string stage) => checkpoints.Remove(stage);
+}
