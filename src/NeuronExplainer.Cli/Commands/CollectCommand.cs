@@ -183,7 +183,7 @@ public static class CollectCommand
 
     static void PrintSummary(IAnsiConsole console, CollectionSummary summary, ModelInfo model, string store, UnitSource? units)
     {
-        string what = units?.Encoder is { } encoder ? $"latents of SAE {units.SaeId} at {encoder.Sae.Hook}" : "neurons";
+        string what = units?.Encoder is { } encoder ? $"latents of SAE {units.SaeId} at {encoder.Sae.Config.Hook}" : "neurons";
         if (summary.AlreadyComplete)
         {
             console.MarkupLineInterpolated($"store {store} already holds this collection ({summary.Neurons} {what} of {model.Name}); nothing to do");

@@ -73,8 +73,8 @@ public sealed class Collector
                 // A store holds one collection: its SAE, by id, source folder and hook.
                 ["collect.units"] = NeuronId.Prefix(this.units.Kind),
                 ["collect.sae"] = this.units.SaeId ?? "",
-                ["collect.sae_source"] = Path.GetFullPath(encoder.Sae.Source),
-                ["collect.sae_hook"] = encoder.Sae.Hook,
+                ["collect.sae_source"] = Path.GetFullPath(encoder.Sae.Config.Source),
+                ["collect.sae_hook"] = encoder.Sae.Config.Hook,
             };
         if (model.Info.PrependsBos && model.Tokenizer.BosId is null)
             throw new NeuronExplainerException($"model {model.Info.Name} expects BOS but its tokenizer defines no BOS token");
@@ -281,12 +281,12 @@ public sealed class Collector
                     store.PutConnections(id, connections[n]);
                 }
             }
-            else if (units.Encoder!.Sae.InputDim == model.Info.ModelDim)
+            else if (units.Encoder!.Sae.Config.InputDim == model.Info.ModelDim)
             {
                 // An SAE of a residual-stream-wide hook writes its decoder direction into the residual stream: its
                 // output tokens are W_dec @ W_U, as a neuron's are c_proj @ W_U. (hook_z SAEs decode into head space.)
                 var sae = units.Encoder.Sae;
-                var outputs = WeightViews.OutputTokens(model, sae.ReadDecoder(), sae.LatentCount, settings.TokenTableSize, TokenString);
+                var outputs = WeightViews.OutputTokens(model, sae.ReadDecoder(), sae.Config.LatentCount, settings.TokenTableSize, TokenString);
                 for (int n = 0; n < sampler.Width; n++) store.PutWeightBasedTokens(units.Id(sampler.Layer, n), outputs[n]);
             }
         }

@@ -72,11 +72,11 @@ public static class MemoryPlanner
         var encoder = units?.Encoder;
         var hooks = encoder is null
             ? new PlanItem($"hook buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x {n:N0} neurons", hookPerLayer * layers.Count)
-            : new PlanItem($"SAE encoder ({encoder.Sae.InputDim} x {encoder.Sae.LatentCount:N0}) and its buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x ({n:N0} latents + 2 x {encoder.Sae.InputDim} inputs, the model's hook and a copy)",
-                encoder.Sae.EncoderBytes + encoder.BufferBytes((long)settings.BatchWindows * rows) + 4L * settings.BatchWindows * rows * encoder.Sae.InputDim);
+            : new PlanItem($"SAE encoder ({encoder.Sae.Config.InputDim} x {encoder.Sae.Config.LatentCount:N0}) and its buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x ({n:N0} latents + 2 x {encoder.Sae.Config.InputDim} inputs, the model's hook and a copy)",
+                encoder.Sae.EncoderBytes + encoder.BufferBytes((long)settings.BatchWindows * rows) + 4L * settings.BatchWindows * rows * encoder.Sae.Config.InputDim);
         var views = encoder is null
             ? new PlanItem("weight-based views, written after the pass: gain-folded rows of a layer, a score block, running selections", WeightViews.WorkBytes(model, layers.Count, settings.TokenTableSize, settings.ConnectionCount))
-            : new PlanItem("decoder output tokens, written after the pass: W_dec, gain-folded rows, a score block, running selections", WeightViews.OutputTokenBytes(model, encoder.Sae.LatentCount, settings.TokenTableSize));
+            : new PlanItem("decoder output tokens, written after the pass: W_dec, gain-folded rows, a score block, running selections", WeightViews.OutputTokenBytes(model, encoder.Sae.Config.LatentCount, settings.TokenTableSize));
         var pass = new List<PlanItem>
         {
             hooks,

@@ -30,7 +30,7 @@ public sealed record UnitSource(UnitKind Kind, Func<int, string> Hook, int Width
     public static UnitSource SaeLatents(SparseAutoencoder sae, string id, ModelInfo model, IGemm? gemm = null)
     {
         var point = sae.CheckFits(model);
-        return new UnitSource(UnitKind.SaeLatent, _ => sae.Hook, sae.LatentCount)
+        return new UnitSource(UnitKind.SaeLatent, _ => sae.Config.Hook, sae.Config.LatentCount)
         {
             Encoder = new SaeEncoder(sae, gemm ?? GemmBackends.Default), SaeId = id, FixedLayers = [point.Layer],
         };
@@ -55,16 +55,16 @@ public sealed class SaeEncoder(SparseAutoencoder sae, IGemm gemm)
     public SparseAutoencoder Sae => sae;
 
     /// <summary>Bytes the buffers take for <paramref name="rows"/> rows.</summary>
-    public long BufferBytes(long rows) => 4 * rows * (sae.LatentCount + sae.InputDim);
+    public long BufferBytes(long rows) => 4 * rows * (sae.Config.LatentCount + sae.Config.InputDim);
 
     public ReadOnlySpan<float> Encode(ReadOnlySpan<float> hook, int rows)
     {
-        if (latents.Length < (long)rows * sae.LatentCount)
+        if (latents.Length < (long)rows * sae.Config.LatentCount)
         {
-            latents = GC.AllocateUninitializedArray<float>(checked(rows * sae.LatentCount));
-            scratch = GC.AllocateUninitializedArray<float>(rows * sae.InputDim);
+            latents = GC.AllocateUninitializedArray<float>(checked(rows * sae.Config.LatentCount));
+            scratch = GC.AllocateUninitializedArray<float>(rows * sae.Config.InputDim);
         }
-        var output = latents.AsSpan(0, rows * sae.LatentCount);
+        var output = latents.AsSpan(0, rows * sae.Config.LatentCount);
         sae.Encode(hook, rows, output, scratch, gemm);
         return output;
     }

@@ -33,11 +33,11 @@ public sealed class SaeCollectionTests : IDisposable
         var store = new MemoryCollectionOutput(temp.Sub("store"));
         var collector = new Collector(model, Settings, new CorpusOptions(corpus), "stories260K", units);
         var summary = collector.Run(store, "test");
-        int layer = HookPoint.Parse(sae.Hook, model.Info.LayerCount).Layer;
+        int layer = HookPoint.Parse(sae.Config.Hook, model.Info.LayerCount).Layer;
         Assert.Equal([layer], collector.Layers);
-        Assert.Equal(sae.LatentCount, summary.Neurons);
+        Assert.Equal(sae.Config.LatentCount, summary.Neurons);
         Assert.Equal("test-sae", store.GetManifest()!.Settings["collect.sae"]);
-        Assert.Equal(sae.Hook, store.GetManifest()!.Settings["collect.sae_hook"]);
+        Assert.Equal(sae.Config.Hook, store.GetManifest()!.Settings["collect.sae_hook"]);
 
         // Brute force: every window of the corpus alone (BOS first), encoded.
         var windows = CorpusCensus.Read(new CorpusReader(new CorpusOptions(corpus)), model.Tokenizer, Settings, 0, 0, _ => { })
@@ -47,20 +47,20 @@ public sealed class SaeCollectionTests : IDisposable
         Assert.Equal(tokens, summary.Tokens);
 
         var ids = store.ListNeurons();
-        Assert.Equal(sae.LatentCount, ids.Count);
+        Assert.Equal(sae.Config.LatentCount, ids.Count);
         Assert.All(ids, id => Assert.Equal((UnitKind.SaeLatent, layer), (id.Kind, id.LayerIndex)));
         int quietChecked = 0;
-        for (int i = 0; i < sae.LatentCount; i++)
+        for (int i = 0; i < sae.Config.LatentCount; i++)
         {
             var record = store.GetNeuronRecord(units.Id(layer, i))!;
             Assert.Equal(UnitKind.SaeLatent, record.NeuronId.Kind);
-            long fired = latents.Sum(l => (long)Column(l, i, sae.LatentCount).Count(v => v > 0));
+            long fired = latents.Sum(l => (long)Column(l, i, sae.Config.LatentCount).Count(v => v > 0));
             // A window run alone rounds differently from the same window in a batch; JumpReLU and TopK are discontinuous,
             // so a pre-activation within rounding of its threshold may flip: allow two such tokens per latent.
             Assert.InRange(record.Density!.Value * tokens, fired - 2.001, fired + 2.001);
 
             // The top windows are the ones with the highest max (ties broken by window order, which checks the values).
-            var best = latents.Select((l, w) => Column(l, i, sae.LatentCount).Max()).OrderDescending().Take(Settings.TopK).ToArray();
+            var best = latents.Select((l, w) => Column(l, i, sae.Config.LatentCount).Max()).OrderDescending().Take(Settings.TopK).ToArray();
             var got = record.MostPositiveActivationRecords.Select(r => r.MaxActivation).ToArray();
             Assert.Equal(best.Length, got.Length);
             for (int k = 0; k < best.Length; k++) Assert.True(Math.Abs(best[k] - got[k]) <= 1e-4 * Math.Max(1, Math.Abs(best[k])), $"latent {i} top {k}: {got[k]} vs {best[k]}");
@@ -73,11 +73,11 @@ public sealed class SaeCollectionTests : IDisposable
         }
         // The TopK SAE is sparse (k 10 of 160), so most latents are quiet somewhere among the shared windows; the
         // JumpReLU one fires on about a quarter of all tokens, so many of its latents fire in every window.
-        if (sae.Activation == SaeActivation.TopK) Assert.True(quietChecked > sae.LatentCount / 2, $"only {quietChecked} latents had quiet random excerpts");
+        if (sae.Config.Activation == SaeActivation.TopK) Assert.True(quietChecked > sae.Config.LatentCount / 2, $"only {quietChecked} latents had quiet random excerpts");
         Assert.NotEmpty(store.GetActivationBasedTokens(units.Id(layer, 0))!.Tokens);
 
         var tokenWeights = store.GetWeightBasedTokens(units.Id(layer, 3));
-        if (sae.InputDim != model.Info.ModelDim)
+        if (sae.Config.InputDim != model.Info.ModelDim)
         {
             // A hook_z SAE decodes into head space: no output tokens.
             Assert.Null(tokenWeights);
@@ -85,9 +85,9 @@ public sealed class SaeCollectionTests : IDisposable
         }
         // Output tokens of latent 3: its decoder row times the final norm gain, against every unembedding row.
         var (_, unembedding, gain) = model.GetTokenMatrices();
-        var direction = sae.ReadDecoder().AsSpan(3 * sae.InputDim, sae.InputDim).ToArray();
+        var direction = sae.ReadDecoder().AsSpan(3 * sae.Config.InputDim, sae.Config.InputDim).ToArray();
         var scores = Enumerable.Range(0, model.Info.VocabSize).Select(t =>
-            Enumerable.Range(0, sae.InputDim).Sum(j => (double)direction[j] * gain.Span[j] * unembedding.Span[t * sae.InputDim + j])).ToArray();
+            Enumerable.Range(0, sae.Config.InputDim).Sum(j => (double)direction[j] * gain.Span[j] * unembedding.Span[t * sae.Config.InputDim + j])).ToArray();
         var expectedTop = Enumerable.Range(0, scores.Length).OrderByDescending(t => scores[t]).First();
         Assert.Equal(Settings.TokenTableSize, tokenWeights!.OutputPositive.Tokens.Count);
         Assert.Equal(model.Tokenizer.TokenString(expectedTop), tokenWeights.OutputPositive.Tokens[0]);
@@ -98,10 +98,10 @@ public sealed class SaeCollectionTests : IDisposable
     static float[] Encode(ITransformerModel model, SparseAutoencoder sae, int[] window)
     {
         var input = new[] { model.Tokenizer.BosId!.Value }.Concat(window).ToArray();
-        var hook = model.Forward(input, 1, input.Length, new ForwardRequest([sae.Hook])).Hook(sae.Hook);
-        var all = new float[input.Length * sae.LatentCount];
-        sae.Encode(hook, input.Length, all, new float[input.Length * sae.InputDim], NeuronExplainer.Models.Kernels.GemmBackends.Default);
-        return all[sae.LatentCount..];
+        var hook = model.Forward(input, 1, input.Length, new ForwardRequest([sae.Config.Hook])).Hook(sae.Config.Hook);
+        var all = new float[input.Length * sae.Config.LatentCount];
+        sae.Encode(hook, input.Length, all, new float[input.Length * sae.Config.InputDim], NeuronExplainer.Models.Kernels.GemmBackends.Default);
+        return all[sae.Config.LatentCount..];
     }
 
     static IEnumerable<float> Column(float[] rows, int i, int width)

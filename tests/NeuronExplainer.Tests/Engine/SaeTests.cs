@@ -43,15 +43,15 @@ public sealed class SaeTests : IDisposable
         var sae = SaeLoader.Load(Fixture(model, name));
         sae.CheckFits(transformer.Info);
         int rows = reference.Batch * reference.Seq;
-        var hook = transformer.Forward(reference.Tokens, reference.Batch, reference.Seq, new ForwardRequest([sae.Hook])).Hook(sae.Hook);
-        var latents = new float[rows * sae.LatentCount];
-        sae.Encode(hook, rows, latents, new float[rows * sae.InputDim], GemmBackends.Default);
+        var hook = transformer.Forward(reference.Tokens, reference.Batch, reference.Seq, new ForwardRequest([sae.Config.Hook])).Hook(sae.Config.Hook);
+        var latents = new float[rows * sae.Config.LatentCount];
+        sae.Encode(hook, rows, latents, new float[rows * sae.Config.InputDim], GemmBackends.Default);
         var truth = expected.ReadFloat32(name);
         EngineFixtures.AssertClose(truth, latents, $"{model}/{name}");
         // Sparse layouts must agree on which latents fire, not only within tolerance.
         Assert.Equal(truth.Select(v => v > 0), latents.Select(v => v > 0));
-        if (sae.Activation == SaeActivation.TopK)
-            for (int r = 0; r < rows; r++) Assert.True(latents.AsSpan(r * sae.LatentCount, sae.LatentCount).ToArray().Count(v => v != 0) <= sae.K);
+        if (sae.Config.Activation == SaeActivation.TopK)
+            for (int r = 0; r < rows; r++) Assert.True(latents.AsSpan(r * sae.Config.LatentCount, sae.Config.LatentCount).ToArray().Count(v => v != 0) <= sae.Config.K);
     }
 
     [Fact]
@@ -59,12 +59,12 @@ public sealed class SaeTests : IDisposable
     {
         var old = SaeLoader.Load(Fixture("gpt2-tiny", "old-topk-resid-post"));
         Assert.Equal((SaeFormat.SaeLens, "blocks.0.hook_resid_post", SaeActivation.TopK, 4, SaeInputNorm.None, true),
-            (old.Format, old.Hook, old.Activation, old.K, old.InputNorm, old.SubtractsDecoderBias));
+            (old.Config.Format, old.Config.Hook, old.Config.Activation, old.Config.K, old.Config.InputNorm, old.SubtractsDecoderBias));
         var jump = SaeLoader.Load(Fixture("gpt2-tiny", "jumprelu-mlp-out"));
-        Assert.Equal(("blocks.0.hook_mlp_out", SaeActivation.JumpRelu, SaeInputNorm.LayerNorm, false), (jump.Hook, jump.Activation, jump.InputNorm, jump.SubtractsDecoderBias));
+        Assert.Equal(("blocks.0.hook_mlp_out", SaeActivation.JumpRelu, SaeInputNorm.LayerNorm, false), (jump.Config.Hook, jump.Config.Activation, jump.Config.InputNorm, jump.SubtractsDecoderBias));
         var sparsify = SaeLoader.Load(Fixture("gpt2-tiny", "h.0.mlp"));
         // num_latents 0: expansion_factor 2 x d_in 32.
-        Assert.Equal((SaeFormat.Sparsify, "blocks.0.hook_mlp_out", 64, 3), (sparsify.Format, sparsify.Hook, sparsify.LatentCount, sparsify.K));
+        Assert.Equal((SaeFormat.Sparsify, "blocks.0.hook_mlp_out", 64, 3), (sparsify.Config.Format, sparsify.Config.Hook, sparsify.Config.LatentCount, sparsify.Config.K));
         Assert.Equal(64 * 32, sparsify.ReadDecoder().Length);
     }
 
@@ -210,7 +210,7 @@ public sealed class SaeTests : IDisposable
 
         var local = await SaeLocator.LocateAsync("someone/gpt2-tiny-saes/blocks.1.hook_resid_pre", options);
         Assert.Equal(["cfg.json", "sae_weights.safetensors"], Directory.GetFiles(local).Select(Path.GetFileName).Where(n => n != HubCache.CompleteMarker).Order());
-        Assert.Equal(96, SaeLoader.Load(local).LatentCount);
+        Assert.Equal(96, SaeLoader.Load(local).Config.LatentCount);
 
         var offline = new HubOptions { Endpoint = hub.Endpoint, CacheDirectory = options.CacheDirectory, Offline = true };
         Assert.Equal(local, await SaeLocator.LocateAsync("someone/gpt2-tiny-saes/blocks.1.hook_resid_pre", offline));

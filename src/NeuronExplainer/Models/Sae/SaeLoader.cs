@@ -92,20 +92,10 @@ public static partial class SaeLoader
         bool applyBDec = cfg.Bool("apply_b_dec_to_input") ?? true;
         bool rescale = activation == SaeActivation.TopK && (cfg.Bool("rescale_acts_by_decoder_norm") ?? false);
 
-        string weightsPath = Path.Combine(directory, SaeLensWeights);
-        using var file = OpenWeights(weightsPath);
-        var encoder = Read(file, "W_enc", dIn, dSae);
-        var encoderBias = Read(file, "b_enc", dSae);
-        var decoderBias = Read(file, "b_dec", dIn);
-        Require(file, "W_dec", dSae, dIn);
-        var threshold = activation == SaeActivation.JumpRelu ? Read(file, "threshold", dSae) : null;
-        float[] ReadDecoder()
-        {
-            using var weights = OpenWeights(weightsPath);
-            return Read(weights, "W_dec", dSae, dIn);
-        }
-        return new SparseAutoencoder(SaeFormat.SaeLens, directory, hook, $"{Path.Combine(directory, ConfigFile)}: field '{hookField}'", dIn, dSae, activation, k, norm, encoder, false, encoderBias,
-            applyBDec ? decoderBias : null, threshold, rescale ? RowNorms(ReadDecoder(), dIn) : null, ReadDecoder);
+        var weights = ReadWeights(Path.Combine(directory, SaeLensWeights), "W_enc", [dIn, dSae], "b_enc", false, dSae, dIn,
+            activation == SaeActivation.JumpRelu, rescale, applyBDec);
+        return new SparseAutoencoder(new SaeConfig(SaeFormat.SaeLens, directory, hook, $"{Path.Combine(directory, ConfigFile)}: field '{hookField}'", dIn, dSae,
+            activation, k, norm), weights);
     }
 
     static SparseAutoencoder LoadSparsify(string directory)
@@ -127,18 +117,32 @@ public static partial class SaeLoader
         string hook = SparsifyHook(folder) ?? throw new NeuronExplainerException(
             $"SAE '{directory}': sparsify names the hook by the folder, and '{folder}' is not one we map; expected layers.N, layers.N.mlp, layers.N.self_attn (or GPT-2's h.N, h.N.mlp, h.N.attn)");
 
-        string weightsPath = Path.Combine(directory, SparsifyWeights);
-        using var file = OpenWeights(weightsPath);
-        var encoder = Read(file, "encoder.weight", latents, dIn);
-        var encoderBias = Read(file, "encoder.bias", latents);
+        var weights = ReadWeights(Path.Combine(directory, SparsifyWeights), "encoder.weight", [latents, dIn], "encoder.bias", true, latents, dIn,
+            threshold: false, rescale: false, subtractDecoderBias: true);
+        return new SparseAutoencoder(new SaeConfig(SaeFormat.Sparsify, directory, hook, $"SAE '{directory}': folder name '{folder}' (sparsify's module)", dIn, latents,
+            SaeActivation.TopK, k, SaeInputNorm.None), weights);
+    }
+
+    /// <summary>
+    /// The encoder tensors of either layout, checked against cfg.json's shapes: the encoder under its layout's names,
+    /// <c>b_dec</c>, <c>threshold</c> when asked, and <c>W_dec</c> [d_sae, d_in] (checked now, read when asked for, and
+    /// now only for <paramref name="rescale"/>'s row norms).
+    /// </summary>
+    static SaeWeights ReadWeights(string path, string encoderName, long[] encoderShape, string encoderBiasName, bool latentMajor, int dSae, int dIn,
+        bool threshold, bool rescale, bool subtractDecoderBias)
+    {
+        float[] ReadDecoder()
+        {
+            using var weights = OpenWeights(path);
+            return Read(weights, "W_dec", dSae, dIn);
+        }
+        using var file = OpenWeights(path);
+        var encoder = Read(file, encoderName, encoderShape);
+        var encoderBias = Read(file, encoderBiasName, dSae);
         var decoderBias = Read(file, "b_dec", dIn);
-        Require(file, "W_dec", latents, dIn);
-        return new SparseAutoencoder(SaeFormat.Sparsify, directory, hook, $"SAE '{directory}': folder name '{folder}' (sparsify's module)", dIn, latents, SaeActivation.TopK, k, SaeInputNorm.None,
-            encoder, true, encoderBias, decoderBias, null, null, () =>
-            {
-                using var weights = OpenWeights(weightsPath);
-                return Read(weights, "W_dec", latents, dIn);
-            });
+        Require(file, "W_dec", dSae, dIn);
+        return new SaeWeights(encoder, latentMajor, encoderBias, subtractDecoderBias ? decoderBias : null, threshold ? Read(file, "threshold", dSae) : null,
+            rescale ? RowNorms(ReadDecoder(), dIn) : null, ReadDecoder);
     }
 
     [GeneratedRegex(@"^(?:layers[._]|h\.)(\d{1,6})(\.mlp|\.self_attn|\.attn)?$", RegexOptions.CultureInvariant)]

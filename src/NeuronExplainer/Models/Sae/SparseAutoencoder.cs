@@ -28,70 +28,41 @@ public enum SaeInputNorm
 /// <summary>Which published layout an SAE was read from.</summary>
 public enum SaeFormat { SaeLens, Sparsify }
 
+/// <summary>What an SAE's cfg.json says, in our terms.</summary>
+/// <param name="Source">The folder the SAE was read from, for messages.</param>
+/// <param name="Hook">The hook the SAE reads, in our (TransformerLens) names.</param>
+/// <param name="HookOrigin">Where <paramref name="Hook"/> came from, for errors, e.g. <c>.../cfg.json: field 'hook_name'</c>.</param>
+/// <param name="K">Latents kept per token by TopK (0 for the other activations).</param>
+public sealed record SaeConfig(SaeFormat Format, string Source, string Hook, string HookOrigin, int InputDim, int LatentCount,
+    SaeActivation Activation, int K, SaeInputNorm InputNorm);
+
+/// <summary>An SAE's encoder tensors as read.</summary>
+/// <param name="Encoder">W_enc as stored: [d_in, d_sae] (SAELens), or [d_sae, d_in] when <paramref name="EncoderIsLatentMajor"/> (sparsify's encoder.weight).</param>
+/// <param name="InputBias">b_dec when it is subtracted from the input (apply_b_dec_to_input), else null.</param>
+/// <param name="Threshold">JumpReLU's per-latent threshold.</param>
+/// <param name="LatentScale">Per-latent factor applied to pre-activations before TopK (SAELens's rescale_acts_by_decoder_norm: the decoder rows' norms).</param>
+/// <param name="ReadDecoder">Reads W_dec as [d_sae, d_in].</param>
+public sealed record SaeWeights(float[] Encoder, bool EncoderIsLatentMajor, float[] EncoderBias, float[]? InputBias, float[]? Threshold,
+    float[]? LatentScale, Func<float[]> ReadDecoder);
+
 /// <summary>
 /// The encoder of a sparse autoencoder, read from SAELens's or sparsify's files (<see cref="SaeLoader"/>): it maps
-/// rows of the hook <see cref="Hook"/> (d_in wide) to <see cref="LatentCount"/> latent activations,
+/// rows of the hook <see cref="SaeConfig.Hook"/> (d_in wide) to <see cref="SaeConfig.LatentCount"/> latent activations,
 /// <c>act(norm(x) - b_dec · apply_b_dec_to_input) · W_enc + b_enc)</c>. The decoder is read only when asked for
 /// (<see cref="ReadDecoder"/>), since encoding does not need it.
 /// </summary>
-public sealed class SparseAutoencoder
+public sealed class SparseAutoencoder(SaeConfig config, SaeWeights weights)
 {
-    readonly float[] encoder;
-    readonly bool encoderIsLatentMajor;
-    readonly float[] encoderBias;
-    readonly float[]? inputBias;
-    readonly float[]? threshold;
-    readonly float[]? latentScale;
-    readonly Func<float[]> readDecoder;
+    public SaeConfig Config => config;
 
-    /// <param name="encoder">W_enc as stored: [d_in, d_sae] (SAELens), or [d_sae, d_in] when <paramref name="encoderIsLatentMajor"/> (sparsify's encoder.weight).</param>
-    /// <param name="inputBias">b_dec when it is subtracted from the input (apply_b_dec_to_input), else null.</param>
-    /// <param name="threshold">JumpReLU's per-latent threshold.</param>
-    /// <param name="latentScale">Per-latent factor applied to pre-activations before TopK (SAELens's rescale_acts_by_decoder_norm: the decoder rows' norms).</param>
-    /// <param name="readDecoder">Reads W_dec as [d_sae, d_in].</param>
-    /// <param name="hookOrigin">Where the hook name came from, for errors: the cfg.json field or the folder name.</param>
-    public SparseAutoencoder(SaeFormat format, string source, string hook, string hookOrigin, int inputDim, int latentCount, SaeActivation activation, int k,
-        SaeInputNorm inputNorm, float[] encoder, bool encoderIsLatentMajor, float[] encoderBias, float[]? inputBias, float[]? threshold,
-        float[]? latentScale, Func<float[]> readDecoder)
-    {
-        Format = format;
-        Source = source;
-        Hook = hook;
-        HookOrigin = hookOrigin;
-        InputDim = inputDim;
-        LatentCount = latentCount;
-        Activation = activation;
-        K = k;
-        InputNorm = inputNorm;
-        this.encoder = encoder;
-        this.encoderIsLatentMajor = encoderIsLatentMajor;
-        this.encoderBias = encoderBias;
-        this.inputBias = inputBias;
-        this.threshold = threshold;
-        this.latentScale = latentScale;
-        this.readDecoder = readDecoder;
-    }
-
-    public SaeFormat Format { get; }
-    /// <summary>The folder the SAE was read from, for messages.</summary>
-    public string Source { get; }
-    /// <summary>The hook the SAE reads, in our (TransformerLens) names.</summary>
-    public string Hook { get; }
-    /// <summary>Where <see cref="Hook"/> came from, e.g. <c>.../cfg.json: field 'hook_name'</c>.</summary>
-    public string HookOrigin { get; }
-    public int InputDim { get; }
-    public int LatentCount { get; }
-    public SaeActivation Activation { get; }
-    /// <summary>Latents kept per token by TopK (0 for the other activations).</summary>
-    public int K { get; }
-    public SaeInputNorm InputNorm { get; }
-    public bool SubtractsDecoderBias => inputBias is not null;
+    public bool SubtractsDecoderBias => weights.InputBias is not null;
 
     /// <summary>Bytes the encoder holds in memory (weights and vectors).</summary>
-    public long EncoderBytes => 4L * (encoder.Length + encoderBias.Length + (inputBias?.Length ?? 0) + (threshold?.Length ?? 0) + (latentScale?.Length ?? 0));
+    public long EncoderBytes => 4L * (weights.Encoder.Length + weights.EncoderBias.Length + (weights.InputBias?.Length ?? 0)
+        + (weights.Threshold?.Length ?? 0) + (weights.LatentScale?.Length ?? 0));
 
     /// <summary>W_dec, [d_sae, d_in]: row i is latent i's decoder direction. Read from the file on each call.</summary>
-    public float[] ReadDecoder() => readDecoder();
+    public float[] ReadDecoder() => weights.ReadDecoder();
 
     /// <summary>
     /// Checks that <paramref name="model"/> has the hook and that its width is d_in; the error names the SAE's file and field.
@@ -101,17 +72,17 @@ public sealed class SparseAutoencoder
         HookPoint point;
         try
         {
-            point = HookPoint.Parse(Hook, model.LayerCount);
+            point = HookPoint.Parse(config.Hook, model.LayerCount);
         }
         catch (NeuronExplainerException e)
         {
-            throw new NeuronExplainerException($"{HookOrigin}: '{Hook}' is not a hook of {model.Name}: {e.Message}", e);
+            throw new NeuronExplainerException($"{config.HookOrigin}: '{config.Hook}' is not a hook of {model.Name}: {e.Message}", e);
         }
         if (point.Kind == HookKind.AttentionPattern)
-            throw new NeuronExplainerException($"{HookOrigin}: '{Hook}' holds attention patterns, which an SAE does not read");
+            throw new NeuronExplainerException($"{config.HookOrigin}: '{config.Hook}' holds attention patterns, which an SAE does not read");
         int width = point.Width(model);
-        if (width != InputDim)
-            throw new NeuronExplainerException($"{Path.Combine(Source, SaeLoader.ConfigFile)}: field 'd_in' is {InputDim} but {model.Name}'s hook {Hook} is {width} wide; expected {width} (an SAE of another model?)");
+        if (width != config.InputDim)
+            throw new NeuronExplainerException($"{Path.Combine(config.Source, SaeLoader.ConfigFile)}: field 'd_in' is {config.InputDim} but {model.Name}'s hook {config.Hook} is {width} wide; expected {width} (an SAE of another model?)");
         return point;
     }
 
@@ -121,7 +92,7 @@ public sealed class SparseAutoencoder
     /// </summary>
     public void Encode(ReadOnlySpan<float> input, int rows, Span<float> latents, Span<float> scratch, IGemm gemm)
     {
-        int d = InputDim, m = LatentCount;
+        int d = config.InputDim, m = config.LatentCount;
         if (input.Length < rows * d || latents.Length < (long)rows * m || scratch.Length < rows * d)
             throw new ArgumentException($"{rows} rows need {rows * d} inputs, {(long)rows * m} latents and {rows * d} scratch floats");
         var x = scratch[..(rows * d)];
@@ -130,31 +101,31 @@ public sealed class SparseAutoencoder
         {
             var row = x.Slice(r * d, d);
             Normalize(row);
-            if (inputBias is not null) TensorPrimitives.Subtract(row, inputBias, row);
+            if (weights.InputBias is not null) TensorPrimitives.Subtract(row, weights.InputBias, row);
         }
         var output = latents[..(rows * m)];
-        for (int r = 0; r < rows; r++) encoderBias.CopyTo(output.Slice(r * m, m));
-        if (encoderIsLatentMajor) gemm.Multiply(false, true, rows, m, d, x, d, encoder, d, output, m, accumulate: true);
-        else gemm.Multiply(false, false, rows, m, d, x, d, encoder, m, output, m, accumulate: true);
+        for (int r = 0; r < rows; r++) weights.EncoderBias.CopyTo(output.Slice(r * m, m));
+        if (weights.EncoderIsLatentMajor) gemm.Multiply(false, true, rows, m, d, x, d, weights.Encoder, d, output, m, accumulate: true);
+        else gemm.Multiply(false, false, rows, m, d, x, d, weights.Encoder, m, output, m, accumulate: true);
         for (int r = 0; r < rows; r++) Activate(output.Slice(r * m, m));
     }
 
     /// <summary>The latents of one row after their pre-activations are in <paramref name="row"/>.</summary>
     void Activate(Span<float> row)
     {
-        switch (Activation)
+        switch (config.Activation)
         {
             case SaeActivation.Relu:
                 TensorPrimitives.Max(row, 0f, row);
                 break;
             case SaeActivation.JumpRelu:
-                var t = threshold!;
+                var t = weights.Threshold!;
                 for (int i = 0; i < row.Length; i++)
                     if (!(row[i] > t[i]) || row[i] < 0) row[i] = 0;
                 break;
             case SaeActivation.TopK:
-                if (latentScale is not null) TensorPrimitives.Multiply(row, latentScale, row);
-                KeepLargest(row, K);
+                if (weights.LatentScale is not null) TensorPrimitives.Multiply(row, weights.LatentScale, row);
+                KeepLargest(row, config.K);
                 TensorPrimitives.Max(row, 0f, row);
                 break;
         }
@@ -162,7 +133,7 @@ public sealed class SparseAutoencoder
 
     void Normalize(Span<float> row)
     {
-        switch (InputNorm)
+        switch (config.InputNorm)
         {
             case SaeInputNorm.ConstantNormRescale:
                 var norm = TensorPrimitives.Norm(row);
@@ -178,8 +149,8 @@ public sealed class SparseAutoencoder
     }
 
     /// <summary>
-    /// Zeroes every value of <paramref name="row"/> but its <paramref name="k"/> largest (ties at the K-th value keep the
-    /// lowest indices). The K-th value is found by selection over a copy (average linear time).
+    /// Zeroes every value of <paramref name="row"/> but its <paramref name="k"/> largest (ties at the config.K-th value keep the
+    /// lowest indices). The config.K-th value is found by selection over a copy (average linear time).
     /// </summary>
     internal static void KeepLargest(Span<float> row, int k)
     {
