@@ -153,3 +153,36 @@ sealed class MemoryCollectionOutput(string location) : ICollectionOutput
     public byte[]? GetCheckpoint(string stage) => checkpoints.GetValueOrDefault(stage);
     public void DeleteCheckpoint(string stage) => checkpoints.Remove(stage);
 }
+
+/// <summary><c>collect --sae</c> through the CLI: the value's id and location, and a refusal before any work.</summary>
+public sealed class SaeCollectCommandTests : IDisposable
+{
+    readonly TempDirectory temp = new();
+
+    public void Dispose() => temp.Dispose();
+
+    [Theory]
+    [InlineData("res-jb-8=jbloom/GPT2-Small-SAEs-Reformatted/blocks.8.hook_resid_pre", "res-jb-8", "jbloom/GPT2-Small-SAEs-Reformatted/blocks.8.hook_resid_pre")]
+    [InlineData("EleutherAI/sae-llama-3-8b-32x/layers.8@main", "layers.8", "EleutherAI/sae-llama-3-8b-32x/layers.8@main")]
+    [InlineData("/data/saes/my sae/", "my-sae", "/data/saes/my sae/")]
+    public void SaeArgumentsNameTheIdAndTheLocation(string value, string id, string location) =>
+        Assert.Equal((id, location), NeuronExplainer.Cli.Commands.CollectCommand.SaeArgument(value));
+
+    [Fact]
+    public void BadIdBeforeEqualsIsRefused() =>
+        Assert.Contains("the id 'a b' before '='", Assert.Throws<NeuronExplainerException>(() => NeuronExplainer.Cli.Commands.CollectCommand.SaeArgument("a b=x/y/z")).Message);
+
+    [Trait(TestCategory.Name, TestCategory.Slow)]
+    [Fact]
+    public void AnSaeOfAnotherWidthIsRefusedBeforeTheStoreIsWritten()
+    {
+        var corpus = temp.Sub("corpus.txt");
+        File.WriteAllLines(corpus, File.ReadLines(SharedData.Path("corpora", "tinystories-train-head.txt")).Take(20));
+        var sae = SaeTests.Fixture("gpt2-tiny", "relu-resid-pre");
+        var store = temp.Sub("store");
+        var (code, _, err) = CliRunner.Run(["collect", "--model", EngineFixtures.Stories260K, "--corpus", corpus, "--store", store, "--sae", sae]);
+        Assert.Equal(1, code);
+        Assert.Contains($"error: {Path.Combine(sae, "cfg.json")}: field 'd_in' is 32 but {EngineFixtures.Stories260K}'s hook blocks.1.hook_resid_pre is 64 wide", err);
+        Assert.False(Directory.Exists(store) && Directory.EnumerateFileSystemEntries(store).Any(), "the store was written");
+    }
+}
