@@ -172,7 +172,7 @@ public class OpenAiDatasetTests : IDisposable
         { "collated-activations/0/5.json", "\"neuron_index\": 5=>\"neuron_index\": 6", "neuron_id is 0/6 but the path says 0/5" },
         { "explanations/1/2.jsonl", "\"ev_correlation_score\": 0.25=>\"ev_correlation_score\": Infinity", "line 1" },
         { "explanations/1/2.jsonl", "append-line", "line 2" },
-        { "related-neurons/weight-based/0/5.json", "\"1_7\"=>\"one_seven\"", "'one_seven' is not a neuron id" },
+        { "related-neurons/weight-based/0/5.json", "\"1_7\"=>\"one_seven\"", "'one_seven' is not a unit id" },
         { "related-tokens/weight-based/0/5.json", "rename:x5.json", "expected a file named by neuron index" },
     };
 
