@@ -45,6 +45,8 @@ internal static partial class SettingFlags
         [Name<LlmPipelineOptions>(nameof(LlmPipelineOptions.MaxCost))] = "--max-cost",
         [$"{nameof(PriceTable)}.{nameof(PriceTable.Load)}"] = "--prices",
         [$"{nameof(OpenAiDataset)}.{nameof(OpenAiDataset.Import)}.source"] = "--source",
+        [Name<ExportOptions>(nameof(ExportOptions.OpenAiFieldsOnly))] = "--openai-fields-only",
+        [Name<ExportOptions>(nameof(ExportOptions.Kind))] = "--kind",
     };
 
     /// <summary>The library's advice as the CLI gives it.</summary>

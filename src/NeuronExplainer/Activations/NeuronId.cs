@@ -70,6 +70,13 @@ public sealed partial record NeuronId(
     [JsonIgnore]
     public string KindKey => Kind == UnitKind.SaeLatent ? $"sae:{Sae}" : Prefix(Kind);
 
+    /// <summary>Whether <paramref name="filter"/> names a set of units: <c>neuron</c>, <c>head</c>, <c>sae</c> (every SAE's latents) or <c>sae:ID</c> (one SAE's).</summary>
+    public static bool IsKindFilter(string filter) =>
+        filter is "neuron" or "head" or "sae" || (filter.StartsWith("sae:", StringComparison.Ordinal) && SaeIdPattern().IsMatch(filter[4..]));
+
+    /// <summary>Whether this unit is in the set <paramref name="filter"/> names (see <see cref="IsKindFilter"/>).</summary>
+    public bool IsOfKind(string filter) => filter == "sae" ? Kind == UnitKind.SaeLatent : KindKey == filter;
+
     /// <summary>The unit a store row keys by <see cref="KindKey"/>, layer and index.</summary>
     public static NeuronId FromKey(string kindKey, int layer, int index) => kindKey switch
     {

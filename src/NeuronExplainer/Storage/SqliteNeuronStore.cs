@@ -394,6 +394,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         """, r => new NeuronScore(ReadUnit(r, 0), explainer, simulator, NeuronStatus.Done, r.IsDBNull(3) ? null : r.GetString(3), r.GetDouble(4)),
         ("$explainer", explainer), ("$simulator", simulator), ("$count", count)));
 
+    public IReadOnlyList<(int Layer, string Kind, int Count)> CountUnits() => Locked(() =>
+        Query("SELECT layer, kind, count(*) FROM neurons GROUP BY layer, kind ORDER BY layer, kind", r => (r.GetInt32(0), r.GetString(1), r.GetInt32(2))));
+
     public IReadOnlyDictionary<int, int> CountNeuronsByLayer() => Locked(() =>
         Query("SELECT layer, count(*) FROM neurons GROUP BY layer ORDER BY layer", r => (r.GetInt32(0), r.GetInt32(1))).ToDictionary(p => p.Item1, p => p.Item2));
 
@@ -465,8 +468,10 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         return GetProtocol()!;
     }
 
-    public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit)
+    public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit, string? kind = null)
     {
+        if (kind is not null && !NeuronId.IsKindFilter(kind))
+            throw new NeuronExplainerException($"'{kind}' is not a unit kind to search; expected neuron, head, sae or sae:ID");
         // Quote every word so user text is never parsed as FTS5 syntax; the last word matches as a prefix.
         // ORDER BY bm25() measured twice as fast as FTS5's "ORDER BY rank" when every explanation matches.
         // Each word is another FTS5 doclist to intersect (64 copies of a common word took 8 s over 307,200
@@ -484,9 +489,10 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             // bm25 reads every matching row's length, and a word in most explanations matches hundreds of thousands of them
             // (0.7 s at 307,200): rank only the first MaxRankedMatches matches in store order, then highlight just the hits.
             var best = Query("""
-                SELECT r, rank FROM (SELECT rowid AS r, bm25(explanation_search) AS rank FROM explanation_search WHERE explanation_search MATCH $query LIMIT $ranked)
+                SELECT r, rank FROM (SELECT rowid AS r, bm25(explanation_search) AS rank FROM explanation_search WHERE explanation_search MATCH $query
+                    AND ($kind IS NULL OR kind = $kind OR ($kind = 'sae' AND kind LIKE 'sae:%')) LIMIT $ranked)
                 ORDER BY rank, r LIMIT $limit
-                """, r => (Row: r.GetInt64(0), Rank: r.GetDouble(1)), ("$query", match), ("$ranked", MaxRankedMatches), ("$limit", limit));
+                """, r => (Row: r.GetInt64(0), Rank: r.GetDouble(1)), ("$query", match), ("$kind", kind), ("$ranked", MaxRankedMatches), ("$limit", limit));
             if (best.Count == 0) return [];
             var hits = Query("""
                 SELECT rowid, layer, kind, neuron, explanation, highlight(explanation_search, 0, $open, $close) FROM explanation_search
