@@ -37,6 +37,7 @@ internal static partial class SettingFlags
         [Name<CollectionSettings>(nameof(CollectionSettings.MinTokenCount))] = "--min-token-count",
         [Name<CollectionSettings>(nameof(CollectionSettings.BatchWindows))] = "--batch",
         [Name<CollectionSettings>(nameof(CollectionSettings.MemoryBudget))] = "--memory",
+        [Name<CollectionSettings>(nameof(CollectionSettings.CorpusShard))] = "--corpus-shard",
         [Name<CorpusOptions>(nameof(CorpusOptions.TextField))] = "--text-field",
         [Name<ModelLocation>(nameof(ModelLocation.GivenTokenizer))] = "--tokenizer",
         [Name<LlmEndpoint>(nameof(LlmEndpoint.BaseUrl))] = "--base-url",

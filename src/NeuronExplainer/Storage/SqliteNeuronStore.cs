@@ -294,6 +294,27 @@ public sealed partial class SqliteNeuronStore : INeuronStore
 
     public NeuronConnections? GetConnections(NeuronId id) => GetDocument("connections", "connections", id, StoreDocuments.DecodeConnections);
 
+    public bool FinishShard(int shard, int shards)
+    {
+        if (shards < 1 || shard < 0 || shard >= shards) throw new ArgumentOutOfRangeException(nameof(shard), $"shard {shard} of {shards}");
+        bool claimed = false;
+        Write(() =>
+        {
+            if (Query("SELECT shards FROM collection_shards WHERE shards <> $shards LIMIT 1", r => r.GetInt32(0), ("$shards", shards)) is [int other])
+                throw new NeuronExplainerException($"{Location} holds a collection split into {other} corpus shards, not {shards}; collect every shard with the same shard count (CollectionSettings.CorpusShard)");
+            Execute("INSERT INTO collection_shards (shard, shards, finished_at) VALUES ($shard, $shards, $at) ON CONFLICT (shard) DO UPDATE SET finished_at = excluded.finished_at",
+                ("$shard", shard), ("$shards", shards), ("$at", FormatTime(DateTimeOffset.UtcNow)));
+            if (Scalar<long>("SELECT count(*) FROM collection_shards") < shards) return;
+            if (Query("SELECT shard FROM collection_merge", r => r.GetInt32(0)) is [int holder]) claimed = holder == shard;
+            else
+            {
+                Execute("INSERT INTO collection_merge (id, shard, claimed_at) VALUES (1, $shard, $at)", ("$shard", shard), ("$at", FormatTime(DateTimeOffset.UtcNow)));
+                claimed = true;
+            }
+        });
+        return claimed;
+    }
+
     public void PutCheckpoint(string stage, byte[] state) => Write(() => Execute("""
         INSERT INTO checkpoints (stage, state, updated_at) VALUES ($stage, $state, $at)
         ON CONFLICT (stage) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at

@@ -329,5 +329,18 @@ static class StoreSchema
         INSERT INTO score_histogram SELECT explainer, simulator, layer, 'neuron', bin, count FROM old_score_histogram;
         DROP TABLE old_score_histogram;
         """,
+        """
+        -- A collection split into corpus shards (collect --corpus-shard I/N): each shard that has written its final state, and
+        -- the one claim of the merge, taken in the same transaction as the last shard's row, so it is taken exactly once, by
+        -- the shard named (which takes it again when it runs again, to finish a merge it was stopped in).
+        CREATE TABLE collection_shards (
+            shard INTEGER PRIMARY KEY,
+            shards INTEGER NOT NULL,
+            finished_at TEXT NOT NULL);
+        CREATE TABLE collection_merge (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            shard INTEGER NOT NULL,
+            claimed_at TEXT NOT NULL);
+        """,
     ];
 }

@@ -42,6 +42,28 @@ public abstract class NeuronStoreContract
     }
 
     [Fact]
+    public void Exactly_one_of_the_corpus_shards_claims_the_merge_even_when_the_last_ones_finish_at_once()
+    {
+        using var a = Open();
+        using var b = Open();
+        Assert.False(a.FinishShard(0, 3));
+        // The other two finish at the same moment, on two connections.
+        var claims = new bool[3];
+        using var together = new Barrier(2);
+        Parallel.For(1, 3, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i =>
+        {
+            together.SignalAndWait();
+            claims[i] = (i == 1 ? a : b).FinishShard(i, 3);
+        });
+        Assert.Equal(1, claims.Count(c => c));
+        int claimant = Array.IndexOf(claims, true), other = 3 - claimant;
+        Assert.False(a.FinishShard(other, 3), "another shard finishing again after the merge was claimed");
+        Assert.False(b.FinishShard(0, 3));
+        Assert.True(b.FinishShard(claimant, 3), "the claimant running again takes up its merge");
+        Assert.Contains("split into 3 corpus shards, not 2", Assert.Throws<NeuronExplainerException>(() => b.FinishShard(0, 2)).Message);
+    }
+
+    [Fact]
     public void A_collection_is_incomplete_from_its_manifest_until_marked_complete_and_stays_so_after_a_new_manifest()
     {
         using var store = Open();
