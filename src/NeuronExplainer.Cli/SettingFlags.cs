@@ -36,6 +36,7 @@ internal static partial class SettingFlags
         [Name<CollectionSettings>(nameof(CollectionSettings.MaxTokens))] = "--max-tokens",
         [Name<CollectionSettings>(nameof(CollectionSettings.MinTokenCount))] = "--min-token-count",
         [Name<CollectionSettings>(nameof(CollectionSettings.BatchWindows))] = "--batch",
+        [Name<CollectionSettings>(nameof(CollectionSettings.CheckpointWindows))] = "--checkpoint-every",
         [Name<CollectionSettings>(nameof(CollectionSettings.MemoryBudget))] = "--memory",
         [Name<CollectionSettings>(nameof(CollectionSettings.CorpusShard))] = "--corpus-shard",
         [Name<CorpusOptions>(nameof(CorpusOptions.TextField))] = "--text-field",

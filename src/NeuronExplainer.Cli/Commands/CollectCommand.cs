@@ -51,6 +51,7 @@ public static class CollectCommand
         readonly Option<DocumentSeparator> separator = new("--separator") { Description = "Document separator of text files", DefaultValueFactory = _ => DocumentSeparator.EndOfText };
         readonly Option<string> textField = new("--text-field") { Description = "JSONL field or parquet column holding the text", DefaultValueFactory = _ => "text" };
         readonly Option<int> batch = new("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 32 };
+        readonly Option<int> checkpointEvery = new("--checkpoint-every") { Description = "Windows between checkpoints, each taken at the next document boundary; fewer means a killed collect redoes less when run again, at the cost of more writes", DefaultValueFactory = _ => new CollectionSettings().CheckpointWindows };
         readonly Option<string?> memory = new("--memory") { Description = "Memory the collection state may use, e.g. 6G or 512M (default: three quarters of what the runtime may still allocate, which respects container limits and DOTNET_GCHeapHardLimit); the plan is printed, and refused before any work when it does not fit" };
         readonly Option<string?> corpusShard = new("--corpus-shard")
         {
@@ -63,7 +64,7 @@ public static class CollectCommand
         {
             model.AddTo(command);
             foreach (Option option in new Option[] { corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed,
-                         minCount, separator, textField, batch, memory, corpusShard })
+                         minCount, separator, textField, batch, checkpointEvery, memory, corpusShard })
                 if (option != sharedStore && option != sharedLayers)
                     command.Options.Add(option);
             if (sharedStore is null) command.Options.Add(force);
@@ -95,6 +96,7 @@ public static class CollectCommand
                 Seed = parse.GetValue(seed),
                 MinTokenCount = parse.GetValue(minCount),
                 BatchWindows = parse.GetValue(batch),
+                CheckpointWindows = parse.GetValue(checkpointEvery),
                 MemoryBudget = parse.GetValue(memory) is { } size ? MemoryPlanner.ParseSize(size, "--memory") : null,
                 CorpusShard = parse.GetValue(corpusShard) is { } shard
                     ? CorpusShard.TryParse(shard) ?? throw new SettingException("--corpus-shard", $"'{shard}' is not I/N; expected e.g. 0/4 for the first of 4 shards")
