@@ -53,8 +53,13 @@ public static class CollectCommand
         readonly Option<DocumentSeparator> separator = new("--separator") { Description = "Document separator of text files", DefaultValueFactory = _ => DocumentSeparator.EndOfText };
         readonly Option<string> textField = new("--text-field") { Description = "JSONL field or parquet column holding the text", DefaultValueFactory = _ => "text" };
         readonly Option<int> batch = new("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 32 };
+        readonly Option<int> checkpointEvery = new("--checkpoint-every") { Description = "Windows between checkpoints, each taken at the next document boundary; fewer means a killed collect redoes less when run again, at the cost of more writes", DefaultValueFactory = _ => new CollectionSettings().CheckpointWindows };
         readonly Option<string?> memory = new("--memory") { Description = "Memory the collection state may use, e.g. 6G or 512M (default: three quarters of what the runtime may still allocate, which respects container limits and DOTNET_GCHeapHardLimit); the plan is printed, and refused before any work when it does not fit" };
         readonly Option<string?> sae = new("--sae") { Description = "Collect the latents of this sparse autoencoder instead of MLP neurons: [ID=]PATH_OR_HUB_ID, a folder in SAELens's (cfg.json + sae_weights.safetensors) or sparsify's (cfg.json + sae.safetensors) layout or a hub repository plus its folder; ID (letters, digits, . _ -) names the latents sae:ID/I, by default the folder's name. One SAE per store" };
+        readonly Option<string?> corpusShard = new("--corpus-shard")
+        {
+            Description = "Collect shard I of N (I/N, from 0/N): run the forward pass on every N-th batch; the last shard to finish merges all shards' states and writes the records (run each shard into the same store)",
+        };
         readonly Option<bool> force = new("--force") { Description = "Discard a store holding a collection with other settings (and everything made from it)" };
 
         /// <summary>Adds the options; shared ones are left to their owner.</summary>
@@ -62,7 +67,7 @@ public static class CollectCommand
         {
             model.AddTo(command);
             foreach (Option option in new Option[] { corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed,
-                         minCount, separator, textField, batch, memory, sae })
+                         minCount, separator, textField, batch, checkpointEvery, memory, corpusShard, sae })
                 if (option != sharedStore && option != sharedLayers)
                     command.Options.Add(option);
             if (sharedStore is null) command.Options.Add(force);
@@ -94,7 +99,11 @@ public static class CollectCommand
                 Seed = parse.GetValue(seed),
                 MinTokenCount = parse.GetValue(minCount),
                 BatchWindows = parse.GetValue(batch),
+                CheckpointWindows = parse.GetValue(checkpointEvery),
                 MemoryBudget = parse.GetValue(memory) is { } size ? MemoryPlanner.ParseSize(size, "--memory") : null,
+                CorpusShard = parse.GetValue(corpusShard) is { } shard
+                    ? CorpusShard.TryParse(shard) ?? throw new SettingException("--corpus-shard", $"'{shard}' is not I/N; expected e.g. 0/4 for the first of 4 shards")
+                    : null,
             };
             var corpusOptions = new CorpusOptions(parse.GetValue(corpus)!, parse.GetValue(separator), parse.GetValue(textField)!);
             if (HubCorpus.IsDatasetId(corpusOptions.Path))
@@ -201,6 +210,10 @@ public static class CollectCommand
             : $"{summary.Elapsed.TotalSeconds:F1} s, {summary.Tokens / Math.Max(summary.Elapsed.TotalSeconds, 1e-3):N0} tokens/s");
         Row("forward / bookkeeping", $"{summary.ForwardTime.TotalSeconds:F2} s / {summary.BookkeepingTime.TotalSeconds:F2} s (+{100 * summary.BookkeepingTime.TotalSeconds / Math.Max(summary.ForwardTime.TotalSeconds, 1e-9):F0}% on the forward pass)");
         Row("counting (census read)", $"{summary.CensusTime.TotalSeconds:F2} s");
+        if (summary.Shard is { } shard)
+            Row("corpus shard", summary.MergedShards > 0
+                ? $"{shard}: the last to finish; merged the states of all {summary.MergedShards} shards and wrote the records"
+                : $"{shard}: its state is saved; the last shard to finish merges every shard's state and writes the records");
         Row("reading, tokenizing, checkpoints", $"{(summary.Elapsed - summary.CensusTime - summary.ForwardTime - summary.BookkeepingTime - summary.FinishTime).TotalSeconds:F2} s");
         Row("records, tables, weights", $"{summary.FinishTime.TotalSeconds:F2} s to build and store, of which {summary.RecomputeTime.TotalSeconds:F2} s recomputing {summary.RecomputedWindows:N0} windows in {summary.Plan?.Groups.Count} layer group(s)");
         Row("peak memory", $"{Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB working set; at most {summary.PeakKeptWindows:N0} windows kept");

@@ -112,19 +112,64 @@ sealed class LayerSampler
 
     void AddToTop(int n, TokenWindow window, float key, ReadOnlySpan<float> hook, int firstRow, WindowTokens kept)
     {
+        if (TopSlot(n, key, window.Id) is not (var slot and >= 0)) return;
+        top.Store(n, slot, window, key, hook, firstRow, width, kept);
+        SiftTop(n);
+    }
+
+    /// <summary>The slot a window goes to in neuron <paramref name="n"/>'s top-K (-1: it does not make it); store it there, then <see cref="SiftTop"/>.</summary>
+    int TopSlot(int n, float key, long id)
+    {
+        int k = settings.TopK, count = heapCount[n];
+        if (count < k) return count;
+        int worst = heap[n * k];
+        return Better(key, id, top.Key(n, worst), top.Id(n, worst)) ? worst : -1;
+    }
+
+    /// <summary>Restores neuron <paramref name="n"/>'s heap after a window was stored in the slot <see cref="TopSlot"/> gave.</summary>
+    void SiftTop(int n)
+    {
         int k = settings.TopK, count = heapCount[n];
         var h = heap.AsSpan(n * k, k);
         if (count < k)
         {
-            top.Store(n, count, window, key, hook, firstRow, width, kept);
             h[count] = count;
             heapCount[n] = count + 1;
             SiftUp(n, h, count);
         }
-        else if (Better(key, window.Id, top.Key(n, h[0]), top.Id(n, h[0])))
+        else SiftDown(n, h, k);
+    }
+
+    /// <summary>
+    /// Takes in the state of the same layer from another corpus shard (its windows numbered as in the whole pass):
+    /// top-K by offering its windows to each heap (exact: the ranking is a total order), maxima slot by slot from the
+    /// shard whose item is later (exact), lowest and highest maxima (exact), token sums added and moments merged by
+    /// Pébay's formulas (equal up to float rounding, since the sums are added in another order), firing counts added
+    /// (exact). Call before
+    /// <see cref="SharedSamples.Merge"/>.
+    /// </summary>
+    public void Merge(LayerSampler other, WindowTokens kept, SharedSamples shared, SharedSamples otherShared, WindowTokens otherKept)
+    {
+        if (other.layer != layer || other.width != width)
+            throw new InvalidOperationException($"cannot merge layer {other.layer} ({other.width} units) into layer {layer} ({width} units)");
+        for (int n = 0; n < width; n++)
+            foreach (int theirs in other.top.Filled(n))
+            {
+                if (TopSlot(n, other.top.Key(n, theirs), other.top.Id(n, theirs)) is not (var slot and >= 0)) continue;
+                top.StoreFrom(n, slot, other.top, theirs, kept, otherKept);
+                SiftTop(n);
+            }
+        for (int slot = 0; slot < maximaRows; slot++)
+            if (shared.LaterMaxima(otherShared, slot)) other.maxima!.AsSpan(slot * width, width).CopyTo(maxima!.AsSpan(slot * width, width));
+        TensorPrimitives.Min(lowestMax, other.lowestMax, lowestMax);
+        TensorPrimitives.Max(highestMax, other.highestMax, highestMax);
+        TensorPrimitives.Add(tokenSums!, other.tokenSums!, tokenSums!);
+        Moments.Merge(other.Moments);
+        if (fires is not null)
         {
-            top.Store(n, h[0], window, key, hook, firstRow, width, kept);
-            SiftDown(n, h, k);
+            // Firing counts and tokens add up exactly.
+            for (int n = 0; n < width; n++) fires[n] += other.fires![n];
+            tokensSeen += other.tokensSeen;
         }
     }
 

@@ -37,7 +37,9 @@ public sealed record UnitSource(UnitKind Kind, Func<int, string> Hook, int Width
     }
 
     /// <summary>The identity of unit <paramref name="index"/> of <paramref name="layer"/>.</summary>
-    public NeuronId Id(int layer, int index) => new(layer, index) { Kind = Kind };
+    public NeuronId Id(int layer, int index) => Kind == UnitKind.SaeLatent
+        ? NeuronId.Latent(SaeId ?? throw new InvalidOperationException("SAE latents need an SAE id"), layer, index)
+        : new NeuronId(layer, index) { Kind = Kind };
 
     /// <summary>The units' rows [rows, Width] of a forward result; an encoder's buffer is overwritten by its next call.</summary>
     public ReadOnlySpan<float> Read(ForwardResult result, int layer, int rows)

@@ -15,8 +15,11 @@ public static class SearchHighlight
 /// <summary>The search role of a store: full-text search over every stored explanation.</summary>
 public interface IExplanationSearch
 {
-    /// <summary>Full-text search over explanations, best match first, with the matched text highlighted.</summary>
-    IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit);
+    /// <summary>
+    /// Full-text search over explanations, best match first, with the matched text highlighted; with <paramref name="kind"/>,
+    /// only explanations of units of that kind: <c>neuron</c>, <c>head</c>, <c>sae</c> (every SAE) or <c>sae:ID</c> (one SAE).
+    /// </summary>
+    IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit, string? kind = null);
 }
 
 /// <summary>
@@ -40,4 +43,7 @@ public interface INeuronStore : ICollectionOutput, IExplanationResultStore, ILlm
 
     /// <summary>How many neurons the store knows per layer.</summary>
     IReadOnlyDictionary<int, int> CountNeuronsByLayer();
+
+    /// <summary>How many units the store knows per layer and kind (<see cref="NeuronId.KindKey"/>), ordered by layer and kind.</summary>
+    IReadOnlyList<(int Layer, string Kind, int Count)> CountUnits();
 }

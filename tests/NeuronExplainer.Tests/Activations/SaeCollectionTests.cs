@@ -30,7 +30,7 @@ public sealed class SaeCollectionTests : IDisposable
         using var model = ModelLoader.Load(ModelLocator.Locate(EngineFixtures.Stories260K), "stories260K");
         var sae = SaeLoader.Load(SaeTests.Fixture("stories260K", name));
         var units = UnitSource.SaeLatents(sae, "test-sae", model.Info);
-        var store = new MemoryCollectionOutput(temp.Sub("store"));
+        using var store = NeuronExplainer.Storage.SqliteNeuronStore.Open(temp.Sub("store"));
         var collector = new Collector(model, Settings, new CorpusOptions(corpus), "stories260K", units);
         var summary = collector.Run(store, "test");
         int layer = HookPoint.Parse(sae.Config.Hook, model.Info.LayerCount).Layer;
@@ -48,7 +48,7 @@ public sealed class SaeCollectionTests : IDisposable
 
         var ids = store.ListNeurons();
         Assert.Equal(sae.Config.LatentCount, ids.Count);
-        Assert.All(ids, id => Assert.Equal((UnitKind.SaeLatent, layer), (id.Kind, id.LayerIndex)));
+        Assert.All(ids, id => Assert.Equal((UnitKind.SaeLatent, "test-sae", layer), (id.Kind, id.Sae, id.LayerIndex)));
         int quietChecked = 0;
         for (int i = 0; i < sae.Config.LatentCount; i++)
         {
@@ -119,41 +119,6 @@ public sealed class SaeCollectionTests : IDisposable
     }
 }
 
-/// <summary>A collection output in memory, for SAE units until the stores key them.</summary>
-sealed class MemoryCollectionOutput(string location) : ICollectionOutput
-{
-    readonly Dictionary<NeuronId, NeuronRecord> records = [];
-    readonly Dictionary<NeuronId, TokenLookupTableSummaryOfNeuron> tables = [];
-    readonly Dictionary<NeuronId, WeightBasedSummaryOfNeuron> weights = [];
-    readonly Dictionary<NeuronId, NeuronConnections> connections = [];
-    readonly Dictionary<string, byte[]> checkpoints = [];
-    RunManifest? manifest;
-    CollectionState state;
-
-    public string Location { get; } = Directory.CreateDirectory(location).FullName + "/store.db";
-    public void PutNeuronRecords(IReadOnlyList<NeuronRecord> list) { foreach (var r in list) records[r.NeuronId] = r; }
-    public NeuronRecord? GetNeuronRecord(NeuronId id) => records.GetValueOrDefault(id);
-    public IReadOnlyList<NeuronId> ListNeurons(int? layer = null) => records.Keys.Where(k => layer is null || k.LayerIndex == layer).ToList();
-    public IReadOnlyList<int> ListLayers() => records.Keys.Select(k => k.LayerIndex).Distinct().Order().ToList();
-    public void PutActivationBasedTokens(NeuronId id, TokenLookupTableSummaryOfNeuron table) => tables[id] = table;
-    public TokenLookupTableSummaryOfNeuron? GetActivationBasedTokens(NeuronId id) => tables.GetValueOrDefault(id);
-    public void PutWeightBasedTokens(NeuronId id, WeightBasedSummaryOfNeuron summary) => weights[id] = summary;
-    public WeightBasedSummaryOfNeuron? GetWeightBasedTokens(NeuronId id) => weights.GetValueOrDefault(id);
-    public void PutConnections(NeuronId id, NeuronConnections value) => connections[id] = value;
-    public NeuronConnections? GetConnections(NeuronId id) => connections.GetValueOrDefault(id);
-    public RunManifest? GetManifest() => manifest;
-    public void PutManifest(RunManifest value)
-    {
-        manifest = value;
-        state = CollectionState.Incomplete;
-    }
-    public CollectionState GetCollectionState() => state;
-    public void MarkCollectionComplete() => state = CollectionState.Complete;
-    public void PutCheckpoint(string stage, byte[] value) => checkpoints[stage] = value;
-    public byte[]? GetCheckpoint(string stage) => checkpoints.GetValueOrDefault(stage);
-    public void DeleteCheckpoint(string stage) => checkpoints.Remove(stage);
-}
-
 /// <summary><c>collect --sae</c> through the CLI: the value's id and location, and a refusal before any work.</summary>
 public sealed class SaeCollectCommandTests : IDisposable
 {
@@ -184,5 +149,41 @@ public sealed class SaeCollectCommandTests : IDisposable
         Assert.Equal(1, code);
         Assert.Contains($"error: {Path.Combine(sae, "cfg.json")}: field 'd_in' is 32 but {EngineFixtures.Stories260K}'s hook blocks.1.hook_resid_pre is 64 wide", err);
         Assert.False(Directory.Exists(store) && Directory.EnumerateFileSystemEntries(store).Any(), "the store was written");
+    }
+
+    static string[] Collect(string store, string corpus, params string[] more) =>
+        ["collect", "--model", EngineFixtures.Stories260K, "--corpus", corpus, "--store", store, "--sae", "s4=" + SaeTests.Fixture("stories260K", "layers.4"),
+            "--top-k", "6", "--random", "6", "--batch", "4", "--seq-len", "32", .. more];
+
+    /// <summary>Through the CLI into SQLite: the latents are stored as sae:s4/I, and two shards equal one worker, density and quiet samples included.</summary>
+    [Trait(TestCategory.Name, TestCategory.Slow)]
+    [Fact]
+    public void TwoShardsOfAnSaeCollectionEqualOneWorker()
+    {
+        var corpus = temp.Sub("corpus.txt");
+        File.WriteAllLines(corpus, File.ReadLines(SharedData.Path("corpora", "tinystories-train-head.txt")).Take(120));
+        string one = temp.Sub("one"), sharded = temp.Sub("sharded");
+        var single = CliRunner.Run(Collect(one, corpus));
+        Assert.True(single.Code == 0, single.Err);
+        Assert.Contains("160 latents of SAE s4 at blocks.4.hook_resid_post", single.Out);
+        foreach (var shard in new[] { "1/2", "0/2" })
+        {
+            var run = CliRunner.Run(Collect(sharded, corpus, "--corpus-shard", shard));
+            Assert.True(run.Code == 0, run.Err);
+        }
+        using var expected = NeuronExplainer.Storage.SqliteNeuronStore.OpenExisting(one, NeuronExplainer.Storage.StoreAccess.ReadOnly);
+        using var actual = NeuronExplainer.Storage.SqliteNeuronStore.OpenExisting(sharded, NeuronExplainer.Storage.StoreAccess.ReadOnly);
+        var units = expected.ListNeurons();
+        Assert.Equal(160, units.Count);
+        Assert.All(units, u => Assert.StartsWith("sae:s4/", u.ToString()));
+        Assert.Equal(units, actual.ListNeurons());
+        foreach (var unit in units)
+        {
+            NeuronRecord want = expected.GetNeuronRecord(unit)!, got = actual.GetNeuronRecord(unit)!;
+            Assert.NotNull(want.Density);
+            Assert.Equal(want.Density, got.Density);
+            Assert.Equal(want.RandomSample.Select(r => string.Join(" ", r.Tokens)), got.RandomSample.Select(r => string.Join(" ", r.Tokens)));
+            Assert.Equal(want.MostPositiveActivationRecords.Select(r => r.Activations), got.MostPositiveActivationRecords.Select(r => r.Activations));
+        }
     }
 }
