@@ -112,6 +112,10 @@ public sealed record NeuronView(
     TokenValuesView? ActivationBasedTokens,
     WeightBasedTokensView? WeightBasedTokens,
     IReadOnlyList<RelatedNeuronView> Upstream,
-    IReadOnlyList<RelatedNeuronView> Downstream);
+    IReadOnlyList<RelatedNeuronView> Downstream)
+{
+    /// <summary>Share of the corpus's tokens where the unit fires (SAE latents); null for neurons.</summary>
+    public double? Density { get; init; }
+}
 
 public sealed record ErrorView(string Error);

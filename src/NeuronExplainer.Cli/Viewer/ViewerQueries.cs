@@ -147,7 +147,7 @@ public sealed class ViewerQueries(INeuronStore store)
             activationTokens is null ? null : new TokenValuesView(activationTokens.Tokens, activationTokens.AverageActivations),
             weightTokens is null ? null : new WeightBasedTokensView(ToView(weightTokens.InputPositive), ToView(weightTokens.InputNegative), ToView(weightTokens.OutputPositive), ToView(weightTokens.OutputNegative)),
             Related(connections?.Upstream),
-            Related(connections?.Downstream));
+            Related(connections?.Downstream)) { Density = record?.Density };
     }
 
     static ExcerptView ToView(ActivationRecord r) => new(r.Tokens, r.Activations);

@@ -206,6 +206,7 @@
         h('a', { href: layerHref(d.layer) }, `all of layer ${d.layer}`)),
       h('dl', { class: 'facts' },
         h('dt', 'Max activation'), h('dd', fmt(d.max_activation, 4)),
+        d.density != null && [h('dt', 'Density'), h('dd', { id: 'density' }, `${fmt(100 * d.density, 4)}% of tokens`)],
         d.moments && [h('dt', 'Mean / variance'), h('dd', `${fmt(d.moments.mean, 4)} / ${fmt(d.moments.variance, 4)}`),
           h('dt', 'Skewness / kurtosis'), h('dd', `${fmt(d.moments.skewness, 3)} / ${fmt(d.moments.kurtosis, 3)}`)]),
       h('h2', 'Explanations'),
@@ -278,8 +279,8 @@
       h('div', h('h3', 'Highest mean activation'), chips(d.activation_based_tokens, GREEN)),
       h('div', h('h3', 'Input tokens that excite it'), chips(w && w.input_positive, GREEN)),
       h('div', h('h3', 'Input tokens that inhibit it'), chips(w && w.input_negative, RED)),
-      h('div', h('h3', 'Output tokens it promotes'), chips(w && w.output_positive, GREEN)),
-      h('div', h('h3', 'Output tokens it suppresses'), chips(w && w.output_negative, RED)),
+      h('div', h('h3', d.kind === 'sae' ? 'Output tokens its decoder direction promotes (W_dec \u00b7 W_U)' : 'Output tokens it promotes'), chips(w && w.output_positive, GREEN)),
+      h('div', h('h3', d.kind === 'sae' ? 'Output tokens its decoder direction suppresses' : 'Output tokens it suppresses'), chips(w && w.output_negative, RED)),
       promoted && h('div', { id: 'ablation-promoted' }, h('h3', 'Logits it raises where it fires (measured by ablation)'), chips(promoted, GREEN)),
       suppressed && h('div', { id: 'ablation-suppressed' }, h('h3', 'Logits it lowers where it fires (measured by ablation)'), chips(suppressed, RED)));
   }
