@@ -142,8 +142,10 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
         await page.GotoAsync(url + "/unit/sae:res-jb-1/2");
         await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("SAE latent sae:res-jb-1/2");
         await Assertions.Expect(page.Locator(".explanation.chosen")).ToContainTextAsync("colours of animals");
+        await Assertions.Expect(page.Locator("#density")).ToHaveTextAsync("1.2500% of tokens");
         await page.GotoAsync(url + "/unit/head%3A1%2F2");
         await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Head head:1/2");
+        await Assertions.Expect(page.Locator("#density")).ToHaveCountAsync(0);
 
         await page.GotoAsync(url + "/layer/1");
         var headLink = page.Locator("#layer-table a", new PageLocatorOptions { HasText = "head:1/2" });

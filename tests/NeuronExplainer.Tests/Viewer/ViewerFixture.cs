@@ -57,7 +57,8 @@ static class ViewerFixture
     {
         foreach (var (unit, text, score) in new[] { (NeuronId.Head(1, 2), "attends to the previous comma", 0.4), (NeuronId.Latent("res-jb-1", 1, 2), "colours of animals", 0.7) })
         {
-            store.PutNeuronRecords([Record(unit)]);
+            // A latent's record carries its density (share of tokens it fires on), as collection writes it.
+            store.PutNeuronRecords([unit.Kind == UnitKind.SaeLatent ? Record(unit) with { Density = 0.0125 } : Record(unit)]);
             store.PutExplanationResult(Result(unit, [text], [score], chosen: 0));
         }
     }
