@@ -24,7 +24,8 @@ sealed class CollectionPass
         TableRow.AsSpan().Fill(-1);
         for (int r = 0; r < TableTokens.Length; r++) TableRow[TableTokens[r]] = r;
         int maximaRows = (int)Math.Min(census.Windows, SharedSamples.MaximaSampleSize);
-        Samplers = layers.Select(l => new LayerSampler(l, units.Width, maximaRows, TableTokens.Length, plan.KeepTopActivations, settings)).ToArray();
+        Samplers = layers.Select(l => new LayerSampler(l, units.Width, maximaRows, TableTokens.Length, plan.KeepTopActivations, settings,
+            units.Hook(l), sparse: units.Kind == UnitKind.SaeLatent)).ToArray();
         Shared = new SharedSamples(settings);
     }
 
@@ -101,7 +102,7 @@ sealed class CollectionPass
             Shared.Add(batch[b], WindowsSeen + b, Kept);
         }
         foreach (var sampler in Samplers)
-            sampler.Add(result.Hook(units.Hook(sampler.Layer)), batch, rows, offset, tokenRows, WindowsSeen, TableRow, Shared, Kept);
+            sampler.Add(units.Read(result, sampler.Layer, batch.Count * rows), batch, rows, offset, tokenRows, WindowsSeen, TableRow, Shared, Kept);
         for (int b = 0; b < batch.Count; b++) Kept.Place(batch[b].Id, batch.Count, b);
         WindowsSeen += batch.Count;
         Batches++;

@@ -64,7 +64,23 @@ public sealed class Collector
         this.corpus = corpus with { Path = Path.GetFullPath(corpus.Path) };
         this.modelName = modelName;
         layers = settings.Validate(model.Info);
+        if (this.units.FixedLayers is { } fixedLayers)
+        {
+            if (settings.Layers is not null && !settings.Layers.SequenceEqual(fixedLayers))
+                throw SettingException.Of<CollectionSettings>(nameof(CollectionSettings.Layers),
+                    $"names layers {string.Join(',', settings.Layers)}, but the {NeuronId.Prefix(this.units.Kind)} units read layer {string.Join(',', fixedLayers)} ({this.units.Hook(fixedLayers[0])}); expected no layers or exactly those");
+            layers = fixedLayers;
+        }
         manifestSettings = settings.ToManifest(layers, this.corpus);
+        if (this.units.Encoder is { } encoder)
+            manifestSettings = new SortedDictionary<string, string>(manifestSettings.ToDictionary())
+            {
+                // A store holds one collection: its SAE, by id, source folder and hook.
+                ["collect.units"] = NeuronId.Prefix(this.units.Kind),
+                ["collect.sae"] = this.units.SaeId ?? "",
+                ["collect.sae_source"] = Path.GetFullPath(encoder.Sae.Config.Source),
+                ["collect.sae_hook"] = encoder.Sae.Config.Hook,
+            };
         if (model.Info.PrependsBos && model.Tokenizer.BosId is null)
             throw new NeuronExplainerException($"model {model.Info.Name} expects BOS but its tokenizer defines no BOS token");
     }
@@ -145,7 +161,7 @@ public sealed class Collector
         var files = new CheckpointFile(CheckpointDirectory(store), stage);
         using var resume = marker is null ? null : files.Open(marker);
         bool? kept = resume is null ? null : CollectionPass.ReadHeader(resume, CheckpointFormat, manifestSettings);
-        var plan = MemoryPlanner.Plan(model.Info, layers, settings, census, settings.MemoryBudget ?? MemoryPlanner.DefaultBudget(), kept);
+        var plan = MemoryPlanner.Plan(model.Info, layers, settings, census, settings.MemoryBudget ?? MemoryPlanner.DefaultBudget(), kept, units);
         long free = new DriveInfo(Path.GetFullPath(CheckpointDirectory(store))).AvailableFreeSpace;
         if (free < plan.CheckpointBytes)
             throw new NeuronExplainerException($"the collection checkpoint needs {MemoryPlanner.Size(plan.CheckpointBytes)} on the disk of {CheckpointDirectory(store)}, which has {MemoryPlanner.Size(free)} free; free some space or use another store");
@@ -288,18 +304,29 @@ public sealed class Collector
         var tokenizer = model.Tokenizer;
         var strings = new string[model.Info.VocabSize];
         string TokenString(int id) => strings[id] ??= tokenizer.TokenString(id);
-        var weights = new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers);
+        var weights = units.Encoder is null ? new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers) : null;
         foreach (var sampler in state.Samplers)
         {
-            var tokenWeights = weights.TokenWeights(sampler.Layer, TokenString);
-            var connections = weights.Connections(sampler.Layer);
             sampler.Summarize(state.WindowsSeen, (n, sums) =>
-                store.PutActivationBasedTokens(new NeuronId(sampler.Layer, n) { Kind = units.Kind }, sampler.BuildTokenTable(sums, state.TableTokens, state.TokenCounts, TokenString)));
-            for (int n = 0; n < sampler.Width; n++)
+                store.PutActivationBasedTokens(units.Id(sampler.Layer, n), sampler.BuildTokenTable(sums, state.TableTokens, state.TokenCounts, TokenString)));
+            if (weights is not null)
             {
-                var id = new NeuronId(sampler.Layer, n) { Kind = units.Kind };
-                store.PutWeightBasedTokens(id, tokenWeights[n]);
-                store.PutConnections(id, connections[n]);
+                var tokenWeights = weights.TokenWeights(sampler.Layer, TokenString);
+                var connections = weights.Connections(sampler.Layer);
+                for (int n = 0; n < sampler.Width; n++)
+                {
+                    var id = units.Id(sampler.Layer, n);
+                    store.PutWeightBasedTokens(id, tokenWeights[n]);
+                    store.PutConnections(id, connections[n]);
+                }
+            }
+            else if (units.Encoder!.Sae.Config.InputDim == model.Info.ModelDim)
+            {
+                // An SAE of a residual-stream-wide hook writes its decoder direction into the residual stream: its
+                // output tokens are W_dec @ W_U, as a neuron's are c_proj @ W_U. (hook_z SAEs decode into head space.)
+                var sae = units.Encoder.Sae;
+                var outputs = WeightViews.OutputTokens(model, sae.ReadDecoder(), sae.Config.LatentCount, settings.TokenTableSize, TokenString);
+                for (int n = 0; n < sampler.Width; n++) store.PutWeightBasedTokens(units.Id(sampler.Layer, n), outputs[n]);
             }
         }
         var recordPass = new RecordPass(model, settings, units);
@@ -312,7 +339,7 @@ public sealed class Collector
                 for (int first = 0; first < sampler.Width; first += MemoryPlanner.RecordChunk)
                     store.PutNeuronRecords(Enumerable.Range(first, Math.Min(MemoryPlanner.RecordChunk, sampler.Width - first))
                         .Select(n => sampler.BuildRecord(n, state.Shared, recomputed, state.Kept, TokenString))
-                        .Select(r => r with { NeuronId = r.NeuronId with { Kind = units.Kind } }).ToArray());
+                        .Select(r => r with { NeuronId = units.Id(r.NeuronId.LayerIndex, r.NeuronId.NeuronIndex) }).ToArray());
                 sampler.Top.ReleaseRecomputed(plan.KeepTopActivations);
             }
         }
