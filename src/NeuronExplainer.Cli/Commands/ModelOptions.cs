@@ -2,6 +2,7 @@ using System.CommandLine;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Models;
 using NeuronExplainer.Models.Hub;
+using NeuronExplainer.Models.Sae;
 using NeuronExplainer.Storage;
 
 namespace NeuronExplainer.Cli.Commands;
@@ -21,13 +22,18 @@ internal sealed class ModelOptions
 
     /// <summary>
     /// Loads the model a store's collection ran (its manifest's model, with the tokenizer found beside it), for scorers
-    /// that run it (ablation); a store without a collection is an error.
+    /// that run it (ablation), and the SAE of its latents from the folder the collection read it from; a store without
+    /// a collection is an error.
     /// </summary>
     public static Func<NeuronAblation> AblationOfStore(INeuronStore store, ParseResult parse) => () =>
     {
         var manifest = store.GetManifest() ?? throw new NeuronExplainerException($"store {store.Location} has no collection, so there is no model to run; run collect first");
         using var progress = new HubDownloadDisplay(TableConsole.For(parse.InvocationConfiguration.Error));
-        return new NeuronAblation(ModelLoader.Load(ModelLocator.Locate(manifest.Model, progress: progress), manifest.Model));
+        var settings = manifest.Settings;
+        SparseAutoencoder? Sae(string id) =>
+            settings.TryGetValue("collect.sae", out var collected) && collected == id && settings.TryGetValue("collect.sae_source", out var source)
+                ? SaeLoader.Load(source) : null;
+        return new NeuronAblation(ModelLoader.Load(ModelLocator.Locate(manifest.Model, progress: progress), manifest.Model), Sae);
     };
 
     /// <summary>Locates the model (downloading a hub id on first use, with progress on stderr) and loads it.</summary>

@@ -61,6 +61,8 @@ public static class MemoryPlanner
     {
         int width = units?.Width ?? model.MlpDim, s = settings.SequenceLength, k = settings.TopK, rows = s + (model.PrependsBos ? 1 : 0);
         long n = (long)layers.Count * width;
+        // The plan's lines name the units as the store will: neurons, latents, heads.
+        string unit = (units?.Kind ?? UnitKind.Neuron) switch { UnitKind.SaeLatent => "latents", UnitKind.AttentionHead => "heads", _ => "neurons" };
         long windows = census.Windows;
         int tableTokens = census.TokensSeenAtLeast(settings.MinTokenCount).Length;
         long maximaRows = Math.Min(windows, SharedSamples.MaximaSampleSize);
@@ -71,7 +73,7 @@ public static class MemoryPlanner
 
         var encoder = units?.Encoder;
         var hooks = encoder is null
-            ? new PlanItem($"hook buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x {n:N0} neurons", hookPerLayer * layers.Count)
+            ? new PlanItem($"hook buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x {n:N0} {unit}", hookPerLayer * layers.Count)
             : new PlanItem($"SAE encoder ({encoder.Sae.Config.InputDim} x {encoder.Sae.Config.LatentCount:N0}) and its buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x ({n:N0} latents + 2 x {encoder.Sae.Config.InputDim} inputs, the model's hook and a copy)",
                 encoder.Sae.EncoderBytes + encoder.BufferBytes((long)settings.BatchWindows * rows) + 4L * settings.BatchWindows * rows * encoder.Sae.Config.InputDim);
         var views = encoder is null
@@ -80,16 +82,16 @@ public static class MemoryPlanner
         var pass = new List<PlanItem>
         {
             hooks,
-            new($"top-K window ids and keys: {n:N0} neurons x CollectionSettings.TopK {k}", n * k * 16),
-            new($"maxima sample: {n:N0} neurons x {maximaRows:N0} shared windows", n * maximaRows * 4),
-            new($"token lookup sums: {n:N0} neurons x {tableTokens:N0} tokens seen >= CollectionSettings.MinTokenCount {settings.MinTokenCount} times", n * tableTokens * 4),
+            new($"top-K window ids and keys: {n:N0} {unit} x CollectionSettings.TopK {k}", n * k * 16),
+            new($"maxima sample: {n:N0} {unit} x {maximaRows:N0} shared windows", n * maximaRows * 4),
+            new($"token lookup sums: {n:N0} {unit} x {tableTokens:N0} tokens seen >= CollectionSettings.MinTokenCount {settings.MinTokenCount} times", n * tableTokens * 4),
             new("moments, window extremes, scratch", n * 80),
             new($"token ids of kept windows: at most {keptWindows:N0} windows", keptWindows * (s * 4 + WindowOverhead)),
             views,
         };
         long passBytes = pass.Sum(i => i.Bytes);
         if ((long)tableTokens * width > Array.MaxLength)
-            throw new NeuronExplainerException($"{tableTokens:N0} tokens seen at least CollectionSettings.MinTokenCount {settings.MinTokenCount} times x {width:N0} neurons exceed one layer's table of sums; raise CollectionSettings.MinTokenCount");
+            throw new NeuronExplainerException($"{tableTokens:N0} tokens seen at least CollectionSettings.MinTokenCount {settings.MinTokenCount} times x {width:N0} {unit} exceed one layer's table of sums; raise CollectionSettings.MinTokenCount");
         if (passBytes > budget) throw Refusal(pass, passBytes, budget, settings, census, n, tableTokens);
 
         // What stays from pass 1 while records are made (maxima and sums are dropped once summarised).
@@ -102,7 +104,7 @@ public static class MemoryPlanner
         bool keep = keepTopActivations ?? (passBytes + topActivations <= budget && Live(true) + recordChunk + RecordLayerBytes(true) <= budget);
         if (keep)
         {
-            pass.Add(new($"top-K activations kept: {n:N0} neurons x {k} windows x {s} tokens", topActivations));
+            pass.Add(new($"top-K activations kept: {n:N0} {unit} x {k} windows x {s} tokens", topActivations));
             passBytes += topActivations;
             if (passBytes > budget) throw Refusal(pass, passBytes, budget, settings, census, n, tableTokens);
         }
@@ -114,9 +116,9 @@ public static class MemoryPlanner
         var groups = layers.Chunk(perGroup).Select(g => (IReadOnlyList<int>)g).ToList();
         var record = new List<PlanItem>
         {
-            new($"random and pool windows: {shared:N0} windows x {s} tokens x {perGroup * width:N0} neurons", shared * s * width * 4L * perGroup),
+            new($"random and pool windows: {shared:N0} windows x {s} tokens x {perGroup * width:N0} {unit}", shared * s * width * 4L * perGroup),
         };
-        if (!keep) record.Add(new($"top-K activations recomputed: {perGroup * width:N0} neurons x {k} windows x {s} tokens (and their index)", (long)perGroup * width * k * (s * 4 + 16)));
+        if (!keep) record.Add(new($"top-K activations recomputed: {perGroup * width:N0} {unit} x {k} windows x {s} tokens (and their index)", (long)perGroup * width * k * (s * 4 + 16)));
         record.Add(new("kept from pass 1 (hook buffers, window ids and keys, moments, window tokens" + (keep ? ", top-K activations)" : ")"), live));
         record.Add(new($"records in the making: {Math.Min(RecordChunk, width)} at a time", recordChunk));
 

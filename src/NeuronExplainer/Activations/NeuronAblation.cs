@@ -1,21 +1,30 @@
 using NeuronExplainer.Models;
+using NeuronExplainer.Models.Kernels;
+using NeuronExplainer.Models.Sae;
 
 namespace NeuronExplainer.Activations;
 
 /// <summary>
-/// Runs the model with one neuron held at a value (zero, or its corpus mean) through a patch of
-/// <c>blocks.L.mlp.hook_post</c>, on excerpts of its record, and measures what changes: the mean next-token loss, the
-/// logits it raises and lowers where it fires (at least half the excerpt's largest activation; clean minus zero-ablated,
-/// averaged), and its direct logit effect on the actual next token (the activation times its output row read through
-/// the final norm, its scale frozen at the clean pass, and the unembedding). Excerpts are given as their token strings
-/// and mapped back to ids; the engine's activations must reproduce the stored ones before anything is measured.
+/// Runs the model with one unit ablated, on excerpts of its record, and measures what changes: the mean next-token
+/// loss, the logits it raises and lowers where it fires (at least half the excerpt's largest activation; clean minus
+/// zero-ablated, averaged), and its direct logit effect on the actual next token (the activation times its output
+/// direction read through the final norm, its scale frozen at the clean pass, and the unembedding).
+/// An MLP neuron is held at a value a (zero, or its corpus mean) through a patch of <c>blocks.L.mlp.hook_post</c>; its
+/// output direction is its row of the MLP's output projection. An SAE latent i is ablated at the hook x its SAE reads
+/// by replacing x with <c>x - (f_i(x) - a) · W_dec[i]</c> at every token: its decoder contribution is set to a's while
+/// the SAE's reconstruction error stays in place; its output direction is W_dec[i] (none for an <c>attn.hook_z</c>
+/// SAE, whose decoder writes head space, so no direct logit effect).
+/// Excerpts are given as their token strings and mapped back to ids; the engine's activations (the latent's, from
+/// the SAE's encoder) must reproduce the stored ones before anything is measured.
 /// One measurement at a time (the engine runs one forward pass at a time).
 /// </summary>
-public sealed class NeuronAblation(Transformer model)
+/// <param name="saes">The SAE an SAE latent's id names (null where unknown); latents fail without it.</param>
+public sealed class NeuronAblation(Transformer model, Func<string, SparseAutoencoder?>? saes = null)
 {
     const int TokensShown = 10;
 
     readonly Lazy<Dictionary<string, int>> ids = new(() => TokenIds(model.Tokenizer));
+    readonly Dictionary<string, AblatedSae?> loaded = new(StringComparer.Ordinal);
     readonly Lock gate = new();
 
     public string ModelName => model.Info.Name;
@@ -33,7 +42,18 @@ public sealed class NeuronAblation(Transformer model)
                 return AblationEffect.Failed($"token {System.Text.Json.JsonSerializer.Serialize(missing)} of an excerpt is not a token of {model.Info.Name}; is this the store's model?");
             windows.Add([.. (model.Info.PrependsBos ? [model.Tokenizer.BosId!.Value] : Array.Empty<int>()), .. excerpt.Tokens.Select(t => ids.Value[t])]);
         }
-        lock (gate) return Measure(model, record, excerpts, windows, cancellationToken);
+        lock (gate)
+        {
+            AblatedSae? sae = null;
+            if (record.NeuronId.Kind == UnitKind.SaeLatent)
+            {
+                string id = record.NeuronId.Sae!;
+                if (!loaded.TryGetValue(id, out sae))
+                    loaded[id] = sae = saes?.Invoke(id) is { } found ? new AblatedSae(found, found.ReadDecoder()) : null;
+                if (sae is null) return AblationEffect.Failed($"the files of SAE {id} are not known (the store's collection names another SAE or none), so its latents cannot be ablated");
+            }
+            return Measure(model, record, excerpts, windows, cancellationToken, sae);
+        }
     }
 
     /// <summary>
@@ -56,16 +76,18 @@ public sealed class NeuronAblation(Transformer model)
         return ids;
     }
 
-    /// <summary>The ablation effects over the excerpts, each run alone (clean, zero, mean), or the problem found.</summary>
+    /// <summary>
+    /// The ablation effects over the excerpts, each run alone (clean, zero, mean), or the problem found;
+    /// <paramref name="sae"/> is the SAE of an SAE latent with its decoder.
+    /// </summary>
     internal static AblationEffect Measure(Transformer model, NeuronRecord record, IReadOnlyList<ActivationRecord> excerpts, IReadOnlyList<int[]> windows,
-        CancellationToken cancellationToken)
+        CancellationToken cancellationToken, AblatedSae? sae = null)
     {
         var config = model.Config;
-        int layer = record.NeuronId.LayerIndex, neuron = record.NeuronId.NeuronIndex, vocab = config.VocabSize, d = config.ModelDim;
-        if (layer >= config.LayerCount || neuron >= config.MlpDim)
-            return AblationEffect.Failed($"neuron {record.NeuronId} is not in {model.Info.Name} ({config.LayerCount} layers of {config.MlpDim} neurons)");
-        string hook = ForwardRequest.MlpPost(layer), last = ForwardRequest.ResidPost(config.LayerCount - 1);
-        var outRow = model.GetMlpWeights(layer).Out.Span.Slice(neuron * d, d).ToArray();
+        int vocab = config.VocabSize, d = config.ModelDim;
+        var unit = sae is null ? NeuronUnit(model, record.NeuronId) : LatentUnit(model, record.NeuronId, sae);
+        if (unit.Problem is { } problem) return AblationEffect.Failed(problem);
+        string hook = unit.Hook, last = ForwardRequest.ResidPost(config.LayerCount - 1);
         var (_, unembedding, finalGain) = model.GetTokenMatrices();
         double zeroSum = 0, meanSum = 0, directSum = 0;
         int predictions = 0, firing = 0, direct = 0;
@@ -75,7 +97,7 @@ public sealed class NeuronAblation(Transformer model)
             cancellationToken.ThrowIfCancellationRequested();
             int seq = window.Length, offset = seq - excerpt.Tokens.Count;
             var clean = model.Forward(window, 1, seq, new ForwardRequest([hook, last], Logits: true));
-            var activations = Column(clean.Hook(hook), seq, config.MlpDim, neuron);
+            var activations = unit.Read!(clean.Hook(hook), seq);
             double largest = excerpt.Activations.Max(Math.Abs), error = 0;
             for (int i = 0; i < excerpt.Tokens.Count; i++) error = Math.Max(error, Math.Abs(activations[offset + i] - excerpt.Activations[i]));
             if (error > 1e-3 * Math.Max(1, largest))
@@ -83,7 +105,7 @@ public sealed class NeuronAblation(Transformer model)
             var cleanLogits = clean.Logits!.Value.ToArray();
             var finalResidual = clean.Hook(last).ToArray();
             var cleanLoss = NextTokenLosses(cleanLogits, window, vocab);
-            var zeroLoss = NextTokenLosses(Ablated(model, window, hook, neuron, 0, out var zeroLogits), window, vocab);
+            var zeroLoss = NextTokenLosses(Ablated(model, window, hook, unit.Ablate!(activations, 0), out var zeroLogits), window, vocab);
             double firingThreshold = 0.5 * excerpt.MaxActivation;
             for (int row = 0; row < seq; row++)
             {
@@ -91,9 +113,9 @@ public sealed class NeuronAblation(Transformer model)
                 {
                     firing++;
                     for (int t = 0; t < vocab; t++) logitChange[t] += cleanLogits[row * vocab + t] - zeroLogits[row * vocab + t];
-                    if (row + 1 < seq)
+                    if (row + 1 < seq && unit.Direction is { } direction)
                     {
-                        directSum += activations[row] * DirectLogit(config, outRow, finalResidual.AsSpan(row * d, d), finalGain.Span, unembedding.Span.Slice(window[row + 1] * d, d));
+                        directSum += activations[row] * DirectLogit(config, direction, finalResidual.AsSpan(row * d, d), finalGain.Span, unembedding.Span.Slice(window[row + 1] * d, d));
                         direct++;
                     }
                 }
@@ -101,7 +123,7 @@ public sealed class NeuronAblation(Transformer model)
             for (int p = 0; p < cleanLoss.Length; p++) zeroSum += zeroLoss[p] - cleanLoss[p];
             if (record.Mean is double mean)
             {
-                var meanLoss = NextTokenLosses(Ablated(model, window, hook, neuron, (float)mean, out _), window, vocab);
+                var meanLoss = NextTokenLosses(Ablated(model, window, hook, unit.Ablate!(activations, (float)mean), out _), window, vocab);
                 for (int p = 0; p < cleanLoss.Length; p++) meanSum += meanLoss[p] - cleanLoss[p];
             }
             predictions += cleanLoss.Length;
@@ -113,6 +135,63 @@ public sealed class NeuronAblation(Transformer model)
             firing == 0 ? [] : [.. ranked.Take(TokensShown)], firing == 0 ? [] : [.. ranked.AsEnumerable().Reverse().Take(TokensShown)]);
     }
 
+    /// <summary>
+    /// How a unit is ablated: the hook it lives at, its activation per row of that hook (<see cref="Read"/>), the
+    /// patch that ablates it to a value given its clean activations (<see cref="Ablate"/>), its output direction in the
+    /// residual stream (null when it has none there), or why it cannot be ablated.
+    /// </summary>
+    sealed record AblatedUnit(string Hook, Func<ReadOnlySpan<float>, int, double[]>? Read, Func<double[], float, HookEdit>? Ablate, float[]? Direction, string? Problem = null)
+    {
+        public static AblatedUnit Failed(string problem) => new("", null, null, null, problem);
+    }
+
+    static AblatedUnit NeuronUnit(Transformer model, NeuronId id)
+    {
+        var config = model.Config;
+        int layer = id.LayerIndex, neuron = id.NeuronIndex, d = config.ModelDim, width = config.MlpDim;
+        if (id.Kind != UnitKind.Neuron)
+            return AblatedUnit.Failed($"{id} is neither an MLP neuron nor an SAE latent; ablating {NeuronId.Prefix(id.Kind)} units is not supported yet");
+        if (layer >= config.LayerCount || neuron >= width)
+            return AblatedUnit.Failed($"neuron {id} is not in {model.Info.Name} ({config.LayerCount} layers of {width} neurons)");
+        return new AblatedUnit(ForwardRequest.MlpPost(layer),
+            (values, rows) => Column(values, rows, width, neuron),
+            (_, value) => (values, batch, seq, w) =>
+            {
+                for (int r = 0; r < batch * seq; r++) values[r * w + neuron] = value;
+            },
+            model.GetMlpWeights(layer).Out.Span.Slice(neuron * d, d).ToArray());
+    }
+
+    static AblatedUnit LatentUnit(Transformer model, NeuronId id, AblatedSae sae)
+    {
+        var c = sae.Sae.Config;
+        int latent = id.NeuronIndex, m = c.LatentCount, dIn = c.InputDim;
+        if (latent >= m) return AblatedUnit.Failed($"latent {id} is not in SAE {id.Sae} ({m} latents, read from {c.Source})");
+        try
+        {
+            sae.Sae.CheckFits(model.Info);
+        }
+        catch (NeuronExplainerException e)
+        {
+            return AblatedUnit.Failed(e.Message);
+        }
+        var direction = sae.Decoder.AsSpan(latent * dIn, dIn).ToArray();
+        return new AblatedUnit(c.Hook,
+            (values, rows) =>
+            {
+                var latents = new float[rows * m];
+                sae.Sae.Encode(values, rows, latents, new float[rows * dIn], GemmBackends.Default);
+                return Column(latents, rows, m, latent);
+            },
+            // The patched pass sees the clean x at this hook (nothing before it is patched), so f_i(x) is the clean activation.
+            (activations, value) => (values, batch, seq, width) =>
+            {
+                for (int r = 0; r < batch * seq; r++)
+                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(direction, (float)(value - activations[r]), values.Slice(r * width, width), values.Slice(r * width, width));
+            },
+            dIn == model.Config.ModelDim ? direction : null);
+    }
+
     static double[] Column(ReadOnlySpan<float> values, int rows, int width, int column)
     {
         var result = new double[rows];
@@ -120,14 +199,10 @@ public sealed class NeuronAblation(Transformer model)
         return result;
     }
 
-    /// <summary>Logits with the neuron held at <paramref name="value"/> at every position of the window.</summary>
-    static float[] Ablated(Transformer model, int[] window, string hook, int neuron, float value, out float[] logits)
+    /// <summary>Logits with <paramref name="edit"/> applied at <paramref name="hook"/>.</summary>
+    static float[] Ablated(Transformer model, int[] window, string hook, HookEdit edit, out float[] logits)
     {
-        var patch = new HookPatch(hook, (values, batch, seq, width) =>
-        {
-            for (int r = 0; r < batch * seq; r++) values[r * width + neuron] = value;
-        });
-        logits = model.Forward(window, 1, window.Length, new ForwardRequest([], Logits: true, Patches: [patch])).Logits!.Value.ToArray();
+        logits = model.Forward(window, 1, window.Length, new ForwardRequest([], Logits: true, Patches: [new HookPatch(hook, edit)])).Logits!.Value.ToArray();
         return logits;
     }
 
@@ -147,7 +222,7 @@ public sealed class NeuronAblation(Transformer model)
     }
 
     /// <summary>
-    /// The logit of one token from the neuron's output row alone, through the final norm with the clean pass's scale:
+    /// The logit of one token from the unit's output direction alone, through the final norm with the clean pass's scale:
     /// RMSNorm divides by the residual's root mean square, LayerNorm also removes the row's mean first.
     /// </summary>
     static double DirectLogit(TransformerConfig config, float[] outRow, ReadOnlySpan<float> residual, ReadOnlySpan<float> gain, ReadOnlySpan<float> unembedding)
@@ -175,3 +250,6 @@ public sealed record AblationEffect(string? Problem, int Predictions, int Firing
 {
     public static AblationEffect Failed(string problem) => new(problem, 0, 0, 0, null, null, [], []);
 }
+
+/// <summary>An SAE whose latents are ablated, with its decoder W_dec [d_sae, d_in] read once.</summary>
+internal sealed record AblatedSae(SparseAutoencoder Sae, float[] Decoder);

@@ -4,10 +4,10 @@ using NeuronExplainer.Activations;
 namespace NeuronExplainer.Explanations;
 
 /// <summary>
-/// What a neuron does downstream, measured in the engine by <see cref="NeuronAblation"/> (no LLM; the explanation is
-/// not read, so its shuffled control equals it): on each valid top excerpt the neuron is set to 0 (method
-/// <c>ablation</c>) and to its corpus mean (<c>ablation-mean</c>), and the score is the change of the mean next-token
-/// loss (nats; positive when the neuron helps predict). The details hold the logits it raises and lowers where it
+/// What a neuron or SAE latent does downstream, measured in the engine by <see cref="NeuronAblation"/> (no LLM; the
+/// explanation is not read, so its shuffled control equals it): on each valid top excerpt the unit is ablated to 0
+/// (method <c>ablation</c>) and to its corpus mean (<c>ablation-mean</c>), and the score is the change of the mean
+/// next-token loss (nats; positive when the unit helps predict). The details hold the logits it raises and lowers where it
 /// fires and its direct logit effect on the actual next token. The model is loaded on first use.
 /// </summary>
 public sealed class AblationScorer(Func<NeuronAblation> load) : IScorer
@@ -22,9 +22,6 @@ public sealed class AblationScorer(Func<NeuronAblation> load) : IScorer
     public Task<IReadOnlyList<MethodScore>> ScoreAsync(ScorerInput input, CancellationToken cancellationToken)
     {
         var record = input.Record;
-        if (record.NeuronId.Kind != UnitKind.Neuron)
-            return Scores([.. Methods.Select(m => MethodScore.Failure(m,
-                $"ablation sets an MLP neuron (blocks.L.mlp.hook_post) and {record.NeuronId} is not one; ablating {NeuronId.Prefix(record.NeuronId.Kind)} units is not supported yet"))]);
         var excerpts = record.TopRecords("valid");
         if (excerpts.Count == 0) return Scores([.. Methods.Select(m => new MethodScore(m, null, "the record has no valid top excerpts"))]);
         var effect = ablation.Value.Measure(record, excerpts, cancellationToken);

@@ -20,7 +20,7 @@ public sealed record ModelInfo(
 /// </summary>
 public delegate void HookEdit(Span<float> values, int batch, int sequenceLength, int width);
 
-/// <summary>An edit of one writable hook point; only <c>blocks.L.mlp.hook_post</c> is writable.</summary>
+/// <summary>An edit of one hook point; every hook but <c>attn.hook_pattern</c> is writable.</summary>
 public sealed record HookPatch(string Hook, HookEdit Edit);
 
 /// <summary>

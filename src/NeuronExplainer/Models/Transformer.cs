@@ -58,15 +58,15 @@ public sealed class Transformer : ITransformerModel
                 throw new NeuronExplainerException($"token id {tokens[i]} at position {i} is outside the vocabulary (0-{_config.VocabSize - 1})");
 
         var hooks = request.Hooks.Distinct().Select(name => (Name: name, Point: HookPoint.Parse(name, _config.LayerCount))).ToList();
-        // Null without patches, so an unpatched pass only checks one reference per layer.
-        HookEdit?[]? edits = null;
+        // Per layer, the edit of each patched hook kind; null for a layer without patches, so an unpatched pass only
+        // checks one reference per layer.
+        var edits = new HookEdit?[]?[_config.LayerCount];
         foreach (var patch in request.Patches ?? [])
         {
             var point = HookPoint.Parse(patch.Hook, _config.LayerCount);
-            if (point.Kind != HookKind.MlpPost)
-                throw new NeuronExplainerException($"hook '{patch.Hook}' cannot be patched; only blocks.L.mlp.hook_post is writable");
-            edits ??= new HookEdit?[_config.LayerCount];
-            edits[point.Layer] += patch.Edit;
+            if (point.Kind == HookKind.AttentionPattern)
+                throw new NeuronExplainerException($"hook '{patch.Hook}' cannot be patched; attention patterns are not writable (every other hook is)");
+            (edits[point.Layer] ??= new HookEdit?[HookKindCount])[(int)point.Kind] += patch.Edit;
         }
         var lastLayer = request.Logits ? _config.LayerCount - 1 : hooks.Count == 0 ? -1 : hooks.Max(h => h.Point.Layer);
 
@@ -89,7 +89,7 @@ public sealed class Transformer : ITransformerModel
 
         Embed(tokens, sequenceLength, ws.Residual);
         for (var layer = 0; layer <= lastLayer; layer++)
-            RunLayer(_weights.Layers[layer], ws, targets[layer], edits?[layer]);
+            RunLayer(_weights.Layers[layer], ws, targets[layer], edits[layer]);
 
         ReadOnlyMemory<float>? logits = null;
         if (request.Logits)
@@ -139,22 +139,27 @@ public sealed class Transformer : ITransformerModel
     private static readonly int HookKindCount = Enum.GetValues<HookKind>().Length;
 
     /// <param name="hooks">The buffers of the requested hooks by <see cref="HookKind"/>, or null when none is; a hook not requested costs nothing.</param>
-    private void RunLayer(LayerWeights layer, Workspace ws, float[]?[]? hooks, HookEdit? edit)
+    /// <param name="edits">The patches by <see cref="HookKind"/>, or null when none is; each runs before its hook is read.</param>
+    private void RunLayer(LayerWeights layer, Workspace ws, float[]?[]? hooks, HookEdit?[]? edits)
     {
         int d = _config.ModelDim, tokens = ws.Batch * ws.Seq;
         float[]? Target(HookKind kind) => hooks?[(int)kind];
-        void CopyOut(float[] source, int width, HookKind kind)
+        HookEdit? Edit(HookKind kind) => edits?[(int)kind];
+        // The hook point on a buffer the pass goes on with: patched in place, then copied out when read.
+        void At(float[] values, int width, HookKind kind)
         {
-            if (Target(kind) is { } target) source.AsSpan(0, tokens * width).CopyTo(target);
+            Edit(kind)?.Invoke(values.AsSpan(0, tokens * width), ws.Batch, ws.Seq, width);
+            if (Target(kind) is { } target) values.AsSpan(0, tokens * width).CopyTo(target);
         }
 
-        CopyOut(ws.Residual, d, HookKind.ResidPre);
+        At(ws.Residual, d, HookKind.ResidPre);
         Normalize(ws.Residual, ws.Normed, layer.AttentionNorm, tokens);
         Linear(ws.Normed, tokens, d, layer.Qkv, layer.QkvBias, ws.Qkv, _config.QkvDim);
         if (_ropeCos is not null) ApplyRope(ws);
         Attention(ws, Target(HookKind.AttentionPattern) ?? ws.Scores);
-        CopyOut(ws.Attention, _config.QueryDim, HookKind.AttnZ);
-        AddToResidual(ws.Attention, tokens, _config.QueryDim, layer.AttentionOut, layer.AttentionOutBias, ws.Residual, Target(HookKind.AttnOut));
+        At(ws.Attention, _config.QueryDim, HookKind.AttnZ);
+        AddToResidual(ws.Attention, tokens, _config.QueryDim, layer.AttentionOut, layer.AttentionOutBias, ws,
+            Target(HookKind.AttnOut), Edit(HookKind.AttnOut));
 
         Normalize(ws.Residual, ws.Normed, layer.MlpNorm, tokens);
         var mlp = Target(HookKind.MlpPost) ?? ws.Mlp;
@@ -169,26 +174,31 @@ public sealed class Transformer : ITransformerModel
         {
             ParallelSplit(hidden, (start, length) => Activate(mlp.AsSpan(start, length)));
         }
-        edit?.Invoke(mlp.AsSpan(0, hidden), ws.Batch, ws.Seq, _config.MlpDim);
-        AddToResidual(mlp, tokens, _config.MlpDim, layer.MlpOut, layer.MlpOutBias, ws.Residual, Target(HookKind.MlpOut));
-        CopyOut(ws.Residual, d, HookKind.ResidPost);
+        Edit(HookKind.MlpPost)?.Invoke(mlp.AsSpan(0, hidden), ws.Batch, ws.Seq, _config.MlpDim);
+        AddToResidual(mlp, tokens, _config.MlpDim, layer.MlpOut, layer.MlpOutBias, ws, Target(HookKind.MlpOut), Edit(HookKind.MlpOut));
+        At(ws.Residual, d, HookKind.ResidPost);
     }
 
     /// <summary>
-    /// residual += input · Wᵀ + bias. When <paramref name="output"/> (hook_attn_out or hook_mlp_out) is wanted the
-    /// term is computed into it and then added; otherwise the add is fused into the product.
+    /// residual += input · Wᵀ + bias. When <paramref name="output"/> (hook_attn_out or hook_mlp_out) is read or
+    /// <paramref name="edit"/> patches it, the term is computed into the output (or scratch),
+    /// edited, and then added; otherwise the add is fused into the product. The scratch is <c>ws.Normed</c>, free at both
+    /// call sites (the QKV and MLP input products have read it).
     /// </summary>
-    private void AddToResidual(float[] input, int tokens, int inDim, float[] weight, float[]? bias, float[] residual, float[]? output)
+    private void AddToResidual(float[] input, int tokens, int inDim, float[] weight, float[]? bias, Workspace ws, float[]? output, HookEdit? edit)
     {
-        if (output is null)
+        var residual = ws.Residual;
+        if (output is null && edit is null)
         {
             Project(input, tokens, inDim, weight, bias, residual);
             return;
         }
         var d = _config.ModelDim;
-        Linear(input, tokens, inDim, weight, bias, output, d);
+        var term = output ?? ws.Normed;
+        Linear(input, tokens, inDim, weight, bias, term, d);
+        edit?.Invoke(term.AsSpan(0, tokens * d), ws.Batch, ws.Seq, d);
         var sum = residual.AsSpan(0, tokens * d);
-        System.Numerics.Tensors.TensorPrimitives.Add(sum, output.AsSpan(0, tokens * d), sum);
+        System.Numerics.Tensors.TensorPrimitives.Add(sum, term.AsSpan(0, tokens * d), sum);
     }
 
     private void Activate(Span<float> x)

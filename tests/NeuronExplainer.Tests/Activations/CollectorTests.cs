@@ -1,3 +1,4 @@
+using NeuronExplainer.Tests.Engine;
 using NeuronExplainer.Cli;
 using System.Text.Json;
 using NeuronExplainer.Activations;
@@ -372,6 +373,24 @@ public sealed class CollectorTests : IDisposable
         var fits = MemoryPlanner.Plan(gpt2, layers, settings with { MinTokenCount = count }, census, budget);
         Assert.True(fits.PassBytes <= budget && fits.RecordBytes <= budget);
         Assert.Throws<NeuronExplainerException>(() => MemoryPlanner.Plan(gpt2, layers, settings with { MinTokenCount = count - 1 }, census, budget));
+    }
+
+    [Fact]
+    public void AnSaePlanNamesItsUnitsLatents()
+    {
+        var weights = NeuronExplainer.Models.ModelLoader.LoadWeights(EngineFixtures.Path("gpt2-tiny"));
+        using var model = new NeuronExplainer.Models.Transformer("gpt2-tiny", weights, new IdTokenizer(weights.Config.VocabSize));
+        var sae = NeuronExplainer.Models.Sae.SaeLoader.Load(SaeTests.Fixture("gpt2-tiny", "relu-resid-pre"));
+        var units = UnitSource.SaeLatents(sae, "s", model.Info);
+        var census = new CorpusCensus(10, 40, 2_000, 0, 64, [.. Enumerable.Range(0, model.Info.VocabSize).Select(t => (long)(t % 9))]);
+        var settings = new CollectionSettings { SequenceLength = 32 };
+        var plan = MemoryPlanner.Plan(model.Info, units.FixedLayers!, settings, census, 1L << 30, units: units);
+        var lines = plan.Describe().ToList();
+        Assert.Contains(lines, l => l.Contains($"maxima sample: {sae.Config.LatentCount} latents x 40 shared windows", StringComparison.Ordinal));
+        Assert.Contains(lines, l => l.Contains($"top-K window ids and keys: {sae.Config.LatentCount} latents", StringComparison.Ordinal));
+        Assert.DoesNotContain(lines, l => l.Contains(" neurons", StringComparison.Ordinal));
+        // MLP neurons keep their name.
+        Assert.Contains(MemoryPlanner.Plan(model.Info, [0], settings, census, 1L << 30).Describe(), l => l.Contains($"{model.Info.MlpDim} neurons x", StringComparison.Ordinal));
     }
 
     [Fact]

@@ -188,8 +188,8 @@ public sealed class SaeCollectCommandTests : IDisposable
     }
 
     /// <summary>
-    /// run --sae end to end with the offline baseline: SAE latents are explained, scored (every scorer; ablation fails
-    /// with its reason, since it patches MLP neurons) and controlled; the viewer's unit view shows density and the
+    /// run --sae end to end with the offline baseline: SAE latents are explained, scored (every scorer, ablation
+    /// included) and controlled; the viewer's unit view shows density and the
     /// decoder's output tokens; export and import carry the latents with their density.
     /// </summary>
     [Trait(TestCategory.Name, TestCategory.Slow)]
@@ -209,11 +209,20 @@ public sealed class SaeCollectCommandTests : IDisposable
             Assert.NotEmpty(done);
             Assert.All(done, r => Assert.Equal(UnitKind.SaeLatent, r.Neuron.Kind));
             Assert.Contains(done, r => r.Score.Method == "detection" && r.Score.Value is not null);
-            Assert.All(done.Where(r => r.Score.Method.StartsWith("ablation", StringComparison.Ordinal)), r =>
+            // Ablation patches the latent at blocks.4.hook_resid_post and stores scores, not failures.
+            var ablation = done.Where(r => r.Score.Method == NeuronExplainer.Explanations.AblationScorer.Name).ToList();
+            Assert.NotEmpty(ablation);
+            Assert.All(ablation, r => Assert.False(r.Score.Failed, r.Score.UndefinedReason));
+            Assert.Contains(ablation, r => r.Score.Value is double v && v != 0);
+            Assert.Contains(done, r => r.Score.Method == NeuronExplainer.Explanations.AblationScorer.MeanMethod && r.Score.Value is not null);
+            // Its details hold the decoder direction's direct logit effect and the tokens it moves where it fires.
+            var details = opened.GetExplanationResults(ablation[0].Neuron).Where(r => r.Control == NeuronExplainer.Explanations.ControlKind.None)
+                .SelectMany(r => r.Scores).Single(m => m.Method == NeuronExplainer.Explanations.AblationScorer.Name).Details;
+            using (var parsed = System.Text.Json.JsonDocument.Parse(details!))
             {
-                Assert.True(r.Score.Failed);
-                Assert.Contains("ablating sae units is not supported yet", r.Score.UndefinedReason);
-            });
+                Assert.Equal(System.Text.Json.JsonValueKind.Number, parsed.RootElement.GetProperty("direct_logit_effect").ValueKind);
+                Assert.NotEmpty(parsed.RootElement.GetProperty("promoted").EnumerateArray());
+            }
             Assert.Contains(opened.ListMethodScores(), r => r.Control == NeuronExplainer.Explanations.ControlKind.Shuffled);
 
             var view = new NeuronExplainer.Cli.Viewer.ViewerQueries(opened).Neuron(NeuronId.Parse("sae:s4/0"))!;
