@@ -177,6 +177,16 @@ public class SaeAblationTests
         Assert.Contains("attention patterns are not writable", refused.Message);
     }
 
+    [Fact]
+    public void A_latent_whose_sae_is_unknown_fails_with_the_reason()
+    {
+        using var transformer = Load("gpt2-tiny");
+        var excerpt = new ActivationRecord(["<3>", "<17>", "<8>"], [0, 1, 0]);
+        var record = new NeuronRecord(NeuronId.Latent("elsewhere", 0, 2), [], null, null, 0, null, null, null, [excerpt]);
+        var effect = new NeuronAblation(transformer, _ => null).Measure(record, [excerpt], CancellationToken.None);
+        Assert.Contains("the files of SAE elsewhere are not known", effect.Problem);
+    }
+
     static float[] Logits(Transformer model, int[] window, params HookPatch[] patches) =>
         model.Forward(window, 1, window.Length, new ForwardRequest([], Logits: true, Patches: patches)).Logits!.Value.ToArray();
 
