@@ -1,8 +1,4 @@
 using System.Globalization;
-using System.IO.Compression;
-using System.Text.Json;
-using System.Text.Json.Serialization.Metadata;
-using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Scoring;
@@ -15,7 +11,7 @@ namespace NeuronExplainer.Storage;
 /// The default store: one SQLite file, <c>store.db</c>, in the run directory. WAL and a busy timeout
 /// let several processes share it; every Put is one transaction. Safe to share between threads.
 /// </summary>
-public sealed partial class SqliteNeuronStore : INeuronStore
+public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
 {
     public const string FileName = "store.db";
     public static readonly TimeSpan DefaultBusyTimeout = TimeSpan.FromSeconds(30);
@@ -187,15 +183,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
 
     public void PutNeuronRecords(IReadOnlyList<NeuronRecord> records)
     {
-        // Check before the transaction, on all cores, so a bad record fails the batch without holding the write lock.
-        try
-        {
-            Parallel.For(0, records.Count, i => Checked(() => StoreDocuments.CheckRecord(records[i]), $"the record of neuron {records[i].NeuronId}"));
-        }
-        catch (AggregateException e)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
-        }
+        StoreRows.CheckRecords(records);
         Write(() =>
         {
             // Windows are shared, so records are laid out one by one; deflating them (most of the cost) runs on all cores.
@@ -304,12 +292,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     public void PutExplanationResult(NeuronExplanationResult result)
     {
         var explanations = result.Results?.ScoredExplanations ?? [];
-        if (result.Results is { } r && r.NeuronId != result.Neuron)
-            throw new NeuronExplainerException($"cannot store the result of neuron {result.Neuron}: its results are of neuron {r.NeuronId}");
-        if (result.ChosenIndex is int c && (c < 0 || c >= explanations.Count))
-            throw new NeuronExplainerException($"cannot store the result of neuron {result.Neuron}: chosen index {c} is outside its {explanations.Count} explanations");
-        if (result.Results is { } checkedResults) Checked(() => StoreDocuments.CheckResults(checkedResults), $"the explanations of neuron {result.Neuron}");
-        var chosen = result.ChosenIndex is int i ? explanations[i] : null;
+        var chosen = StoreRows.CheckResult(result);
         Write(() =>
         {
             byte[]? blob = result.Results is null ? null
@@ -332,7 +315,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
                 ("$layer", result.Neuron.LayerIndex), ("$neuron", result.Neuron.NeuronIndex), ("$explainer", result.Explainer),
                 ("$simulator", result.Simulator), ("$status", result.Status.ToString()), ("$reason", result.Reason), ("$results", blob),
                 ("$chosen", result.ChosenIndex), ("$text", chosen?.Explanation), ("$score", chosen?.ScoredSimulation.EvCorrelationScore),
-                ("$at", FormatTime(result.UpdatedAt)), ("$control", ControlColumn(result.Control)), ("$chosen_by", result.ChosenBy));
+                ("$at", FormatTime(result.UpdatedAt)), ("$control", StoreRows.ControlColumn(result.Control)), ("$chosen_by", result.ChosenBy));
             Execute("DELETE FROM explanation_scores WHERE result_id = $id", ("$id", id));
             foreach (var score in result.Scores)
                 Execute("INSERT INTO explanation_scores (result_id, method, score, undefined_reason, failed, details) VALUES ($id, $method, $score, $reason, $failed, $details)",
@@ -428,11 +411,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             new MethodScore(r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6), r.IsDBNull(7) ? null : r.GetString(7)) { Failed = r.GetBoolean(8) }),
         ("$layer", layer)));
 
-    /// <summary>Longest search query accepted, in characters.</summary>
-    public const int MaxSearchQueryLength = 200;
+    public const int MaxSearchQueryLength = StoreRows.MaxSearchQueryLength;
 
-    /// <summary>Most distinct words in a search query.</summary>
-    public const int MaxSearchWords = 8;
+    public const int MaxSearchWords = StoreRows.MaxSearchWords;
 
     public bool TryClaim(WorkClaim claim, DateTimeOffset now)
     {
@@ -472,11 +453,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         // ORDER BY bm25() measured twice as fast as FTS5's "ORDER BY rank" when every explanation matches.
         // Each word is another FTS5 doclist to intersect (64 copies of a common word took 8 s over 307,200
         // explanations), and the store's one connection serves every other reader meanwhile: bound both.
-        if (query.Length > MaxSearchQueryLength)
-            throw new NeuronExplainerException($"the search query is {query.Length} characters long; at most {MaxSearchQueryLength} are accepted");
-        var words = Words().Matches(query).Select(m => $"\"{m.Value}\"").Distinct().ToList();
-        if (words.Count > MaxSearchWords)
-            throw new NeuronExplainerException($"the search query has {words.Count} words; at most {MaxSearchWords} are accepted");
+        var words = StoreRows.SearchWords(query).Select(w => $"\"{w}\"").ToList();
         if (words.Count == 0 || limit <= 0) return [];
         words[^1] += "*";
         string match = string.Join(' ', words);
@@ -500,8 +477,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         });
     }
 
-    /// <summary>Most matches a search ranks: a query matching more is ranked over the first this many in store order.</summary>
-    public const int MaxRankedMatches = 10_000;
+    public const int MaxRankedMatches = StoreRows.MaxRankedMatches;
 
     public LlmCacheEntry? GetCachedResponse(string key) => Locked(() => Query(
         "SELECT key, model, request, response, created_at FROM llm_cache WHERE key = $key",
@@ -549,7 +525,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         {
             Control = ReadControl(r, 9),
             ChosenBy = r.IsDBNull(10) ? null : r.GetString(10),
-            Scores = ReadScores(r.GetString(11)),
+            Scores = StoreRows.ReadScores(r.GetString(11)),
         }, Blob: r.IsDBNull(6) ? null : (byte[])r.GetValue(6)), parameters)
         .Select(row => row.Blob is null ? row.Result : row.Result with
         {
@@ -557,27 +533,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         })
         .ToList();
 
-    static List<MethodScore> ReadScores(string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        return [.. document.RootElement.EnumerateArray().Select(s => new MethodScore(s[0].GetString()!,
-            s[1].ValueKind == JsonValueKind.Null ? null : s[1].GetDouble(), s[2].ValueKind == JsonValueKind.Null ? null : s[2].GetString())
-            { Failed = s[3].GetInt32() != 0, Details = s[4].ValueKind == JsonValueKind.Null ? null : s[4].GetString() })];
-    }
-
-    /// <summary>A control's kind as stored (<c>shuffled</c>); null for a neuron's own explanations.</summary>
-    static string? ControlColumn(ControlKind control) => control switch
-    {
-        ControlKind.None => null,
-        ControlKind.Shuffled => "shuffled",
-        _ => throw new ArgumentOutOfRangeException(nameof(control), control, "no stored name for this control"),
-    };
-
-    ControlKind ReadControl(SqliteDataReader r, int column) => r.IsDBNull(column) ? ControlKind.None : r.GetString(column) switch
-    {
-        "shuffled" => ControlKind.Shuffled,
-        var other => throw new NeuronExplainerException($"{Location}: explanation_results.control is '{other}'; expected shuffled or null"),
-    };
+    ControlKind ReadControl(SqliteDataReader r, int column) => StoreRows.ReadControl(r.IsDBNull(column) ? null : r.GetString(column), Location);
 
     /// <summary>A literal filter rather than "$layer IS NULL OR ...", which would keep SQLite from using the index.</summary>
     static string LayerFilter(int? layer) => layer is int l ? $"WHERE layer = {l}" : "";
@@ -597,7 +553,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
 
     void PutDocument(string table, string column, NeuronId id, Func<CompactWriter> encode, string what) => Write(() =>
     {
-        byte[] blob = Checked(encode, $"the {what} of neuron {id}").ToCompressed();
+        byte[] blob = StoreRows.Checked(encode, $"the {what} of neuron {id}").ToCompressed();
         RegisterNeuron(id);
         Execute($"""
             INSERT INTO {table} (layer, neuron, {column}) VALUES ($layer, $neuron, $blob)
@@ -610,20 +566,6 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         r => (byte[])r.GetValue(0), ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)).SingleOrDefault() is { } blob
             ? Damaged(table, () => decode(blob)) : null);
 
-    /// <summary>Runs the data model's checks (or an encoding that runs them), naming what was refused.</summary>
-    static T Checked<T>(Func<T> check, string what)
-    {
-        try
-        {
-            return check();
-        }
-        catch (Exception e) when (StoreDocuments.IsCheckFailure(e))
-        {
-            throw StoreDocuments.Refused(what, e);
-        }
-    }
-
-    static void Checked(Action check, string what) => Checked(() => { check(); return 0; }, what);
 
     /// <summary>Decodes a stored document; one that cannot be read is reported as damaged, naming the table.</summary>
     T Damaged<T>(string table, Func<T> decode)
@@ -638,9 +580,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         }
     }
 
-    static string FormatTime(DateTimeOffset time) => time.ToString("O", CultureInfo.InvariantCulture);
+    static string FormatTime(DateTimeOffset time) => StoreRows.FormatTime(time);
 
-    static DateTimeOffset ParseTime(string text) => DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+    static DateTimeOffset ParseTime(string text) => StoreRows.ParseTime(text);
 
     T Locked<T>(Func<T> read)
     {
@@ -742,7 +684,4 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             if (!prepared.TryAdd(sql, command)) command.Dispose();
         }
     }
-
-    [GeneratedRegex(@"[\p{L}\p{N}]+")]
-    private static partial Regex Words();
 }

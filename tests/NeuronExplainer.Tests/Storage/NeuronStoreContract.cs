@@ -8,7 +8,7 @@ namespace NeuronExplainer.Tests.Storage;
 
 /// <summary>
 /// What every store backend must do, whatever it keeps its data in: a subclass per backend opens its stores
-/// (SQLite now; a PostgreSQL subclass runs the same tests).
+/// (SQLite and PostgreSQL).
 /// </summary>
 public abstract class NeuronStoreContract
 {
@@ -332,4 +332,16 @@ public sealed class SqliteStoreContractTests : NeuronStoreContract, IDisposable
     protected override INeuronStore OpenExisting() => NeuronStores.OpenExisting(temp.Sub("run"));
 
     public void Dispose() => temp.Dispose();
+}
+
+/// <summary>The store contract on the PostgreSQL backend: each test in a schema of its own on the server test.sh starts.</summary>
+public sealed class PostgresStoreContractTests : NeuronStoreContract, IDisposable
+{
+    readonly TempPostgresSchema schema = new();
+
+    protected override INeuronStore Open() => NeuronStores.Open(schema.Url);
+
+    protected override INeuronStore OpenExisting() => NeuronStores.OpenExisting(schema.Url);
+
+    public void Dispose() => schema.Dispose();
 }

@@ -1,0 +1,162 @@
+using System.Globalization;
+using System.IO.Hashing;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using NeuronExplainer.Explanations;
+using NeuronExplainer.Scoring;
+
+namespace NeuronExplainer.Storage;
+
+/// <summary>
+/// Token strings and token windows a store keeps once and shares between documents (<see cref="StoreDocuments"/>
+/// refers to them by id): implemented by the SQLite and the PostgreSQL store over their own tables.
+/// </summary>
+interface IStoreVocabulary
+{
+    /// <summary>The id of a token string, adding it when new; only inside a write.</summary>
+    int TokenId(string text);
+    string TokenText(int id);
+    /// <summary>The id of a window of tokens, adding it when new; only inside a write.</summary>
+    long WindowId(IReadOnlyList<string> tokens);
+    /// <summary>The tokens of every given window.</summary>
+    Dictionary<long, string[]> Windows(IEnumerable<long> ids);
+}
+
+/// <summary>How both store backends write and read the values of their rows, so the two agree column by column.</summary>
+static partial class StoreRows
+{
+    public static string FormatTime(DateTimeOffset time) => time.ToString("O", CultureInfo.InvariantCulture);
+
+    public static DateTimeOffset ParseTime(string text) => DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+
+    /// <summary>A control's kind as stored (<c>shuffled</c>); null for a neuron's own explanations.</summary>
+    public static string? ControlColumn(ControlKind control) => control switch
+    {
+        ControlKind.None => null,
+        ControlKind.Shuffled => "shuffled",
+        _ => throw new ArgumentOutOfRangeException(nameof(control), control, "no stored name for this control"),
+    };
+
+    public static ControlKind ReadControl(string? column, string location) => column switch
+    {
+        null => ControlKind.None,
+        "shuffled" => ControlKind.Shuffled,
+        var other => throw new NeuronExplainerException($"{location}: explanation_results.control is '{other}'; expected shuffled or null"),
+    };
+
+    /// <summary>A result's per-method scores as the stores select them: a JSON array of [method, score, undefined_reason, failed, details].</summary>
+    public static List<MethodScore> ReadScores(string json)
+    {
+        using var document = JsonDocument.Parse(json);
+        return [.. document.RootElement.EnumerateArray().Select(s => new MethodScore(s[0].GetString()!,
+            s[1].ValueKind == JsonValueKind.Null ? null : s[1].GetDouble(), s[2].ValueKind == JsonValueKind.Null ? null : s[2].GetString())
+            { Failed = s[3].GetInt32() != 0, Details = s[4].ValueKind == JsonValueKind.Null ? null : s[4].GetString() })];
+    }
+
+    /// <summary>Refuses a result whose parts disagree before any store writes it; returns its chosen explanation.</summary>
+    public static ScoredExplanation? CheckResult(NeuronExplanationResult result)
+    {
+        var explanations = result.Results?.ScoredExplanations ?? [];
+        if (result.Results is { } r && r.NeuronId != result.Neuron)
+            throw new NeuronExplainerException($"cannot store the result of neuron {result.Neuron}: its results are of neuron {r.NeuronId}");
+        if (result.ChosenIndex is int c && (c < 0 || c >= explanations.Count))
+            throw new NeuronExplainerException($"cannot store the result of neuron {result.Neuron}: chosen index {c} is outside its {explanations.Count} explanations");
+        if (result.Results is { } checkedResults) Checked(() => StoreDocuments.CheckResults(checkedResults), $"the explanations of neuron {result.Neuron}");
+        return result.ChosenIndex is int i ? explanations[i] : null;
+    }
+
+    /// <summary>Runs the data model's checks (or an encoding that runs them), naming what was refused.</summary>
+    public static T Checked<T>(Func<T> check, string what)
+    {
+        try
+        {
+            return check();
+        }
+        catch (Exception e) when (StoreDocuments.IsCheckFailure(e))
+        {
+            throw StoreDocuments.Refused(what, e);
+        }
+    }
+
+    public static void Checked(Action check, string what) => Checked(() => { check(); return 0; }, what);
+
+    /// <summary>Checks every record on all cores, so a bad record fails a batch before it holds the store's write lock.</summary>
+    public static void CheckRecords(IReadOnlyList<Activations.NeuronRecord> records)
+    {
+        try
+        {
+            Parallel.For(0, records.Count, i => Checked(() => StoreDocuments.CheckRecord(records[i]), $"the record of neuron {records[i].NeuronId}"));
+        }
+        catch (AggregateException e)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
+        }
+    }
+
+    /// <summary>Longest search query accepted, in characters.</summary>
+    public const int MaxSearchQueryLength = 200;
+
+    /// <summary>Most distinct words in a search query.</summary>
+    public const int MaxSearchWords = 8;
+
+    /// <summary>Most matches a search ranks: a query matching more is ranked over the first this many in store order.</summary>
+    public const int MaxRankedMatches = 10_000;
+
+    /// <summary>
+    /// The distinct words (letters and digits) of a search query, so user text is never parsed as the backend's query
+    /// syntax; each word is another posting list to intersect, so their number (and the query's length) is bounded.
+    /// </summary>
+    public static List<string> SearchWords(string query)
+    {
+        if (query.Length > MaxSearchQueryLength)
+            throw new NeuronExplainerException($"the search query is {query.Length} characters long; at most {MaxSearchQueryLength} are accepted");
+        var words = Words().Matches(query).Select(m => m.Value).Distinct().ToList();
+        if (words.Count > MaxSearchWords)
+            throw new NeuronExplainerException($"the search query has {words.Count} words; at most {MaxSearchWords} are accepted");
+        return words;
+    }
+
+    /// <summary>A window's identity: 128 bits of its token strings, each preceded by its length so ["ab", "c"] and ["a", "bc"] differ.</summary>
+    public static UInt128 WindowHash(IReadOnlyList<string> tokens)
+    {
+        var hash = new XxHash128();
+        Span<byte> length = stackalloc byte[4];
+        foreach (var token in tokens)
+        {
+            BitConverter.TryWriteBytes(length, token.Length);
+            hash.Append(length);
+            hash.Append(MemoryMarshal.AsBytes(token.AsSpan()));
+        }
+        return hash.GetCurrentHashAsUInt128();
+    }
+
+    /// <summary>The hash as the windows table keys it (16 bytes, high half first).</summary>
+    public static byte[] HashBytes(UInt128 hash)
+    {
+        var bytes = new byte[16];
+        BitConverter.TryWriteBytes(bytes.AsSpan(0, 8), (ulong)(hash >> 64));
+        BitConverter.TryWriteBytes(bytes.AsSpan(8, 8), (ulong)hash);
+        return bytes;
+    }
+
+    /// <summary>A window's tokens column: its length, then each token's string id.</summary>
+    public static byte[] EncodeWindow(IReadOnlyList<string> tokens, IStoreVocabulary vocabulary)
+    {
+        var writer = new CompactWriter();
+        writer.Count(tokens.Count);
+        foreach (var token in tokens) writer.Count(vocabulary.TokenId(token));
+        return writer.Written.ToArray();
+    }
+
+    public static string[] DecodeWindow(byte[] blob, IStoreVocabulary vocabulary)
+    {
+        var reader = new CompactReader(blob);
+        var tokens = new string[reader.Count()];
+        for (int i = 0; i < tokens.Length; i++) tokens[i] = vocabulary.TokenText(checked((int)reader.Varint()));
+        return tokens;
+    }
+
+    [GeneratedRegex(@"[\p{L}\p{N}]+")]
+    private static partial Regex Words();
+}
