@@ -410,6 +410,35 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         return claimed;
     }
 
+    /// <summary>
+    /// The neurons' registry rows are locked FOR UPDATE SKIP LOCKED for the claim's transaction, so a worker claiming the
+    /// same neurons at that moment passes over them (and claims others) rather than waiting on this one's commit.
+    /// </summary>
+    public IReadOnlyList<NeuronId> TryClaimBatch(IReadOnlyList<NeuronId> neurons, string explainer, string simulator, string owner, DateTimeOffset until, DateTimeOffset now)
+    {
+        foreach (var id in neurons) RequireNeuron(id);
+        if (neurons.Count == 0) return [];
+        int[] layers = [.. neurons.Select(n => n.LayerIndex)], indices = [.. neurons.Select(n => n.NeuronIndex)];
+        List<NeuronId> claimed = [];
+        Write(() =>
+        {
+            // A neuron is claimable only through its registry row: register any the store does not know yet.
+            Execute("INSERT INTO neurons (layer, neuron) SELECT * FROM unnest(@layers, @neurons) ON CONFLICT DO NOTHING", ("layers", layers), ("neurons", indices));
+            claimed = Query("""
+                WITH free AS (
+                    SELECT n.layer, n.neuron FROM neurons n JOIN unnest(@layers, @neurons) AS w(layer, neuron) USING (layer, neuron)
+                    ORDER BY n.layer, n.neuron FOR UPDATE OF n SKIP LOCKED)
+                INSERT INTO work_claims AS c (layer, neuron, explainer, simulator, owner, expires_at)
+                SELECT layer, neuron, @explainer, @simulator, @owner, @until FROM free
+                ON CONFLICT (layer, neuron, explainer, simulator) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                    WHERE c.owner = excluded.owner OR c.expires_at <= @now
+                RETURNING layer, neuron
+                """, r => new NeuronId(r.GetInt32(0), r.GetInt32(1)), ("layers", layers), ("neurons", indices), ("explainer", explainer), ("simulator", simulator),
+                ("owner", owner), ("until", until.ToUnixTimeMilliseconds()), ("now", now.ToUnixTimeMilliseconds()));
+        });
+        return claimed;
+    }
+
     public void RenewClaims(string owner, DateTimeOffset until) => Write(() =>
         Execute("UPDATE work_claims SET expires_at = @until WHERE owner = @owner", ("until", until.ToUnixTimeMilliseconds()), ("owner", owner)));
 

@@ -428,6 +428,18 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         return claimed;
     }
 
+    /// <summary>One transaction holds the store's write lock, so the claims of one batch need no row locks.</summary>
+    public IReadOnlyList<NeuronId> TryClaimBatch(IReadOnlyList<NeuronId> neurons, string explainer, string simulator, string owner, DateTimeOffset until, DateTimeOffset now)
+    {
+        var claimed = new List<NeuronId>();
+        Batch(() =>
+        {
+            claimed.Clear();
+            claimed.AddRange(neurons.Where(n => TryClaim(new WorkClaim(n, explainer, simulator, owner, until), now)));
+        });
+        return claimed;
+    }
+
     public void RenewClaims(string owner, DateTimeOffset until) => Write(() =>
         Execute("UPDATE work_claims SET expires_at = $until WHERE owner = $owner", ("$until", until.ToUnixTimeMilliseconds()), ("$owner", owner)));
 

@@ -42,6 +42,37 @@ public abstract class NeuronStoreContract
     }
 
     [Fact]
+    public void A_batch_claim_takes_the_free_neurons_and_leaves_those_held_by_others()
+    {
+        using var store = Open();
+        var now = new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
+        NeuronId[] neurons = [.. Enumerable.Range(0, 4).Select(n => new NeuronId(1, n))];
+        Assert.True(store.TryClaim(new WorkClaim(neurons[2], "baseline", "baseline", "run-b", now.AddMinutes(2)), now));
+        Assert.Equal([neurons[0], neurons[1], neurons[3]], store.TryClaimBatch(neurons, "baseline", "baseline", "run-a", now.AddMinutes(2), now).OrderBy(n => (n.LayerIndex, n.NeuronIndex)));
+        Assert.Empty(store.TryClaimBatch(neurons, "baseline", "baseline", "run-c", now.AddMinutes(4), now.AddMinutes(1)));
+        Assert.Equal(neurons, store.TryClaimBatch(neurons, "baseline", "baseline", "run-c", now.AddMinutes(4), now.AddMinutes(3)).OrderBy(n => (n.LayerIndex, n.NeuronIndex)));
+        Assert.Equal(neurons, store.TryClaimBatch(neurons, "gpt", "baseline", "run-a", now.AddMinutes(4), now.AddMinutes(3)).OrderBy(n => (n.LayerIndex, n.NeuronIndex)));
+    }
+
+    [Fact]
+    public void Stores_claiming_the_same_neurons_at_once_get_disjoint_claims_that_cover_them()
+    {
+        using var first = Open();
+        using var second = Open();
+        var now = DateTimeOffset.UtcNow;
+        NeuronId[] neurons = [.. Enumerable.Range(0, 60).Select(n => new NeuronId(0, n))];
+        var claims = new System.Collections.Concurrent.ConcurrentDictionary<NeuronId, string>();
+        Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 4 }, w =>
+        {
+            var store = w % 2 == 0 ? first : second;
+            for (int start = 0; start < neurons.Length; start += 10)
+                foreach (var id in store.TryClaimBatch(neurons[start..(start + 10)], "baseline", "baseline", $"worker-{w}", now.AddMinutes(2), now))
+                    Assert.True(claims.TryAdd(id, $"worker-{w}"), $"{id} claimed twice");
+        });
+        Assert.Equal(neurons, claims.Keys.OrderBy(n => (n.LayerIndex, n.NeuronIndex)));
+    }
+
+    [Fact]
     public void A_collection_is_incomplete_from_its_manifest_until_marked_complete_and_stays_so_after_a_new_manifest()
     {
         using var store = Open();
