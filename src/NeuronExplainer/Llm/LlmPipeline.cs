@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -195,11 +196,21 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         decimal worstCase = price.Cost(call.PromptBound, call.MaxCompletionTokens);
         Reserve(worstCase, call);
         T response;
+        string? shared = null;
         try
         {
             await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try { response = await SendWithRetriesAsync(call, send, cancellationToken).ConfigureAwait(false); }
+            try
+            {
+                shared = ReserveShared(worstCase, call);
+                response = await SendWithRetriesAsync(call, send, cancellationToken).ConfigureAwait(false);
+            }
             finally { _slots.Release(); }
+        }
+        catch
+        {
+            if (shared is not null) _store.ReleaseBudget(shared);
+            throw;
         }
         finally
         {
@@ -220,6 +231,8 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
             _store.PutCachedResponse(new LlmCacheEntry(key, call.Model, call.RequestJson, JsonSerializer.Serialize(response, call.ResponseType), now));
         _store.AddLedgerEntry(new LedgerEntry(call.Context.Neuron, call.Model, call.Context.Purpose,
             usage.PromptTokens, usage.CompletionTokens, cost, FromCache: false, now) { CachedPromptTokens = usage.CachedPromptTokens });
+        // Released only now that the cost counts in the store's spend, so other processes never see the call as free.
+        if (shared is not null) _store.ReleaseBudget(shared);
         return response;
     }
 
@@ -232,6 +245,19 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
                     $"budget reached: spent ${_usage.Cost:0.####} of LlmPipelineOptions.MaxCost ${max:0.####}; the next {call.Kind} call{For(call.Context)} could cost up to ${worstCase:0.####}, so it was not sent");
             _reserved += worstCase;
         }
+    }
+
+    /// <summary>
+    /// Reserves the call's worst case of the budget in the store, which every process on the store shares (workers
+    /// on other machines too); held until the call is ledgered or failed, and lapsing after the longest a call takes.
+    /// </summary>
+    private string? ReserveShared<T>(decimal worstCase, Call<T> call)
+    {
+        if (_options.MaxCost is not decimal max) return null;
+        var now = _time.GetUtcNow();
+        return _store.TryReserveBudget(worstCase, max, now + _options.MaxCallTime + TimeSpan.FromMinutes(1), now)
+            ?? throw new LlmBudgetExceededException(string.Create(CultureInfo.InvariantCulture,
+                $"budget reached: the store's LLM calls cost ${_store.GetBudget(now).Spent:0.####} of LlmPipelineOptions.MaxCost ${max:0.####} (with the calls in flight of every process on it); the next {call.Kind} call{For(call.Context)} could cost up to ${worstCase:0.####}, so it was not sent"));
     }
 
     private async Task<T> SendWithRetriesAsync<T>(Call<T> call, Func<CancellationToken, Task<T>> send, CancellationToken cancellationToken)

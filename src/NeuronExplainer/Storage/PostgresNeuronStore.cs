@@ -496,7 +496,41 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
             """, ("cached_tokens", entry.CachedPromptTokens), ("layer", entry.Neuron?.LayerIndex), ("neuron", entry.Neuron?.NeuronIndex), ("model", entry.Model),
             ("purpose", entry.Purpose), ("prompt", entry.PromptTokens), ("completion", entry.CompletionTokens),
             ("cost", entry.Cost.ToString(CultureInfo.InvariantCulture)), ("cached", entry.FromCache), ("at", StoreRows.FormatTime(entry.At)));
+        if (entry.Cost != 0)
+            Execute("UPDATE llm_budget SET spent = @spent WHERE id = 1", ("spent", (LockBudget().Spent + entry.Cost).ToString(CultureInfo.InvariantCulture)));
     });
+
+    /// <summary>The budget row is locked FOR UPDATE, so the reservations and ledger entries of all workers take turns on it.</summary>
+    public string? TryReserveBudget(decimal amount, decimal maxCost, DateTimeOffset until, DateTimeOffset now)
+    {
+        string? granted = null;
+        Write(() =>
+        {
+            var (spent, _) = LockBudget();
+            Execute("DELETE FROM llm_reservations WHERE expires_at <= @now", ("now", now.ToUnixTimeMilliseconds()));
+            Execute("UPDATE llm_budget SET max_cost = @max WHERE id = 1", ("max", maxCost.ToString(CultureInfo.InvariantCulture)));
+            decimal reserved = Query("SELECT amount FROM llm_reservations", r => StoreRows.ParseCost(r.GetString(0))).Sum();
+            if (spent + reserved + amount > maxCost) return;
+            granted = Guid.NewGuid().ToString("N");
+            Execute("INSERT INTO llm_reservations (id, amount, expires_at) VALUES (@id, @amount, @until)",
+                ("id", granted), ("amount", amount.ToString(CultureInfo.InvariantCulture)), ("until", until.ToUnixTimeMilliseconds()));
+        });
+        return granted;
+    }
+
+    public void ReleaseBudget(string reservation) => Write(() => Execute("DELETE FROM llm_reservations WHERE id = @id", ("id", reservation)));
+
+    public LlmBudget GetBudget(DateTimeOffset now) => Read(() =>
+    {
+        var (spent, max) = Query("SELECT spent, max_cost FROM llm_budget WHERE id = 1",
+            r => (StoreRows.ParseCost(r.GetString(0)), r.IsDBNull(1) ? (decimal?)null : StoreRows.ParseCost(r.GetString(1)))).Single();
+        decimal reserved = Query("SELECT amount FROM llm_reservations WHERE expires_at > @now", r => StoreRows.ParseCost(r.GetString(0)),
+            ("now", now.ToUnixTimeMilliseconds())).Sum();
+        return new LlmBudget(spent, max, reserved);
+    });
+
+    (decimal Spent, decimal? Max) LockBudget() => Query("SELECT spent, max_cost FROM llm_budget WHERE id = 1 FOR UPDATE",
+        r => (StoreRows.ParseCost(r.GetString(0)), r.IsDBNull(1) ? (decimal?)null : StoreRows.ParseCost(r.GetString(1)))).Single();
 
     public IReadOnlyList<LedgerEntry> ListLedger() => Read(() => Query(
         "SELECT layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens FROM ledger ORDER BY id",

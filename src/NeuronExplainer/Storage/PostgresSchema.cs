@@ -121,5 +121,10 @@ static class PostgresSchema
         CREATE INDEX explanation_results_by_pair_score ON explanation_results (explainer, simulator, score, layer, neuron)
             WHERE control IS NULL AND status = 'Done' AND score IS NOT NULL;
         """,
+        """
+        CREATE TABLE llm_budget (id INTEGER PRIMARY KEY CHECK (id = 1), spent TEXT NOT NULL, max_cost TEXT);
+        INSERT INTO llm_budget (id, spent) SELECT 1, coalesce(sum(cost::NUMERIC), 0)::TEXT FROM ledger;
+        CREATE TABLE llm_reservations (id TEXT PRIMARY KEY, amount TEXT NOT NULL, expires_at BIGINT NOT NULL);
+        """,
     ];
 }

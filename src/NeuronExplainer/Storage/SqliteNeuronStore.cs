@@ -510,7 +510,39 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         """, ("$cached_tokens", entry.CachedPromptTokens), ("$layer", entry.Neuron?.LayerIndex), ("$neuron", entry.Neuron?.NeuronIndex), ("$model", entry.Model), ("$purpose", entry.Purpose),
         ("$prompt", entry.PromptTokens), ("$completion", entry.CompletionTokens), ("$cost", entry.Cost.ToString(CultureInfo.InvariantCulture)),
         ("$cached", entry.FromCache), ("$at", FormatTime(entry.At)));
+        if (entry.Cost != 0)
+            Execute("UPDATE llm_budget SET spent = $spent WHERE id = 1", ("$spent", (ReadBudget().Spent + entry.Cost).ToString(CultureInfo.InvariantCulture)));
     });
+
+    /// <summary>The write lock serializes reservations and ledger entries, as the budget row's lock does in PostgreSQL.</summary>
+    public string? TryReserveBudget(decimal amount, decimal maxCost, DateTimeOffset until, DateTimeOffset now)
+    {
+        string? granted = null;
+        Write(() =>
+        {
+            Execute("DELETE FROM llm_reservations WHERE expires_at <= $now", ("$now", now.ToUnixTimeMilliseconds()));
+            Execute("UPDATE llm_budget SET max_cost = $max WHERE id = 1", ("$max", maxCost.ToString(CultureInfo.InvariantCulture)));
+            var budget = ReadBudget();
+            if (budget.Spent + budget.Reserved + amount > maxCost) return;
+            granted = Guid.NewGuid().ToString("N");
+            Execute("INSERT INTO llm_reservations (id, amount, expires_at) VALUES ($id, $amount, $until)",
+                ("$id", granted), ("$amount", amount.ToString(CultureInfo.InvariantCulture)), ("$until", until.ToUnixTimeMilliseconds()));
+        });
+        return granted;
+    }
+
+    public void ReleaseBudget(string reservation) => Write(() => Execute("DELETE FROM llm_reservations WHERE id = $id", ("$id", reservation)));
+
+    public LlmBudget GetBudget(DateTimeOffset now) => Locked(() => ReadBudget(now));
+
+    LlmBudget ReadBudget(DateTimeOffset? now = null)
+    {
+        var (spent, max) = Query("SELECT spent, max_cost FROM llm_budget WHERE id = 1",
+            r => (StoreRows.ParseCost(r.GetString(0)), r.IsDBNull(1) ? (decimal?)null : StoreRows.ParseCost(r.GetString(1)))).Single();
+        decimal reserved = Query("SELECT amount FROM llm_reservations WHERE expires_at > $now", r => StoreRows.ParseCost(r.GetString(0)),
+            ("$now", (now ?? DateTimeOffset.MinValue).ToUnixTimeMilliseconds())).Sum();
+        return new LlmBudget(spent, max, reserved);
+    }
 
     public IReadOnlyList<LedgerEntry> ListLedger() => Locked(() => Query(
         "SELECT layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens FROM ledger ORDER BY id",

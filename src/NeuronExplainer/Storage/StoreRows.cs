@@ -30,6 +30,9 @@ static partial class StoreRows
 
     public static DateTimeOffset ParseTime(string text) => DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
 
+    /// <summary>A cost as the ledger and the budget keep it: a decimal in invariant text, exact.</summary>
+    public static decimal ParseCost(string text) => decimal.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
+
     /// <summary>A control's kind as stored (<c>shuffled</c>); null for a neuron's own explanations.</summary>
     public static string? ControlColumn(ControlKind control) => control switch
     {

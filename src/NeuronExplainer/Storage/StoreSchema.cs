@@ -212,5 +212,13 @@ static class StoreSchema
         CREATE INDEX explanation_results_by_pair_score ON explanation_results (explainer, simulator, score, layer, neuron)
             WHERE control IS NULL AND status = 'Done' AND score IS NOT NULL;
         """,
+        """
+        -- The LLM budget every process on the store shares: what the store's paid calls cost in all (a decimal, kept up to
+        -- date by every ledger entry; the ledger before is summed here as REAL, so to about 1e-10 dollars), the last
+        -- budget a run gave, and the worst-case costs reserved by calls in flight (one lapses at expires_at, Unix ms).
+        CREATE TABLE llm_budget (id INTEGER PRIMARY KEY CHECK (id = 1), spent TEXT NOT NULL, max_cost TEXT);
+        INSERT INTO llm_budget (id, spent) SELECT 1, printf('%.10f', total(CAST(cost AS REAL))) FROM ledger;
+        CREATE TABLE llm_reservations (id TEXT PRIMARY KEY, amount TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+        """,
     ];
 }

@@ -73,6 +73,41 @@ public abstract class NeuronStoreContract
     }
 
     [Fact]
+    public void The_llm_budget_is_shared_by_every_store_on_the_location_and_counts_what_the_ledger_paid()
+    {
+        using var first = Open();
+        using var second = Open();
+        var now = new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
+        first.AddLedgerEntry(new LedgerEntry(null, "m", "explain", 1, 1, 0.25m, false, now));
+        first.AddLedgerEntry(new LedgerEntry(null, "m", "explain", 1, 1, 0m, true, now));
+        var held = first.TryReserveBudget(0.5m, 1m, now.AddMinutes(10), now);
+        Assert.NotNull(held);
+        Assert.Null(second.TryReserveBudget(0.3m, 1m, now.AddMinutes(10), now));
+        Assert.NotNull(second.TryReserveBudget(0.25m, 1m, now.AddMinutes(10), now));
+        Assert.Equal(new LlmBudget(0.25m, 1m, 0.75m), second.GetBudget(now));
+        first.ReleaseBudget(held);
+        Assert.NotNull(second.TryReserveBudget(0.5m, 1m, now.AddMinutes(10), now));
+        // Reservations of a killed process lapse.
+        Assert.NotNull(first.TryReserveBudget(0.75m, 1m, now.AddMinutes(20), now.AddMinutes(11)));
+        Assert.Equal(new LlmBudget(0.25m, 1m, 0.75m), first.GetBudget(now.AddMinutes(11)));
+    }
+
+    [Fact]
+    public void Concurrent_reservations_never_grant_more_than_the_budget()
+    {
+        using var first = Open();
+        using var second = Open();
+        var now = DateTimeOffset.UtcNow;
+        first.AddLedgerEntry(new LedgerEntry(null, "m", "explain", 1, 1, 0.25m, false, now));
+        int granted = 0;
+        Parallel.For(0, 40, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            if ((i % 2 == 0 ? first : second).TryReserveBudget(0.1m, 1m, now.AddMinutes(10), now) is not null) Interlocked.Increment(ref granted);
+        });
+        Assert.Equal(7, granted);
+    }
+
+    [Fact]
     public void A_collection_is_incomplete_from_its_manifest_until_marked_complete_and_stays_so_after_a_new_manifest()
     {
         using var store = Open();
