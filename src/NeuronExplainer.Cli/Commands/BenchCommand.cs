@@ -39,6 +39,7 @@ public static class BenchCommand
         command.Subcommands.Add(BenchScaleCommands.Gpt2ModelCommand());
         command.Subcommands.Add(BenchScaleCommands.CollectBenchCommand());
         command.Subcommands.Add(LlmBenchCommand.Create());
+        command.Subcommands.Add(FleetBenchCommand.Create());
         command.Subcommands.Add(StoreBenchCommand.Create());
         command.SetAction(parse =>
         {

@@ -36,6 +36,8 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
     readonly TimeProvider clock = time ?? TimeProvider.System;
     readonly TimeSpan lease = claimLease ?? DefaultClaimLease;
     readonly string owner = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
+    /// <summary>When the run started, on the clock results are stamped with (<see cref="NeuronExplanationResult.UpdatedAt"/>).</summary>
+    DateTimeOffset started = DateTimeOffset.MaxValue;
     /// <summary>Neurons claimed at once: two per worker task, so a claim transaction serves several neurons and no
     /// run holds many claims it has not started on while other runs wait.</summary>
     int ClaimBatch => 2 * Math.Max(1, concurrency);
@@ -44,6 +46,7 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
         CancellationToken cancellationToken = default)
     {
         var outcomes = new ConcurrentBag<NeuronOutcome>();
+        started = DateTimeOffset.UtcNow;
         string? stopReason = null;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using var renewal = dryRun ? null : clock.CreateTimer(_ => Renew(), null, lease / 4, lease / 4);
@@ -171,7 +174,7 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
     (NeuronOutcome Outcome, NeuronStatus? Status)? SettledNow(NeuronId id, RunStep step)
     {
         var existing = results.GetExplanationResult(id, flow.ExplainerName, flow.SimulatorName);
-        return Settled(existing, step) is { } settled ? (settled, existing?.Status) : null;
+        return SettledByAnyRun(existing, step) is { } settled ? (settled, existing?.Status) : null;
     }
 
     /// <summary>Those of <paramref name="batch"/> this run now holds (all of them in a dry run, which claims nothing).</summary>
@@ -204,9 +207,16 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
     {
         // Read again under the claim: another run may have stored the result since the first read.
         var existing = results.GetExplanationResult(id, flow.ExplainerName, flow.SimulatorName);
-        if (Settled(existing, step) is { } now) return (now, existing?.Status);
+        if (SettledByAnyRun(existing, step) is { } now) return (now, existing?.Status);
         return await WorkAsync(id, step, existing, cancellationToken);
     }
+
+    /// <summary>
+    /// As <see cref="Settled"/>, and a neuron another run (a worker beside this one) stored as failed since this run
+    /// started counts as done for this run: a failed neuron is tried again by the next run, not by every worker of this one.
+    /// </summary>
+    NeuronOutcome? SettledByAnyRun(NeuronExplanationResult? existing, RunStep step) =>
+        existing is { Status: NeuronStatus.Failed } && existing.UpdatedAt >= started ? NeuronOutcome.AlreadyDone : Settled(existing, step);
 
     /// <summary>
     /// The outcome when <paramref name="existing"/> leaves nothing to do for <paramref name="step"/>; null when there is

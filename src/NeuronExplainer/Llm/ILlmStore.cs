@@ -34,6 +34,14 @@ public interface ILlmStore
     /// lasts until <see cref="ReleaseBudget"/> or <paramref name="until"/> (a killed process's lapses then).
     /// </summary>
     string? TryReserveBudget(decimal amount, decimal maxCost, DateTimeOffset until, DateTimeOffset now);
+
+    /// <summary>
+    /// Marks the request of cache key <paramref name="key"/> as being sent by <paramref name="owner"/> until
+    /// <paramref name="until"/>, atomically: false while another process sends it (it waits for that answer in the cache
+    /// instead of paying for the same call), true when none does, its mark lapsed, or it is the owner's own.
+    /// </summary>
+    bool TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now);
+    void ReleaseCall(string key, string owner);
     void ReleaseBudget(string reservation);
     LlmBudget GetBudget(DateTimeOffset now);
 }

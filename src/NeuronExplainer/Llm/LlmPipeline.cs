@@ -37,6 +37,8 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     private readonly Lock _lock = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _inFlight = new();
     private decimal _reserved;
+    /// <summary>This pipeline's name on the requests it marks as in flight in the store.</summary>
+    private readonly string _owner = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
     private int _consecutiveFailures;
     private string? _unavailable;
     private LlmUsage _usage = new(0, 0, 0, 0, 0, 0m);
@@ -163,7 +165,20 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         }
         try
         {
-            var response = await SendPaidAsync(call, key, price, send, cancellationToken).ConfigureAwait(false);
+            if (await AnsweredElsewhereAsync(call, key, cancellationToken).ConfigureAwait(false) is { } elsewhere)
+            {
+                mine.SetResult(elsewhere);
+                return Reused(call, elsewhere);
+            }
+            T response;
+            try
+            {
+                response = await SendPaidAsync(call, key, price, send, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _store.ReleaseCall(key, _owner);
+            }
             mine.SetResult(response);
             return response;
         }
@@ -178,6 +193,25 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
             _inFlight.TryRemove(new KeyValuePair<string, Task>(key, mine.Task));
         }
     }
+
+    /// <summary>
+    /// Marks the request as being sent by this pipeline in the store; while another process (a worker beside this one)
+    /// sends the same request, waits for its answer in the cache rather than paying for the call again. Null when this
+    /// pipeline is to send it (no one else is, the other's mark lapsed, or its answer was not one this caller accepts).
+    /// </summary>
+    private async Task<T?> AnsweredElsewhereAsync<T>(Call<T> call, string key, CancellationToken cancellationToken) where T : class
+    {
+        while (true)
+        {
+            var now = _time.GetUtcNow();
+            if (_store.TryClaimCall(key, _owner, now + _options.MaxCallTime + TimeSpan.FromMinutes(1), now)) return null;
+            await Task.Delay(CallWaitPoll, _time, cancellationToken).ConfigureAwait(false);
+            if (_store.GetCachedResponse(key) is { } cached && TryRead(cached.Response, call.ResponseType) is { } hit && call.Accepts(hit)) return hit;
+        }
+    }
+
+    /// <summary>How often a call another process sends is looked for in the cache.</summary>
+    private static readonly TimeSpan CallWaitPoll = TimeSpan.FromMilliseconds(100);
 
     /// <summary>An answer paid for before (cache) or by a concurrent identical call: free, ledgered as from-cache.</summary>
     private T Reused<T>(Call<T> call, T response)

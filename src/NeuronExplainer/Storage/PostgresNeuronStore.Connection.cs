@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net.Sockets;
+using System.Text;
 using System.Text.RegularExpressions;
 using Npgsql;
 
@@ -91,8 +92,9 @@ public sealed partial class PostgresNeuronStore
         id = Autonomous(() =>
         {
             // A conflicting row committed after this statement began is not in its snapshot: read it in the next statement.
-            var inserted = Query("INSERT INTO token_strings (text) VALUES (@text) ON CONFLICT (text) DO NOTHING RETURNING id", r => r.GetInt32(0), ("text", text));
-            return inserted.Count == 1 ? inserted[0] : Scalar<int>("SELECT id FROM token_strings WHERE text = @text", ("text", text));
+            byte[] bytes = Encoding.UTF8.GetBytes(text);
+            var inserted = Query("INSERT INTO token_strings (text) VALUES (@text) ON CONFLICT (text) DO NOTHING RETURNING id", r => r.GetInt32(0), ("text", bytes));
+            return inserted.Count == 1 ? inserted[0] : Scalar<int>("SELECT id FROM token_strings WHERE text = @text", ("text", bytes));
         });
         tokenIds[text] = id;
         tokenTexts[id] = text;
@@ -105,11 +107,11 @@ public sealed partial class PostgresNeuronStore
         // The first miss reads the whole vocabulary (tens of thousands of strings) instead of one query per token.
         if (Interlocked.Exchange(ref vocabularyRead, 1) == 0)
         {
-            foreach (var (known, knownText) in Read(() => Query("SELECT id, text FROM token_strings", r => (r.GetInt32(0), r.GetString(1)))))
+            foreach (var (known, knownText) in Read(() => Query("SELECT id, text FROM token_strings", r => (r.GetInt32(0), Encoding.UTF8.GetString((byte[])r.GetValue(1))))))
                 (tokenTexts[known], tokenIds[knownText]) = (knownText, known);
             if (tokenTexts.TryGetValue(id, out text)) return text;
         }
-        text = Read(() => Query("SELECT text FROM token_strings WHERE id = @id", r => r.GetString(0), ("id", id))).SingleOrDefault()
+        text = Read(() => Query("SELECT text FROM token_strings WHERE id = @id", r => Encoding.UTF8.GetString((byte[])r.GetValue(0)), ("id", id))).SingleOrDefault()
             ?? throw CompactReader.Damaged($"token string {id} is not in token_strings");
         tokenTexts[id] = text;
         return text;
@@ -136,25 +138,8 @@ public sealed partial class PostgresNeuronStore
         return found;
     }
 
-    public Dictionary<long, string[]> Windows(IEnumerable<long> ids)
-    {
-        var wanted = ids.ToHashSet();
-        var result = new Dictionary<long, string[]>(wanted.Count);
-        var missing = new List<long>();
-        foreach (long id in wanted)
-        {
-            if (windowTokens.TryGetValue(id, out var tokens)) result[id] = tokens;
-            else missing.Add(id);
-        }
-        if (missing.Count == 0) return result;
-        if (windowTokens.Count + missing.Count > MaxCachedWindows) windowTokens.Clear();
-        foreach (var (id, blob) in Read(() => Query("SELECT id, tokens FROM windows WHERE id = ANY(@ids)", r => (r.GetInt64(0), (byte[])r.GetValue(1)),
-            ("ids", missing.ToArray()))))
-            result[id] = windowTokens[id] = StoreRows.DecodeWindow(blob, this);
-        foreach (long id in missing)
-            if (!result.ContainsKey(id)) throw CompactReader.Damaged($"window {id} is not in windows");
-        return result;
-    }
+    public Dictionary<long, string[]> Windows(IEnumerable<long> ids) => StoreRows.CachedWindows(ids, windowTokens, MaxCachedWindows, missing =>
+        Read(() => Query("SELECT id, tokens FROM windows WHERE id = ANY(@ids)", r => (r.GetInt64(0), (byte[])r.GetValue(1)), ("ids", missing.ToArray()))), this);
 
     /// <summary>Runs <paramref name="read"/> on this flow's connection, or on a pooled one for the time it takes.</summary>
     T Read<T>(Func<T> read)

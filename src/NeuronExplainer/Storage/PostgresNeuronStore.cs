@@ -346,6 +346,18 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         """, r => new NeuronScore(new NeuronId(r.GetInt32(0), r.GetInt32(1)), explainer, simulator, NeuronStatus.Done, r.IsDBNull(2) ? null : r.GetString(2), r.GetDouble(3)),
         ("explainer", explainer), ("simulator", simulator), ("count", count)));
 
+    /// <summary>As in the SQLite store: times in round-trip text, written in UTC, so text order (COLLATE "C") is time order.</summary>
+    public StoreActivity GetActivity(DateTimeOffset since, DateTimeOffset now) => Read(() =>
+    {
+        long at = now.ToUnixTimeMilliseconds();
+        string from = StoreRows.FormatTime(since.ToUniversalTime());
+        var workers = Query("SELECT owner, count(*), max(expires_at) FROM work_claims WHERE expires_at > @now GROUP BY owner ORDER BY owner COLLATE \"C\"",
+            r => new ClaimHolder(r.GetString(0), (int)r.GetInt64(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2))), ("now", at));
+        var costs = Query("SELECT cost FROM ledger WHERE at COLLATE \"C\" >= @since AND NOT from_cache", r => StoreRows.ParseCost(r.GetString(0)), ("since", from));
+        return new StoreActivity(workers, (int)Scalar<long>("SELECT count(*) FROM work_claims WHERE expires_at <= @now", ("now", at)),
+            (int)Scalar<long>("SELECT count(*) FROM explanation_results WHERE updated_at COLLATE \"C\" >= @since", ("since", from)), costs.Count, costs.Sum());
+    });
+
     public IReadOnlyDictionary<int, int> CountNeuronsByLayer() => Read(() =>
         Query("SELECT layer, count(*) FROM neurons GROUP BY layer ORDER BY layer", r => (r.GetInt32(0), (int)r.GetInt64(1))).ToDictionary(p => p.Item1, p => p.Item2));
 
@@ -517,6 +529,21 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         });
         return granted;
     }
+
+    public bool TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now)
+    {
+        bool claimed = false;
+        Write(() => claimed = Query("""
+            INSERT INTO llm_calls_in_flight AS c (key, owner, expires_at) VALUES (@key, @owner, @until)
+            ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                WHERE c.owner = excluded.owner OR c.expires_at <= @now
+            RETURNING owner
+            """, r => r.GetString(0), ("key", key), ("owner", owner), ("until", until.ToUnixTimeMilliseconds()), ("now", now.ToUnixTimeMilliseconds())).Count == 1);
+        return claimed;
+    }
+
+    public void ReleaseCall(string key, string owner) =>
+        Write(() => Execute("DELETE FROM llm_calls_in_flight WHERE key = @key AND owner = @owner", ("key", key), ("owner", owner)));
 
     public void ReleaseBudget(string reservation) => Write(() => Execute("DELETE FROM llm_reservations WHERE id = @id", ("id", reservation)));
 

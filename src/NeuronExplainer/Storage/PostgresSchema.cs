@@ -87,7 +87,8 @@ static class PostgresSchema
         """
         -- Compact documents. A PostgreSQL store never held the gzip-JSON documents of SQLite stores before version 7,
         -- so there is nothing to convert: the document tables of version 1 take compact documents from the start.
-        CREATE TABLE token_strings (id SERIAL PRIMARY KEY, text TEXT NOT NULL UNIQUE);
+        -- Token strings as UTF-8 bytes: a token may be a control character such as U+0000, which TEXT cannot hold.
+        CREATE TABLE token_strings (id SERIAL PRIMARY KEY, text BYTEA NOT NULL UNIQUE);
         CREATE TABLE windows (id BIGSERIAL PRIMARY KEY, hash BYTEA NOT NULL UNIQUE, tokens BYTEA NOT NULL);
         """,
         """
@@ -125,6 +126,7 @@ static class PostgresSchema
         CREATE TABLE llm_budget (id INTEGER PRIMARY KEY CHECK (id = 1), spent TEXT NOT NULL, max_cost TEXT);
         INSERT INTO llm_budget (id, spent) SELECT 1, coalesce(sum(cost::NUMERIC), 0)::TEXT FROM ledger;
         CREATE TABLE llm_reservations (id TEXT PRIMARY KEY, amount TEXT NOT NULL, expires_at BIGINT NOT NULL);
+        CREATE TABLE llm_calls_in_flight (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL);
         """,
     ];
 }

@@ -65,27 +65,9 @@ public sealed partial class SqliteNeuronStore
     }
 
     /// <summary>Reads those not cached in one query.</summary>
-    public Dictionary<long, string[]> Windows(IEnumerable<long> ids)
-    {
-        var wanted = ids.ToHashSet();
-        var result = new Dictionary<long, string[]>(wanted.Count);
-        var missing = new List<long>();
-        foreach (long id in wanted)
-        {
-            if (windowTokens.TryGetValue(id, out var tokens)) result[id] = tokens;
-            else missing.Add(id);
-        }
-        if (missing.Count > 0)
-        {
-            if (windowTokens.Count + missing.Count > MaxCachedWindows) windowTokens.Clear();
-            foreach (var (id, blob) in Query("SELECT id, tokens FROM windows WHERE id IN (SELECT value FROM json_each($ids))",
-                r => (r.GetInt64(0), (byte[])r.GetValue(1)), ("$ids", "[" + string.Join(',', missing) + "]")))
-                result[id] = windowTokens[id] = StoreRows.DecodeWindow(blob, this);
-            foreach (long id in missing)
-                if (!result.ContainsKey(id)) throw CompactReader.Damaged($"window {id} is not in windows");
-        }
-        return result;
-    }
+    public Dictionary<long, string[]> Windows(IEnumerable<long> ids) => StoreRows.CachedWindows(ids, windowTokens, MaxCachedWindows, missing =>
+        Query("SELECT id, tokens FROM windows WHERE id IN (SELECT value FROM json_each($ids))",
+            r => (r.GetInt64(0), (byte[])r.GetValue(1)), ("$ids", "[" + string.Join(',', missing) + "]")), this);
 
     /// <summary>Forgets what a rolled-back write may have added.</summary>
     void ForgetUncommitted()

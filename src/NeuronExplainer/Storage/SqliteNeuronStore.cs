@@ -374,6 +374,18 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         """, r => new NeuronScore(new NeuronId(r.GetInt32(0), r.GetInt32(1)), explainer, simulator, NeuronStatus.Done, r.IsDBNull(2) ? null : r.GetString(2), r.GetDouble(3)),
         ("$explainer", explainer), ("$simulator", simulator), ("$count", count)));
 
+    /// <summary>Times are stored in round-trip text; results and ledger entries are written in UTC, so text order is time order.</summary>
+    public StoreActivity GetActivity(DateTimeOffset since, DateTimeOffset now) => Locked(() =>
+    {
+        long at = now.ToUnixTimeMilliseconds();
+        string from = FormatTime(since.ToUniversalTime());
+        var workers = Query("SELECT owner, count(*), max(expires_at) FROM work_claims WHERE expires_at > $now GROUP BY owner ORDER BY owner",
+            r => new ClaimHolder(r.GetString(0), r.GetInt32(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2))), ("$now", at));
+        var costs = Query("SELECT cost FROM ledger WHERE at >= $since AND from_cache = 0", r => StoreRows.ParseCost(r.GetString(0)), ("$since", from));
+        return new StoreActivity(workers, (int)Scalar<long>("SELECT count(*) FROM work_claims WHERE expires_at <= $now", ("$now", at)),
+            (int)Scalar<long>("SELECT count(*) FROM explanation_results WHERE updated_at >= $since", ("$since", from)), costs.Count, costs.Sum());
+    });
+
     public IReadOnlyDictionary<int, int> CountNeuronsByLayer() => Locked(() =>
         Query("SELECT layer, count(*) FROM neurons GROUP BY layer ORDER BY layer", r => (r.GetInt32(0), r.GetInt32(1))).ToDictionary(p => p.Item1, p => p.Item2));
 
@@ -530,6 +542,21 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         });
         return granted;
     }
+
+    public bool TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now)
+    {
+        bool claimed = false;
+        Write(() => claimed = Query("""
+            INSERT INTO llm_calls_in_flight (key, owner, expires_at) VALUES ($key, $owner, $until)
+            ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                WHERE llm_calls_in_flight.owner = excluded.owner OR llm_calls_in_flight.expires_at <= $now
+            RETURNING owner
+            """, r => r.GetString(0), ("$key", key), ("$owner", owner), ("$until", until.ToUnixTimeMilliseconds()), ("$now", now.ToUnixTimeMilliseconds())).Count == 1);
+        return claimed;
+    }
+
+    public void ReleaseCall(string key, string owner) =>
+        Write(() => Execute("DELETE FROM llm_calls_in_flight WHERE key = $key AND owner = $owner", ("$key", key), ("$owner", owner)));
 
     public void ReleaseBudget(string reservation) => Write(() => Execute("DELETE FROM llm_reservations WHERE id = $id", ("$id", reservation)));
 

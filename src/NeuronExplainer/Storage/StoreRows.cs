@@ -160,6 +160,29 @@ static partial class StoreRows
         return tokens;
     }
 
+    /// <summary>
+    /// The tokens of every given window: those in <paramref name="cache"/>, the others read in one query by
+    /// <paramref name="read"/> (and cached; past <paramref name="maxCached"/> the cache starts over).
+    /// </summary>
+    public static Dictionary<long, string[]> CachedWindows(IEnumerable<long> ids, IDictionary<long, string[]> cache, int maxCached,
+        Func<List<long>, IEnumerable<(long Id, byte[] Tokens)>> read, IStoreVocabulary vocabulary)
+    {
+        var wanted = ids.ToHashSet();
+        var result = new Dictionary<long, string[]>(wanted.Count);
+        var missing = new List<long>();
+        foreach (long id in wanted)
+        {
+            if (cache.TryGetValue(id, out var tokens)) result[id] = tokens;
+            else missing.Add(id);
+        }
+        if (missing.Count == 0) return result;
+        if (cache.Count + missing.Count > maxCached) cache.Clear();
+        foreach (var (id, blob) in read(missing)) result[id] = cache[id] = DecodeWindow(blob, vocabulary);
+        foreach (long id in missing)
+            if (!result.ContainsKey(id)) throw CompactReader.Damaged($"window {id} is not in windows");
+        return result;
+    }
+
     [GeneratedRegex(@"[\p{L}\p{N}]+")]
     private static partial Regex Words();
 }

@@ -219,6 +219,8 @@ static class StoreSchema
         CREATE TABLE llm_budget (id INTEGER PRIMARY KEY CHECK (id = 1), spent TEXT NOT NULL, max_cost TEXT);
         INSERT INTO llm_budget (id, spent) SELECT 1, printf('%.10f', total(CAST(cost AS REAL))) FROM ledger;
         CREATE TABLE llm_reservations (id TEXT PRIMARY KEY, amount TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+        -- The requests (by cache key) some process is sending now, so another waits for its answer instead of paying again.
+        CREATE TABLE llm_calls_in_flight (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
         """,
     ];
 }

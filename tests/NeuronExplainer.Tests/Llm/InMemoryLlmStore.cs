@@ -44,6 +44,24 @@ internal sealed class InMemoryLlmStore : ILlmStore
         }
     }
 
+    private readonly Dictionary<string, (string Owner, DateTimeOffset Until)> _inFlight = [];
+
+    public bool TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now)
+    {
+        lock (_inFlight)
+        {
+            if (_inFlight.TryGetValue(key, out var held) && held.Owner != owner && held.Until > now) return false;
+            _inFlight[key] = (owner, until);
+            return true;
+        }
+    }
+
+    public void ReleaseCall(string key, string owner)
+    {
+        lock (_inFlight)
+            if (_inFlight.TryGetValue(key, out var held) && held.Owner == owner) _inFlight.Remove(key);
+    }
+
     public void ReleaseBudget(string reservation)
     {
         lock (_reservations) _reservations.Remove(reservation);

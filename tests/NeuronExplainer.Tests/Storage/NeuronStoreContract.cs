@@ -108,6 +108,15 @@ public abstract class NeuronStoreContract
     }
 
     [Fact]
+    public void Tokens_with_control_characters_come_back_as_they_were()
+    {
+        var record = StoreFixtures.Record(0, 1) with { MostPositiveActivationRecords = [new ActivationRecord(["\0", "a\u0001b", "é", " the"], [1.0, 0.5, 0.25, 0])] };
+        using (var store = Open()) store.PutNeuronRecords([record]);
+        using var reopened = OpenExisting();
+        Assert.Equal(["\0", "a\u0001b", "é", " the"], reopened.GetNeuronRecord(new NeuronId(0, 1))!.MostPositiveActivationRecords[0].Tokens);
+    }
+
+    [Fact]
     public void A_collection_is_incomplete_from_its_manifest_until_marked_complete_and_stays_so_after_a_new_manifest()
     {
         using var store = Open();
