@@ -41,6 +41,8 @@ public interface ILlmStore
     /// instead of paying for the same call), true when none does, its mark lapsed, or it is the owner's own.
     /// </summary>
     bool TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now);
+    /// <summary>Extends every mark of <paramref name="owner"/> to <paramref name="until"/> (its calls still in flight).</summary>
+    void RenewCalls(string owner, DateTimeOffset until);
     void ReleaseCall(string key, string owner);
     void ReleaseBudget(string reservation);
     LlmBudget GetBudget(DateTimeOffset now);

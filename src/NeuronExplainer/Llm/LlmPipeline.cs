@@ -204,7 +204,11 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         while (true)
         {
             var now = _time.GetUtcNow();
-            if (_store.TryClaimCall(key, _owner, now + _options.MaxCallTime + TimeSpan.FromMinutes(1), now)) return null;
+            if (_store.TryClaimCall(key, _owner, now + CallMarkLease, now))
+            {
+                EnsureCallRenewal();
+                return null;
+            }
             await Task.Delay(CallWaitPoll, _time, cancellationToken).ConfigureAwait(false);
             if (_store.GetCachedResponse(key) is { } cached && TryRead(cached.Response, call.ResponseType) is { } hit && call.Accepts(hit)) return hit;
         }
@@ -212,6 +216,31 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
 
     /// <summary>How often a call another process sends is looked for in the cache.</summary>
     private static readonly TimeSpan CallWaitPoll = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How long a mark lasts unless renewed (every quarter of it while this pipeline lives): a killed worker's
+    /// marks stop others waiting for its answers after this.</summary>
+    private static readonly TimeSpan CallMarkLease = TimeSpan.FromSeconds(20);
+
+    private ITimer? _callRenewal;
+
+    private void EnsureCallRenewal()
+    {
+        if (Volatile.Read(ref _callRenewal) is not null) return;
+        var timer = _time.CreateTimer(_ => RenewCallMarks(), null, CallMarkLease / 4, CallMarkLease / 4);
+        if (Interlocked.CompareExchange(ref _callRenewal, timer, null) is not null) timer.Dispose();
+    }
+
+    /// <summary>A failed renewal (the store unreachable for a moment) only risks another process sending the call too.</summary>
+    private void RenewCallMarks()
+    {
+        try
+        {
+            _store.RenewCalls(_owner, _time.GetUtcNow() + CallMarkLease);
+        }
+        catch (NeuronExplainerException)
+        {
+        }
+    }
 
     /// <summary>An answer paid for before (cache) or by a concurrent identical call: free, ledgered as from-cache.</summary>
     private T Reused<T>(Call<T> call, T response)
@@ -390,6 +419,7 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
 
     public void Dispose()
     {
+        _callRenewal?.Dispose();
         _slots.Dispose();
         _ownedBackend?.Dispose();
     }

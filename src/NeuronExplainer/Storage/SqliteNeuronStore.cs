@@ -555,6 +555,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         return claimed;
     }
 
+    public void RenewCalls(string owner, DateTimeOffset until) =>
+        Write(() => Execute("UPDATE llm_calls_in_flight SET expires_at = $until WHERE owner = $owner", ("$until", until.ToUnixTimeMilliseconds()), ("$owner", owner)));
+
     public void ReleaseCall(string key, string owner) =>
         Write(() => Execute("DELETE FROM llm_calls_in_flight WHERE key = $key AND owner = $owner", ("$key", key), ("$owner", owner)));
 

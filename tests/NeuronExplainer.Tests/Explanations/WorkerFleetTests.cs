@@ -105,6 +105,7 @@ public sealed class WorkerFleetTests : IDisposable
         }
         int referenceCalls = server.Count(FakeOpenAiServer.Chat);
         Assert.True(referenceCalls >= 860, $"{referenceCalls} calls");
+        Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
 
         var collected = CliRunner.Run(CollectArgs(schema.Url));
         Assert.True(collected.Code == 0, collected.Err);
@@ -146,12 +147,25 @@ public sealed class WorkerFleetTests : IDisposable
             foreach (var worker in workers) worker.Dispose();
         }
 
-        // Every neuron explained once, each call paid once: as many paid ledger entries and cache entries as the single process made.
+        // Every neuron explained once, and no request paid twice: one paid ledger entry per distinct request (cache entry),
+        // and the same distinct requests as the single process. (How many of those one process shares between its own
+        // concurrent identical calls depends on timing, so paid counts are compared with the cache, not between runs.)
         Assert.Equal(860L, Count("SELECT count(*) FROM {s}.explanation_results"));
-        Assert.Equal(referenceCalls, Count("SELECT count(*) FROM {s}.ledger WHERE NOT from_cache"));
-        Assert.Equal(referenceCalls, Count("SELECT count(*) FROM {s}.llm_cache"));
+        long distinct = Count("SELECT count(*) FROM {s}.llm_cache");
+        Assert.Equal(distinct, Count("SELECT count(*) FROM {s}.ledger WHERE NOT from_cache"));
+        using (var raw = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(sqlite, SqliteNeuronStore.FileName)};Pooling=False"))
+        {
+            raw.Open();
+            using var command = raw.CreateCommand();
+            command.CommandText = "SELECT key FROM llm_cache";
+            var keys = new List<string>();
+            using (var reader = command.ExecuteReader())
+                while (reader.Read()) keys.Add(reader.GetString(0));
+            Assert.Equal(keys.Count, (int)distinct);
+            Assert.Equal(0L, Count($"SELECT count(*) FROM {{s}}.llm_cache WHERE NOT key = ANY(ARRAY['{string.Join("','", keys)}'])"));
+        }
         // The killed worker's calls in flight may have reached the server, unpaid in the ledger; no more than its 4 at once.
-        Assert.InRange(server.Count(FakeOpenAiServer.Chat) - referenceCalls, referenceCalls, referenceCalls + 4);
+        Assert.InRange(server.Count(FakeOpenAiServer.Chat) - referenceCalls, distinct, distinct + 4);
 
         using var reference = NeuronStores.OpenExisting(sqlite, StoreAccess.ReadOnly);
         using var fleet = NeuronStores.OpenExisting(schema.Url, StoreAccess.ReadOnly);
@@ -160,10 +174,6 @@ public sealed class WorkerFleetTests : IDisposable
         Assert.Equal(expected, fleet.ListScores());
         Assert.True(expected.All(e => e is { Status: NeuronStatus.Pending, Explanation: not null } or { Status: NeuronStatus.NoActivations }),
             string.Join('\n', reference.ListExplanationResults().Where(r => r.Status is not (NeuronStatus.Pending or NeuronStatus.NoActivations)).Take(3).Select(r => $"{r.Neuron} {r.Status} {r.Reason}")));
-        static List<(global::NeuronExplainer.Activations.NeuronId?, string)> Paid(INeuronStore store) =>
-            [.. store.ListLedger().Where(e => !e.FromCache).Select(e => (e.Neuron, e.Purpose)).OrderBy(p => (p.Neuron?.LayerIndex, p.Neuron?.NeuronIndex, p.Purpose))];
-        Assert.Equal(Paid(reference), Paid(fleet));
-        Assert.Equal(reference.ListLedger().Where(e => !e.FromCache).Sum(e => e.Cost), fleet.ListLedger().Where(e => !e.FromCache).Sum(e => e.Cost));
-        Assert.Equal(reference.ListLedger().Where(e => !e.FromCache).Sum(e => e.Cost), fleet.GetBudget(DateTimeOffset.UtcNow).Spent);
+        Assert.Equal(fleet.ListLedger().Sum(e => e.Cost), fleet.GetBudget(DateTimeOffset.UtcNow).Spent);
     }
 }

@@ -56,6 +56,12 @@ internal sealed class InMemoryLlmStore : ILlmStore
         }
     }
 
+    public void RenewCalls(string owner, DateTimeOffset until)
+    {
+        lock (_inFlight)
+            foreach (var key in _inFlight.Where(p => p.Value.Owner == owner).Select(p => p.Key).ToList()) _inFlight[key] = (owner, until);
+    }
+
     public void ReleaseCall(string key, string owner)
     {
         lock (_inFlight)
