@@ -22,7 +22,7 @@ internal static class FleetBenchCommand
         var store = new Option<string>("--store") { Description = "postgresql:// URL of the database (each row uses a schema of its own, dropped after it)", Required = true };
         var workers = new Option<int[]>("--workers") { Description = "Worker processes (repeatable)", DefaultValueFactory = _ => [1, 2, 4], AllowMultipleArgumentsPerToken = true };
         var concurrency = new Option<int>("--concurrency") { Description = "--concurrency of each worker", DefaultValueFactory = _ => 4 };
-        var neurons = new Option<int>("--neurons") { Description = "Synthetic neurons per row (4 chat calls each: explain, simulate 3 calibration excerpts)", DefaultValueFactory = _ => 64 };
+        var neurons = new Option<int>("--neurons") { Description = "Synthetic neurons per row (40 top and 40 random 64-token excerpts each, as bench llm makes them)", DefaultValueFactory = _ => 64 };
         var delay = new Option<int>("--delay") { Description = "Milliseconds the server waits before each answer", DefaultValueFactory = _ => 200 };
         var command = new Command("fleet", """
             Measure LLM calls/s of N explain worker processes sharing one store against an in-process loopback server that
