@@ -36,7 +36,9 @@ internal static partial class SettingFlags
         [Name<CollectionSettings>(nameof(CollectionSettings.MaxTokens))] = "--max-tokens",
         [Name<CollectionSettings>(nameof(CollectionSettings.MinTokenCount))] = "--min-token-count",
         [Name<CollectionSettings>(nameof(CollectionSettings.BatchWindows))] = "--batch",
+        [Name<CollectionSettings>(nameof(CollectionSettings.CheckpointWindows))] = "--checkpoint-every",
         [Name<CollectionSettings>(nameof(CollectionSettings.MemoryBudget))] = "--memory",
+        [Name<CollectionSettings>(nameof(CollectionSettings.CorpusShard))] = "--corpus-shard",
         [Name<CorpusOptions>(nameof(CorpusOptions.TextField))] = "--text-field",
         [Name<ModelLocation>(nameof(ModelLocation.GivenTokenizer))] = "--tokenizer",
         [Name<LlmEndpoint>(nameof(LlmEndpoint.BaseUrl))] = "--base-url",
@@ -45,6 +47,8 @@ internal static partial class SettingFlags
         [Name<LlmPipelineOptions>(nameof(LlmPipelineOptions.MaxCost))] = "--max-cost",
         [$"{nameof(PriceTable)}.{nameof(PriceTable.Load)}"] = "--prices",
         [$"{nameof(OpenAiDataset)}.{nameof(OpenAiDataset.Import)}.source"] = "--source",
+        [Name<ExportOptions>(nameof(ExportOptions.OpenAiFieldsOnly))] = "--openai-fields-only",
+        [Name<ExportOptions>(nameof(ExportOptions.Kind))] = "--kind",
     };
 
     /// <summary>The library's advice as the CLI gives it.</summary>

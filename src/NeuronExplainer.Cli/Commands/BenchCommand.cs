@@ -38,6 +38,7 @@ public static class BenchCommand
         command.Subcommands.Add(BenchScaleCommands.WeightViewsCommand());
         command.Subcommands.Add(BenchScaleCommands.Gpt2ModelCommand());
         command.Subcommands.Add(BenchScaleCommands.CollectBenchCommand());
+        command.Subcommands.Add(BenchScaleCommands.RandomSaeCommand());
         command.Subcommands.Add(LlmBenchCommand.Create());
         command.Subcommands.Add(FleetBenchCommand.Create());
         command.Subcommands.Add(StoreBenchCommand.Create());

@@ -217,6 +217,41 @@ public static class BenchScaleCommands
         return command;
     }
 
+    public static Command RandomSaeCommand()
+    {
+        var output = new Option<string>("--out") { Description = "Folder to write (cfg.json + sae_weights.safetensors)", Required = true };
+        var dIn = new Option<int>("--d-in") { Description = "Width of the hook read", DefaultValueFactory = _ => 768 };
+        var dSae = new Option<int>("--d-sae") { Description = "Latents", DefaultValueFactory = _ => 24576 };
+        var k = new Option<int>("--k") { Description = "Latents kept per token (TopK)", DefaultValueFactory = _ => 32 };
+        var hook = new Option<string>("--hook") { Description = "Hook the SAE reads", DefaultValueFactory = _ => "blocks.8.hook_resid_pre" };
+        var seed = new Option<int>("--seed") { Description = "Seed of the random weights", DefaultValueFactory = _ => 1 };
+        var command = new Command("random-sae", """
+            Write a TopK sparse autoencoder with random weights (normal, std 0.02; biases 0) in SAELens's layout, by
+            default GPT-2 small's layer-8 residual SAE shape (768 x 24,576), to time and measure SAE collection.
+
+            Examples:
+              neuron-explainer bench random-sae --out /tmp/sae-24576
+              neuron-explainer bench collect --model /tmp/gpt2-small-random --corpus ../shared/corpora/webtext-test.jsonl --store /tmp/bench-sae --sae /tmp/sae-24576 --max-tokens 20000
+            """);
+        foreach (Option option in new Option[] { output, dIn, dSae, k, hook, seed }) command.Options.Add(option);
+        command.SetAction(parse =>
+        {
+            string directory = parse.GetValue(output)!;
+            int d = parse.GetValue(dIn), m = parse.GetValue(dSae);
+            Directory.CreateDirectory(directory);
+            File.WriteAllText(Path.Combine(directory, "cfg.json"), string.Create(CultureInfo.InvariantCulture, $$"""
+                {"architecture": "topk", "d_in": {{d}}, "d_sae": {{m}}, "k": {{parse.GetValue(k)}}, "dtype": "float32", "apply_b_dec_to_input": true,
+                 "normalize_activations": "none", "metadata": {"hook_name": "{{parse.GetValue(hook)}}", "sae_lens_version": "6.18.0"}
+                }
+                """));
+            string path = Path.Combine(directory, "sae_weights.safetensors");
+            long bytes = WriteSafetensors(path, [("W_enc", [d, m], null), ("b_enc", [m], 0), ("W_dec", [m, d], null), ("b_dec", [d], 0)], parse.GetValue(seed));
+            parse.InvocationConfiguration.Output.WriteLine($"wrote {path} ({bytes:N0} bytes, {d} x {m:N0}) and cfg.json");
+            return 0;
+        });
+        return command;
+    }
+
     /// <summary>The process's peak resident set (VmHWM in /proc/self/status), in MiB; -1 where /proc is missing.</summary>
     static long PeakRssMiB()
     {

@@ -3,6 +3,7 @@ using System.Diagnostics;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Models;
 using NeuronExplainer.Models.Hub;
+using NeuronExplainer.Models.Sae;
 using NeuronExplainer.Storage;
 using Spectre.Console;
 
@@ -24,6 +25,7 @@ public static class CollectCommand
             Examples:
               neuron-explainer collect --model ../shared/models/stories260K/stories260K.bin --corpus ../shared/corpora/tinystories-train-head.txt --store runs/stories260K
               neuron-explainer collect --model gpt2 --corpus webtext.jsonl --store runs/gpt2 --layers 0,3-5 --max-tokens 2000000
+              neuron-explainer collect --model gpt2 --corpus webtext.jsonl --store runs/gpt2-res-jb-8 --sae res-jb-8=jbloom/GPT2-Small-SAEs-Reformatted/blocks.8.hook_resid_pre
             """);
         options.AddTo(command);
         command.SetAction(options.Execute);
@@ -51,7 +53,13 @@ public static class CollectCommand
         readonly Option<DocumentSeparator> separator = new("--separator") { Description = "Document separator of text files", DefaultValueFactory = _ => DocumentSeparator.EndOfText };
         readonly Option<string> textField = new("--text-field") { Description = "JSONL field or parquet column holding the text", DefaultValueFactory = _ => "text" };
         readonly Option<int> batch = new("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 32 };
+        readonly Option<int> checkpointEvery = new("--checkpoint-every") { Description = "Windows between checkpoints, each taken at the next document boundary; fewer means a killed collect redoes less when run again, at the cost of more writes", DefaultValueFactory = _ => new CollectionSettings().CheckpointWindows };
         readonly Option<string?> memory = new("--memory") { Description = "Memory the collection state may use, e.g. 6G or 512M (default: three quarters of what the runtime may still allocate, which respects container limits and DOTNET_GCHeapHardLimit); the plan is printed, and refused before any work when it does not fit" };
+        readonly Option<string?> sae = new("--sae") { Description = "Collect the latents of this sparse autoencoder instead of MLP neurons: [ID=]PATH_OR_HUB_ID, a folder in SAELens's (cfg.json + sae_weights.safetensors) or sparsify's (cfg.json + sae.safetensors) layout or a hub repository plus its folder; ID (letters, digits, . _ -) names the latents sae:ID/I, by default the folder's name. One SAE per store" };
+        readonly Option<string?> corpusShard = new("--corpus-shard")
+        {
+            Description = "Collect shard I of N (I/N, from 0/N): run the forward pass on every N-th batch; the last shard to finish merges all shards' states and writes the records (run each shard into the same store)",
+        };
         readonly Option<bool> force = new("--force") { Description = "Discard a store holding a collection with other settings (and everything made from it)" };
 
         /// <summary>Adds the options; shared ones are left to their owner.</summary>
@@ -59,7 +67,7 @@ public static class CollectCommand
         {
             model.AddTo(command);
             foreach (Option option in new Option[] { corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed,
-                         minCount, separator, textField, batch, memory })
+                         minCount, separator, textField, batch, checkpointEvery, memory, corpusShard, sae })
                 if (option != sharedStore && option != sharedLayers)
                     command.Options.Add(option);
             if (sharedStore is null) command.Options.Add(force);
@@ -91,7 +99,11 @@ public static class CollectCommand
                 Seed = parse.GetValue(seed),
                 MinTokenCount = parse.GetValue(minCount),
                 BatchWindows = parse.GetValue(batch),
+                CheckpointWindows = parse.GetValue(checkpointEvery),
                 MemoryBudget = parse.GetValue(memory) is { } size ? MemoryPlanner.ParseSize(size, "--memory") : null,
+                CorpusShard = parse.GetValue(corpusShard) is { } shard
+                    ? CorpusShard.TryParse(shard) ?? throw new SettingException("--corpus-shard", $"'{shard}' is not I/N; expected e.g. 0/4 for the first of 4 shards")
+                    : null,
             };
             var corpusOptions = new CorpusOptions(parse.GetValue(corpus)!, parse.GetValue(separator), parse.GetValue(textField)!);
             if (HubCorpus.IsDatasetId(corpusOptions.Path))
@@ -104,7 +116,14 @@ public static class CollectCommand
             string modelName = parse.GetValue(model.Model)!;
             if (File.Exists(modelName) || Directory.Exists(modelName)) modelName = Path.GetFullPath(modelName);
             using var loaded = model.Load(parse);
-            var collector = new Collector(loaded, settings, corpusOptions, modelName);
+            UnitSource? units = null;
+            if (parse.GetValue(sae) is { } saeValue)
+            {
+                var (id, location) = SaeArgument(saeValue);
+                using var progress = new HubDownloadDisplay(TableConsole.For(stderr));
+                units = UnitSource.SaeLatents(SaeLoader.Load(SaeLocator.Locate(location, HubOptions.FromEnvironment(), progress)), id, loaded.Info);
+            }
+            var collector = new Collector(loaded, settings, corpusOptions, modelName, units);
             collector.EnsureCorpusHasAWindow();
 
             string storeDirectory = parse.GetValue(store)!;
@@ -121,7 +140,7 @@ public static class CollectCommand
                 before?.Invoke(collector);
                 var summary = Run(stderr, console, collector, neuronStore);
                 var output = TableConsole.For(parse.InvocationConfiguration.Output);
-                PrintSummary(output, summary, loaded.Info, storeDirectory);
+                PrintSummary(output, summary, loaded.Info, storeDirectory, units);
                 return summary;
             }
             finally
@@ -152,18 +171,38 @@ public static class CollectCommand
         }));
     }
 
-    static void PrintSummary(IAnsiConsole console, CollectionSummary summary, ModelInfo model, string store)
+    /// <summary>
+    /// A <c>--sae</c> value: <c>ID=LOCATION</c>, or a location whose last folder (without <c>@revision</c>) gives the id,
+    /// characters outside [A-Za-z0-9._-] replaced by '-'.
+    /// </summary>
+    internal static (string Id, string Location) SaeArgument(string value)
     {
+        int equals = value.IndexOf('=');
+        if (equals > 0 && !File.Exists(value) && !Directory.Exists(value))
+        {
+            string named = value[..equals];
+            if (!System.Text.RegularExpressions.Regex.IsMatch(named, "^[A-Za-z0-9._-]+$"))
+                throw new NeuronExplainerException($"--sae '{value}': the id '{named}' before '=' may hold only letters, digits, '.', '_' and '-'");
+            return (named, value[(equals + 1)..]);
+        }
+        string last = Path.GetFileName(Path.TrimEndingDirectorySeparator(value.Split('@')[0]));
+        string id = System.Text.RegularExpressions.Regex.Replace(last, "[^A-Za-z0-9._-]", "-");
+        return (id.Length > 0 ? id : "sae", value);
+    }
+
+    static void PrintSummary(IAnsiConsole console, CollectionSummary summary, ModelInfo model, string store, UnitSource? units)
+    {
+        string what = units?.Encoder is { } encoder ? $"latents of SAE {units.SaeId} at {encoder.Sae.Config.Hook}" : "neurons";
         if (summary.AlreadyComplete)
         {
-            console.MarkupLineInterpolated($"store {store} already holds this collection ({summary.Neurons} neurons of {model.Name}); nothing to do");
+            console.MarkupLineInterpolated($"store {store} already holds this collection ({summary.Neurons} {what} of {model.Name}); nothing to do");
             return;
         }
         var table = new Table().AddColumns("", "");
         table.HideHeaders();
         void Row(string name, string value) => table.AddRow(Markup.Escape(name), Markup.Escape(value));
         Row("model", $"{model.Name} ({model.Architecture})");
-        Row("neurons", $"{summary.Neurons} ({summary.Layers} layers x {model.MlpDim})");
+        Row(units is null ? "neurons" : "units", units is null ? $"{summary.Neurons} ({summary.Layers} layers x {model.MlpDim})" : $"{summary.Neurons} {what}");
         Row("corpus", $"{summary.Documents:N0} documents, {summary.Windows:N0} windows, {summary.Tokens:N0} tokens" + (summary.Resumed ? " (resumed from a checkpoint)" : ""));
         Row("skipped lines", $"{summary.SkippedLines:N0}");
         Row("time", summary.Resumed
@@ -171,6 +210,10 @@ public static class CollectCommand
             : $"{summary.Elapsed.TotalSeconds:F1} s, {summary.Tokens / Math.Max(summary.Elapsed.TotalSeconds, 1e-3):N0} tokens/s");
         Row("forward / bookkeeping", $"{summary.ForwardTime.TotalSeconds:F2} s / {summary.BookkeepingTime.TotalSeconds:F2} s (+{100 * summary.BookkeepingTime.TotalSeconds / Math.Max(summary.ForwardTime.TotalSeconds, 1e-9):F0}% on the forward pass)");
         Row("counting (census read)", $"{summary.CensusTime.TotalSeconds:F2} s");
+        if (summary.Shard is { } shard)
+            Row("corpus shard", summary.MergedShards > 0
+                ? $"{shard}: the last to finish; merged the states of all {summary.MergedShards} shards and wrote the records"
+                : $"{shard}: its state is saved; the last shard to finish merges every shard's state and writes the records");
         Row("reading, tokenizing, checkpoints", $"{(summary.Elapsed - summary.CensusTime - summary.ForwardTime - summary.BookkeepingTime - summary.FinishTime).TotalSeconds:F2} s");
         Row("records, tables, weights", $"{summary.FinishTime.TotalSeconds:F2} s to build and store, of which {summary.RecomputeTime.TotalSeconds:F2} s recomputing {summary.RecomputedWindows:N0} windows in {summary.Plan?.Groups.Count} layer group(s)");
         Row("peak memory", $"{Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB working set; at most {summary.PeakKeptWindows:N0} windows kept");

@@ -19,7 +19,11 @@ internal sealed class ExplanationOptions
         Required = true,
     };
     public readonly Option<string> Layers = new("--layers") { Description = "Layers: all, or a list such as 0,3-5", DefaultValueFactory = _ => "all" };
-    public readonly Option<string> Neurons = new("--neurons") { Description = "Neurons of each layer: all, or a list such as 0-99,120", DefaultValueFactory = _ => "all" };
+    public readonly Option<string> Neurons = new("--neurons")
+    {
+        Description = "Units of each layer: all, indices such as 0-99,120 (of every kind), or units such as 3/127,head:2/5,sae:res-jb-8/1234",
+        DefaultValueFactory = _ => "all",
+    };
     public readonly Option<string> Explainer = new("--explainer") { Description = "baseline (offline), or the LLM model that writes explanations", DefaultValueFactory = _ => Baseline };
     public readonly Option<string> ExplainerMethod = new("--explainer-method")
     {
@@ -91,11 +95,20 @@ internal sealed class ExplanationOptions
     public IReadOnlyList<NeuronId> SelectNeurons(ParseResult parse, ICollectionOutput store, ExplanationSession session)
     {
         var layers = IndexList.Parse(parse.GetValue(Layers)!, "--layers");
-        var neurons = IndexList.Parse(parse.GetValue(Neurons)!, "--neurons");
-        var selected = session.SelectNeurons(store, layers, neurons);
+        string text = parse.GetValue(Neurons)!;
+        var selected = text.Contains('/', StringComparison.Ordinal)
+            ? [.. session.SelectNeurons(store, layers, null).Intersect(Units(text))]
+            : session.SelectNeurons(store, layers, IndexList.Parse(text, "--neurons"));
         if (selected.Count == 0)
             throw new NeuronExplainerException(
                 $"--layers {parse.GetValue(Layers)} --neurons {parse.GetValue(Neurons)} selects none of the store's neurons (layers {string.Join(",", store.ListLayers())}, up to {store.ListNeurons().Max(n => n.NeuronIndex) + 1} neurons per layer)");
         return selected;
     }
+
+    /// <summary>Units in their printed form, comma-separated.</summary>
+    static HashSet<NeuronId> Units(string text) =>
+    [
+        .. text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(unit =>
+            NeuronId.TryParse(unit) ?? throw new SettingException("--neurons", $"'{unit}' is not a unit; expected LAYER/NEURON such as 3/127, head:LAYER/HEAD or sae:SAE_ID/LATENT")),
+    ];
 }

@@ -83,6 +83,7 @@ internal static class ExplanationReport
         console.WriteLine($"{Verb(step)} {counts.Stored} neurons, {counts.AlreadyDone} already done"
             + (counts.NotExplained > 0 ? $", {counts.NotExplained} not explained yet (run explain first)" : "")
             + (counts.Stopped > 0 ? $", {counts.Stopped} not started (stopped)" : "")
+            + (counts.RecordMissing > 0 ? $", {counts.RecordMissing} kept as stored without the scores asked for (the store has no activation record of them to score on)" : "")
             + (control is null ? "" : $"; control: {control.Stored} scored, {control.AlreadyDone} already done") + $" ({pair}).");
 
         var table = new Table().Border(TableBorder.Simple);

@@ -12,7 +12,7 @@ public static class ShowCommand
     public static Command Create()
     {
         var store = new Option<string>("--store") { Description = "Run directory of the store, or a postgresql:// store URL", Required = true };
-        var neuron = new Option<string>("--neuron") { Description = "Neuron as LAYER/NEURON, e.g. 3/127", Required = true };
+        var neuron = new Option<string>("--neuron") { Description = "Unit: a neuron as LAYER/NEURON (3/127), head:LAYER/HEAD or sae:SAE_ID/LATENT", Required = true };
         var count = new Option<int>("--records") { Description = "Records shown per section", DefaultValueFactory = _ => 10 };
         var command = new Command("show", """
             Print a neuron's records in the terminal with tokens coloured by activation.
@@ -42,7 +42,7 @@ public static class ShowCommand
         WeightBasedSummaryOfNeuron? weights, NeuronConnections? connections, int shown)
     {
         double scale = record.MaxActivation;
-        console.Write(new Rule($"neuron {record.NeuronId}").LeftJustified());
+        console.Write(new Rule($"{(record.NeuronId.Kind == UnitKind.Neuron ? "neuron " : "")}{record.NeuronId}").LeftJustified());
         console.MarkupLineInterpolated(
             $"max {scale:G4}   mean {Number(record.Mean)}   variance {Number(record.Variance)}   skewness {Number(record.Skewness)}   kurtosis {Number(record.Kurtosis)}");
         Section(console, "top-activating windows", record.MostPositiveActivationRecords.Take(shown), scale);

@@ -74,6 +74,7 @@ public static class ViewerApp
         IResult Page() => Asset("index.html");
         app.MapGet("/", Page);
         app.MapGet("/neuron/{layer:int}/{neuron:int}", (int layer, int neuron) => Page());
+        app.MapGet("/unit/{**unit}", (string unit) => Page());
         app.MapGet("/layer/{layer:int}", (int layer) => Page());
         app.MapGet("/search", Page);
         app.MapGet("/assets/{name}", (string name) => Asset(name));
@@ -106,6 +107,14 @@ public static class ViewerApp
         {
             return queries.Neuron(new NeuronId(layer, neuron)) is { } view ? TypedResults.Ok(view) : TypedResults.NotFound(new ErrorView($"the store has nothing on neuron {layer}/{neuron}"));
         });
+        // A unit in its printed form (3/127, head:2/5, sae:res-jb-8/1234), its '/' and ':' URL-encoded or not.
+        api.MapGet("/units/{**unit}", Results<Ok<NeuronView>, NotFound<ErrorView>, BadRequest<ErrorView>> (string unit) =>
+        {
+            string text = Uri.UnescapeDataString(unit);
+            if (NeuronId.TryParse(text) is not { } id)
+                return TypedResults.BadRequest(new ErrorView($"'{text}' is not a unit; expected LAYER/NEURON such as 3/127, head:LAYER/HEAD or sae:SAE_ID/LATENT"));
+            return queries.Neuron(id) is { } view ? TypedResults.Ok(view) : TypedResults.NotFound(new ErrorView($"the store has nothing on unit {id}"));
+        });
         // Parameters are read by hand so a repeated or malformed one gets a message rather than an empty 400.
         api.MapGet("/search", Results<Ok<SearchView>, BadRequest<ErrorView>> (HttpRequest request) =>
         {
@@ -118,7 +127,7 @@ public static class ViewerApp
                 if (limitText is not null && !int.TryParse(limitText, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out n))
                     return TypedResults.BadRequest(new ErrorView($"limit '{limitText}' is not a whole number; expected 1 to {MaxSearchLimit}"));
                 if (n < 1 || n > MaxSearchLimit) return TypedResults.BadRequest(new ErrorView($"limit is {n}; expected 1 to {MaxSearchLimit}"));
-                return TypedResults.Ok(queries.Search(q, n));
+                return TypedResults.Ok(queries.Search(q, n, Single(request.Query, "kind")));
             }
             catch (NeuronExplainerException e)
             {

@@ -6,18 +6,24 @@ namespace NeuronExplainer.Cli.Viewer;
 
 // The JSON shapes of the viewer's API (snake_case on the wire). Each is documented in the README's viewer section.
 
-public sealed record NeuronRef(int Layer, int Neuron);
+// Every unit is given by its layer and index, its kind (neuron, head, sae) and its printed form (Unit: 3/127, head:2/5,
+// sae:res-jb-8/1234), which /api/units/{unit} and the page /unit/{unit} take.
+
+public sealed record NeuronRef(int Layer, int Neuron, string Kind, string Unit);
 
 public sealed record ManifestView(string Model, string Corpus, IReadOnlyDictionary<string, string> Settings, string ToolVersion, DateTimeOffset CreatedAt);
 
 /// <summary>One neuron's best explanation (highest score over explainer/simulator pairs), for listings.</summary>
-public sealed record NeuronScoreView(int Layer, int Neuron, NeuronStatus Status, string? Explanation, double? Score, string? Explainer, string? Simulator);
+public sealed record NeuronScoreView(int Layer, int Neuron, NeuronStatus Status, string? Explanation, double? Score, string? Explainer, string? Simulator,
+    string Kind, string Unit);
 
 /// <summary>
-/// Score distribution of one layer: counts of defined scores per bin of width 2/bins over [-1, 1]; the mean both over
-/// defined scores and with the <c>Undefined</c> ones counted as 0.
+/// Score distribution of one layer's units of one kind (<c>Kind</c> as stores key it: neuron, head, sae:ID): counts of
+/// defined scores per bin of width 2/bins over [-1, 1]; the mean both over defined scores and with the <c>Undefined</c>
+/// ones counted as 0.
 /// </summary>
-public sealed record LayerScoresView(int Layer, int Neurons, int Scored, int Undefined, double? MeanScore, double? MeanScoreUndefinedAsZero, IReadOnlyList<int> Histogram);
+public sealed record LayerScoresView(int Layer, int Neurons, int Scored, int Undefined, double? MeanScore, double? MeanScoreUndefinedAsZero, IReadOnlyList<int> Histogram,
+    string Kind);
 
 /// <summary>An explainer/simulator pair of the store and how many neurons it has a result for (shuffled controls aside).</summary>
 public sealed record PairView(string Explainer, string Simulator, int Results);
@@ -44,9 +50,9 @@ public sealed record LayerView(int Layer, int? PreviousLayer, int? NextLayer, Pa
 /// <summary>A piece of highlighted text; <c>Match</c> marks the words the query matched.</summary>
 public sealed record TextSpan(string Text, bool Match);
 
-public sealed record SearchHitView(int Layer, int Neuron, string Explanation, IReadOnlyList<TextSpan> Highlighted, double Rank);
+public sealed record SearchHitView(int Layer, int Neuron, string Explanation, IReadOnlyList<TextSpan> Highlighted, double Rank, string Kind, string Unit);
 
-public sealed record SearchView(string Query, IReadOnlyList<SearchHitView> Hits);
+public sealed record SearchView(string Query, string? Kind, IReadOnlyList<SearchHitView> Hits);
 
 public sealed record ExcerptView(IReadOnlyList<string> Tokens, IReadOnlyList<double> Activations);
 
@@ -87,13 +93,15 @@ public sealed record TokenValuesView(IReadOnlyList<string> Tokens, IReadOnlyList
 
 public sealed record WeightBasedTokensView(TokenValuesView InputPositive, TokenValuesView InputNegative, TokenValuesView OutputPositive, TokenValuesView OutputNegative);
 
-public sealed record RelatedNeuronView(int Layer, int Neuron, double Weight);
+public sealed record RelatedNeuronView(int Layer, int Neuron, double Weight, string Kind, string Unit);
 
 public sealed record MomentsView(double? Mean, double? Variance, double? Skewness, double? Kurtosis);
 
 public sealed record NeuronView(
     int Layer,
     int Neuron,
+    string Kind,
+    string Unit,
     NeuronRef? Previous,
     NeuronRef? Next,
     double? MaxActivation,
@@ -104,6 +112,10 @@ public sealed record NeuronView(
     TokenValuesView? ActivationBasedTokens,
     WeightBasedTokensView? WeightBasedTokens,
     IReadOnlyList<RelatedNeuronView> Upstream,
-    IReadOnlyList<RelatedNeuronView> Downstream);
+    IReadOnlyList<RelatedNeuronView> Downstream)
+{
+    /// <summary>Share of the corpus's tokens where the unit fires (SAE latents); null for neurons.</summary>
+    public double? Density { get; init; }
+}
 
 public sealed record ErrorView(string Error);

@@ -24,23 +24,23 @@ public sealed class ViewerQueries(INeuronStore store)
         var totals = store.ListPairLayerScores();
         var pairs = Pairs(totals);
         var pair = ChoosePair(pairs, explainer, simulator);
-        var neuronsPerLayer = store.CountNeuronsByLayer();
-        var ofPair = pair is null ? [] : totals.Where(t => t.Explainer == pair.Explainer && t.Simulator == pair.Simulator).ToDictionary(t => t.Layer);
-        var perLayer = neuronsPerLayer.Keys.Order().Select(layer =>
+        var ofPair = pair is null ? [] : totals.Where(t => t.Explainer == pair.Explainer && t.Simulator == pair.Simulator).ToDictionary(t => (t.Layer, t.Kind));
+        // One row per layer and unit kind: a layer may hold its MLP neurons, its heads and an SAE's latents.
+        var perLayer = store.CountUnits().Select(c =>
         {
-            var t = ofPair.GetValueOrDefault(layer);
+            var t = ofPair.GetValueOrDefault((c.Layer, c.Kind));
             var aggregate = t?.Aggregate ?? ScoreAggregate.Of([]);
-            return new LayerScoresView(layer, neuronsPerLayer[layer], aggregate.Defined, aggregate.Undefined, aggregate.Mean, aggregate.MeanUndefinedAsZero,
-                t?.Histogram ?? new int[HistogramBins]);
+            return new LayerScoresView(c.Layer, c.Count, aggregate.Defined, aggregate.Undefined, aggregate.Mean, aggregate.MeanUndefinedAsZero,
+                t?.Histogram ?? new int[HistogramBins], c.Kind);
         }).ToList();
         var all = ofPair.Values;
-        NeuronScoreView Row(NeuronScore s) => new(s.Neuron.LayerIndex, s.Neuron.NeuronIndex, s.Status, s.Explanation, s.Score, s.Explainer, s.Simulator);
+        NeuronScoreView Row(NeuronScore s) => ScoreView(s.Neuron, s.Status, s.Explanation, s.Score, s.Explainer, s.Simulator);
         return new SummaryView(
             ToView(store.GetManifest()),
             store.Location,
             pair,
             pairs,
-            perLayer.Count,
+            perLayer.Select(l => l.Layer).Distinct().Count(),
             perLayer.Sum(l => l.Neurons),
             all.Sum(t => t.Defined),
             all.Sum(t => t.Failed),
@@ -92,9 +92,9 @@ public sealed class ViewerQueries(INeuronStore store)
         if (at < 0) return null;
         var pair = ChoosePair(Pairs(store.ListPairLayerScores()), explainer, simulator);
         // The store registers every neuron it holds anything about; those without a result of the pair yet are pending.
-        var rows = (pair is null ? [] : ScoreRows(layer, pair)).ToDictionary(r => r.Neuron);
+        var rows = (pair is null ? [] : ScoreRows(layer, pair)).ToDictionary(r => r.Unit);
         var neurons = store.ListNeurons(layer)
-            .Select(id => rows.GetValueOrDefault(id.NeuronIndex) ?? new NeuronScoreView(layer, id.NeuronIndex, NeuronStatus.Pending, null, null, null, null))
+            .Select(id => rows.GetValueOrDefault(id.ToString()) ?? ScoreView(id, NeuronStatus.Pending, null, null, null, null))
             .ToList();
         return new LayerView(layer, at > 0 ? layers[at - 1] : null, at + 1 < layers.Count ? layers[at + 1] : null, pair, neurons);
     }
@@ -106,13 +106,17 @@ public sealed class ViewerQueries(INeuronStore store)
     List<NeuronScoreView> ScoreRows(int layer, PairView pair) =>
         store.ListScores(layer)
             .Where(s => s.Control == ControlKind.None && s.Explainer == pair.Explainer && s.Simulator == pair.Simulator)
-            .Select(s => new NeuronScoreView(s.Neuron.LayerIndex, s.Neuron.NeuronIndex, s.Status, s.Explanation,
-                s.Status == NeuronStatus.Done ? s.Score : null, s.Explainer, s.Simulator))
+            .Select(s => ScoreView(s.Neuron, s.Status, s.Explanation, s.Status == NeuronStatus.Done ? s.Score : null, s.Explainer, s.Simulator))
             .ToList();
 
-    public SearchView Search(string query, int limit) =>
-        new(query, store.SearchExplanations(query, limit)
-            .Select(h => new SearchHitView(h.Neuron.LayerIndex, h.Neuron.NeuronIndex, h.Explanation, Highlight.Split(h.Highlighted, SearchHighlight.Open, SearchHighlight.Close), h.Rank))
+    static NeuronScoreView ScoreView(NeuronId id, NeuronStatus status, string? explanation, double? score, string? explainer, string? simulator) =>
+        new(id.LayerIndex, id.NeuronIndex, status, explanation, score, explainer, simulator, NeuronId.Prefix(id.Kind), id.ToString());
+
+    /// <summary>Explanations matching <paramref name="query"/>, of units of <paramref name="kind"/> only when given (see <see cref="IExplanationSearch"/>).</summary>
+    public SearchView Search(string query, int limit, string? kind = null) =>
+        new(query, kind, store.SearchExplanations(query, limit, kind)
+            .Select(h => new SearchHitView(h.Neuron.LayerIndex, h.Neuron.NeuronIndex, h.Explanation, Highlight.Split(h.Highlighted, SearchHighlight.Open, SearchHighlight.Close), h.Rank,
+                NeuronId.Prefix(h.Neuron.Kind), h.Neuron.ToString()))
             .ToList());
 
     /// <summary>Everything known about one neuron; null when the store knows nothing of it.</summary>
@@ -125,10 +129,14 @@ public sealed class ViewerQueries(INeuronStore store)
         var connections = store.GetConnections(id);
         if (record is null && results.Count == 0 && activationTokens is null && weightTokens is null && connections is null)
             return null;
+        // The stored id: a latent spelled without its layer gets its SAE's.
+        id = record?.NeuronId ?? results.FirstOrDefault()?.Neuron ?? id;
         var (previous, next) = Neighbours(id);
         return new NeuronView(
             id.LayerIndex,
             id.NeuronIndex,
+            NeuronId.Prefix(id.Kind),
+            id.ToString(),
             previous,
             next,
             record?.MaxActivation,
@@ -139,7 +147,7 @@ public sealed class ViewerQueries(INeuronStore store)
             activationTokens is null ? null : new TokenValuesView(activationTokens.Tokens, activationTokens.AverageActivations),
             weightTokens is null ? null : new WeightBasedTokensView(ToView(weightTokens.InputPositive), ToView(weightTokens.InputNegative), ToView(weightTokens.OutputPositive), ToView(weightTokens.OutputNegative)),
             Related(connections?.Upstream),
-            Related(connections?.Downstream));
+            Related(connections?.Downstream)) { Density = record?.Density };
     }
 
     static ExcerptView ToView(ActivationRecord r) => new(r.Tokens, r.Activations);
@@ -153,7 +161,7 @@ public sealed class ViewerQueries(INeuronStore store)
         var negative = list.TopNegativeNeurons.Zip(list.TopNegativeWeights);
         return positive.Concat(negative)
             .Select(p => (Id: NeuronId.Parse(p.First), Weight: p.Second))
-            .Select(p => new RelatedNeuronView(p.Id.LayerIndex, p.Id.NeuronIndex, p.Weight))
+            .Select(p => new RelatedNeuronView(p.Id.LayerIndex, p.Id.NeuronIndex, p.Weight, NeuronId.Prefix(p.Id.Kind), p.Id.ToString()))
             .ToList();
     }
 
@@ -185,29 +193,29 @@ public sealed class ViewerQueries(INeuronStore store)
     static MethodScoreView ToView(MethodScore m) => new(m.Method, m.Value, m.UndefinedReason, m.Failed,
         m.Details is null ? null : JsonDocument.Parse(m.Details).RootElement.Clone());
 
-    /// <summary>The neurons before and after this one in (layer, neuron) order, crossing layer boundaries.</summary>
+    /// <summary>The units of the same kind before and after this one in (layer, index) order, crossing layer boundaries.</summary>
     (NeuronRef? Previous, NeuronRef? Next) Neighbours(NeuronId id)
     {
-        var inLayer = store.ListNeurons(id.LayerIndex).Select(n => n.NeuronIndex).Order().ToList();
-        int below = inLayer.FindLastIndex(n => n < id.NeuronIndex);
-        int above = inLayer.FindIndex(n => n > id.NeuronIndex);
+        var inLayer = OfKind(id.LayerIndex, id.KindKey);
+        int below = inLayer.FindLastIndex(n => n.NeuronIndex < id.NeuronIndex);
+        int above = inLayer.FindIndex(n => n.NeuronIndex > id.NeuronIndex);
         var layers = store.ListLayers();
-        var previous = below >= 0 ? new NeuronRef(id.LayerIndex, inLayer[below])
-            : Edge(layers.Where(l => l < id.LayerIndex).Reverse(), last: true);
-        var next = above >= 0 ? new NeuronRef(id.LayerIndex, inLayer[above])
-            : Edge(layers.Where(l => l > id.LayerIndex), last: false);
+        var previous = below >= 0 ? Ref(inLayer[below]) : Edge(layers.Where(l => l < id.LayerIndex).Reverse(), id.KindKey, last: true);
+        var next = above >= 0 ? Ref(inLayer[above]) : Edge(layers.Where(l => l > id.LayerIndex), id.KindKey, last: false);
         return (previous, next);
     }
 
-    /// <summary>The first (or last) neuron of the first non-empty layer in the given order; lazy, so one layer is usually read.</summary>
-    NeuronRef? Edge(IEnumerable<int> layers, bool last)
+    List<NeuronId> OfKind(int layer, string kind) => [.. store.ListNeurons(layer).Where(n => n.KindKey == kind).OrderBy(n => n.NeuronIndex)];
+
+    static NeuronRef Ref(NeuronId id) => new(id.LayerIndex, id.NeuronIndex, NeuronId.Prefix(id.Kind), id.ToString());
+
+    /// <summary>The first (or last) unit of a kind in the first layer holding any, in the given order; lazy, so one layer is usually read.</summary>
+    NeuronRef? Edge(IEnumerable<int> layers, string kind, bool last)
     {
         foreach (var layer in layers)
         {
-            var neurons = store.ListNeurons(layer);
-            if (neurons.Count == 0) continue;
-            var n = last ? neurons.Max(x => x.NeuronIndex) : neurons.Min(x => x.NeuronIndex);
-            return new NeuronRef(layer, n);
+            var units = OfKind(layer, kind);
+            if (units.Count > 0) return Ref(last ? units[^1] : units[0]);
         }
         return null;
     }

@@ -43,6 +43,14 @@ public interface IRunStateStore
     /// <summary>Records that the collection of the manifest has written all its records.</summary>
     void MarkCollectionComplete();
 
+    /// <summary>
+    /// Records, in one transaction, that corpus shard <paramref name="shard"/> of <paramref name="shards"/> has saved its
+    /// final state, and claims the merge when every shard has: true for exactly one shard of a collection, even when two
+    /// finish at once (and again for that shard when it runs again, to finish a merge it was stopped in); false for the
+    /// others. A shard count other than the one recorded is refused.
+    /// </summary>
+    bool FinishShard(int shard, int shards);
+
     /// <summary>Opaque resumable state of a long stage (e.g. collection), saved atomically.</summary>
     void PutCheckpoint(string stage, byte[] state);
     byte[]? GetCheckpoint(string stage);

@@ -24,7 +24,8 @@ sealed class CollectionPass
         TableRow.AsSpan().Fill(-1);
         for (int r = 0; r < TableTokens.Length; r++) TableRow[TableTokens[r]] = r;
         int maximaRows = (int)Math.Min(census.Windows, SharedSamples.MaximaSampleSize);
-        Samplers = layers.Select(l => new LayerSampler(l, units.Width, maximaRows, TableTokens.Length, plan.KeepTopActivations, settings)).ToArray();
+        Samplers = layers.Select(l => new LayerSampler(l, units.Width, maximaRows, TableTokens.Length, plan.KeepTopActivations, settings,
+            units.Hook(l), sparse: units.Kind == UnitKind.SaeLatent)).ToArray();
         Shared = new SharedSamples(settings);
     }
 
@@ -37,7 +38,34 @@ sealed class CollectionPass
     public int[] TableTokens { get; }
     public int[] TableRow { get; }
     public long Documents, WindowsCut, WindowsSeen, Tokens, PeakKeptWindows;
+    /// <summary>Batches formed so far, run or (by another corpus shard) skipped.</summary>
+    public long Batches;
     public TimeSpan Forward, Bookkeeping;
+
+    /// <summary>
+    /// Passes over a batch that another corpus shard runs: its windows keep their numbers (items), so every shard's
+    /// samples number windows as one pass over the whole corpus does.
+    /// </summary>
+    public void Skip(List<TokenWindow> batch)
+    {
+        WindowsSeen += batch.Count;
+        Batches++;
+    }
+
+    /// <summary>
+    /// Takes in the final state of another corpus shard of the same collection (the same batches, each run by one shard):
+    /// see <see cref="LayerSampler.Merge"/> and <see cref="SharedSamples.Merge"/> for what is exact. Its counters of the
+    /// corpus read are the same as these, since every shard reads the whole corpus.
+    /// </summary>
+    public void Merge(CollectionPass other)
+    {
+        if ((other.Documents, other.WindowsCut, other.WindowsSeen, other.Tokens, other.Batches) != (Documents, WindowsCut, WindowsSeen, Tokens, Batches))
+            throw new NeuronExplainerException(
+                $"a corpus shard's state read {other.Documents} documents and {other.WindowsSeen} windows where this one read {Documents} and {WindowsSeen}; the shards did not read the same corpus");
+        for (int i = 0; i < Samplers.Length; i++) Samplers[i].Merge(other.Samplers[i], Kept, Shared, other.Shared, other.Kept);
+        Shared.Merge(other.Shared, Kept, other.Kept);
+        PeakKeptWindows = Math.Max(PeakKeptWindows, other.PeakKeptWindows);
+    }
 
     /// <summary>Runs one batch of equal-length windows through the model and every sampler.</summary>
     public void Process(List<TokenWindow> batch)
@@ -74,9 +102,10 @@ sealed class CollectionPass
             Shared.Add(batch[b], WindowsSeen + b, Kept);
         }
         foreach (var sampler in Samplers)
-            sampler.Add(result.Hook(units.Hook(sampler.Layer)), batch, rows, offset, tokenRows, WindowsSeen, TableRow, Shared, Kept);
+            sampler.Add(units.Read(result, sampler.Layer, batch.Count * rows), batch, rows, offset, tokenRows, WindowsSeen, TableRow, Shared, Kept);
         for (int b = 0; b < batch.Count; b++) Kept.Place(batch[b].Id, batch.Count, b);
         WindowsSeen += batch.Count;
+        Batches++;
         PeakKeptWindows = Math.Max(PeakKeptWindows, Kept.Count);
         Bookkeeping += clock.Elapsed;
     }
@@ -86,7 +115,7 @@ sealed class CollectionPass
         writer.Write(format);
         writer.Write(Fingerprint(manifest));
         writer.Write(Samplers[0].Top.KeepsActivations);
-        foreach (long value in new[] { Documents, WindowsCut, WindowsSeen, Tokens, PeakKeptWindows }) writer.Write(value);
+        foreach (long value in new[] { Documents, WindowsCut, WindowsSeen, Tokens, PeakKeptWindows, Batches }) writer.Write(value);
         Kept.Write(writer);
         Shared.Write(writer);
         foreach (var sampler in Samplers) sampler.Write(writer);
@@ -112,6 +141,7 @@ sealed class CollectionPass
         WindowsSeen = reader.ReadInt64();
         Tokens = reader.ReadInt64();
         PeakKeptWindows = reader.ReadInt64();
+        Batches = reader.ReadInt64();
         Kept.Read(reader);
         Shared.Read(reader);
         foreach (var sampler in Samplers) sampler.Read(reader);

@@ -32,6 +32,13 @@ public sealed record CollectionSettings
     public long? MemoryBudget { get; init; }
 
     /// <summary>
+    /// This worker's share of a collection split across workers (--corpus-shard I/N): it runs the forward pass on batches
+    /// I, I + N, I + 2N, ... of the batches one worker would form, and the last shard to finish merges every shard's state
+    /// and writes the records. Null: the whole corpus. Not part of the manifest, which every shard shares.
+    /// </summary>
+    public CorpusShard? CorpusShard { get; init; }
+
+    /// <summary>
     /// The pool from which quantile samples are drawn: twice what the bins need, so that each bin
     /// (holding 1/Q of the windows) receives about 2 x PerQuantile candidates.
     /// </summary>
@@ -51,6 +58,8 @@ public sealed record CollectionSettings
         Require(ConnectionCount is >= 1 and <= 10_000, nameof(ConnectionCount), ConnectionCount, "1..10000");
         Require(BatchWindows is >= 1 and <= 4096, nameof(BatchWindows), BatchWindows, "1..4096");
         Require(CheckpointWindows >= 1, nameof(CheckpointWindows), CheckpointWindows, "at least 1");
+        if (CorpusShard is { } shard && (shard.Count is < 1 or > 65_536 || shard.Index < 0 || shard.Index >= shard.Count))
+            throw SettingException.Of<CollectionSettings>(nameof(CorpusShard), $"is {shard}; expected I/N with 0 <= I < N (N at most 65536)");
         if (MaxTokens is { } max && max < SequenceLength)
             throw SettingException.Of<CollectionSettings>(nameof(MaxTokens), $"{max} is below one window of {SequenceLength} tokens; expected at least {SequenceLength}");
         var layers = Layers ?? Enumerable.Range(0, model.LayerCount).ToArray();
@@ -87,4 +96,21 @@ public sealed record CollectionSettings
     };
 
     static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
+}
+
+/// <summary>Shard <see cref="Index"/> (from 0) of <see cref="Count"/> of a collection's corpus, spelled I/N.</summary>
+public readonly record struct CorpusShard(int Index, int Count)
+{
+    public override string ToString() => $"{Index}/{Count}";
+
+    /// <summary>Parses I/N; null when <paramref name="text"/> is not two whole numbers so spelled.</summary>
+    public static CorpusShard? TryParse(string text) =>
+        text.Split('/') is [var i, var n] && int.TryParse(i, NumberStyles.None, CultureInfo.InvariantCulture, out int index)
+            && int.TryParse(n, NumberStyles.None, CultureInfo.InvariantCulture, out int count) ? new CorpusShard(index, count) : null;
+
+    /// <summary>Whether this shard runs batch number <paramref name="batch"/>.</summary>
+    public bool Runs(long batch) => batch % Count == Index;
+
+    /// <summary>The checkpoint stage of this shard's state.</summary>
+    public string Stage(string collection) => $"{collection}-shard-{Index}-of-{Count}";
 }

@@ -24,6 +24,10 @@ public sealed record CollectionSummary(
     public MemoryPlan? Plan { get; init; }
     /// <summary>Time of the census read (tokenizing and counting only).</summary>
     public TimeSpan CensusTime { get; init; }
+    /// <summary>The corpus shard this collection was (null: the whole corpus).</summary>
+    public CorpusShard? Shard { get; init; }
+    /// <summary>Shards whose states this collection merged and wrote the records of (0: it wrote none, or was not sharded).</summary>
+    public int MergedShards { get; init; }
     /// <summary>Forward time of the second pass, over only the windows the records need, and how many it ran.</summary>
     public TimeSpan RecomputeTime { get; init; }
     public long RecomputedWindows { get; init; }
@@ -40,7 +44,8 @@ public sealed class Collector
     public const string CheckpointStage = "collect";
     /// <summary>What to do when a store's collection cannot be continued; a front end may say it with its own option (a CLI flag).</summary>
     public const string StartOverAdvice = "discard the store's collection and collect again to start over";
-    const int CheckpointFormat = 2;
+    /// <summary>3: shared samples keep each slot's item and the pass counts its batches, so corpus shards merge.</summary>
+    const int CheckpointFormat = 3;
 
     readonly ITransformerModel model;
     readonly CollectionSettings settings;
@@ -59,7 +64,23 @@ public sealed class Collector
         this.corpus = corpus with { Path = Path.GetFullPath(corpus.Path) };
         this.modelName = modelName;
         layers = settings.Validate(model.Info);
+        if (this.units.FixedLayers is { } fixedLayers)
+        {
+            if (settings.Layers is not null && !settings.Layers.SequenceEqual(fixedLayers))
+                throw SettingException.Of<CollectionSettings>(nameof(CollectionSettings.Layers),
+                    $"names layers {string.Join(',', settings.Layers)}, but the {NeuronId.Prefix(this.units.Kind)} units read layer {string.Join(',', fixedLayers)} ({this.units.Hook(fixedLayers[0])}); expected no layers or exactly those");
+            layers = fixedLayers;
+        }
         manifestSettings = settings.ToManifest(layers, this.corpus);
+        if (this.units.Encoder is { } encoder)
+            manifestSettings = new SortedDictionary<string, string>(manifestSettings.ToDictionary())
+            {
+                // A store holds one collection: its SAE, by id, source folder and hook.
+                ["collect.units"] = NeuronId.Prefix(this.units.Kind),
+                ["collect.sae"] = this.units.SaeId ?? "",
+                ["collect.sae_source"] = Path.GetFullPath(encoder.Sae.Config.Source),
+                ["collect.sae_hook"] = encoder.Sae.Config.Hook,
+            };
         if (model.Info.PrependsBos && model.Tokenizer.BosId is null)
             throw new NeuronExplainerException($"model {model.Info.Name} expects BOS but its tokenizer defines no BOS token");
     }
@@ -118,8 +139,11 @@ public sealed class Collector
         var existing = store.GetManifest();
         if (Conflict(existing) is { } conflict)
             throw new NeuronExplainerException($"store '{store.Location}' holds a collection with other settings ({conflict}); {StartOverAdvice}, or use another store");
-        var marker = store.GetCheckpoint(CheckpointStage);
-        if (existing is not null && marker is null && store.GetCollectionState() == CollectionState.Complete)
+        var shard = settings.CorpusShard;
+        string stage = shard?.Stage(CheckpointStage) ?? CheckpointStage;
+        var marker = store.GetCheckpoint(stage);
+        // A shard's own state may outlive a merge stopped after it marked the collection complete.
+        if (existing is not null && (marker is null || shard is not null) && store.GetCollectionState() == CollectionState.Complete)
             return new CollectionSummary(layers.Count, layers.Count * units.Width, 0, 0, 0, 0, false, true, clock.Elapsed, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0);
 
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
@@ -134,10 +158,10 @@ public sealed class Collector
             throw new NeuronExplainerException($"corpus '{corpus.Path}' yields no window of CollectionSettings.SequenceLength {settings.SequenceLength} (a document needs at least {(settings.SequenceLength + 1) / 2} tokens); expected a longer corpus or a smaller CollectionSettings.SequenceLength");
         }
 
-        var files = new CheckpointFile(CheckpointDirectory(store), CheckpointStage);
+        var files = new CheckpointFile(CheckpointDirectory(store), stage);
         using var resume = marker is null ? null : files.Open(marker);
         bool? kept = resume is null ? null : CollectionPass.ReadHeader(resume, CheckpointFormat, manifestSettings);
-        var plan = MemoryPlanner.Plan(model.Info, layers, settings, census, settings.MemoryBudget ?? MemoryPlanner.DefaultBudget(), kept);
+        var plan = MemoryPlanner.Plan(model.Info, layers, settings, census, settings.MemoryBudget ?? MemoryPlanner.DefaultBudget(), kept, units);
         long free = new DriveInfo(Path.GetFullPath(CheckpointDirectory(store))).AvailableFreeSpace;
         if (free < plan.CheckpointBytes)
             throw new NeuronExplainerException($"the collection checkpoint needs {MemoryPlanner.Size(plan.CheckpointBytes)} on the disk of {CheckpointDirectory(store)}, which has {MemoryPlanner.Size(free)} free; free some space or use another store");
@@ -153,6 +177,13 @@ public sealed class Collector
         var reader = new CorpusReader(corpus);
         var batcher = new WindowBatcher(settings.BatchWindows);
         long sinceCheckpoint = 0;
+        // Every shard forms the batches one worker would (it tokenizes the whole corpus, which costs little next to the
+        // forward pass) and runs only its own, so each window runs in the same batch at the same position as in one pass.
+        void Run(List<TokenWindow> batch)
+        {
+            if (shard is not { } s || s.Runs(state.Batches)) state.Process(batch);
+            else state.Skip(batch);
+        }
         foreach (var document in CorpusCensus.Read(reader, model.Tokenizer, settings, state.Documents, state.Tokens, _ => { }))
         {
             cancellation.ThrowIfCancellationRequested();
@@ -160,7 +191,7 @@ public sealed class Collector
             {
                 state.Tokens += tokens.Length;
                 sinceCheckpoint++;
-                if (batcher.Add(new TokenWindow(state.WindowsCut++, tokens)) is { } batch) state.Process(batch);
+                if (batcher.Add(new TokenWindow(state.WindowsCut++, tokens)) is { } batch) Run(batch);
             }
             state.Documents = document.Index + 1;
             progress?.Invoke(new CollectionProgress(state.Tokens, state.WindowsCut, state.Documents, reader.BytesRead, reader.TotalBytes, settings.MaxTokens));
@@ -168,26 +199,50 @@ public sealed class Collector
             {
                 // Batches are flushed only here, at the same points in every run, so a resumed run
                 // sees exactly the batches an uninterrupted one does.
-                foreach (var pending in batcher.Flush()) state.Process(pending);
+                foreach (var pending in batcher.Flush()) Run(pending);
                 if (existing is null) store.PutManifest(existing = Manifest(toolVersion));
-                marker = Checkpoint(store, files, state, marker, plan.CheckpointBytes);
+                marker = Checkpoint(store, stage, files, state, marker, plan.CheckpointBytes);
                 sinceCheckpoint = 0;
             }
         }
-        foreach (var pending in batcher.Flush()) state.Process(pending);
+        foreach (var pending in batcher.Flush()) Run(pending);
 
         var finish = Stopwatch.StartNew();
         if (existing is null) store.PutManifest(Manifest(toolVersion));
         // The pass's final state, so a run killed while writing resumes straight to the writing.
-        if (sinceCheckpoint > 0 || marker is null) marker = Checkpoint(store, files, state, marker, plan.CheckpointBytes);
-        var recordPass = Finish(store, state, plan);
-        store.DeleteCheckpoint(CheckpointStage);
-        files.DeleteOthers(null);
-        return new CollectionSummary(layers.Count, layers.Count * units.Width, state.Documents, state.WindowsSeen, state.Tokens,
+        if (sinceCheckpoint > 0 || marker is null) marker = Checkpoint(store, stage, files, state, marker, plan.CheckpointBytes);
+        var summary = new CollectionSummary(layers.Count, layers.Count * units.Width, state.Documents, state.WindowsSeen, state.Tokens,
             census.SkippedLines, resume is not null, false, clock.Elapsed, state.Forward, state.Bookkeeping, finish.Elapsed, state.PeakKeptWindows)
         {
-            Plan = plan, CensusTime = censusTime, RecomputeTime = recordPass.Forward, RecomputedWindows = recordPass.WindowsRun,
+            Plan = plan, CensusTime = censusTime, Shard = shard,
         };
+        // A shard's state waits in its checkpoint for the last shard, which merges them all.
+        if (shard is { } finished && !store.FinishShard(finished.Index, finished.Count)) return summary;
+        var others = shard is { } mine ? Enumerable.Range(0, mine.Count).Where(i => i != mine.Index).Select(i => new CorpusShard(i, mine.Count)).ToList() : [];
+        foreach (var other in others) state.Merge(ReadShard(store, other, census, plan));
+        var recordPass = Finish(store, state, plan);
+        foreach (var done in others.Select(s => s.Stage(CheckpointStage)).Append(stage))
+        {
+            store.DeleteCheckpoint(done);
+            new CheckpointFile(CheckpointDirectory(store), done).DeleteOthers(null);
+        }
+        return summary with
+        {
+            Elapsed = clock.Elapsed, FinishTime = finish.Elapsed, RecomputeTime = recordPass.Forward, RecomputedWindows = recordPass.WindowsRun, MergedShards = others.Count + (shard is null ? 0 : 1),
+        };
+    }
+
+    /// <summary>The final state another corpus shard left in its checkpoint.</summary>
+    CollectionPass ReadShard(ICollectionOutput store, CorpusShard shard, CorpusCensus census, MemoryPlan plan)
+    {
+        string stage = shard.Stage(CheckpointStage);
+        var marker = store.GetCheckpoint(stage)
+            ?? throw new NeuronExplainerException($"corpus shard {shard} is recorded as finished but its state ({stage}) is not in {store.Location}; collect that shard again");
+        using var reader = new CheckpointFile(CheckpointDirectory(store), stage).Open(marker);
+        CollectionPass.ReadHeader(reader, CheckpointFormat, manifestSettings);
+        var state = new CollectionPass(model, layers, settings, census, plan, units);
+        state.Read(reader, CheckpointFormat);
+        return state;
     }
 
     /// <summary>
@@ -240,10 +295,10 @@ public sealed class Collector
             "neuron-explainer", "checkpoints", key)).FullName;
     }
 
-    byte[] Checkpoint(ICollectionOutput store, CheckpointFile files, CollectionPass state, byte[]? previous, long expectedBytes)
+    byte[] Checkpoint(ICollectionOutput store, string stage, CheckpointFile files, CollectionPass state, byte[]? previous, long expectedBytes)
     {
         var marker = files.Write(previous, expectedBytes, writer => state.Write(writer, CheckpointFormat, manifestSettings));
-        store.PutCheckpoint(CheckpointStage, marker);
+        store.PutCheckpoint(stage, marker);
         files.DeleteOthers(marker);
         return marker;
     }
@@ -258,18 +313,29 @@ public sealed class Collector
         var tokenizer = model.Tokenizer;
         var strings = new string[model.Info.VocabSize];
         string TokenString(int id) => strings[id] ??= tokenizer.TokenString(id);
-        var weights = new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers);
+        var weights = units.Encoder is null ? new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers) : null;
         foreach (var sampler in state.Samplers)
         {
-            var tokenWeights = weights.TokenWeights(sampler.Layer, TokenString);
-            var connections = weights.Connections(sampler.Layer);
             sampler.Summarize(state.WindowsSeen, (n, sums) =>
-                store.PutActivationBasedTokens(new NeuronId(sampler.Layer, n) { Kind = units.Kind }, sampler.BuildTokenTable(sums, state.TableTokens, state.TokenCounts, TokenString)));
-            for (int n = 0; n < sampler.Width; n++)
+                store.PutActivationBasedTokens(units.Id(sampler.Layer, n), sampler.BuildTokenTable(sums, state.TableTokens, state.TokenCounts, TokenString)));
+            if (weights is not null)
             {
-                var id = new NeuronId(sampler.Layer, n) { Kind = units.Kind };
-                store.PutWeightBasedTokens(id, tokenWeights[n]);
-                store.PutConnections(id, connections[n]);
+                var tokenWeights = weights.TokenWeights(sampler.Layer, TokenString);
+                var connections = weights.Connections(sampler.Layer);
+                for (int n = 0; n < sampler.Width; n++)
+                {
+                    var id = units.Id(sampler.Layer, n);
+                    store.PutWeightBasedTokens(id, tokenWeights[n]);
+                    store.PutConnections(id, connections[n]);
+                }
+            }
+            else if (units.Encoder!.Sae.Config.InputDim == model.Info.ModelDim)
+            {
+                // An SAE of a residual-stream-wide hook writes its decoder direction into the residual stream: its
+                // output tokens are W_dec @ W_U, as a neuron's are c_proj @ W_U. (hook_z SAEs decode into head space.)
+                var sae = units.Encoder.Sae;
+                var outputs = WeightViews.OutputTokens(model, sae.ReadDecoder(), sae.Config.LatentCount, settings.TokenTableSize, TokenString);
+                for (int n = 0; n < sampler.Width; n++) store.PutWeightBasedTokens(units.Id(sampler.Layer, n), outputs[n]);
             }
         }
         var recordPass = new RecordPass(model, settings, units);
@@ -282,7 +348,7 @@ public sealed class Collector
                 for (int first = 0; first < sampler.Width; first += MemoryPlanner.RecordChunk)
                     store.PutNeuronRecords(Enumerable.Range(first, Math.Min(MemoryPlanner.RecordChunk, sampler.Width - first))
                         .Select(n => sampler.BuildRecord(n, state.Shared, recomputed, state.Kept, TokenString))
-                        .Select(r => r with { NeuronId = r.NeuronId with { Kind = units.Kind } }).ToArray());
+                        .Select(r => r with { NeuronId = units.Id(r.NeuronId.LayerIndex, r.NeuronId.NeuronIndex) }).ToArray());
                 sampler.Top.ReleaseRecomputed(plan.KeepTopActivations);
             }
         }

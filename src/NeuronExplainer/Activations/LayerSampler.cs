@@ -7,13 +7,19 @@ namespace NeuronExplainer.Activations;
 /// The one-pass state of every neuron of one layer: top-K windows by max activation (a bounded min-heap per
 /// neuron), the neuron's max on each window of the shared maxima sample (for the quantile boundaries), the
 /// exact lowest and highest window max, moments over all tokens, and per-token activation sums for the
-/// token lookup table (only for the tokens the census counted often enough).
+/// token lookup table (only for the tokens the census counted often enough). For sparse units (SAE latents) also how
+/// many tokens each one fires on (its density), and their random sample comes from windows where they do not fire.
 /// </summary>
 sealed class LayerSampler
 {
     const ulong QuantilePickStream = 4;
+    const ulong QuietPickStream = 5;
 
     readonly int layer, width, maximaRows;
+    readonly string hookName;
+    /// <summary>Tokens each unit fired on (activation above 0), for sparse units; null for neurons.</summary>
+    readonly long[]? fires;
+    long tokensSeen;
     readonly CollectionSettings settings;
     readonly WindowSlots top;
     readonly int[] heap;
@@ -26,9 +32,13 @@ sealed class LayerSampler
 
     /// <param name="maximaRows">Windows in the shared maxima sample: at most <see cref="SharedSamples.MaximaSampleSize"/>.</param>
     /// <param name="tableTokens">Tokens that have a row of sums (counted at least --min-token-count times).</param>
-    public LayerSampler(int layer, int width, int maximaRows, int tableTokens, bool keepTopActivations, CollectionSettings settings)
+    /// <param name="hook">The hook the units are read from, for messages.</param>
+    /// <param name="sparse">Whether the units are sparse (SAE latents): count firing tokens, sample random excerpts where they are quiet.</param>
+    public LayerSampler(int layer, int width, int maximaRows, int tableTokens, bool keepTopActivations, CollectionSettings settings, string hook, bool sparse = false)
     {
         this.layer = layer;
+        hookName = hook;
+        fires = sparse ? new long[width] : null;
         this.width = width;
         this.maximaRows = maximaRows;
         this.settings = settings;
@@ -75,6 +85,9 @@ sealed class LayerSampler
             {
                 var row = hook.Slice((firstRow + t) * width, width);
                 TensorPrimitives.Max(windowMax, row, windowMax);
+                if (fires is not null)
+                    for (int n = 0; n < width; n++)
+                        if (row[n] > 0) fires[n]++;
                 if (tableRow[window.Tokens[t]] is var r and >= 0)
                 {
                     var target = sums.AsSpan((int)((long)r * width), width);
@@ -89,28 +102,74 @@ sealed class LayerSampler
             {
                 float key = windowMax[n];
                 if (!float.IsFinite(key))
-                    throw new NeuronExplainerException($"the model produced a non-finite activation ({key}) at blocks.{layer}.mlp.hook_post neuron {n} in window {window.Id}; the model weights or the engine are broken");
+                    throw new NeuronExplainerException($"the model produced a non-finite activation ({key}) at {hookName} unit {n} in window {window.Id}; the model weights or the engine are broken");
                 AddToTop(n, window, key, hook, firstRow, kept);
             }
         }
         Moments.AddBatch(hook, tokenRows);
+        tokensSeen += tokenRows.Count;
     }
 
     void AddToTop(int n, TokenWindow window, float key, ReadOnlySpan<float> hook, int firstRow, WindowTokens kept)
+    {
+        if (TopSlot(n, key, window.Id) is not (var slot and >= 0)) return;
+        top.Store(n, slot, window, key, hook, firstRow, width, kept);
+        SiftTop(n);
+    }
+
+    /// <summary>The slot a window goes to in neuron <paramref name="n"/>'s top-K (-1: it does not make it); store it there, then <see cref="SiftTop"/>.</summary>
+    int TopSlot(int n, float key, long id)
+    {
+        int k = settings.TopK, count = heapCount[n];
+        if (count < k) return count;
+        int worst = heap[n * k];
+        return Better(key, id, top.Key(n, worst), top.Id(n, worst)) ? worst : -1;
+    }
+
+    /// <summary>Restores neuron <paramref name="n"/>'s heap after a window was stored in the slot <see cref="TopSlot"/> gave.</summary>
+    void SiftTop(int n)
     {
         int k = settings.TopK, count = heapCount[n];
         var h = heap.AsSpan(n * k, k);
         if (count < k)
         {
-            top.Store(n, count, window, key, hook, firstRow, width, kept);
             h[count] = count;
             heapCount[n] = count + 1;
             SiftUp(n, h, count);
         }
-        else if (Better(key, window.Id, top.Key(n, h[0]), top.Id(n, h[0])))
+        else SiftDown(n, h, k);
+    }
+
+    /// <summary>
+    /// Takes in the state of the same layer from another corpus shard (its windows numbered as in the whole pass):
+    /// top-K by offering its windows to each heap (exact: the ranking is a total order), maxima slot by slot from the
+    /// shard whose item is later (exact), lowest and highest maxima (exact), token sums added and moments merged by
+    /// Pébay's formulas (equal up to float rounding, since the sums are added in another order), firing counts added
+    /// (exact). Call before
+    /// <see cref="SharedSamples.Merge"/>.
+    /// </summary>
+    public void Merge(LayerSampler other, WindowTokens kept, SharedSamples shared, SharedSamples otherShared, WindowTokens otherKept)
+    {
+        if (other.layer != layer || other.width != width)
+            throw new InvalidOperationException($"cannot merge layer {other.layer} ({other.width} units) into layer {layer} ({width} units)");
+        for (int n = 0; n < width; n++)
+            foreach (int theirs in other.top.Filled(n))
+            {
+                if (TopSlot(n, other.top.Key(n, theirs), other.top.Id(n, theirs)) is not (var slot and >= 0)) continue;
+                top.StoreFrom(n, slot, other.top, theirs, kept, otherKept);
+                SiftTop(n);
+            }
+        for (int slot = 0; slot < maximaRows; slot++)
+            if (shared.LaterMaxima(otherShared, slot)) other.maxima!.AsSpan(slot * width, width).CopyTo(maxima!.AsSpan(slot * width, width));
+        TensorPrimitives.Min(lowestMax, other.lowestMax, lowestMax);
+        TensorPrimitives.Max(highestMax, other.highestMax, highestMax);
+        TensorPrimitives.Add(tokenSums!, other.tokenSums!, tokenSums!);
+        Moments.Merge(other.Moments);
+        if (fires is not null)
         {
-            top.Store(n, h[0], window, key, hook, firstRow, width, kept);
-            SiftDown(n, h, k);
+            // Firing counts and tokens add up exactly.
+            for (int n = 0; n < width; n++) fires[n] += other.fires![n];
+            tokensSeen += other.tokensSeen;
         }
     }
 
@@ -195,7 +254,7 @@ sealed class LayerSampler
         ActivationRecord Shared(long window) => Record(window, recomputed.Activations(layer, n, window, kept.Tokens(window).Length));
 
         var topSlots = top.Filled(n).OrderByDescending(s => top.Key(n, s)).ThenBy(s => top.Id(n, s));
-        var randomWindows = shared.Random.Where(id => id >= 0).Order();
+        var randomWindows = fires is null ? shared.Random.Where(id => id >= 0).Order() : QuietWindows(n, shared, recomputed, kept);
         var byQuantile = QuantileSamples(n, bounds, shared.Pool.Where(id => id >= 0), window => TensorPrimitives.Max(recomputed.Activations(layer, n, window, kept.Tokens(window).Length)))
             .Select(bin => (IReadOnlyList<ActivationRecord>)bin.Select(Shared).ToArray()).ToArray();
         var (mean, variance, skewness, kurtosis) = Moments.Summary(n);
@@ -205,8 +264,23 @@ sealed class LayerSampler
             byQuantile,
             bounds,
             mean, variance, skewness, kurtosis,
-            topSlots.Select(s => Record(top.Id(n, s), top.Activations(n, s, kept.Tokens(top.Id(n, s)).Length))).ToArray());
+            topSlots.Select(s => Record(top.Id(n, s), top.Activations(n, s, kept.Tokens(top.Id(n, s)).Length))).ToArray())
+        {
+            Density = fires is null ? null : tokensSeen == 0 ? 0 : fires[n] / (double)tokensSeen,
+        };
     }
+
+    /// <summary>
+    /// A sparse unit's random sample: up to RandomSamples of the shared random and pool windows on which it never
+    /// fires, chosen uniformly (by a seeded hash of unit and window), in window order. A latent that fires on most
+    /// windows gets fewer.
+    /// </summary>
+    IEnumerable<long> QuietWindows(int n, SharedSamples shared, RecomputedWindows recomputed, WindowTokens kept) =>
+        shared.Random.Concat(shared.Pool).Where(id => id >= 0).Distinct()
+            .Where(w => TensorPrimitives.Max(recomputed.Activations(layer, n, w, kept.Tokens(w).Length)) <= 0)
+            .OrderBy(w => SampleHash.Below(settings.Seed, QuietPickStream, NeuronKey(n), (ulong)w, long.MaxValue))
+            .Take(settings.RandomSamples)
+            .Order();
 
     /// <summary>
     /// The double nearest the float's shortest decimal form: (double)0.1f would be written to JSON as
@@ -268,6 +342,11 @@ sealed class LayerSampler
         Checkpointing.Write(writer, highestMax);
         Moments.Write(writer);
         Checkpointing.Write(writer, tokenSums!);
+        if (fires is not null)
+        {
+            Checkpointing.Write(writer, fires);
+            writer.Write(tokensSeen);
+        }
     }
 
     public void Read(BinaryReader reader)
@@ -283,5 +362,10 @@ sealed class LayerSampler
         Checkpointing.Read<float>(reader, highestMax);
         Moments.Read(reader);
         Checkpointing.Read<float>(reader, tokenSums!);
+        if (fires is not null)
+        {
+            Checkpointing.Read<long>(reader, fires);
+            tokensSeen = reader.ReadInt64();
+        }
     }
 }

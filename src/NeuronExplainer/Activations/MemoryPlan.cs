@@ -54,9 +54,12 @@ public static class MemoryPlanner
         return Math.Max(0, available / 4 * 3);
     }
 
-    internal static MemoryPlan Plan(ModelInfo model, IReadOnlyList<int> layers, CollectionSettings settings, CorpusCensus census, long budget, bool? keepTopActivations = null)
+    /// <param name="units">The units collected; MLP neurons by default. An SAE adds its encoder and its buffers to the hook
+    /// buffers, and its decoder's output-token view replaces the MLP weight views.</param>
+    internal static MemoryPlan Plan(ModelInfo model, IReadOnlyList<int> layers, CollectionSettings settings, CorpusCensus census, long budget, bool? keepTopActivations = null,
+        UnitSource? units = null)
     {
-        int width = model.MlpDim, s = settings.SequenceLength, k = settings.TopK, rows = s + (model.PrependsBos ? 1 : 0);
+        int width = units?.Width ?? model.MlpDim, s = settings.SequenceLength, k = settings.TopK, rows = s + (model.PrependsBos ? 1 : 0);
         long n = (long)layers.Count * width;
         long windows = census.Windows;
         int tableTokens = census.TokensSeenAtLeast(settings.MinTokenCount).Length;
@@ -66,15 +69,23 @@ public static class MemoryPlanner
         long hookPerLayer = (long)settings.BatchWindows * rows * width * 4;
         long topActivations = n * k * s * 4;
 
+        var encoder = units?.Encoder;
+        var hooks = encoder is null
+            ? new PlanItem($"hook buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x {n:N0} neurons", hookPerLayer * layers.Count)
+            : new PlanItem($"SAE encoder ({encoder.Sae.Config.InputDim} x {encoder.Sae.Config.LatentCount:N0}) and its buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x ({n:N0} latents + 2 x {encoder.Sae.Config.InputDim} inputs, the model's hook and a copy)",
+                encoder.Sae.EncoderBytes + encoder.BufferBytes((long)settings.BatchWindows * rows) + 4L * settings.BatchWindows * rows * encoder.Sae.Config.InputDim);
+        var views = encoder is null
+            ? new PlanItem("weight-based views, written after the pass: gain-folded rows of a layer, a score block, running selections", WeightViews.WorkBytes(model, layers.Count, settings.TokenTableSize, settings.ConnectionCount))
+            : new PlanItem("decoder output tokens, written after the pass: W_dec, gain-folded rows, a score block, running selections", WeightViews.OutputTokenBytes(model, encoder.Sae.Config.LatentCount, settings.TokenTableSize));
         var pass = new List<PlanItem>
         {
-            new($"hook buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x {n:N0} neurons", hookPerLayer * layers.Count),
+            hooks,
             new($"top-K window ids and keys: {n:N0} neurons x CollectionSettings.TopK {k}", n * k * 16),
             new($"maxima sample: {n:N0} neurons x {maximaRows:N0} shared windows", n * maximaRows * 4),
             new($"token lookup sums: {n:N0} neurons x {tableTokens:N0} tokens seen >= CollectionSettings.MinTokenCount {settings.MinTokenCount} times", n * tableTokens * 4),
             new("moments, window extremes, scratch", n * 80),
             new($"token ids of kept windows: at most {keptWindows:N0} windows", keptWindows * (s * 4 + WindowOverhead)),
-            new("weight-based views, written after the pass: gain-folded rows of a layer, a score block, running selections", WeightViews.WorkBytes(model, layers.Count, settings.TokenTableSize, settings.ConnectionCount)),
+            views,
         };
         long passBytes = pass.Sum(i => i.Bytes);
         if ((long)tableTokens * width > Array.MaxLength)

@@ -21,6 +21,13 @@ public sealed record NeuronRecord(
     : DatasetRecord
 {
     static readonly string[] TopSplits = ["train", "calibration", "valid", "test"];
+
+    /// <summary>
+    /// Share of the corpus's tokens on which the unit fires (activation above 0): collected for SAE latents, whose
+    /// density says how sparse they are; null for neurons and for records imported from OpenAI's files.
+    /// </summary>
+    [JsonPropertyName("density"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? Density { get; init; }
     static readonly string[] RandomSplits = ["calibration", "valid", "test"];
 
     /// <summary>Largest activation over the top-activating excerpts (the scale of the 0..10 prompt values).</summary>

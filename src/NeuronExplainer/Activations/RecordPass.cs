@@ -87,7 +87,7 @@ sealed class RecordPass(ITransformerModel model, CollectionSettings settings, Un
             WindowsRun += batch.Count(w => w.Id >= 0);
             foreach (var sampler in group)
             {
-                var hook = result.Hook(units.Hook(sampler.Layer));
+                var hook = units.Read(result, sampler.Layer, batch.Length * rows);
                 int width = sampler.Width;
                 for (int b = 0; b < batch.Length; b++)
                 {

@@ -67,6 +67,14 @@ public sealed class RunningMoments
         Count += nb;
     }
 
+    /// <summary>Merges another shard's totals (the same neurons over other tokens) into these, by the same pairwise formulas.</summary>
+    public void Merge(RunningMoments other)
+    {
+        if (other.Count == 0) return;
+        for (int i = 0; i < width; i++) Merge(i, other.Count, other.Mean[i], other.M2[i], other.M3[i], other.M4[i]);
+        Count += other.Count;
+    }
+
     /// <summary>Pébay (2008) merge of neuron <paramref name="i"/>'s totals with a summary of <paramref name="nb"/> values.</summary>
     void Merge(int i, long nb, double meanB, double m2B, double m3B, double m4B)
     {

@@ -1,14 +1,73 @@
 using NeuronExplainer.Models;
+using NeuronExplainer.Models.Kernels;
+using NeuronExplainer.Models.Sae;
 
 namespace NeuronExplainer.Activations;
 
 /// <summary>
 /// Where collection reads one kind of unit: the hook holding a layer's activations (one row per token) and how many
-/// units each row has. MLP neurons today; attention heads and SAE latents add their own sources (and the weight-based
-/// views, which read MLP weights, are for MLP neurons only).
+/// units each row has, and for units computed from a hook (SAE latents) the <see cref="Encoder"/> that turns its rows
+/// into theirs. MLP neurons read <c>blocks.L.mlp.hook_post</c> as it is; an SAE's latents encode the hook it reads.
 /// </summary>
 public sealed record UnitSource(UnitKind Kind, Func<int, string> Hook, int Width)
 {
+    /// <summary>Turns a hook's rows into the units' rows; null when the hook's values are the units'.</summary>
+    public SaeEncoder? Encoder { get; init; }
+
+    /// <summary>The SAE's id (<c>res-jb-8</c>) for SAE latents, else null.</summary>
+    public string? SaeId { get; init; }
+
+    /// <summary>The layers whose units this source has; null: any the settings choose (MLP neurons).</summary>
+    public IReadOnlyList<int>? FixedLayers { get; init; }
+
     /// <summary>The MLP neurons of <paramref name="model"/>: <c>blocks.L.mlp.hook_post</c>, d_mlp wide.</summary>
     public static UnitSource MlpNeurons(ModelInfo model) => new(UnitKind.Neuron, ForwardRequest.MlpPost, model.MlpDim);
+
+    /// <summary>
+    /// The latents of <paramref name="sae"/> on <paramref name="model"/>, named <paramref name="id"/>; checks that the model
+    /// has the SAE's hook at its width (the error names the SAE's cfg.json field).
+    /// </summary>
+    public static UnitSource SaeLatents(SparseAutoencoder sae, string id, ModelInfo model, IGemm? gemm = null)
+    {
+        var point = sae.CheckFits(model);
+        return new UnitSource(UnitKind.SaeLatent, _ => sae.Config.Hook, sae.Config.LatentCount)
+        {
+            Encoder = new SaeEncoder(sae, gemm ?? GemmBackends.Default), SaeId = id, FixedLayers = [point.Layer],
+        };
+    }
+
+    /// <summary>The identity of unit <paramref name="index"/> of <paramref name="layer"/>.</summary>
+    public NeuronId Id(int layer, int index) => Kind == UnitKind.SaeLatent
+        ? NeuronId.Latent(SaeId ?? throw new InvalidOperationException("SAE latents need an SAE id"), layer, index)
+        : new NeuronId(layer, index) { Kind = Kind };
+
+    /// <summary>The units' rows [rows, Width] of a forward result; an encoder's buffer is overwritten by its next call.</summary>
+    public ReadOnlySpan<float> Read(ForwardResult result, int layer, int rows)
+    {
+        var hook = result.Hook(Hook(layer));
+        return Encoder is null ? hook : Encoder.Encode(hook, rows);
+    }
+}
+
+/// <summary>Encodes hook rows into an SAE's latents in buffers kept for the largest batch seen.</summary>
+public sealed class SaeEncoder(SparseAutoencoder sae, IGemm gemm)
+{
+    float[] latents = [], scratch = [];
+
+    public SparseAutoencoder Sae => sae;
+
+    /// <summary>Bytes the buffers take for <paramref name="rows"/> rows.</summary>
+    public long BufferBytes(long rows) => 4 * rows * (sae.Config.LatentCount + sae.Config.InputDim);
+
+    public ReadOnlySpan<float> Encode(ReadOnlySpan<float> hook, int rows)
+    {
+        if (latents.Length < (long)rows * sae.Config.LatentCount)
+        {
+            latents = GC.AllocateUninitializedArray<float>(checked(rows * sae.Config.LatentCount));
+            scratch = GC.AllocateUninitializedArray<float>(rows * sae.Config.InputDim);
+        }
+        var output = latents.AsSpan(0, rows * sae.Config.LatentCount);
+        sae.Encode(hook, rows, output, scratch, gemm);
+        return output;
+    }
 }

@@ -89,30 +89,69 @@ public sealed class WeightViews
     public WeightBasedSummaryOfNeuron[] TokenWeights(int layer, Func<int, string> tokenString)
     {
         var result = new WeightBasedSummaryOfNeuron[width];
-        FoldGain(inputs[layer].Span, gains[layer].Span, gained);
+        FoldGain(inputs[layer].Span, gains[layer].Span, gained, dModel);
         var outRows = model.GetMlpWeights(layer).Out;
         int perBlock = RowsPerBlock(vocab);
         var scaledOut = new float[perBlock * dModel];
         for (int first = 0; first < width; first += perBlock)
         {
             int count = Math.Min(perBlock, width - first);
-            var scores = block.AsSpan(0, count * vocab);
-            gemm.Multiply(false, true, count, vocab, dModel, gained.AsSpan(first * dModel, count * dModel), dModel, embedding.Span, dModel, scores, vocab, accumulate: false);
-            var input = new Selection(count, vocab, tokenCount);
-            input.OfferRows(block, count, vocab);
-            FoldGain(outRows.Span.Slice(first * dModel, count * dModel), finalGain.Span, scaledOut);
-            gemm.Multiply(false, true, count, vocab, dModel, scaledOut.AsSpan(0, count * dModel), dModel, unembedding.Span, dModel, scores, vocab, accumulate: false);
-            var output = new Selection(count, vocab, tokenCount);
-            output.OfferRows(block, count, vocab);
+            var input = Strongest(gemm, gained.AsSpan(first * dModel, count * dModel), count, dModel, embedding.Span, vocab, tokenCount, block);
+            FoldGain(outRows.Span.Slice(first * dModel, count * dModel), finalGain.Span, scaledOut, dModel);
+            var output = Strongest(gemm, scaledOut.AsSpan(0, count * dModel), count, dModel, unembedding.Span, vocab, tokenCount, block);
             for (int i = 0; i < count; i++)
                 result[first + i] = new WeightBasedSummaryOfNeuron(
-                    Tokens(input.Highest(i)), Tokens(input.Lowest(i)), Tokens(output.Highest(i)), Tokens(output.Lowest(i)));
+                    Tokens(input.Highest(i), tokenString), Tokens(input.Lowest(i), tokenString), Tokens(output.Highest(i), tokenString), Tokens(output.Lowest(i), tokenString));
         }
         return result;
-
-        TokensAndWeights Tokens((int Index, float Score)[] chosen) =>
-            new(chosen.Select(c => tokenString(c.Index)).ToArray(), chosen.Select(c => (double)c.Score).ToArray());
     }
+
+    /// <summary>
+    /// The output tokens of directions written into the residual stream, as a neuron's: direction i (row i of
+    /// <paramref name="directions"/>, [count, d_model], e.g. an SAE's W_dec) scores token t by
+    /// <c>directions[i] @ diag(final norm gain) @ unembedding[t]</c> (for an SAE latent, its decoder direction times W_U).
+    /// The input lists are empty: an SAE latent's input is no single row of model weights.
+    /// </summary>
+    public static WeightBasedSummaryOfNeuron[] OutputTokens(ITransformerModel model, ReadOnlySpan<float> directions, int count, int tokenCount, Func<int, string> tokenString, IGemm? gemm = null)
+    {
+        int dModel = model.Info.ModelDim, vocab = model.Info.VocabSize, perBlock = RowsPerBlock(vocab, count);
+        if (directions.Length != (long)count * dModel)
+            throw new ArgumentException($"{directions.Length} values are not {count} directions of d_model {dModel}", nameof(directions));
+        var (_, unembedding, finalGain) = model.GetTokenMatrices();
+        var block = new float[(long)perBlock * vocab];
+        var scaled = new float[perBlock * dModel];
+        var empty = new TokensAndWeights([], []);
+        var result = new WeightBasedSummaryOfNeuron[count];
+        for (int first = 0; first < count; first += perBlock)
+        {
+            int rows = Math.Min(perBlock, count - first);
+            FoldGain(directions.Slice(first * dModel, rows * dModel), finalGain.Span, scaled, dModel);
+            var output = Strongest(gemm ?? GemmBackends.Default, scaled.AsSpan(0, rows * dModel), rows, dModel, unembedding.Span, vocab, tokenCount, block);
+            for (int i = 0; i < rows; i++)
+                result[first + i] = new WeightBasedSummaryOfNeuron(empty, empty, Tokens(output.Highest(i), tokenString), Tokens(output.Lowest(i), tokenString));
+        }
+        return result;
+    }
+
+    /// <summary>Bytes <see cref="OutputTokens"/> holds for <paramref name="count"/> directions, with the directions themselves.</summary>
+    public static long OutputTokenBytes(ModelInfo info, int count, int tokenCount)
+    {
+        int perBlock = RowsPerBlock(info.VocabSize, count);
+        return 4L * count * info.ModelDim + 4L * perBlock * (info.VocabSize + info.ModelDim) + Selection.Bytes(perBlock, tokenCount) + 2L * count * tokenCount * 40;
+    }
+
+    /// <summary>Scores <paramref name="count"/> rows against every token row of <paramref name="tokens"/> in <paramref name="block"/> and selects each row's strongest.</summary>
+    static Selection Strongest(IGemm gemm, ReadOnlySpan<float> rows, int count, int dModel, ReadOnlySpan<float> tokens, int vocab, int take, float[] block)
+    {
+        var scores = block.AsSpan(0, count * vocab);
+        gemm.Multiply(false, true, count, vocab, dModel, rows, dModel, tokens, dModel, scores, vocab, accumulate: false);
+        var selection = new Selection(count, vocab, take);
+        selection.OfferRows(block, count, vocab);
+        return selection;
+    }
+
+    static TokensAndWeights Tokens((int Index, float Score)[] chosen, Func<int, string> tokenString) =>
+        new(chosen.Select(c => tokenString(c.Index)).ToArray(), chosen.Select(c => (double)c.Score).ToArray());
 
     /// <summary>
     /// Strongest upstream and downstream neurons of every neuron of <paramref name="layer"/>. Layers are asked in
@@ -158,7 +197,7 @@ public sealed class WeightViews
     /// </summary>
     void Pair(ReadOnlyMemory<float> outRows, int source, int target, Selection? down, Selection? up)
     {
-        FoldGain(inputs[target].Span, gains[target].Span, gained);
+        FoldGain(inputs[target].Span, gains[target].Span, gained, dModel);
         int perBlock = RowsPerBlock(width);
         for (int first = 0; first < width; first += perBlock)
         {
@@ -174,7 +213,7 @@ public sealed class WeightViews
     static int RowsPerBlock(int candidates, int width) => Math.Clamp(BlockFloats / Math.Max(1, candidates), 1, width);
 
     /// <summary>Every d_model row of <paramref name="rows"/> times <paramref name="gain"/>, element-wise, into <paramref name="into"/>.</summary>
-    void FoldGain(ReadOnlySpan<float> rows, ReadOnlySpan<float> gain, Span<float> into)
+    static void FoldGain(ReadOnlySpan<float> rows, ReadOnlySpan<float> gain, Span<float> into, int dModel)
     {
         for (int start = 0; start < rows.Length; start += dModel)
             TensorPrimitives.Multiply(rows.Slice(start, dModel), gain, into.Slice(start, dModel));

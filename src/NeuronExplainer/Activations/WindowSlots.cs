@@ -63,6 +63,19 @@ sealed class WindowSlots
         for (int i = 0, index = firstRow * width + neuron; i < target.Length; i++, index += width) target[i] = hook[index];
     }
 
+    /// <summary>Puts slot <paramref name="theirSlot"/> of <paramref name="other"/> (another shard's) into a slot of this one.</summary>
+    public void StoreFrom(int neuron, int slot, WindowSlots other, int theirSlot, WindowTokens tokens, WindowTokens otherTokens)
+    {
+        int at = neuron * capacity + slot, from = neuron * capacity + theirSlot;
+        if (ids[at] >= 0) tokens.Release(ids[at]);
+        tokens.RetainFrom(otherTokens, other.ids[from]);
+        ids[at] = other.ids[from];
+        keys[at] = other.keys[from];
+        if (activations is null) return;
+        int length = otherTokens.Tokens(other.ids[from]).Length;
+        other.Activations(neuron, theirSlot, length).CopyTo(Activations(neuron, slot, length));
+    }
+
     /// <summary>The filled slots of a neuron.</summary>
     public IEnumerable<int> Filled(int neuron)
     {

@@ -24,6 +24,18 @@ public sealed class WindowTokens
         }
     }
 
+    /// <summary>Holds window <paramref name="id"/> as <paramref name="other"/> holds it (tokens and first-pass place): a merge of shards.</summary>
+    public void RetainFrom(WindowTokens other, long id)
+    {
+        var (tokens, _, place) = other.windows[id];
+        if (windows.TryGetValue(id, out var held)) windows[id] = held with { References = held.References + 1 };
+        else
+        {
+            windows[id] = (tokens, 1, place);
+            TokenCount += tokens.Length;
+        }
+    }
+
     public void Release(long id)
     {
         var held = windows[id];

@@ -22,6 +22,9 @@ public sealed class AblationScorer(Func<NeuronAblation> load) : IScorer
     public Task<IReadOnlyList<MethodScore>> ScoreAsync(ScorerInput input, CancellationToken cancellationToken)
     {
         var record = input.Record;
+        if (record.NeuronId.Kind != UnitKind.Neuron)
+            return Scores([.. Methods.Select(m => MethodScore.Failure(m,
+                $"ablation sets an MLP neuron (blocks.L.mlp.hook_post) and {record.NeuronId} is not one; ablating {NeuronId.Prefix(record.NeuronId.Kind)} units is not supported yet"))]);
         var excerpts = record.TopRecords("valid");
         if (excerpts.Count == 0) return Scores([.. Methods.Select(m => new MethodScore(m, null, "the record has no valid top excerpts"))]);
         var effect = ablation.Value.Measure(record, excerpts, cancellationToken);

@@ -8,13 +8,17 @@ namespace NeuronExplainer.Explanations;
 public enum RunStep { Explain, Score, ExplainAndScore }
 
 /// <summary>What happened to one neuron in a run.</summary>
-public enum NeuronOutcome { Stored, AlreadyDone, NotExplained, Estimated, Stopped }
+public enum NeuronOutcome { Stored, AlreadyDone, NotExplained, Estimated, Stopped, RecordMissing }
 
 /// <summary>Progress after each neuron: how many are finished of how many, and the last one's outcome.</summary>
 public sealed record RunProgress(int Finished, int Total, NeuronId Neuron, NeuronOutcome Outcome, NeuronStatus? Status);
 
-/// <summary>Counts of a run; <see cref="StopReason"/> is set when it stopped early (budget reached, or the server failed call after call).</summary>
-public sealed record RunCounts(int Stored, int AlreadyDone, int NotExplained, int Estimated, int Stopped, string? StopReason);
+/// <summary>
+/// Counts of a run; <see cref="StopReason"/> is set when it stopped early (budget reached, or the server failed call after call).
+/// <see cref="RecordMissing"/> counts stored results left as they were because the work they needed (scoring, adding a
+/// scorer's score) reads the activation record, which the store does not hold.
+/// </summary>
+public sealed record RunCounts(int Stored, int AlreadyDone, int NotExplained, int Estimated, int Stopped, string? StopReason, int RecordMissing = 0);
 
 /// <summary>
 /// Runs the per-neuron flow over many neurons, each independent: a neuron's result is stored whole when it is
@@ -116,7 +120,7 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
         cancellationToken.ThrowIfCancellationRequested();
         int Count(NeuronOutcome o) => outcomes.Count(x => x == o);
         return new RunCounts(Count(NeuronOutcome.Stored), Count(NeuronOutcome.AlreadyDone), Count(NeuronOutcome.NotExplained),
-            Count(NeuronOutcome.Estimated), Count(NeuronOutcome.Stopped), stopReason);
+            Count(NeuronOutcome.Estimated), Count(NeuronOutcome.Stopped), stopReason, Count(NeuronOutcome.RecordMissing));
     }
 
     /// <summary>
@@ -236,6 +240,8 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
         bool explained = existing is { Status: NeuronStatus.Pending };
         // An import may bring explanations of neurons without their collated activations: nothing to simulate on.
         var record = records.GetNeuronRecord(id);
+        // A stored result is never replaced by the failure "no record": that would lose its explanations and scores.
+        if (record is null && existing is not null) return (NeuronOutcome.RecordMissing, existing.Status);
         NeuronExplanationResult result;
         try
         {

@@ -4,6 +4,9 @@ namespace NeuronExplainer.Llm;
 /// <summary>Totals of a group of ledger entries: calls sent, calls answered from cache, tokens and cost.</summary>
 public sealed record LedgerTotals(string Group, int Calls, int CachedCalls, long PromptTokens, long CompletionTokens, decimal Cost)
 {
+    /// <summary>Of <see cref="PromptTokens"/>, those the provider's prompt cache served (billed at its cached rate).</summary>
+    public long CachedPromptTokens { get; init; }
+
     /// <summary>How the ledger can be grouped.</summary>
     public static readonly IReadOnlyList<string> Groupings = ["model", "purpose", "layer", "neuron"];
 
@@ -27,7 +30,7 @@ public sealed record LedgerTotals(string Group, int Calls, int CachedCalls, long
     public static LedgerTotals Of(string group, IEnumerable<LedgerEntry> entries)
     {
         int calls = 0, cached = 0;
-        long prompt = 0, completion = 0;
+        long prompt = 0, cachedPrompt = 0, completion = 0;
         decimal cost = 0;
         foreach (var e in entries)
         {
@@ -35,8 +38,9 @@ public sealed record LedgerTotals(string Group, int Calls, int CachedCalls, long
             if (e.FromCache) { cached++; continue; }
             calls++;
             prompt += e.PromptTokens;
+            cachedPrompt += e.CachedPromptTokens;
             completion += e.CompletionTokens;
         }
-        return new LedgerTotals(group, calls, cached, prompt, completion, cost);
+        return new LedgerTotals(group, calls, cached, prompt, completion, cost) { CachedPromptTokens = cachedPrompt };
     }
 }

@@ -9,7 +9,9 @@ public sealed record ModelInfo(
     int MlpDim,
     int VocabSize,
     int MaxContext,
-    bool PrependsBos);
+    bool PrependsBos,
+    int HeadCount,
+    int HeadDim);
 
 /// <summary>
 /// Changes the values at a hook point in place during the pass, as a TransformerLens hook function does:
@@ -22,15 +24,18 @@ public delegate void HookEdit(Span<float> values, int batch, int sequenceLength,
 public sealed record HookPatch(string Hook, HookEdit Edit);
 
 /// <summary>
-/// What a forward pass should return: activations at TransformerLens-named hook points
-/// (e.g. <c>blocks.3.mlp.hook_post</c>) and optionally logits, with <paramref name="Patches"/> applied on the way
-/// (e.g. a neuron set to zero: ablation). The pass stops after the deepest layer any requested hook or patch needs.
+/// What a forward pass should return: activations at TransformerLens-named hook points (see <see cref="HookKind"/>:
+/// <c>blocks.L.hook_resid_pre</c>, <c>attn.hook_z</c>, <c>attn.hook_pattern</c>, <c>hook_attn_out</c>,
+/// <c>mlp.hook_post</c>, <c>hook_mlp_out</c>, <c>hook_resid_post</c>) and optionally logits, with
+/// <paramref name="Patches"/> applied on the way (e.g. a neuron set to zero: ablation). Only the requested hooks are
+/// copied out; the pass stops after the deepest layer any requested hook or patch needs.
 /// </summary>
 public sealed record ForwardRequest(IReadOnlyList<string> Hooks, bool Logits = false, IReadOnlyList<HookPatch>? Patches = null)
 {
     public static string MlpPost(int layer) => $"blocks.{layer}.mlp.hook_post";
     public static string ResidPost(int layer) => $"blocks.{layer}.hook_resid_post";
     public static string AttnPattern(int layer) => $"blocks.{layer}.attn.hook_pattern";
+    public static string ResidPre(int layer) => $"blocks.{layer}.hook_resid_pre";
 }
 
 /// <summary>
@@ -45,7 +50,8 @@ public interface ITransformerModel : IDisposable
     /// <summary>
     /// Runs <paramref name="batchSize"/> windows of <paramref name="sequenceLength"/> token ids each
     /// (row-major in <paramref name="tokens"/>; BOS, when wanted, is already in the window).
-    /// Hook outputs are row-major [batch, seq, width] (attention patterns [batch, head, query, key]),
+    /// Hook outputs are row-major [batch, seq, width] (attention patterns [batch, head, query, key]; see
+    /// <see cref="HookPoint.Width"/>),
     /// logits [batch, seq, vocab]. The buffers belong to the model and are overwritten by the next call.
     /// </summary>
     ForwardResult Forward(ReadOnlySpan<int> tokens, int batchSize, int sequenceLength, ForwardRequest request);

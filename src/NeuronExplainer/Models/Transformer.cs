@@ -32,7 +32,7 @@ public sealed class Transformer : ITransformerModel
         _gemm = gemm ?? GemmBackends.Default;
         Tokenizer = tokenizer;
         Info = new ModelInfo(name, _config.Architecture, _config.LayerCount, _config.ModelDim, _config.MlpDim,
-            _config.VocabSize, _config.MaxContext, _config.PrependsBos);
+            _config.VocabSize, _config.MaxContext, _config.PrependsBos, _config.HeadCount, _config.HeadDim);
         if (!_config.LearnedPositions) (_ropeCos, _ropeSin) = RopeTables(_config);
     }
 
@@ -75,28 +75,21 @@ public sealed class Transformer : ITransformerModel
         ws.Seq = sequenceLength;
         var tokenCount = batchSize * sequenceLength;
         var outputs = new Dictionary<string, ReadOnlyMemory<float>>(hooks.Count);
-        var mlpTargets = new float[]?[_config.LayerCount];
-        var patternTargets = new float[]?[_config.LayerCount];
-        var residTargets = new float[]?[_config.LayerCount];
+        // Per layer, the buffer each requested hook kind is copied into (null: a layer with no hook requested).
+        var targets = new float[]?[_config.LayerCount][];
         foreach (var (name, point) in hooks)
         {
-            var length = point.Kind switch
-            {
-                HookKind.MlpPost => tokenCount * _config.MlpDim,
-                HookKind.ResidPost => tokenCount * _config.ModelDim,
-                _ => batchSize * _config.HeadCount * sequenceLength * sequenceLength,
-            };
+            var length = point.Kind == HookKind.AttentionPattern
+                ? batchSize * _config.HeadCount * sequenceLength * sequenceLength
+                : tokenCount * point.Width(Info);
             var buffer = HookBuffer(name, length);
-            (point.Kind switch { HookKind.MlpPost => mlpTargets, HookKind.ResidPost => residTargets, _ => patternTargets })[point.Layer] = buffer;
+            (targets[point.Layer] ??= new float[]?[HookKindCount])[(int)point.Kind] = buffer;
             outputs[name] = buffer.AsMemory(0, length);
         }
 
         Embed(tokens, sequenceLength, ws.Residual);
         for (var layer = 0; layer <= lastLayer; layer++)
-        {
-            RunLayer(_weights.Layers[layer], ws, patternTargets[layer] ?? ws.Scores, mlpTargets[layer] ?? ws.Mlp, edits?[layer]);
-            if (residTargets[layer] is { } resid) ws.Residual.AsSpan(0, tokenCount * _config.ModelDim).CopyTo(resid);
-        }
+            RunLayer(_weights.Layers[layer], ws, targets[layer], edits?[layer]);
 
         ReadOnlyMemory<float>? logits = null;
         if (request.Logits)
@@ -143,17 +136,28 @@ public sealed class Transformer : ITransformerModel
         }
     }
 
-    private void RunLayer(LayerWeights layer, Workspace ws, float[] scores, float[] mlp, HookEdit? edit)
+    private static readonly int HookKindCount = Enum.GetValues<HookKind>().Length;
+
+    /// <param name="hooks">The buffers of the requested hooks by <see cref="HookKind"/>, or null when none is; a hook not requested costs nothing.</param>
+    private void RunLayer(LayerWeights layer, Workspace ws, float[]?[]? hooks, HookEdit? edit)
     {
         int d = _config.ModelDim, tokens = ws.Batch * ws.Seq;
+        float[]? Target(HookKind kind) => hooks?[(int)kind];
+        void CopyOut(float[] source, int width, HookKind kind)
+        {
+            if (Target(kind) is { } target) source.AsSpan(0, tokens * width).CopyTo(target);
+        }
 
+        CopyOut(ws.Residual, d, HookKind.ResidPre);
         Normalize(ws.Residual, ws.Normed, layer.AttentionNorm, tokens);
         Linear(ws.Normed, tokens, d, layer.Qkv, layer.QkvBias, ws.Qkv, _config.QkvDim);
         if (_ropeCos is not null) ApplyRope(ws);
-        Attention(ws, scores);
-        Project(ws.Attention, tokens, _config.QueryDim, layer.AttentionOut, layer.AttentionOutBias, ws.Residual);
+        Attention(ws, Target(HookKind.AttentionPattern) ?? ws.Scores);
+        CopyOut(ws.Attention, _config.QueryDim, HookKind.AttnZ);
+        AddToResidual(ws.Attention, tokens, _config.QueryDim, layer.AttentionOut, layer.AttentionOutBias, ws.Residual, Target(HookKind.AttnOut));
 
         Normalize(ws.Residual, ws.Normed, layer.MlpNorm, tokens);
+        var mlp = Target(HookKind.MlpPost) ?? ws.Mlp;
         Linear(ws.Normed, tokens, d, layer.MlpIn, layer.MlpInBias, mlp, _config.MlpDim);
         var hidden = tokens * _config.MlpDim;
         if (layer.MlpUp is { } up)
@@ -166,7 +170,25 @@ public sealed class Transformer : ITransformerModel
             ParallelSplit(hidden, (start, length) => Activate(mlp.AsSpan(start, length)));
         }
         edit?.Invoke(mlp.AsSpan(0, hidden), ws.Batch, ws.Seq, _config.MlpDim);
-        Project(mlp, tokens, _config.MlpDim, layer.MlpOut, layer.MlpOutBias, ws.Residual);
+        AddToResidual(mlp, tokens, _config.MlpDim, layer.MlpOut, layer.MlpOutBias, ws.Residual, Target(HookKind.MlpOut));
+        CopyOut(ws.Residual, d, HookKind.ResidPost);
+    }
+
+    /// <summary>
+    /// residual += input · Wᵀ + bias. When <paramref name="output"/> (hook_attn_out or hook_mlp_out) is wanted the
+    /// term is computed into it and then added; otherwise the add is fused into the product.
+    /// </summary>
+    private void AddToResidual(float[] input, int tokens, int inDim, float[] weight, float[]? bias, float[] residual, float[]? output)
+    {
+        if (output is null)
+        {
+            Project(input, tokens, inDim, weight, bias, residual);
+            return;
+        }
+        var d = _config.ModelDim;
+        Linear(input, tokens, inDim, weight, bias, output, d);
+        var sum = residual.AsSpan(0, tokens * d);
+        System.Numerics.Tensors.TensorPrimitives.Add(sum, output.AsSpan(0, tokens * d), sum);
     }
 
     private void Activate(Span<float> x)

@@ -24,8 +24,11 @@ public sealed record StoreActivity(IReadOnlyList<ClaimHolder> Workers, int Lapse
 /// <summary>The search role of a store: full-text search over every stored explanation.</summary>
 public interface IExplanationSearch
 {
-    /// <summary>Full-text search over explanations, best match first, with the matched text highlighted.</summary>
-    IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit);
+    /// <summary>
+    /// Full-text search over explanations, best match first, with the matched text highlighted; with <paramref name="kind"/>,
+    /// only explanations of units of that kind: <c>neuron</c>, <c>head</c>, <c>sae</c> (every SAE) or <c>sae:ID</c> (one SAE).
+    /// </summary>
+    IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit, string? kind = null);
 }
 
 /// <summary>
@@ -52,4 +55,7 @@ public interface INeuronStore : ICollectionOutput, IExplanationResultStore, ILlm
 
     /// <summary>The workers' claims at <paramref name="now"/>, and the results and paid calls since <paramref name="since"/> (UTC).</summary>
     StoreActivity GetActivity(DateTimeOffset since, DateTimeOffset now);
+
+    /// <summary>How many units the store knows per layer and kind (<see cref="NeuronId.KindKey"/>), ordered by layer and kind.</summary>
+    IReadOnlyList<(int Layer, string Kind, int Count)> CountUnits();
 }

@@ -16,17 +16,21 @@ public sealed record DatasetTransferSummary(int Neurons, int NeuronRecords, int 
 /// <param name="Explainer">Only explanations of this explainer (all when null).</param>
 /// <param name="Simulator">Only explanations scored with this simulator (all when null).</param>
 /// <param name="Layers">Only neurons of these layers (all when null).</param>
+/// <param name="Kind">Only units of this kind (<c>neuron</c>, <c>head</c>, <c>sae</c> or <c>sae:ID</c>; all when null).</param>
 /// <param name="OpenAiFieldsOnly">
 /// Drop fields OpenAI's dataclasses lack (<c>undefined_reason</c>, <c>ev_correlation_ci</c>, <c>counts</c>,
 /// <c>simulation_method</c>...): their Python loader refuses unknown fields. Such an export is not lossless.
 /// </param>
-public sealed record ExportOptions(string? Explainer = null, string? Simulator = null, bool OpenAiFieldsOnly = false, IReadOnlySet<int>? Layers = null);
+public sealed record ExportOptions(string? Explainer = null, string? Simulator = null, bool OpenAiFieldsOnly = false, IReadOnlySet<int>? Layers = null,
+    string? Kind = null);
 
 /// <summary>
 /// OpenAI's public neuron dataset layout: one JSON file per neuron and kind under
 /// <c>{kind}/{layer}/{neuron}.json</c> (explanations as <c>.jsonl</c>, one <see cref="NeuronSimulationResults"/>
 /// per line), with the same field names as their files, so their published data imports unchanged and
-/// our runs can be read by their tools.
+/// our runs can be read by their tools. Their layout knows MLP neurons only; units of other kinds are written beside them
+/// under <c>{kind}/head/{layer}/{head}.json</c> and <c>{kind}/sae/{sae_id}/{layer}/{latent}.json</c>, their
+/// <c>neuron_id</c> fields carrying <c>unit_kind</c> (and <c>sae_id</c>), so an export of ours reads back whole.
 /// </summary>
 public static class OpenAiDataset
 {
@@ -58,7 +62,13 @@ public static class OpenAiDataset
         string staging = $"{target.TrimEnd(Path.DirectorySeparatorChar)}.partial-{Environment.ProcessId}";
         if (Directory.Exists(staging)) Directory.Delete(staging, recursive: true);
 
-        var neurons = options.Layers is { } layers ? [.. store.ListNeurons().Where(n => layers.Contains(n.LayerIndex))] : store.ListNeurons();
+        if (options.Kind is { } asked && !NeuronId.IsKindFilter(asked))
+            throw SettingException.Of<ExportOptions>(nameof(ExportOptions.Kind), $"is '{asked}'; expected neuron, head, sae or sae:ID");
+        var neurons = store.ListNeurons().Where(n => (options.Layers?.Contains(n.LayerIndex) ?? true) && (options.Kind is not { } k || n.IsOfKind(k))).ToList();
+        // OpenAI's dataclasses have no unit kind: a head or latent written with their fields only would read back as a neuron.
+        if (options.OpenAiFieldsOnly && neurons.FirstOrDefault(n => n.Kind != UnitKind.Neuron) is { } other)
+            throw SettingException.Of<ExportOptions>(nameof(ExportOptions.OpenAiFieldsOnly),
+                $"writes OpenAI's dataset layout, which holds MLP neurons only, but the units to export include {NeuronId.Prefix(other.Kind)} units such as {other}; export only the neurons (ExportOptions.Kind neuron), or keep our fields");
         int records = 0, results = 0, activationTokens = 0, weightTokens = 0, connections = 0;
         try
         {
@@ -133,8 +143,8 @@ public static class OpenAiDataset
                     {
                         case CollatedActivations:
                             var record = Read(path, DatasetJson.Default.NeuronRecord);
-                            if (record.NeuronId != id)
-                                throw new NeuronExplainerException($"{path}: neuron_id is {record.NeuronId} but the path says {id}");
+                            if (record.NeuronId != id || record.NeuronId.LayerIndex != id.LayerIndex)
+                                throw new NeuronExplainerException($"{path}: neuron_id is {Placed(record.NeuronId)} but the path says {Placed(id)}");
                             store.PutNeuronRecords([record]);
                             records++;
                             break;
@@ -202,6 +212,9 @@ public static class OpenAiDataset
         }
     }
 
+    /// <summary>A unit as an error names it: an SAE latent's spelling does not say its layer, so it is added.</summary>
+    static string Placed(NeuronId id) => id.Kind == UnitKind.SaeLatent ? $"{id} at layer {id.LayerIndex}" : id.ToString();
+
     /// <summary>The explanation with the highest defined correlation, or null when none has one.</summary>
     static int? Best(NeuronSimulationResults results)
     {
@@ -217,15 +230,29 @@ public static class OpenAiDataset
     {
         string directory = Path.Combine(root, kind);
         if (!Directory.Exists(directory)) yield break;
-        string extension = kind == Explanations ? ".jsonl" : ".json";
-        foreach (string layerDirectory in Directory.EnumerateDirectories(directory))
+        foreach (string sub in Directory.EnumerateDirectories(directory))
         {
-            int layer = Index(Path.GetFileName(layerDirectory), layerDirectory, "a layer directory named by its index, such as 3");
-            foreach (string file in Directory.EnumerateFiles(layerDirectory, "*" + extension))
+            var files = Path.GetFileName(sub) switch
             {
-                int neuron = Index(Path.GetFileNameWithoutExtension(file), file, $"a file named by neuron index, such as 127{extension}");
-                yield return (kind, new NeuronId(layer, neuron), file);
-            }
+                "head" => Directory.EnumerateDirectories(sub).SelectMany(layer => FilesOfLayer(kind, layer, (l, i) => NeuronId.Head(l, i))),
+                "sae" => Directory.EnumerateDirectories(sub).SelectMany(sae => Directory.EnumerateDirectories(sae).SelectMany(layer =>
+                    FilesOfLayer(kind, layer, (l, i) => NeuronId.TryParse($"sae:{Path.GetFileName(sae)}/{i}") is { } latent ? latent with { LayerIndex = l }
+                        : throw new NeuronExplainerException($"{sae}: expected a directory named by an SAE id (letters, digits, '.', '_', '-')")))),
+                _ => FilesOfLayer(kind, sub, (l, i) => new NeuronId(l, i)),
+            };
+            foreach (var file in files) yield return file;
+        }
+    }
+
+    /// <summary>The unit files of one layer directory (named by the layer's index) of section <paramref name="kind"/>.</summary>
+    static IEnumerable<(string Kind, NeuronId Neuron, string Path)> FilesOfLayer(string kind, string layerDirectory, Func<int, int, NeuronId> unit)
+    {
+        string extension = kind == Explanations ? ".jsonl" : ".json";
+        int layer = Index(Path.GetFileName(layerDirectory), layerDirectory, "a layer directory named by its index, such as 3 (or head/, sae/)");
+        foreach (string file in Directory.EnumerateFiles(layerDirectory, "*" + extension))
+        {
+            int index = Index(Path.GetFileNameWithoutExtension(file), file, $"a file named by neuron index, such as 127{extension}");
+            yield return (kind, unit(layer, index), file);
         }
     }
 
@@ -285,7 +312,13 @@ public static class OpenAiDataset
 
     static string FilePath(string root, string kind, NeuronId id, string extension)
     {
-        string directory = Path.Combine(root, kind, id.LayerIndex.ToString());
+        string layer = id.LayerIndex.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        string directory = id.Kind switch
+        {
+            UnitKind.Neuron => Path.Combine(root, kind, layer),
+            UnitKind.AttentionHead => Path.Combine(root, kind, "head", layer),
+            _ => Path.Combine(root, kind, "sae", id.Sae!, layer),
+        };
         Directory.CreateDirectory(directory);
         return Path.Combine(directory, id.NeuronIndex + extension);
     }

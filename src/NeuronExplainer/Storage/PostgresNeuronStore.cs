@@ -185,9 +185,9 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
                 RegisterNeuron(id);
                 ReencodeResultsOnNewRecord(id, records[i], blobs[i]);
                 Execute("""
-                    INSERT INTO neuron_records (layer, neuron, max_activation, record) VALUES (@layer, @neuron, @max, @record)
-                    ON CONFLICT (layer, neuron) DO UPDATE SET max_activation = excluded.max_activation, record = excluded.record
-                    """, ("layer", id.LayerIndex), ("neuron", id.NeuronIndex), ("max", records[i].MaxActivation), ("record", blobs[i]));
+                    INSERT INTO neuron_records (layer, kind, neuron, max_activation, record) VALUES (@layer, @kind, @neuron, @max, @record)
+                    ON CONFLICT (layer, kind, neuron) DO UPDATE SET max_activation = excluded.max_activation, record = excluded.record
+                    """, [.. Unit(id), ("max", records[i].MaxActivation), ("record", blobs[i])]);
             }
         });
     }
@@ -195,13 +195,12 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
     /// <summary>Lays a neuron's results out again against its new record before the record is replaced (as the SQLite store does).</summary>
     void ReencodeResultsOnNewRecord(NeuronId id, NeuronRecord record, byte[] blob)
     {
-        var old = Query("SELECT record FROM neuron_records WHERE layer = @layer AND neuron = @neuron FOR UPDATE", r => (byte[])r.GetValue(0),
-            ("layer", id.LayerIndex), ("neuron", id.NeuronIndex)).SingleOrDefault();
+        var old = Query($"SELECT record FROM neuron_records WHERE {UnitIs} FOR UPDATE", r => (byte[])r.GetValue(0), Unit(id)).SingleOrDefault();
         if (old is null || old.AsSpan().SequenceEqual(blob)) return;
         var oldExcerpts = StoreDocuments.Excerpts(DecodeRecordBlob(id, old));
         var newExcerpts = StoreDocuments.Excerpts(record);
-        foreach (var (resultId, results) in Query("SELECT id, results FROM explanation_results WHERE layer = @layer AND neuron = @neuron AND results IS NOT NULL",
-            r => (r.GetInt64(0), (byte[])r.GetValue(1)), ("layer", id.LayerIndex), ("neuron", id.NeuronIndex)))
+        foreach (var (resultId, results) in Query($"SELECT id, results FROM explanation_results WHERE {UnitIs} AND results IS NOT NULL",
+            r => (r.GetInt64(0), (byte[])r.GetValue(1)), Unit(id)))
         {
             var decoded = Damaged("explanation_results", () => StoreDocuments.DecodeResults(id, results, () => oldExcerpts, this));
             Execute("UPDATE explanation_results SET results = @results WHERE id = @id",
@@ -210,8 +209,8 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
     }
 
     public NeuronRecord? GetNeuronRecord(NeuronId id) => Read(() =>
-        Query("SELECT record FROM neuron_records WHERE layer = @layer AND neuron = @neuron", r => (byte[])r.GetValue(0),
-            ("layer", id.LayerIndex), ("neuron", id.NeuronIndex)).SingleOrDefault() is { } blob ? DecodeRecordBlob(id, blob) : null);
+        Query($"SELECT layer, kind, neuron, record FROM neuron_records WHERE {UnitIs}", r => (Id: ReadUnit(r, 0), Blob: (byte[])r.GetValue(3)), Unit(id))
+            .SingleOrDefault() is { Blob: not null } row ? DecodeRecordBlob(row.Id, row.Blob) : null);
 
     NeuronRecord DecodeRecordBlob(NeuronId id, byte[] blob) => Damaged("neuron_records", () => StoreDocuments.DecodeRecord(id, blob, this));
 
@@ -224,7 +223,7 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
     }
 
     public IReadOnlyList<NeuronId> ListNeurons(int? layer = null) => Read(() => Query(
-        $"SELECT layer, neuron FROM neurons {LayerFilter(layer)} ORDER BY layer, neuron", r => new NeuronId(r.GetInt32(0), r.GetInt32(1))));
+        $"SELECT layer, kind, neuron FROM neurons {LayerFilter(layer)} ORDER BY layer, kind COLLATE \"C\", neuron", r => ReadUnit(r, 0)));
 
     /// <summary>One index seek per layer, as in the SQLite store.</summary>
     public IReadOnlyList<int> ListLayers() => Read(() => Query("""
@@ -261,6 +260,30 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
 
     public void DeleteCheckpoint(string stage) => Write(() => Execute("DELETE FROM checkpoints WHERE stage = @stage", ("stage", stage)));
 
+    /// <summary>The shard table is locked for the transaction (the lock conflicts with itself), so shards finishing at
+    /// once take turns and exactly one sees every shard finished first.</summary>
+    public bool FinishShard(int shard, int shards)
+    {
+        if (shards < 1 || shard < 0 || shard >= shards) throw new ArgumentOutOfRangeException(nameof(shard), $"shard {shard} of {shards}");
+        bool claimed = false;
+        Write(() =>
+        {
+            Execute("LOCK TABLE collection_shards IN SHARE ROW EXCLUSIVE MODE");
+            if (Query("SELECT shards FROM collection_shards WHERE shards <> @shards LIMIT 1", r => r.GetInt32(0), ("shards", shards)) is [int other])
+                throw new NeuronExplainerException($"{Location} holds a collection split into {other} corpus shards, not {shards}; collect every shard with the same shard count (CollectionSettings.CorpusShard)");
+            Execute("INSERT INTO collection_shards (shard, shards, finished_at) VALUES (@shard, @shards, @at) ON CONFLICT (shard) DO UPDATE SET finished_at = excluded.finished_at",
+                ("shard", shard), ("shards", shards), ("at", StoreRows.FormatTime(DateTimeOffset.UtcNow)));
+            if (Scalar<long>("SELECT count(*) FROM collection_shards") < shards) return;
+            if (Query("SELECT shard FROM collection_merge", r => r.GetInt32(0)) is [int holder]) claimed = holder == shard;
+            else
+            {
+                Execute("INSERT INTO collection_merge (id, shard, claimed_at) VALUES (1, @shard, @at)", ("shard", shard), ("at", StoreRows.FormatTime(DateTimeOffset.UtcNow)));
+                claimed = true;
+            }
+        });
+        return claimed;
+    }
+
     public void PutExplanationResult(NeuronExplanationResult result)
     {
         var explanations = result.Results?.ScoredExplanations ?? [];
@@ -270,26 +293,28 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         Write(() =>
         {
             RegisterNeuron(result.Neuron);
+            var unit = Unit(result.Neuron, forWrite: true);
+            int layer = (int)unit[0].Value!;
             // FOR UPDATE: a concurrent write of the same result waits here, so the aggregates take its old row out once.
-            foreach (var (status, score, isControl) in Query("""
+            foreach (var (status, score, isControl) in Query($"""
                 SELECT status, score, control FROM explanation_results
-                WHERE layer = @layer AND neuron = @neuron AND explainer = @explainer AND simulator = @simulator FOR UPDATE
+                WHERE {UnitIs} AND explainer = @explainer AND simulator = @simulator FOR UPDATE
                 """, r => (Enum.Parse<NeuronStatus>(r.GetString(0)), r.IsDBNull(1) ? (double?)null : r.GetDouble(1), !r.IsDBNull(2)),
-                ("layer", result.Neuron.LayerIndex), ("neuron", result.Neuron.NeuronIndex), ("explainer", result.Explainer), ("simulator", result.Simulator)))
-                Tally(result.Explainer, result.Simulator, result.Neuron.LayerIndex, status, score, isControl, -1);
-            Tally(result.Explainer, result.Simulator, result.Neuron.LayerIndex, result.Status, chosen?.ScoredSimulation.EvCorrelationScore, result.Control != ControlKind.None, +1);
+                [.. unit, ("explainer", result.Explainer), ("simulator", result.Simulator)]))
+                Tally(result.Explainer, result.Simulator, layer, result.Neuron.KindKey, status, score, isControl, -1);
+            Tally(result.Explainer, result.Simulator, layer, result.Neuron.KindKey, result.Status, chosen?.ScoredSimulation.EvCorrelationScore, result.Control != ControlKind.None, +1);
             long id = Scalar<long>("""
-                INSERT INTO explanation_results (layer, neuron, explainer, simulator, status, reason, results, chosen_index, chosen_explanation, score, updated_at, control, chosen_by)
-                VALUES (@layer, @neuron, @explainer, @simulator, @status, @reason, @results, @chosen, @text, @score, @at, @control, @chosen_by)
-                ON CONFLICT (layer, neuron, explainer, simulator) DO UPDATE SET status = excluded.status, reason = excluded.reason,
+                INSERT INTO explanation_results (layer, kind, neuron, explainer, simulator, status, reason, results, chosen_index, chosen_explanation, score, updated_at, control, chosen_by)
+                VALUES (@layer, @kind, @neuron, @explainer, @simulator, @status, @reason, @results, @chosen, @text, @score, @at, @control, @chosen_by)
+                ON CONFLICT (layer, kind, neuron, explainer, simulator) DO UPDATE SET status = excluded.status, reason = excluded.reason,
                     results = excluded.results, chosen_index = excluded.chosen_index, chosen_explanation = excluded.chosen_explanation,
                     score = excluded.score, updated_at = excluded.updated_at, control = excluded.control, chosen_by = excluded.chosen_by
                 RETURNING id
                 """,
-                ("layer", result.Neuron.LayerIndex), ("neuron", result.Neuron.NeuronIndex), ("explainer", result.Explainer),
+                [.. unit, ("explainer", result.Explainer),
                 ("simulator", result.Simulator), ("status", result.Status.ToString()), ("reason", result.Reason), ("results", blob),
                 ("chosen", result.ChosenIndex), ("text", chosen?.Explanation), ("score", chosen?.ScoredSimulation.EvCorrelationScore),
-                ("at", StoreRows.FormatTime(result.UpdatedAt)), ("control", StoreRows.ControlColumn(result.Control)), ("chosen_by", result.ChosenBy));
+                ("at", StoreRows.FormatTime(result.UpdatedAt)), ("control", StoreRows.ControlColumn(result.Control)), ("chosen_by", result.ChosenBy)]);
             Execute("DELETE FROM explanation_scores WHERE result_id = @id", ("id", id));
             foreach (var score in result.Scores)
                 Execute("INSERT INTO explanation_scores (result_id, method, score, undefined_reason, failed, details) VALUES (@id, @method, @score, @reason, @failed, @details)",
@@ -298,52 +323,52 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
             // A shuffled control scores another neuron's explanation: searching it would find the wrong neuron.
             if (result.Control != ControlKind.None) return;
             foreach (var explanation in explanations)
-                Execute("INSERT INTO explanation_search (explanation, result_id, layer, neuron) VALUES (@text, @id, @layer, @neuron)",
-                    ("text", explanation.Explanation), ("id", id), ("layer", result.Neuron.LayerIndex), ("neuron", result.Neuron.NeuronIndex));
+                Execute("INSERT INTO explanation_search (explanation, result_id, layer, kind, neuron) VALUES (@text, @id, @layer, @kind, @neuron)",
+                    [("text", explanation.Explanation), ("id", id), .. unit]);
         });
     }
 
     /// <summary>Adds a result to (sign +1) or takes it from (-1) its pair's aggregates; controls are not aggregated.</summary>
-    void Tally(string explainer, string simulator, int layer, NeuronStatus status, double? score, bool control, int sign)
+    void Tally(string explainer, string simulator, int layer, string kind, NeuronStatus status, double? score, bool control, int sign)
     {
         if (control) return;
         bool done = status == NeuronStatus.Done, defined = done && score is not null;
         Execute("""
-            INSERT INTO score_aggregates AS a (explainer, simulator, layer, results, done, failed, defined, good, score_sum)
-            VALUES (@explainer, @simulator, @layer, @sign, @done, @failed, @defined, @good, @sum)
-            ON CONFLICT (explainer, simulator, layer) DO UPDATE SET results = a.results + excluded.results, done = a.done + excluded.done,
+            INSERT INTO score_aggregates AS a (explainer, simulator, layer, kind, results, done, failed, defined, good, score_sum)
+            VALUES (@explainer, @simulator, @layer, @kind, @sign, @done, @failed, @defined, @good, @sum)
+            ON CONFLICT (explainer, simulator, layer, kind) DO UPDATE SET results = a.results + excluded.results, done = a.done + excluded.done,
                 failed = a.failed + excluded.failed, defined = a.defined + excluded.defined, good = a.good + excluded.good, score_sum = a.score_sum + excluded.score_sum
-            """, ("explainer", explainer), ("simulator", simulator), ("layer", layer), ("sign", sign), ("done", done ? sign : 0),
+            """, ("explainer", explainer), ("simulator", simulator), ("layer", layer), ("kind", kind), ("sign", sign), ("done", done ? sign : 0),
             ("failed", status == NeuronStatus.Failed ? sign : 0), ("defined", defined ? sign : 0),
             ("good", defined && score >= ScoreAggregate.GoodScore ? sign : 0), ("sum", defined ? sign * score!.Value : 0.0));
         if (!defined) return;
         Execute("""
-            INSERT INTO score_histogram AS h (explainer, simulator, layer, bin, count) VALUES (@explainer, @simulator, @layer, @bin, @sign)
-            ON CONFLICT (explainer, simulator, layer, bin) DO UPDATE SET count = h.count + excluded.count
-            """, ("explainer", explainer), ("simulator", simulator), ("layer", layer), ("bin", ScoreHistogram.Bin(score!.Value)), ("sign", sign));
+            INSERT INTO score_histogram AS h (explainer, simulator, layer, kind, bin, count) VALUES (@explainer, @simulator, @layer, @kind, @bin, @sign)
+            ON CONFLICT (explainer, simulator, layer, kind, bin) DO UPDATE SET count = h.count + excluded.count
+            """, ("explainer", explainer), ("simulator", simulator), ("layer", layer), ("kind", kind), ("bin", ScoreHistogram.Bin(score!.Value)), ("sign", sign));
     }
 
     public IReadOnlyList<PairLayerScores> ListPairLayerScores() => Read(() =>
     {
-        var histograms = Query("SELECT explainer, simulator, layer, bin, count FROM score_histogram",
-            r => (Key: (r.GetString(0), r.GetString(1), r.GetInt32(2)), Bin: r.GetInt32(3), Count: r.GetInt32(4))).ToLookup(h => h.Key);
+        var histograms = Query("SELECT explainer, simulator, layer, kind, bin, count FROM score_histogram",
+            r => (Key: (r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetString(3)), Bin: r.GetInt32(4), Count: r.GetInt32(5))).ToLookup(h => h.Key);
         return Query("""
-            SELECT explainer, simulator, layer, results, done, failed, defined, good, score_sum FROM score_aggregates
-            WHERE results > 0 ORDER BY explainer COLLATE "C", simulator COLLATE "C", layer
+            SELECT explainer, simulator, layer, results, done, failed, defined, good, score_sum, kind FROM score_aggregates
+            WHERE results > 0 ORDER BY explainer COLLATE "C", simulator COLLATE "C", layer, kind COLLATE "C"
             """, r =>
             {
                 var histogram = new int[ScoreHistogram.Bins];
-                foreach (var h in histograms[(r.GetString(0), r.GetString(1), r.GetInt32(2))]) histogram[h.Bin] = h.Count;
+                foreach (var h in histograms[(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetString(9))]) histogram[h.Bin] = h.Count;
                 return new PairLayerScores(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt32(4), r.GetInt32(5), r.GetInt32(6),
-                    r.GetInt32(7), r.GetDouble(8), histogram);
+                    r.GetInt32(7), r.GetDouble(8), histogram) { Kind = r.GetString(9) };
             });
     });
 
     public IReadOnlyList<NeuronScore> ExtremeScores(string explainer, string simulator, int count, bool best) => Read(() => Query($"""
-        SELECT layer, neuron, chosen_explanation, score FROM explanation_results
+        SELECT layer, kind, neuron, chosen_explanation, score FROM explanation_results
         WHERE explainer = @explainer AND simulator = @simulator AND control IS NULL AND status = 'Done' AND score IS NOT NULL
-        ORDER BY {(best ? "score DESC, layer, neuron" : "score, layer DESC, neuron DESC")} LIMIT @count
-        """, r => new NeuronScore(new NeuronId(r.GetInt32(0), r.GetInt32(1)), explainer, simulator, NeuronStatus.Done, r.IsDBNull(2) ? null : r.GetString(2), r.GetDouble(3)),
+        ORDER BY {(best ? "score DESC, layer, kind COLLATE \"C\", neuron" : "score, layer DESC, kind COLLATE \"C\" DESC, neuron DESC")} LIMIT @count
+        """, r => new NeuronScore(ReadUnit(r, 0), explainer, simulator, NeuronStatus.Done, r.IsDBNull(3) ? null : r.GetString(3), r.GetDouble(4)),
         ("explainer", explainer), ("simulator", simulator), ("count", count)));
 
     /// <summary>As in the SQLite store: times in round-trip text, written in UTC, so text order (COLLATE "C") is time order.</summary>
@@ -361,33 +386,35 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
     public IReadOnlyDictionary<int, int> CountNeuronsByLayer() => Read(() =>
         Query("SELECT layer, count(*) FROM neurons GROUP BY layer ORDER BY layer", r => (r.GetInt32(0), (int)r.GetInt64(1))).ToDictionary(p => p.Item1, p => p.Item2));
 
+    public IReadOnlyList<(int Layer, string Kind, int Count)> CountUnits() => Read(() =>
+        Query("SELECT layer, kind, count(*) FROM neurons GROUP BY layer, kind ORDER BY layer, kind COLLATE \"C\"", r => (r.GetInt32(0), r.GetString(1), (int)r.GetInt64(2))));
+
     /// <summary>A result's columns, its per-method scores as one JSON array of [method, score, undefined_reason, failed, details] last.</summary>
     const string ResultColumns = """
-        layer, neuron, explainer, simulator, status, reason, results, chosen_index, updated_at, control, chosen_by,
+        layer, kind, neuron, explainer, simulator, status, reason, results, chosen_index, updated_at, control, chosen_by,
         (SELECT coalesce(json_agg(json_build_array(method, score, undefined_reason, failed::INTEGER, details) ORDER BY method COLLATE "C"), '[]')::TEXT
          FROM explanation_scores WHERE result_id = explanation_results.id)
         """;
 
     public NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator) => Read(() => ReadResults(
-        $"SELECT {ResultColumns} FROM explanation_results WHERE layer = @layer AND neuron = @neuron AND explainer = @explainer AND simulator = @simulator",
-        ("layer", id.LayerIndex), ("neuron", id.NeuronIndex), ("explainer", explainer), ("simulator", simulator)).SingleOrDefault());
+        $"SELECT {ResultColumns} FROM explanation_results WHERE {UnitIs} AND explainer = @explainer AND simulator = @simulator",
+        [.. Unit(id), ("explainer", explainer), ("simulator", simulator)]).SingleOrDefault());
 
     public IReadOnlyList<NeuronExplanationResult> GetExplanationResults(NeuronId id) => Read(() => ReadResults(
-        $"SELECT {ResultColumns} FROM explanation_results WHERE layer = @layer AND neuron = @neuron ORDER BY id",
-        ("layer", id.LayerIndex), ("neuron", id.NeuronIndex)));
+        $"SELECT {ResultColumns} FROM explanation_results WHERE {UnitIs} ORDER BY id", Unit(id)));
 
     public IReadOnlyList<NeuronExplanationResult> ListExplanationResults(int? layer = null) => Read(() => ReadResults(
-        $"SELECT {ResultColumns} FROM explanation_results {LayerFilter(layer)} ORDER BY layer, neuron, id"));
+        $"SELECT {ResultColumns} FROM explanation_results {LayerFilter(layer)} ORDER BY layer, kind COLLATE \"C\", neuron, id"));
 
     List<NeuronExplanationResult> ReadResults(string sql, params (string Name, object? Value)[] parameters) =>
         Query(sql, r => (Result: new NeuronExplanationResult(
-            new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), Enum.Parse<NeuronStatus>(r.GetString(4)),
-            r.IsDBNull(5) ? null : r.GetString(5), null, r.IsDBNull(7) ? null : r.GetInt32(7), StoreRows.ParseTime(r.GetString(8)))
+            ReadUnit(r, 0), r.GetString(3), r.GetString(4), Enum.Parse<NeuronStatus>(r.GetString(5)),
+            r.IsDBNull(6) ? null : r.GetString(6), null, r.IsDBNull(8) ? null : r.GetInt32(8), StoreRows.ParseTime(r.GetString(9)))
         {
-            Control = StoreRows.ReadControl(r.IsDBNull(9) ? null : r.GetString(9), Location),
-            ChosenBy = r.IsDBNull(10) ? null : r.GetString(10),
-            Scores = StoreRows.ReadScores(r.GetString(11)),
-        }, Blob: r.IsDBNull(6) ? null : (byte[])r.GetValue(6)), parameters)
+            Control = StoreRows.ReadControl(r.IsDBNull(10) ? null : r.GetString(10), Location),
+            ChosenBy = r.IsDBNull(11) ? null : r.GetString(11),
+            Scores = StoreRows.ReadScores(r.GetString(12)),
+        }, Blob: r.IsDBNull(7) ? null : (byte[])r.GetValue(7)), parameters)
         .Select(row => row.Blob is null ? row.Result : row.Result with
         {
             Results = Damaged("explanation_results", () => StoreDocuments.DecodeResults(row.Result.Neuron, row.Blob, ExcerptsOf(row.Result.Neuron), this)),
@@ -395,26 +422,26 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         .ToList();
 
     public IReadOnlyList<NeuronScore> ListScores(int? layer = null) => Read(() => Query($"""
-        SELECT layer, neuron, explainer, simulator, status, chosen_explanation, score, control FROM explanation_results
-        {LayerFilter(layer)} ORDER BY layer, neuron, id
+        SELECT layer, kind, neuron, explainer, simulator, status, chosen_explanation, score, control FROM explanation_results
+        {LayerFilter(layer)} ORDER BY layer, kind COLLATE "C", neuron, id
         """,
-        r => new NeuronScore(new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), Enum.Parse<NeuronStatus>(r.GetString(4)),
-            r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6)) { Control = StoreRows.ReadControl(r.IsDBNull(7) ? null : r.GetString(7), Location) }));
+        r => new NeuronScore(ReadUnit(r, 0), r.GetString(3), r.GetString(4), Enum.Parse<NeuronStatus>(r.GetString(5)),
+            r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetDouble(7)) { Control = StoreRows.ReadControl(r.IsDBNull(8) ? null : r.GetString(8), Location) }));
 
     public IReadOnlyList<MethodScoreRow> ListMethodScores(int? layer = null) => Read(() => Query($"""
-        SELECT r.layer, r.neuron, r.explainer, r.simulator, r.control, s.method, s.score, s.undefined_reason, s.failed
+        SELECT r.layer, r.kind, r.neuron, r.explainer, r.simulator, r.control, s.method, s.score, s.undefined_reason, s.failed
         FROM explanation_scores s JOIN explanation_results r ON r.id = s.result_id
-        {LayerFilter(layer).Replace("layer", "r.layer", StringComparison.Ordinal)} ORDER BY r.layer, r.neuron, r.id, s.method COLLATE "C"
+        {LayerFilter(layer).Replace("layer", "r.layer", StringComparison.Ordinal)} ORDER BY r.layer, r.kind COLLATE "C", r.neuron, r.id, s.method COLLATE "C"
         """,
-        r => new MethodScoreRow(new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), StoreRows.ReadControl(r.IsDBNull(4) ? null : r.GetString(4), Location),
-            new MethodScore(r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6), r.IsDBNull(7) ? null : r.GetString(7)) { Failed = r.GetBoolean(8) })));
+        r => new MethodScoreRow(ReadUnit(r, 0), r.GetString(3), r.GetString(4), StoreRows.ReadControl(r.IsDBNull(5) ? null : r.GetString(5), Location),
+            new MethodScore(r.GetString(6), r.IsDBNull(7) ? null : r.GetDouble(7), r.IsDBNull(8) ? null : r.GetString(8)) { Failed = r.GetBoolean(9) })));
 
     public bool TryClaim(WorkClaim claim, DateTimeOffset now)
     {
         bool claimed = false;
         Write(() => claimed = Query("""
-            INSERT INTO work_claims AS c (layer, neuron, explainer, simulator, owner, expires_at) VALUES (@layer, @neuron, @explainer, @simulator, @owner, @until)
-            ON CONFLICT (layer, neuron, explainer, simulator) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+            INSERT INTO work_claims AS c (layer, kind, neuron, explainer, simulator, owner, expires_at) VALUES (@layer, @kind, @neuron, @explainer, @simulator, @owner, @until)
+            ON CONFLICT (layer, kind, neuron, explainer, simulator) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
                 WHERE c.owner = excluded.owner OR c.expires_at <= @now
             RETURNING owner
             """, r => r.GetString(0), [.. ClaimKey(claim), ("owner", claim.Owner), ("until", claim.Until.ToUnixTimeMilliseconds()),
@@ -428,24 +455,26 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
     /// </summary>
     public IReadOnlyList<NeuronId> TryClaimBatch(IReadOnlyList<NeuronId> neurons, string explainer, string simulator, string owner, DateTimeOffset until, DateTimeOffset now)
     {
-        foreach (var id in neurons) RequireNeuron(id);
         if (neurons.Count == 0) return [];
-        int[] layers = [.. neurons.Select(n => n.LayerIndex)], indices = [.. neurons.Select(n => n.NeuronIndex)];
         List<NeuronId> claimed = [];
         Write(() =>
         {
-            // A neuron is claimable only through its registry row: register any the store does not know yet.
-            Execute("INSERT INTO neurons (layer, neuron) SELECT * FROM unnest(@layers, @neurons) ON CONFLICT DO NOTHING", ("layers", layers), ("neurons", indices));
+            var keys = neurons.Select(n => Unit(n, forWrite: true)).ToArray();
+            int[] layers = [.. keys.Select(k => (int)k[0].Value!)], indices = [.. neurons.Select(n => n.NeuronIndex)];
+            string[] kinds = [.. neurons.Select(n => n.KindKey)];
+            // A unit is claimable only through its registry row: register any the store does not know yet.
+            Execute("INSERT INTO neurons (layer, kind, neuron) SELECT * FROM unnest(@layers, @kinds, @neurons) ON CONFLICT DO NOTHING",
+                ("layers", layers), ("kinds", kinds), ("neurons", indices));
             claimed = Query("""
                 WITH free AS (
-                    SELECT n.layer, n.neuron FROM neurons n JOIN unnest(@layers, @neurons) AS w(layer, neuron) USING (layer, neuron)
-                    ORDER BY n.layer, n.neuron FOR UPDATE OF n SKIP LOCKED)
-                INSERT INTO work_claims AS c (layer, neuron, explainer, simulator, owner, expires_at)
-                SELECT layer, neuron, @explainer, @simulator, @owner, @until FROM free
-                ON CONFLICT (layer, neuron, explainer, simulator) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                    SELECT n.layer, n.kind, n.neuron FROM neurons n JOIN unnest(@layers, @kinds, @neurons) AS w(layer, kind, neuron) USING (layer, kind, neuron)
+                    ORDER BY n.layer, n.kind, n.neuron FOR UPDATE OF n SKIP LOCKED)
+                INSERT INTO work_claims AS c (layer, kind, neuron, explainer, simulator, owner, expires_at)
+                SELECT layer, kind, neuron, @explainer, @simulator, @owner, @until FROM free
+                ON CONFLICT (layer, kind, neuron, explainer, simulator) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
                     WHERE c.owner = excluded.owner OR c.expires_at <= @now
-                RETURNING layer, neuron
-                """, r => new NeuronId(r.GetInt32(0), r.GetInt32(1)), ("layers", layers), ("neurons", indices), ("explainer", explainer), ("simulator", simulator),
+                RETURNING layer, kind, neuron
+                """, r => ReadUnit(r, 0), ("layers", layers), ("kinds", kinds), ("neurons", indices), ("explainer", explainer), ("simulator", simulator),
                 ("owner", owner), ("until", until.ToUnixTimeMilliseconds()), ("now", now.ToUnixTimeMilliseconds()));
         });
         return claimed;
@@ -455,11 +484,10 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         Execute("UPDATE work_claims SET expires_at = @until WHERE owner = @owner", ("until", until.ToUnixTimeMilliseconds()), ("owner", owner)));
 
     public void ReleaseClaim(WorkClaim claim) => Write(() => Execute("""
-        DELETE FROM work_claims WHERE layer = @layer AND neuron = @neuron AND explainer = @explainer AND simulator = @simulator AND owner = @owner
+        DELETE FROM work_claims WHERE layer = @layer AND kind = @kind AND neuron = @neuron AND explainer = @explainer AND simulator = @simulator AND owner = @owner
         """, [.. ClaimKey(claim), ("owner", claim.Owner)]));
 
-    static (string Name, object? Value)[] ClaimKey(WorkClaim claim) =>
-        [("layer", claim.Neuron.LayerIndex), ("neuron", claim.Neuron.NeuronIndex), ("explainer", claim.Explainer), ("simulator", claim.Simulator)];
+    (string Name, object? Value)[] ClaimKey(WorkClaim claim) => [.. Unit(claim.Neuron, forWrite: true), ("explainer", claim.Explainer), ("simulator", claim.Simulator)];
 
     public string? GetProtocol() => Read(() => Query("SELECT protocol FROM explanation_protocol WHERE id = 1", r => r.GetString(0)).SingleOrDefault());
 
@@ -470,8 +498,9 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         return GetProtocol()!;
     }
 
-    public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit)
+    public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit, string? kind = null)
     {
+        StoreRows.CheckKindFilter(kind);
         // Words are letters and digits only, so they are safe inside to_tsquery; all must match, the last as a prefix.
         var words = StoreRows.SearchWords(query);
         if (words.Count == 0 || limit <= 0) return [];
@@ -480,12 +509,13 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         // negated so that, as with SQLite's bm25, lower is better.
         return Read(() => Query("""
             WITH q AS (SELECT to_tsquery('english', @query) AS q),
-            matches AS (SELECT s.id, s.layer, s.neuron, s.explanation, s.document FROM explanation_search s, q WHERE s.document @@ q.q LIMIT @ranked),
+            matches AS (SELECT s.id, s.layer, s.kind, s.neuron, s.explanation, s.document FROM explanation_search s, q WHERE s.document @@ q.q
+                AND (@kind::TEXT IS NULL OR s.kind = @kind OR (@kind = 'sae' AND s.kind LIKE 'sae:%')) LIMIT @ranked),
             best AS (SELECT m.*, ts_rank(m.document, q.q) AS rank FROM matches m, q ORDER BY rank DESC, m.id LIMIT @limit)
-            SELECT layer, neuron, explanation, ts_headline('english', explanation, q.q, @options), -rank FROM best, q ORDER BY rank DESC, id
+            SELECT layer, kind, neuron, explanation, ts_headline('english', explanation, q.q, @options), -rank FROM best, q ORDER BY rank DESC, id
             """,
-            r => (new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), (double)r.GetFloat(4)),
-            ("query", match), ("ranked", StoreRows.MaxRankedMatches), ("limit", limit),
+            r => (ReadUnit(r, 0), r.GetString(3), r.GetString(4), (double)r.GetFloat(5)),
+            ("query", match), ("kind", kind), ("ranked", StoreRows.MaxRankedMatches), ("limit", limit),
             ("options", $"StartSel={SearchHighlight.Open}, StopSel={SearchHighlight.Close}, HighlightAll=true")));
     }
 
@@ -501,13 +531,13 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
 
     public void AddLedgerEntry(LedgerEntry entry) => Write(() =>
     {
-        if (entry.Neuron is { } unit) RequireNeuron(unit);
+        var unit = entry.Neuron is { } neuron ? Unit(neuron, forWrite: true) : [("layer", null), ("kind", null), ("neuron", null)];
         Execute("""
-            INSERT INTO ledger (layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens)
-            VALUES (@layer, @neuron, @model, @purpose, @prompt, @completion, @cost, @cached, @at, @cached_tokens)
-            """, ("cached_tokens", entry.CachedPromptTokens), ("layer", entry.Neuron?.LayerIndex), ("neuron", entry.Neuron?.NeuronIndex), ("model", entry.Model),
+            INSERT INTO ledger (layer, kind, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens)
+            VALUES (@layer, @kind, @neuron, @model, @purpose, @prompt, @completion, @cost, @cached, @at, @cached_tokens)
+            """, [("cached_tokens", entry.CachedPromptTokens), .. unit, ("model", entry.Model),
             ("purpose", entry.Purpose), ("prompt", entry.PromptTokens), ("completion", entry.CompletionTokens),
-            ("cost", entry.Cost.ToString(CultureInfo.InvariantCulture)), ("cached", entry.FromCache), ("at", StoreRows.FormatTime(entry.At)));
+            ("cost", entry.Cost.ToString(CultureInfo.InvariantCulture)), ("cached", entry.FromCache), ("at", StoreRows.FormatTime(entry.At))]);
         if (entry.Cost != 0)
             Execute("UPDATE llm_budget SET spent = @spent WHERE id = 1", ("spent", (LockBudget().Spent + entry.Cost).ToString(CultureInfo.InvariantCulture)));
     });
@@ -563,28 +593,31 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         r => (StoreRows.ParseCost(r.GetString(0)), r.IsDBNull(1) ? (decimal?)null : StoreRows.ParseCost(r.GetString(1)))).Single();
 
     public IReadOnlyList<LedgerEntry> ListLedger() => Read(() => Query(
-        "SELECT layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens FROM ledger ORDER BY id",
-        r => new LedgerEntry(r.IsDBNull(0) ? null : new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3),
-            r.GetInt32(4), r.GetInt32(5), decimal.Parse(r.GetString(6), CultureInfo.InvariantCulture), r.GetBoolean(7), StoreRows.ParseTime(r.GetString(8)))
-        { CachedPromptTokens = r.GetInt32(9) }));
+        "SELECT layer, kind, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens FROM ledger ORDER BY id",
+        r => new LedgerEntry(r.IsDBNull(0) ? null : ReadUnit(r, 0), r.GetString(3), r.GetString(4),
+            r.GetInt32(5), r.GetInt32(6), decimal.Parse(r.GetString(7), CultureInfo.InvariantCulture), r.GetBoolean(8), StoreRows.ParseTime(r.GetString(9)))
+        { CachedPromptTokens = r.GetInt32(10) }));
 
     public void Dispose() => source.Dispose();
 
     /// <summary>A literal filter (the layer is an int), as in the SQLite store.</summary>
     static string LayerFilter(int? layer) => layer is int l ? $"WHERE layer = {l}" : "";
 
-    void RegisterNeuron(NeuronId id)
-    {
-        RequireNeuron(id);
-        Execute("INSERT INTO neurons (layer, neuron) VALUES (@layer, @neuron) ON CONFLICT DO NOTHING", ("layer", id.LayerIndex), ("neuron", id.NeuronIndex));
-    }
+    void RegisterNeuron(NeuronId id) =>
+        Execute("INSERT INTO neurons (layer, kind, neuron) VALUES (@layer, @kind, @neuron) ON CONFLICT DO NOTHING", Unit(id, forWrite: true));
 
-    /// <summary>The schema keys units by layer and index alone, so it holds MLP neurons only.</summary>
-    void RequireNeuron(NeuronId id)
-    {
-        if (id.Kind != UnitKind.Neuron)
-            throw new NeuronExplainerException($"{Location} keys units by layer and index, so it holds MLP neurons only, not {id}; expected a store schema with unit kinds");
-    }
+    /// <summary>Rows of a unit match on all three key columns (<c>@layer</c>, <c>@kind</c>, <c>@neuron</c> of <see cref="Unit"/>).</summary>
+    const string UnitIs = "layer = @layer AND kind = @kind AND neuron = @neuron";
+
+    /// <summary>The key parameters of a unit (see <see cref="StoreRows.UnitLayer"/> for an SAE latent's layer).</summary>
+    (string Name, object? Value)[] Unit(NeuronId id, bool forWrite = false) =>
+    [
+        ("layer", StoreRows.UnitLayer(id, forWrite, () => Query("SELECT layer FROM neurons WHERE kind = @kind LIMIT 1", r => r.GetInt32(0), ("kind", id.KindKey)) is [int l] ? l : null)),
+        ("kind", id.KindKey), ("neuron", id.NeuronIndex),
+    ];
+
+    /// <summary>The unit of a row whose columns <paramref name="first"/>.. are layer, kind and index.</summary>
+    NeuronId ReadUnit(NpgsqlDataReader r, int first) => StoreRows.ReadUnit(r.GetString(first + 1), r.GetInt32(first), r.GetInt32(first + 2), Location);
 
     void PutDocument(string table, string column, NeuronId id, Func<CompactWriter> encode, string what)
     {
@@ -593,15 +626,14 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         {
             RegisterNeuron(id);
             Execute($"""
-                INSERT INTO {table} (layer, neuron, {column}) VALUES (@layer, @neuron, @blob)
-                ON CONFLICT (layer, neuron) DO UPDATE SET {column} = excluded.{column}
-                """, ("layer", id.LayerIndex), ("neuron", id.NeuronIndex), ("blob", blob));
+                INSERT INTO {table} (layer, kind, neuron, {column}) VALUES (@layer, @kind, @neuron, @blob)
+                ON CONFLICT (layer, kind, neuron) DO UPDATE SET {column} = excluded.{column}
+                """, [.. Unit(id), ("blob", blob)]);
         });
     }
 
     T? GetDocument<T>(string table, string column, NeuronId id, Func<byte[], T> decode) where T : class => Read(() => Query(
-        $"SELECT {column} FROM {table} WHERE layer = @layer AND neuron = @neuron",
-        r => (byte[])r.GetValue(0), ("layer", id.LayerIndex), ("neuron", id.NeuronIndex)).SingleOrDefault() is { } blob
+        $"SELECT {column} FROM {table} WHERE {UnitIs}", r => (byte[])r.GetValue(0), Unit(id)).SingleOrDefault() is { } blob
             ? Damaged(table, () => decode(blob)) : null);
 
     /// <summary>Decodes a stored document; one that cannot be read is reported as damaged, naming the table.</summary>

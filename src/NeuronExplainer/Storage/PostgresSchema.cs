@@ -123,6 +123,53 @@ static class PostgresSchema
             WHERE control IS NULL AND status = 'Done' AND score IS NOT NULL;
         """,
         """
+        -- Units of every kind (NeuronId.KindKey: 'neuron', 'head', 'sae:ID'), as SQLite's version 12: every key by layer and
+        -- index becomes layer, kind and index; every row stored before is an MLP neuron. PostgreSQL changes keys in place.
+        ALTER TABLE neurons ADD COLUMN kind TEXT NOT NULL DEFAULT 'neuron';
+        ALTER TABLE neurons ALTER COLUMN kind DROP DEFAULT;
+        ALTER TABLE neurons DROP CONSTRAINT neurons_pkey, ADD PRIMARY KEY (layer, kind, neuron);
+        ALTER TABLE neuron_records ADD COLUMN kind TEXT NOT NULL DEFAULT 'neuron';
+        ALTER TABLE neuron_records ALTER COLUMN kind DROP DEFAULT;
+        ALTER TABLE neuron_records DROP CONSTRAINT neuron_records_pkey, ADD PRIMARY KEY (layer, kind, neuron);
+        ALTER TABLE activation_based_tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'neuron';
+        ALTER TABLE activation_based_tokens ALTER COLUMN kind DROP DEFAULT;
+        ALTER TABLE activation_based_tokens DROP CONSTRAINT activation_based_tokens_pkey, ADD PRIMARY KEY (layer, kind, neuron);
+        ALTER TABLE weight_based_tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'neuron';
+        ALTER TABLE weight_based_tokens ALTER COLUMN kind DROP DEFAULT;
+        ALTER TABLE weight_based_tokens DROP CONSTRAINT weight_based_tokens_pkey, ADD PRIMARY KEY (layer, kind, neuron);
+        ALTER TABLE connections ADD COLUMN kind TEXT NOT NULL DEFAULT 'neuron';
+        ALTER TABLE connections ALTER COLUMN kind DROP DEFAULT;
+        ALTER TABLE connections DROP CONSTRAINT connections_pkey, ADD PRIMARY KEY (layer, kind, neuron);
+        CREATE INDEX neurons_by_kind ON neurons (kind, layer);
+        ALTER TABLE explanation_results ADD COLUMN kind TEXT NOT NULL DEFAULT 'neuron';
+        ALTER TABLE explanation_results ALTER COLUMN kind DROP DEFAULT;
+        ALTER TABLE explanation_results DROP CONSTRAINT explanation_results_layer_neuron_explainer_simulator_key,
+            ADD UNIQUE (layer, kind, neuron, explainer, simulator);
+        DROP INDEX explanation_results_listing;
+        CREATE INDEX explanation_results_listing ON explanation_results (layer, kind, neuron, id);
+        DROP INDEX explanation_results_by_pair_score;
+        CREATE INDEX explanation_results_by_pair_score ON explanation_results (explainer, simulator, score, layer, kind, neuron)
+            WHERE control IS NULL AND status = 'Done' AND score IS NOT NULL;
+        ALTER TABLE explanation_search ADD COLUMN kind TEXT NOT NULL DEFAULT 'neuron';
+        ALTER TABLE explanation_search ALTER COLUMN kind DROP DEFAULT;
+        ALTER TABLE ledger ADD COLUMN kind TEXT;
+        UPDATE ledger SET kind = 'neuron' WHERE layer IS NOT NULL;
+        ALTER TABLE work_claims ADD COLUMN kind TEXT NOT NULL DEFAULT 'neuron';
+        ALTER TABLE work_claims ALTER COLUMN kind DROP DEFAULT;
+        ALTER TABLE work_claims DROP CONSTRAINT work_claims_pkey, ADD PRIMARY KEY (layer, kind, neuron, explainer, simulator);
+        ALTER TABLE score_aggregates ADD COLUMN kind TEXT NOT NULL DEFAULT 'neuron';
+        ALTER TABLE score_aggregates ALTER COLUMN kind DROP DEFAULT;
+        ALTER TABLE score_aggregates DROP CONSTRAINT score_aggregates_pkey, ADD PRIMARY KEY (explainer, simulator, layer, kind);
+        ALTER TABLE score_histogram ADD COLUMN kind TEXT NOT NULL DEFAULT 'neuron';
+        ALTER TABLE score_histogram ALTER COLUMN kind DROP DEFAULT;
+        ALTER TABLE score_histogram DROP CONSTRAINT score_histogram_pkey, ADD PRIMARY KEY (explainer, simulator, layer, kind, bin);
+        """,
+        """
+        -- Corpus shards and the one claim of their merge, as SQLite's version 13.
+        CREATE TABLE collection_shards (shard INTEGER PRIMARY KEY, shards INTEGER NOT NULL, finished_at TEXT NOT NULL);
+        CREATE TABLE collection_merge (id INTEGER PRIMARY KEY CHECK (id = 1), shard INTEGER NOT NULL, claimed_at TEXT NOT NULL);
+        """,
+        """
         CREATE TABLE llm_budget (id INTEGER PRIMARY KEY CHECK (id = 1), spent TEXT NOT NULL, max_cost TEXT);
         INSERT INTO llm_budget (id, spent) SELECT 1, coalesce(sum(cost::NUMERIC), 0)::TEXT FROM ledger;
         CREATE TABLE llm_reservations (id TEXT PRIMARY KEY, amount TEXT NOT NULL, expires_at BIGINT NOT NULL);

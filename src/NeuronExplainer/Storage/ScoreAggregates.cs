@@ -3,13 +3,16 @@ using NeuronExplainer.Explanations;
 namespace NeuronExplainer.Storage;
 
 /// <summary>
-/// What a store keeps per explainer/simulator pair and layer about its results (controls left out), updated by every
+/// What a store keeps per explainer/simulator pair, layer and unit kind about its results (controls left out), updated by every
 /// result written: how many there are, how many are done or failed, and of the done ones how many have a defined score,
 /// how many reach <see cref="ScoreAggregate.GoodScore"/>, their sum and histogram.
 /// </summary>
 public sealed record PairLayerScores(string Explainer, string Simulator, int Layer, int Results, int Done, int Failed, int Defined, int Good,
     double ScoreSum, IReadOnlyList<int> Histogram)
 {
+    /// <summary>The kind of the layer's units these results are of, as stores key it (<see cref="Activations.NeuronId.KindKey"/>).</summary>
+    public string Kind { get; init; } = "neuron";
+
     public ScoreAggregate Aggregate => ScoreAggregate.FromCounts(Defined, Done - Defined, ScoreSum, Good);
 }
 

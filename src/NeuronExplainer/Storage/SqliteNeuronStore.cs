@@ -114,19 +114,23 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         return version;
     }
 
+    /// <summary>
+    /// Takes the store to the latest schema in one transaction, so an upgrade lands whole or leaves the store as it was.
+    /// Migration 7 leaves documents of older stores in legacy_* tables; the store's own Puts convert them, so that runs
+    /// after the last migration, against the schema they write.
+    /// </summary>
     void Migrate()
     {
         int version = CheckSchema(0);
+        if (version == StoreSchema.LatestVersion) return;
         bool converted = false;
-        for (int next = version + 1; next <= StoreSchema.LatestVersion; next++)
+        InTransaction(() =>
         {
-            InTransaction(() =>
-            {
+            for (int next = version + 1; next <= StoreSchema.LatestVersion; next++)
                 Execute(StoreSchema.Migrations[next - 1]);
-                converted |= ConvertLegacyDocuments();
-                Execute($"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = {next}");
-            });
-        }
+            converted = ConvertLegacyDocuments();
+            Execute($"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = {StoreSchema.LatestVersion}");
+        });
         // The converted store is a fraction of the old one; give the space back.
         if (converted) Execute("VACUUM");
     }
@@ -196,9 +200,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
                 RegisterNeuron(id);
                 ReencodeResultsOnNewRecord(id, records[i], blobs[i]);
                 Execute("""
-                    INSERT INTO neuron_records (layer, neuron, max_activation, record) VALUES ($layer, $neuron, $max, $record)
-                    ON CONFLICT (layer, neuron) DO UPDATE SET max_activation = excluded.max_activation, record = excluded.record
-                    """, ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex), ("$max", records[i].MaxActivation), ("$record", blobs[i]));
+                    INSERT INTO neuron_records (layer, kind, neuron, max_activation, record) VALUES ($layer, $kind, $neuron, $max, $record)
+                    ON CONFLICT (layer, kind, neuron) DO UPDATE SET max_activation = excluded.max_activation, record = excluded.record
+                    """, [.. Unit(id), ("$max", records[i].MaxActivation), ("$record", blobs[i])]);
                 decodedRecords.Remove(id);
             }
         });
@@ -210,13 +214,12 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
     /// </summary>
     void ReencodeResultsOnNewRecord(NeuronId id, NeuronRecord record, byte[] blob)
     {
-        var old = Query("SELECT record FROM neuron_records WHERE layer = $layer AND neuron = $neuron", r => (byte[])r.GetValue(0),
-            ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)).SingleOrDefault();
+        var old = Query($"SELECT record FROM neuron_records WHERE {UnitIs}", r => (byte[])r.GetValue(0), Unit(id)).SingleOrDefault();
         if (old is null || old.AsSpan().SequenceEqual(blob)) return;
         var oldExcerpts = StoreDocuments.Excerpts(DecodeRecordBlob(id, old));
         var newExcerpts = StoreDocuments.Excerpts(record);
-        foreach (var (resultId, results) in Query("SELECT id, results FROM explanation_results WHERE layer = $layer AND neuron = $neuron AND results IS NOT NULL",
-            r => (r.GetInt64(0), (byte[])r.GetValue(1)), ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)))
+        foreach (var (resultId, results) in Query($"SELECT id, results FROM explanation_results WHERE {UnitIs} AND results IS NOT NULL",
+            r => (r.GetInt64(0), (byte[])r.GetValue(1)), Unit(id)))
         {
             var decoded = Damaged("explanation_results", () => StoreDocuments.DecodeResults(id, results, () => oldExcerpts, this));
             Execute("UPDATE explanation_results SET results = $results WHERE id = $id",
@@ -230,8 +233,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
     const int MaxDecodedRecords = 256;
 
     public NeuronRecord? GetNeuronRecord(NeuronId id) => Locked(() =>
-        Query("SELECT record FROM neuron_records WHERE layer = $layer AND neuron = $neuron", r => (byte[])r.GetValue(0),
-            ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)).SingleOrDefault() is { } blob ? DecodeRecordBlob(id, blob) : null);
+        // The id read back, so an SAE latent spelled without its layer gets the stored one.
+        Query($"SELECT layer, kind, neuron, record FROM neuron_records WHERE {UnitIs}", r => (Id: ReadUnit(r, 0), Blob: (byte[])r.GetValue(3)), Unit(id))
+            .SingleOrDefault() is var (stored, blob) && blob is not null ? DecodeRecordBlob(stored, blob) : null);
 
     NeuronRecord DecodeRecordBlob(NeuronId id, byte[] blob)
     {
@@ -251,8 +255,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
     }
 
     public IReadOnlyList<NeuronId> ListNeurons(int? layer = null) => Locked(() => Query(
-        $"SELECT layer, neuron FROM neurons {LayerFilter(layer)} ORDER BY layer, neuron",
-        r => new NeuronId(r.GetInt32(0), r.GetInt32(1)), ("$layer", layer)));
+        $"SELECT layer, kind, neuron FROM neurons {LayerFilter(layer)} ORDER BY layer, kind, neuron", r => ReadUnit(r, 0)));
 
     /// <summary>One index seek per layer (DISTINCT would read every neuron: 307,200 rows for GPT-2 XL).</summary>
     public IReadOnlyList<int> ListLayers() => Locked(() => Query("""
@@ -279,6 +282,27 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
 
     public NeuronConnections? GetConnections(NeuronId id) => GetDocument("connections", "connections", id, StoreDocuments.DecodeConnections);
 
+    public bool FinishShard(int shard, int shards)
+    {
+        if (shards < 1 || shard < 0 || shard >= shards) throw new ArgumentOutOfRangeException(nameof(shard), $"shard {shard} of {shards}");
+        bool claimed = false;
+        Write(() =>
+        {
+            if (Query("SELECT shards FROM collection_shards WHERE shards <> $shards LIMIT 1", r => r.GetInt32(0), ("$shards", shards)) is [int other])
+                throw new NeuronExplainerException($"{Location} holds a collection split into {other} corpus shards, not {shards}; collect every shard with the same shard count (CollectionSettings.CorpusShard)");
+            Execute("INSERT INTO collection_shards (shard, shards, finished_at) VALUES ($shard, $shards, $at) ON CONFLICT (shard) DO UPDATE SET finished_at = excluded.finished_at",
+                ("$shard", shard), ("$shards", shards), ("$at", FormatTime(DateTimeOffset.UtcNow)));
+            if (Scalar<long>("SELECT count(*) FROM collection_shards") < shards) return;
+            if (Query("SELECT shard FROM collection_merge", r => r.GetInt32(0)) is [int holder]) claimed = holder == shard;
+            else
+            {
+                Execute("INSERT INTO collection_merge (id, shard, claimed_at) VALUES (1, $shard, $at)", ("$shard", shard), ("$at", FormatTime(DateTimeOffset.UtcNow)));
+                claimed = true;
+            }
+        });
+        return claimed;
+    }
+
     public void PutCheckpoint(string stage, byte[] state) => Write(() => Execute("""
         INSERT INTO checkpoints (stage, state, updated_at) VALUES ($stage, $state, $at)
         ON CONFLICT (stage) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at
@@ -298,24 +322,25 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
             byte[]? blob = result.Results is null ? null
                 : StoreDocuments.EncodeResults(result.Results, GetNeuronRecord(result.Neuron) is { } record ? StoreDocuments.Excerpts(record) : null, this).ToCompressed();
             RegisterNeuron(result.Neuron);
-            foreach (var (status, score, isControl) in Query("""
-                SELECT status, score, control FROM explanation_results WHERE layer = $layer AND neuron = $neuron AND explainer = $explainer AND simulator = $simulator
+            var unit = Unit(result.Neuron);
+            foreach (var (status, score, isControl) in Query($"""
+                SELECT status, score, control FROM explanation_results WHERE {UnitIs} AND explainer = $explainer AND simulator = $simulator
                 """, r => (Enum.Parse<NeuronStatus>(r.GetString(0)), r.IsDBNull(1) ? (double?)null : r.GetDouble(1), !r.IsDBNull(2)),
-                ("$layer", result.Neuron.LayerIndex), ("$neuron", result.Neuron.NeuronIndex), ("$explainer", result.Explainer), ("$simulator", result.Simulator)))
-                Tally(result.Explainer, result.Simulator, result.Neuron.LayerIndex, status, score, isControl, -1);
-            Tally(result.Explainer, result.Simulator, result.Neuron.LayerIndex, result.Status, chosen?.ScoredSimulation.EvCorrelationScore, result.Control != ControlKind.None, +1);
+                [.. unit, ("$explainer", result.Explainer), ("$simulator", result.Simulator)]))
+                Tally(result.Explainer, result.Simulator, unit, status, score, isControl, -1);
+            Tally(result.Explainer, result.Simulator, unit, result.Status, chosen?.ScoredSimulation.EvCorrelationScore, result.Control != ControlKind.None, +1);
             long id = Scalar<long>("""
-                INSERT INTO explanation_results (layer, neuron, explainer, simulator, status, reason, results, chosen_index, chosen_explanation, score, updated_at, control, chosen_by)
-                VALUES ($layer, $neuron, $explainer, $simulator, $status, $reason, $results, $chosen, $text, $score, $at, $control, $chosen_by)
-                ON CONFLICT (layer, neuron, explainer, simulator) DO UPDATE SET status = excluded.status, reason = excluded.reason,
+                INSERT INTO explanation_results (layer, kind, neuron, explainer, simulator, status, reason, results, chosen_index, chosen_explanation, score, updated_at, control, chosen_by)
+                VALUES ($layer, $kind, $neuron, $explainer, $simulator, $status, $reason, $results, $chosen, $text, $score, $at, $control, $chosen_by)
+                ON CONFLICT (layer, kind, neuron, explainer, simulator) DO UPDATE SET status = excluded.status, reason = excluded.reason,
                     results = excluded.results, chosen_index = excluded.chosen_index, chosen_explanation = excluded.chosen_explanation,
                     score = excluded.score, updated_at = excluded.updated_at, control = excluded.control, chosen_by = excluded.chosen_by
                 RETURNING id
                 """,
-                ("$layer", result.Neuron.LayerIndex), ("$neuron", result.Neuron.NeuronIndex), ("$explainer", result.Explainer),
+                [.. unit, ("$explainer", result.Explainer),
                 ("$simulator", result.Simulator), ("$status", result.Status.ToString()), ("$reason", result.Reason), ("$results", blob),
                 ("$chosen", result.ChosenIndex), ("$text", chosen?.Explanation), ("$score", chosen?.ScoredSimulation.EvCorrelationScore),
-                ("$at", FormatTime(result.UpdatedAt)), ("$control", StoreRows.ControlColumn(result.Control)), ("$chosen_by", result.ChosenBy));
+                ("$at", FormatTime(result.UpdatedAt)), ("$control", StoreRows.ControlColumn(result.Control)), ("$chosen_by", result.ChosenBy)]);
             Execute("DELETE FROM explanation_scores WHERE result_id = $id", ("$id", id));
             foreach (var score in result.Scores)
                 Execute("INSERT INTO explanation_scores (result_id, method, score, undefined_reason, failed, details) VALUES ($id, $method, $score, $reason, $failed, $details)",
@@ -325,53 +350,52 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
             // A shuffled control scores another neuron's explanation: searching it would find the wrong neuron.
             if (result.Control != ControlKind.None) return;
             foreach (var explanation in explanations)
-                Execute("INSERT INTO explanation_search (explanation, result_id, layer, neuron) VALUES ($text, $id, $layer, $neuron)",
-                    ("$text", explanation.Explanation), ("$id", id), ("$layer", result.Neuron.LayerIndex), ("$neuron", result.Neuron.NeuronIndex));
+                Execute("INSERT INTO explanation_search (explanation, result_id, layer, kind, neuron) VALUES ($text, $id, $layer, $kind, $neuron)",
+                    [.. unit, ("$text", explanation.Explanation), ("$id", id)]);
         });
     }
 
     /// <summary>Adds a result to (sign +1) or takes it from (-1) its pair's aggregates; controls are not aggregated.</summary>
-    void Tally(string explainer, string simulator, int layer, NeuronStatus status, double? score, bool control, int sign)
+    void Tally(string explainer, string simulator, (string Name, object? Value)[] unit, NeuronStatus status, double? score, bool control, int sign)
     {
         if (control) return;
         bool done = status == NeuronStatus.Done, defined = done && score is not null;
+        var group = unit.Where(p => p.Name != "$neuron").Concat([("$explainer", (object?)explainer), ("$simulator", simulator), ("$sign", sign)]).ToArray();
         Execute("""
-            INSERT INTO score_aggregates (explainer, simulator, layer, results, done, failed, defined, good, score_sum)
-            VALUES ($explainer, $simulator, $layer, $sign, $done, $failed, $defined, $good, $sum)
-            ON CONFLICT (explainer, simulator, layer) DO UPDATE SET results = results + excluded.results, done = done + excluded.done,
+            INSERT INTO score_aggregates (explainer, simulator, layer, kind, results, done, failed, defined, good, score_sum)
+            VALUES ($explainer, $simulator, $layer, $kind, $sign, $done, $failed, $defined, $good, $sum)
+            ON CONFLICT (explainer, simulator, layer, kind) DO UPDATE SET results = results + excluded.results, done = done + excluded.done,
                 failed = failed + excluded.failed, defined = defined + excluded.defined, good = good + excluded.good, score_sum = score_sum + excluded.score_sum
-            """, ("$explainer", explainer), ("$simulator", simulator), ("$layer", layer), ("$sign", sign), ("$done", done ? sign : 0),
-            ("$failed", status == NeuronStatus.Failed ? sign : 0), ("$defined", defined ? sign : 0),
-            ("$good", defined && score >= ScoreAggregate.GoodScore ? sign : 0),
-            ("$sum", defined ? sign * score!.Value : 0.0));
+            """, [.. group, ("$done", done ? sign : 0), ("$failed", status == NeuronStatus.Failed ? sign : 0), ("$defined", defined ? sign : 0),
+            ("$good", defined && score >= ScoreAggregate.GoodScore ? sign : 0), ("$sum", defined ? sign * score!.Value : 0.0)]);
         if (!defined) return;
         Execute("""
-            INSERT INTO score_histogram (explainer, simulator, layer, bin, count) VALUES ($explainer, $simulator, $layer, $bin, $sign)
-            ON CONFLICT (explainer, simulator, layer, bin) DO UPDATE SET count = count + excluded.count
-            """, ("$explainer", explainer), ("$simulator", simulator), ("$layer", layer), ("$bin", ScoreHistogram.Bin(score!.Value)), ("$sign", sign));
+            INSERT INTO score_histogram (explainer, simulator, layer, kind, bin, count) VALUES ($explainer, $simulator, $layer, $kind, $bin, $sign)
+            ON CONFLICT (explainer, simulator, layer, kind, bin) DO UPDATE SET count = count + excluded.count
+            """, [.. group, ("$bin", ScoreHistogram.Bin(score!.Value))]);
     }
 
     public IReadOnlyList<PairLayerScores> ListPairLayerScores() => Locked(() =>
     {
-        var histograms = Query("SELECT explainer, simulator, layer, bin, count FROM score_histogram",
-            r => (Key: (r.GetString(0), r.GetString(1), r.GetInt32(2)), Bin: r.GetInt32(3), Count: r.GetInt32(4))).ToLookup(h => h.Key);
+        var histograms = Query("SELECT explainer, simulator, layer, kind, bin, count FROM score_histogram",
+            r => (Key: (r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetString(3)), Bin: r.GetInt32(4), Count: r.GetInt32(5))).ToLookup(h => h.Key);
         return Query("""
-            SELECT explainer, simulator, layer, results, done, failed, defined, good, score_sum FROM score_aggregates
-            WHERE results > 0 ORDER BY explainer, simulator, layer
+            SELECT explainer, simulator, layer, results, done, failed, defined, good, score_sum, kind FROM score_aggregates
+            WHERE results > 0 ORDER BY explainer, simulator, layer, kind
             """, r =>
             {
                 var histogram = new int[ScoreHistogram.Bins];
-                foreach (var h in histograms[(r.GetString(0), r.GetString(1), r.GetInt32(2))]) histogram[h.Bin] = h.Count;
+                foreach (var h in histograms[(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetString(9))]) histogram[h.Bin] = h.Count;
                 return new PairLayerScores(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetInt32(3), r.GetInt32(4), r.GetInt32(5), r.GetInt32(6),
-                    r.GetInt32(7), r.GetDouble(8), histogram);
+                    r.GetInt32(7), r.GetDouble(8), histogram) { Kind = r.GetString(9) };
             });
     });
 
     public IReadOnlyList<NeuronScore> ExtremeScores(string explainer, string simulator, int count, bool best) => Locked(() => Query($"""
-        SELECT layer, neuron, chosen_explanation, score FROM explanation_results INDEXED BY explanation_results_by_pair_score
+        SELECT layer, kind, neuron, chosen_explanation, score FROM explanation_results INDEXED BY explanation_results_by_pair_score
         WHERE explainer = $explainer AND simulator = $simulator AND control IS NULL AND status = 'Done' AND score IS NOT NULL
-        ORDER BY {(best ? "score DESC, layer, neuron" : "score, layer DESC, neuron DESC")} LIMIT $count
-        """, r => new NeuronScore(new NeuronId(r.GetInt32(0), r.GetInt32(1)), explainer, simulator, NeuronStatus.Done, r.IsDBNull(2) ? null : r.GetString(2), r.GetDouble(3)),
+        ORDER BY {(best ? "score DESC, layer, kind, neuron" : "score, layer DESC, kind DESC, neuron DESC")} LIMIT $count
+        """, r => new NeuronScore(ReadUnit(r, 0), explainer, simulator, NeuronStatus.Done, r.IsDBNull(3) ? null : r.GetString(3), r.GetDouble(4)),
         ("$explainer", explainer), ("$simulator", simulator), ("$count", count)));
 
     /// <summary>Times are stored in round-trip text; results and ledger entries are written in UTC, so text order is time order.</summary>
@@ -386,42 +410,42 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
             (int)Scalar<long>("SELECT count(*) FROM explanation_results WHERE updated_at >= $since", ("$since", from)), costs.Count, costs.Sum());
     });
 
+    public IReadOnlyList<(int Layer, string Kind, int Count)> CountUnits() => Locked(() =>
+        Query("SELECT layer, kind, count(*) FROM neurons GROUP BY layer, kind ORDER BY layer, kind", r => (r.GetInt32(0), r.GetString(1), r.GetInt32(2))));
+
     public IReadOnlyDictionary<int, int> CountNeuronsByLayer() => Locked(() =>
         Query("SELECT layer, count(*) FROM neurons GROUP BY layer ORDER BY layer", r => (r.GetInt32(0), r.GetInt32(1))).ToDictionary(p => p.Item1, p => p.Item2));
 
     /// <summary>A result's columns, its per-method scores as one JSON array of [method, score, undefined_reason, failed, details] last.</summary>
     const string ResultColumns = """
-        layer, neuron, explainer, simulator, status, reason, results, chosen_index, updated_at, control, chosen_by,
+        layer, kind, neuron, explainer, simulator, status, reason, results, chosen_index, updated_at, control, chosen_by,
         (SELECT json_group_array(json_array(method, score, undefined_reason, failed, details)) FROM (SELECT * FROM explanation_scores WHERE result_id = explanation_results.id ORDER BY method))
         """;
 
     public NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator) => Locked(() => ReadResults(
-        $"SELECT {ResultColumns} FROM explanation_results WHERE layer = $layer AND neuron = $neuron AND explainer = $explainer AND simulator = $simulator",
-        ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex), ("$explainer", explainer), ("$simulator", simulator)).SingleOrDefault());
+        $"SELECT {ResultColumns} FROM explanation_results WHERE {UnitIs} AND explainer = $explainer AND simulator = $simulator",
+        [.. Unit(id), ("$explainer", explainer), ("$simulator", simulator)]).SingleOrDefault());
 
     public IReadOnlyList<NeuronExplanationResult> GetExplanationResults(NeuronId id) => Locked(() => ReadResults(
-        $"SELECT {ResultColumns} FROM explanation_results WHERE layer = $layer AND neuron = $neuron ORDER BY id",
-        ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)));
+        $"SELECT {ResultColumns} FROM explanation_results WHERE {UnitIs} ORDER BY id", Unit(id)));
 
     public IReadOnlyList<NeuronExplanationResult> ListExplanationResults(int? layer = null) => Locked(() => ReadResults(
-        $"SELECT {ResultColumns} FROM explanation_results {LayerFilter(layer)} ORDER BY layer, neuron, id", ("$layer", layer)));
+        $"SELECT {ResultColumns} FROM explanation_results {LayerFilter(layer)} ORDER BY layer, kind, neuron, id"));
 
     public IReadOnlyList<NeuronScore> ListScores(int? layer = null) => Locked(() => Query($"""
-        SELECT layer, neuron, explainer, simulator, status, chosen_explanation, score, control FROM explanation_results
-        {LayerFilter(layer)} ORDER BY layer, neuron, id
+        SELECT layer, kind, neuron, explainer, simulator, status, chosen_explanation, score, control FROM explanation_results
+        {LayerFilter(layer)} ORDER BY layer, kind, neuron, id
         """,
-        r => new NeuronScore(new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), Enum.Parse<NeuronStatus>(r.GetString(4)),
-            r.IsDBNull(5) ? null : r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6)) { Control = ReadControl(r, 7) },
-        ("$layer", layer)));
+        r => new NeuronScore(ReadUnit(r, 0), r.GetString(3), r.GetString(4), Enum.Parse<NeuronStatus>(r.GetString(5)),
+            r.IsDBNull(6) ? null : r.GetString(6), r.IsDBNull(7) ? null : r.GetDouble(7)) { Control = ReadControl(r, 8) }));
 
     public IReadOnlyList<MethodScoreRow> ListMethodScores(int? layer = null) => Locked(() => Query($"""
-        SELECT r.layer, r.neuron, r.explainer, r.simulator, r.control, s.method, s.score, s.undefined_reason, s.failed
+        SELECT r.layer, r.kind, r.neuron, r.explainer, r.simulator, r.control, s.method, s.score, s.undefined_reason, s.failed
         FROM explanation_scores s JOIN explanation_results r ON r.id = s.result_id
-        {LayerFilter(layer).Replace("layer", "r.layer", StringComparison.Ordinal)} ORDER BY r.layer, r.neuron, r.id, s.method
+        {LayerFilter(layer).Replace("layer", "r.layer", StringComparison.Ordinal)} ORDER BY r.layer, r.kind, r.neuron, r.id, s.method
         """,
-        r => new MethodScoreRow(new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), ReadControl(r, 4),
-            new MethodScore(r.GetString(5), r.IsDBNull(6) ? null : r.GetDouble(6), r.IsDBNull(7) ? null : r.GetString(7)) { Failed = r.GetBoolean(8) }),
-        ("$layer", layer)));
+        r => new MethodScoreRow(ReadUnit(r, 0), r.GetString(3), r.GetString(4), ReadControl(r, 5),
+            new MethodScore(r.GetString(6), r.IsDBNull(7) ? null : r.GetDouble(7), r.IsDBNull(8) ? null : r.GetString(8)) { Failed = r.GetBoolean(9) })));
 
     public const int MaxSearchQueryLength = StoreRows.MaxSearchQueryLength;
 
@@ -431,8 +455,8 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
     {
         bool claimed = false;
         Write(() => claimed = Query("""
-            INSERT INTO work_claims (layer, neuron, explainer, simulator, owner, expires_at) VALUES ($layer, $neuron, $explainer, $simulator, $owner, $until)
-            ON CONFLICT (layer, neuron, explainer, simulator) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+            INSERT INTO work_claims (layer, kind, neuron, explainer, simulator, owner, expires_at) VALUES ($layer, $kind, $neuron, $explainer, $simulator, $owner, $until)
+            ON CONFLICT (layer, kind, neuron, explainer, simulator) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
                 WHERE work_claims.owner = excluded.owner OR work_claims.expires_at <= $now
             RETURNING owner
             """, r => r.GetString(0), ClaimKey(claim).Concat([("$owner", claim.Owner), ("$until", claim.Until.ToUnixTimeMilliseconds()),
@@ -455,12 +479,11 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
     public void RenewClaims(string owner, DateTimeOffset until) => Write(() =>
         Execute("UPDATE work_claims SET expires_at = $until WHERE owner = $owner", ("$until", until.ToUnixTimeMilliseconds()), ("$owner", owner)));
 
-    public void ReleaseClaim(WorkClaim claim) => Write(() => Execute("""
-        DELETE FROM work_claims WHERE layer = $layer AND neuron = $neuron AND explainer = $explainer AND simulator = $simulator AND owner = $owner
+    public void ReleaseClaim(WorkClaim claim) => Write(() => Execute($"""
+        DELETE FROM work_claims WHERE {UnitIs} AND explainer = $explainer AND simulator = $simulator AND owner = $owner
         """, ClaimKey(claim).Append(("$owner", claim.Owner)).ToArray()));
 
-    static (string Name, object? Value)[] ClaimKey(WorkClaim claim) =>
-        [("$layer", claim.Neuron.LayerIndex), ("$neuron", claim.Neuron.NeuronIndex), ("$explainer", claim.Explainer), ("$simulator", claim.Simulator)];
+    (string Name, object? Value)[] ClaimKey(WorkClaim claim) => [.. Unit(claim.Neuron), ("$explainer", claim.Explainer), ("$simulator", claim.Simulator)];
 
     public string? GetProtocol() => Locked(() => Query("SELECT protocol FROM explanation_protocol WHERE id = 1", r => r.GetString(0)).SingleOrDefault());
 
@@ -471,8 +494,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         return GetProtocol()!;
     }
 
-    public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit)
+    public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit, string? kind = null)
     {
+        StoreRows.CheckKindFilter(kind);
         // Quote every word so user text is never parsed as FTS5 syntax; the last word matches as a prefix.
         // ORDER BY bm25() measured twice as fast as FTS5's "ORDER BY rank" when every explanation matches.
         // Each word is another FTS5 doclist to intersect (64 copies of a common word took 8 s over 307,200
@@ -486,15 +510,16 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
             // bm25 reads every matching row's length, and a word in most explanations matches hundreds of thousands of them
             // (0.7 s at 307,200): rank only the first MaxRankedMatches matches in store order, then highlight just the hits.
             var best = Query("""
-                SELECT r, rank FROM (SELECT rowid AS r, bm25(explanation_search) AS rank FROM explanation_search WHERE explanation_search MATCH $query LIMIT $ranked)
+                SELECT r, rank FROM (SELECT rowid AS r, bm25(explanation_search) AS rank FROM explanation_search WHERE explanation_search MATCH $query
+                    AND ($kind IS NULL OR kind = $kind OR ($kind = 'sae' AND kind LIKE 'sae:%')) LIMIT $ranked)
                 ORDER BY rank, r LIMIT $limit
-                """, r => (Row: r.GetInt64(0), Rank: r.GetDouble(1)), ("$query", match), ("$ranked", MaxRankedMatches), ("$limit", limit));
+                """, r => (Row: r.GetInt64(0), Rank: r.GetDouble(1)), ("$query", match), ("$kind", kind), ("$ranked", MaxRankedMatches), ("$limit", limit));
             if (best.Count == 0) return [];
             var hits = Query("""
-                SELECT rowid, layer, neuron, explanation, highlight(explanation_search, 0, $open, $close) FROM explanation_search
+                SELECT rowid, layer, kind, neuron, explanation, highlight(explanation_search, 0, $open, $close) FROM explanation_search
                 WHERE explanation_search MATCH $query AND rowid IN (SELECT value FROM json_each($rows))
                 """,
-                r => (Row: r.GetInt64(0), Hit: (new NeuronId(r.GetInt32(1), r.GetInt32(2)), r.GetString(3), r.GetString(4))),
+                r => (Row: r.GetInt64(0), Hit: (ReadUnit(r, 1), r.GetString(4), r.GetString(5))),
                 ("$open", SearchHighlight.Open), ("$close", SearchHighlight.Close), ("$query", match), ("$rows", "[" + string.Join(',', best.Select(b => b.Row)) + "]"))
                 .ToDictionary(h => h.Row, h => h.Hit);
             return (IReadOnlyList<(NeuronId, string, string, double)>)[.. best.Select(b => (hits[b.Row].Item1, hits[b.Row].Item2, hits[b.Row].Item3, b.Rank))];
@@ -515,13 +540,13 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
 
     public void AddLedgerEntry(LedgerEntry entry) => Write(() =>
     {
-        if (entry.Neuron is { } unit) RequireNeuron(unit);
+        var unit = entry.Neuron is { } neuron ? Unit(neuron, forWrite: true) : [("$layer", null), ("$kind", null), ("$neuron", null)];
         Execute("""
-        INSERT INTO ledger (layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens)
-        VALUES ($layer, $neuron, $model, $purpose, $prompt, $completion, $cost, $cached, $at, $cached_tokens)
-        """, ("$cached_tokens", entry.CachedPromptTokens), ("$layer", entry.Neuron?.LayerIndex), ("$neuron", entry.Neuron?.NeuronIndex), ("$model", entry.Model), ("$purpose", entry.Purpose),
+        INSERT INTO ledger (layer, kind, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens)
+        VALUES ($layer, $kind, $neuron, $model, $purpose, $prompt, $completion, $cost, $cached, $at, $cached_tokens)
+        """, [.. unit, ("$cached_tokens", entry.CachedPromptTokens), ("$model", entry.Model), ("$purpose", entry.Purpose),
         ("$prompt", entry.PromptTokens), ("$completion", entry.CompletionTokens), ("$cost", entry.Cost.ToString(CultureInfo.InvariantCulture)),
-        ("$cached", entry.FromCache), ("$at", FormatTime(entry.At)));
+        ("$cached", entry.FromCache), ("$at", FormatTime(entry.At))]);
         if (entry.Cost != 0)
             Execute("UPDATE llm_budget SET spent = $spent WHERE id = 1", ("$spent", (ReadBudget().Spent + entry.Cost).ToString(CultureInfo.InvariantCulture)));
     });
@@ -575,10 +600,10 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
     }
 
     public IReadOnlyList<LedgerEntry> ListLedger() => Locked(() => Query(
-        "SELECT layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens FROM ledger ORDER BY id",
-        r => new LedgerEntry(r.IsDBNull(0) ? null : new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3),
-            r.GetInt32(4), r.GetInt32(5), decimal.Parse(r.GetString(6), CultureInfo.InvariantCulture), r.GetBoolean(7), ParseTime(r.GetString(8)))
-        { CachedPromptTokens = r.GetInt32(9) }));
+        "SELECT layer, kind, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens FROM ledger ORDER BY id",
+        r => new LedgerEntry(r.IsDBNull(0) ? null : ReadUnit(r, 0), r.GetString(3), r.GetString(4),
+            r.GetInt32(5), r.GetInt32(6), decimal.Parse(r.GetString(7), CultureInfo.InvariantCulture), r.GetBoolean(8), ParseTime(r.GetString(9)))
+        { CachedPromptTokens = r.GetInt32(10) }));
 
     public void Dispose()
     {
@@ -594,13 +619,13 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
     /// a scored excerpt may refer to its neuron's record.</summary>
     List<NeuronExplanationResult> ReadResults(string sql, params (string Name, object? Value)[] parameters) =>
         Query(sql, r => (Result: new NeuronExplanationResult(
-            new NeuronId(r.GetInt32(0), r.GetInt32(1)), r.GetString(2), r.GetString(3), Enum.Parse<NeuronStatus>(r.GetString(4)),
-            r.IsDBNull(5) ? null : r.GetString(5), null, r.IsDBNull(7) ? null : r.GetInt32(7), ParseTime(r.GetString(8)))
+            ReadUnit(r, 0), r.GetString(3), r.GetString(4), Enum.Parse<NeuronStatus>(r.GetString(5)),
+            r.IsDBNull(6) ? null : r.GetString(6), null, r.IsDBNull(8) ? null : r.GetInt32(8), ParseTime(r.GetString(9)))
         {
-            Control = ReadControl(r, 9),
-            ChosenBy = r.IsDBNull(10) ? null : r.GetString(10),
-            Scores = StoreRows.ReadScores(r.GetString(11)),
-        }, Blob: r.IsDBNull(6) ? null : (byte[])r.GetValue(6)), parameters)
+            Control = ReadControl(r, 10),
+            ChosenBy = r.IsDBNull(11) ? null : r.GetString(11),
+            Scores = StoreRows.ReadScores(r.GetString(12)),
+        }, Blob: r.IsDBNull(7) ? null : (byte[])r.GetValue(7)), parameters)
         .Select(row => row.Blob is null ? row.Result : row.Result with
         {
             Results = Damaged("explanation_results", () => StoreDocuments.DecodeResults(row.Result.Neuron, row.Blob, ExcerptsOf(row.Result.Neuron), this)),
@@ -612,32 +637,33 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
     /// <summary>A literal filter rather than "$layer IS NULL OR ...", which would keep SQLite from using the index.</summary>
     static string LayerFilter(int? layer) => layer is int l ? $"WHERE layer = {l}" : "";
 
-    void RegisterNeuron(NeuronId id)
-    {
-        RequireNeuron(id);
-        Execute("INSERT OR IGNORE INTO neurons (layer, neuron) VALUES ($layer, $neuron)", ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex));
-    }
+    void RegisterNeuron(NeuronId id) => Execute("INSERT OR IGNORE INTO neurons (layer, kind, neuron) VALUES ($layer, $kind, $neuron)", Unit(id, forWrite: true));
 
-    /// <summary>The schema keys units by layer and index alone, so it holds MLP neurons only; another kind would overwrite one.</summary>
-    void RequireNeuron(NeuronId id)
-    {
-        if (id.Kind != UnitKind.Neuron)
-            throw new NeuronExplainerException($"{Location} keys units by layer and index, so it holds MLP neurons only, not {id}; expected a store schema with unit kinds");
-    }
+    /// <summary>Rows of a unit match on all three key columns (<c>$layer</c>, <c>$kind</c>, <c>$neuron</c> of <see cref="Unit"/>).</summary>
+    const string UnitIs = "layer = $layer AND kind = $kind AND neuron = $neuron";
+
+    /// <summary>The key parameters of a unit (see <see cref="StoreRows.UnitLayer"/> for an SAE latent's layer).</summary>
+    (string Name, object? Value)[] Unit(NeuronId id, bool forWrite = false) =>
+    [
+        ("$layer", StoreRows.UnitLayer(id, forWrite, () => Query("SELECT layer FROM neurons WHERE kind = $kind LIMIT 1", r => r.GetInt32(0), ("$kind", id.KindKey)) is [int l] ? l : null)),
+        ("$kind", id.KindKey), ("$neuron", id.NeuronIndex),
+    ];
+
+    /// <summary>The unit of a row whose columns <paramref name="first"/>.. are layer, kind and index.</summary>
+    NeuronId ReadUnit(SqliteDataReader r, int first) => StoreRows.ReadUnit(r.GetString(first + 1), r.GetInt32(first), r.GetInt32(first + 2), Location);
 
     void PutDocument(string table, string column, NeuronId id, Func<CompactWriter> encode, string what) => Write(() =>
     {
         byte[] blob = StoreRows.Checked(encode, $"the {what} of neuron {id}").ToCompressed();
         RegisterNeuron(id);
         Execute($"""
-            INSERT INTO {table} (layer, neuron, {column}) VALUES ($layer, $neuron, $blob)
-            ON CONFLICT (layer, neuron) DO UPDATE SET {column} = excluded.{column}
-            """, ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex), ("$blob", blob));
+            INSERT INTO {table} (layer, kind, neuron, {column}) VALUES ($layer, $kind, $neuron, $blob)
+            ON CONFLICT (layer, kind, neuron) DO UPDATE SET {column} = excluded.{column}
+            """, [.. Unit(id), ("$blob", blob)]);
     });
 
     T? GetDocument<T>(string table, string column, NeuronId id, Func<byte[], T> decode) where T : class => Locked(() => Query(
-        $"SELECT {column} FROM {table} WHERE layer = $layer AND neuron = $neuron",
-        r => (byte[])r.GetValue(0), ("$layer", id.LayerIndex), ("$neuron", id.NeuronIndex)).SingleOrDefault() is { } blob
+        $"SELECT {column} FROM {table} WHERE {UnitIs}", r => (byte[])r.GetValue(0), Unit(id)).SingleOrDefault() is { } blob
             ? Damaged(table, () => decode(blob)) : null);
 
 

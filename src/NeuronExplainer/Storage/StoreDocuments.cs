@@ -67,6 +67,8 @@ static class StoreDocuments
             w.Count(bins.Count);
             foreach (var bin in bins) Excerpts(w, bin, vocabulary);
         }
+        // Last and only when there is one, so records without it (neurons, older stores) keep their layout.
+        if (record.Density is { } density) w.Double(density);
         return w;
     }
 
@@ -90,13 +92,14 @@ static class StoreDocuments
         var top = ExcerptSlots(r);
         var random = ExcerptSlots(r);
         var bins = r.Flag() ? Enumerable.Range(0, r.Count()).Select(_ => ExcerptSlots(r)).ToList() : null;
+        double? density = r.AtEnd ? null : r.Double();
         var windows = vocabulary.Windows(top.Concat(random).Concat(bins?.SelectMany(b => b) ?? []).Select(s => s.Window));
         ActivationRecord[] Build(List<(long Window, double[] Values)> slots) =>
             [.. slots.Select(s => windows[s.Window].Length == s.Values.Length
                 ? new ActivationRecord(windows[s.Window], s.Values)
                 : throw CompactReader.Damaged($"window {s.Window} has {windows[s.Window].Length} tokens but its excerpt {s.Values.Length} activations"))];
         return new NeuronRecord(id, Build(random), bins?.Select(b => (IReadOnlyList<ActivationRecord>)Build(b)).ToArray(), boundaries,
-            mean, variance, skewness, kurtosis, Build(top));
+            mean, variance, skewness, kurtosis, Build(top)) { Density = density };
     }
 
     static List<(long Window, double[] Values)> ExcerptSlots(CompactReader r)

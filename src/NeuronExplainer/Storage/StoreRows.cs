@@ -1,3 +1,4 @@
+using NeuronExplainer.Activations;
 using System.Globalization;
 using System.IO.Hashing;
 using System.Runtime.InteropServices;
@@ -32,6 +33,49 @@ static partial class StoreRows
 
     /// <summary>A cost as the ledger and the budget keep it: a decimal in invariant text, exact.</summary>
     public static decimal ParseCost(string text) => decimal.Parse(text, NumberStyles.Float, CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The layer a unit is keyed at. An SAE latent spelled without its layer takes the layer its SAE has in the store
+    /// (<paramref name="storedSaeLayer"/>; none found: a layer no row has, so reads find nothing); a write needs the layer,
+    /// and one SAE id has one layer.
+    /// </summary>
+    public static int UnitLayer(NeuronId id, bool forWrite, Func<int?> storedSaeLayer)
+    {
+        int layer = id.LayerIndex;
+        if (id.Kind == UnitKind.SaeLatent)
+        {
+            if (id.Sae is null) throw new NeuronExplainerException($"SAE latent {id.LayerIndex}/{id.NeuronIndex} has no SAE id; a latent is keyed by its SAE's id");
+            int? stored = storedSaeLayer();
+            if (layer == NeuronId.UnknownLayer) layer = stored ?? (forWrite
+                ? throw new NeuronExplainerException($"cannot store SAE latent {id}: the store does not know SAE {id.Sae}, so its layer is unknown; collect its latents first")
+                : NeuronId.UnknownLayer);
+            else if (forWrite && stored is int other && other != layer)
+                throw new NeuronExplainerException($"cannot store SAE latent {id} at layer {layer}: the store holds SAE {id.Sae} at layer {other}, and one SAE id reads one layer");
+        }
+        else if (id.Sae is not null)
+            throw new NeuronExplainerException($"unit {id} of kind {NeuronId.Prefix(id.Kind)} has an SAE id ({id.Sae}); only SAE latents have one");
+        return layer;
+    }
+
+    /// <summary>The unit of a row's layer, kind and index columns.</summary>
+    public static NeuronId ReadUnit(string kind, int layer, int index, string location)
+    {
+        try
+        {
+            return NeuronId.FromKey(kind, layer, index);
+        }
+        catch (FormatException e)
+        {
+            throw new NeuronExplainerException($"{location}: a row's unit kind is damaged ({e.Message})", e);
+        }
+    }
+
+    /// <summary>Refuses a search kind filter other than neuron, head, sae or sae:ID.</summary>
+    public static void CheckKindFilter(string? kind)
+    {
+        if (kind is not null && !NeuronId.IsKindFilter(kind))
+            throw new NeuronExplainerException($"'{kind}' is not a unit kind to search; expected neuron, head, sae or sae:ID");
+    }
 
     /// <summary>A control's kind as stored (<c>shuffled</c>); null for a neuron's own explanations.</summary>
     public static string? ControlColumn(ControlKind control) => control switch

@@ -213,6 +213,136 @@ static class StoreSchema
             WHERE control IS NULL AND status = 'Done' AND score IS NOT NULL;
         """,
         """
+        -- Units of every kind (NeuronId.KindKey: 'neuron', 'head', 'sae:ID'): each table keyed by layer and index is keyed by
+        -- layer, kind and index instead, so a head or SAE latent never collides with the neuron at the same layer and index.
+        -- SQLite cannot change a primary key, so those tables are built anew and filled from the old ones; every row stored
+        -- before is an MLP neuron. Result ids are kept (explanation_scores and the search refer to them).
+        ALTER TABLE neurons RENAME TO old_neurons;
+        CREATE TABLE neurons (
+            layer INTEGER NOT NULL, kind TEXT NOT NULL, neuron INTEGER NOT NULL,
+            PRIMARY KEY (layer, kind, neuron)) WITHOUT ROWID;
+        INSERT INTO neurons (layer, kind, neuron) SELECT layer, 'neuron', neuron FROM old_neurons;
+        DROP TABLE old_neurons;
+        -- Finds the layer of an SAE from its id (a latent spelled sae:ID/I does not say it).
+        CREATE INDEX neurons_by_kind ON neurons (kind, layer);
+
+        ALTER TABLE neuron_records RENAME TO old_neuron_records;
+        CREATE TABLE neuron_records (
+            layer INTEGER NOT NULL, kind TEXT NOT NULL, neuron INTEGER NOT NULL, max_activation REAL, record BLOB NOT NULL,
+            PRIMARY KEY (layer, kind, neuron));
+        INSERT INTO neuron_records (layer, kind, neuron, max_activation, record)
+            SELECT layer, 'neuron', neuron, max_activation, record FROM old_neuron_records;
+        DROP TABLE old_neuron_records;
+        ALTER TABLE activation_based_tokens RENAME TO old_activation_based_tokens;
+        CREATE TABLE activation_based_tokens (
+            layer INTEGER NOT NULL, kind TEXT NOT NULL, neuron INTEGER NOT NULL, summary BLOB NOT NULL, PRIMARY KEY (layer, kind, neuron));
+        INSERT INTO activation_based_tokens (layer, kind, neuron, summary) SELECT layer, 'neuron', neuron, summary FROM old_activation_based_tokens;
+        DROP TABLE old_activation_based_tokens;
+        ALTER TABLE weight_based_tokens RENAME TO old_weight_based_tokens;
+        CREATE TABLE weight_based_tokens (
+            layer INTEGER NOT NULL, kind TEXT NOT NULL, neuron INTEGER NOT NULL, summary BLOB NOT NULL, PRIMARY KEY (layer, kind, neuron));
+        INSERT INTO weight_based_tokens (layer, kind, neuron, summary) SELECT layer, 'neuron', neuron, summary FROM old_weight_based_tokens;
+        DROP TABLE old_weight_based_tokens;
+        ALTER TABLE connections RENAME TO old_connections;
+        CREATE TABLE connections (
+            layer INTEGER NOT NULL, kind TEXT NOT NULL, neuron INTEGER NOT NULL, connections BLOB NOT NULL, PRIMARY KEY (layer, kind, neuron));
+        INSERT INTO connections (layer, kind, neuron, connections) SELECT layer, 'neuron', neuron, connections FROM old_connections;
+        DROP TABLE old_connections;
+
+        DROP INDEX explanation_results_by_score;
+        DROP INDEX explanation_results_listing;
+        DROP INDEX explanation_results_by_pair_score;
+        ALTER TABLE explanation_results RENAME TO old_explanation_results;
+        CREATE TABLE explanation_results (
+            id INTEGER PRIMARY KEY,
+            layer INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            neuron INTEGER NOT NULL,
+            explainer TEXT NOT NULL,
+            simulator TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT,
+            results BLOB,
+            chosen_index INTEGER,
+            chosen_explanation TEXT,
+            score REAL,
+            updated_at TEXT NOT NULL,
+            control TEXT,
+            chosen_by TEXT,
+            UNIQUE (layer, kind, neuron, explainer, simulator));
+        INSERT INTO explanation_results (id, layer, kind, neuron, explainer, simulator, status, reason, results, chosen_index,
+                chosen_explanation, score, updated_at, control, chosen_by)
+            SELECT id, layer, 'neuron', neuron, explainer, simulator, status, reason, results, chosen_index,
+                chosen_explanation, score, updated_at, control, chosen_by FROM old_explanation_results;
+        DROP TABLE old_explanation_results;
+        CREATE INDEX explanation_results_by_score ON explanation_results (layer, score DESC);
+        CREATE INDEX explanation_results_listing
+            ON explanation_results (layer, kind, neuron, id, explainer, simulator, status, chosen_explanation, score, control);
+        CREATE INDEX explanation_results_by_pair_score ON explanation_results (explainer, simulator, score, layer, kind, neuron)
+            WHERE control IS NULL AND status = 'Done' AND score IS NOT NULL;
+
+        ALTER TABLE explanation_search RENAME TO old_explanation_search;
+        CREATE VIRTUAL TABLE explanation_search USING fts5(
+            explanation,
+            result_id UNINDEXED,
+            layer UNINDEXED,
+            kind UNINDEXED,
+            neuron UNINDEXED,
+            tokenize = 'porter unicode61');
+        INSERT INTO explanation_search (rowid, explanation, result_id, layer, kind, neuron)
+            SELECT rowid, explanation, result_id, layer, 'neuron', neuron FROM old_explanation_search;
+        DROP TABLE old_explanation_search;
+
+        -- A ledger row's unit (null with its layer and index when a call was for no unit).
+        ALTER TABLE ledger ADD COLUMN kind TEXT;
+        UPDATE ledger SET kind = 'neuron' WHERE layer IS NOT NULL;
+
+        ALTER TABLE work_claims RENAME TO old_work_claims;
+        CREATE TABLE work_claims (
+            layer INTEGER NOT NULL,
+            kind TEXT NOT NULL,
+            neuron INTEGER NOT NULL,
+            explainer TEXT NOT NULL,
+            simulator TEXT NOT NULL,
+            owner TEXT NOT NULL,
+            expires_at INTEGER NOT NULL,
+            PRIMARY KEY (layer, kind, neuron, explainer, simulator)) WITHOUT ROWID;
+        INSERT INTO work_claims (layer, kind, neuron, explainer, simulator, owner, expires_at)
+            SELECT layer, 'neuron', neuron, explainer, simulator, owner, expires_at FROM old_work_claims;
+        DROP TABLE old_work_claims;
+
+        -- Aggregates per pair, layer and unit kind: a summary states which kind a layer's scores are of.
+        ALTER TABLE score_aggregates RENAME TO old_score_aggregates;
+        CREATE TABLE score_aggregates (
+            explainer TEXT NOT NULL, simulator TEXT NOT NULL, layer INTEGER NOT NULL, kind TEXT NOT NULL,
+            results INTEGER NOT NULL, done INTEGER NOT NULL, failed INTEGER NOT NULL, defined INTEGER NOT NULL, good INTEGER NOT NULL,
+            score_sum REAL NOT NULL,
+            PRIMARY KEY (explainer, simulator, layer, kind)) WITHOUT ROWID;
+        INSERT INTO score_aggregates SELECT explainer, simulator, layer, 'neuron', results, done, failed, defined, good, score_sum
+            FROM old_score_aggregates;
+        DROP TABLE old_score_aggregates;
+        ALTER TABLE score_histogram RENAME TO old_score_histogram;
+        CREATE TABLE score_histogram (
+            explainer TEXT NOT NULL, simulator TEXT NOT NULL, layer INTEGER NOT NULL, kind TEXT NOT NULL, bin INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (explainer, simulator, layer, kind, bin)) WITHOUT ROWID;
+        INSERT INTO score_histogram SELECT explainer, simulator, layer, 'neuron', bin, count FROM old_score_histogram;
+        DROP TABLE old_score_histogram;
+        """,
+        """
+        -- A collection split into corpus shards (collect --corpus-shard I/N): each shard that has written its final state, and
+        -- the one claim of the merge, taken in the same transaction as the last shard's row, so it is taken exactly once, by
+        -- the shard named (which takes it again when it runs again, to finish a merge it was stopped in).
+        CREATE TABLE collection_shards (
+            shard INTEGER PRIMARY KEY,
+            shards INTEGER NOT NULL,
+            finished_at TEXT NOT NULL);
+        CREATE TABLE collection_merge (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            shard INTEGER NOT NULL,
+            claimed_at TEXT NOT NULL);
+        """,
+        """
         -- The LLM budget every process on the store shares: what the store's paid calls cost in all (a decimal, kept up to
         -- date by every ledger entry; the ledger before is summed here as REAL, so to about 1e-10 dollars), the last
         -- budget a run gave, and the worst-case costs reserved by calls in flight (one lapses at expires_at, Unix ms).

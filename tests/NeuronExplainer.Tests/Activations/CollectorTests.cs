@@ -357,7 +357,7 @@ public sealed class CollectorTests : IDisposable
     {
         // GPT-2 small's shape over a census where token t occurs t % 200 times: the sums of all tokens seen 5 times
         // need about 6.6 GiB, so a 3 GiB budget is refused with the least --min-token-count that fits.
-        var gpt2 = new NeuronExplainer.Models.ModelInfo("gpt2-shaped", "gpt2", 12, 768, 3072, 50257, 1024, false);
+        var gpt2 = new NeuronExplainer.Models.ModelInfo("gpt2-shaped", "gpt2", 12, 768, 3072, 50257, 1024, false, 12, 64);
         var counts = Enumerable.Range(0, 50257).Select(t => (long)(t % 200)).ToArray();
         var census = new CorpusCensus(1000, 3125, 200_000, 0, 64, counts);
         var settings = new CollectionSettings();

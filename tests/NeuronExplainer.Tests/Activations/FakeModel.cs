@@ -24,7 +24,7 @@ sealed class FakeModel(int layers = 3, int width = 7, bool prependsBos = true, i
     const int DModel = 4;
     public const float BosActivation = 1000f;
 
-    public ModelInfo Info { get; } = new("fake", prependsBos ? "llama" : "gpt2", layers, DModel, width, 258, maxContext, prependsBos);
+    public ModelInfo Info { get; } = new("fake", prependsBos ? "llama" : "gpt2", layers, DModel, width, 258, maxContext, prependsBos, 1, DModel);
     public ITokenizer Tokenizer { get; } = new ByteTokenizer();
     public int ForwardCalls { get; private set; }
 

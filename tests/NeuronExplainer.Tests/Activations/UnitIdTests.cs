@@ -1,7 +1,6 @@
 using System.Text.Json;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Storage;
-using NeuronExplainer.Tests.Storage;
 
 namespace NeuronExplainer.Tests.Activations;
 
@@ -23,8 +22,34 @@ public class UnitIdTests
         string json = JsonSerializer.Serialize(head, DatasetJson.Default.NeuronId);
         Assert.Equal("""{"dataclass_name":"NeuronId","layer_index":2,"neuron_index":5,"unit_kind":"head"}""", json);
         Assert.Equal(head, JsonSerializer.Deserialize(json, DatasetJson.Default.NeuronId));
-        Assert.Equal(UnitKind.SaeLatent, NeuronId.Parse("sae:0/4096").Kind);
         Assert.Throws<FormatException>(() => NeuronId.Parse("mlp:1/2"));
+    }
+
+    [Fact]
+    public void An_sae_latent_is_spelled_by_its_sae_id_and_index_and_its_layer_is_not_part_of_its_identity()
+    {
+        var latent = NeuronId.Latent("res-jb-8", 8, 1234);
+        Assert.Equal("sae:res-jb-8/1234", latent.ToString());
+        Assert.Equal("sae:res-jb-8", latent.KindKey);
+        var parsed = NeuronId.Parse("sae:res-jb-8/1234");
+        Assert.Equal((UnitKind.SaeLatent, "res-jb-8", NeuronId.UnknownLayer, 1234), (parsed.Kind, parsed.Sae, parsed.LayerIndex, parsed.NeuronIndex));
+        Assert.Equal(latent, parsed);
+        Assert.Equal(latent.GetHashCode(), parsed.GetHashCode());
+        Assert.NotEqual(latent, NeuronId.Latent("res-jb-9", 8, 1234));
+        Assert.NotEqual(new NeuronId(8, 1234), latent);
+        Assert.Equal(latent, NeuronId.FromKey(latent.KindKey, 8, 1234));
+        Assert.Equal(NeuronId.Head(2, 5), NeuronId.FromKey("head", 2, 5));
+        Assert.Equal("sae:a.b_c-d/0", NeuronId.Parse("sae:a.b_c-d/0").ToString());
+
+        string json = JsonSerializer.Serialize(latent, DatasetJson.Default.NeuronId);
+        Assert.Equal("""{"dataclass_name":"NeuronId","layer_index":8,"neuron_index":1234,"unit_kind":"sae","sae_id":"res-jb-8"}""", json);
+        Assert.Equal(latent, JsonSerializer.Deserialize(json, DatasetJson.Default.NeuronId));
+        Assert.Throws<JsonException>(() => JsonSerializer.Deserialize("""{"dataclass_name":"NeuronId","layer_index":8,"neuron_index":1,"unit_kind":"sae"}""", DatasetJson.Default.NeuronId));
+
+        foreach (var bad in new[] { "sae:/3", "sae:a b/3", "sae:x/", "sae:x/-1", "sae:x", "head:1", "3/-1", "sae:a/b/3" })
+            Assert.Null(NeuronId.TryParse(bad));
+        Assert.Contains("sae:SAE_ID/LATENT", Assert.Throws<FormatException>(() => NeuronId.Parse("sae:a b/3")).Message);
+        Assert.Throws<FormatException>(() => NeuronId.Latent("a/b", 0, 1));
     }
 
     [Fact]
@@ -32,15 +57,5 @@ public class UnitIdTests
     {
         var units = UnitSource.MlpNeurons(new FakeModel(width: 7).Info);
         Assert.Equal((UnitKind.Neuron, "blocks.4.mlp.hook_post", 7), (units.Kind, units.Hook(4), units.Width));
-    }
-
-    [Fact]
-    public void The_sqlite_store_refuses_a_kind_its_keys_cannot_tell_apart_from_a_neuron()
-    {
-        using var temp = new TempStore();
-        var head = new NeuronId(0, 1) { Kind = UnitKind.AttentionHead };
-        var e = Assert.Throws<NeuronExplainerException>(() => temp.Store.PutNeuronRecords([StoreFixtures.Record(0, 1) with { NeuronId = head }]));
-        Assert.Contains("holds MLP neurons only, not head:0/1", e.Message);
-        Assert.Empty(temp.Store.ListNeurons());
     }
 }

@@ -14,7 +14,8 @@ public class AllocationTests
             MlpActivation.GeluNew, GatedMlp: false, LearnedPositions: true, RopeTheta: 0, PrependsBos: false);
         using var model = new Transformer("random", TransformerWeights.Random(config, seed: 2), new IdTokenizer(config.VocabSize));
         var tokens = Enumerable.Range(0, 8 * 64).Select(i => i % 100).ToArray();
-        var request = new ForwardRequest([ForwardRequest.MlpPost(1), ForwardRequest.MlpPost(3), ForwardRequest.AttnPattern(2)], Logits: true);
+        var request = new ForwardRequest([ForwardRequest.MlpPost(1), ForwardRequest.MlpPost(3), ForwardRequest.AttnPattern(2),
+            ForwardRequest.ResidPre(0), "blocks.2.attn.hook_z", "blocks.1.hook_attn_out", "blocks.3.hook_mlp_out"], Logits: true);
         for (var i = 0; i < 3; i++) model.Forward(tokens, 8, 64, request);
         // A buffer allocated per pass would show in every pass; the runtime's own one-off allocations (tiered
         // JIT, thread pool growth) do not, so the least of several passes is what the forward pass itself allocates.

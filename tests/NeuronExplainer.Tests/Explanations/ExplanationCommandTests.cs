@@ -56,6 +56,27 @@ public sealed class ExplanationCommandTests : IDisposable
     }
 
     [Fact]
+    public void Neurons_selects_units_of_any_kind_by_their_printed_form_or_every_kind_by_index()
+    {
+        var head = NeuronId.Head(1, 0);
+        using (var store = SqliteNeuronStore.OpenExisting(directory))
+            store.PutNeuronRecords([SyntheticNeurons.Make(head, (t, i) => t[i] == SyntheticNeurons.Words[0] ? 4 : 0, seed: 99)]);
+
+        var some = Run("explain", "--store", directory, "--neurons", "head:1/0,0/1");
+        Assert.True(some.Code == 0, some.Err);
+        Assert.Contains("Explained 2 neurons, 0 already done", some.Out);
+        using (var store = SqliteNeuronStore.OpenExisting(directory))
+            Assert.Equal([new NeuronId(0, 1), head], store.ListExplanationResults().Select(r => r.Neuron).OrderBy(n => n.Kind));
+
+        // An index list applies to every kind: neuron 1/0 and head 1/0.
+        var byIndex = Run("explain", "--store", directory, "--layers", "1", "--neurons", "0");
+        Assert.Contains("Explained 1 neurons, 1 already done", byIndex.Out);
+        var bad = Run("explain", "--store", directory, "--neurons", "head:1/0,sae:a b/1");
+        Assert.Equal(1, bad.Code);
+        Assert.Contains("--neurons 'sae:a b/1' is not a unit", bad.Err);
+    }
+
+    [Fact]
     public void Score_with_more_scorers_adds_their_scores_per_method_with_the_control_beside_them()
     {
         Assert.Equal(0, Run("explain", "--store", directory).Code);

@@ -2,6 +2,7 @@ using NeuronExplainer.Activations;
 using NeuronExplainer.Explanations;
 using NeuronExplainer.Scoring;
 using NeuronExplainer.Storage;
+using NeuronExplainer.Tests.Storage;
 
 namespace NeuronExplainer.Tests.Explanations;
 
@@ -138,6 +139,35 @@ public sealed class JudgedScorerTests
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    [Theory]
+    [InlineData(RunStep.ExplainAndScore, NeuronStatus.Done)]
+    [InlineData(RunStep.Explain, NeuronStatus.Pending)]
+    public async Task A_stored_result_whose_record_is_missing_is_kept_when_a_run_asks_for_more_scores(RunStep first, NeuronStatus stored)
+    {
+        using var temp = new TempDirectory();
+        var record = CatWithQuantiles();
+        ExplanationFlow Flow(params IScorer[] scorers) => new(new BaselineExplainer(), new BaselineSimulator(), new ExplanationFlowOptions(Scorers: scorers));
+        NeuronExplanationResult result;
+        using (var collected = SqliteNeuronStore.Open(temp.Sub("collected")))
+        {
+            collected.PutNeuronRecords([record]);
+            await new ExplanationRunner(collected, collected, Flow(new SimulationCorrelationScorer())).RunAsync([record.NeuronId], first);
+            result = collected.GetExplanationResult(record.NeuronId, "baseline", "baseline")!;
+        }
+        Assert.Equal(stored, result.Status);
+        // The result alone, as an import of explanations without their collated activations leaves it.
+        using var store = SqliteNeuronStore.Open(temp.Sub("results-only"));
+        store.PutExplanationResult(result);
+
+        var counts = await new ExplanationRunner(store, store, Flow(new SimulationCorrelationScorer(), new JudgedScorer(JudgeTask.Detection, new BaselineJudge())))
+            .RunAsync([record.NeuronId], RunStep.Score);
+        Assert.Equal((0, 1), (counts.Stored, counts.RecordMissing));
+        var kept = store.GetExplanationResult(record.NeuronId, "baseline", "baseline")!;
+        Assert.Equal((stored, result.ChosenIndex), (kept.Status, kept.ChosenIndex));
+        Assert.Equal(result.Scores, kept.Scores);
+        Assert.Equal(result.Results!.ScoredExplanations.Select(e => e.Explanation), kept.Results!.ScoredExplanations.Select(e => e.Explanation));
     }
 
     [Fact]

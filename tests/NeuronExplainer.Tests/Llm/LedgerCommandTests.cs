@@ -14,8 +14,8 @@ public sealed class LedgerCommandTests : IDisposable
     [
         new(new NeuronId(0, 1), "gpt-4o-mini", "explain", 1000, 50, 0.00018m, false, At),
         new(new NeuronId(0, 1), "gpt-4o-mini", "simulate", 800, 60, 0.000156m, false, At),
-        new(new NeuronId(0, 1), "gpt-4o-mini", "simulate", 800, 60, 0m, true, At),
-        new(new NeuronId(3, 9), "gpt-4o", "explain", 2000, 100, 0.006m, false, At),
+        new(new NeuronId(0, 1), "gpt-4o-mini", "simulate", 800, 60, 0m, true, At) { CachedPromptTokens = 512 },
+        new(new NeuronId(3, 9), "gpt-4o", "explain", 2000, 100, 0.006m, false, At) { CachedPromptTokens = 1536 },
     ];
 
     public void Dispose()
@@ -29,7 +29,7 @@ public sealed class LedgerCommandTests : IDisposable
     {
         var byModel = LedgerTotals.Summarize(Entries, "model");
         Assert.Equal(
-            [new LedgerTotals("gpt-4o", 1, 0, 2000, 100, 0.006m), new LedgerTotals("gpt-4o-mini", 2, 1, 1800, 110, 0.000336m)],
+            [new LedgerTotals("gpt-4o", 1, 0, 2000, 100, 0.006m) { CachedPromptTokens = 1536 }, new LedgerTotals("gpt-4o-mini", 2, 1, 1800, 110, 0.000336m)],
             byModel);
         Assert.Equal(["layer 3", "layer 0"], LedgerTotals.Summarize(Entries, "layer").Select(t => t.Group));
         Assert.Contains("expected one of model, purpose, layer, neuron",
@@ -47,9 +47,9 @@ public sealed class LedgerCommandTests : IDisposable
 
         Assert.Equal(0, code);
         var lines = stdout.ToString().TrimEnd().Split('\n').Select(l => l.TrimEnd('\r')).ToArray();
-        Assert.EndsWith("3 call(s) sent, 1 answered from cache; 3,800 prompt + 210 completion tokens; $0.0063", lines[0]);
-        Assert.Matches(@"^neuron\s+sent\s+cached\s+prompt tokens\s+completion tokens\s+cost \$$", lines[1]);
-        Assert.Matches(@"^3/9\s+1\s+0\s+2,000\s+100\s+0\.006$", lines[2]);
+        Assert.EndsWith("3 call(s) sent, 1 answered from cache; 3,800 prompt (1,536 of them from the provider's prompt cache) + 210 completion tokens; $0.0063", lines[0]);
+        Assert.Matches(@"^neuron\s+sent\s+cached\s+prompt tokens\s+prompt-cached\s+completion tokens\s+cost \$$", lines[1]);
+        Assert.Matches(@"^3/9\s+1\s+0\s+2,000\s+1,536\s+100\s+0\.006$", lines[2]);
         Assert.Equal("... and 1 more (--top)", lines[3]);
     }
 

@@ -117,6 +117,28 @@ public abstract class NeuronStoreContract
     }
 
     [Fact]
+    public void Exactly_one_of_the_corpus_shards_claims_the_merge_even_when_the_last_ones_finish_at_once()
+    {
+        using var a = Open();
+        using var b = Open();
+        Assert.False(a.FinishShard(0, 3));
+        // The other two finish at the same moment, on two connections.
+        var claims = new bool[3];
+        using var together = new Barrier(2);
+        Parallel.For(1, 3, new ParallelOptions { MaxDegreeOfParallelism = 2 }, i =>
+        {
+            together.SignalAndWait();
+            claims[i] = (i == 1 ? a : b).FinishShard(i, 3);
+        });
+        Assert.Equal(1, claims.Count(c => c));
+        int claimant = Array.IndexOf(claims, true), other = 3 - claimant;
+        Assert.False(a.FinishShard(other, 3), "another shard finishing again after the merge was claimed");
+        Assert.False(b.FinishShard(0, 3));
+        Assert.True(b.FinishShard(claimant, 3), "the claimant running again takes up its merge");
+        Assert.Contains("split into 3 corpus shards, not 2", Assert.Throws<NeuronExplainerException>(() => b.FinishShard(0, 2)).Message);
+    }
+
+    [Fact]
     public void A_collection_is_incomplete_from_its_manifest_until_marked_complete_and_stays_so_after_a_new_manifest()
     {
         using var store = Open();
@@ -345,6 +367,69 @@ public abstract class NeuronStoreContract
         Assert.Equal([ControlKind.None, ControlKind.Shuffled], reopened.ListScores().Select(r => r.Control));
         Assert.Empty(reopened.SearchExplanations("dogs", 10));
         Assert.Single(reopened.SearchExplanations("cats", 10));
+    }
+
+    static readonly NeuronId Neuron = new(2, 7), Head = NeuronId.Head(2, 7), Latent = NeuronId.Latent("res-jb-2", 2, 7);
+
+    [Fact]
+    public void A_neuron_a_head_and_an_sae_latent_at_the_same_layer_and_index_are_kept_apart_everywhere()
+    {
+        var now = new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
+        using (var store = Open())
+        {
+            foreach (var (unit, i) in new[] { Neuron, Head, Latent }.Select((u, i) => (u, i)))
+            {
+                store.PutNeuronRecords([StoreFixtures.Record(2, 7) with { NeuronId = unit, Mean = i + 1 }]);
+                store.PutActivationBasedTokens(unit, StoreFixtures.ActivationTokens() with { Tokens = [$" token{i}"], AverageActivations = [i], Counts = [1] });
+                var result = Scored(unit, "baseline", NeuronStatus.Done, 0.1 * (i + 1));
+                var chosen = result.Results!.ScoredExplanations[0] with { Explanation = $"{NeuronId.Prefix(unit.Kind)} words" };
+                store.PutExplanationResult(result with { Results = result.Results with { ScoredExplanations = [chosen] } });
+                store.AddLedgerEntry(new LedgerEntry(unit, "m", "explain", 10 + i, 1, 0m, false, now));
+                Assert.True(store.TryClaim(new WorkClaim(unit, "baseline", "baseline", $"run-{i}", now.AddMinutes(2)), now), $"{unit} is free");
+            }
+        }
+        using var back = OpenExisting();
+        Assert.Equal([Head, Neuron, Latent], back.ListNeurons(2));
+        Assert.Equal(3, back.CountNeuronsByLayer()[2]);
+        foreach (var (unit, i) in new[] { Neuron, Head, Latent }.Select((u, i) => (u, i)))
+        {
+            var record = back.GetNeuronRecord(unit)!;
+            Assert.Equal((unit, (double?)(i + 1)), (record.NeuronId, record.Mean));
+            Assert.Equal([$" token{i}"], back.GetActivationBasedTokens(unit)!.Tokens);
+            var result = Assert.Single(back.GetExplanationResults(unit));
+            Assert.Equal((unit, $"{NeuronId.Prefix(unit.Kind)} words"), (result.Neuron, result.Results!.ScoredExplanations[0].Explanation));
+            Assert.Equal(unit, back.GetExplanationResult(unit, "baseline", "baseline")!.Results!.NeuronId);
+            Assert.Equal(unit, Assert.Single(back.SearchExplanations(NeuronId.Prefix(unit.Kind), 10)).Neuron);
+        }
+        Assert.Equal([Head, Neuron, Latent], back.ListScores(2).Select(s => s.Neuron));
+        Assert.Equal([Head, Neuron, Latent], back.ListExplanationResults(2).Select(s => s.Neuron));
+        Assert.Equal([Neuron, Head, Latent], back.ListLedger().Select(e => e.Neuron));
+        Assert.Equal([("head", 1, 0.2), ("neuron", 1, 0.1), ("sae:res-jb-2", 1, 0.3)],
+            back.ListPairLayerScores().Select(a => (a.Kind, a.Done, Math.Round(a.ScoreSum, 9))));
+        Assert.Equal([Latent, Head, Neuron], back.ExtremeScores("baseline", "baseline", 3, best: true).Select(s => s.Neuron));
+        Assert.False(back.TryClaim(new WorkClaim(Latent, "baseline", "baseline", "run-9", now.AddMinutes(2)), now.AddMinutes(1)), "each unit keeps its own claim");
+        back.ReleaseClaim(new WorkClaim(Head, "baseline", "baseline", "run-1", now));
+        Assert.True(back.TryClaim(new WorkClaim(Head, "baseline", "baseline", "run-9", now.AddMinutes(2)), now.AddMinutes(1)));
+        Assert.False(back.TryClaim(new WorkClaim(Neuron, "baseline", "baseline", "run-9", now.AddMinutes(2)), now.AddMinutes(1)), "releasing the head left the neuron's claim");
+    }
+
+    [Fact]
+    public void An_sae_latent_spelled_without_its_layer_is_found_at_the_layer_its_sae_was_stored_at()
+    {
+        using var store = Open();
+        store.PutNeuronRecords([StoreFixtures.Record(5, 3) with { NeuronId = NeuronId.Latent("res-jb-5", 5, 3) }]);
+        var spelled = NeuronId.Parse("sae:res-jb-5/3");
+        Assert.Equal(NeuronId.UnknownLayer, spelled.LayerIndex);
+        Assert.Equal(5, store.GetNeuronRecord(spelled)!.NeuronId.LayerIndex);
+        store.PutExplanationResult(StoreFixtures.Done(spelled, "baseline", "words"));
+        Assert.Equal(5, Assert.Single(store.ListScores(5)).Neuron.LayerIndex);
+        Assert.Null(store.GetNeuronRecord(NeuronId.Parse("sae:other/3")));
+
+        var unknown = Assert.Throws<NeuronExplainerException>(() => store.PutNeuronRecords([StoreFixtures.Record(5, 3) with { NeuronId = NeuronId.Parse("sae:other/3") }]));
+        Assert.Contains("does not know SAE other", unknown.Message);
+        var moved = Assert.Throws<NeuronExplainerException>(() => store.PutNeuronRecords([StoreFixtures.Record(4, 3) with { NeuronId = NeuronId.Latent("res-jb-5", 4, 3) }]));
+        Assert.Contains("holds SAE res-jb-5 at layer 5", moved.Message);
+        Assert.Equal([NeuronId.Latent("res-jb-5", 5, 3)], store.ListNeurons());
     }
 
     /// <summary>A result with a given status and score, as the aggregate tests write them.</summary>

@@ -71,6 +71,50 @@ public class OpenAiDatasetTests : IDisposable
     }
 
     [Fact]
+    public void Heads_and_sae_latents_export_beside_the_neurons_by_kind_and_import_back_whole()
+    {
+        NeuronId[] units = [new(1, 2), NeuronId.Head(1, 2), NeuronId.Latent("res-jb-1", 1, 2)];
+        using (var store = SqliteNeuronStore.Open(temp.Sub("a")))
+        {
+            foreach (var unit in units)
+            {
+                store.PutNeuronRecords([StoreFixtures.Record(1, 2) with { NeuronId = unit }]);
+                store.PutExplanationResult(StoreFixtures.Done(unit, "baseline", $"explanation of {unit}"));
+                store.PutActivationBasedTokens(unit, StoreFixtures.ActivationTokens());
+            }
+            var summary = OpenAiDataset.Export(store, temp.Sub("first"));
+            Assert.Equal((3, 3, 3), (summary.Neurons, summary.NeuronRecords, summary.ExplanationResults));
+
+            Assert.Equal(1, OpenAiDataset.Export(store, temp.Sub("heads"), new ExportOptions(Kind: "head")).Neurons);
+            Assert.True(File.Exists(Path.Combine(temp.Sub("heads"), OpenAiDataset.CollatedActivations, "head", "1", "2.json")));
+            Assert.Equal(1, OpenAiDataset.Export(store, temp.Sub("latents"), new ExportOptions(Kind: "sae:res-jb-1")).Neurons);
+            Assert.Equal(0, OpenAiDataset.Export(store, temp.Sub("none"), new ExportOptions(Kind: "sae:other")).Neurons);
+            var refused = Assert.Throws<SettingException>(() => OpenAiDataset.Export(store, temp.Sub("openai"), new ExportOptions(OpenAiFieldsOnly: true)));
+            Assert.Contains("holds MLP neurons only", refused.Message);
+            Assert.False(Directory.Exists(temp.Sub("openai")));
+            Assert.Equal(1, OpenAiDataset.Export(store, temp.Sub("openai"), new ExportOptions(OpenAiFieldsOnly: true, Kind: "neuron")).Neurons);
+            Assert.Throws<SettingException>(() => OpenAiDataset.Export(store, temp.Sub("bad-kind"), new ExportOptions(Kind: "mlp")));
+        }
+        foreach (var (section, extension) in new[] { (OpenAiDataset.CollatedActivations, ".json"), (OpenAiDataset.Explanations, ".jsonl"), (OpenAiDataset.ActivationBasedTokens, ".json") })
+            Assert.Equal([$"1/2{extension}", $"head/1/2{extension}", $"sae/res-jb-1/1/2{extension}"],
+                Directory.EnumerateFiles(Path.Combine(temp.Sub("first"), section), "*", SearchOption.AllDirectories)
+                    .Select(f => Path.GetRelativePath(Path.Combine(temp.Sub("first"), section), f)).Order(StringComparer.Ordinal));
+        using (var store = SqliteNeuronStore.Open(temp.Sub("b")))
+        {
+            Assert.Equal(3, OpenAiDataset.Import(temp.Sub("first"), store).Neurons);
+            Assert.Equal(units.OrderBy(u => u.KindKey, StringComparer.Ordinal), store.ListNeurons());
+            foreach (var unit in units)
+            {
+                Assert.Equal((unit, 1), (store.GetNeuronRecord(unit)!.NeuronId, store.GetNeuronRecord(unit)!.NeuronId.LayerIndex));
+                Assert.Equal($"explanation of {unit}", store.GetExplanationResult(unit, "openai", "openai")!.Results!.ScoredExplanations[0].Explanation);
+                Assert.NotNull(store.GetActivationBasedTokens(unit));
+            }
+            OpenAiDataset.Export(store, temp.Sub("second"));
+        }
+        StoreFixtures.AssertSameJson(temp.Sub("first"), temp.Sub("second"));
+    }
+
+    [Fact]
     public void Export_joins_results_into_one_line_and_filters_by_explainer()
     {
         using var store = SqliteNeuronStore.Open(temp.Sub("store"));
@@ -172,7 +216,7 @@ public class OpenAiDatasetTests : IDisposable
         { "collated-activations/0/5.json", "\"neuron_index\": 5=>\"neuron_index\": 6", "neuron_id is 0/6 but the path says 0/5" },
         { "explanations/1/2.jsonl", "\"ev_correlation_score\": 0.25=>\"ev_correlation_score\": Infinity", "line 1" },
         { "explanations/1/2.jsonl", "append-line", "line 2" },
-        { "related-neurons/weight-based/0/5.json", "\"1_7\"=>\"one_seven\"", "'one_seven' is not a neuron id" },
+        { "related-neurons/weight-based/0/5.json", "\"1_7\"=>\"one_seven\"", "'one_seven' is not a unit id" },
         { "related-tokens/weight-based/0/5.json", "rename:x5.json", "expected a file named by neuron index" },
     };
 

@@ -104,6 +104,47 @@ public class SqliteNeuronStoreTests : IDisposable
         Assert.Equal([ControlKind.None, ControlKind.Shuffled], store.ListScores().Select(s => s.Control));
     }
 
+    [Fact]
+    public void A_version_11_store_keys_its_rows_by_unit_kind_as_neurons_and_then_holds_other_kinds_beside_them()
+    {
+        Directory.CreateDirectory(Run);
+        const string at = "2026-11-21T09:00:00.0000000+00:00";
+        using (var raw = Raw(Path.Combine(Run, SqliteNeuronStore.FileName)))
+        {
+            foreach (var migration in StoreSchema.Migrations.Take(11)) Sql(raw, migration);
+            Sql(raw, $"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = 11");
+            Sql(raw, $"""
+                INSERT INTO neurons (layer, neuron) VALUES (2, 7);
+                INSERT INTO explanation_results (id, layer, neuron, explainer, simulator, status, chosen_explanation, score, updated_at)
+                    VALUES (5, 2, 7, 'baseline', 'baseline', 'Done', 'words about cats', 0.5, '{at}');
+                INSERT INTO explanation_scores (result_id, method, score) VALUES (5, 'simulation-correlation', 0.5);
+                INSERT INTO explanation_search (explanation, result_id, layer, neuron) VALUES ('words about cats', 5, 2, 7);
+                INSERT INTO score_aggregates VALUES ('baseline', 'baseline', 2, 1, 1, 0, 1, 0, 0.5);
+                INSERT INTO score_histogram VALUES ('baseline', 'baseline', 2, 15, 1);
+                INSERT INTO ledger (layer, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at) VALUES (2, 7, 'm', 'explain', 9, 1, '0', 0, '{at}');
+                INSERT INTO work_claims VALUES (2, 7, 'baseline', 'baseline', 'run-a', 9000000000000);
+                """);
+        }
+        var neuron = new NeuronId(2, 7);
+        var now = new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
+        using var store = SqliteNeuronStore.Open(Run);
+        Assert.Equal([neuron], store.ListNeurons());
+        var result = Assert.Single(store.GetExplanationResults(neuron));
+        Assert.Equal([new MethodScore("simulation-correlation", 0.5, null)], result.Scores);
+        Assert.Equal(neuron, Assert.Single(store.SearchExplanations("cats", 10)).Neuron);
+        Assert.Equal(("neuron", 1, 0.5), store.ListPairLayerScores().Select(a => (a.Kind, a.Done, a.ScoreSum)).Single());
+        Assert.Equal(neuron, Assert.Single(store.ListLedger()).Neuron);
+        Assert.False(store.TryClaim(new WorkClaim(neuron, "baseline", "baseline", "run-b", now.AddMinutes(1)), now), "the old claim is kept");
+
+        var head = NeuronId.Head(2, 7);
+        store.PutExplanationResult(StoreFixtures.Done(head, "baseline", "words about heads"));
+        Assert.True(store.TryClaim(new WorkClaim(head, "baseline", "baseline", "run-b", now.AddMinutes(1)), now));
+        Assert.Equal([head, neuron], store.ListNeurons());
+        Assert.Equal([(head, "words about heads"), (neuron, "words about cats")], store.ListScores().Select(s => (s.Neuron, s.Explanation)));
+        Assert.Equal([("head", 1), ("neuron", 1)], store.ListPairLayerScores().Select(a => (a.Kind, a.Done)));
+        Assert.Equal(head, Assert.Single(store.SearchExplanations("heads", 10)).Neuron);
+    }
+
     [Theory]
     [InlineData(true, true, true, CollectionState.Incomplete)]
     [InlineData(true, false, true, CollectionState.Complete)]
@@ -270,8 +311,8 @@ public class SqliteNeuronStoreTests : IDisposable
         using var raw = Raw(Path.Combine(Run, SqliteNeuronStore.FileName));
         using var command = raw.CreateCommand();
         command.CommandText = """
-            EXPLAIN QUERY PLAN SELECT layer, neuron, explainer, simulator, status, chosen_explanation, score, control
-            FROM explanation_results WHERE layer = 0 ORDER BY layer, neuron, id
+            EXPLAIN QUERY PLAN SELECT layer, kind, neuron, explainer, simulator, status, chosen_explanation, score, control
+            FROM explanation_results WHERE layer = 0 ORDER BY layer, kind, neuron, id
             """;
         using var reader = command.ExecuteReader();
         var plan = new List<string>();

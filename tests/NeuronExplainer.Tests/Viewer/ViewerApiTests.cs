@@ -63,6 +63,74 @@ public sealed class ViewerApiTests : IAsyncLifetime
         Assert.Equal(-0.15, d.GetProperty("worst")[0].GetProperty("score").GetDouble());
     }
 
+    void AddOtherKinds() => ViewerFixture.AddOtherKinds(store.Store);
+
+    [Theory]
+    [InlineData("/api/units/1/2", "neuron", "1/2", "numbers and counting words", "1/1")]
+    [InlineData("/api/units/1%2F2", "neuron", "1/2", "numbers and counting words", "1/1")]
+    [InlineData("/api/units/head:1/2", "head", "head:1/2", "attends to the previous comma", null)]
+    [InlineData("/api/units/head%3A1%2F2", "head", "head:1/2", "attends to the previous comma", null)]
+    [InlineData("/api/units/sae:res-jb-1/2", "sae", "sae:res-jb-1/2", "colours of animals", null)]
+    [InlineData("/api/units/sae%3Ares-jb-1%2F2", "sae", "sae:res-jb-1/2", "colours of animals", null)]
+    public async Task A_unit_of_any_kind_is_served_by_its_printed_form_encoded_or_not(string path, string kind, string unit, string explanation, string? previous)
+    {
+        AddOtherKinds();
+        var d = await Json(path);
+        Assert.Equal((kind, unit, 1, 2), (d.GetProperty("kind").GetString(), d.GetProperty("unit").GetString(), d.GetProperty("layer").GetInt32(), d.GetProperty("neuron").GetInt32()));
+        Assert.Equal(explanation, d.GetProperty("explanations").EnumerateArray().Single(e => e.GetProperty("chosen").GetBoolean()).GetProperty("explanation").GetString());
+        // Neighbours are units of the same kind: the head and the latent are the only ones of theirs.
+        Assert.Equal(previous, d.GetProperty("previous") is { ValueKind: JsonValueKind.Object } p ? p.GetProperty("unit").GetString() : null);
+        Assert.Equal(8, d.GetProperty("top_excerpts").GetArrayLength());
+    }
+
+    [Fact]
+    public async Task The_old_neuron_route_still_serves_the_neuron_and_not_the_head_or_latent_beside_it()
+    {
+        AddOtherKinds();
+        var d = await Json("/api/neurons/1/2");
+        Assert.Equal(("neuron", "1/2", "numbers and counting words"), (d.GetProperty("kind").GetString(), d.GetProperty("unit").GetString(),
+            d.GetProperty("explanations")[0].GetProperty("explanation").GetString()));
+    }
+
+    [Theory]
+    [InlineData("/api/units/sae:other/2", HttpStatusCode.NotFound, "nothing on unit sae:other/2")]
+    [InlineData("/api/units/head:9/9", HttpStatusCode.NotFound, "nothing on unit head:9/9")]
+    [InlineData("/api/units/mlp:1/2", HttpStatusCode.BadRequest, "'mlp:1/2' is not a unit")]
+    [InlineData("/api/units/sae:a%20b/2", HttpStatusCode.BadRequest, "'sae:a b/2' is not a unit")]
+    [InlineData("/api/search?q=colours&kind=mlp", HttpStatusCode.BadRequest, "'mlp' is not a unit kind")]
+    public async Task A_unit_that_is_not_one_or_not_stored_is_an_error_naming_it(string path, HttpStatusCode status, string message)
+    {
+        AddOtherKinds();
+        Assert.Contains(message, (await Json(path, status)).GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task Listings_and_search_state_each_units_kind_and_search_filters_by_kind()
+    {
+        AddOtherKinds();
+        var layer = await Json("/api/layers/1");
+        var rows = layer.GetProperty("neurons").EnumerateArray().Where(r => r.GetProperty("neuron").GetInt32() == 2)
+            .Select(r => (r.GetProperty("kind").GetString(), r.GetProperty("unit").GetString())).ToList();
+        Assert.Equal([("head", "head:1/2"), ("neuron", "1/2"), ("sae", "sae:res-jb-1/2")], rows);
+
+        var summary = await Json("/api/summary");
+        Assert.Equal([(0, "neuron"), (1, "head"), (1, "neuron"), (1, "sae:res-jb-1")],
+            summary.GetProperty("layer_scores").EnumerateArray().Select(l => (l.GetProperty("layer").GetInt32(), l.GetProperty("kind").GetString())));
+        Assert.Equal(2, summary.GetProperty("layers").GetInt32());
+        Assert.Equal([("1/0", "neuron"), ("sae:res-jb-1/2", "sae"), ("1/2", "neuron"), ("head:1/2", "head")],
+            summary.GetProperty("best").EnumerateArray().Take(4).Select(b => (b.GetProperty("unit").GetString(), b.GetProperty("kind").GetString())));
+
+        string[] Hits(JsonElement d) => [.. d.GetProperty("hits").EnumerateArray().Select(h => h.GetProperty("unit").GetString()!)];
+        var all = Hits(await Json("/api/search?q=colours"));
+        Assert.Contains("sae:res-jb-1/2", all);
+        Assert.Contains("1/0", all);
+        Assert.Equal(["sae:res-jb-1/2"], Hits(await Json("/api/search?q=colours&kind=sae")));
+        Assert.Equal(["sae:res-jb-1/2"], Hits(await Json("/api/search?q=colours&kind=sae:res-jb-1")));
+        Assert.Empty(Hits(await Json("/api/search?q=colours&kind=head")));
+        Assert.Equal(["head:1/2"], Hits(await Json("/api/search?q=comma&kind=head")));
+        Assert.DoesNotContain("sae:res-jb-1/2", Hits(await Json("/api/search?q=colours&kind=neuron")));
+    }
+
     [Fact]
     public async Task Method_scores_are_on_the_chosen_explanation_and_summarised_per_layer_with_the_control()
     {
@@ -378,6 +446,10 @@ public sealed class ViewerApiTests : IAsyncLifetime
     [Theory]
     [InlineData("/")]
     [InlineData("/neuron/1/2")]
+    [InlineData("/unit/1/2")]
+    [InlineData("/unit/head:1/2")]
+    [InlineData("/unit/sae:res-jb-1/2")]
+    [InlineData("/unit/sae%3Ares-jb-1%2F2")]
     [InlineData("/layer/0")]
     [InlineData("/search?q=numbers")]
     public async Task Pages_are_the_static_page_with_a_strict_policy(string path)

@@ -128,6 +128,39 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
     }
 
     [Fact]
+    public async Task Heads_and_sae_latents_have_pages_at_their_printed_form_linked_from_the_layer_and_search()
+    {
+        using var store = ViewerFixture.Store();
+        ViewerFixture.AddOtherKinds(store.Store);
+        await using var app = ViewerApp.Build(store.Store, new ViewerOptions(IPAddress.Loopback, 0));
+        await app.StartAsync();
+        string url = app.Urls.Single();
+        var page = await server.Browser.NewPageAsync();
+        var errors = new List<string>();
+        page.PageError += (_, e) => errors.Add(e);
+
+        await page.GotoAsync(url + "/unit/sae:res-jb-1/2");
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("SAE latent sae:res-jb-1/2");
+        await Assertions.Expect(page.Locator(".explanation.chosen")).ToContainTextAsync("colours of animals");
+        await Assertions.Expect(page.Locator("#density")).ToHaveTextAsync("1.2500% of tokens");
+        await page.GotoAsync(url + "/unit/head%3A1%2F2");
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Head head:1/2");
+        await Assertions.Expect(page.Locator("#density")).ToHaveCountAsync(0);
+
+        await page.GotoAsync(url + "/layer/1");
+        var headLink = page.Locator("#layer-table a", new PageLocatorOptions { HasText = "head:1/2" });
+        await Assertions.Expect(headLink).ToHaveAttributeAsync("href", "/unit/head%3A1/2");
+        await Assertions.Expect(page.Locator("#layer-table a", new PageLocatorOptions { HasText = "sae:res-jb-1/2" })).ToHaveAttributeAsync("href", "/unit/sae%3Ares-jb-1/2");
+        await headLink.ClickAsync();
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Head head:1/2");
+
+        await page.GotoAsync(url + "/search?q=colours&kind=sae");
+        await Assertions.Expect(page.Locator(".hits li")).ToHaveCountAsync(1);
+        await Assertions.Expect(page.Locator(".hits li a")).ToHaveTextAsync("sae:res-jb-1/2");
+        Assert.Empty(errors);
+    }
+
+    [Fact]
     public async Task Keys_j_and_k_move_to_next_and_previous_neuron()
     {
         var (page, errors) = await Open("/neuron/0/2");

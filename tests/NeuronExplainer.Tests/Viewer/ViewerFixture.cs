@@ -52,6 +52,17 @@ static class ViewerFixture
             null));
     }
 
+    /// <summary>Puts a head and an SAE latent at the explained neuron's layer and index, each with its own explanation.</summary>
+    public static void AddOtherKinds(INeuronStore store)
+    {
+        foreach (var (unit, text, score) in new[] { (NeuronId.Head(1, 2), "attends to the previous comma", 0.4), (NeuronId.Latent("res-jb-1", 1, 2), "colours of animals", 0.7) })
+        {
+            // A latent's record carries its density (share of tokens it fires on), as collection writes it.
+            store.PutNeuronRecords([unit.Kind == UnitKind.SaeLatent ? Record(unit) with { Density = 0.0125 } : Record(unit)]);
+            store.PutExplanationResult(Result(unit, [text], [score], chosen: 0));
+        }
+    }
+
     /// <summary>Excerpts: the first top excerpt holds every hostile token, so the page must show them all as text.</summary>
     public static NeuronRecord Record(NeuronId id)
     {

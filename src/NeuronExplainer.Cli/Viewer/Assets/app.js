@@ -33,9 +33,11 @@
 
   const count = (n) => Number(n).toLocaleString('en-US');
   const fmt = (x, digits = 3) => (x === null || x === undefined ? '—' : Number(x).toFixed(digits));
-  const neuronHref = (layer, neuron) => `/neuron/${Number(layer)}/${Number(neuron)}`;
+  // A unit (r.kind, r.unit as the API gives them): MLP neurons keep /neuron/L/N, other kinds are at /unit/ + their printed form.
+  const unitHref = (r) => (r.kind === 'neuron' ? `/neuron/${Number(r.layer)}/${Number(r.neuron)}` : `/unit/${r.unit.split('/').map(encodeURIComponent).join('/')}`);
   const layerHref = (layer) => `/layer/${Number(layer)}`;
-  const neuronLink = (layer, neuron) => h('a', { href: neuronHref(layer, neuron) }, `${Number(layer)}/${Number(neuron)}`);
+  const neuronLink = (r) => h('a', { href: unitHref(r) }, r.unit);
+  const kindName = { neuron: 'Neuron', head: 'Head', sae: 'SAE latent' };
 
   // Control characters show as escapes (newline as \n, bell as \x07) in their own style, so they are visible
   // in any font and not mistaken for the same characters typed literally.
@@ -154,7 +156,7 @@
   function scoreTable(rows) {
     if (!rows.length) return h('p', { class: 'muted' }, 'No scored explanations yet.');
     return h('table', h('thead', h('tr', h('th', 'Neuron'), h('th', { class: 'num' }, 'Score'), h('th', 'Explanation'))),
-      h('tbody', rows.map((r) => h('tr', h('td', neuronLink(r.layer, r.neuron)), h('td', { class: 'num' }, fmt(r.score)), h('td', r.explanation || '')))));
+      h('tbody', rows.map((r) => h('tr', h('td', neuronLink(r)), h('td', { class: 'num' }, fmt(r.score)), h('td', r.explanation || '')))));
   }
 
   // Columns are layers, rows are score bins (1 at the top); shading is the share of the layer's scored
@@ -173,7 +175,7 @@
       l.histogram.forEach((count, b) => {
         const lo = d.histogram_edges[b], hi = d.histogram_edges[b + 1];
         column.append(s('rect', { x, y: y(hi), width: cw - 1, height: ch - 1, fill: count ? `rgba(${GREEN}, ${(0.12 + 0.88 * count / most).toFixed(3)})` : '#f1f3f5' },
-          s('title', `layer ${l.layer}: ${count} neurons scoring ${lo.toFixed(1)} to ${hi.toFixed(1)}`)));
+          s('title', `layer ${l.layer} (${l.kind}): ${count} units scoring ${lo.toFixed(1)} to ${hi.toFixed(1)}`)));
       });
       svg.append(column);
       if (l.mean_score !== null) means.push([x + (cw - 1) / 2, y(l.mean_score), l]);
@@ -181,7 +183,7 @@
         svg.append(s('text', { x: x + (cw - 1) / 2, y: top + ch * bins + 14, 'text-anchor': 'middle', fill: '#66707a' }, String(l.layer)));
     });
     if (means.length > 1) svg.append(s('polyline', { points: means.map(([x, yy]) => `${x},${yy}`).join(' '), fill: 'none', stroke: '#1d2329', 'stroke-width': 1.2 }));
-    for (const [x, yy, l] of means) svg.append(s('circle', { cx: x, cy: yy, r: 3, fill: '#1d2329' }, s('title', `layer ${l.layer}: mean score ${fmt(l.mean_score)} over ${l.scored} of ${l.neurons} neurons; ${fmt(l.mean_score_undefined_as_zero)} with ${l.undefined} undefined counted as 0`)));
+    for (const [x, yy, l] of means) svg.append(s('circle', { cx: x, cy: yy, r: 3, fill: '#1d2329' }, s('title', `layer ${l.layer} (${l.kind}): mean score ${fmt(l.mean_score)} over ${l.scored} of ${l.neurons} neurons; ${fmt(l.mean_score_undefined_as_zero)} with ${l.undefined} undefined counted as 0`)));
     for (const v of [-1, -0.5, 0, 0.5, 1]) {
       svg.append(s('text', { x: left - 6, y: y(v) + 4, 'text-anchor': 'end', fill: '#66707a' }, v.toFixed(1)));
       svg.append(s('line', { x1: left - 3, x2: left, y1: y(v), y2: y(v), stroke: '#66707a' }));
@@ -191,18 +193,20 @@
   }
 
   // ---- Neuron ----------------------------------------------------------------------------------------
-  async function neuron(layer, index) {
-    const d = await api(`/api/neurons/${layer}/${index}`);
+  async function neuron(apiPath) {
+    const d = await api(apiPath);
     const max = d.max_activation || Math.max(0, ...d.top_excerpts.flatMap((x) => x.activations));
-    show(`Neuron ${d.layer}/${d.neuron}`,
+    const title = `${kindName[d.kind] || d.kind} ${d.unit}`;
+    show(title,
       h('div', { class: 'nav' },
-        h('h1', `Neuron ${d.layer}/${d.neuron}`),
-        d.previous ? h('a', { id: 'prev', href: neuronHref(d.previous.layer, d.previous.neuron) }, '\u2190 previous') : h('span', { class: 'muted' }, 'first'),
-        d.next ? h('a', { id: 'next', href: neuronHref(d.next.layer, d.next.neuron) }, 'next \u2192') : h('span', { class: 'muted' }, 'last'),
+        h('h1', title),
+        d.previous ? h('a', { id: 'prev', href: unitHref(d.previous) }, '\u2190 previous') : h('span', { class: 'muted' }, 'first'),
+        d.next ? h('a', { id: 'next', href: unitHref(d.next) }, 'next \u2192') : h('span', { class: 'muted' }, 'last'),
         h('span', { class: 'muted' }, 'keys ', h('span', { class: 'kbd' }, 'k'), ' / ', h('span', { class: 'kbd' }, 'j')),
         h('a', { href: layerHref(d.layer) }, `all of layer ${d.layer}`)),
       h('dl', { class: 'facts' },
         h('dt', 'Max activation'), h('dd', fmt(d.max_activation, 4)),
+        d.density != null && [h('dt', 'Density'), h('dd', { id: 'density' }, `${fmt(100 * d.density, 4)}% of tokens`)],
         d.moments && [h('dt', 'Mean / variance'), h('dd', `${fmt(d.moments.mean, 4)} / ${fmt(d.moments.variance, 4)}`),
           h('dt', 'Skewness / kurtosis'), h('dd', `${fmt(d.moments.skewness, 3)} / ${fmt(d.moments.kurtosis, 3)}`)]),
       h('h2', 'Explanations'),
@@ -275,15 +279,15 @@
       h('div', h('h3', 'Highest mean activation'), chips(d.activation_based_tokens, GREEN)),
       h('div', h('h3', 'Input tokens that excite it'), chips(w && w.input_positive, GREEN)),
       h('div', h('h3', 'Input tokens that inhibit it'), chips(w && w.input_negative, RED)),
-      h('div', h('h3', 'Output tokens it promotes'), chips(w && w.output_positive, GREEN)),
-      h('div', h('h3', 'Output tokens it suppresses'), chips(w && w.output_negative, RED)),
+      h('div', h('h3', d.kind === 'sae' ? 'Output tokens its decoder direction promotes (W_dec \u00b7 W_U)' : 'Output tokens it promotes'), chips(w && w.output_positive, GREEN)),
+      h('div', h('h3', d.kind === 'sae' ? 'Output tokens its decoder direction suppresses' : 'Output tokens it suppresses'), chips(w && w.output_negative, RED)),
       promoted && h('div', { id: 'ablation-promoted' }, h('h3', 'Logits it raises where it fires (measured by ablation)'), chips(promoted, GREEN)),
       suppressed && h('div', { id: 'ablation-suppressed' }, h('h3', 'Logits it lowers where it fires (measured by ablation)'), chips(suppressed, RED)));
   }
 
   function relatedNeurons(list) {
     if (!list.length) return h('p', { class: 'muted' }, 'None stored.');
-    return h('table', h('tbody', list.map((r) => h('tr', h('td', neuronLink(r.layer, r.neuron)), h('td', { class: 'num' }, fmt(r.weight, 4))))));
+    return h('table', h('tbody', list.map((r) => h('tr', h('td', neuronLink(r)), h('td', { class: 'num' }, fmt(r.weight, 4))))));
   }
 
   // ---- Layer -----------------------------------------------------------------------------------------
@@ -292,12 +296,14 @@
     let key = 'neuron', descending = false;
     const body = h('tbody');
     const value = (r) => (key === 'score' ? (r.score === null ? -Infinity : r.score) : r.neuron);
+    const kindOrder = (a, b) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0);
     function render() {
-      const rows = [...d.neurons].sort((a, b) => (value(a) - value(b)) * (descending ? -1 : 1) || a.neuron - b.neuron);
+      const rows = [...d.neurons].sort((a, b) => (value(a) - value(b)) * (descending ? -1 : 1) || kindOrder(a, b) || a.neuron - b.neuron);
       body.replaceChildren(...rows.map((r) => h('tr',
-        h('td', neuronLink(r.layer, r.neuron)),
+        h('td', neuronLink(r)),
         h('td', { class: 'num' }, fmt(r.score)),
         h('td', r.explanation !== null ? r.explanation : h('span', { class: 'muted' }, r.status)),
+        h('td', { class: 'muted' }, r.kind),
         h('td', { class: 'muted' }, r.explainer || ''))));
     }
     const sortBy = (k) => () => { descending = key === k ? !descending : k === 'score'; key = k; render(); };
@@ -312,20 +318,21 @@
         h('thead', h('tr',
           h('th', h('button', { id: 'sort-neuron', onclick: sortBy('neuron') }, 'Neuron \u21c5')),
           h('th', { class: 'num' }, h('button', { id: 'sort-score', onclick: sortBy('score') }, 'Score \u21c5')),
-          h('th', 'Explanation'), h('th', 'Explainer'))),
+          h('th', 'Explanation'), h('th', 'Kind'), h('th', 'Explainer'))),
         body));
   }
 
   // ---- Search ----------------------------------------------------------------------------------------
-  async function search(query) {
+  // kind (neuron, head, sae, sae:ID) keeps the hits to units of that kind, as /search?q=...&kind=head asks.
+  async function search(query, kind) {
     for (const input of document.querySelectorAll('input[name=q]')) input.value = query;
     if (!query.trim()) { show('Search', h('h1', 'Search'), h('p', { class: 'muted' }, 'Type words of an explanation in the box above.')); return; }
-    const d = await api(`/api/search?q=${encodeURIComponent(query)}`);
+    const d = await api(`/api/search?q=${encodeURIComponent(query)}${kind ? `&kind=${encodeURIComponent(kind)}` : ''}`);
     show(`Search: ${query}`,
-      h('h1', 'Search: ', h('q', query)),
+      h('h1', 'Search: ', h('q', query), kind ? ` (${kind} only)` : ''),
       h('p', { class: 'muted' }, d.hits.length ? `${d.hits.length} explanations, best match first` : 'No explanation matches.'),
       h('ol', { class: 'hits' }, d.hits.map((hit) => h('li',
-        neuronLink(hit.layer, hit.neuron), ' ',
+        neuronLink(hit), ' ',
         h('span', { class: 'hit' }, hit.highlighted.map((span) => (span.match ? h('mark', span.text) : span.text)))))));
   }
 
@@ -340,9 +347,10 @@
     const path = location.pathname;
     let m;
     if (path === '/') return home();
-    if ((m = /^\/neuron\/(\d+)\/(\d+)$/.exec(path))) return neuron(m[1], m[2]);
+    if ((m = /^\/neuron\/(\d+)\/(\d+)$/.exec(path))) return neuron(`/api/neurons/${m[1]}/${m[2]}`);
+    if ((m = /^\/unit\/(.+)$/.exec(path))) return neuron(`/api/units/${encodeURIComponent(decodeURIComponent(m[1]))}`);
     if ((m = /^\/layer\/(\d+)$/.exec(path))) return layer(m[1]);
-    if (path === '/search') return search(new URLSearchParams(location.search).get('q') || '');
+    if (path === '/search') return search(new URLSearchParams(location.search).get('q') || '', new URLSearchParams(location.search).get('kind'));
     throw new Error(`no page at ${path}`);
   }
 

@@ -66,7 +66,7 @@ public static class ModelLocator
     }
 
     /// <summary>Values no hub id looks like: a model file's extension, a relative or home prefix, a Windows separator.</summary>
-    private static bool LooksLikePath(string value) =>
+    internal static bool LooksLikePath(string value) =>
         value.StartsWith('.') || value.StartsWith('~') || value.Contains('\\') || Path.IsPathRooted(value)
         || new[] { ".bin", ".safetensors", ".json", ".gguf", ".pt", ".pth" }.Any(e => value.EndsWith(e, StringComparison.OrdinalIgnoreCase));
 

@@ -6,7 +6,9 @@ Writes, next to this script:
   gpt2-tiny/    random GPT-2 (HF layout: config.json + model.safetensors, F32, Conv1D [in, out] weights)
   llama-tiny/   random Llama with grouped-query attention and an untied lm_head, BF16, two shards + index
   qwen2-tiny/   random Qwen2 (q/k/v biases, tied embeddings), F16
-  */expected.safetensors + */tokens.json   reference hook outputs and logits for a batch of token windows
+  */expected.safetensors + */tokens.json   reference hook outputs (TransformerLens names: hook_resid_pre, attn.hook_z,
+                attn.hook_pattern, hook_attn_out, mlp.hook_post, hook_mlp_out, hook_resid_post) and logits for a
+                batch of token windows
   stories260K-expected.safetensors + stories260K-tokens.json   the same for ../shared's stories260K, computed
                 with llama2.c's own interleaved-pair rotary convention straight from the .bin file
 The safetensors files are written by hand (8-byte little-endian header length, JSON header, raw data).
@@ -105,15 +107,21 @@ def gpt2_forward(cfg, w, tokens, edit=None):
     out = {}
     for l in range(cfg["n_layer"]):
         h = f"h.{l}"
+        out[f"blocks.{l}.hook_resid_pre"] = x
         a = layer_norm(x, w[f"{h}.ln_1.weight"], w[f"{h}.ln_1.bias"], eps)
         qkv = a @ w[f"{h}.attn.c_attn.weight"] + w[f"{h}.attn.c_attn.bias"]
         q, k, v = (t.reshape(batch, seq, heads, d // heads).transpose(1, 2) for t in qkv.split(d, -1))
         att, pattern = attend(q, k, v)
-        x = x + att @ w[f"{h}.attn.c_proj.weight"] + w[f"{h}.attn.c_proj.bias"]
+        attn_out = att @ w[f"{h}.attn.c_proj.weight"] + w[f"{h}.attn.c_proj.bias"]
+        x = x + attn_out
         m = gelu_new(layer_norm(x, w[f"{h}.ln_2.weight"], w[f"{h}.ln_2.bias"], eps) @ w[f"{h}.mlp.c_fc.weight"] + w[f"{h}.mlp.c_fc.bias"])
         if edit is not None:
             m = edit(l, m)
-        x = x + m @ w[f"{h}.mlp.c_proj.weight"] + w[f"{h}.mlp.c_proj.bias"]
+        mlp_out = m @ w[f"{h}.mlp.c_proj.weight"] + w[f"{h}.mlp.c_proj.bias"]
+        x = x + mlp_out
+        out[f"blocks.{l}.attn.hook_z"] = att
+        out[f"blocks.{l}.hook_attn_out"] = attn_out
+        out[f"blocks.{l}.hook_mlp_out"] = mlp_out
         out[f"blocks.{l}.mlp.hook_post"] = m
         out[f"blocks.{l}.hook_resid_post"] = x
         out[f"blocks.{l}.attn.hook_pattern"] = pattern
@@ -169,6 +177,7 @@ def llama_forward(cfg, w, tokens):
 
     for l in range(cfg["num_hidden_layers"]):
         p = f"model.layers.{l}"
+        out[f"blocks.{l}.hook_resid_pre"] = x
         a = rms_norm(x, w[f"{p}.input_layernorm.weight"], eps)
         q = proj(a, f"{p}.self_attn.q_proj").reshape(batch, seq, heads, hd).transpose(1, 2)
         k = proj(a, f"{p}.self_attn.k_proj").reshape(batch, seq, kv_heads, hd).transpose(1, 2)
@@ -176,10 +185,15 @@ def llama_forward(cfg, w, tokens):
         q, k = q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
         group = heads // kv_heads
         att, pattern = attend(q, k.repeat_interleave(group, 1), v.repeat_interleave(group, 1))
-        x = x + proj(att, f"{p}.self_attn.o_proj")
+        attn_out = proj(att, f"{p}.self_attn.o_proj")
+        x = x + attn_out
         b = rms_norm(x, w[f"{p}.post_attention_layernorm.weight"], eps)
         m = torch.nn.functional.silu(proj(b, f"{p}.mlp.gate_proj")) * proj(b, f"{p}.mlp.up_proj")
-        x = x + proj(m, f"{p}.mlp.down_proj")
+        mlp_out = proj(m, f"{p}.mlp.down_proj")
+        x = x + mlp_out
+        out[f"blocks.{l}.attn.hook_z"] = att
+        out[f"blocks.{l}.hook_attn_out"] = attn_out
+        out[f"blocks.{l}.hook_mlp_out"] = mlp_out
         out[f"blocks.{l}.mlp.hook_post"] = m
         out[f"blocks.{l}.hook_resid_post"] = x
         out[f"blocks.{l}.attn.hook_pattern"] = pattern
@@ -235,18 +249,24 @@ def llama2c_forward(cfg, w, tokens, edit=None):
     x = w["emb"][tokens]
     out = {}
     for l in range(cfg["layers"]):
+        out[f"blocks.{l}.hook_resid_pre"] = x
         a = rms_norm(x, w["rms_att"][l], 1e-5)
         q = rope((a @ w["wq"][l].T).reshape(batch, seq, heads, hd).transpose(1, 2))
         k = rope((a @ w["wk"][l].T).reshape(batch, seq, kv_heads, hd).transpose(1, 2))
         v = (a @ w["wv"][l].T).reshape(batch, seq, kv_heads, hd).transpose(1, 2)
         group = heads // kv_heads
         att, pattern = attend(q, k.repeat_interleave(group, 1), v.repeat_interleave(group, 1))
-        x = x + att @ w["wo"][l].T
+        attn_out = att @ w["wo"][l].T
+        x = x + attn_out
         b = rms_norm(x, w["rms_ffn"][l], 1e-5)
         m = torch.nn.functional.silu(b @ w["w1"][l].T) * (b @ w["w3"][l].T)
         if edit is not None:
             m = edit(l, m)
-        x = x + m @ w["w2"][l].T
+        mlp_out = m @ w["w2"][l].T
+        x = x + mlp_out
+        out[f"blocks.{l}.attn.hook_z"] = att
+        out[f"blocks.{l}.hook_attn_out"] = attn_out
+        out[f"blocks.{l}.hook_mlp_out"] = mlp_out
         out[f"blocks.{l}.mlp.hook_post"] = m
         out[f"blocks.{l}.hook_resid_post"] = x
         out[f"blocks.{l}.attn.hook_pattern"] = pattern
