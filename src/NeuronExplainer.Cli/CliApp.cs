@@ -32,6 +32,7 @@ public static class CliApp
         root.Subcommands.Add(Commands.DownloadCommand.Create());
         root.Subcommands.Add(Commands.CheckLlmCommand.Create());
         root.Subcommands.Add(Commands.LedgerCommand.Create());
+        root.Subcommands.Add(Commands.StatusCommand.Create());
         root.Subcommands.Add(Commands.ImportCommand.Create());
         root.Subcommands.Add(Commands.ExportCommand.Create());
         return root;

@@ -40,6 +40,7 @@ public static class BenchCommand
         command.Subcommands.Add(BenchScaleCommands.CollectBenchCommand());
         command.Subcommands.Add(BenchScaleCommands.RandomSaeCommand());
         command.Subcommands.Add(LlmBenchCommand.Create());
+        command.Subcommands.Add(FleetBenchCommand.Create());
         command.Subcommands.Add(StoreBenchCommand.Create());
         command.SetAction(parse =>
         {

@@ -40,7 +40,7 @@ public static class CollectCommand
     {
         readonly ModelOptions model = new();
         readonly Option<string> corpus = new("--corpus") { Description = "Corpus: text (<|endoftext|> or blank-line separated), JSONL, .gz of either, parquet, or a directory of them; or a Hugging Face dataset id ORG/NAME[@REVISION][:GLOB], downloaded on first use", Required = true };
-        readonly Option<string> store = sharedStore ?? new("--store") { Description = "Run directory of the store to fill", Required = true };
+        readonly Option<string> store = sharedStore ?? new("--store") { Description = "Run directory of the store to fill, or a postgresql:// store URL", Required = true };
         readonly Option<string> layers = sharedLayers ?? new("--layers") { Description = "Layers to collect: all, or a list such as 0,3-5", DefaultValueFactory = _ => "all" };
         readonly Option<int> seqLen = new("--seq-len") { Description = "Tokens per window", DefaultValueFactory = _ => 64 };
         readonly Option<int> topK = new("--top-k") { Description = "Top-activating windows kept per neuron", DefaultValueFactory = _ => 40 };

@@ -13,7 +13,11 @@ internal sealed class ExplanationOptions
 {
     public const string Baseline = BaselineExplainer.BaselineName;
 
-    public readonly Option<string> Store = new("--store") { Description = "Run directory holding store.db", Required = true };
+    public readonly Option<string> Store = new("--store")
+    {
+        Description = "Run directory holding store.db, or postgresql://user@host:port/database?schema=NAME (password from PGPASSWORD or ~/.pgpass)",
+        Required = true,
+    };
     public readonly Option<string> Layers = new("--layers") { Description = "Layers: all, or a list such as 0,3-5", DefaultValueFactory = _ => "all" };
     public readonly Option<string> Neurons = new("--neurons")
     {
@@ -45,6 +49,11 @@ internal sealed class ExplanationOptions
     public readonly Option<int> Revise = new("--revise") { Description = "Revision rounds against the worst calibration excerpts", DefaultValueFactory = _ => 0 };
     public readonly Option<decimal?> MaxCost = new("--max-cost") { Description = "Stop before LLM calls could cost more than this many US dollars" };
     public readonly Option<int> Concurrency = new("--concurrency") { Description = "Neurons (and LLM calls) worked on at once", DefaultValueFactory = _ => 4 };
+    public readonly Option<double> Lease = new("--lease")
+    {
+        Description = "Seconds a worker's claim on a neuron lasts unless renewed (every quarter of it); a killed worker's neurons are taken over after this",
+        DefaultValueFactory = _ => ExplanationRunner.DefaultClaimLease.TotalSeconds,
+    };
     public readonly Option<bool> DryRun = new("--dry-run") { Description = "Estimate calls, tokens and cost without calling or storing anything" };
     public readonly Option<string> Scorers = new("--scorers")
     {
@@ -56,7 +65,7 @@ internal sealed class ExplanationOptions
     public void AddTo(Command command)
     {
         foreach (Option option in new Option[] { Store, Layers, Neurons, Explainer, ExplainerMethod, Simulator, SimulatorMethod, BaseUrl, ApiKeyEnv,
-                     Prices, Samples, Revise, MaxCost, Concurrency, DryRun, Scorers, Seed, Protocol })
+                     Prices, Samples, Revise, MaxCost, Concurrency, Lease, DryRun, Scorers, Seed, Protocol })
             command.Options.Add(option);
     }
 
@@ -75,6 +84,7 @@ internal sealed class ExplanationOptions
         Revisions = parse.GetValue(Revise),
         MaxCost = parse.GetValue(MaxCost),
         Concurrency = parse.GetValue(Concurrency),
+        ClaimLease = TimeSpan.FromSeconds(parse.GetValue(Lease)),
         DryRun = parse.GetValue(DryRun),
         Seed = parse.GetValue(Seed),
         Control = control,

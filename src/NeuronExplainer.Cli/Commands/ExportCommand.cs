@@ -8,7 +8,7 @@ public static class ExportCommand
 {
     public static Command Create()
     {
-        var store = new Option<string>("--store") { Description = "Run directory holding store.db", Required = true };
+        var store = new Option<string>("--store") { Description = "Run directory holding store.db, or a postgresql:// store URL", Required = true };
         var to = new Option<string>("--to") { Description = "New (or empty) directory to write the layout into", Required = true };
         var explainer = new Option<string?>("--explainer") { Description = "Export only explanations of this explainer" };
         var simulator = new Option<string?>("--simulator") { Description = "Export only explanations scored with this simulator" };

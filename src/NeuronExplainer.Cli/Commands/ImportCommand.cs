@@ -9,7 +9,7 @@ public static class ImportCommand
     public static Command Create()
     {
         var from = new Option<string>("--from") { Description = "Directory in OpenAI's layout (e.g. their downloaded GPT-2 files, or an export)", Required = true };
-        var store = new Option<string>("--store") { Description = "Run directory to import into (created if missing)", Required = true };
+        var store = new Option<string>("--store") { Description = "Run directory to import into (created if missing), or a postgresql:// store URL", Required = true };
         var source = new Option<string>("--source")
         {
             Description = "Explainer/simulator name to store the imported explanations under",

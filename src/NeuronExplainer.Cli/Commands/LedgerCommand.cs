@@ -9,7 +9,7 @@ public static class LedgerCommand
 {
     public static Command Create()
     {
-        var store = new Option<string>("--store") { Description = "Run directory holding store.db", Required = true };
+        var store = new Option<string>("--store") { Description = "Run directory holding store.db, or a postgresql:// store URL", Required = true };
         var by = new Option<string>("--by") { Description = "Group by model, purpose, layer or neuron", DefaultValueFactory = _ => "model" };
         by.AcceptOnlyFromAmong([.. LedgerTotals.Groupings]);
         var top = new Option<int>("--top") { Description = "Show at most this many groups (most expensive first)", DefaultValueFactory = _ => 20 };

@@ -145,7 +145,7 @@ internal static class LlmBenchCommand
     }
 
     /// <summary>A neuron with 40 top and 40 random 64-token excerpts of made-up words, seeded by its index.</summary>
-    static NeuronRecord Synthetic(NeuronId id)
+    internal static NeuronRecord Synthetic(NeuronId id)
     {
         var random = new Random(id.NeuronIndex + 1);
         ActivationRecord Excerpt(double scale)

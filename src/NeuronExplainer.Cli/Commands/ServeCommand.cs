@@ -11,7 +11,7 @@ public static class ServeCommand
 {
     public static Command Create()
     {
-        var store = new Option<string>("--store") { Description = "Run directory holding store.db", Required = true };
+        var store = new Option<string>("--store") { Description = "Run directory holding store.db, or a postgresql:// store URL", Required = true };
         var listen = new ListenOptions();
         var command = new Command("serve", """
             Browse a store in a local web viewer: per-layer score charts, every neuron's explanations with

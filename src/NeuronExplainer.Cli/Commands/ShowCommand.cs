@@ -11,7 +11,7 @@ public static class ShowCommand
 {
     public static Command Create()
     {
-        var store = new Option<string>("--store") { Description = "Run directory of the store", Required = true };
+        var store = new Option<string>("--store") { Description = "Run directory of the store, or a postgresql:// store URL", Required = true };
         var neuron = new Option<string>("--neuron") { Description = "Unit: a neuron as LAYER/NEURON (3/127), head:LAYER/HEAD or sae:SAE_ID/LATENT", Required = true };
         var count = new Option<int>("--records") { Description = "Records shown per section", DefaultValueFactory = _ => 10 };
         var command = new Command("show", """

@@ -283,8 +283,17 @@ public sealed class Collector
         return (forward, tokens);
     }
 
-    /// <summary>Checkpoints go beside the store's file (its directory).</summary>
-    static string CheckpointDirectory(ICollectionOutput store) => Path.GetDirectoryName(Path.GetFullPath(store.Location))!;
+    /// <summary>
+    /// Checkpoints go beside the store's file (its directory). A store on a server (a URL such as postgresql://) has no
+    /// directory: its checkpoints stay on the collecting machine, in this user's local data directory under a hash of the location.
+    /// </summary>
+    static string CheckpointDirectory(ICollectionOutput store)
+    {
+        if (!store.Location.Contains("://", StringComparison.Ordinal)) return Path.GetDirectoryName(Path.GetFullPath(store.Location))!;
+        string key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(store.Location)))[..16];
+        return Directory.CreateDirectory(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create),
+            "neuron-explainer", "checkpoints", key)).FullName;
+    }
 
     byte[] Checkpoint(ICollectionOutput store, string stage, CheckpointFile files, CollectionPass state, byte[]? previous, long expectedBytes)
     {

@@ -64,6 +64,13 @@ public interface IExplanationResultStore
     /// store can do the same upsert, or take rows with SELECT ... FOR UPDATE SKIP LOCKED.)
     /// </summary>
     bool TryClaim(WorkClaim claim, DateTimeOffset now);
+    /// <summary>
+    /// Claims for <paramref name="owner"/> until <paramref name="until"/> those of <paramref name="neurons"/> whose
+    /// (neuron, explainer, simulator) claim is free by <paramref name="now"/> (as <see cref="TryClaim"/>), in one
+    /// transaction; returns the claimed. Workers claiming the same neurons at once each get others (PostgreSQL: FOR
+    /// UPDATE SKIP LOCKED) instead of waiting on each other.
+    /// </summary>
+    IReadOnlyList<NeuronId> TryClaimBatch(IReadOnlyList<NeuronId> neurons, string explainer, string simulator, string owner, DateTimeOffset until, DateTimeOffset now);
     /// <summary>Extends every claim of <paramref name="owner"/> to <paramref name="until"/> (a run still working on them).</summary>
     void RenewClaims(string owner, DateTimeOffset until);
     /// <summary>Drops the claim if <see cref="WorkClaim.Owner"/> still holds it.</summary>

@@ -33,6 +33,8 @@ public sealed record ExplanationSettings
     public decimal? MaxCost { get; init; }
     /// <summary>Neurons (and LLM calls) worked on at once.</summary>
     public int Concurrency { get; init; } = 4;
+    /// <summary>How long a claim on a neuron lasts unless renewed (<see cref="ExplanationRunner.DefaultClaimLease"/> when null): a killed worker's neurons are taken over after it.</summary>
+    public TimeSpan? ClaimLease { get; init; }
     /// <summary>Count calls, tokens and cost instead of calling or storing anything.</summary>
     public bool DryRun { get; init; }
     /// <summary>Seed of the bootstrap intervals and of the shuffled control.</summary>
@@ -91,6 +93,7 @@ public sealed class ExplanationSession : IDisposable
     {
         Require(settings.Samples is >= 1 and <= 20, nameof(settings.Samples), $"must be between 1 and 20, got {settings.Samples}");
         Require(settings.Revisions is >= 0 and <= 10, nameof(settings.Revisions), $"must be between 0 and 10, got {settings.Revisions}");
+        Require(settings.ClaimLease is null || settings.ClaimLease >= TimeSpan.FromSeconds(1), nameof(settings.ClaimLease), $"must be at least 1 second, got {settings.ClaimLease}");
         Require(settings.Concurrency is >= 1 and <= 256, nameof(settings.Concurrency), $"must be between 1 and 256, got {settings.Concurrency}");
         var protocol = ExplanationProtocol.Find(settings.Protocol);
         // The baseline simulator reads back the baseline's own format; it cannot simulate prose.
@@ -179,7 +182,8 @@ public sealed class ExplanationSession : IDisposable
         Action<RunProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         CheckProtocol(results);
-        return new ExplanationRunner(records, results, new ExplanationFlow(Explainer, Simulator, FlowOptions()), settings.Concurrency, settings.DryRun)
+        return new ExplanationRunner(records, results, new ExplanationFlow(Explainer, Simulator, FlowOptions()), settings.Concurrency, settings.DryRun,
+                claimLease: settings.ClaimLease)
             .RunAsync(neurons, step, progress, cancellationToken);
     }
 
@@ -213,7 +217,7 @@ public sealed class ExplanationSession : IDisposable
         var chosen = Chosen(results, neurons, Explainer.Name, Simulator.Name);
         var shuffled = ShuffledControl.Create(Explainer.Name, chosen, settings.Seed);
         var options = FlowOptions() with { Samples = 1, Revisions = 0, Control = ControlKind.Shuffled };
-        return new ExplanationRunner(records, results, new ExplanationFlow(shuffled, Simulator, options), settings.Concurrency)
+        return new ExplanationRunner(records, results, new ExplanationFlow(shuffled, Simulator, options), settings.Concurrency, claimLease: settings.ClaimLease)
             .RunAsync([.. shuffled.Neurons], RunStep.ExplainAndScore, progress, cancellationToken);
     }
 

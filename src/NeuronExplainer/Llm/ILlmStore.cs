@@ -12,11 +12,38 @@ public sealed record LedgerEntry(NeuronId? Neuron, string Model, string Purpose,
     public int CachedPromptTokens { get; init; }
 }
 
-/// <summary>The LLM cache/ledger role of a store: responses answered before, and every call made.</summary>
+/// <summary>The store's LLM budget: what its paid calls cost in all, the last budget a run gave, and the worst cases of calls in flight.</summary>
+public sealed record LlmBudget(decimal Spent, decimal? MaxCost, decimal Reserved);
+
+/// <summary>
+/// The LLM cache/ledger role of a store: responses answered before, every call made, and the budget every process
+/// working on the store shares.
+/// </summary>
 public interface ILlmStore
 {
     LlmCacheEntry? GetCachedResponse(string key);
     void PutCachedResponse(LlmCacheEntry entry);
+    /// <summary>Ledgers a call; in the same transaction its cost is added to what the store's calls have cost (<see cref="LlmBudget.Spent"/>).</summary>
     void AddLedgerEntry(LedgerEntry entry);
     IReadOnlyList<LedgerEntry> ListLedger();
+
+    /// <summary>
+    /// Reserves <paramref name="amount"/> (a call's worst-case cost) of the budget <paramref name="maxCost"/> shared by every
+    /// process on the store, atomically: granted (the reservation's id) when what the store's calls have cost, plus the
+    /// live reservations of all processes, plus <paramref name="amount"/> stays within it; null otherwise. A reservation
+    /// lasts until <see cref="ReleaseBudget"/> or <paramref name="until"/> (a killed process's lapses then).
+    /// </summary>
+    string? TryReserveBudget(decimal amount, decimal maxCost, DateTimeOffset until, DateTimeOffset now);
+
+    /// <summary>
+    /// Marks the request of cache key <paramref name="key"/> as being sent by <paramref name="owner"/> until
+    /// <paramref name="until"/>, atomically: false while another process sends it (it waits for that answer in the cache
+    /// instead of paying for the same call), true when none does, its mark lapsed, or it is the owner's own.
+    /// </summary>
+    bool TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now);
+    /// <summary>Extends every mark of <paramref name="owner"/> to <paramref name="until"/> (its calls still in flight).</summary>
+    void RenewCalls(string owner, DateTimeOffset until);
+    void ReleaseCall(string key, string owner);
+    void ReleaseBudget(string reservation);
+    LlmBudget GetBudget(DateTimeOffset now);
 }

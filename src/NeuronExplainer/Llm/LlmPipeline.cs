@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
@@ -36,6 +37,8 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     private readonly Lock _lock = new();
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Task> _inFlight = new();
     private decimal _reserved;
+    /// <summary>This pipeline's name on the requests it marks as in flight in the store.</summary>
+    private readonly string _owner = $"{Environment.MachineName}:{Environment.ProcessId}:{Guid.NewGuid():N}";
     private int _consecutiveFailures;
     private string? _unavailable;
     private LlmUsage _usage = new(0, 0, 0, 0, 0, 0m);
@@ -162,7 +165,20 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         }
         try
         {
-            var response = await SendPaidAsync(call, key, price, send, cancellationToken).ConfigureAwait(false);
+            if (await AnsweredElsewhereAsync(call, key, cancellationToken).ConfigureAwait(false) is { } elsewhere)
+            {
+                mine.SetResult(elsewhere);
+                return Reused(call, elsewhere);
+            }
+            T response;
+            try
+            {
+                response = await SendPaidAsync(call, key, price, send, cancellationToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                _store.ReleaseCall(key, _owner);
+            }
             mine.SetResult(response);
             return response;
         }
@@ -175,6 +191,54 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         finally
         {
             _inFlight.TryRemove(new KeyValuePair<string, Task>(key, mine.Task));
+        }
+    }
+
+    /// <summary>
+    /// Marks the request as being sent by this pipeline in the store; while another process (a worker beside this one)
+    /// sends the same request, waits for its answer in the cache rather than paying for the call again. Null when this
+    /// pipeline is to send it (no one else is, the other's mark lapsed, or its answer was not one this caller accepts).
+    /// </summary>
+    private async Task<T?> AnsweredElsewhereAsync<T>(Call<T> call, string key, CancellationToken cancellationToken) where T : class
+    {
+        while (true)
+        {
+            var now = _time.GetUtcNow();
+            if (_store.TryClaimCall(key, _owner, now + CallMarkLease, now))
+            {
+                EnsureCallRenewal();
+                return null;
+            }
+            await Task.Delay(CallWaitPoll, _time, cancellationToken).ConfigureAwait(false);
+            if (_store.GetCachedResponse(key) is { } cached && TryRead(cached.Response, call.ResponseType) is { } hit && call.Accepts(hit)) return hit;
+        }
+    }
+
+    /// <summary>How often a call another process sends is looked for in the cache.</summary>
+    private static readonly TimeSpan CallWaitPoll = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How long a mark lasts unless renewed (every quarter of it while this pipeline lives): a killed worker's
+    /// marks stop others waiting for its answers after this.</summary>
+    private static readonly TimeSpan CallMarkLease = TimeSpan.FromSeconds(20);
+
+    private ITimer? _callRenewal;
+
+    private void EnsureCallRenewal()
+    {
+        if (Volatile.Read(ref _callRenewal) is not null) return;
+        var timer = _time.CreateTimer(_ => RenewCallMarks(), null, CallMarkLease / 4, CallMarkLease / 4);
+        if (Interlocked.CompareExchange(ref _callRenewal, timer, null) is not null) timer.Dispose();
+    }
+
+    /// <summary>A failed renewal (the store unreachable for a moment) only risks another process sending the call too.</summary>
+    private void RenewCallMarks()
+    {
+        try
+        {
+            _store.RenewCalls(_owner, _time.GetUtcNow() + CallMarkLease);
+        }
+        catch (NeuronExplainerException)
+        {
         }
     }
 
@@ -195,11 +259,21 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         decimal worstCase = price.Cost(call.PromptBound, call.MaxCompletionTokens);
         Reserve(worstCase, call);
         T response;
+        string? shared = null;
         try
         {
             await _slots.WaitAsync(cancellationToken).ConfigureAwait(false);
-            try { response = await SendWithRetriesAsync(call, send, cancellationToken).ConfigureAwait(false); }
+            try
+            {
+                shared = ReserveShared(worstCase, call);
+                response = await SendWithRetriesAsync(call, send, cancellationToken).ConfigureAwait(false);
+            }
             finally { _slots.Release(); }
+        }
+        catch
+        {
+            if (shared is not null) _store.ReleaseBudget(shared);
+            throw;
         }
         finally
         {
@@ -220,6 +294,8 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
             _store.PutCachedResponse(new LlmCacheEntry(key, call.Model, call.RequestJson, JsonSerializer.Serialize(response, call.ResponseType), now));
         _store.AddLedgerEntry(new LedgerEntry(call.Context.Neuron, call.Model, call.Context.Purpose,
             usage.PromptTokens, usage.CompletionTokens, cost, FromCache: false, now) { CachedPromptTokens = usage.CachedPromptTokens });
+        // Released only now that the cost counts in the store's spend, so other processes never see the call as free.
+        if (shared is not null) _store.ReleaseBudget(shared);
         return response;
     }
 
@@ -232,6 +308,19 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
                     $"budget reached: spent ${_usage.Cost:0.####} of LlmPipelineOptions.MaxCost ${max:0.####}; the next {call.Kind} call{For(call.Context)} could cost up to ${worstCase:0.####}, so it was not sent");
             _reserved += worstCase;
         }
+    }
+
+    /// <summary>
+    /// Reserves the call's worst case of the budget in the store, which every process on the store shares (workers
+    /// on other machines too); held until the call is ledgered or failed, and lapsing after the longest a call takes.
+    /// </summary>
+    private string? ReserveShared<T>(decimal worstCase, Call<T> call)
+    {
+        if (_options.MaxCost is not decimal max) return null;
+        var now = _time.GetUtcNow();
+        return _store.TryReserveBudget(worstCase, max, now + _options.MaxCallTime + TimeSpan.FromMinutes(1), now)
+            ?? throw new LlmBudgetExceededException(string.Create(CultureInfo.InvariantCulture,
+                $"budget reached: the store's LLM calls cost ${_store.GetBudget(now).Spent:0.####} of LlmPipelineOptions.MaxCost ${max:0.####} (with the calls in flight of every process on it); the next {call.Kind} call{For(call.Context)} could cost up to ${worstCase:0.####}, so it was not sent"));
     }
 
     private async Task<T> SendWithRetriesAsync<T>(Call<T> call, Func<CancellationToken, Task<T>> send, CancellationToken cancellationToken)
@@ -330,6 +419,7 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
 
     public void Dispose()
     {
+        _callRenewal?.Dispose();
         _slots.Dispose();
         _ownedBackend?.Dispose();
     }

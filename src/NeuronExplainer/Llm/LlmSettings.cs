@@ -31,7 +31,10 @@ public sealed record LlmEndpoint(Uri BaseUrl, string ApiKeyEnv = LlmEndpoint.Def
 /// <summary>How the pipeline spends: budget, parallelism, retries and dry run.</summary>
 public sealed record LlmPipelineOptions
 {
-    /// <summary>Budget in US dollars for calls this run sends (cache hits are free); null = no limit.</summary>
+    /// <summary>
+    /// Budget in US dollars for what the store's paid calls cost in all, this run's and those of every other process on the
+    /// store (cache hits are free); null = no limit.
+    /// </summary>
     public decimal? MaxCost { get; init; }
 
     /// <summary>Calls in flight at once.</summary>

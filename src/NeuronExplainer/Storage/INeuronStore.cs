@@ -12,6 +12,15 @@ public static class SearchHighlight
     public const string Close = "\u0003";
 }
 
+/// <summary>A worker (a process running explain, score or run) seen by the claims it holds: its owner id (host:pid:run) and their count.</summary>
+public sealed record ClaimHolder(string Owner, int Claims, DateTimeOffset Until);
+
+/// <summary>
+/// What the workers on a store do now: who holds live claims, how many claims lapsed (killed workers'), and since a
+/// moment the results written and the paid LLM calls with their cost.
+/// </summary>
+public sealed record StoreActivity(IReadOnlyList<ClaimHolder> Workers, int LapsedClaims, int ResultsSince, int PaidCallsSince, decimal CostSince);
+
 /// <summary>The search role of a store: full-text search over every stored explanation.</summary>
 public interface IExplanationSearch
 {
@@ -43,6 +52,9 @@ public interface INeuronStore : ICollectionOutput, IExplanationResultStore, ILlm
 
     /// <summary>How many neurons the store knows per layer.</summary>
     IReadOnlyDictionary<int, int> CountNeuronsByLayer();
+
+    /// <summary>The workers' claims at <paramref name="now"/>, and the results and paid calls since <paramref name="since"/> (UTC).</summary>
+    StoreActivity GetActivity(DateTimeOffset since, DateTimeOffset now);
 
     /// <summary>How many units the store knows per layer and kind (<see cref="NeuronId.KindKey"/>), ordered by layer and kind.</summary>
     IReadOnlyList<(int Layer, string Kind, int Count)> CountUnits();

@@ -10,18 +10,24 @@ public enum StoreAccess { ReadWrite, ReadOnly }
 public static class NeuronStores
 {
     /// <summary>Opens the store at <paramref name="location"/>, creating an empty one if there is none.</summary>
-    public static INeuronStore Open(string location) => SqliteNeuronStore.Open(SqliteDirectory(location));
+    public static INeuronStore Open(string location) =>
+        PostgresLocation.IsUrl(location) ? PostgresNeuronStore.Open(location) : SqliteNeuronStore.Open(SqliteDirectory(location));
 
     /// <summary>
     /// Opens the store at <paramref name="location"/>, which must already hold one. Commands that only read
     /// (show, export, ledger, the viewer) ask for <see cref="StoreAccess.ReadOnly"/>, which works without write permission.
     /// </summary>
     public static INeuronStore OpenExisting(string location, StoreAccess access = StoreAccess.ReadWrite) =>
-        SqliteNeuronStore.OpenExisting(SqliteDirectory(location), access);
+        PostgresLocation.IsUrl(location) ? PostgresNeuronStore.OpenExisting(location, access) : SqliteNeuronStore.OpenExisting(SqliteDirectory(location), access);
 
     /// <summary>Removes the store at <paramref name="location"/> and everything in it (collect --force); the caller has closed it.</summary>
     public static void Discard(string location)
     {
+        if (PostgresLocation.IsUrl(location))
+        {
+            PostgresNeuronStore.Discard(location);
+            return;
+        }
         string directory = SqliteDirectory(location);
         foreach (var suffix in new[] { "", "-wal", "-shm" }) File.Delete(Path.Combine(directory, SqliteNeuronStore.FileName + suffix));
     }
@@ -32,10 +38,8 @@ public static class NeuronStores
         if (location.Contains("://", StringComparison.Ordinal))
         {
             // The user name and password of a URL never reach an error message.
-            string shown = Uri.TryCreate(location, UriKind.Absolute, out var uri) && uri.UserInfo.Length > 0 ? location.Replace(uri.UserInfo + "@", "", StringComparison.Ordinal) : location;
-            throw uri?.Scheme is "postgresql" or "postgres"
-                ? new NeuronExplainerException($"store '{shown}': PostgreSQL stores are not supported yet; give a run directory (SQLite) such as runs/x")
-                : new NeuronExplainerException($"store '{shown}' is not a store location; expected a run directory (or its {SqliteNeuronStore.FileName}) or a postgresql:// URL");
+            throw new NeuronExplainerException(
+                $"store '{PostgresLocation.Redacted(location)}' is not a store location; expected a run directory (or its {SqliteNeuronStore.FileName}) or a postgresql:// URL");
         }
         if (Path.GetFileName(Path.TrimEndingDirectorySeparator(location)) == SqliteNeuronStore.FileName)
             return Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(location)) is { Length: > 0 } directory ? directory : ".";

@@ -1,8 +1,4 @@
 using System.Globalization;
-using System.IO.Compression;
-using System.Text.Json;
-using System.Text.Json.Serialization.Metadata;
-using System.Text.RegularExpressions;
 using Microsoft.Data.Sqlite;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Scoring;
@@ -15,7 +11,7 @@ namespace NeuronExplainer.Storage;
 /// The default store: one SQLite file, <c>store.db</c>, in the run directory. WAL and a busy timeout
 /// let several processes share it; every Put is one transaction. Safe to share between threads.
 /// </summary>
-public sealed partial class SqliteNeuronStore : INeuronStore
+public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
 {
     public const string FileName = "store.db";
     public static readonly TimeSpan DefaultBusyTimeout = TimeSpan.FromSeconds(30);
@@ -191,15 +187,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
 
     public void PutNeuronRecords(IReadOnlyList<NeuronRecord> records)
     {
-        // Check before the transaction, on all cores, so a bad record fails the batch without holding the write lock.
-        try
-        {
-            Parallel.For(0, records.Count, i => Checked(() => StoreDocuments.CheckRecord(records[i]), $"the record of neuron {records[i].NeuronId}"));
-        }
-        catch (AggregateException e)
-        {
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e.InnerExceptions[0]);
-        }
+        StoreRows.CheckRecords(records);
         Write(() =>
         {
             // Windows are shared, so records are laid out one by one; deflating them (most of the cost) runs on all cores.
@@ -328,12 +316,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     public void PutExplanationResult(NeuronExplanationResult result)
     {
         var explanations = result.Results?.ScoredExplanations ?? [];
-        if (result.Results is { } r && r.NeuronId != result.Neuron)
-            throw new NeuronExplainerException($"cannot store the result of neuron {result.Neuron}: its results are of neuron {r.NeuronId}");
-        if (result.ChosenIndex is int c && (c < 0 || c >= explanations.Count))
-            throw new NeuronExplainerException($"cannot store the result of neuron {result.Neuron}: chosen index {c} is outside its {explanations.Count} explanations");
-        if (result.Results is { } checkedResults) Checked(() => StoreDocuments.CheckResults(checkedResults), $"the explanations of neuron {result.Neuron}");
-        var chosen = result.ChosenIndex is int i ? explanations[i] : null;
+        var chosen = StoreRows.CheckResult(result);
         Write(() =>
         {
             byte[]? blob = result.Results is null ? null
@@ -357,7 +340,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
                 [.. unit, ("$explainer", result.Explainer),
                 ("$simulator", result.Simulator), ("$status", result.Status.ToString()), ("$reason", result.Reason), ("$results", blob),
                 ("$chosen", result.ChosenIndex), ("$text", chosen?.Explanation), ("$score", chosen?.ScoredSimulation.EvCorrelationScore),
-                ("$at", FormatTime(result.UpdatedAt)), ("$control", ControlColumn(result.Control)), ("$chosen_by", result.ChosenBy)]);
+                ("$at", FormatTime(result.UpdatedAt)), ("$control", StoreRows.ControlColumn(result.Control)), ("$chosen_by", result.ChosenBy)]);
             Execute("DELETE FROM explanation_scores WHERE result_id = $id", ("$id", id));
             foreach (var score in result.Scores)
                 Execute("INSERT INTO explanation_scores (result_id, method, score, undefined_reason, failed, details) VALUES ($id, $method, $score, $reason, $failed, $details)",
@@ -415,6 +398,18 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         """, r => new NeuronScore(ReadUnit(r, 0), explainer, simulator, NeuronStatus.Done, r.IsDBNull(3) ? null : r.GetString(3), r.GetDouble(4)),
         ("$explainer", explainer), ("$simulator", simulator), ("$count", count)));
 
+    /// <summary>Times are stored in round-trip text; results and ledger entries are written in UTC, so text order is time order.</summary>
+    public StoreActivity GetActivity(DateTimeOffset since, DateTimeOffset now) => Locked(() =>
+    {
+        long at = now.ToUnixTimeMilliseconds();
+        string from = FormatTime(since.ToUniversalTime());
+        var workers = Query("SELECT owner, count(*), max(expires_at) FROM work_claims WHERE expires_at > $now GROUP BY owner ORDER BY owner",
+            r => new ClaimHolder(r.GetString(0), r.GetInt32(1), DateTimeOffset.FromUnixTimeMilliseconds(r.GetInt64(2))), ("$now", at));
+        var costs = Query("SELECT cost FROM ledger WHERE at >= $since AND from_cache = 0", r => StoreRows.ParseCost(r.GetString(0)), ("$since", from));
+        return new StoreActivity(workers, (int)Scalar<long>("SELECT count(*) FROM work_claims WHERE expires_at <= $now", ("$now", at)),
+            (int)Scalar<long>("SELECT count(*) FROM explanation_results WHERE updated_at >= $since", ("$since", from)), costs.Count, costs.Sum());
+    });
+
     public IReadOnlyList<(int Layer, string Kind, int Count)> CountUnits() => Locked(() =>
         Query("SELECT layer, kind, count(*) FROM neurons GROUP BY layer, kind ORDER BY layer, kind", r => (r.GetInt32(0), r.GetString(1), r.GetInt32(2))));
 
@@ -452,11 +447,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         r => new MethodScoreRow(ReadUnit(r, 0), r.GetString(3), r.GetString(4), ReadControl(r, 5),
             new MethodScore(r.GetString(6), r.IsDBNull(7) ? null : r.GetDouble(7), r.IsDBNull(8) ? null : r.GetString(8)) { Failed = r.GetBoolean(9) })));
 
-    /// <summary>Longest search query accepted, in characters.</summary>
-    public const int MaxSearchQueryLength = 200;
+    public const int MaxSearchQueryLength = StoreRows.MaxSearchQueryLength;
 
-    /// <summary>Most distinct words in a search query.</summary>
-    public const int MaxSearchWords = 8;
+    public const int MaxSearchWords = StoreRows.MaxSearchWords;
 
     public bool TryClaim(WorkClaim claim, DateTimeOffset now)
     {
@@ -468,6 +461,18 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             RETURNING owner
             """, r => r.GetString(0), ClaimKey(claim).Concat([("$owner", claim.Owner), ("$until", claim.Until.ToUnixTimeMilliseconds()),
                 ("$now", now.ToUnixTimeMilliseconds())]).ToArray()).Count == 1);
+        return claimed;
+    }
+
+    /// <summary>One transaction holds the store's write lock, so the claims of one batch need no row locks.</summary>
+    public IReadOnlyList<NeuronId> TryClaimBatch(IReadOnlyList<NeuronId> neurons, string explainer, string simulator, string owner, DateTimeOffset until, DateTimeOffset now)
+    {
+        var claimed = new List<NeuronId>();
+        Batch(() =>
+        {
+            claimed.Clear();
+            claimed.AddRange(neurons.Where(n => TryClaim(new WorkClaim(n, explainer, simulator, owner, until), now)));
+        });
         return claimed;
     }
 
@@ -491,17 +496,12 @@ public sealed partial class SqliteNeuronStore : INeuronStore
 
     public IReadOnlyList<(NeuronId Neuron, string Explanation, string Highlighted, double Rank)> SearchExplanations(string query, int limit, string? kind = null)
     {
-        if (kind is not null && !NeuronId.IsKindFilter(kind))
-            throw new NeuronExplainerException($"'{kind}' is not a unit kind to search; expected neuron, head, sae or sae:ID");
+        StoreRows.CheckKindFilter(kind);
         // Quote every word so user text is never parsed as FTS5 syntax; the last word matches as a prefix.
         // ORDER BY bm25() measured twice as fast as FTS5's "ORDER BY rank" when every explanation matches.
         // Each word is another FTS5 doclist to intersect (64 copies of a common word took 8 s over 307,200
         // explanations), and the store's one connection serves every other reader meanwhile: bound both.
-        if (query.Length > MaxSearchQueryLength)
-            throw new NeuronExplainerException($"the search query is {query.Length} characters long; at most {MaxSearchQueryLength} are accepted");
-        var words = Words().Matches(query).Select(m => $"\"{m.Value}\"").Distinct().ToList();
-        if (words.Count > MaxSearchWords)
-            throw new NeuronExplainerException($"the search query has {words.Count} words; at most {MaxSearchWords} are accepted");
+        var words = StoreRows.SearchWords(query).Select(w => $"\"{w}\"").ToList();
         if (words.Count == 0 || limit <= 0) return [];
         words[^1] += "*";
         string match = string.Join(' ', words);
@@ -526,8 +526,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         });
     }
 
-    /// <summary>Most matches a search ranks: a query matching more is ranked over the first this many in store order.</summary>
-    public const int MaxRankedMatches = 10_000;
+    public const int MaxRankedMatches = StoreRows.MaxRankedMatches;
 
     public LlmCacheEntry? GetCachedResponse(string key) => Locked(() => Query(
         "SELECT key, model, request, response, created_at FROM llm_cache WHERE key = $key",
@@ -548,7 +547,57 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         """, [.. unit, ("$cached_tokens", entry.CachedPromptTokens), ("$model", entry.Model), ("$purpose", entry.Purpose),
         ("$prompt", entry.PromptTokens), ("$completion", entry.CompletionTokens), ("$cost", entry.Cost.ToString(CultureInfo.InvariantCulture)),
         ("$cached", entry.FromCache), ("$at", FormatTime(entry.At))]);
+        if (entry.Cost != 0)
+            Execute("UPDATE llm_budget SET spent = $spent WHERE id = 1", ("$spent", (ReadBudget().Spent + entry.Cost).ToString(CultureInfo.InvariantCulture)));
     });
+
+    /// <summary>The write lock serializes reservations and ledger entries, as the budget row's lock does in PostgreSQL.</summary>
+    public string? TryReserveBudget(decimal amount, decimal maxCost, DateTimeOffset until, DateTimeOffset now)
+    {
+        string? granted = null;
+        Write(() =>
+        {
+            Execute("DELETE FROM llm_reservations WHERE expires_at <= $now", ("$now", now.ToUnixTimeMilliseconds()));
+            Execute("UPDATE llm_budget SET max_cost = $max WHERE id = 1", ("$max", maxCost.ToString(CultureInfo.InvariantCulture)));
+            var budget = ReadBudget();
+            if (budget.Spent + budget.Reserved + amount > maxCost) return;
+            granted = Guid.NewGuid().ToString("N");
+            Execute("INSERT INTO llm_reservations (id, amount, expires_at) VALUES ($id, $amount, $until)",
+                ("$id", granted), ("$amount", amount.ToString(CultureInfo.InvariantCulture)), ("$until", until.ToUnixTimeMilliseconds()));
+        });
+        return granted;
+    }
+
+    public bool TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now)
+    {
+        bool claimed = false;
+        Write(() => claimed = Query("""
+            INSERT INTO llm_calls_in_flight (key, owner, expires_at) VALUES ($key, $owner, $until)
+            ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                WHERE llm_calls_in_flight.owner = excluded.owner OR llm_calls_in_flight.expires_at <= $now
+            RETURNING owner
+            """, r => r.GetString(0), ("$key", key), ("$owner", owner), ("$until", until.ToUnixTimeMilliseconds()), ("$now", now.ToUnixTimeMilliseconds())).Count == 1);
+        return claimed;
+    }
+
+    public void RenewCalls(string owner, DateTimeOffset until) =>
+        Write(() => Execute("UPDATE llm_calls_in_flight SET expires_at = $until WHERE owner = $owner", ("$until", until.ToUnixTimeMilliseconds()), ("$owner", owner)));
+
+    public void ReleaseCall(string key, string owner) =>
+        Write(() => Execute("DELETE FROM llm_calls_in_flight WHERE key = $key AND owner = $owner", ("$key", key), ("$owner", owner)));
+
+    public void ReleaseBudget(string reservation) => Write(() => Execute("DELETE FROM llm_reservations WHERE id = $id", ("$id", reservation)));
+
+    public LlmBudget GetBudget(DateTimeOffset now) => Locked(() => ReadBudget(now));
+
+    LlmBudget ReadBudget(DateTimeOffset? now = null)
+    {
+        var (spent, max) = Query("SELECT spent, max_cost FROM llm_budget WHERE id = 1",
+            r => (StoreRows.ParseCost(r.GetString(0)), r.IsDBNull(1) ? (decimal?)null : StoreRows.ParseCost(r.GetString(1)))).Single();
+        decimal reserved = Query("SELECT amount FROM llm_reservations WHERE expires_at > $now", r => StoreRows.ParseCost(r.GetString(0)),
+            ("$now", (now ?? DateTimeOffset.MinValue).ToUnixTimeMilliseconds())).Sum();
+        return new LlmBudget(spent, max, reserved);
+    }
 
     public IReadOnlyList<LedgerEntry> ListLedger() => Locked(() => Query(
         "SELECT layer, kind, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens FROM ledger ORDER BY id",
@@ -575,7 +624,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         {
             Control = ReadControl(r, 10),
             ChosenBy = r.IsDBNull(11) ? null : r.GetString(11),
-            Scores = ReadScores(r.GetString(12)),
+            Scores = StoreRows.ReadScores(r.GetString(12)),
         }, Blob: r.IsDBNull(7) ? null : (byte[])r.GetValue(7)), parameters)
         .Select(row => row.Blob is null ? row.Result : row.Result with
         {
@@ -583,27 +632,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         })
         .ToList();
 
-    static List<MethodScore> ReadScores(string json)
-    {
-        using var document = JsonDocument.Parse(json);
-        return [.. document.RootElement.EnumerateArray().Select(s => new MethodScore(s[0].GetString()!,
-            s[1].ValueKind == JsonValueKind.Null ? null : s[1].GetDouble(), s[2].ValueKind == JsonValueKind.Null ? null : s[2].GetString())
-            { Failed = s[3].GetInt32() != 0, Details = s[4].ValueKind == JsonValueKind.Null ? null : s[4].GetString() })];
-    }
-
-    /// <summary>A control's kind as stored (<c>shuffled</c>); null for a neuron's own explanations.</summary>
-    static string? ControlColumn(ControlKind control) => control switch
-    {
-        ControlKind.None => null,
-        ControlKind.Shuffled => "shuffled",
-        _ => throw new ArgumentOutOfRangeException(nameof(control), control, "no stored name for this control"),
-    };
-
-    ControlKind ReadControl(SqliteDataReader r, int column) => r.IsDBNull(column) ? ControlKind.None : r.GetString(column) switch
-    {
-        "shuffled" => ControlKind.Shuffled,
-        var other => throw new NeuronExplainerException($"{Location}: explanation_results.control is '{other}'; expected shuffled or null"),
-    };
+    ControlKind ReadControl(SqliteDataReader r, int column) => StoreRows.ReadControl(r.IsDBNull(column) ? null : r.GetString(column), Location);
 
     /// <summary>A literal filter rather than "$layer IS NULL OR ...", which would keep SQLite from using the index.</summary>
     static string LayerFilter(int? layer) => layer is int l ? $"WHERE layer = {l}" : "";
@@ -613,44 +642,19 @@ public sealed partial class SqliteNeuronStore : INeuronStore
     /// <summary>Rows of a unit match on all three key columns (<c>$layer</c>, <c>$kind</c>, <c>$neuron</c> of <see cref="Unit"/>).</summary>
     const string UnitIs = "layer = $layer AND kind = $kind AND neuron = $neuron";
 
-    /// <summary>
-    /// The key parameters of a unit. An SAE latent spelled without its layer takes the layer its SAE has in this store (none
-    /// found: a layer no row has, so reads find nothing); a write needs the layer, and one SAE id has one layer.
-    /// </summary>
-    (string Name, object? Value)[] Unit(NeuronId id, bool forWrite = false)
-    {
-        int layer = id.LayerIndex;
-        if (id.Kind == UnitKind.SaeLatent)
-        {
-            if (id.Sae is null) throw new NeuronExplainerException($"SAE latent {id.LayerIndex}/{id.NeuronIndex} has no SAE id; a latent is keyed by its SAE's id");
-            int? stored = Query("SELECT layer FROM neurons WHERE kind = $kind LIMIT 1", r => r.GetInt32(0), ("$kind", id.KindKey)) is [int l] ? l : null;
-            if (layer == NeuronId.UnknownLayer) layer = stored ?? (forWrite
-                ? throw new NeuronExplainerException($"cannot store SAE latent {id}: the store does not know SAE {id.Sae}, so its layer is unknown; collect its latents first")
-                : NeuronId.UnknownLayer);
-            else if (forWrite && stored is int other && other != layer)
-                throw new NeuronExplainerException($"cannot store SAE latent {id} at layer {layer}: the store holds SAE {id.Sae} at layer {other}, and one SAE id reads one layer");
-        }
-        else if (id.Sae is not null)
-            throw new NeuronExplainerException($"unit {id} of kind {NeuronId.Prefix(id.Kind)} has an SAE id ({id.Sae}); only SAE latents have one");
-        return [("$layer", layer), ("$kind", id.KindKey), ("$neuron", id.NeuronIndex)];
-    }
+    /// <summary>The key parameters of a unit (see <see cref="StoreRows.UnitLayer"/> for an SAE latent's layer).</summary>
+    (string Name, object? Value)[] Unit(NeuronId id, bool forWrite = false) =>
+    [
+        ("$layer", StoreRows.UnitLayer(id, forWrite, () => Query("SELECT layer FROM neurons WHERE kind = $kind LIMIT 1", r => r.GetInt32(0), ("$kind", id.KindKey)) is [int l] ? l : null)),
+        ("$kind", id.KindKey), ("$neuron", id.NeuronIndex),
+    ];
 
     /// <summary>The unit of a row whose columns <paramref name="first"/>.. are layer, kind and index.</summary>
-    NeuronId ReadUnit(SqliteDataReader r, int first)
-    {
-        try
-        {
-            return NeuronId.FromKey(r.GetString(first + 1), r.GetInt32(first), r.GetInt32(first + 2));
-        }
-        catch (FormatException e)
-        {
-            throw new NeuronExplainerException($"{Location}: a row's unit kind is damaged ({e.Message})", e);
-        }
-    }
+    NeuronId ReadUnit(SqliteDataReader r, int first) => StoreRows.ReadUnit(r.GetString(first + 1), r.GetInt32(first), r.GetInt32(first + 2), Location);
 
     void PutDocument(string table, string column, NeuronId id, Func<CompactWriter> encode, string what) => Write(() =>
     {
-        byte[] blob = Checked(encode, $"the {what} of neuron {id}").ToCompressed();
+        byte[] blob = StoreRows.Checked(encode, $"the {what} of neuron {id}").ToCompressed();
         RegisterNeuron(id);
         Execute($"""
             INSERT INTO {table} (layer, kind, neuron, {column}) VALUES ($layer, $kind, $neuron, $blob)
@@ -662,20 +666,6 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         $"SELECT {column} FROM {table} WHERE {UnitIs}", r => (byte[])r.GetValue(0), Unit(id)).SingleOrDefault() is { } blob
             ? Damaged(table, () => decode(blob)) : null);
 
-    /// <summary>Runs the data model's checks (or an encoding that runs them), naming what was refused.</summary>
-    static T Checked<T>(Func<T> check, string what)
-    {
-        try
-        {
-            return check();
-        }
-        catch (Exception e) when (StoreDocuments.IsCheckFailure(e))
-        {
-            throw StoreDocuments.Refused(what, e);
-        }
-    }
-
-    static void Checked(Action check, string what) => Checked(() => { check(); return 0; }, what);
 
     /// <summary>Decodes a stored document; one that cannot be read is reported as damaged, naming the table.</summary>
     T Damaged<T>(string table, Func<T> decode)
@@ -690,9 +680,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore
         }
     }
 
-    static string FormatTime(DateTimeOffset time) => time.ToString("O", CultureInfo.InvariantCulture);
+    static string FormatTime(DateTimeOffset time) => StoreRows.FormatTime(time);
 
-    static DateTimeOffset ParseTime(string text) => DateTimeOffset.Parse(text, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind);
+    static DateTimeOffset ParseTime(string text) => StoreRows.ParseTime(text);
 
     T Locked<T>(Func<T> read)
     {
@@ -794,7 +784,4 @@ public sealed partial class SqliteNeuronStore : INeuronStore
             if (!prepared.TryAdd(sql, command)) command.Dispose();
         }
     }
-
-    [GeneratedRegex(@"[\p{L}\p{N}]+")]
-    private static partial Regex Words();
 }

@@ -50,7 +50,7 @@ static class StoreDocuments
         [.. record.MostPositiveActivationRecords, .. record.RandomSample, .. (record.RandomSampleByQuantile ?? []).SelectMany(q => q)];
 
     /// <summary>Lays out a record checked by <see cref="CheckRecord"/>.</summary>
-    public static CompactWriter EncodeRecord(NeuronRecord record, SqliteNeuronStore vocabulary)
+    public static CompactWriter EncodeRecord(NeuronRecord record, IStoreVocabulary vocabulary)
     {
         var w = new CompactWriter();
         w.Byte(Version);
@@ -72,7 +72,7 @@ static class StoreDocuments
         return w;
     }
 
-    static void Excerpts(CompactWriter w, IReadOnlyList<ActivationRecord> excerpts, SqliteNeuronStore vocabulary)
+    static void Excerpts(CompactWriter w, IReadOnlyList<ActivationRecord> excerpts, IStoreVocabulary vocabulary)
     {
         w.Count(excerpts.Count);
         foreach (var excerpt in excerpts)
@@ -82,7 +82,7 @@ static class StoreDocuments
         }
     }
 
-    public static NeuronRecord DecodeRecord(NeuronId id, byte[] blob, SqliteNeuronStore vocabulary)
+    public static NeuronRecord DecodeRecord(NeuronId id, byte[] blob, IStoreVocabulary vocabulary)
     {
         var r = CompactReader.Decompress(blob);
         RequireVersion(r);
@@ -111,7 +111,7 @@ static class StoreDocuments
     }
 
     /// <summary>Lays out results checked by <see cref="CheckResults"/>.</summary>
-    public static CompactWriter EncodeResults(NeuronSimulationResults results, IReadOnlyList<ActivationRecord>? excerpts, SqliteNeuronStore vocabulary)
+    public static CompactWriter EncodeResults(NeuronSimulationResults results, IReadOnlyList<ActivationRecord>? excerpts, IStoreVocabulary vocabulary)
     {
         var w = new CompactWriter();
         w.Byte(ResultsVersion);
@@ -178,7 +178,7 @@ static class StoreDocuments
         PointMass = 16,
     }
 
-    static void Simulation(CompactWriter w, SequenceSimulation simulation, IReadOnlyList<string> parentTokens, SqliteNeuronStore vocabulary)
+    static void Simulation(CompactWriter w, SequenceSimulation simulation, IReadOnlyList<string> parentTokens, IStoreVocabulary vocabulary)
     {
         bool ownTokens = !simulation.Tokens.SequenceEqual(parentTokens, StringComparer.Ordinal);
         bool pointMass = IsPointMass(simulation);
@@ -214,7 +214,7 @@ static class StoreDocuments
         return true;
     }
 
-    public static NeuronSimulationResults DecodeResults(NeuronId id, byte[] blob, Func<IReadOnlyList<ActivationRecord>> excerpts, SqliteNeuronStore vocabulary)
+    public static NeuronSimulationResults DecodeResults(NeuronId id, byte[] blob, Func<IReadOnlyList<ActivationRecord>> excerpts, IStoreVocabulary vocabulary)
     {
         var r = CompactReader.Decompress(blob);
         byte version = r.Byte();
@@ -258,7 +258,7 @@ static class StoreDocuments
         return new NeuronSimulationResults(id, explanations);
     }
 
-    static SequenceSimulation ReadSimulation(CompactReader r, IReadOnlyList<string> parentTokens, SqliteNeuronStore vocabulary)
+    static SequenceSimulation ReadSimulation(CompactReader r, IReadOnlyList<string> parentTokens, IStoreVocabulary vocabulary)
     {
         var flags = (SimulationFlags)r.Byte();
         var tokens = flags.HasFlag(SimulationFlags.OwnTokens) ? ReadTokenList(r, vocabulary) : parentTokens;
@@ -283,7 +283,7 @@ static class StoreDocuments
         };
     }
 
-    public static CompactWriter EncodeActivationTokens(TokenLookupTableSummaryOfNeuron table, SqliteNeuronStore vocabulary)
+    public static CompactWriter EncodeActivationTokens(TokenLookupTableSummaryOfNeuron table, IStoreVocabulary vocabulary)
     {
         Check(table);
         var w = new CompactWriter();
@@ -299,7 +299,7 @@ static class StoreDocuments
         return w;
     }
 
-    public static TokenLookupTableSummaryOfNeuron DecodeActivationTokens(byte[] blob, SqliteNeuronStore vocabulary)
+    public static TokenLookupTableSummaryOfNeuron DecodeActivationTokens(byte[] blob, IStoreVocabulary vocabulary)
     {
         var r = CompactReader.Decompress(blob);
         RequireVersion(r);
@@ -309,7 +309,7 @@ static class StoreDocuments
         return new TokenLookupTableSummaryOfNeuron(tokens, values) { Counts = counts };
     }
 
-    public static CompactWriter EncodeWeightTokens(WeightBasedSummaryOfNeuron summary, SqliteNeuronStore vocabulary)
+    public static CompactWriter EncodeWeightTokens(WeightBasedSummaryOfNeuron summary, IStoreVocabulary vocabulary)
     {
         Check(summary);
         var w = new CompactWriter();
@@ -323,7 +323,7 @@ static class StoreDocuments
         return w;
     }
 
-    public static WeightBasedSummaryOfNeuron DecodeWeightTokens(byte[] blob, SqliteNeuronStore vocabulary)
+    public static WeightBasedSummaryOfNeuron DecodeWeightTokens(byte[] blob, IStoreVocabulary vocabulary)
     {
         var r = CompactReader.Decompress(blob);
         RequireVersion(r);
@@ -357,13 +357,13 @@ static class StoreDocuments
         return new NeuronConnections(upstream, List());
     }
 
-    static void TokenList(CompactWriter w, IReadOnlyList<string> tokens, SqliteNeuronStore vocabulary)
+    static void TokenList(CompactWriter w, IReadOnlyList<string> tokens, IStoreVocabulary vocabulary)
     {
         w.Count(tokens.Count);
         foreach (var token in tokens) w.Count(vocabulary.TokenId(token));
     }
 
-    static string[] ReadTokenList(CompactReader r, SqliteNeuronStore vocabulary) =>
+    static string[] ReadTokenList(CompactReader r, IStoreVocabulary vocabulary) =>
         [.. Enumerable.Range(0, r.Count()).Select(_ => vocabulary.TokenText(checked((int)r.Varint())))];
 
     static void StringList(CompactWriter w, IReadOnlyList<string> strings)

@@ -342,5 +342,15 @@ static class StoreSchema
             shard INTEGER NOT NULL,
             claimed_at TEXT NOT NULL);
         """,
+        """
+        -- The LLM budget every process on the store shares: what the store's paid calls cost in all (a decimal, kept up to
+        -- date by every ledger entry; the ledger before is summed here as REAL, so to about 1e-10 dollars), the last
+        -- budget a run gave, and the worst-case costs reserved by calls in flight (one lapses at expires_at, Unix ms).
+        CREATE TABLE llm_budget (id INTEGER PRIMARY KEY CHECK (id = 1), spent TEXT NOT NULL, max_cost TEXT);
+        INSERT INTO llm_budget (id, spent) SELECT 1, printf('%.10f', total(CAST(cost AS REAL))) FROM ledger;
+        CREATE TABLE llm_reservations (id TEXT PRIMARY KEY, amount TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+        -- The requests (by cache key) some process is sending now, so another waits for its answer instead of paying again.
+        CREATE TABLE llm_calls_in_flight (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
+        """,
     ];
 }

@@ -39,6 +39,41 @@ public sealed class OverlappingRunsTests : IDisposable
             inner.ReviseAsync(input, current, counterexamples, cancellationToken);
     }
 
+    /// <summary>An explainer whose every answer is rejected, slowed down so that runs overlap, counting its calls.</summary>
+    sealed class RejectingExplainer(int[] calls) : IExplainer
+    {
+        public string Name => "rejecting";
+
+        public async Task<IReadOnlyList<ExplanationAttempt>> ExplainAsync(ExplainerInput input, int samples, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref calls[0]);
+            await Task.Delay(40, cancellationToken);
+            return [new ExplanationAttempt(null, "not an explanation")];
+        }
+
+        public Task<ExplanationAttempt> ReviseAsync(ExplainerInput input, string current, IReadOnlyList<Counterexample> counterexamples, CancellationToken cancellationToken) =>
+            throw new NotSupportedException();
+    }
+
+    [Fact]
+    public async Task A_neuron_another_run_failed_meanwhile_is_not_tried_again_by_this_one_but_by_the_next_run()
+    {
+        int[] calls = [0];
+        using var first = SqliteNeuronStore.OpenExisting(run);
+        using var second = SqliteNeuronStore.OpenExisting(run);
+        ExplanationRunner Rejecting(SqliteNeuronStore store) =>
+            new(store, store, new ExplanationFlow(new RejectingExplainer(calls), new BaselineSimulator(), new ExplanationFlowOptions()), concurrency: 2, claimLease: ShortLease);
+        var neurons = first.ListNeurons();
+        var counts = await Task.WhenAll(Rejecting(first).RunAsync(neurons, RunStep.ExplainAndScore), Rejecting(second).RunAsync(neurons, RunStep.ExplainAndScore));
+        Assert.Equal(6, calls[0]);
+        Assert.Equal(6, counts.Sum(c => c.Stored));
+        Assert.All(first.ListScores(), s => Assert.Equal(NeuronStatus.Failed, s.Status));
+
+        var next = await Rejecting(first).RunAsync(neurons, RunStep.ExplainAndScore);
+        Assert.Equal(6, next.Stored);
+        Assert.Equal(12, calls[0]);
+    }
+
     ExplanationRunner Runner(SqliteNeuronStore store, int[] calls) =>
         new(store, store, new ExplanationFlow(new CountingExplainer(calls), new BaselineSimulator(), new ExplanationFlowOptions()), concurrency: 2, claimLease: ShortLease);
 

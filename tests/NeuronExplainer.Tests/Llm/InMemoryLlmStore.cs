@@ -17,7 +17,65 @@ internal sealed class InMemoryLlmStore : ILlmStore
 
     public LlmCacheEntry? GetCachedResponse(string key) => _cache.GetValueOrDefault(key);
     public void PutCachedResponse(LlmCacheEntry entry) { _cache[entry.Key] = entry; Interlocked.Increment(ref _cacheWrites); }
-    public void AddLedgerEntry(LedgerEntry entry) => _ledger.Enqueue(entry);
+    public void AddLedgerEntry(LedgerEntry entry)
+    {
+        lock (_reservations)
+        {
+            _ledger.Enqueue(entry);
+            _spent += entry.Cost;
+        }
+    }
+
     public IReadOnlyList<LedgerEntry> ListLedger() => _ledger.ToList();
+
+    private readonly Dictionary<string, (decimal Amount, DateTimeOffset Until)> _reservations = [];
+    private decimal _spent;
+    private decimal? _max;
+
+    public string? TryReserveBudget(decimal amount, decimal maxCost, DateTimeOffset until, DateTimeOffset now)
+    {
+        lock (_reservations)
+        {
+            _max = maxCost;
+            if (_spent + _reservations.Values.Where(r => r.Until > now).Sum(r => r.Amount) + amount > maxCost) return null;
+            string id = Guid.NewGuid().ToString("N");
+            _reservations[id] = (amount, until);
+            return id;
+        }
+    }
+
+    private readonly Dictionary<string, (string Owner, DateTimeOffset Until)> _inFlight = [];
+
+    public bool TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now)
+    {
+        lock (_inFlight)
+        {
+            if (_inFlight.TryGetValue(key, out var held) && held.Owner != owner && held.Until > now) return false;
+            _inFlight[key] = (owner, until);
+            return true;
+        }
+    }
+
+    public void RenewCalls(string owner, DateTimeOffset until)
+    {
+        lock (_inFlight)
+            foreach (var key in _inFlight.Where(p => p.Value.Owner == owner).Select(p => p.Key).ToList()) _inFlight[key] = (owner, until);
+    }
+
+    public void ReleaseCall(string key, string owner)
+    {
+        lock (_inFlight)
+            if (_inFlight.TryGetValue(key, out var held) && held.Owner == owner) _inFlight.Remove(key);
+    }
+
+    public void ReleaseBudget(string reservation)
+    {
+        lock (_reservations) _reservations.Remove(reservation);
+    }
+
+    public LlmBudget GetBudget(DateTimeOffset now)
+    {
+        lock (_reservations) return new LlmBudget(_spent, _max, _reservations.Values.Where(r => r.Until > now).Sum(r => r.Amount));
+    }
 
 }

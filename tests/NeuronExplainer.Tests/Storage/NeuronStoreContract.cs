@@ -8,7 +8,7 @@ namespace NeuronExplainer.Tests.Storage;
 
 /// <summary>
 /// What every store backend must do, whatever it keeps its data in: a subclass per backend opens its stores
-/// (SQLite now; a PostgreSQL subclass runs the same tests).
+/// (SQLite and PostgreSQL).
 /// </summary>
 public abstract class NeuronStoreContract
 {
@@ -39,6 +39,81 @@ public abstract class NeuronStoreContract
         Assert.False(store.TryClaim(mine, now.AddMinutes(11)), "releasing another owner's claim does nothing");
         store.ReleaseClaim(theirs);
         Assert.True(store.TryClaim(mine, now.AddMinutes(11)));
+    }
+
+    [Fact]
+    public void A_batch_claim_takes_the_free_neurons_and_leaves_those_held_by_others()
+    {
+        using var store = Open();
+        var now = new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
+        NeuronId[] neurons = [.. Enumerable.Range(0, 4).Select(n => new NeuronId(1, n))];
+        Assert.True(store.TryClaim(new WorkClaim(neurons[2], "baseline", "baseline", "run-b", now.AddMinutes(2)), now));
+        Assert.Equal([neurons[0], neurons[1], neurons[3]], store.TryClaimBatch(neurons, "baseline", "baseline", "run-a", now.AddMinutes(2), now).OrderBy(n => (n.LayerIndex, n.NeuronIndex)));
+        Assert.Empty(store.TryClaimBatch(neurons, "baseline", "baseline", "run-c", now.AddMinutes(4), now.AddMinutes(1)));
+        Assert.Equal(neurons, store.TryClaimBatch(neurons, "baseline", "baseline", "run-c", now.AddMinutes(4), now.AddMinutes(3)).OrderBy(n => (n.LayerIndex, n.NeuronIndex)));
+        Assert.Equal(neurons, store.TryClaimBatch(neurons, "gpt", "baseline", "run-a", now.AddMinutes(4), now.AddMinutes(3)).OrderBy(n => (n.LayerIndex, n.NeuronIndex)));
+    }
+
+    [Fact]
+    public void Stores_claiming_the_same_neurons_at_once_get_disjoint_claims_that_cover_them()
+    {
+        using var first = Open();
+        using var second = Open();
+        var now = DateTimeOffset.UtcNow;
+        NeuronId[] neurons = [.. Enumerable.Range(0, 60).Select(n => new NeuronId(0, n))];
+        var claims = new System.Collections.Concurrent.ConcurrentDictionary<NeuronId, string>();
+        Parallel.For(0, 8, new ParallelOptions { MaxDegreeOfParallelism = 4 }, w =>
+        {
+            var store = w % 2 == 0 ? first : second;
+            for (int start = 0; start < neurons.Length; start += 10)
+                foreach (var id in store.TryClaimBatch(neurons[start..(start + 10)], "baseline", "baseline", $"worker-{w}", now.AddMinutes(2), now))
+                    Assert.True(claims.TryAdd(id, $"worker-{w}"), $"{id} claimed twice");
+        });
+        Assert.Equal(neurons, claims.Keys.OrderBy(n => (n.LayerIndex, n.NeuronIndex)));
+    }
+
+    [Fact]
+    public void The_llm_budget_is_shared_by_every_store_on_the_location_and_counts_what_the_ledger_paid()
+    {
+        using var first = Open();
+        using var second = Open();
+        var now = new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
+        first.AddLedgerEntry(new LedgerEntry(null, "m", "explain", 1, 1, 0.25m, false, now));
+        first.AddLedgerEntry(new LedgerEntry(null, "m", "explain", 1, 1, 0m, true, now));
+        var held = first.TryReserveBudget(0.5m, 1m, now.AddMinutes(10), now);
+        Assert.NotNull(held);
+        Assert.Null(second.TryReserveBudget(0.3m, 1m, now.AddMinutes(10), now));
+        Assert.NotNull(second.TryReserveBudget(0.25m, 1m, now.AddMinutes(10), now));
+        Assert.Equal(new LlmBudget(0.25m, 1m, 0.75m), second.GetBudget(now));
+        first.ReleaseBudget(held);
+        Assert.NotNull(second.TryReserveBudget(0.5m, 1m, now.AddMinutes(10), now));
+        // Reservations of a killed process lapse.
+        Assert.NotNull(first.TryReserveBudget(0.75m, 1m, now.AddMinutes(20), now.AddMinutes(11)));
+        Assert.Equal(new LlmBudget(0.25m, 1m, 0.75m), first.GetBudget(now.AddMinutes(11)));
+    }
+
+    [Fact]
+    public void Concurrent_reservations_never_grant_more_than_the_budget()
+    {
+        using var first = Open();
+        using var second = Open();
+        var now = DateTimeOffset.UtcNow;
+        first.AddLedgerEntry(new LedgerEntry(null, "m", "explain", 1, 1, 0.25m, false, now));
+        int granted = 0;
+        Parallel.For(0, 40, new ParallelOptions { MaxDegreeOfParallelism = 4 }, i =>
+        {
+            if ((i % 2 == 0 ? first : second).TryReserveBudget(0.1m, 1m, now.AddMinutes(10), now) is not null) Interlocked.Increment(ref granted);
+        });
+        Assert.Equal(7, granted);
+    }
+
+    [Fact]
+    public void Tokens_with_control_characters_come_back_as_they_were()
+    {
+        var record = StoreFixtures.Record(0, 1) with { MostPositiveActivationRecords = [new ActivationRecord(["\0", "a\u0001b", "é", " the"], [1.0, 0.5, 0.25, 0])] };
+        using (var store = Open()) store.PutNeuronRecords([record]);
+        using var reopened = OpenExisting();
+        Assert.Equal(["\0", "a\u0001b", "é", " the"], reopened.GetNeuronRecord(new NeuronId(0, 1))!.MostPositiveActivationRecords[0].Tokens);
     }
 
     [Fact]
@@ -417,4 +492,16 @@ public sealed class SqliteStoreContractTests : NeuronStoreContract, IDisposable
     protected override INeuronStore OpenExisting() => NeuronStores.OpenExisting(temp.Sub("run"));
 
     public void Dispose() => temp.Dispose();
+}
+
+/// <summary>The store contract on the PostgreSQL backend: each test in a schema of its own on the server test.sh starts.</summary>
+public sealed class PostgresStoreContractTests : NeuronStoreContract, IDisposable
+{
+    readonly TempPostgresSchema schema = new();
+
+    protected override INeuronStore Open() => NeuronStores.Open(schema.Url);
+
+    protected override INeuronStore OpenExisting() => NeuronStores.OpenExisting(schema.Url);
+
+    public void Dispose() => schema.Dispose();
 }

@@ -35,11 +35,23 @@ public class NeuronStoresTests : IDisposable
     }
 
     [Fact]
-    public void A_postgresql_url_is_refused_as_not_supported_yet_without_its_password()
+    public void A_postgresql_url_opens_a_postgresql_store_and_discard_empties_it()
     {
-        var e = Assert.Throws<NeuronExplainerException>(() => NeuronStores.Open("postgresql://explainer:s3cret@db.example:5432/runs"));
-        Assert.Equal("store 'postgresql://db.example:5432/runs': PostgreSQL stores are not supported yet; give a run directory (SQLite) such as runs/x", e.Message);
-        var other = Assert.Throws<NeuronExplainerException>(() => NeuronStores.OpenExisting("mysql://db/runs"));
-        Assert.Contains("is not a store location", other.Message);
+        using var schema = new TempPostgresSchema();
+        using (var store = NeuronStores.Open(schema.Url))
+        {
+            Assert.IsType<PostgresNeuronStore>(store);
+            store.PutNeuronRecords([StoreFixtures.Record(0, 3)]);
+        }
+        using (var existing = NeuronStores.OpenExisting(schema.Url)) Assert.Equal([new NeuronId(0, 3)], existing.ListNeurons());
+        NeuronStores.Discard(schema.Url);
+        Assert.Contains("holds none", Assert.Throws<NeuronExplainerException>(() => NeuronStores.OpenExisting(schema.Url)).Message);
+    }
+
+    [Fact]
+    public void A_url_of_another_scheme_is_refused_without_its_user_information()
+    {
+        var other = Assert.Throws<NeuronExplainerException>(() => NeuronStores.OpenExisting("mysql://explainer:s3cret@db/runs"));
+        Assert.Equal("store 'mysql://db/runs' is not a store location; expected a run directory (or its store.db) or a postgresql:// URL", other.Message);
     }
 }
