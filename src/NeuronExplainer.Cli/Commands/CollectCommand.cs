@@ -53,6 +53,7 @@ public static class CollectCommand
         readonly Option<DocumentSeparator> separator = new("--separator") { Description = "Document separator of text files", DefaultValueFactory = _ => DocumentSeparator.EndOfText };
         readonly Option<string> textField = new("--text-field") { Description = "JSONL field or parquet column holding the text", DefaultValueFactory = _ => "text" };
         readonly Option<int> batch = new("--batch") { Description = "Windows per forward pass", DefaultValueFactory = _ => 32 };
+        readonly Option<string?> checkpointDir = new("--checkpoint-dir") { Description = "Directory for checkpoint and shard-state files (default: beside a SQLite store; for a postgresql:// store, this user's local data directory); corpus shards run on several machines need one directory all of them see, one per store" };
         readonly Option<int> checkpointEvery = new("--checkpoint-every") { Description = "Windows between checkpoints, each taken at the next document boundary; fewer means a killed collect redoes less when run again, at the cost of more writes", DefaultValueFactory = _ => new CollectionSettings().CheckpointWindows };
         readonly Option<string?> memory = new("--memory") { Description = "Memory the collection state may use, e.g. 6G or 512M (default: three quarters of what the runtime may still allocate, which respects container limits and DOTNET_GCHeapHardLimit); the plan is printed, and refused before any work when it does not fit" };
         readonly Option<string?> sae = new("--sae") { Description = "Collect the latents of this sparse autoencoder instead of MLP neurons: [ID=]PATH_OR_HUB_ID, a folder in SAELens's (cfg.json + sae_weights.safetensors) or sparsify's (cfg.json + sae.safetensors) layout or a hub repository plus its folder; ID (letters, digits, . _ -) names the latents sae:ID/I, by default the folder's name. One SAE per store" };
@@ -67,7 +68,7 @@ public static class CollectCommand
         {
             model.AddTo(command);
             foreach (Option option in new Option[] { corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed,
-                         minCount, separator, textField, batch, checkpointEvery, memory, corpusShard, sae })
+                         minCount, separator, textField, batch, checkpointEvery, checkpointDir, memory, corpusShard, sae })
                 if (option != sharedStore && option != sharedLayers)
                     command.Options.Add(option);
             if (sharedStore is null) command.Options.Add(force);
@@ -100,6 +101,7 @@ public static class CollectCommand
                 MinTokenCount = parse.GetValue(minCount),
                 BatchWindows = parse.GetValue(batch),
                 CheckpointWindows = parse.GetValue(checkpointEvery),
+                CheckpointDirectory = parse.GetValue(checkpointDir),
                 MemoryBudget = parse.GetValue(memory) is { } size ? MemoryPlanner.ParseSize(size, "--memory") : null,
                 CorpusShard = parse.GetValue(corpusShard) is { } shard
                     ? CorpusShard.TryParse(shard) ?? throw new SettingException("--corpus-shard", $"'{shard}' is not I/N; expected e.g. 0/4 for the first of 4 shards")

@@ -25,6 +25,13 @@ public sealed record CollectionSettings
     public int BatchWindows { get; init; } = 32;
     /// <summary>Windows between checkpoints (taken at the next document boundary).</summary>
     public int CheckpointWindows { get; init; } = 2048;
+
+    /// <summary>
+    /// Where checkpoint and shard-state files go; null: beside a store's file, or for a store on a server (postgresql://)
+    /// in this user's local data directory. Corpus shards of one collection run on several machines need a directory
+    /// all of them see (one per store), since the shard that merges reads every shard's state from it.
+    /// </summary>
+    public string? CheckpointDirectory { get; init; }
     /// <summary>
     /// Bytes the collection's state may use (--memory); null: <see cref="MemoryPlanner.DefaultBudget"/>. It
     /// changes how the work is split, never the records, so it is not part of the manifest.

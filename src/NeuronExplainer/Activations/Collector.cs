@@ -284,11 +284,13 @@ public sealed class Collector
     }
 
     /// <summary>
-    /// Checkpoints go beside the store's file (its directory). A store on a server (a URL such as postgresql://) has no
-    /// directory: its checkpoints stay on the collecting machine, in this user's local data directory under a hash of the location.
+    /// Checkpoints go to <see cref="CollectionSettings.CheckpointDirectory"/> when given, else beside the store's file. A
+    /// store on a server (a URL such as postgresql://) has no directory: its checkpoints then stay on the collecting
+    /// machine, in this user's local data directory under a hash of the location.
     /// </summary>
-    static string CheckpointDirectory(ICollectionOutput store)
+    string CheckpointDirectory(ICollectionOutput store)
     {
+        if (settings.CheckpointDirectory is { } given) return Directory.CreateDirectory(given).FullName;
         if (!store.Location.Contains("://", StringComparison.Ordinal)) return Path.GetDirectoryName(Path.GetFullPath(store.Location))!;
         string key = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(store.Location)))[..16];
         return Directory.CreateDirectory(Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create),

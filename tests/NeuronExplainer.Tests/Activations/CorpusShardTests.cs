@@ -52,10 +52,41 @@ public sealed class CorpusShardTests(ITestOutputHelper log) : IDisposable
 
         using var expected = SqliteNeuronStore.OpenExisting(one, StoreAccess.ReadOnly);
         using var actual = SqliteNeuronStore.OpenExisting(sharded, StoreAccess.ReadOnly);
+        Assert.Empty(Directory.EnumerateFiles(sharded, "*checkpoint*"));
+        AssertMergedEqualsOneWorker(expected, actual);
+    }
+
+    /// <summary>
+    /// The shards on a PostgreSQL store, their states in one --checkpoint-dir as machines sharing a file system would
+    /// keep them: the merge reads them there and ends with the records of one worker writing to SQLite.
+    /// </summary>
+    [Fact]
+    public void Shards_on_a_postgresql_store_merge_through_a_shared_checkpoint_directory()
+    {
+        using var schema = new TempPostgresSchema();
+        string one = temp.Sub("one"), states = temp.Sub("shared-states");
+        var single = CliRunner.Run(Collect(one));
+        Assert.True(single.Code == 0, single.Err);
+
+        var first = CliRunner.Run(Collect(schema.Url, "--corpus-shard", "1/2", "--checkpoint-dir", states));
+        Assert.True(first.Code == 0, first.Err);
+        Assert.Contains("1/2: its state is saved", first.Out);
+        Assert.NotEmpty(Directory.EnumerateFiles(states, "*checkpoint*"));
+        var last = CliRunner.Run(Collect(schema.Url, "--corpus-shard", "0/2", "--checkpoint-dir", states));
+        Assert.True(last.Code == 0, last.Err);
+        Assert.Contains("0/2: the last to finish; merged the states of all 2 shards", last.Out);
+        Assert.Empty(Directory.EnumerateFiles(states, "*checkpoint*"));
+
+        using var expected = SqliteNeuronStore.OpenExisting(one, StoreAccess.ReadOnly);
+        using var actual = PostgresNeuronStore.OpenExisting(schema.Url, StoreAccess.ReadOnly);
+        AssertMergedEqualsOneWorker(expected, actual);
+    }
+
+    void AssertMergedEqualsOneWorker(INeuronStore expected, INeuronStore actual)
+    {
         Assert.Equal(CollectionState.Complete, actual.GetCollectionState());
         Assert.Null(actual.GetCheckpoint("collect-shard-0-of-2"));
         Assert.Null(actual.GetCheckpoint("collect-shard-1-of-2"));
-        Assert.Empty(Directory.EnumerateFiles(sharded, "*checkpoint*"));
         var units = expected.ListNeurons();
         Assert.Equal(2 * 172, units.Count);
         Assert.Equal(units, actual.ListNeurons());
