@@ -22,9 +22,12 @@ public sealed record LlmBudget(decimal Spent, decimal? MaxCost, decimal Reserved
 public interface ILlmStore
 {
     LlmCacheEntry? GetCachedResponse(string key);
-    void PutCachedResponse(LlmCacheEntry entry);
-    /// <summary>Ledgers a call; in the same transaction its cost is added to what the store's calls have cost (<see cref="LlmBudget.Spent"/>).</summary>
-    void AddLedgerEntry(LedgerEntry entry);
+    /// <summary>
+    /// Ledgers a call and, when given, caches its <paramref name="answer"/>; in the same transaction its cost is added to
+    /// what the store's calls have cost (<see cref="LlmBudget.Spent"/>). One transaction, so a process killed after a paid
+    /// call leaves either the answer and its cost both stored or neither.
+    /// </summary>
+    void AddLedgerEntry(LedgerEntry entry, LlmCacheEntry? answer = null);
     IReadOnlyList<LedgerEntry> ListLedger();
 
     /// <summary>

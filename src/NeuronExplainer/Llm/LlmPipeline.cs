@@ -288,12 +288,10 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
             Calls = u.Calls + 1, PromptTokens = u.PromptTokens + usage.PromptTokens, CachedPromptTokens = u.CachedPromptTokens + usage.CachedPromptTokens,
             CompletionTokens = u.CompletionTokens + usage.CompletionTokens, Cost = u.Cost + cost,
         }).WithPurpose(call.Context.Purpose, usage.PromptTokens, usage.CachedPromptTokens, usage.CompletionTokens, cost));
-        // Cache first: if the process dies between the two writes, the answer is kept and never paid again.
         var now = _time.GetUtcNow();
-        if (call.Accepts(response))
-            _store.PutCachedResponse(new LlmCacheEntry(key, call.Model, call.RequestJson, JsonSerializer.Serialize(response, call.ResponseType), now));
+        var answer = call.Accepts(response) ? new LlmCacheEntry(key, call.Model, call.RequestJson, JsonSerializer.Serialize(response, call.ResponseType), now) : null;
         _store.AddLedgerEntry(new LedgerEntry(call.Context.Neuron, call.Model, call.Context.Purpose,
-            usage.PromptTokens, usage.CompletionTokens, cost, FromCache: false, now) { CachedPromptTokens = usage.CachedPromptTokens });
+            usage.PromptTokens, usage.CompletionTokens, cost, FromCache: false, now) { CachedPromptTokens = usage.CachedPromptTokens }, answer);
         // Released only now that the cost counts in the store's spend, so other processes never see the call as free.
         if (shared is not null) _store.ReleaseBudget(shared);
         return response;

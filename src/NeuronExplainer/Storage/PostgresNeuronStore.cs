@@ -524,13 +524,9 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         r => new LlmCacheEntry(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), StoreRows.ParseTime(r.GetString(4))),
         ("key", key)).SingleOrDefault());
 
-    public void PutCachedResponse(LlmCacheEntry entry) => Write(() => Execute("""
-        INSERT INTO llm_cache (key, model, request, response, created_at) VALUES (@key, @model, @request, @response, @at)
-        ON CONFLICT (key) DO UPDATE SET model = excluded.model, request = excluded.request, response = excluded.response, created_at = excluded.created_at
-        """, ("key", entry.Key), ("model", entry.Model), ("request", entry.Request), ("response", entry.Response), ("at", StoreRows.FormatTime(entry.CreatedAt))));
-
-    public void AddLedgerEntry(LedgerEntry entry) => Write(() =>
+    public void AddLedgerEntry(LedgerEntry entry, LlmCacheEntry? answer = null) => Write(() =>
     {
+        if (answer is not null) PutCachedResponse(answer);
         var unit = entry.Neuron is { } neuron ? Unit(neuron, forWrite: true) : [("layer", null), ("kind", null), ("neuron", null)];
         Execute("""
             INSERT INTO ledger (layer, kind, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens)
@@ -541,6 +537,11 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         if (entry.Cost != 0)
             Execute("UPDATE llm_budget SET spent = @spent WHERE id = 1", ("spent", (LockBudget().Spent + entry.Cost).ToString(CultureInfo.InvariantCulture)));
     });
+
+    void PutCachedResponse(LlmCacheEntry entry) => Execute("""
+        INSERT INTO llm_cache (key, model, request, response, created_at) VALUES (@key, @model, @request, @response, @at)
+        ON CONFLICT (key) DO UPDATE SET model = excluded.model, request = excluded.request, response = excluded.response, created_at = excluded.created_at
+        """, ("key", entry.Key), ("model", entry.Model), ("request", entry.Request), ("response", entry.Response), ("at", StoreRows.FormatTime(entry.CreatedAt)));
 
     /// <summary>The budget row is locked FOR UPDATE, so the reservations and ledger entries of all workers take turns on it.</summary>
     public string? TryReserveBudget(decimal amount, decimal maxCost, DateTimeOffset until, DateTimeOffset now)

@@ -533,13 +533,9 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         r => new LlmCacheEntry(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), ParseTime(r.GetString(4))),
         ("$key", key)).SingleOrDefault());
 
-    public void PutCachedResponse(LlmCacheEntry entry) => Write(() => Execute("""
-        INSERT INTO llm_cache (key, model, request, response, created_at) VALUES ($key, $model, $request, $response, $at)
-        ON CONFLICT (key) DO UPDATE SET model = excluded.model, request = excluded.request, response = excluded.response, created_at = excluded.created_at
-        """, ("$key", entry.Key), ("$model", entry.Model), ("$request", entry.Request), ("$response", entry.Response), ("$at", FormatTime(entry.CreatedAt))));
-
-    public void AddLedgerEntry(LedgerEntry entry) => Write(() =>
+    public void AddLedgerEntry(LedgerEntry entry, LlmCacheEntry? answer = null) => Write(() =>
     {
+        if (answer is not null) PutCachedResponse(answer);
         var unit = entry.Neuron is { } neuron ? Unit(neuron, forWrite: true) : [("$layer", null), ("$kind", null), ("$neuron", null)];
         Execute("""
         INSERT INTO ledger (layer, kind, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens)
@@ -550,6 +546,11 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         if (entry.Cost != 0)
             Execute("UPDATE llm_budget SET spent = $spent WHERE id = 1", ("$spent", (ReadBudget().Spent + entry.Cost).ToString(CultureInfo.InvariantCulture)));
     });
+
+    void PutCachedResponse(LlmCacheEntry entry) => Execute("""
+        INSERT INTO llm_cache (key, model, request, response, created_at) VALUES ($key, $model, $request, $response, $at)
+        ON CONFLICT (key) DO UPDATE SET model = excluded.model, request = excluded.request, response = excluded.response, created_at = excluded.created_at
+        """, ("$key", entry.Key), ("$model", entry.Model), ("$request", entry.Request), ("$response", entry.Response), ("$at", FormatTime(entry.CreatedAt)));
 
     /// <summary>The write lock serializes reservations and ledger entries, as the budget row's lock does in PostgreSQL.</summary>
     public string? TryReserveBudget(decimal amount, decimal maxCost, DateTimeOffset until, DateTimeOffset now)
@@ -665,7 +666,6 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
     T? GetDocument<T>(string table, string column, NeuronId id, Func<byte[], T> decode) where T : class => Locked(() => Query(
         $"SELECT {column} FROM {table} WHERE {UnitIs}", r => (byte[])r.GetValue(0), Unit(id)).SingleOrDefault() is { } blob
             ? Damaged(table, () => decode(blob)) : null);
-
 
     /// <summary>Decodes a stored document; one that cannot be read is reported as damaged, naming the table.</summary>
     T Damaged<T>(string table, Func<T> decode)

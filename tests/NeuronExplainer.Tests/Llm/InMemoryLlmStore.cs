@@ -16,11 +16,15 @@ internal sealed class InMemoryLlmStore : ILlmStore
     public int CacheWrites => Volatile.Read(ref _cacheWrites);
 
     public LlmCacheEntry? GetCachedResponse(string key) => _cache.GetValueOrDefault(key);
-    public void PutCachedResponse(LlmCacheEntry entry) { _cache[entry.Key] = entry; Interlocked.Increment(ref _cacheWrites); }
-    public void AddLedgerEntry(LedgerEntry entry)
+    public void AddLedgerEntry(LedgerEntry entry, LlmCacheEntry? answer = null)
     {
         lock (_reservations)
         {
+            if (answer is not null)
+            {
+                _cache[answer.Key] = answer;
+                Interlocked.Increment(ref _cacheWrites);
+            }
             _ledger.Enqueue(entry);
             _spent += entry.Cost;
         }

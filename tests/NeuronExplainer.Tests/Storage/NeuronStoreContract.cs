@@ -172,8 +172,7 @@ public abstract class NeuronStoreContract
             store.PutConnections(id, StoreFixtures.Connections(2));
             store.PutCheckpoint("collect", [1, 2, 3]);
             store.PutExplanationResult(result);
-            store.PutCachedResponse(cache);
-            store.AddLedgerEntry(ledger);
+            store.AddLedgerEntry(ledger, cache);
             store.AddLedgerEntry(ledger with { Neuron = null, FromCache = true, Cost = 0 });
         }
 
