@@ -101,7 +101,7 @@ public sealed class ViewerQueries(INeuronStore store)
     /// <exception cref="NeuronExplainerException">Only one of explainer and simulator is given, or the store has no such pair.</exception>
     public LayerView? Layer(int layer, string? explainer = null, string? simulator = null)
     {
-        var layers = store.CountNeuronsByLayer().Keys.Order().ToList();
+        var layers = store.ListLayers().ToList();
         int at = layers.IndexOf(layer);
         if (at < 0) return null;
         var pair = ChoosePair(Pairs(store.ListPairLayerScores()), explainer, simulator);

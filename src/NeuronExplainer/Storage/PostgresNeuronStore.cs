@@ -284,12 +284,12 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         return claimed;
     }
 
-    public void PutExplanationResult(NeuronExplanationResult result)
+    public void PutExplanationResult(NeuronExplanationResult result, NeuronRecord? record = null)
     {
         var explanations = result.Results?.ScoredExplanations ?? [];
         var chosen = StoreRows.CheckResult(result);
         byte[]? blob = result.Results is null ? null
-            : StoreDocuments.EncodeResults(result.Results, GetNeuronRecord(result.Neuron) is { } record ? StoreDocuments.Excerpts(record) : null, this).ToCompressed();
+            : StoreDocuments.EncodeResults(result.Results, (StoreRows.RecordOf(result, record) ?? GetNeuronRecord(result.Neuron)) is { } stored ? StoreDocuments.Excerpts(stored) : null, this).ToCompressed();
         Write(() =>
         {
             RegisterNeuron(result.Neuron);

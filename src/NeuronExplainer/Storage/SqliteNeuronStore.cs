@@ -316,7 +316,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
     /// <summary>A result's search rows are rowids <c>result_id * SearchRowsPerResult + i</c> (migration 15).</summary>
     const int SearchRowsPerResult = 4096;
 
-    public void PutExplanationResult(NeuronExplanationResult result)
+    public void PutExplanationResult(NeuronExplanationResult result, NeuronRecord? record = null)
     {
         var explanations = result.Results?.ScoredExplanations ?? [];
         if (explanations.Count > SearchRowsPerResult)
@@ -325,7 +325,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         Write(() =>
         {
             byte[]? blob = result.Results is null ? null
-                : StoreDocuments.EncodeResults(result.Results, GetNeuronRecord(result.Neuron) is { } record ? StoreDocuments.Excerpts(record) : null, this).ToCompressed();
+                : StoreDocuments.EncodeResults(result.Results, (StoreRows.RecordOf(result, record) ?? GetNeuronRecord(result.Neuron)) is { } stored ? StoreDocuments.Excerpts(stored) : null, this).ToCompressed();
             RegisterNeuron(result.Neuron);
             var unit = Unit(result.Neuron);
             bool control = result.Control != ControlKind.None, wasControl = false;

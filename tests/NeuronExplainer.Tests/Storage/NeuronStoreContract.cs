@@ -431,6 +431,21 @@ public abstract class NeuronStoreContract
         Assert.Equal([NeuronId.Latent("res-jb-5", 5, 3)], store.ListNeurons());
     }
 
+    [Fact]
+    public void A_result_written_with_the_record_its_caller_read_reads_back_as_one_written_without()
+    {
+        using var store = Open();
+        var record = StoreFixtures.Record(1, 2);
+        store.PutNeuronRecords([record]);
+        var result = StoreFixtures.Done(record.NeuronId, "baseline") with { Results = StoreFixtures.ResultsOnRecord(record, "words") };
+        store.PutExplanationResult(result);
+        string without = Json(store.GetExplanationResult(record.NeuronId, "baseline", "baseline")!.Results!, DatasetJson.Default.NeuronSimulationResults);
+        store.PutExplanationResult(result, store.GetNeuronRecord(record.NeuronId));
+        Assert.Equal(without, Json(store.GetExplanationResult(record.NeuronId, "baseline", "baseline")!.Results!, DatasetJson.Default.NeuronSimulationResults));
+        var other = Assert.Throws<ArgumentException>(() => store.PutExplanationResult(result, StoreFixtures.Record(1, 3)));
+        Assert.Contains("is the record of 1/3", other.Message);
+    }
+
     /// <summary>A result with a given status and score, as the aggregate tests write them.</summary>
     static NeuronExplanationResult Scored(NeuronId id, string explainer, NeuronStatus status, double? score, bool control = false)
     {
