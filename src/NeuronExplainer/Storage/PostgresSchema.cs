@@ -175,5 +175,10 @@ static class PostgresSchema
         CREATE TABLE llm_reservations (id TEXT PRIMARY KEY, amount TEXT NOT NULL, expires_at BIGINT NOT NULL);
         CREATE TABLE llm_calls_in_flight (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL);
         """,
+        """
+        -- Version 15 renumbers SQLite's search rows so a result's rows are found by rowid; here they are found through the
+        -- index on result_id already, so nothing changes but the version.
+        SELECT 1;
+        """,
     ];
 }

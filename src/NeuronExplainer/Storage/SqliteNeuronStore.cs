@@ -313,9 +313,14 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
 
     public void DeleteCheckpoint(string stage) => Write(() => Execute("DELETE FROM checkpoints WHERE stage = $stage", ("$stage", stage)));
 
+    /// <summary>A result's search rows are rowids <c>result_id * SearchRowsPerResult + i</c> (migration 15).</summary>
+    const int SearchRowsPerResult = 4096;
+
     public void PutExplanationResult(NeuronExplanationResult result)
     {
         var explanations = result.Results?.ScoredExplanations ?? [];
+        if (explanations.Count > SearchRowsPerResult)
+            throw new NeuronExplainerException($"the result of {result.Neuron} for {result.Explainer} / {result.Simulator} has {explanations.Count} explanations; a store keeps at most {SearchRowsPerResult} per result");
         var chosen = StoreRows.CheckResult(result);
         Write(() =>
         {
@@ -346,12 +351,13 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
                 Execute("INSERT INTO explanation_scores (result_id, method, score, undefined_reason, failed, details) VALUES ($id, $method, $score, $reason, $failed, $details)",
                     ("$id", id), ("$method", score.Method), ("$score", score.Value), ("$reason", score.UndefinedReason), ("$failed", score.Failed),
                     ("$details", score.Details));
-            Execute("DELETE FROM explanation_search WHERE result_id = $id", ("$id", id));
+            long firstRow = id * SearchRowsPerResult;
+            Execute("DELETE FROM explanation_search WHERE rowid BETWEEN $first AND $last", ("$first", firstRow), ("$last", firstRow + SearchRowsPerResult - 1));
             // A shuffled control scores another neuron's explanation: searching it would find the wrong neuron.
             if (result.Control != ControlKind.None) return;
-            foreach (var explanation in explanations)
-                Execute("INSERT INTO explanation_search (explanation, result_id, layer, kind, neuron) VALUES ($text, $id, $layer, $kind, $neuron)",
-                    [.. unit, ("$text", explanation.Explanation), ("$id", id)]);
+            for (int i = 0; i < explanations.Count; i++)
+                Execute("INSERT INTO explanation_search (rowid, explanation, layer, kind, neuron) VALUES ($row, $text, $layer, $kind, $neuron)",
+                    [.. unit, ("$text", explanations[i].Explanation), ("$row", firstRow + i)]);
         });
     }
 

@@ -352,5 +352,20 @@ static class StoreSchema
         -- The requests (by cache key) some process is sending now, so another waits for its answer instead of paying again.
         CREATE TABLE llm_calls_in_flight (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at INTEGER NOT NULL) WITHOUT ROWID;
         """,
+        """
+        -- A result's search rows take rowids result_id * 4096 + i (its i-th explanation): rewriting a result deletes them by
+        -- rowid range, where deleting by the UNINDEXED result_id column scanned the whole index (10 ms a write at 19,200 units).
+        ALTER TABLE explanation_search RENAME TO old_explanation_search;
+        CREATE VIRTUAL TABLE explanation_search USING fts5(
+            explanation,
+            layer UNINDEXED,
+            kind UNINDEXED,
+            neuron UNINDEXED,
+            tokenize = 'porter unicode61');
+        INSERT INTO explanation_search (rowid, explanation, layer, kind, neuron)
+            SELECT result_id * 4096 + row_number() OVER (PARTITION BY result_id ORDER BY rowid) - 1, explanation, layer, kind, neuron
+            FROM old_explanation_search;
+        DROP TABLE old_explanation_search;
+        """,
     ];
 }
