@@ -5,7 +5,7 @@ namespace NeuronExplainer.Explanations;
 
 /// <summary>
 /// Offline explainer: derives a <see cref="BaselineExplanation"/> from the train excerpts (for an attention head a
-/// <see cref="BaselineHeadExplanation"/> from their attended tokens). Its samples differ in how many tokens (pairs) they
+/// <see cref="BaselineHeadExplanation"/> from their attended tokens, when its record has them). Its samples differ in how many tokens (pairs) they
 /// name, so choosing among them on calibration is a real choice.
 /// </summary>
 public sealed class BaselineExplainer : IExplainer
@@ -40,13 +40,11 @@ public sealed class BaselineExplainer : IExplainer
 
     static ExplanationAttempt Attempt(IReadOnlyList<ActivationRecord> records, int budget, bool head)
     {
-        if (head)
-            return BaselineHeadExplanation.Derive(records, budget) switch
-            {
-                null => ExplanationAttempt.Failed("the head's excerpts carry no attended tokens; collect them with collect --units heads"),
-                { Pairs.Count: 0 } => ExplanationAttempt.Failed("no attended token pair carries a mean activation of at least 1 on the 0..10 scale in the train excerpts"),
-                var pairs => ExplanationAttempt.FromText(pairs.ToString()),
-            };
+        // A head's record without attended tokens (imported, say) is explained from its values alone, as a neuron's.
+        if (head && BaselineHeadExplanation.Derive(records, budget) is { } pairs)
+            return pairs.Pairs.Count == 0
+                ? ExplanationAttempt.Failed("no attended token pair carries a mean activation of at least 1 on the 0..10 scale in the train excerpts")
+                : ExplanationAttempt.FromText(pairs.ToString());
         var explanation = BaselineExplanation.Derive(records, budget);
         return explanation.Tokens.Count + explanation.After.Count == 0
             ? ExplanationAttempt.Failed("no token carries a mean activation of at least 1 on the 0..10 scale in the train excerpts")

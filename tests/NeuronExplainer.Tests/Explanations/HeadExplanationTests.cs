@@ -62,15 +62,15 @@ public sealed class HeadExplanationTests : IAsyncLifetime, IDisposable
     }
 
     [Fact]
-    public async Task A_head_record_without_attended_tokens_fails_with_the_reason()
+    public async Task A_head_record_without_attended_tokens_is_explained_from_its_values_as_a_neurons()
     {
         var record = SyntheticNeurons.Cat() with { NeuronId = NeuronId.Head(0, 0) };
         var baseline = Assert.Single(await new BaselineExplainer().ExplainAsync(new ExplainerInput(record, null), 1, CancellationToken.None));
-        Assert.Contains("no attended tokens", baseline.Rejection);
+        Assert.StartsWith("tokens \"cat\"", baseline.Text);
         var client = new ScriptedLlmClient(chat: _ => ScriptedLlmClient.Reply("x"));
-        var llm = Assert.Single(await new LlmExplainer(client, "m").ExplainAsync(new ExplainerInput(record, null), 1, CancellationToken.None));
-        Assert.Contains("no attended tokens", llm.Rejection);
-        Assert.Empty(client.ChatRequests);
+        await new LlmExplainer(client, "m").ExplainAsync(new ExplainerInput(record, null), 1, CancellationToken.None);
+        Assert.DoesNotContain("attention heads", client.ChatRequests[0].Messages[0].Content);
+        Assert.Contains(" cat\t10\n", client.ChatRequests[0].Messages[^1].Content);
     }
 
     [Fact]
