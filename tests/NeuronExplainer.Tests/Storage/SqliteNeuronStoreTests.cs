@@ -133,6 +133,7 @@ public class SqliteNeuronStoreTests : IDisposable
         Assert.Equal([new MethodScore("simulation-correlation", 0.5, null)], result.Scores);
         Assert.Equal(neuron, Assert.Single(store.SearchExplanations("cats", 10)).Neuron);
         Assert.Equal(("neuron", 1, 0.5), store.ListPairLayerScores().Select(a => (a.Kind, a.Done, a.ScoreSum)).Single());
+        Assert.Equal(new MethodLayerScores("baseline", "baseline", 2, "neuron", "simulation-correlation", false, 1, 0, 1, 0, 0.5), Assert.Single(store.ListMethodLayerScores()));
         Assert.Equal(neuron, Assert.Single(store.ListLedger()).Neuron);
         Assert.False(store.TryClaim(new WorkClaim(neuron, "baseline", "baseline", "run-b", now.AddMinutes(1)), now), "the old claim is kept");
 
