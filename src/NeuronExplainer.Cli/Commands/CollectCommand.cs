@@ -25,6 +25,7 @@ public static class CollectCommand
             Examples:
               neuron-explainer collect --model ../shared/models/stories260K/stories260K.bin --corpus ../shared/corpora/tinystories-train-head.txt --store runs/stories260K
               neuron-explainer collect --model gpt2 --corpus webtext.jsonl --store runs/gpt2 --layers 0,3-5 --max-tokens 2000000
+              neuron-explainer collect --model gpt2 --corpus webtext.jsonl --store runs/gpt2-heads --units heads --layers 0-5
               neuron-explainer collect --model gpt2 --corpus webtext.jsonl --store runs/gpt2-res-jb-8 --sae res-jb-8=jbloom/GPT2-Small-SAEs-Reformatted/blocks.8.hook_resid_pre
             """);
         options.AddTo(command);
@@ -57,6 +58,7 @@ public static class CollectCommand
         readonly Option<int> checkpointEvery = new("--checkpoint-every") { Description = "Windows between checkpoints, each taken at the next document boundary; fewer means a killed collect redoes less when run again, at the cost of more writes", DefaultValueFactory = _ => new CollectionSettings().CheckpointWindows };
         readonly Option<string?> memory = new("--memory") { Description = "Memory the collection state may use, e.g. 6G or 512M (default: three quarters of what the runtime may still allocate, which respects container limits and DOTNET_GCHeapHardLimit); the plan is printed, and refused before any work when it does not fit" };
         readonly Option<string?> sae = new("--sae") { Description = "Collect the latents of this sparse autoencoder instead of MLP neurons: [ID=]PATH_OR_HUB_ID, a folder in SAELens's (cfg.json + sae_weights.safetensors) or sparsify's (cfg.json + sae.safetensors) layout or a hub repository plus its folder; ID (letters, digits, . _ -) names the latents sae:ID/I, by default the folder's name. One SAE per store" };
+        readonly Option<string> unitKind = new("--units") { Description = "Units to collect: neurons (MLP neurons) or heads (attention heads, head:L/H; activation = the norm of the head's output at each token, with the tokens each token attends to most)", DefaultValueFactory = _ => "neurons" };
         readonly Option<string?> corpusShard = new("--corpus-shard")
         {
             Description = "Collect shard I of N (I/N, from 0/N): run the forward pass on every N-th batch; the last shard to finish merges all shards' states and writes the records (run each shard into the same store)",
@@ -68,7 +70,7 @@ public static class CollectCommand
         {
             model.AddTo(command);
             foreach (Option option in new Option[] { corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed,
-                         minCount, separator, textField, batch, checkpointEvery, checkpointDir, memory, corpusShard, sae })
+                         minCount, separator, textField, batch, checkpointEvery, checkpointDir, memory, corpusShard, unitKind, sae })
                 if (option != sharedStore && option != sharedLayers)
                     command.Options.Add(option);
             if (sharedStore is null) command.Options.Add(force);
@@ -119,7 +121,13 @@ public static class CollectCommand
             if (File.Exists(modelName) || Directory.Exists(modelName)) modelName = Path.GetFullPath(modelName);
             using var loaded = model.Load(parse);
             UnitSource? units = null;
-            if (parse.GetValue(sae) is { } saeValue)
+            string kind = parse.GetValue(unitKind)!;
+            if (kind is not ("neurons" or "heads"))
+                throw new SettingException("--units", $"'{kind}' is not a unit kind to collect; expected neurons or heads");
+            if (kind == "heads")
+                units = parse.GetValue(sae) is null ? UnitSource.AttentionHeads(loaded)
+                    : throw new SettingException("--units", "heads and --sae both name the units to collect; a store holds one kind, so give one of them");
+            else if (parse.GetValue(sae) is { } saeValue)
             {
                 var (id, location) = SaeArgument(saeValue);
                 using var progress = new HubDownloadDisplay(TableConsole.For(stderr));
@@ -194,7 +202,7 @@ public static class CollectCommand
 
     static void PrintSummary(IAnsiConsole console, CollectionSummary summary, ModelInfo model, string store, UnitSource? units)
     {
-        string what = units?.Encoder is { } encoder ? $"latents of SAE {units.SaeId} at {encoder.Sae.Config.Hook}" : "neurons";
+        string what = units?.Sae is { } sae ? $"latents of SAE {units.SaeId} at {sae.Config.Hook}" : units?.Kind == UnitKind.AttentionHead ? "attention heads" : "neurons";
         if (summary.AlreadyComplete)
         {
             console.MarkupLineInterpolated($"store {store} already holds this collection ({summary.Neurons} {what} of {model.Name}); nothing to do");

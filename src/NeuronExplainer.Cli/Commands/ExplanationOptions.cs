@@ -96,13 +96,33 @@ internal sealed class ExplanationOptions
     {
         var layers = IndexList.Parse(parse.GetValue(Layers)!, "--layers");
         string text = parse.GetValue(Neurons)!;
-        var selected = text.Contains('/', StringComparison.Ordinal)
-            ? [.. session.SelectNeurons(store, layers, null).Intersect(Units(text))]
-            : session.SelectNeurons(store, layers, IndexList.Parse(text, "--neurons"));
+        IReadOnlyList<NeuronId> selected;
+        if (text.Contains('/', StringComparison.Ordinal))
+        {
+            var units = Units(text);
+            var all = store.ListNeurons();
+            // A unit the store does not hold (a head index past the layer's heads, say) is named, not silently dropped.
+            if (units.FirstOrDefault(u => !all.Contains(u)) is { } missing) throw new SettingException("--neurons", Missing(all, missing));
+            selected = [.. session.SelectNeurons(store, layers, null).Intersect(units)];
+        }
+        else selected = session.SelectNeurons(store, layers, IndexList.Parse(text, "--neurons"));
         if (selected.Count == 0)
             throw new NeuronExplainerException(
                 $"--layers {parse.GetValue(Layers)} --neurons {parse.GetValue(Neurons)} selects none of the store's neurons (layers {string.Join(",", store.ListLayers())}, up to {store.ListNeurons().Max(n => n.NeuronIndex) + 1} neurons per layer)");
         return selected;
+    }
+
+    /// <summary>Why <paramref name="unit"/> is not among a store's <paramref name="units"/>: what its kind and layer hold instead.</summary>
+    internal static string Missing(IReadOnlyList<NeuronId> units, NeuronId unit)
+    {
+        var kind = units.Where(u => u.KindKey == unit.KindKey).ToList();
+        if (kind.Count == 0)
+            return $"{unit} is not in the store, which holds no units of kind {unit.KindKey} (it holds {string.Join(", ", units.Select(u => u.KindKey).Distinct().DefaultIfEmpty("none"))})";
+        var layer = kind.Where(u => u.LayerIndex == unit.LayerIndex).Select(u => u.NeuronIndex).ToList();
+        string what = unit.Kind == UnitKind.AttentionHead ? "heads" : "units";
+        return layer.Count == 0
+            ? $"{unit} is not in the store: its {unit.KindKey} units are in layers {string.Join(",", kind.Select(u => u.LayerIndex).Distinct().Order())}"
+            : $"{unit} is out of range: layer {unit.LayerIndex} has {what} {layer.Min()}-{layer.Max()} in the store";
     }
 
     /// <summary>Units in their printed form, comma-separated.</summary>

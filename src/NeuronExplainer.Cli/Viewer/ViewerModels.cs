@@ -54,7 +54,14 @@ public sealed record SearchHitView(int Layer, int Neuron, string Explanation, IR
 
 public sealed record SearchView(string Query, string? Kind, IReadOnlyList<SearchHitView> Hits);
 
-public sealed record ExcerptView(IReadOnlyList<string> Tokens, IReadOnlyList<double> Activations);
+public sealed record ExcerptView(IReadOnlyList<string> Tokens, IReadOnlyList<double> Activations)
+{
+    /// <summary>An attention head's excerpt: per token the positions it attends to most with their weights; absent for other kinds.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public IReadOnlyList<IReadOnlyList<AttendedTokenView>>? Attended { get; init; }
+}
+
+public sealed record AttendedTokenView(int Position, double Weight);
 
 /// <summary>A scored excerpt: the real activations next to the simulator's expected values (in <c>ActivationScale</c> units).</summary>
 public sealed record ScoredExcerptView(IReadOnlyList<string> Tokens, IReadOnlyList<double> TrueActivations, IReadOnlyList<double> SimulatedActivations, string ActivationScale, double? Score);
@@ -116,6 +123,12 @@ public sealed record NeuronView(
 {
     /// <summary>Share of the corpus's tokens where the unit fires (SAE latents); null for neurons.</summary>
     public double? Density { get; init; }
+
+    /// <summary>The other units of the same kind in this layer (an attention head's fellow heads), in index order; empty for other kinds.</summary>
+    public IReadOnlyList<NeuronRef> LayerUnits { get; init; } = [];
+
+    /// <summary>The first MLP neuron of this layer, when this is another kind of unit and the store holds the layer's neurons.</summary>
+    public NeuronRef? LayerNeuron { get; init; }
 }
 
 public sealed record ErrorView(string Error);

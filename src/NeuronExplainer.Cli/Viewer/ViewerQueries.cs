@@ -146,6 +146,7 @@ public sealed class ViewerQueries(INeuronStore store)
         // The stored id: a latent spelled without its layer gets its SAE's.
         id = record?.NeuronId ?? results.FirstOrDefault()?.Neuron ?? id;
         var (previous, next) = Neighbours(id);
+        var layerUnits = store.ListNeurons(id.LayerIndex);
         return new NeuronView(
             id.LayerIndex,
             id.NeuronIndex,
@@ -161,10 +162,18 @@ public sealed class ViewerQueries(INeuronStore store)
             activationTokens is null ? null : new TokenValuesView(activationTokens.Tokens, activationTokens.AverageActivations),
             weightTokens is null ? null : new WeightBasedTokensView(ToView(weightTokens.InputPositive), ToView(weightTokens.InputNegative), ToView(weightTokens.OutputPositive), ToView(weightTokens.OutputNegative)),
             Related(connections?.Upstream),
-            Related(connections?.Downstream)) { Density = record?.Density };
+            Related(connections?.Downstream))
+        {
+            Density = record?.Density,
+            LayerUnits = id.Kind == UnitKind.AttentionHead ? [.. layerUnits.Where(u => u.KindKey == id.KindKey && u.NeuronIndex != id.NeuronIndex).OrderBy(u => u.NeuronIndex).Select(Ref)] : [],
+            LayerNeuron = id.Kind == UnitKind.Neuron ? null : layerUnits.Where(u => u.Kind == UnitKind.Neuron).OrderBy(u => u.NeuronIndex).Select(Ref).FirstOrDefault(),
+        };
     }
 
-    static ExcerptView ToView(ActivationRecord r) => new(r.Tokens, r.Activations);
+    static ExcerptView ToView(ActivationRecord r) => new(r.Tokens, r.Activations)
+    {
+        Attended = r.Attended?.Select(t => (IReadOnlyList<AttendedTokenView>)[.. t.Select(a => new AttendedTokenView(a.Position, a.Weight))]).ToList(),
+    };
 
     static TokenValuesView ToView(TokensAndWeights t) => new(t.Tokens, t.Strengths);
 

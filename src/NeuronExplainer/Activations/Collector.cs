@@ -72,15 +72,17 @@ public sealed class Collector
             layers = fixedLayers;
         }
         manifestSettings = settings.ToManifest(layers, this.corpus);
-        if (this.units.Encoder is { } encoder)
+        if (this.units.Sae is { } sae)
             manifestSettings = new SortedDictionary<string, string>(manifestSettings.ToDictionary())
             {
                 // A store holds one collection: its SAE, by id, source folder and hook.
                 ["collect.units"] = NeuronId.Prefix(this.units.Kind),
                 ["collect.sae"] = this.units.SaeId ?? "",
-                ["collect.sae_source"] = Path.GetFullPath(encoder.Sae.Config.Source),
-                ["collect.sae_hook"] = encoder.Sae.Config.Hook,
+                ["collect.sae_source"] = Path.GetFullPath(sae.Config.Source),
+                ["collect.sae_hook"] = sae.Config.Hook,
             };
+        else if (this.units.Kind == UnitKind.AttentionHead)
+            manifestSettings = new SortedDictionary<string, string>(manifestSettings.ToDictionary()) { ["collect.units"] = NeuronId.Prefix(this.units.Kind) };
         if (model.Info.PrependsBos && model.Tokenizer.BosId is null)
             throw new NeuronExplainerException($"model {model.Info.Name} expects BOS but its tokenizer defines no BOS token");
     }
@@ -315,7 +317,7 @@ public sealed class Collector
         var tokenizer = model.Tokenizer;
         var strings = new string[model.Info.VocabSize];
         string TokenString(int id) => strings[id] ??= tokenizer.TokenString(id);
-        var weights = units.Encoder is null ? new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers) : null;
+        var weights = units.Kind == UnitKind.Neuron ? new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers) : null;
         foreach (var sampler in state.Samplers)
         {
             sampler.Summarize(state.WindowsSeen, (n, sums) =>
@@ -331,11 +333,10 @@ public sealed class Collector
                     store.PutConnections(id, connections[n]);
                 }
             }
-            else if (units.Encoder!.Sae.Config.InputDim == model.Info.ModelDim)
+            else if (units.Sae is { } sae && sae.Config.InputDim == model.Info.ModelDim)
             {
                 // An SAE of a residual-stream-wide hook writes its decoder direction into the residual stream: its
                 // output tokens are W_dec @ W_U, as a neuron's are c_proj @ W_U. (hook_z SAEs decode into head space.)
-                var sae = units.Encoder.Sae;
                 var outputs = WeightViews.OutputTokens(model, sae.ReadDecoder(), sae.Config.LatentCount, settings.TokenTableSize, TokenString);
                 for (int n = 0; n < sampler.Width; n++) store.PutWeightBasedTokens(units.Id(sampler.Layer, n), outputs[n]);
             }

@@ -249,7 +249,7 @@ sealed class LayerSampler
             var ids = kept.Tokens(window);
             var activations = new double[values.Length];
             for (int i = 0; i < values.Length; i++) activations[i] = ShortestDouble(values[i]);
-            return new ActivationRecord(ids.Select(tokenString).ToArray(), activations);
+            return new ActivationRecord(ids.Select(tokenString).ToArray(), activations) { Attended = recomputed.Sources?.Attended(layer, n, window) };
         }
         ActivationRecord Shared(long window) => Record(window, recomputed.Activations(layer, n, window, kept.Tokens(window).Length));
 

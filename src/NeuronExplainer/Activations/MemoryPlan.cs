@@ -71,14 +71,21 @@ public static class MemoryPlanner
         long hookPerLayer = (long)settings.BatchWindows * rows * width * 4;
         long topActivations = n * k * s * 4;
 
-        var encoder = units?.Encoder;
-        var hooks = encoder is null
+        var sae = units?.Sae;
+        bool heads = units?.Kind == UnitKind.AttentionHead;
+        long batchRows = (long)settings.BatchWindows * rows;
+        var hooks = heads
+            ? new PlanItem($"attn.hook_z buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x {layers.Count} layers x {model.HeadCount * model.HeadDim} (heads x d_head), and the head norms' ({n:N0} heads, one head's output rows)",
+                4 * batchRows * model.HeadCount * model.HeadDim * layers.Count + units!.Encoder!.BufferBytes(batchRows))
+            : sae is null
             ? new PlanItem($"hook buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x {n:N0} {unit}", hookPerLayer * layers.Count)
-            : new PlanItem($"SAE encoder ({encoder.Sae.Config.InputDim} x {encoder.Sae.Config.LatentCount:N0}) and its buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x ({n:N0} latents + 2 x {encoder.Sae.Config.InputDim} inputs, the model's hook and a copy)",
-                encoder.Sae.EncoderBytes + encoder.BufferBytes((long)settings.BatchWindows * rows) + 4L * settings.BatchWindows * rows * encoder.Sae.Config.InputDim);
-        var views = encoder is null
+            : new PlanItem($"SAE encoder ({sae.Config.InputDim} x {sae.Config.LatentCount:N0}) and its buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x ({n:N0} latents + 2 x {sae.Config.InputDim} inputs, the model's hook and a copy)",
+                sae.EncoderBytes + units!.Encoder!.BufferBytes(batchRows) + 4L * batchRows * sae.Config.InputDim);
+        var views = heads
+            ? new PlanItem("weight-based views: none for attention heads", 0)
+            : sae is null
             ? new PlanItem("weight-based views, written after the pass: gain-folded rows of a layer, a score block, running selections", WeightViews.WorkBytes(model, layers.Count, settings.TokenTableSize, settings.ConnectionCount))
-            : new PlanItem("decoder output tokens, written after the pass: W_dec, gain-folded rows, a score block, running selections", WeightViews.OutputTokenBytes(model, encoder.Sae.Config.LatentCount, settings.TokenTableSize));
+            : new PlanItem("decoder output tokens, written after the pass: W_dec, gain-folded rows, a score block, running selections", WeightViews.OutputTokenBytes(model, sae.Config.LatentCount, settings.TokenTableSize));
         var pass = new List<PlanItem>
         {
             hooks,
@@ -98,7 +105,10 @@ public static class MemoryPlanner
         long recordChunk = (long)Math.Min(RecordChunk, width) * (k + settings.RandomSamples + settings.Quantiles * settings.PerQuantile) * s * 24;
         // The model keeps every hook buffer it has filled, so the first pass's stay allocated.
         long Live(bool kept) => pass[0].Bytes + pass[1].Bytes + pass[4].Bytes + pass[5].Bytes + (kept ? topActivations : 0);
-        long RecordLayerBytes(bool kept) => shared * s * width * 4L + (kept ? 0 : (long)width * k * (s * 4 + 16));
+        // Heads rerun every top window for its attention pattern (kept activations or not) and keep each window's sources.
+        long sourceWindows = Math.Min(windows, (long)width * k + shared);
+        long headLayerBytes = heads ? sourceWindows * HeadSources.WindowBytes(width, s) + 4L * settings.BatchWindows * width * rows * rows : 0;
+        long RecordLayerBytes(bool kept) => shared * s * width * 4L + (kept ? 0 : (long)width * k * (s * 4 + 16)) + headLayerBytes;
         // Keep top-K activations in the pass when they and at least one layer's second pass fit: the second
         // pass then recomputes only the shared windows, not every top window.
         bool keep = keepTopActivations ?? (passBytes + topActivations <= budget && Live(true) + recordChunk + RecordLayerBytes(true) <= budget);
@@ -118,12 +128,15 @@ public static class MemoryPlanner
         {
             new($"random and pool windows: {shared:N0} windows x {s} tokens x {perGroup * width:N0} {unit}", shared * s * width * 4L * perGroup),
         };
+        if (heads)
+            record.Add(new($"attention sources: {perGroup} layers x at most {sourceWindows:N0} windows x {s} tokens x {width} heads x {AttentionSources.Count} (position, weight), and attn.hook_pattern buffers ({settings.BatchWindows} x {width} x {rows} x {rows})",
+                headLayerBytes * perGroup));
         if (!keep) record.Add(new($"top-K activations recomputed: {perGroup * width:N0} {unit} x {k} windows x {s} tokens (and their index)", (long)perGroup * width * k * (s * 4 + 16)));
         record.Add(new("kept from pass 1 (hook buffers, window ids and keys, moments, window tokens" + (keep ? ", top-K activations)" : ")"), live));
         record.Add(new($"records in the making: {Math.Min(RecordChunk, width)} at a time", recordChunk));
 
         long checkpoint = pass.Where((_, i) => i is not (0 or 5 or 6)).Sum(i => i.Bytes) + keptWindows * s * 4;
-        return new MemoryPlan(budget, keep, groups, tableTokens, pass, record, checkpoint, keep ? shared : Math.Min(windows, shared + (long)perGroup * width * k));
+        return new MemoryPlan(budget, keep, groups, tableTokens, pass, record, checkpoint, keep && !heads ? shared : Math.Min(windows, shared + (long)perGroup * width * k));
     }
 
     static NeuronExplainerException Refusal(List<PlanItem> items, long bytes, long budget, CollectionSettings settings, CorpusCensus census, long neurons, int tableTokens)

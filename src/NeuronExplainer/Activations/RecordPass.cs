@@ -24,6 +24,9 @@ sealed class RecomputedWindows
 
     public bool Holds(long window) => index.ContainsKey(window);
 
+    /// <summary>Every head's attention sources on the windows the group's records need (attention heads only, else null).</summary>
+    public HeadSources? Sources { get; init; }
+
     /// <summary>Stores a window's rows [length, width] of one layer.</summary>
     public void Put(int layer, long window, ReadOnlySpan<float> rows) =>
         rows.CopyTo(blocks[layer].AsSpan((int)((long)index[window] * seqLen * widths[layer]), rows.Length));
@@ -55,12 +58,17 @@ sealed class RecordPass(ITransformerModel model, CollectionSettings settings, Un
     public RecomputedWindows Run(IReadOnlyList<LayerSampler> group, SharedSamples shared, WindowTokens kept)
     {
         var sharedIds = shared.WindowIds();
-        var recomputed = new RecomputedWindows(sharedIds, group, settings.SequenceLength);
+        bool heads = units.Kind == UnitKind.AttentionHead;
+        var recomputed = new RecomputedWindows(sharedIds, group, settings.SequenceLength) { Sources = heads ? new HeadSources(units.Width) : null };
         // Per layer, the (neuron, slot) pairs of top-K slots that wait for a window, by window id.
         var waiting = new Dictionary<int, Dictionary<long, List<int>>>();
         var needed = new HashSet<long>(sharedIds);
         foreach (var sampler in group)
         {
+            // A head's top windows run again for their attention patterns even when their activations were kept.
+            if (heads)
+                for (int n = 0; n < sampler.Width; n++)
+                    foreach (int slot in sampler.Top.Filled(n)) needed.Add(sampler.Top.Id(n, slot));
             if (sampler.Top.KeepsActivations) continue;
             sampler.Top.AllocateRecomputed();
             var byWindow = new Dictionary<long, List<int>>();
@@ -75,7 +83,7 @@ sealed class RecordPass(ITransformerModel model, CollectionSettings settings, Un
             waiting[sampler.Layer] = byWindow;
         }
 
-        var request = new ForwardRequest(group.Select(s => units.Hook(s.Layer)).ToArray());
+        var request = new ForwardRequest(group.Select(s => units.Hook(s.Layer)).Concat(heads ? group.Select(s => ForwardRequest.AttnPattern(s.Layer)) : []).ToArray());
         int offset = model.Info.PrependsBos ? 1 : 0;
         foreach (var batch in Batches(needed, kept))
         {
@@ -88,6 +96,7 @@ sealed class RecordPass(ITransformerModel model, CollectionSettings settings, Un
             foreach (var sampler in group)
             {
                 var hook = units.Read(result, sampler.Layer, batch.Length * rows);
+                var pattern = heads ? result.Hook(ForwardRequest.AttnPattern(sampler.Layer)) : default;
                 int width = sampler.Width;
                 for (int b = 0; b < batch.Length; b++)
                 {
@@ -95,6 +104,7 @@ sealed class RecordPass(ITransformerModel model, CollectionSettings settings, Un
                     if (id < 0) continue;
                     int firstRow = b * rows + offset;
                     if (recomputed.Holds(id)) recomputed.Put(sampler.Layer, id, hook.Slice(firstRow * width, length * width));
+                    recomputed.Sources?.Put(sampler.Layer, id, pattern.Slice(b * width * rows * rows, width * rows * rows), rows, offset, length);
                     if (!waiting.TryGetValue(sampler.Layer, out var byWindow) || !byWindow.TryGetValue(id, out var slots)) continue;
                     foreach (int packed in slots)
                     {

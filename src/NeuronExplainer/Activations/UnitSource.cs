@@ -7,12 +7,16 @@ namespace NeuronExplainer.Activations;
 /// <summary>
 /// Where collection reads one kind of unit: the hook holding a layer's activations (one row per token) and how many
 /// units each row has, and for units computed from a hook (SAE latents) the <see cref="Encoder"/> that turns its rows
-/// into theirs. MLP neurons read <c>blocks.L.mlp.hook_post</c> as it is; an SAE's latents encode the hook it reads.
+/// into theirs. MLP neurons read <c>blocks.L.mlp.hook_post</c> as it is; an SAE's latents encode the hook it reads; attention
+/// heads turn <c>blocks.L.attn.hook_z</c> into the norms of their outputs (<see cref="HeadOutputNorms"/>).
 /// </summary>
 public sealed record UnitSource(UnitKind Kind, Func<int, string> Hook, int Width)
 {
     /// <summary>Turns a hook's rows into the units' rows; null when the hook's values are the units'.</summary>
-    public SaeEncoder? Encoder { get; init; }
+    public IUnitEncoder? Encoder { get; init; }
+
+    /// <summary>The SAE whose latents these are, else null.</summary>
+    public SparseAutoencoder? Sae => (Encoder as SaeEncoder)?.Sae;
 
     /// <summary>The SAE's id (<c>res-jb-8</c>) for SAE latents, else null.</summary>
     public string? SaeId { get; init; }
@@ -36,6 +40,20 @@ public sealed record UnitSource(UnitKind Kind, Func<int, string> Hook, int Width
         };
     }
 
+    /// <summary>
+    /// The attention heads of <paramref name="model"/>: <c>blocks.L.attn.hook_z</c> turned into each head's output norm, one
+    /// unit per query head (grouped KV heads counted per query head).
+    /// </summary>
+    public static UnitSource AttentionHeads(ITransformerModel model, IGemm? gemm = null)
+    {
+        if (model.Info.HeadCount <= 0)
+            throw new NeuronExplainerException($"model {model.Info.Name} has no attention heads (head count {model.Info.HeadCount}); expected a transformer with attention");
+        return new UnitSource(UnitKind.AttentionHead, layer => $"blocks.{layer}.attn.hook_z", model.Info.HeadCount)
+        {
+            Encoder = new HeadOutputNorms(model, gemm ?? GemmBackends.Default),
+        };
+    }
+
     /// <summary>The identity of unit <paramref name="index"/> of <paramref name="layer"/>.</summary>
     public NeuronId Id(int layer, int index) => Kind == UnitKind.SaeLatent
         ? NeuronId.Latent(SaeId ?? throw new InvalidOperationException("SAE latents need an SAE id"), layer, index)
@@ -45,12 +63,22 @@ public sealed record UnitSource(UnitKind Kind, Func<int, string> Hook, int Width
     public ReadOnlySpan<float> Read(ForwardResult result, int layer, int rows)
     {
         var hook = result.Hook(Hook(layer));
-        return Encoder is null ? hook : Encoder.Encode(hook, rows);
+        return Encoder is null ? hook : Encoder.Encode(hook, layer, rows);
     }
 }
 
+/// <summary>Turns the rows of a layer's hook into the rows of units computed from them (SAE latents, attention heads).</summary>
+public interface IUnitEncoder
+{
+    /// <summary>The units' rows [rows, width] from the hook's; the buffer is overwritten by the next call.</summary>
+    ReadOnlySpan<float> Encode(ReadOnlySpan<float> hook, int layer, int rows);
+
+    /// <summary>Bytes the encoder's buffers take for <paramref name="rows"/> rows.</summary>
+    long BufferBytes(long rows);
+}
+
 /// <summary>Encodes hook rows into an SAE's latents in buffers kept for the largest batch seen.</summary>
-public sealed class SaeEncoder(SparseAutoencoder sae, IGemm gemm)
+public sealed class SaeEncoder(SparseAutoencoder sae, IGemm gemm) : IUnitEncoder
 {
     float[] latents = [], scratch = [];
 
@@ -59,7 +87,8 @@ public sealed class SaeEncoder(SparseAutoencoder sae, IGemm gemm)
     /// <summary>Bytes the buffers take for <paramref name="rows"/> rows.</summary>
     public long BufferBytes(long rows) => 4 * rows * (sae.Config.LatentCount + sae.Config.InputDim);
 
-    public ReadOnlySpan<float> Encode(ReadOnlySpan<float> hook, int rows)
+    /// <summary>Every layer's rows the same way: an SAE reads one hook.</summary>
+    public ReadOnlySpan<float> Encode(ReadOnlySpan<float> hook, int layer, int rows)
     {
         if (latents.Length < (long)rows * sae.Config.LatentCount)
         {

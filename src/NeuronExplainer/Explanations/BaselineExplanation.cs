@@ -13,6 +13,7 @@ namespace NeuronExplainer.Explanations;
 /// Tokens are compared trimmed and lower-cased, so " Lily" and "lily" are one entry.
 /// </summary>
 public sealed record BaselineExplanation(IReadOnlyList<(string Token, double Weight)> Tokens, IReadOnlyList<(string Token, double Weight)> After)
+    : IBaselinePrediction
 {
     const string TokensLead = "tokens ";
     const string AfterLead = "right after ";
@@ -44,11 +45,21 @@ public sealed record BaselineExplanation(IReadOnlyList<(string Token, double Wei
         for (int i = 0; i < entries.Count; i++)
         {
             if (i > 0) sb.Append(", ");
-            // A JSON string literal: quotes, backslashes and control characters inside tokens stay unambiguous.
-            sb.Append(JsonSerializer.Serialize(entries[i].Token, QuoteOptions))
-              .Append(" (").Append(entries[i].Weight.ToString("0.0", CultureInfo.InvariantCulture)).Append(')');
+            AppendEntry(sb, entries[i].Token, entries[i].Weight);
         }
     }
+
+    /// <summary><c>"token" (w)</c>: a JSON string literal, so quotes, backslashes and control characters inside tokens stay unambiguous.</summary>
+    internal static void AppendEntry(StringBuilder sb, string token, double weight) =>
+        sb.Append(Quote(token)).Append(" (").Append(weight.ToString("0.0", CultureInfo.InvariantCulture)).Append(')');
+
+    internal static string Quote(string token) => JsonSerializer.Serialize(token, QuoteOptions);
+
+    /// <summary>The strongest weight the explanation names.</summary>
+    public double StrongestWeight => Tokens.Concat(After).Max(e => e.Weight);
+
+    /// <summary>A baseline explanation of either form (<see cref="BaselineExplanation"/> or <see cref="BaselineHeadExplanation"/>), or null.</summary>
+    public static IBaselinePrediction? ParseAny(string text) => TryParse(text) ?? (IBaselinePrediction?)BaselineHeadExplanation.TryParse(text);
 
     /// <summary>Reads an explanation written by <see cref="ToString"/>; null for any other text.</summary>
     public static BaselineExplanation? TryParse(string text)
@@ -74,17 +85,10 @@ public sealed record BaselineExplanation(IReadOnlyList<(string Token, double Wei
         return pos == text.Length && tokens.Count + after.Count > 0 ? new BaselineExplanation(tokens, after) : null;
     }
 
-    static bool TryReadEntry(string text, ref int pos, out (string Token, double Weight) entry)
+    internal static bool TryReadEntry(string text, ref int pos, out (string Token, double Weight) entry)
     {
         entry = default;
-        if (pos >= text.Length || text[pos] != '"') return false;
-        int end = pos + 1;
-        while (end < text.Length && text[end] != '"') end += text[end] == '\\' ? 2 : 1;
-        if (end >= text.Length) return false;
-        string token;
-        try { token = JsonSerializer.Deserialize<string>(text.AsSpan(pos, end - pos + 1), QuoteOptions)!; }
-        catch (JsonException) { return false; }
-        pos = end + 1;
+        if (!TryReadQuoted(text, ref pos, out string token)) return false;
         if (!text.AsSpan(pos).StartsWith(" (", StringComparison.Ordinal)) return false;
         int close = text.IndexOf(')', pos);
         if (close < 0 || !double.TryParse(text.AsSpan(pos + 2, close - pos - 2), NumberStyles.Float, CultureInfo.InvariantCulture, out double weight)
@@ -92,6 +96,20 @@ public sealed record BaselineExplanation(IReadOnlyList<(string Token, double Wei
             return false;
         pos = close + 1;
         entry = (token, weight);
+        return true;
+    }
+
+    /// <summary>Reads a JSON string literal at <paramref name="pos"/>.</summary>
+    internal static bool TryReadQuoted(string text, ref int pos, out string token)
+    {
+        token = "";
+        if (pos >= text.Length || text[pos] != '"') return false;
+        int end = pos + 1;
+        while (end < text.Length && text[end] != '"') end += text[end] == '\\' ? 2 : 1;
+        if (end >= text.Length) return false;
+        try { token = JsonSerializer.Deserialize<string>(text.AsSpan(pos, end - pos + 1), QuoteOptions)!; }
+        catch (JsonException) { return false; }
+        pos = end + 1;
         return true;
     }
 
@@ -117,8 +135,7 @@ public sealed record BaselineExplanation(IReadOnlyList<(string Token, double Wei
     /// </summary>
     public static BaselineExplanation Derive(IReadOnlyList<ActivationRecord> records, int tokenBudget)
     {
-        double max = PromptFormat.MaxActivation(records);
-        var scaled = records.Select(r => r.Activations.Select(a => max > 0 ? PromptFormat.MaxNormalizedActivation * Math.Max(0, a) / max : 0).ToArray()).ToList();
+        var scaled = Scaled(records);
 
         var ownStats = new Dictionary<string, (double Sum, int Count)>();
         for (int r = 0; r < records.Count; r++)
@@ -137,7 +154,14 @@ public sealed record BaselineExplanation(IReadOnlyList<(string Token, double Wei
         return new BaselineExplanation(tokens, Select(afterStats, Math.Max(1, tokenBudget / 2)));
     }
 
-    static void Accumulate(Dictionary<string, (double Sum, int Count)> stats, string key, double value)
+    /// <summary>Every excerpt's activations on the 0..10 scale of the prompts (unrounded), over the largest among them.</summary>
+    internal static List<double[]> Scaled(IReadOnlyList<ActivationRecord> records)
+    {
+        double max = PromptFormat.MaxActivation(records);
+        return [.. records.Select(r => r.Activations.Select(a => max > 0 ? PromptFormat.MaxNormalizedActivation * Math.Max(0, a) / max : 0).ToArray())];
+    }
+
+    internal static void Accumulate<TKey>(Dictionary<TKey, (double Sum, int Count)> stats, TKey key, double value) where TKey : notnull
     {
         var (sum, count) = stats.GetValueOrDefault(key);
         stats[key] = (sum + value, count + 1);
@@ -149,4 +173,14 @@ public sealed record BaselineExplanation(IReadOnlyList<(string Token, double Wei
             .OrderByDescending(kv => kv.Value.Sum).ThenBy(kv => kv.Key, StringComparer.Ordinal)
             .Take(budget)
             .Select(kv => (kv.Key, Math.Round(kv.Value.Sum / kv.Value.Count, 1)))];
+}
+
+/// <summary>What the offline simulator and judge read from a baseline explanation: a 0..10 value per token.</summary>
+public interface IBaselinePrediction
+{
+    /// <summary>Predicted 0..10 value of each token of an excerpt.</summary>
+    double[] Predict(IReadOnlyList<string> tokens);
+
+    /// <summary>The strongest weight the explanation names.</summary>
+    double StrongestWeight { get; }
 }

@@ -127,8 +127,8 @@ public sealed class JudgedScorer(JudgeTask task, IExcerptJudge judge) : IScorer
 }
 
 /// <summary>
-/// The offline judge for baseline explanations: the explanation's token weights predict a 0..10 value per token
-/// (<see cref="BaselineExplanation.Predict"/>). Detection believes in an excerpt by its largest predicted value,
+/// The offline judge for baseline explanations: the explanation's token (or, for a head, token pair) weights predict a
+/// 0..10 value per token (<see cref="IBaselinePrediction.Predict"/>). Detection believes in an excerpt by its largest predicted value,
 /// fuzzing by the mean predicted value over the highlighted tokens; either says yes from half the explanation's
 /// strongest weight up.
 /// </summary>
@@ -137,9 +137,9 @@ public sealed class BaselineJudge : IExcerptJudge
     public Task<JudgeOutcome> JudgeAsync(NeuronId neuron, string explanation, JudgeTask task, IReadOnlyList<JudgedExcerpt> excerpts,
         CancellationToken cancellationToken)
     {
-        if (BaselineExplanation.TryParse(explanation) is not { } parsed)
+        if (BaselineExplanation.ParseAny(explanation) is not { } parsed)
             return Task.FromResult(JudgeOutcome.Failed("the offline judge reads only baseline explanations; name an LLM simulator to judge others"));
-        double threshold = parsed.Tokens.Concat(parsed.After).Max(e => e.Weight) / 2;
+        double threshold = parsed.StrongestWeight / 2;
         var answers = excerpts.Select(e =>
         {
             var predicted = parsed.Predict(e.Tokens);

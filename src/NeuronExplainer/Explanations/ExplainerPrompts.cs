@@ -36,6 +36,74 @@ public static class ExplainerPrompts
         return messages;
     }
 
+    const string HeadSystem =
+        "You are studying single attention heads inside a language model. At every token an attention head reads from earlier " +
+        "tokens (or the token itself) and writes what it read into the model; its activation at a token is how much it writes " +
+        "there. You will see short excerpts of text, one token per line in the form token<TAB>activation, with the head's " +
+        "activation scaled to a whole number from 0 (writes nothing) to 10 (its strongest write), and after each excerpt, for the " +
+        "tokens where it is active, the tokens it attends to most, one pair per line in the form query token <- attended token " +
+        "(attention weight from 0 to 1). Inside tokens, \\t, \\n, \\r, \\<, \\> and \\\\ stand for a tab, a line break, a " +
+        "carriage return, '<', '>' and a backslash. Work out on which tokens the head is active and what it reads there, and say " +
+        "it in one short phrase that completes the sentence \"" + ExplanationPrefix + " ...\" (the head is treated as one unit " +
+        "with one value per token, as a neuron is). Describe the pattern rather than listing many example words. Reply with the phrase only.";
+
+    /// <summary>
+    /// Our own made-up head for the head prompt: excerpts with 0..10 values and, per active token, what it attends to
+    /// (position, weight), and the explanation we want.
+    /// </summary>
+    static readonly (string Explanation, (string[] Tokens, int[] Values, (int Query, int Source, double Weight)[] Attended)[] Excerpts) HeadExample =
+        ("a name or noun that repeats one mentioned earlier, reading back from the earlier mention",
+        [
+            ([" Once", " upon", " a", " time", ",", " Tom", " had", " a", " red", " ball", ".", " Tom", " threw", " the", " ball", "."],
+             [0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 8, 0, 2, 10, 0],
+             [(5, 5, 0.48), (11, 5, 0.71), (11, 10, 0.12), (13, 7, 0.30), (14, 9, 0.80), (14, 8, 0.09)]),
+            (["Sue", " and", " Max", " went", " to", " the", " park", ".", " Max", " ran", " and", " Sue", " sat", "."],
+             [0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 7, 0, 0],
+             [(8, 2, 0.76), (8, 7, 0.10), (11, 0, 0.64), (11, 1, 0.15)]),
+        ]);
+
+    /// <summary>
+    /// Our explainer prompt for an attention head: per train excerpt the tokens with 0..10 values, then for each token with a
+    /// value above 0 the tokens it attends to most as <c>query token &lt;- attended token (weight)</c> lines (those of weight at
+    /// least <see cref="ShownAttention"/>, at least the strongest), after one few-shot head of the same form.
+    /// </summary>
+    public static IReadOnlyList<ChatMessage> HeadTokenPairs(IReadOnlyList<ActivationRecord> excerpts)
+    {
+        var example = HeadExample.Excerpts.Select(e => (e.Tokens, e.Values,
+            Attended: e.Tokens.Select((_, t) => (IReadOnlyList<AttendedToken>)[.. e.Attended.Where(a => a.Query == t).Select(a => new AttendedToken(a.Source, a.Weight))]).ToArray()));
+        double max = PromptFormat.MaxActivation(excerpts);
+        var shown = excerpts.Select(r => (r.Tokens, (IReadOnlyList<int>)PromptFormat.Normalize(r.Activations, max),
+            r.Attended ?? throw new ArgumentException("a head's excerpts need their attended tokens", nameof(excerpts))));
+        return
+        [
+            ChatMessage.System(HeadSystem),
+            ChatMessage.User(HeadExcerptsMessage(example.Select(e => ((IReadOnlyList<string>)e.Tokens, (IReadOnlyList<int>)e.Values, (IReadOnlyList<IReadOnlyList<AttendedToken>>)e.Attended)))),
+            ChatMessage.Assistant(HeadExample.Explanation),
+            ChatMessage.User(HeadExcerptsMessage(shown)),
+        ];
+    }
+
+    /// <summary>Attention weights below this are left out of a head prompt's pairs (each active token keeps its strongest).</summary>
+    public const double ShownAttention = 0.1;
+
+    static string HeadExcerptsMessage(IEnumerable<(IReadOnlyList<string> Tokens, IReadOnlyList<int> Values, IReadOnlyList<IReadOnlyList<AttendedToken>> Attended)> excerpts)
+    {
+        var sb = new StringBuilder("Head activations:\n");
+        foreach (var (tokens, values, attended) in excerpts)
+        {
+            PromptFormat.AppendExcerpt(sb, tokens, values);
+            sb.Append("Attended tokens (query token <- attended token (weight)):\n");
+            for (int t = 0; t < tokens.Count; t++)
+            {
+                if (values[t] == 0) continue;
+                foreach (var (source, j) in attended[t].Select((a, j) => (a, j)).Where(p => p.j == 0 || p.a.Weight >= ShownAttention))
+                    sb.Append(PromptFormat.EscapeToken(tokens[t])).Append(" <- ").Append(PromptFormat.EscapeToken(tokens[source.Position]))
+                      .Append(" (").Append(source.Weight.ToString("0.00", CultureInfo.InvariantCulture)).Append(")\n");
+            }
+        }
+        return sb.Append(Ask).ToString();
+    }
+
     const string LookupSystem =
         "You are studying single neurons inside a language model. Some neurons respond to one kind of token (a word or a piece " +
         "of a word) wherever it appears. You will see the tokens on which a neuron is most active on average over a large corpus, " +

@@ -25,7 +25,11 @@ public sealed class LlmExplainer(ILlmClient client, string model, ExplainerStyle
     public async Task<IReadOnlyList<ExplanationAttempt>> ExplainAsync(ExplainerInput input, int samples, CancellationToken cancellationToken)
     {
         IReadOnlyList<ChatMessage> messages;
-        if (style == ExplainerStyle.TokenActivationPair)
+        // A head's record without attended tokens (imported, say) gets the neuron prompt: values alone.
+        if (style == ExplainerStyle.TokenActivationPair && input.Neuron.Kind == Activations.UnitKind.AttentionHead
+            && input.Record.TrainRecords() is var train && train.All(r => r.Attended is not null))
+            messages = ExplainerPrompts.HeadTokenPairs(train);
+        else if (style == ExplainerStyle.TokenActivationPair)
             messages = ExplainerPrompts.TokenActivationPairs(input.Record.TrainRecords());
         else if (input.TokenTable is { Tokens.Count: > 0 } table)
             messages = ExplainerPrompts.TokenLookupTable(table);

@@ -64,6 +64,12 @@ public interface ITransformerModel : IDisposable
     /// final norm before the unembedding (GPT-2's ln_f.g; Llama's final RMSNorm weight).
     /// </summary>
     (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding, ReadOnlyMemory<float> FinalNormGain) GetTokenMatrices();
+
+    /// <summary>
+    /// The attention output projection W_O of <paramref name="layer"/>, [d_model, heads x d_head] row-major: row o is output
+    /// dimension o, head h owns columns h·d_head to (h+1)·d_head - 1 (GPT-2's c_proj transposed, Llama's o_proj as stored).
+    /// </summary>
+    ReadOnlyMemory<float> GetAttentionOutWeights(int layer);
 }
 
 /// <summary>

@@ -115,6 +115,13 @@ public sealed class Transformer : ITransformerModel
         return new MlpWeights(weights.MlpIn, linear, outByNeuron, weights.MlpNorm.Weight);
     }
 
+    public ReadOnlyMemory<float> GetAttentionOutWeights(int layer)
+    {
+        if ((uint)layer >= (uint)_config.LayerCount)
+            throw new NeuronExplainerException($"layer {layer} is out of range; the model has {_config.LayerCount} layers (0-{_config.LayerCount - 1})");
+        return _weights.Layers[layer].AttentionOut;
+    }
+
     public (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding, ReadOnlyMemory<float> FinalNormGain) GetTokenMatrices() =>
         (_weights.Embedding, _weights.Unembedding, _weights.FinalNorm.Weight);
 

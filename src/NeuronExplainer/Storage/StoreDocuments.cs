@@ -16,6 +16,9 @@ static class StoreDocuments
 {
     const byte Version = 1;
 
+    /// <summary>Records of attention heads, whose excerpts carry each token's attended tokens (after the quantile bins).</summary>
+    const byte AttendedRecordVersion = 2;
+
     /// <summary>Results gained the top-only and random-only scores in version 2; version 1 results read back without them.</summary>
     const byte ResultsVersion = 2;
 
@@ -26,7 +29,11 @@ static class StoreDocuments
     public static void CheckRecord(NeuronRecord record)
     {
         Check(record);
-        foreach (var excerpt in Excerpts(record)) Check(excerpt);
+        var excerpts = Excerpts(record);
+        foreach (var excerpt in excerpts) Check(excerpt);
+        int attended = excerpts.Count(e => e.Attended is not null);
+        if (attended != 0 && attended != excerpts.Count)
+            throw new System.Text.Json.JsonException($"{attended} of the {excerpts.Count} excerpts of {record.NeuronId} carry attended tokens; expected all or none");
     }
 
     /// <summary>The checks of results and every part of them.</summary>
@@ -53,7 +60,10 @@ static class StoreDocuments
     public static CompactWriter EncodeRecord(NeuronRecord record, IStoreVocabulary vocabulary)
     {
         var w = new CompactWriter();
-        w.Byte(Version);
+        var all = Excerpts(record);
+        bool attended = all.Count > 0 && all[0].Attended is not null;
+        // Records without attended tokens keep version 1's layout byte for byte.
+        w.Byte(attended ? AttendedRecordVersion : Version);
         w.NullableDouble(record.Mean);
         w.NullableDouble(record.Variance);
         w.NullableDouble(record.Skewness);
@@ -67,6 +77,8 @@ static class StoreDocuments
             w.Count(bins.Count);
             foreach (var bin in bins) Excerpts(w, bin, vocabulary);
         }
+        if (attended)
+            foreach (var excerpt in all) Attended(w, excerpt.Attended!);
         // Last and only when there is one, so records without it (neurons, older stores) keep their layout.
         if (record.Density is { } density) w.Double(density);
         return w;
@@ -82,6 +94,41 @@ static class StoreDocuments
         }
     }
 
+    /// <summary>Per token the count of its sources and each one's distance back from it, then every weight of the excerpt.</summary>
+    static void Attended(CompactWriter w, IReadOnlyList<IReadOnlyList<AttendedToken>> attended)
+    {
+        var weights = new List<double>();
+        w.Count(attended.Count);
+        for (int t = 0; t < attended.Count; t++)
+        {
+            w.Count(attended[t].Count);
+            foreach (var source in attended[t])
+            {
+                w.Varint((ulong)(t - source.Position));
+                weights.Add(source.Weight);
+            }
+        }
+        w.Values(weights);
+    }
+
+    static IReadOnlyList<AttendedToken>[] ReadAttended(CompactReader r)
+    {
+        var lists = new IReadOnlyList<AttendedToken>[r.Count()];
+        var positions = new List<int>[lists.Length];
+        for (int t = 0; t < lists.Length; t++)
+        {
+            positions[t] = [.. Enumerable.Range(0, r.Count()).Select(_ => t - (int)r.Varint())];
+        }
+        var weights = r.Values();
+        int next = 0;
+        for (int t = 0; t < lists.Length; t++)
+        {
+            if (next + positions[t].Count > weights.Length) throw CompactReader.Damaged($"its attended tokens hold {weights.Length} weights for more sources");
+            lists[t] = [.. positions[t].Select(p => new AttendedToken(p, weights[next++]))];
+        }
+        return next == weights.Length ? lists : throw CompactReader.Damaged($"its attended tokens hold {weights.Length} weights for {next} sources");
+    }
+
     public static NeuronRecord DecodeRecord(NeuronId id, byte[] blob, IStoreVocabulary vocabulary) => ParseRecord(blob).Build(id, vocabulary);
 
     /// <summary>
@@ -91,29 +138,36 @@ static class StoreDocuments
     public static ParsedRecord ParseRecord(byte[] blob)
     {
         var r = CompactReader.Decompress(blob);
-        RequireVersion(r);
+        bool attended = RequireVersion(r, AttendedRecordVersion) == AttendedRecordVersion;
         var (mean, variance, skewness, kurtosis) = (r.NullableDouble(), r.NullableDouble(), r.NullableDouble(), r.NullableDouble());
         var boundaries = r.NullableValues();
         var top = ExcerptSlots(r);
         var random = ExcerptSlots(r);
         var bins = r.Flag() ? Enumerable.Range(0, r.Count()).Select(_ => ExcerptSlots(r)).ToList() : null;
+        int excerptCount = top.Count + random.Count + (bins?.Sum(b => b.Count) ?? 0);
+        var sources = attended ? Enumerable.Range(0, excerptCount).Select(_ => ReadAttended(r)).ToArray() : null;
         double? density = r.AtEnd ? null : r.Double();
-        return new ParsedRecord(mean, variance, skewness, kurtosis, boundaries, top, random, bins, density);
+        return new ParsedRecord(mean, variance, skewness, kurtosis, boundaries, top, random, bins, sources, density);
     }
 
     public sealed record ParsedRecord(double? Mean, double? Variance, double? Skewness, double? Kurtosis, IReadOnlyList<double>? Boundaries,
-        List<(long Window, double[] Values)> Top, List<(long Window, double[] Values)> Random, List<List<(long Window, double[] Values)>>? Bins, double? Density)
+        List<(long Window, double[] Values)> Top, List<(long Window, double[] Values)> Random, List<List<(long Window, double[] Values)>>? Bins,
+        IReadOnlyList<AttendedToken>[][]? Sources, double? Density)
     {
         /// <summary>The record, its windows' tokens read from <paramref name="vocabulary"/> in one lookup.</summary>
         public NeuronRecord Build(NeuronId id, IStoreVocabulary vocabulary)
         {
             var windows = vocabulary.Windows(Top.Concat(Random).Concat(Bins?.SelectMany(b => b) ?? []).Select(s => s.Window));
+            int built = 0;
             ActivationRecord[] Excerpts(List<(long Window, double[] Values)> slots) =>
                 [.. slots.Select(s => windows[s.Window].Length == s.Values.Length
-                    ? new ActivationRecord(windows[s.Window], s.Values)
+                    ? new ActivationRecord(windows[s.Window], s.Values) { Attended = Sources?[built++] }
                     : throw CompactReader.Damaged($"window {s.Window} has {windows[s.Window].Length} tokens but its excerpt {s.Values.Length} activations"))];
-            return new NeuronRecord(id, Excerpts(Random), Bins?.Select(b => (IReadOnlyList<ActivationRecord>)Excerpts(b)).ToArray(), Boundaries,
-                Mean, Variance, Skewness, Kurtosis, Excerpts(Top)) { Density = Density };
+            // Built in the order the excerpts were written: top, random, then each bin.
+            var top = Excerpts(Top);
+            var random = Excerpts(Random);
+            var bins = Bins?.Select(b => (IReadOnlyList<ActivationRecord>)Excerpts(b)).ToArray();
+            return new NeuronRecord(id, random, bins, Boundaries, Mean, Variance, Skewness, Kurtosis, top) { Density = Density };
         }
     }
 
@@ -389,10 +443,13 @@ static class StoreDocuments
 
     static string[] ReadStringList(CompactReader r) => [.. Enumerable.Range(0, r.Count()).Select(_ => r.RequiredString())];
 
-    static void RequireVersion(CompactReader r)
+    /// <summary>Reads the version byte: <see cref="Version"/>, or <paramref name="alsoRead"/> where a document has a second form.</summary>
+    static byte RequireVersion(CompactReader r, byte alsoRead = Version)
     {
         byte version = r.Byte();
-        if (version != Version) throw CompactReader.Damaged($"its format is version {version}; this build reads version {Version}");
+        if (version != Version && version != alsoRead)
+            throw CompactReader.Damaged($"its format is version {version}; this build reads version {(alsoRead == Version ? $"{Version}" : $"{Version} or {alsoRead}")}");
+        return version;
     }
 
     /// <summary>A JSON failure of the data model's checks as the error a Put reports.</summary>

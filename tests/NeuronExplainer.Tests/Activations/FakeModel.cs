@@ -75,6 +75,8 @@ sealed class FakeModel(int layers = 3, int width = 7, bool prependsBos = true, i
         return (Matrix(), Matrix(), Gain(random));
     }
 
+    public ReadOnlyMemory<float> GetAttentionOutWeights(int layer) => throw new NotSupportedException("the fake model has no attention heads");
+
     static float[] Gain(Random random) => Enumerable.Range(0, DModel).Select(_ => 0.5f + (float)random.NextDouble()).ToArray();
 
     public void Dispose() { }

@@ -30,5 +30,26 @@ internal static class SyntheticNeurons
 
     public static NeuronRecord Cat(int layer = 0, int neuron = 0, int seed = 1) => Make(new NeuronId(layer, neuron), CatRule, seed);
 
+    /// <summary>
+    /// An attention head over the same kind of excerpts: at " sat" after a " cat" it reads that (latest) " cat" with weight 0.8
+    /// and writes 5; every other token attends to itself (0.9) and to the token before it (0.1), writing 0.1.
+    /// </summary>
+    public static NeuronRecord Head(int layer = 0, int head = 0, int seed = 1)
+    {
+        static int LastCat(IReadOnlyList<string> tokens, int i) => tokens.Take(i).ToList().LastIndexOf(" cat");
+        static ActivationRecord WithAttention(ActivationRecord r) => r with
+        {
+            Attended = [.. r.Tokens.Select((token, t) => (IReadOnlyList<AttendedToken>)(token == " sat" && LastCat(r.Tokens, t) is >= 0 and var cat
+                ? [new AttendedToken(cat, 0.8), new AttendedToken(t, 0.15)]
+                : t == 0 ? [new AttendedToken(0, 1.0)] : [new AttendedToken(t, 0.9), new AttendedToken(t - 1, 0.1)]))],
+        };
+        var record = Make(NeuronId.Head(layer, head), (tokens, i) => tokens[i] == " sat" && LastCat(tokens, i) >= 0 ? 5 : 0.1, seed);
+        return record with
+        {
+            MostPositiveActivationRecords = [.. record.MostPositiveActivationRecords.Select(WithAttention)],
+            RandomSample = [.. record.RandomSample.Select(WithAttention)],
+        };
+    }
+
     public static NeuronRecord Silent(int layer = 0, int neuron = 1) => Make(new NeuronId(layer, neuron), (_, _) => 0);
 }

@@ -413,6 +413,29 @@ public abstract class NeuronStoreContract
     }
 
     [Fact]
+    public void A_heads_record_keeps_every_excerpts_attended_tokens_to_the_bit_and_a_record_mixing_them_is_refused()
+    {
+        var record = StoreFixtures.HeadRecord(1, 3);
+        using (var store = Open())
+        {
+            store.PutNeuronRecords([record, StoreFixtures.Record(1, 3)]);
+            var mixed = record with { RandomSample = [.. record.RandomSample.Skip(1), StoreFixtures.Excerpt(5)] };
+            var error = Assert.Throws<NeuronExplainerException>(() => store.PutNeuronRecords([mixed with { NeuronId = NeuronId.Head(1, 4) }]));
+            Assert.Contains("carry attended tokens; expected all or none", error.Message);
+            Assert.Null(store.GetNeuronRecord(NeuronId.Head(1, 4)));
+        }
+        using var back = OpenExisting();
+        var read = back.GetNeuronRecord(record.NeuronId)!;
+        Assert.Equal(Json(record, DatasetJson.Default.NeuronRecord), Json(read, DatasetJson.Default.NeuronRecord));
+        Assert.Contains("\"attended\":[[{\"position\":0,", Json(read, DatasetJson.Default.NeuronRecord));
+        // The neuron beside it has none, and its record keeps version 1's layout.
+        Assert.All(AllExcerpts(back.GetNeuronRecord(new NeuronId(1, 3))!), e => Assert.Null(e.Attended));
+    }
+
+    static IEnumerable<ActivationRecord> AllExcerpts(NeuronRecord record) =>
+        record.MostPositiveActivationRecords.Concat(record.RandomSample).Concat(record.RandomSampleByQuantile!.SelectMany(q => q));
+
+    [Fact]
     public void An_sae_latent_spelled_without_its_layer_is_found_at_the_layer_its_sae_was_stored_at()
     {
         using var store = Open();

@@ -59,6 +59,26 @@ static class StoreFixtures
             [.. Enumerable.Range(0, length).Select(_ => Math.Round(random.NextDouble() * 4 - 1, 3))]);
     }
 
+    /// <summary>An excerpt with attended tokens per token (up to 3 earlier positions, float32 weights), as a head's.</summary>
+    public static ActivationRecord HeadExcerpt(int seed, int length = 8)
+    {
+        var random = new Random(seed);
+        return Excerpt(seed, length) with
+        {
+            Attended = [.. Enumerable.Range(0, length).Select(t => (IReadOnlyList<AttendedToken>)[.. Enumerable.Range(0, Math.Min(3, t + 1))
+                .Select(j => new AttendedToken(t - j - random.Next(0, Math.Max(1, t - j)) / 2, (double)(float)(random.NextDouble() / (j + 1))))])],
+        };
+    }
+
+    /// <summary>A head's record whose every excerpt carries attended tokens.</summary>
+    public static NeuronRecord HeadRecord(int layer, int head) => Record(layer, head) with
+    {
+        NeuronId = NeuronId.Head(layer, head),
+        RandomSample = [.. Enumerable.Range(0, 6).Select(i => HeadExcerpt(1000 * layer + 10 * head + i))],
+        RandomSampleByQuantile = [[HeadExcerpt(1)], [HeadExcerpt(2, 5)]],
+        MostPositiveActivationRecords = [.. Enumerable.Range(0, 8).Select(i => HeadExcerpt(7 + 1000 * layer + 10 * head + i))],
+    };
+
     public static NeuronRecord Record(int layer, int neuron) => new(
         new NeuronId(layer, neuron),
         RandomSample: [.. Enumerable.Range(0, 6).Select(i => Excerpt(1000 * layer + 10 * neuron + i))],

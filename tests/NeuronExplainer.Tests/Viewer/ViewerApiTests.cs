@@ -65,6 +65,23 @@ public sealed class ViewerApiTests : IAsyncLifetime
 
     void AddOtherKinds() => ViewerFixture.AddOtherKinds(store.Store);
 
+    [Fact]
+    public async Task A_heads_excerpts_carry_their_attended_tokens_and_the_page_names_its_layers_heads_and_neurons()
+    {
+        ViewerFixture.AddHeads(store.Store);
+        var d = await Json("/api/units/head:1/1");
+        var first = d.GetProperty("top_excerpts")[0].GetProperty("attended");
+        Assert.Equal(9, first.GetArrayLength());
+        Assert.Equal([(0, 0.625), (2, 0.25)], first[2].EnumerateArray().Select(a => (a.GetProperty("position").GetInt32(), a.GetProperty("weight").GetDouble())));
+        Assert.Equal(["head:1/0", "head:1/2", "head:1/3"], d.GetProperty("layer_units").EnumerateArray().Select(u => u.GetProperty("unit").GetString()));
+        Assert.Equal("1/0", d.GetProperty("layer_neuron").GetProperty("unit").GetString());
+        // A neuron's excerpts have no attended tokens at all, and no layer units.
+        var neuron = await Json("/api/units/1/2");
+        Assert.False(neuron.GetProperty("top_excerpts")[0].TryGetProperty("attended", out _));
+        Assert.Equal(0, neuron.GetProperty("layer_units").GetArrayLength());
+        Assert.Equal(JsonValueKind.Null, neuron.GetProperty("layer_neuron").ValueKind);
+    }
+
     [Theory]
     [InlineData("/api/units/1/2", "neuron", "1/2", "numbers and counting words", "1/1")]
     [InlineData("/api/units/1%2F2", "neuron", "1/2", "numbers and counting words", "1/1")]

@@ -161,6 +161,46 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
     }
 
     [Fact]
+    public async Task A_head_page_draws_each_top_excerpts_attention_with_weights_on_hover_and_links_its_layer()
+    {
+        using var store = ViewerFixture.Store();
+        ViewerFixture.AddHeads(store.Store);
+        await using var app = ViewerApp.Build(store.Store, new ViewerOptions(IPAddress.Loopback, 0));
+        await app.StartAsync();
+        var page = await server.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+        page.PageError += (_, e) => errors.Add(e);
+        await page.GotoAsync(app.Urls.Single() + "/unit/head:1/1");
+
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Head head:1/1");
+        await Assertions.Expect(page.Locator(".explanation.chosen")).ToContainTextAsync("attends from \"time\" to \"Once\" (8.0)");
+        await Assertions.Expect(page.Locator(".explanation.chosen")).ToContainTextAsync("score 0.550");
+        // One attention map per top excerpt; random excerpts get none. The first excerpt (9 tokens, the hostile ones
+        // first) has 1 + 8 x 2 attended cells.
+        await Assertions.Expect(page.Locator("#top-excerpts svg.attention")).ToHaveCountAsync(8);
+        await Assertions.Expect(page.Locator("#random-excerpts svg.attention")).ToHaveCountAsync(0);
+        var first = page.Locator("#top-excerpts svg.attention").First;
+        await Assertions.Expect(first.Locator("rect.attn")).ToHaveCountAsync(17);
+        var cell = first.Locator("rect.attn").Nth(1);
+        await cell.HoverAsync();
+        await Assertions.Expect(page.Locator("#tooltip")).ToBeVisibleAsync();
+        await Assertions.Expect(page.Locator("#tooltip")).ToHaveTextAsync($"\" &amp;\" at 1 <- \"{ViewerFixture.ScriptToken}\" at 0\nweight 0.625");
+        // A token of the row says what it attends to.
+        await page.Locator("#top-excerpts .excerpt").First.Locator(".tok").Nth(2).HoverAsync();
+        await Assertions.Expect(page.Locator("#tooltip")).ToContainTextAsync("attends to");
+        await Assertions.Expect(page.Locator("#tooltip")).ToContainTextAsync("at 0 (0.625), \"\\\"quoted'\" at 2 (0.250)");
+
+        await Assertions.Expect(page.Locator("#layer-heads a")).ToHaveTextAsync(["head:1/0", "head:1/2", "head:1/3"]);
+        await Assertions.Expect(page.Locator("#layer-neurons")).ToHaveAttributeAsync("href", "/neuron/1/0");
+        await Assertions.Expect(page.Locator("#next")).ToHaveAttributeAsync("href", "/unit/head%3A1/2");
+        await Screenshot(page, "viewer-head.png");
+        await page.Locator("#layer-heads a", new PageLocatorOptions { HasText = "head:1/3" }).ClickAsync();
+        await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Head head:1/3");
+        Assert.Empty(errors);
+    }
+
+    [Fact]
     public async Task Keys_j_and_k_move_to_next_and_previous_neuron()
     {
         var (page, errors) = await Open("/neuron/0/2");

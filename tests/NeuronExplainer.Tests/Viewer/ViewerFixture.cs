@@ -63,6 +63,28 @@ static class ViewerFixture
         }
     }
 
+    /// <summary>Puts attention heads head:1/0..3 whose excerpts carry attended tokens (hostile tokens included); head:1/1 is explained.</summary>
+    public static void AddHeads(INeuronStore store)
+    {
+        static ActivationRecord Attending(ActivationRecord r) => r with
+        {
+            // Each token reads the first token most and itself second (the first token only itself).
+            Attended = [.. r.Tokens.Select((_, t) => (IReadOnlyList<AttendedToken>)(t == 0 ? [new AttendedToken(0, 1.0)] : [new AttendedToken(0, 0.625), new AttendedToken(t, 0.25)]))],
+        };
+        for (int head = 0; head < 4; head++)
+        {
+            var record = Record(NeuronId.Head(1, head));
+            store.PutNeuronRecords([record with
+            {
+                MostPositiveActivationRecords = [.. record.MostPositiveActivationRecords.Select(Attending)],
+                RandomSample = [.. record.RandomSample.Select(Attending)],
+            }]);
+        }
+        store.PutExplanationResult(Result(HeadUnit, ["attends from \"time\" to \"Once\" (8.0)"], [0.55], chosen: 0));
+    }
+
+    public static readonly NeuronId HeadUnit = NeuronId.Head(1, 1);
+
     /// <summary>Excerpts: the first top excerpt holds every hostile token, so the page must show them all as text.</summary>
     public static NeuronRecord Record(NeuronId id)
     {

@@ -72,6 +72,38 @@
     }));
   }
 
+  // An attention head's excerpt: the token row (hover a token for what it attends to) and a query x key map below it.
+  function headExcerpt(x, max, map) {
+    const row = h('div', { class: 'excerpt' }, x.tokens.map((t, i) => {
+      const reads = x.attended[i].map((a) => `${JSON.stringify(x.tokens[a.position])} at ${a.position} (${fmt(a.weight, 3)})`).join(', ');
+      const cell = tokenCell(t, `${JSON.stringify(t)} at ${i}\nactivation ${x.activations[i]}\nattends to ${reads || 'nothing listed'}`);
+      cell.style.backgroundColor = shade(x.activations[i], max, GREEN);
+      return cell;
+    }));
+    return map ? h('div', { class: 'head-excerpt' }, row, attentionMap(x, max)) : row;
+  }
+
+  // Rows are query tokens (the strip on the left shades the head's activation there), columns the tokens attended to;
+  // each query's strongest attended tokens are filled, darker for a larger weight. Hover or focus a cell for the pair.
+  function attentionMap(x, max) {
+    const n = x.tokens.length, c = 8, left = 10, size = n * c;
+    const svg = s('svg', { class: 'attention', width: left + size + 1, height: size + 1, viewBox: `0 0 ${left + size + 1} ${size + 1}`,
+      role: 'img', 'aria-label': 'attention from each query token (row) to the tokens it attends to most (columns)' },
+      s('rect', { class: 'attention-grid', x: left, y: 0, width: size, height: size }));
+    x.attended.forEach((sources, q) => {
+      const strip = s('rect', { x: 0, y: q * c, width: left - 2, height: c, fill: shade(x.activations[q], max, GREEN) });
+      strip.dataset.tip = `${JSON.stringify(x.tokens[q])} at ${q}\nactivation ${x.activations[q]}`;
+      svg.append(strip);
+      for (const a of sources) {
+        const cell = s('rect', { class: 'attn', tabindex: 0, x: left + a.position * c, y: q * c, width: c, height: c,
+          fill: `rgba(${BLUE}, ${(0.15 + 0.85 * a.weight).toFixed(3)})` });
+        cell.dataset.tip = `${JSON.stringify(x.tokens[q])} at ${q} <- ${JSON.stringify(x.tokens[a.position])} at ${a.position}\nweight ${a.weight}`;
+        svg.append(cell);
+      }
+    });
+    return svg;
+  }
+
   // A scored excerpt: background = real activation, underline bar = simulated activation.
   function scoredHeatmap(x, max, simMax) {
     return h('div', { class: 'excerpt scored' }, x.tokens.map((t, i) => {
@@ -203,7 +235,9 @@
         d.previous ? h('a', { id: 'prev', href: unitHref(d.previous) }, '\u2190 previous') : h('span', { class: 'muted' }, 'first'),
         d.next ? h('a', { id: 'next', href: unitHref(d.next) }, 'next \u2192') : h('span', { class: 'muted' }, 'last'),
         h('span', { class: 'muted' }, 'keys ', h('span', { class: 'kbd' }, 'k'), ' / ', h('span', { class: 'kbd' }, 'j')),
-        h('a', { href: layerHref(d.layer) }, `all of layer ${d.layer}`)),
+        h('a', { href: layerHref(d.layer) }, `all of layer ${d.layer}`),
+        d.layer_neuron && h('a', { id: 'layer-neurons', href: unitHref(d.layer_neuron) }, `neurons of layer ${d.layer}`)),
+      d.layer_units.length ? h('p', { id: 'layer-heads', class: 'nav' }, `Other heads of layer ${d.layer}:`, d.layer_units.map(neuronLink)) : null,
       h('dl', { class: 'facts' },
         h('dt', 'Max activation'), h('dd', fmt(d.max_activation, 4)),
         d.density != null && [h('dt', 'Density'), h('dd', { id: 'density' }, `${fmt(100 * d.density, 4)}% of tokens`)],
@@ -213,7 +247,9 @@
       d.explanations.length ? d.explanations.map((e) => explanation(e, max)) : h('p', { class: 'muted' }, 'Not explained yet.'),
       h('h2', 'Top-activating excerpts'),
       legend(),
-      excerpts('top-excerpts', d.top_excerpts, max),
+      d.kind === 'head' && h('p', { class: 'legend' }, 'Under each excerpt, its attention: rows are query tokens (left strip: the head\u2019s activation), columns the tokens they attend to most',
+        h('span', { class: 'swatch', style: `background: rgba(${BLUE}, 0.85)` }), 'darker for a larger weight (BOS context left out); hover a cell for the pair and its weight.'),
+      excerpts('top-excerpts', d.top_excerpts, max, true),
       h('h2', 'Random excerpts'),
       excerpts('random-excerpts', d.random_excerpts, max),
       h('h2', 'Related tokens'),
@@ -228,7 +264,9 @@
     h('span', { class: 'swatch', style: `background: rgba(${GREEN}, 0.85)` }), 'positive',
     h('span', { class: 'swatch', style: `background: rgba(${RED}, 0.85)` }), 'negative; hover a token for its exact value.');
 
-  const excerpts = (id, list, max) => list.length ? h('div', { id }, list.map((x) => heatmap(x, max))) : h('p', { id, class: 'muted' }, 'None stored.');
+  const excerpts = (id, list, max, maps = false) => list.length
+    ? h('div', { id }, list.map((x) => (x.attended ? headExcerpt(x, max, maps) : heatmap(x, max))))
+    : h('p', { id, class: 'muted' }, 'None stored.');
 
   function explanation(e, max) {
     const ci = e.score_interval ? ` (95% CI ${fmt(e.score_interval[0])} to ${fmt(e.score_interval[1])})` : '';
