@@ -12,6 +12,9 @@ public sealed record LedgerEntry(NeuronId? Neuron, string Model, string Purpose,
     public int CachedPromptTokens { get; init; }
 }
 
+/// <summary>What a call holds while in flight: its mark (<see cref="ILlmStore.TryClaimCall"/>) and its budget reservation, if any.</summary>
+public sealed record CallHold(string Key, string Owner, string? Reservation);
+
 /// <summary>The store's LLM budget: what its paid calls cost in all, the last budget a run gave, and the worst cases of calls in flight.</summary>
 public sealed record LlmBudget(decimal Spent, decimal? MaxCost, decimal Reserved);
 
@@ -23,11 +26,12 @@ public interface ILlmStore
 {
     LlmCacheEntry? GetCachedResponse(string key);
     /// <summary>
-    /// Ledgers a call and, when given, caches its <paramref name="answer"/>; in the same transaction its cost is added to
-    /// what the store's calls have cost (<see cref="LlmBudget.Spent"/>). One transaction, so a process killed after a paid
-    /// call leaves either the answer and its cost both stored or neither.
+    /// Ledgers a call and, when given, caches its <paramref name="answer"/> and ends what it <paramref name="held"/> in
+    /// flight; in the same transaction its cost is added to what the store's calls have cost (<see cref="LlmBudget.Spent"/>).
+    /// One transaction, so a process killed after a paid call leaves either the answer and its cost both stored or neither,
+    /// and no other process sees the call's reservation gone before its cost counts.
     /// </summary>
-    void AddLedgerEntry(LedgerEntry entry, LlmCacheEntry? answer = null);
+    void AddLedgerEntry(LedgerEntry entry, LlmCacheEntry? answer = null, CallHold? held = null);
     IReadOnlyList<LedgerEntry> ListLedger();
 
     /// <summary>

@@ -139,8 +139,7 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     {
         string key = CacheKey(call.Kind, call.RequestJson);
         var price = _prices.PriceOf(call.Model, _endpoint);
-        if (_store.GetCachedResponse(key) is { } cached && TryRead(cached.Response, call.ResponseType) is { } hit && call.Accepts(hit))
-            return Reused(call, hit);
+        if (CachedAnswer(call, key) is { } hit) return Reused(call, hit);
 
         if (_options.DryRun)
         {
@@ -175,9 +174,11 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
             {
                 response = await SendPaidAsync(call, key, price, send, cancellationToken).ConfigureAwait(false);
             }
-            finally
+            catch
             {
+                // A paid call's mark ends with its ledger entry; one that failed ends here.
                 _store.ReleaseCall(key, _owner);
+                throw;
             }
             mine.SetResult(response);
             return response;
@@ -206,13 +207,24 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
             var now = _time.GetUtcNow();
             if (_store.TryClaimCall(key, _owner, now + CallMarkLease, now))
             {
+                // Another process's mark ends in the write that caches its answer, so one that finished since this call
+                // last looked has its answer in the cache now: taken, not paid for again.
+                if (CachedAnswer(call, key) is { } answered)
+                {
+                    _store.ReleaseCall(key, _owner);
+                    return answered;
+                }
                 EnsureCallRenewal();
                 return null;
             }
             await Task.Delay(CallWaitPoll, _time, cancellationToken).ConfigureAwait(false);
-            if (_store.GetCachedResponse(key) is { } cached && TryRead(cached.Response, call.ResponseType) is { } hit && call.Accepts(hit)) return hit;
+            if (CachedAnswer(call, key) is { } hit) return hit;
         }
     }
+
+    /// <summary>The cached answer to the call's request, when there is one the call accepts.</summary>
+    private T? CachedAnswer<T>(Call<T> call, string key) where T : class =>
+        _store.GetCachedResponse(key) is { } cached && TryRead(cached.Response, call.ResponseType) is { } hit && call.Accepts(hit) ? hit : null;
 
     /// <summary>How often a call another process sends is looked for in the cache.</summary>
     private static readonly TimeSpan CallWaitPoll = TimeSpan.FromMilliseconds(100);
@@ -290,10 +302,10 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         }).WithPurpose(call.Context.Purpose, usage.PromptTokens, usage.CachedPromptTokens, usage.CompletionTokens, cost));
         var now = _time.GetUtcNow();
         var answer = call.Accepts(response) ? new LlmCacheEntry(key, call.Model, call.RequestJson, JsonSerializer.Serialize(response, call.ResponseType), now) : null;
+        // The reservation ends in the transaction that adds the cost to the store's spend, so other processes never see the call as free.
         _store.AddLedgerEntry(new LedgerEntry(call.Context.Neuron, call.Model, call.Context.Purpose,
-            usage.PromptTokens, usage.CompletionTokens, cost, FromCache: false, now) { CachedPromptTokens = usage.CachedPromptTokens }, answer);
-        // Released only now that the cost counts in the store's spend, so other processes never see the call as free.
-        if (shared is not null) _store.ReleaseBudget(shared);
+            usage.PromptTokens, usage.CompletionTokens, cost, FromCache: false, now) { CachedPromptTokens = usage.CachedPromptTokens }, answer,
+            new CallHold(key, _owner, shared));
         return response;
     }
 

@@ -580,9 +580,11 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         r => new LlmCacheEntry(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), ParseTime(r.GetString(4))),
         ("$key", key)).SingleOrDefault());
 
-    public void AddLedgerEntry(LedgerEntry entry, LlmCacheEntry? answer = null) => Write(() =>
+    public void AddLedgerEntry(LedgerEntry entry, LlmCacheEntry? answer = null, CallHold? held = null) => Write(() =>
     {
         if (answer is not null) PutCachedResponse(answer);
+        if (held is not null) EndCall(held.Key, held.Owner);
+        if (held?.Reservation is { } reservation) EndReservation(reservation);
         var unit = entry.Neuron is { } neuron ? Unit(neuron, forWrite: true) : [("$layer", null), ("$kind", null), ("$neuron", null)];
         Execute("""
         INSERT INTO ledger (layer, kind, neuron, model, purpose, prompt_tokens, completion_tokens, cost, from_cache, at, cached_tokens)
@@ -631,10 +633,14 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
     public void RenewCalls(string owner, DateTimeOffset until) =>
         Write(() => Execute("UPDATE llm_calls_in_flight SET expires_at = $until WHERE owner = $owner", ("$until", until.ToUnixTimeMilliseconds()), ("$owner", owner)));
 
-    public void ReleaseCall(string key, string owner) =>
-        Write(() => Execute("DELETE FROM llm_calls_in_flight WHERE key = $key AND owner = $owner", ("$key", key), ("$owner", owner)));
+    public void ReleaseCall(string key, string owner) => Write(() => EndCall(key, owner));
 
-    public void ReleaseBudget(string reservation) => Write(() => Execute("DELETE FROM llm_reservations WHERE id = $id", ("$id", reservation)));
+    void EndCall(string key, string owner) =>
+        Execute("DELETE FROM llm_calls_in_flight WHERE key = $key AND owner = $owner", ("$key", key), ("$owner", owner));
+
+    public void ReleaseBudget(string reservation) => Write(() => EndReservation(reservation));
+
+    void EndReservation(string reservation) => Execute("DELETE FROM llm_reservations WHERE id = $id", ("$id", reservation));
 
     public LlmBudget GetBudget(DateTimeOffset now) => Locked(() => ReadBudget(now));
 

@@ -16,10 +16,12 @@ internal sealed class InMemoryLlmStore : ILlmStore
     public int CacheWrites => Volatile.Read(ref _cacheWrites);
 
     public LlmCacheEntry? GetCachedResponse(string key) => _cache.GetValueOrDefault(key);
-    public void AddLedgerEntry(LedgerEntry entry, LlmCacheEntry? answer = null)
+    public void AddLedgerEntry(LedgerEntry entry, LlmCacheEntry? answer = null, CallHold? held = null)
     {
+        if (held is not null) ReleaseCall(held.Key, held.Owner);
         lock (_reservations)
         {
+            if (held?.Reservation is { } reservation) _reservations.Remove(reservation);
             if (answer is not null)
             {
                 _cache[answer.Key] = answer;
