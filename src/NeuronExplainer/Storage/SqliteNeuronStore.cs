@@ -232,15 +232,26 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
     readonly Dictionary<NeuronId, (byte[] Blob, NeuronRecord Record)> decodedRecords = [];
     const int MaxDecodedRecords = 256;
 
-    public NeuronRecord? GetNeuronRecord(NeuronId id) => Locked(() =>
-        // The id read back, so an SAE latent spelled without its layer gets the stored one.
-        Query($"SELECT layer, kind, neuron, record FROM neuron_records WHERE {UnitIs}", r => (Id: ReadUnit(r, 0), Blob: (byte[])r.GetValue(3)), Unit(id))
-            .SingleOrDefault() is var (stored, blob) && blob is not null ? DecodeRecordBlob(stored, blob) : null);
-
-    NeuronRecord DecodeRecordBlob(NeuronId id, byte[] blob)
+    public NeuronRecord? GetNeuronRecord(NeuronId id)
     {
-        if (decodedRecords.TryGetValue(id, out var cached) && cached.Blob.AsSpan().SequenceEqual(blob)) return cached.Record;
-        var record = Damaged("neuron_records", () => StoreDocuments.DecodeRecord(id, blob, this));
+        // The id read back, so an SAE latent spelled without its layer gets the stored one.
+        var (stored, blob, cached) = Locked(() =>
+            Query($"SELECT layer, kind, neuron, record FROM neuron_records WHERE {UnitIs}", r => (Id: ReadUnit(r, 0), Blob: (byte[])r.GetValue(3)), Unit(id))
+                .SingleOrDefault() is var (stored, blob) && blob is not null ? (stored, blob, Decoded(stored, blob)) : default);
+        if (blob is null || cached is not null) return cached;
+        // Parsing the values, most of decoding, runs outside the store's lock, so other threads' reads and writes go on meanwhile.
+        var parsed = Damaged("neuron_records", () => StoreDocuments.ParseRecord(blob));
+        return Locked(() => Remember(stored, blob, Damaged("neuron_records", () => parsed.Build(stored, this))));
+    }
+
+    NeuronRecord DecodeRecordBlob(NeuronId id, byte[] blob) =>
+        Decoded(id, blob) ?? Remember(id, blob, Damaged("neuron_records", () => StoreDocuments.DecodeRecord(id, blob, this)));
+
+    NeuronRecord? Decoded(NeuronId id, byte[] blob) =>
+        decodedRecords.TryGetValue(id, out var cached) && cached.Blob.AsSpan().SequenceEqual(blob) ? cached.Record : null;
+
+    NeuronRecord Remember(NeuronId id, byte[] blob, NeuronRecord record)
+    {
         if (decodedRecords.Count >= MaxDecodedRecords) decodedRecords.Clear();
         decodedRecords[id] = (blob, record);
         return record;

@@ -129,30 +129,46 @@ static class StoreDocuments
         return next == weights.Length ? lists : throw CompactReader.Damaged($"its attended tokens hold {weights.Length} weights for {next} sources");
     }
 
-    public static NeuronRecord DecodeRecord(NeuronId id, byte[] blob, IStoreVocabulary vocabulary)
+    public static NeuronRecord DecodeRecord(NeuronId id, byte[] blob, IStoreVocabulary vocabulary) => ParseRecord(blob).Build(id, vocabulary);
+
+    /// <summary>
+    /// A record's blob read into its values and window ids, the costly part of decoding, which needs no store; the windows'
+    /// tokens are looked up by <see cref="ParsedRecord.Build"/>.
+    /// </summary>
+    public static ParsedRecord ParseRecord(byte[] blob)
     {
         var r = CompactReader.Decompress(blob);
         bool attended = RequireVersion(r, AttendedRecordVersion) == AttendedRecordVersion;
         var (mean, variance, skewness, kurtosis) = (r.NullableDouble(), r.NullableDouble(), r.NullableDouble(), r.NullableDouble());
         var boundaries = r.NullableValues();
-        // Windows are read after the whole blob, in one query.
         var top = ExcerptSlots(r);
         var random = ExcerptSlots(r);
         var bins = r.Flag() ? Enumerable.Range(0, r.Count()).Select(_ => ExcerptSlots(r)).ToList() : null;
         int excerptCount = top.Count + random.Count + (bins?.Sum(b => b.Count) ?? 0);
         var sources = attended ? Enumerable.Range(0, excerptCount).Select(_ => ReadAttended(r)).ToArray() : null;
         double? density = r.AtEnd ? null : r.Double();
-        var windows = vocabulary.Windows(top.Concat(random).Concat(bins?.SelectMany(b => b) ?? []).Select(s => s.Window));
-        int built = 0;
-        ActivationRecord[] Build(List<(long Window, double[] Values)> slots) =>
-            [.. slots.Select(s => windows[s.Window].Length == s.Values.Length
-                ? new ActivationRecord(windows[s.Window], s.Values) { Attended = sources?[built++] }
-                : throw CompactReader.Damaged($"window {s.Window} has {windows[s.Window].Length} tokens but its excerpt {s.Values.Length} activations"))];
-        // Built in the order the excerpts were written: top, random, then each bin.
-        var topExcerpts = Build(top);
-        var randomExcerpts = Build(random);
-        var binExcerpts = bins?.Select(b => (IReadOnlyList<ActivationRecord>)Build(b)).ToArray();
-        return new NeuronRecord(id, randomExcerpts, binExcerpts, boundaries, mean, variance, skewness, kurtosis, topExcerpts) { Density = density };
+        return new ParsedRecord(mean, variance, skewness, kurtosis, boundaries, top, random, bins, sources, density);
+    }
+
+    public sealed record ParsedRecord(double? Mean, double? Variance, double? Skewness, double? Kurtosis, IReadOnlyList<double>? Boundaries,
+        List<(long Window, double[] Values)> Top, List<(long Window, double[] Values)> Random, List<List<(long Window, double[] Values)>>? Bins,
+        IReadOnlyList<AttendedToken>[][]? Sources, double? Density)
+    {
+        /// <summary>The record, its windows' tokens read from <paramref name="vocabulary"/> in one lookup.</summary>
+        public NeuronRecord Build(NeuronId id, IStoreVocabulary vocabulary)
+        {
+            var windows = vocabulary.Windows(Top.Concat(Random).Concat(Bins?.SelectMany(b => b) ?? []).Select(s => s.Window));
+            int built = 0;
+            ActivationRecord[] Excerpts(List<(long Window, double[] Values)> slots) =>
+                [.. slots.Select(s => windows[s.Window].Length == s.Values.Length
+                    ? new ActivationRecord(windows[s.Window], s.Values) { Attended = Sources?[built++] }
+                    : throw CompactReader.Damaged($"window {s.Window} has {windows[s.Window].Length} tokens but its excerpt {s.Values.Length} activations"))];
+            // Built in the order the excerpts were written: top, random, then each bin.
+            var top = Excerpts(Top);
+            var random = Excerpts(Random);
+            var bins = Bins?.Select(b => (IReadOnlyList<ActivationRecord>)Excerpts(b)).ToArray();
+            return new NeuronRecord(id, random, bins, Boundaries, Mean, Variance, Skewness, Kurtosis, top) { Density = Density };
+        }
     }
 
     static List<(long Window, double[] Values)> ExcerptSlots(CompactReader r)
