@@ -30,7 +30,7 @@ public static class ShowCommand
             if (shown < 1) throw new NeuronExplainerException($"--records is {shown}; expected at least 1");
             using var neuronStore = NeuronStores.OpenExisting(parse.GetValue(store)!, StoreAccess.ReadOnly);
             var record = neuronStore.GetNeuronRecord(id)
-                ?? throw new NeuronExplainerException($"store '{neuronStore.Location}' has no record of {id}: {ExplanationOptions.Missing(neuronStore.ListNeurons(), id)}");
+                ?? throw new NeuronExplainerException($"store '{neuronStore.Location}' has no record of {(id.Kind == UnitKind.Neuron ? "neuron " : "")}{id}: {ExplanationOptions.Missing(neuronStore.ListNeurons(), id)}");
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(parse.InvocationConfiguration.Output) });
             Print(console, record, neuronStore.GetActivationBasedTokens(id), neuronStore.GetWeightBasedTokens(id), neuronStore.GetConnections(id), shown);
             return 0;

@@ -260,4 +260,36 @@ public sealed class FakeServerFlowTests : IAsyncLifetime, IDisposable
         // One explain call, then one simulation call per calibration and per valid excerpt.
         Assert.Equal(1 + record.CalibrationRecords().Count + record.ValidRecords().Count, llm.Usage.Calls);
     }
+
+    [Fact]
+    public async Task The_llm_head_prompt_shows_values_and_attended_pairs_and_the_flow_scores_through_the_fake_server()
+    {
+        // The fake explains from the pairs it is shown and simulates 10 on " sat" lines.
+        server.ChatContent = (request, _) =>
+        {
+            string last = request.Messages[^1];
+            if (!last.Contains("unknown", StringComparison.Ordinal))
+                return last.Contains(" sat <-  cat (0.80)\n", StringComparison.Ordinal) ? "the main thing this neuron does is find sat reading back to cat" : "no pairs shown";
+            var excerpt = last[(last.IndexOf("<start>\n", StringComparison.Ordinal) + 8)..last.IndexOf("<end>", StringComparison.Ordinal)];
+            return string.Join('\n', excerpt.TrimEnd('\n').Split('\n').Select(line => line.StartsWith(" sat\t", StringComparison.Ordinal) ? "10" : "0"));
+        };
+        using var llm = server.Pipeline(store);
+        var flow = new ExplanationFlow(new LlmExplainer(llm, "fake-chat"), new ChatSimulator(llm, "fake-chat"), new ExplanationFlowOptions());
+        var result = await flow.ExplainAndScoreAsync(new ExplainerInput(SyntheticNeurons.Head(), null), CancellationToken.None);
+
+        Assert.Equal(NeuronStatus.Done, result.Status);
+        var chosen = result.Results!.ScoredExplanations[result.ChosenIndex!.Value];
+        Assert.Equal("sat reading back to cat", chosen.Explanation);
+        Assert.True(chosen.ScoredSimulation.EvCorrelationScore > 0.5, $"score {chosen.ScoredSimulation.EvCorrelationScore}");
+
+        var explain = server.Requests.First(r => r.Endpoint == FakeOpenAiServer.Chat && !r.Messages[^1].Contains("unknown", StringComparison.Ordinal));
+        Assert.Contains("attention heads", explain.Messages[0]);
+        // Our own few-shot head, then the head's excerpts: values, and for active tokens only their pairs.
+        Assert.Contains(" Tom <-  Tom (0.71)\n", explain.Messages[1]);
+        Assert.Equal("a name or noun that repeats one mentioned earlier, reading back from the earlier mention", explain.Messages[2]);
+        Assert.Contains(" sat\t10\n", explain.Messages[^1]);
+        Assert.Contains(" sat <-  sat (0.15)\n", explain.Messages[^1]);
+        Assert.DoesNotContain(" dog <- ", explain.Messages[^1]);
+        Assert.EndsWith(ExplainerPrompts.ExplanationPrefix, explain.Messages[^1]);
+    }
 }

@@ -61,6 +61,33 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
         return (page, errors);
     }
 
+    /// <summary>A viewer of its own on the fixture store with more added, and a page that records script and console errors.</summary>
+    sealed class OwnViewer(TempStore store, WebApplication app, IPage page) : IAsyncDisposable
+    {
+        public string Url => app.Urls.Single();
+        public IPage Page => page;
+        public List<string> Errors { get; } = [];
+
+        public static async Task<OwnViewer> Start(IBrowser browser, Action<NeuronExplainer.Storage.INeuronStore> add)
+        {
+            var store = ViewerFixture.Store();
+            add(store.Store);
+            var app = ViewerApp.Build(store.Store, new ViewerOptions(IPAddress.Loopback, 0));
+            await app.StartAsync();
+            var own = new OwnViewer(store, app, await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } }));
+            own.Page.Console += (_, m) => { if (m.Type == "error") own.Errors.Add(m.Text); };
+            own.Page.PageError += (_, e) => own.Errors.Add(e);
+            return own;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await page.CloseAsync();
+            await app.DisposeAsync();
+            store.Dispose();
+        }
+    }
+
     /// <summary>Saves a full-page screenshot under the test output's artifacts/ for a person to look at.</summary>
     static async Task Screenshot(IPage page, string name)
     {
@@ -130,14 +157,8 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
     [Fact]
     public async Task Heads_and_sae_latents_have_pages_at_their_printed_form_linked_from_the_layer_and_search()
     {
-        using var store = ViewerFixture.Store();
-        ViewerFixture.AddOtherKinds(store.Store);
-        await using var app = ViewerApp.Build(store.Store, new ViewerOptions(IPAddress.Loopback, 0));
-        await app.StartAsync();
-        string url = app.Urls.Single();
-        var page = await server.Browser.NewPageAsync();
-        var errors = new List<string>();
-        page.PageError += (_, e) => errors.Add(e);
+        await using var own = await OwnViewer.Start(server.Browser, ViewerFixture.AddOtherKinds);
+        var (url, page, errors) = (own.Url, own.Page, own.Errors);
 
         await page.GotoAsync(url + "/unit/sae:res-jb-1/2");
         await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("SAE latent sae:res-jb-1/2");
@@ -163,15 +184,9 @@ public sealed partial class ViewerBrowserTests(ViewerBrowserTests.Server server)
     [Fact]
     public async Task A_head_page_draws_each_top_excerpts_attention_with_weights_on_hover_and_links_its_layer()
     {
-        using var store = ViewerFixture.Store();
-        ViewerFixture.AddHeads(store.Store);
-        await using var app = ViewerApp.Build(store.Store, new ViewerOptions(IPAddress.Loopback, 0));
-        await app.StartAsync();
-        var page = await server.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
-        var errors = new List<string>();
-        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
-        page.PageError += (_, e) => errors.Add(e);
-        await page.GotoAsync(app.Urls.Single() + "/unit/head:1/1");
+        await using var own = await OwnViewer.Start(server.Browser, ViewerFixture.AddHeads);
+        var (page, errors) = (own.Page, own.Errors);
+        await page.GotoAsync(own.Url + "/unit/head:1/1");
 
         await Assertions.Expect(page.Locator("h1")).ToHaveTextAsync("Head head:1/1");
         await Assertions.Expect(page.Locator(".explanation.chosen")).ToContainTextAsync("attends from \"time\" to \"Once\" (8.0)");

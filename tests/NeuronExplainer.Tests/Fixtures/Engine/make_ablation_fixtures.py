@@ -25,9 +25,16 @@ def read_safetensors(path):
     for name, meta in header.items():
         if name == "__metadata__":
             continue
-        assert meta["dtype"] == "F32"
         a, b = meta["data_offsets"]
-        out[name] = torch.frombuffer(bytearray(raw[8 + n + a:8 + n + b]), dtype=torch.float32).reshape(meta["shape"])
+        data = bytearray(raw[8 + n + a:8 + n + b])
+        if meta["dtype"] == "F32":
+            t = torch.frombuffer(data, dtype=torch.float32)
+        elif meta["dtype"] == "BF16":
+            # bfloat16 is the top half of a float32.
+            t = (torch.frombuffer(data, dtype=torch.int16).to(torch.int32) << 16).view(torch.float32)
+        else:
+            raise ValueError(f"{path}: {name} is {meta['dtype']}; expected F32 or BF16")
+        out[name] = t.reshape(meta["shape"])
     return out
 
 

@@ -10,36 +10,14 @@ heads-{model}.json. Written from the definitions, not from our C# code.
 """
 import json
 import os
-import struct
 import sys
 
 import torch
 
+from make_ablation_fixtures import read_safetensors
 from make_fixtures import HERE, gpt2_forward, llama_forward, llama2c_forward, read_llama2c
 
 TOP = 3
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    out = {}
-    for name, meta in header.items():
-        if name == "__metadata__":
-            continue
-        a, b = meta["data_offsets"]
-        data = bytearray(raw[8 + n + a:8 + n + b])
-        if meta["dtype"] == "F32":
-            t = torch.frombuffer(data, dtype=torch.float32)
-        elif meta["dtype"] == "BF16":
-            # bfloat16 is the top half of a float32.
-            t = (torch.frombuffer(data, dtype=torch.int16).to(torch.int32) << 16).view(torch.float32)
-        else:
-            raise ValueError(meta["dtype"])
-        out[name] = t.reshape(meta["shape"])
-    return out
 
 
 def read_model(folder):
