@@ -2,7 +2,7 @@
 # Issue 10's collection benchmarks on random-weight GPT-2-layout models (written by `bench gpt2-model`), each under
 # /usr/bin/time -v for wall time and peak RSS. Prints numbers; asserts nothing. Needs ../shared (GPT-2 tokenizer,
 # WebText) and a Release build (or NEURONEXPLAINER_CLI naming the executable). Usage: bench/collect-scale.sh [small|wide|xl|growth|all] [WORK_DIR]
-#   small   GPT-2 small shape, all 12 layers, default settings, 200,000 WebText tokens, bare forward pass side by side
+#   small   GPT-2 small shape, all 12 layers, default settings, 200,000 WebText tokens, each batch also through the bare forward pass
 #   wide    48 layers x 6,400 neurons, d_model 64, 20,000 tokens, DOTNET_GCHeapHardLimit=0x180000000 (6 GiB)
 #   xl      GPT-2 XL shape (48 x 6,400, d_model 1600; ~6.2 GB of float32 weights), all layers, 2,048 tokens
 #   growth  d_model 64 models of 12 x {256, 1024} neurons over {20,000, 80,000} tokens: the N x tokens table

@@ -84,7 +84,7 @@ public static class CollectCommand
 
         /// <summary>
         /// Runs the collection and prints its summary; <paramref name="before"/> sees the collector (model loaded) just
-        /// before it runs (the benchmark times the bare forward pass there).
+        /// before it runs (the benchmark pairs every batch with the bare forward pass there).
         /// </summary>
         internal CollectionSummary Collect(ParseResult parse, Action<Collector>? before = null)
         {
@@ -224,8 +224,9 @@ public static class CollectCommand
             Row("corpus shard", summary.MergedShards > 0
                 ? $"{shard}: the last to finish; merged the states of all {summary.MergedShards} shards and wrote the records"
                 : $"{shard}: its state is saved; the last shard to finish merges every shard's state and writes the records");
-        Row("reading, tokenizing, checkpoints", $"{(summary.Elapsed - summary.CensusTime - summary.ForwardTime - summary.BookkeepingTime - summary.FinishTime).TotalSeconds:F2} s");
-        Row("records, tables, weights", $"{summary.FinishTime.TotalSeconds:F2} s to build and store, of which {summary.RecomputeTime.TotalSeconds:F2} s recomputing {summary.RecomputedWindows:N0} windows in {summary.Plan?.Groups.Count} layer group(s)");
+        Row("reading, tokenizing, checkpoints", $"{(summary.Elapsed - summary.BareForwardTime - summary.CensusTime - summary.ForwardTime - summary.BookkeepingTime - summary.FinishTime).TotalSeconds:F2} s, of which {summary.CheckpointTime.TotalSeconds:F2} s writing checkpoints");
+        Row("records, tables, weights", $"{summary.FinishTime.TotalSeconds:F2} s to build and store: token tables {summary.TablesTime.TotalSeconds:F2} s, weight views {summary.WeightViewsTime.TotalSeconds:F2} s, "
+            + $"recomputing {summary.RecomputedWindows:N0} windows in {summary.Plan?.Groups.Count} layer group(s) {summary.RecomputeTime.TotalSeconds:F2} s, records {summary.RecordsTime.TotalSeconds:F2} s");
         Row("peak memory", $"{Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB working set; at most {summary.PeakKeptWindows:N0} windows kept");
         Row("store", store);
         console.Write(table);

@@ -41,6 +41,13 @@ sealed class CollectionPass
     /// <summary>Batches formed so far, run or (by another corpus shard) skipped.</summary>
     public long Batches;
     public TimeSpan Forward, Bookkeeping;
+    /// <summary>
+    /// When set, each batch first runs through the bare forward pass (this request: no hook but the deepest layer's
+    /// output) and <see cref="BareForward"/> adds its time: a baseline measured batch by batch beside the collection's own
+    /// forward, so a machine whose load changes during the run weighs on both alike. Benchmarks only.
+    /// </summary>
+    public ForwardRequest? BareRequest;
+    public TimeSpan BareForward;
 
     /// <summary>
     /// Passes over a batch that another corpus shard runs: its windows keep their numbers (items), so every shard's
@@ -72,6 +79,12 @@ sealed class CollectionPass
     {
         var (input, rows) = Input(model, batch);
         var clock = Stopwatch.StartNew();
+        if (BareRequest is { } bare)
+        {
+            model.Forward(input, batch.Count, rows, bare);
+            BareForward += clock.Elapsed;
+            clock.Restart();
+        }
         var result = model.Forward(input, batch.Count, rows, request);
         Forward += clock.Elapsed;
         Accumulate(batch, result);

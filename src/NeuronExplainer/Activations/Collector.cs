@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime;
 using NeuronExplainer.Models;
 
 namespace NeuronExplainer.Activations;
@@ -31,7 +32,19 @@ public sealed record CollectionSummary(
     /// <summary>Forward time of the second pass, over only the windows the records need, and how many it ran.</summary>
     public TimeSpan RecomputeTime { get; init; }
     public long RecomputedWindows { get; init; }
+    /// <summary>With <see cref="Collector.PairBareForward"/>: the bare forward pass's time over the same batches, run just before each.</summary>
+    public TimeSpan BareForwardTime { get; init; }
+    /// <summary>Time writing checkpoint files during and at the end of the pass.</summary>
+    public TimeSpan CheckpointTime { get; init; }
+    /// <summary>Of <see cref="CollectionSummary.FinishTime"/>: quantile boundaries and token tables, weight-based views, and
+    /// records (built and stored, the second pass's forward time not included).</summary>
+    public TimeSpan TablesTime { get; init; }
+    public TimeSpan WeightViewsTime { get; init; }
+    public TimeSpan RecordsTime { get; init; }
 }
+
+/// <summary>Where the writing after the pass spent its time.</summary>
+sealed record FinishTimes(TimeSpan Tables, TimeSpan WeightViews, TimeSpan Records, RecordPass RecordPass);
 
 /// <summary>
 /// Collects the records of every neuron of the chosen layers in one streaming pass over a corpus:
@@ -54,6 +67,14 @@ public sealed class Collector
     readonly IReadOnlyList<int> layers;
     readonly IReadOnlyDictionary<string, string> manifestSettings;
     readonly UnitSource units;
+
+    /// <summary>
+    /// Runs every batch of the pass through the bare forward pass too (the same windows in the same batches, no hook but
+    /// the deepest collected layer's output, no sampler), just before the collection's own forward, and reports its time
+    /// as <see cref="CollectionSummary.BareForwardTime"/>: the baseline of the collection's overhead, measured side by side.
+    /// Benchmarks only; the records are the same.
+    /// </summary>
+    public bool PairBareForward { get; set; }
 
     /// <param name="units">The units to collect; the model's MLP neurons by default.</param>
     public Collector(ITransformerModel model, CollectionSettings settings, CorpusOptions corpus, string modelName, UnitSource? units = null)
@@ -170,6 +191,7 @@ public sealed class Collector
         onPlan?.Invoke(plan);
 
         var state = new CollectionPass(model, layers, settings, census, plan, units);
+        if (PairBareForward) state.BareRequest = new ForwardRequest([ForwardRequest.ResidPost(layers.Max())]);
         if (resume is not null)
         {
             state.Read(resume, CheckpointFormat);
@@ -179,6 +201,14 @@ public sealed class Collector
         var reader = new CorpusReader(corpus);
         var batcher = new WindowBatcher(settings.BatchWindows);
         long sinceCheckpoint = 0;
+        var checkpointTime = TimeSpan.Zero;
+        byte[] Save(byte[]? previous)
+        {
+            var clock = Stopwatch.StartNew();
+            var saved = Checkpoint(store, stage, files, state, previous, plan.CheckpointBytes);
+            checkpointTime += clock.Elapsed;
+            return saved;
+        }
         // Every shard forms the batches one worker would (it tokenizes the whole corpus, which costs little next to the
         // forward pass) and runs only its own, so each window runs in the same batch at the same position as in one pass.
         void Run(List<TokenWindow> batch)
@@ -203,7 +233,7 @@ public sealed class Collector
                 // sees exactly the batches an uninterrupted one does.
                 foreach (var pending in batcher.Flush()) Run(pending);
                 if (existing is null) store.PutManifest(existing = Manifest(toolVersion));
-                marker = Checkpoint(store, stage, files, state, marker, plan.CheckpointBytes);
+                marker = Save(marker);
                 sinceCheckpoint = 0;
             }
         }
@@ -212,17 +242,17 @@ public sealed class Collector
         var finish = Stopwatch.StartNew();
         if (existing is null) store.PutManifest(Manifest(toolVersion));
         // The pass's final state, so a run killed while writing resumes straight to the writing.
-        if (sinceCheckpoint > 0 || marker is null) marker = Checkpoint(store, stage, files, state, marker, plan.CheckpointBytes);
+        if (sinceCheckpoint > 0 || marker is null) marker = Save(marker);
         var summary = new CollectionSummary(layers.Count, layers.Count * units.Width, state.Documents, state.WindowsSeen, state.Tokens,
             census.SkippedLines, resume is not null, false, clock.Elapsed, state.Forward, state.Bookkeeping, finish.Elapsed, state.PeakKeptWindows)
         {
-            Plan = plan, CensusTime = censusTime, Shard = shard,
+            Plan = plan, CensusTime = censusTime, Shard = shard, BareForwardTime = state.BareForward,
         };
         // A shard's state waits in its checkpoint for the last shard, which merges them all.
         if (shard is { } finished && !store.FinishShard(finished.Index, finished.Count)) return summary;
         var others = shard is { } mine ? Enumerable.Range(0, mine.Count).Where(i => i != mine.Index).Select(i => new CorpusShard(i, mine.Count)).ToList() : [];
         foreach (var other in others) state.Merge(ReadShard(store, other, census, plan));
-        var recordPass = Finish(store, state, plan);
+        var times = Finish(store, state, plan);
         foreach (var done in others.Select(s => s.Stage(CheckpointStage)).Append(stage))
         {
             store.DeleteCheckpoint(done);
@@ -230,7 +260,9 @@ public sealed class Collector
         }
         return summary with
         {
-            Elapsed = clock.Elapsed, FinishTime = finish.Elapsed, RecomputeTime = recordPass.Forward, RecomputedWindows = recordPass.WindowsRun, MergedShards = others.Count + (shard is null ? 0 : 1),
+            Elapsed = clock.Elapsed, FinishTime = finish.Elapsed, RecomputeTime = times.RecordPass.Forward, RecomputedWindows = times.RecordPass.WindowsRun,
+            MergedShards = others.Count + (shard is null ? 0 : 1), CheckpointTime = checkpointTime,
+            TablesTime = times.Tables, WeightViewsTime = times.WeightViews, RecordsTime = times.Records - times.RecordPass.Forward,
         };
     }
 
@@ -245,44 +277,6 @@ public sealed class Collector
         var state = new CollectionPass(model, layers, settings, census, plan, units);
         state.Read(reader, CheckpointFormat);
         return state;
-    }
-
-    /// <summary>
-    /// The bare forward pass of this collection, as the baseline its overhead is measured against: the same windows
-    /// in the same batches (flushed where the collection flushes them), run through the model to the deepest
-    /// collected layer with no hook but that layer's residual output and no sampler. Returns the seconds spent in
-    /// the forward calls and the tokens run.
-    /// </summary>
-    public (TimeSpan Forward, long Tokens) BareForward(CancellationToken cancellation = default)
-    {
-        var request = new ForwardRequest([ForwardRequest.ResidPost(layers.Max())]);
-        var batcher = new WindowBatcher(settings.BatchWindows);
-        var forward = TimeSpan.Zero;
-        long tokens = 0, windows = 0, sinceCheckpoint = 0;
-        void Run(List<TokenWindow> batch)
-        {
-            var (input, rows) = CollectionPass.Input(model, batch);
-            var clock = Stopwatch.StartNew();
-            model.Forward(input, batch.Count, rows, request);
-            forward += clock.Elapsed;
-        }
-        foreach (var document in CorpusCensus.Read(new CorpusReader(corpus), model.Tokenizer, settings, 0, 0, _ => { }))
-        {
-            cancellation.ThrowIfCancellationRequested();
-            foreach (var window in document.Windows)
-            {
-                tokens += window.Length;
-                sinceCheckpoint++;
-                if (batcher.Add(new TokenWindow(windows++, window)) is { } batch) Run(batch);
-            }
-            if (sinceCheckpoint >= settings.CheckpointWindows && !document.Full)
-            {
-                foreach (var pending in batcher.Flush()) Run(pending);
-                sinceCheckpoint = 0;
-            }
-        }
-        foreach (var pending in batcher.Flush()) Run(pending);
-        return (forward, tokens);
     }
 
     /// <summary>
@@ -308,20 +302,38 @@ public sealed class Collector
     }
 
     /// <summary>
+    /// Collects what the last step dropped (a layer's maxima and sums, the weight views' scratch, a finished group's
+    /// windows) and returns it to the system before the next step allocates. Without it the runtime let that garbage
+    /// pile up while the second pass allocated its blocks, and the process's peak was the two phases' sum (about
+    /// 0.5 GiB over the plan for GPT-2 small). A full blocking collection of a heap of a few GiB costs well under a
+    /// second, a few times per collection.
+    /// </summary>
+    static void ReleaseDropped()
+    {
+        GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+    }
+
+    /// <summary>
     /// Writes token tables and weight views layer by layer, then the records, group by group after the second
     /// pass recomputes the windows they need. The checkpoint stays until the last write, so a store is never
     /// taken as complete while it is half written.
     /// </summary>
-    RecordPass Finish(ICollectionOutput store, CollectionPass state, MemoryPlan plan)
+    FinishTimes Finish(ICollectionOutput store, CollectionPass state, MemoryPlan plan)
     {
+        var tables = new Stopwatch();
+        var views = new Stopwatch();
         var tokenizer = model.Tokenizer;
         var strings = new string[model.Info.VocabSize];
         string TokenString(int id) => strings[id] ??= tokenizer.TokenString(id);
         var weights = units.Kind == UnitKind.Neuron ? new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers) : null;
         foreach (var sampler in state.Samplers)
         {
+            tables.Start();
             sampler.Summarize(state.WindowsSeen, (n, sums) =>
                 store.PutActivationBasedTokens(units.Id(sampler.Layer, n), sampler.BuildTokenTable(sums, state.TableTokens, state.TokenCounts, TokenString)));
+            tables.Stop();
+            views.Start();
             if (weights is not null)
             {
                 var tokenWeights = weights.TokenWeights(sampler.Layer, TokenString);
@@ -340,10 +352,14 @@ public sealed class Collector
                 var outputs = WeightViews.OutputTokens(model, sae.ReadDecoder(), sae.Config.LatentCount, settings.TokenTableSize, TokenString);
                 for (int n = 0; n < sampler.Width; n++) store.PutWeightBasedTokens(units.Id(sampler.Layer, n), outputs[n]);
             }
+            views.Stop();
+            ReleaseDropped();
         }
+        var records = Stopwatch.StartNew();
         var recordPass = new RecordPass(model, settings, units);
         foreach (var group in plan.Groups)
         {
+            ReleaseDropped();
             var samplers = state.Samplers.Where(s => group.Contains(s.Layer)).ToArray();
             var recomputed = recordPass.Run(samplers, state.Shared, state.Kept);
             foreach (var sampler in samplers)
@@ -356,6 +372,6 @@ public sealed class Collector
             }
         }
         store.MarkCollectionComplete();
-        return recordPass;
+        return new FinishTimes(tables.Elapsed, views.Elapsed, records.Elapsed, recordPass);
     }
 }

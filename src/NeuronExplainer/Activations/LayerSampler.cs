@@ -321,9 +321,19 @@ sealed class LayerSampler
     /// </summary>
     public TokenLookupTableSummaryOfNeuron BuildTokenTable(ReadOnlySpan<float> sums, int[] tableTokens, long[] tokenCounts, Func<int, string> tokenString)
     {
-        var best = new List<(int Token, double Mean)>(sums.Length);
-        for (int r = 0; r < sums.Length; r++) best.Add((tableTokens[r], sums[r] / (double)tokenCounts[tableTokens[r]]));
-        var chosen = best.OrderByDescending(t => t.Mean).ThenBy(t => t.Token).Take(settings.TokenTableSize).ToArray();
+        // A bounded insertion list instead of sorting every token: almost every mean falls below the list's last and
+        // is rejected by one compare. The order (higher mean, then lower token id) is total, so the list is the sort's head.
+        int size = Math.Min(settings.TokenTableSize, sums.Length), filled = 0;
+        var chosen = new (int Token, double Mean)[size];
+        static bool Before((int Token, double Mean) a, (int Token, double Mean) b) => a.Mean > b.Mean || (a.Mean == b.Mean && a.Token < b.Token);
+        for (int r = 0; r < sums.Length; r++)
+        {
+            var candidate = (Token: tableTokens[r], Mean: sums[r] / (double)tokenCounts[tableTokens[r]]);
+            if (filled == size && !Before(candidate, chosen[size - 1])) continue;
+            int at = filled < size ? filled++ : size - 1;
+            for (; at > 0 && Before(candidate, chosen[at - 1]); at--) chosen[at] = chosen[at - 1];
+            chosen[at] = candidate;
+        }
         return new TokenLookupTableSummaryOfNeuron(chosen.Select(t => tokenString(t.Token)).ToArray(), chosen.Select(t => t.Mean).ToArray())
         {
             Counts = chosen.Select(t => tokenCounts[t.Token]).ToArray(),

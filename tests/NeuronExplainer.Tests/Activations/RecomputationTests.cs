@@ -89,4 +89,27 @@ public sealed class RecomputationTests : IDisposable
         Assert.Equal(2048, kept.Length);
         Assert.Equal(kept, recomputed);
     }
+
+    [Fact]
+    public void PairingEveryBatchWithTheBareForwardPassTimesItAndLeavesTheRecordsAlone()
+    {
+        var corpus = Path.Combine(temp.Path, "corpus.txt");
+        var random = new Random(4);
+        File.WriteAllText(corpus, string.Join("\n<|endoftext|>\n", Enumerable.Range(0, 12)
+            .Select(_ => new string(Enumerable.Range(0, random.Next(40, 120)).Select(_ => (char)('a' + random.Next(26))).ToArray()))));
+        var settings = new CollectionSettings { SequenceLength = 32, TopK = 4, RandomSamples = 3, Quantiles = 2, PerQuantile = 2, BatchWindows = 4, MinTokenCount = 2 };
+        (string[] Records, CollectionSummary Summary) Collect(bool paired)
+        {
+            using var model = Gpt2Shaped(258);
+            using var store = SqliteNeuronStore.Open(Path.Combine(temp.Path, $"store-{paired}"));
+            var collector = new Collector(model, settings, new CorpusOptions(corpus), "gpt2-shaped") { PairBareForward = paired };
+            var summary = collector.Run(store, "test");
+            return (store.ListNeurons().Select(id => JsonSerializer.Serialize(store.GetNeuronRecord(id)!, DatasetJson.Default.NeuronRecord)).ToArray(), summary);
+        }
+        var alone = Collect(false);
+        var paired = Collect(true);
+        Assert.Equal(TimeSpan.Zero, alone.Summary.BareForwardTime);
+        Assert.True(paired.Summary.BareForwardTime > TimeSpan.Zero);
+        Assert.Equal(alone.Records, paired.Records);
+    }
 }
