@@ -18,7 +18,7 @@ public static class BenchCommand
     {
         var batches = new Option<int[]>("--batch") { Description = "Windows per forward pass (repeatable)", DefaultValueFactory = _ => [8, 32], AllowMultipleArgumentsPerToken = true };
         var seq = new Option<int>("--seq") { Description = "Tokens per window", DefaultValueFactory = _ => 64 };
-        var layers = new Option<int>("--layers") { Description = "Layers of the GPT-2-small-shaped model", DefaultValueFactory = _ => 12 };
+        var shape = new BenchScaleCommands.ShapeOptions();
         var iterations = new Option<int>("--iterations") { Description = "Timed forward passes per configuration (after at least 3 warm-up passes and 1 s)", DefaultValueFactory = _ => 5 };
         var backends = new Option<string>("--gemm") { Description = "Backends to measure: auto (OpenBLAS when it loads, and the managed kernel), openblas, managed", DefaultValueFactory = _ => "auto" };
         var dtypes = new Option<string[]>("--dtype") { Description = "Weight dtypes to measure side by side: float32, bf16 (repeatable)", DefaultValueFactory = _ => ["float32", "bf16"], AllowMultipleArgumentsPerToken = true };
@@ -26,7 +26,7 @@ public static class BenchCommand
         var stories = new Option<string?>("--stories") { Description = "stories260K.bin to time as well (default: ../shared/models/stories260K/stories260K.bin when present)" };
 
         var command = new Command("bench", """
-            Measure forward-pass tokens/s and GEMM GFLOP/s (GPT-2-small shape, random weights; stories260K), with
+            Measure forward-pass tokens/s and GEMM GFLOP/s (GPT-2 shape, small by default, random weights; stories260K), with
             each GEMM backend, weight dtype and thread count, next to the raw product at the same shapes and the
             roofline from this machine's measured peak FLOP/s and memory bandwidth.
 
@@ -34,11 +34,13 @@ public static class BenchCommand
               neuron-explainer bench
               neuron-explainer bench --batch 8 --gemm managed --dtype bf16 --stories ../shared/models/stories260K/stories260K.bin
               neuron-explainer bench --threads 1 --threads 2   (run next to a CPU-bound process to see which setting holds up)
+              neuron-explainer bench --layers 48 --d-model 1600 --heads 25 --batch 8 --dtype bf16   (GPT-2 XL's shape)
               neuron-explainer bench llm   (LLM pipeline calls/s against a loopback server; see bench llm --help)
             """)
         {
-            batches, seq, layers, iterations, backends, dtypes, threads, stories,
+            batches, seq, iterations, backends, dtypes, threads, stories,
         };
+        shape.AddTo(command);
         command.Subcommands.Add(BenchScaleCommands.WeightViewsCommand());
         command.Subcommands.Add(BenchScaleCommands.Gpt2ModelCommand());
         command.Subcommands.Add(BenchScaleCommands.CollectBenchCommand());
@@ -62,14 +64,12 @@ public static class BenchCommand
             if (parse.GetValue(backends) is not ("auto" or "openblas" or "managed")) GemmBackends.Select(parse.GetValue(backends));
             var measureManaged = parse.GetValue(backends) is "auto" or "managed";
 
-            var config = new TransformerConfig("GPT2LMHeadModel (random)", parse.GetValue(layers), 768, 3072, 12, 12, 64, 50257, 1024,
-                NormKind.LayerNorm, 1e-5f, MlpActivation.GeluNew, GatedMlp: false, LearnedPositions: true, RopeTheta: 0, PrependsBos: false);
-            config.Validate("--layers");
+            var config = shape.Config(parse);
             if (blas is not null) console.MarkupLine($"GEMM [bold]openblas[/]: {Markup.Escape(blas.Name)}");
             if (measureManaged) console.MarkupLine($"GEMM [bold]managed[/]: {Markup.Escape(new ManagedGemm().Name)}");
             console.MarkupLine($"default backend here: [bold]{Markup.Escape(GemmBackends.Default.Name)}[/]");
             console.MarkupLine($"AVX-512 BF16 (CPUID 7.1 EAX bit 5): {(BFloat16.CpuHasAvx512Bf16 ? "present (no bf16-instruction path is implemented; bf16 runs widened)" : "absent: bf16 weights are widened to float32 inside the product")}");
-            console.MarkupLine($"[bold]GPT-2-small-shaped forward[/]: {config.LayerCount} layers, d_model {config.ModelDim}, d_mlp {config.MlpDim}, {config.HeadCount} heads, {seqLen}-token windows, no unembedding; {Environment.ProcessorCount} cores");
+            console.MarkupLine($"[bold]GPT-2-shaped forward[/]: {config.LayerCount} layers, d_model {config.ModelDim}, d_mlp {config.MlpDim}, {config.HeadCount} heads, {seqLen}-token windows, no unembedding; {Environment.ProcessorCount} cores");
 
             status.WriteLine("measuring peak FLOP/s and memory bandwidth ...");
             var peaks = MachinePeaks.Measure(Environment.ProcessorCount);
@@ -117,7 +117,7 @@ public static class BenchCommand
                     var roofline = Math.Min(peaks.Gflops * 1e9 / flopsPerToken, peaks.GigabytesPerSecond * 1e9 * m / ProjectionBytes(dtype));
 
                     var timing = new TimingGemm(gemm);
-                    using var model = new Transformer("gpt2-small-shaped", weightsByType[dtype], new NoTokenizer(config.VocabSize), timing);
+                    using var model = new Transformer("gpt2-shaped", weightsByType[dtype], new NoTokenizer(config.VocabSize), timing);
                     var tokens = Enumerable.Range(0, m).Select(_ => random.Next(config.VocabSize)).ToArray();
                     var request = new ForwardRequest([ForwardRequest.ResidPost(config.LayerCount - 1)]);
                     var (median, best, total, cpu) = TimeRuns(runs, () => model.Forward(tokens, batch, seqLen, request), timing.Reset);
