@@ -47,17 +47,31 @@ public sealed class ViewerQueries(INeuronStore store)
             ScoreAggregate.FromCounts(all.Sum(t => t.Defined), all.Sum(t => t.Done - t.Defined), all.Sum(t => t.ScoreSum), all.Sum(t => t.Good)),
             ScoreHistogram.Edges,
             perLayer,
-            pair is null ? [] : MethodScores(pair),
+            pair is null ? [] : MethodScores(pair, perLayer.Select(l => l.Layer).Distinct().Order()),
             pair is null ? [] : [.. store.ExtremeScores(pair.Explainer, pair.Simulator, ExtremesShown, best: true).Select(Row)],
             pair is null ? [] : [.. store.ExtremeScores(pair.Explainer, pair.Simulator, ExtremesShown, best: false).Select(Row)]);
     }
 
-    /// <summary>Per layer and in all, every method the pair's results were scored by, with the shuffled control beside it.</summary>
-    List<MethodSummary> MethodScores(PairView pair)
+    /// <summary>
+    /// Per layer and in all, every method the pair's results were scored by, with the shuffled control beside it, from the
+    /// store's per-method totals (as <see cref="RunSummary.ByMethod"/> computes them from every method score).
+    /// </summary>
+    List<MethodSummary> MethodScores(PairView pair, IEnumerable<int> layers)
     {
-        var methods = store.ListMethodScores().Where(r => r.Explainer == pair.Explainer && r.Simulator == pair.Simulator)
-            .Select(r => r.Score.Method).Distinct().Order(StringComparer.Ordinal).ToList();
-        return methods.Count == 0 ? [] : [.. RunSummary.ByMethod(store, store.ListNeurons(), pair.Explainer, pair.Simulator, methods)];
+        string control = ShuffledControl.ExplainerName(pair.Explainer);
+        var totals = store.ListMethodLayerScores()
+            .Where(t => t.Simulator == pair.Simulator && t.Explainer == (t.Control ? control : pair.Explainer)).ToList();
+        var methods = totals.Where(t => !t.Control).Select(t => t.Method).Distinct().Order(StringComparer.Ordinal).ToList();
+        return [.. layers.Select(l => (int?)l).Append(null).SelectMany(layer => methods.Select(method =>
+        {
+            var of = totals.Where(t => t.Method == method && (layer is null || t.Layer == layer)).ToList();
+            var real = of.Where(t => !t.Control).ToList();
+            var shuffled = of.Where(t => t.Control).ToList();
+            int controlScored = shuffled.Sum(t => t.Defined);
+            return new MethodSummary(layer, method,
+                ScoreAggregate.FromCounts(real.Sum(t => t.Defined), real.Sum(t => t.Aggregate.Undefined), real.Sum(t => t.ScoreSum), real.Sum(t => t.Good)),
+                real.Sum(t => t.Failed), controlScored, controlScored == 0 ? null : shuffled.Sum(t => t.ScoreSum) / controlScored);
+        }))];
     }
 
     /// <summary>The store's explainer/simulator pairs, most results first.</summary>
@@ -87,7 +101,7 @@ public sealed class ViewerQueries(INeuronStore store)
     /// <exception cref="NeuronExplainerException">Only one of explainer and simulator is given, or the store has no such pair.</exception>
     public LayerView? Layer(int layer, string? explainer = null, string? simulator = null)
     {
-        var layers = store.CountNeuronsByLayer().Keys.Order().ToList();
+        var layers = store.ListLayers().ToList();
         int at = layers.IndexOf(layer);
         if (at < 0) return null;
         var pair = ChoosePair(Pairs(store.ListPairLayerScores()), explainer, simulator);

@@ -46,7 +46,11 @@ public sealed record NeuronScore(NeuronId Neuron, string Explainer, string Simul
 /// <summary>The results role of a store: one result per neuron and explainer/simulator pair, each Put one transaction.</summary>
 public interface IExplanationResultStore
 {
-    void PutExplanationResult(NeuronExplanationResult result);
+    /// <summary>
+    /// Stores <paramref name="result"/>, replacing the unit's result of the same pair. <paramref name="record"/>: the unit's
+    /// stored record when the caller has just read it, so the store need not read it again to refer to its excerpts.
+    /// </summary>
+    void PutExplanationResult(NeuronExplanationResult result, NeuronRecord? record = null);
     NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator);
     /// <summary>Every explainer/simulator result of one neuron, in the order they were first stored.</summary>
     IReadOnlyList<NeuronExplanationResult> GetExplanationResults(NeuronId id);

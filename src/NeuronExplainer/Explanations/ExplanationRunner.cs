@@ -260,7 +260,7 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
             return (NeuronOutcome.Estimated, null);
         }
         if (dryRun) return (NeuronOutcome.Estimated, null);
-        results.PutExplanationResult(result);
+        results.PutExplanationResult(result, record);
         return (NeuronOutcome.Stored, result.Status);
     }
 

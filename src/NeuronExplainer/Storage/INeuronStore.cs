@@ -47,6 +47,9 @@ public interface INeuronStore : ICollectionOutput, IExplanationResultStore, ILlm
     /// <summary>Per explainer/simulator pair and layer, the result counts and score totals, kept up to date by every write.</summary>
     IReadOnlyList<PairLayerScores> ListPairLayerScores();
 
+    /// <summary>Per explainer/simulator pair, layer, unit kind and scoring method, the method score totals, kept up to date by every write.</summary>
+    IReadOnlyList<MethodLayerScores> ListMethodLayerScores();
+
     /// <summary>The <paramref name="count"/> best (or worst) scored neurons of a pair, ties by layer and neuron (reversed for the worst).</summary>
     IReadOnlyList<NeuronScore> ExtremeScores(string explainer, string simulator, int count, bool best);
 

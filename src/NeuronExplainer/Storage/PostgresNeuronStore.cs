@@ -284,25 +284,30 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         return claimed;
     }
 
-    public void PutExplanationResult(NeuronExplanationResult result)
+    public void PutExplanationResult(NeuronExplanationResult result, NeuronRecord? record = null)
     {
         var explanations = result.Results?.ScoredExplanations ?? [];
         var chosen = StoreRows.CheckResult(result);
         byte[]? blob = result.Results is null ? null
-            : StoreDocuments.EncodeResults(result.Results, GetNeuronRecord(result.Neuron) is { } record ? StoreDocuments.Excerpts(record) : null, this).ToCompressed();
+            : StoreDocuments.EncodeResults(result.Results, (StoreRows.RecordOf(result, record) ?? GetNeuronRecord(result.Neuron)) is { } stored ? StoreDocuments.Excerpts(stored) : null, this).ToCompressed();
         Write(() =>
         {
             RegisterNeuron(result.Neuron);
             var unit = Unit(result.Neuron, forWrite: true);
             int layer = (int)unit[0].Value!;
             // FOR UPDATE: a concurrent write of the same result waits here, so the aggregates take its old row out once.
+            string kind = result.Neuron.KindKey;
+            bool control = result.Control != ControlKind.None, wasControl = false;
             foreach (var (status, score, isControl) in Query($"""
                 SELECT status, score, control FROM explanation_results
                 WHERE {UnitIs} AND explainer = @explainer AND simulator = @simulator FOR UPDATE
                 """, r => (Enum.Parse<NeuronStatus>(r.GetString(0)), r.IsDBNull(1) ? (double?)null : r.GetDouble(1), !r.IsDBNull(2)),
                 [.. unit, ("explainer", result.Explainer), ("simulator", result.Simulator)]))
-                Tally(result.Explainer, result.Simulator, layer, result.Neuron.KindKey, status, score, isControl, -1);
-            Tally(result.Explainer, result.Simulator, layer, result.Neuron.KindKey, result.Status, chosen?.ScoredSimulation.EvCorrelationScore, result.Control != ControlKind.None, +1);
+            {
+                Tally(result.Explainer, result.Simulator, layer, kind, status, score, isControl, -1);
+                wasControl = isControl;
+            }
+            Tally(result.Explainer, result.Simulator, layer, kind, result.Status, chosen?.ScoredSimulation.EvCorrelationScore, control, +1);
             long id = Scalar<long>("""
                 INSERT INTO explanation_results (layer, kind, neuron, explainer, simulator, status, reason, results, chosen_index, chosen_explanation, score, updated_at, control, chosen_by)
                 VALUES (@layer, @kind, @neuron, @explainer, @simulator, @status, @reason, @results, @chosen, @text, @score, @at, @control, @chosen_by)
@@ -315,10 +320,16 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
                 ("simulator", result.Simulator), ("status", result.Status.ToString()), ("reason", result.Reason), ("results", blob),
                 ("chosen", result.ChosenIndex), ("text", chosen?.Explanation), ("score", chosen?.ScoredSimulation.EvCorrelationScore),
                 ("at", StoreRows.FormatTime(result.UpdatedAt)), ("control", StoreRows.ControlColumn(result.Control)), ("chosen_by", result.ChosenBy)]);
+            foreach (var old in Query("SELECT method, score, failed FROM explanation_scores WHERE result_id = @id",
+                r => new MethodScore(r.GetString(0), r.IsDBNull(1) ? null : r.GetDouble(1), null) { Failed = r.GetBoolean(2) }, ("id", id)))
+                TallyMethod(result.Explainer, result.Simulator, layer, kind, old, wasControl, -1);
             Execute("DELETE FROM explanation_scores WHERE result_id = @id", ("id", id));
             foreach (var score in result.Scores)
+            {
                 Execute("INSERT INTO explanation_scores (result_id, method, score, undefined_reason, failed, details) VALUES (@id, @method, @score, @reason, @failed, @details)",
                     ("id", id), ("method", score.Method), ("score", score.Value), ("reason", score.UndefinedReason), ("failed", score.Failed), ("details", score.Details));
+                TallyMethod(result.Explainer, result.Simulator, layer, kind, score, control, +1);
+            }
             Execute("DELETE FROM explanation_search WHERE result_id = @id", ("id", id));
             // A shuffled control scores another neuron's explanation: searching it would find the wrong neuron.
             if (result.Control != ControlKind.None) return;
@@ -347,6 +358,26 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
             ON CONFLICT (explainer, simulator, layer, kind, bin) DO UPDATE SET count = h.count + excluded.count
             """, ("explainer", explainer), ("simulator", simulator), ("layer", layer), ("kind", kind), ("bin", ScoreHistogram.Bin(score!.Value)), ("sign", sign));
     }
+
+    /// <summary>Adds a method score to (sign +1) or takes it from (-1) its pair's per-method totals; controls are kept apart by their flag.</summary>
+    void TallyMethod(string explainer, string simulator, int layer, string kind, MethodScore score, bool control, int sign)
+    {
+        var (defined, good) = MethodLayerScores.Counts(score);
+        Execute("""
+            INSERT INTO method_aggregates AS a (explainer, simulator, layer, kind, method, control, scores, failed, defined, good, score_sum)
+            VALUES (@explainer, @simulator, @layer, @kind, @method, @control, @sign, @failed, @defined, @good, @sum)
+            ON CONFLICT (explainer, simulator, layer, kind, method, control) DO UPDATE SET scores = a.scores + excluded.scores,
+                failed = a.failed + excluded.failed, defined = a.defined + excluded.defined, good = a.good + excluded.good, score_sum = a.score_sum + excluded.score_sum
+            """, ("explainer", explainer), ("simulator", simulator), ("layer", layer), ("kind", kind), ("method", score.Method), ("control", control),
+            ("sign", sign), ("failed", score.Failed ? sign : 0), ("defined", defined ? sign : 0), ("good", good ? sign : 0),
+            ("sum", defined ? sign * score.Value!.Value : 0.0));
+    }
+
+    public IReadOnlyList<MethodLayerScores> ListMethodLayerScores() => Read(() => Query("""
+        SELECT explainer, simulator, layer, kind, method, control, scores, failed, defined, good, score_sum FROM method_aggregates
+        WHERE scores > 0 ORDER BY explainer COLLATE "C", simulator COLLATE "C", layer, kind COLLATE "C", method COLLATE "C", control
+        """, r => new MethodLayerScores(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetString(3), r.GetString(4), r.GetBoolean(5),
+            r.GetInt32(6), r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetDouble(10))));
 
     public IReadOnlyList<PairLayerScores> ListPairLayerScores() => Read(() =>
     {

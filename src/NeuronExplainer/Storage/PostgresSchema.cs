@@ -175,5 +175,23 @@ static class PostgresSchema
         CREATE TABLE llm_reservations (id TEXT PRIMARY KEY, amount TEXT NOT NULL, expires_at BIGINT NOT NULL);
         CREATE TABLE llm_calls_in_flight (key TEXT PRIMARY KEY, owner TEXT NOT NULL, expires_at BIGINT NOT NULL);
         """,
+        """
+        -- Version 15 renumbers SQLite's search rows so a result's rows are found by rowid; here they are found through the
+        -- index on result_id already, so nothing changes but the version.
+        SELECT 1;
+        """,
+        """
+        CREATE TABLE method_aggregates (
+            explainer TEXT NOT NULL, simulator TEXT NOT NULL, layer INTEGER NOT NULL, kind TEXT NOT NULL, method TEXT NOT NULL,
+            control BOOLEAN NOT NULL, scores INTEGER NOT NULL, failed INTEGER NOT NULL, defined INTEGER NOT NULL, good INTEGER NOT NULL,
+            score_sum DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (explainer, simulator, layer, kind, method, control));
+        INSERT INTO method_aggregates
+            SELECT r.explainer, r.simulator, r.layer, r.kind, s.method, r.control IS NOT NULL, count(*), count(*) FILTER (WHERE s.failed),
+                count(*) FILTER (WHERE NOT s.failed AND s.score IS NOT NULL), count(*) FILTER (WHERE NOT s.failed AND s.score >= 0.8),
+                coalesce(sum(s.score) FILTER (WHERE NOT s.failed), 0)
+            FROM explanation_scores s JOIN explanation_results r ON r.id = s.result_id
+            GROUP BY r.explainer, r.simulator, r.layer, r.kind, s.method, r.control IS NOT NULL;
+        """,
     ];
 }

@@ -16,6 +16,25 @@ public sealed record PairLayerScores(string Explainer, string Simulator, int Lay
     public ScoreAggregate Aggregate => ScoreAggregate.FromCounts(Defined, Done - Defined, ScoreSum, Good);
 }
 
+/// <summary>
+/// What a store keeps per explainer/simulator pair, layer, unit kind and scoring method about the method scores of its
+/// results, controls apart (<see cref="Control"/>): how many scores, how many failed, how many are defined (a value, not
+/// failed), how many of those reach <see cref="ScoreAggregate.GoodScore"/>, and their sum.
+/// </summary>
+public sealed record MethodLayerScores(string Explainer, string Simulator, int Layer, string Kind, string Method, bool Control,
+    int Scores, int Failed, int Defined, int Good, double ScoreSum)
+{
+    /// <summary>Undefined: neither failed nor with a value.</summary>
+    public ScoreAggregate Aggregate => ScoreAggregate.FromCounts(Defined, Scores - Failed - Defined, ScoreSum, Good);
+
+    /// <summary>Whether <paramref name="score"/> counts as defined, and as good, in these totals.</summary>
+    public static (bool Defined, bool Good) Counts(MethodScore score)
+    {
+        bool defined = !score.Failed && score.Value is not null;
+        return (defined, defined && score.Value >= ScoreAggregate.GoodScore);
+    }
+}
+
 /// <summary>The score histogram's bins: 20 of width 0.1 over [-1, 1], the outermost taking what lies beyond.</summary>
 public static class ScoreHistogram
 {

@@ -232,15 +232,26 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
     readonly Dictionary<NeuronId, (byte[] Blob, NeuronRecord Record)> decodedRecords = [];
     const int MaxDecodedRecords = 256;
 
-    public NeuronRecord? GetNeuronRecord(NeuronId id) => Locked(() =>
-        // The id read back, so an SAE latent spelled without its layer gets the stored one.
-        Query($"SELECT layer, kind, neuron, record FROM neuron_records WHERE {UnitIs}", r => (Id: ReadUnit(r, 0), Blob: (byte[])r.GetValue(3)), Unit(id))
-            .SingleOrDefault() is var (stored, blob) && blob is not null ? DecodeRecordBlob(stored, blob) : null);
-
-    NeuronRecord DecodeRecordBlob(NeuronId id, byte[] blob)
+    public NeuronRecord? GetNeuronRecord(NeuronId id)
     {
-        if (decodedRecords.TryGetValue(id, out var cached) && cached.Blob.AsSpan().SequenceEqual(blob)) return cached.Record;
-        var record = Damaged("neuron_records", () => StoreDocuments.DecodeRecord(id, blob, this));
+        // The id read back, so an SAE latent spelled without its layer gets the stored one.
+        var (stored, blob, cached) = Locked(() =>
+            Query($"SELECT layer, kind, neuron, record FROM neuron_records WHERE {UnitIs}", r => (Id: ReadUnit(r, 0), Blob: (byte[])r.GetValue(3)), Unit(id))
+                .SingleOrDefault() is var (stored, blob) && blob is not null ? (stored, blob, Decoded(stored, blob)) : default);
+        if (blob is null || cached is not null) return cached;
+        // Parsing the values, most of decoding, runs outside the store's lock, so other threads' reads and writes go on meanwhile.
+        var parsed = Damaged("neuron_records", () => StoreDocuments.ParseRecord(blob));
+        return Locked(() => Remember(stored, blob, Damaged("neuron_records", () => parsed.Build(stored, this))));
+    }
+
+    NeuronRecord DecodeRecordBlob(NeuronId id, byte[] blob) =>
+        Decoded(id, blob) ?? Remember(id, blob, Damaged("neuron_records", () => StoreDocuments.DecodeRecord(id, blob, this)));
+
+    NeuronRecord? Decoded(NeuronId id, byte[] blob) =>
+        decodedRecords.TryGetValue(id, out var cached) && cached.Blob.AsSpan().SequenceEqual(blob) ? cached.Record : null;
+
+    NeuronRecord Remember(NeuronId id, byte[] blob, NeuronRecord record)
+    {
         if (decodedRecords.Count >= MaxDecodedRecords) decodedRecords.Clear();
         decodedRecords[id] = (blob, record);
         return record;
@@ -313,22 +324,31 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
 
     public void DeleteCheckpoint(string stage) => Write(() => Execute("DELETE FROM checkpoints WHERE stage = $stage", ("$stage", stage)));
 
-    public void PutExplanationResult(NeuronExplanationResult result)
+    /// <summary>A result's search rows are rowids <c>result_id * SearchRowsPerResult + i</c> (migration 15).</summary>
+    const int SearchRowsPerResult = 4096;
+
+    public void PutExplanationResult(NeuronExplanationResult result, NeuronRecord? record = null)
     {
         var explanations = result.Results?.ScoredExplanations ?? [];
+        if (explanations.Count > SearchRowsPerResult)
+            throw new NeuronExplainerException($"the result of {result.Neuron} for {result.Explainer} / {result.Simulator} has {explanations.Count} explanations; a store keeps at most {SearchRowsPerResult} per result");
         var chosen = StoreRows.CheckResult(result);
         Write(() =>
         {
             byte[]? blob = result.Results is null ? null
-                : StoreDocuments.EncodeResults(result.Results, GetNeuronRecord(result.Neuron) is { } record ? StoreDocuments.Excerpts(record) : null, this).ToCompressed();
+                : StoreDocuments.EncodeResults(result.Results, (StoreRows.RecordOf(result, record) ?? GetNeuronRecord(result.Neuron)) is { } stored ? StoreDocuments.Excerpts(stored) : null, this).ToCompressed();
             RegisterNeuron(result.Neuron);
             var unit = Unit(result.Neuron);
+            bool control = result.Control != ControlKind.None, wasControl = false;
             foreach (var (status, score, isControl) in Query($"""
                 SELECT status, score, control FROM explanation_results WHERE {UnitIs} AND explainer = $explainer AND simulator = $simulator
                 """, r => (Enum.Parse<NeuronStatus>(r.GetString(0)), r.IsDBNull(1) ? (double?)null : r.GetDouble(1), !r.IsDBNull(2)),
                 [.. unit, ("$explainer", result.Explainer), ("$simulator", result.Simulator)]))
+            {
                 Tally(result.Explainer, result.Simulator, unit, status, score, isControl, -1);
-            Tally(result.Explainer, result.Simulator, unit, result.Status, chosen?.ScoredSimulation.EvCorrelationScore, result.Control != ControlKind.None, +1);
+                wasControl = isControl;
+            }
+            Tally(result.Explainer, result.Simulator, unit, result.Status, chosen?.ScoredSimulation.EvCorrelationScore, control, +1);
             long id = Scalar<long>("""
                 INSERT INTO explanation_results (layer, kind, neuron, explainer, simulator, status, reason, results, chosen_index, chosen_explanation, score, updated_at, control, chosen_by)
                 VALUES ($layer, $kind, $neuron, $explainer, $simulator, $status, $reason, $results, $chosen, $text, $score, $at, $control, $chosen_by)
@@ -341,17 +361,24 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
                 ("$simulator", result.Simulator), ("$status", result.Status.ToString()), ("$reason", result.Reason), ("$results", blob),
                 ("$chosen", result.ChosenIndex), ("$text", chosen?.Explanation), ("$score", chosen?.ScoredSimulation.EvCorrelationScore),
                 ("$at", FormatTime(result.UpdatedAt)), ("$control", StoreRows.ControlColumn(result.Control)), ("$chosen_by", result.ChosenBy)]);
+            foreach (var old in Query("SELECT method, score, failed FROM explanation_scores WHERE result_id = $id",
+                r => new MethodScore(r.GetString(0), r.IsDBNull(1) ? null : r.GetDouble(1), null) { Failed = r.GetBoolean(2) }, ("$id", id)))
+                TallyMethod(result.Explainer, result.Simulator, unit, old, wasControl, -1);
             Execute("DELETE FROM explanation_scores WHERE result_id = $id", ("$id", id));
             foreach (var score in result.Scores)
+            {
                 Execute("INSERT INTO explanation_scores (result_id, method, score, undefined_reason, failed, details) VALUES ($id, $method, $score, $reason, $failed, $details)",
                     ("$id", id), ("$method", score.Method), ("$score", score.Value), ("$reason", score.UndefinedReason), ("$failed", score.Failed),
                     ("$details", score.Details));
-            Execute("DELETE FROM explanation_search WHERE result_id = $id", ("$id", id));
+                TallyMethod(result.Explainer, result.Simulator, unit, score, control, +1);
+            }
+            long firstRow = id * SearchRowsPerResult;
+            Execute("DELETE FROM explanation_search WHERE rowid BETWEEN $first AND $last", ("$first", firstRow), ("$last", firstRow + SearchRowsPerResult - 1));
             // A shuffled control scores another neuron's explanation: searching it would find the wrong neuron.
             if (result.Control != ControlKind.None) return;
-            foreach (var explanation in explanations)
-                Execute("INSERT INTO explanation_search (explanation, result_id, layer, kind, neuron) VALUES ($text, $id, $layer, $kind, $neuron)",
-                    [.. unit, ("$text", explanation.Explanation), ("$id", id)]);
+            for (int i = 0; i < explanations.Count; i++)
+                Execute("INSERT INTO explanation_search (rowid, explanation, layer, kind, neuron) VALUES ($row, $text, $layer, $kind, $neuron)",
+                    [.. unit, ("$text", explanations[i].Explanation), ("$row", firstRow + i)]);
         });
     }
 
@@ -374,6 +401,26 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
             ON CONFLICT (explainer, simulator, layer, kind, bin) DO UPDATE SET count = count + excluded.count
             """, [.. group, ("$bin", ScoreHistogram.Bin(score!.Value))]);
     }
+
+    /// <summary>Adds a method score to (sign +1) or takes it from (-1) its pair's per-method totals; controls are kept apart by their flag.</summary>
+    void TallyMethod(string explainer, string simulator, (string Name, object? Value)[] unit, MethodScore score, bool control, int sign)
+    {
+        var (defined, good) = MethodLayerScores.Counts(score);
+        Execute("""
+            INSERT INTO method_aggregates (explainer, simulator, layer, kind, method, control, scores, failed, defined, good, score_sum)
+            VALUES ($explainer, $simulator, $layer, $kind, $method, $control, $sign, $failed, $defined, $good, $sum)
+            ON CONFLICT (explainer, simulator, layer, kind, method, control) DO UPDATE SET scores = scores + excluded.scores,
+                failed = failed + excluded.failed, defined = defined + excluded.defined, good = good + excluded.good, score_sum = score_sum + excluded.score_sum
+            """, [.. unit.Where(p => p.Name != "$neuron"), ("$explainer", explainer), ("$simulator", simulator), ("$method", score.Method), ("$control", control),
+            ("$sign", sign), ("$failed", score.Failed ? sign : 0), ("$defined", defined ? sign : 0), ("$good", good ? sign : 0),
+            ("$sum", defined ? sign * score.Value!.Value : 0.0)]);
+    }
+
+    public IReadOnlyList<MethodLayerScores> ListMethodLayerScores() => Locked(() => Query("""
+        SELECT explainer, simulator, layer, kind, method, control, scores, failed, defined, good, score_sum FROM method_aggregates
+        WHERE scores > 0 ORDER BY explainer, simulator, layer, kind, method, control
+        """, r => new MethodLayerScores(r.GetString(0), r.GetString(1), r.GetInt32(2), r.GetString(3), r.GetString(4), r.GetBoolean(5),
+            r.GetInt32(6), r.GetInt32(7), r.GetInt32(8), r.GetInt32(9), r.GetDouble(10))));
 
     public IReadOnlyList<PairLayerScores> ListPairLayerScores() => Locked(() =>
     {

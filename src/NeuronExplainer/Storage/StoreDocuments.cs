@@ -82,24 +82,39 @@ static class StoreDocuments
         }
     }
 
-    public static NeuronRecord DecodeRecord(NeuronId id, byte[] blob, IStoreVocabulary vocabulary)
+    public static NeuronRecord DecodeRecord(NeuronId id, byte[] blob, IStoreVocabulary vocabulary) => ParseRecord(blob).Build(id, vocabulary);
+
+    /// <summary>
+    /// A record's blob read into its values and window ids, the costly part of decoding, which needs no store; the windows'
+    /// tokens are looked up by <see cref="ParsedRecord.Build"/>.
+    /// </summary>
+    public static ParsedRecord ParseRecord(byte[] blob)
     {
         var r = CompactReader.Decompress(blob);
         RequireVersion(r);
         var (mean, variance, skewness, kurtosis) = (r.NullableDouble(), r.NullableDouble(), r.NullableDouble(), r.NullableDouble());
         var boundaries = r.NullableValues();
-        // Windows are read after the whole blob, in one query.
         var top = ExcerptSlots(r);
         var random = ExcerptSlots(r);
         var bins = r.Flag() ? Enumerable.Range(0, r.Count()).Select(_ => ExcerptSlots(r)).ToList() : null;
         double? density = r.AtEnd ? null : r.Double();
-        var windows = vocabulary.Windows(top.Concat(random).Concat(bins?.SelectMany(b => b) ?? []).Select(s => s.Window));
-        ActivationRecord[] Build(List<(long Window, double[] Values)> slots) =>
-            [.. slots.Select(s => windows[s.Window].Length == s.Values.Length
-                ? new ActivationRecord(windows[s.Window], s.Values)
-                : throw CompactReader.Damaged($"window {s.Window} has {windows[s.Window].Length} tokens but its excerpt {s.Values.Length} activations"))];
-        return new NeuronRecord(id, Build(random), bins?.Select(b => (IReadOnlyList<ActivationRecord>)Build(b)).ToArray(), boundaries,
-            mean, variance, skewness, kurtosis, Build(top)) { Density = density };
+        return new ParsedRecord(mean, variance, skewness, kurtosis, boundaries, top, random, bins, density);
+    }
+
+    public sealed record ParsedRecord(double? Mean, double? Variance, double? Skewness, double? Kurtosis, IReadOnlyList<double>? Boundaries,
+        List<(long Window, double[] Values)> Top, List<(long Window, double[] Values)> Random, List<List<(long Window, double[] Values)>>? Bins, double? Density)
+    {
+        /// <summary>The record, its windows' tokens read from <paramref name="vocabulary"/> in one lookup.</summary>
+        public NeuronRecord Build(NeuronId id, IStoreVocabulary vocabulary)
+        {
+            var windows = vocabulary.Windows(Top.Concat(Random).Concat(Bins?.SelectMany(b => b) ?? []).Select(s => s.Window));
+            ActivationRecord[] Excerpts(List<(long Window, double[] Values)> slots) =>
+                [.. slots.Select(s => windows[s.Window].Length == s.Values.Length
+                    ? new ActivationRecord(windows[s.Window], s.Values)
+                    : throw CompactReader.Damaged($"window {s.Window} has {windows[s.Window].Length} tokens but its excerpt {s.Values.Length} activations"))];
+            return new NeuronRecord(id, Excerpts(Random), Bins?.Select(b => (IReadOnlyList<ActivationRecord>)Excerpts(b)).ToArray(), Boundaries,
+                Mean, Variance, Skewness, Kurtosis, Excerpts(Top)) { Density = Density };
+        }
     }
 
     static List<(long Window, double[] Values)> ExcerptSlots(CompactReader r)

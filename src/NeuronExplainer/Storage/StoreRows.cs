@@ -101,6 +101,11 @@ static partial class StoreRows
             { Failed = s[3].GetInt32() != 0, Details = s[4].ValueKind == JsonValueKind.Null ? null : s[4].GetString() })];
     }
 
+    /// <summary>The record a caller gave with a result, checked to be of the result's unit (printed ids: a latent's omits its layer).</summary>
+    public static NeuronRecord? RecordOf(NeuronExplanationResult result, NeuronRecord? record) =>
+        record is null || record.NeuronId.ToString() == result.Neuron.ToString() ? record
+        : throw new ArgumentException($"the record given with the result of {result.Neuron} is the record of {record.NeuronId}", nameof(record));
+
     /// <summary>Refuses a result whose parts disagree before any store writes it; returns its chosen explanation.</summary>
     public static ScoredExplanation? CheckResult(NeuronExplanationResult result)
     {

@@ -431,6 +431,21 @@ public abstract class NeuronStoreContract
         Assert.Equal([NeuronId.Latent("res-jb-5", 5, 3)], store.ListNeurons());
     }
 
+    [Fact]
+    public void A_result_written_with_the_record_its_caller_read_reads_back_as_one_written_without()
+    {
+        using var store = Open();
+        var record = StoreFixtures.Record(1, 2);
+        store.PutNeuronRecords([record]);
+        var result = StoreFixtures.Done(record.NeuronId, "baseline") with { Results = StoreFixtures.ResultsOnRecord(record, "words") };
+        store.PutExplanationResult(result);
+        string without = Json(store.GetExplanationResult(record.NeuronId, "baseline", "baseline")!.Results!, DatasetJson.Default.NeuronSimulationResults);
+        store.PutExplanationResult(result, store.GetNeuronRecord(record.NeuronId));
+        Assert.Equal(without, Json(store.GetExplanationResult(record.NeuronId, "baseline", "baseline")!.Results!, DatasetJson.Default.NeuronSimulationResults));
+        var other = Assert.Throws<ArgumentException>(() => store.PutExplanationResult(result, StoreFixtures.Record(1, 3)));
+        Assert.Contains("is the record of 1/3", other.Message);
+    }
+
     /// <summary>A result with a given status and score, as the aggregate tests write them.</summary>
     static NeuronExplanationResult Scored(NeuronId id, string explainer, NeuronStatus status, double? score, bool control = false)
     {
@@ -453,8 +468,30 @@ public abstract class NeuronStoreContract
         {
             var id = new NeuronId(random.Next(3), random.Next(25));
             double? score = random.Next(6) == 0 ? null : Math.Round(random.NextDouble() * 2.2 - 1.1, random.Next(2, 16));
-            store.PutExplanationResult(Scored(id, random.Next(3) == 0 ? "gpt" : "baseline", statuses[random.Next(statuses.Length)], score, control: random.Next(8) == 0));
+            MethodScore Method(string method) => random.Next(5) switch
+            {
+                0 => MethodScore.Failure(method, "no"),
+                1 => new MethodScore(method, null, "constant"),
+                _ => new MethodScore(method, Math.Round(random.NextDouble() * 2 - 1, 3), null),
+            };
+            var methods = new[] { "detection", "fuzzing", "simulation-correlation" }.Where(_ => random.Next(3) > 0).Select(Method).ToList();
+            store.PutExplanationResult(Scored(id, random.Next(3) == 0 ? "gpt" : "baseline", statuses[random.Next(statuses.Length)], score, control: random.Next(8) == 0)
+                with { Scores = methods });
             if (i % 50 != 49) continue;
+
+            var byMethod = store.ListMethodScores()
+                .GroupBy(r => (r.Explainer, r.Simulator, r.Neuron.LayerIndex, r.Neuron.KindKey, r.Score.Method, Control: r.Control != ControlKind.None))
+                .OrderBy(g => g.Key.Explainer, StringComparer.Ordinal).ThenBy(g => g.Key.Simulator, StringComparer.Ordinal).ThenBy(g => g.Key.LayerIndex)
+                .ThenBy(g => g.Key.Method, StringComparer.Ordinal).ThenBy(g => g.Key.Control).ToList();
+            var methodTotals = store.ListMethodLayerScores();
+            Assert.Equal(byMethod.Select(g => g.Key), methodTotals.Select(t => (t.Explainer, t.Simulator, t.Layer, t.Kind, t.Method, t.Control)));
+            foreach (var (group, totals) in byMethod.Zip(methodTotals))
+            {
+                var values = group.Where(r => !r.Score.Failed).Select(r => r.Score.Value).OfType<double>().ToList();
+                Assert.Equal((group.Count(), group.Count(r => r.Score.Failed), values.Count, values.Count(v => v >= ScoreAggregate.GoodScore)),
+                    (totals.Scores, totals.Failed, totals.Defined, totals.Good));
+                Assert.Equal(values.Sum(), totals.ScoreSum, 1e-9);
+            }
 
             var expected = store.ListScores().Where(s => s.Control == ControlKind.None)
                 .GroupBy(s => (s.Explainer, s.Simulator, s.Neuron.LayerIndex)).OrderBy(g => g.Key).ToList();

@@ -133,6 +133,7 @@ public class SqliteNeuronStoreTests : IDisposable
         Assert.Equal([new MethodScore("simulation-correlation", 0.5, null)], result.Scores);
         Assert.Equal(neuron, Assert.Single(store.SearchExplanations("cats", 10)).Neuron);
         Assert.Equal(("neuron", 1, 0.5), store.ListPairLayerScores().Select(a => (a.Kind, a.Done, a.ScoreSum)).Single());
+        Assert.Equal(new MethodLayerScores("baseline", "baseline", 2, "neuron", "simulation-correlation", false, 1, 0, 1, 0, 0.5), Assert.Single(store.ListMethodLayerScores()));
         Assert.Equal(neuron, Assert.Single(store.ListLedger()).Neuron);
         Assert.False(store.TryClaim(new WorkClaim(neuron, "baseline", "baseline", "run-b", now.AddMinutes(1)), now), "the old claim is kept");
 
@@ -143,6 +144,39 @@ public class SqliteNeuronStoreTests : IDisposable
         Assert.Equal([(head, "words about heads"), (neuron, "words about cats")], store.ListScores().Select(s => (s.Neuron, s.Explanation)));
         Assert.Equal([("head", 1), ("neuron", 1)], store.ListPairLayerScores().Select(a => (a.Kind, a.Done)));
         Assert.Equal(head, Assert.Single(store.SearchExplanations("heads", 10)).Neuron);
+    }
+
+    [Fact]
+    public void A_version_14_store_renumbers_its_search_rows_by_result_so_rewriting_a_result_replaces_only_its_own()
+    {
+        Directory.CreateDirectory(Run);
+        string file = Path.Combine(Run, SqliteNeuronStore.FileName);
+        const string at = "2026-11-21T09:00:00.0000000+00:00";
+        using (var raw = Raw(file))
+        {
+            foreach (var migration in StoreSchema.Migrations.Take(14)) Sql(raw, migration);
+            Sql(raw, $"PRAGMA application_id = {StoreSchema.ApplicationId}; PRAGMA user_version = 14");
+            Sql(raw, $"""
+                INSERT INTO neurons (layer, kind, neuron) VALUES (0, 'neuron', 1), (0, 'neuron', 2);
+                INSERT INTO explanation_results (id, layer, kind, neuron, explainer, simulator, status, chosen_explanation, score, updated_at) VALUES
+                    (3, 0, 'neuron', 1, 'baseline', 'baseline', 'Done', 'cats', 0.5, '{at}'),
+                    (4, 0, 'neuron', 2, 'baseline', 'baseline', 'Done', 'dogs', 0.5, '{at}');
+                INSERT INTO explanation_search (explanation, result_id, layer, kind, neuron) VALUES
+                    ('cats', 3, 0, 'neuron', 1), ('dogs', 4, 0, 'neuron', 2), ('cats again', 3, 0, 'neuron', 1);
+                """);
+        }
+        using (var store = SqliteNeuronStore.Open(Run))
+        {
+            Assert.Equal([new NeuronId(0, 1), new NeuronId(0, 1)], store.SearchExplanations("cats", 10).Select(h => h.Neuron));
+            store.PutExplanationResult(StoreFixtures.Done(new NeuronId(0, 1), "baseline", "birds"));
+            Assert.Empty(store.SearchExplanations("cats", 10));
+            Assert.Equal(new NeuronId(0, 1), Assert.Single(store.SearchExplanations("birds", 10)).Neuron);
+            Assert.Equal(new NeuronId(0, 2), Assert.Single(store.SearchExplanations("dogs", 10)).Neuron);
+        }
+        using var check = Raw(file);
+        using var command = check.CreateCommand();
+        command.CommandText = "SELECT group_concat(rowid, ' ') FROM (SELECT rowid FROM explanation_search ORDER BY rowid)";
+        Assert.Equal($"{3 * 4096} {4 * 4096}", command.ExecuteScalar());
     }
 
     [Theory]
