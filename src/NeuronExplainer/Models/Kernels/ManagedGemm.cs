@@ -8,9 +8,8 @@ namespace NeuronExplainer.Models.Kernels;
 /// Managed SGEMM for machines without OpenBLAS: the usual packed, cache-blocked loop nest around an
 /// 8x32 register-tile micro-kernel written with Vector512 (two 512-bit columns, sixteen accumulators;
 /// the JIT splits it into Vector256 halves where AVX-512 is missing). Large products are split over
-/// the cores by columns (or rows when there are more rows), a few parts per core taken as workers come free, each
-/// worker packing its own panels, so there is no barrier inside the product and a core lost to another process
-/// slows it by its share only.
+/// the cores by columns (or rows when there are more rows), each worker packing its own panels, so
+/// there is no barrier inside the product.
 /// </summary>
 public sealed unsafe class ManagedGemm(int maxThreads) : IGemm
 {
@@ -19,9 +18,6 @@ public sealed unsafe class ManagedGemm(int maxThreads) : IGemm
 
     /// <summary>Below this many multiply-adds a product runs on the calling thread (thread hand-off costs more).</summary>
     private const long ParallelThreshold = 1L << 21;
-
-    /// <summary>Parts of a product per worker thread (see <see cref="Run"/>).</summary>
-    private const int PartsPerThread = 4;
 
     public ManagedGemm() : this(Environment.ProcessorCount) { }
 
@@ -66,15 +62,13 @@ public sealed unsafe class ManagedGemm(int maxThreads) : IGemm
             job.Run(0, m, 0, n);
             return;
         }
-        // Split the larger dimension in tile-aligned parts, several per worker, which the workers take as they
-        // finish: when another process holds a core, its worker takes fewer parts instead of the whole product
-        // waiting for it (one part per worker collapsed to the slowest core's speed).
+        // Split the larger dimension in tile-aligned parts, one per worker.
         var splitColumns = n >= m;
         var extent = splitColumns ? n : m;
         var unit = splitColumns ? NR : MR;
         var units = (extent + unit - 1) / unit;
-        var parts = (int)Math.Min(threads * PartsPerThread, units);
-        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = threads }, part =>
+        var parts = Math.Min(threads, units);
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
         {
             var start = (int)Math.Min(extent, (long)units * part / parts * unit);
             var end = (int)Math.Min(extent, (long)units * (part + 1) / parts * unit);
