@@ -13,8 +13,8 @@ namespace NeuronExplainer.Cli.Commands;
 /// </summary>
 public static class BenchScaleCommands
 {
-    /// <summary>Shape options of a random GPT-2-layout model, shared by the subcommands.</summary>
-    sealed class ShapeOptions
+    /// <summary>Shape options of a random GPT-2-layout model, shared by the subcommands and <c>bench</c> itself.</summary>
+    internal sealed class ShapeOptions
     {
         public readonly Option<int> Layers = new("--layers") { Description = "Layers", DefaultValueFactory = _ => 12 };
         public readonly Option<int> ModelDim = new("--d-model") { Description = "Residual width", DefaultValueFactory = _ => 768 };

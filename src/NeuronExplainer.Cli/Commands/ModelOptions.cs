@@ -14,11 +14,19 @@ internal sealed class ModelOptions
 
     public Option<string?> Tokenizer { get; } = new("--tokenizer") { Description = "Tokenizer file or directory (default: found beside the model)" };
 
+    public Option<string> DType { get; } = new("--dtype")
+    {
+        Description = "How the weight matrices are held: float32, or bf16 (half the memory; activations, norms and accumulation stay float32; see the README for when it is safe)",
+        DefaultValueFactory = _ => "float32",
+    };
+
     public void AddTo(Command command)
     {
         command.Options.Add(Model);
         command.Options.Add(Tokenizer);
+        command.Options.Add(DType);
     }
+
 
     /// <summary>
     /// Loads the model a store's collection ran (its manifest's model, with the tokenizer found beside it), for scorers
@@ -33,14 +41,24 @@ internal sealed class ModelOptions
         SparseAutoencoder? Sae(string id) =>
             settings.TryGetValue("collect.sae", out var collected) && collected == id && settings.TryGetValue("collect.sae_source", out var source)
                 ? SaeLoader.Load(source) : null;
-        return new NeuronAblation(ModelLoader.Load(ModelLocator.Locate(manifest.Model, progress: progress), manifest.Model), Sae);
+        // The model runs with the weights its collection used, so ablation's clean pass is the collected one.
+        var dtype = settings.TryGetValue(Collector.DTypeSetting, out var recorded) ? WeightDTypeNames.Parse(recorded, Collector.DTypeSetting) : WeightDType.Float32;
+        var model = ModelLoader.Load(ModelLocator.Locate(manifest.Model, progress: progress), manifest.Model, dtype: dtype);
+        if (model.PrecisionNotice is { } notice) parse.InvocationConfiguration.Error.WriteLine($"note: {notice}");
+        return new NeuronAblation(model, Sae);
     };
 
-    /// <summary>Locates the model (downloading a hub id on first use, with progress on stderr) and loads it.</summary>
+    /// <summary>
+    /// Locates the model (downloading a hub id on first use, with progress on stderr) and loads it with the weights
+    /// held as --dtype; for bf16 the engine's notice of the product path goes to stderr.
+    /// </summary>
     public Transformer Load(ParseResult parse)
     {
         var model = parse.GetValue(Model)!;
+        var dtype = WeightDTypeNames.Parse(parse.GetValue(DType)!, "--dtype");
         using var progress = new HubDownloadDisplay(TableConsole.For(parse.InvocationConfiguration.Error));
-        return ModelLoader.Load(ModelLocator.Locate(model, progress: progress, tokenizer: parse.GetValue(Tokenizer)), model);
+        var loaded = ModelLoader.Load(ModelLocator.Locate(model, progress: progress, tokenizer: parse.GetValue(Tokenizer)), model, dtype: dtype);
+        if (loaded.PrecisionNotice is { } notice) parse.InvocationConfiguration.Error.WriteLine($"note: {notice}");
+        return loaded;
     }
 }

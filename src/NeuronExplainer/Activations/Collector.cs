@@ -104,9 +104,16 @@ public sealed class Collector
             };
         else if (this.units.Kind == UnitKind.AttentionHead)
             manifestSettings = new SortedDictionary<string, string>(manifestSettings.ToDictionary()) { ["collect.units"] = NeuronId.Prefix(this.units.Kind) };
+        // bf16 weights give other activations, so a collection records them (float32 is recorded by absence, which
+        // keeps stores collected before the setting existed matching).
+        if (model.Info.DType != WeightDType.Float32)
+            manifestSettings = new SortedDictionary<string, string>(manifestSettings.ToDictionary()) { [DTypeSetting] = model.Info.DType.Name() };
         if (model.Info.PrependsBos && model.Tokenizer.BosId is null)
             throw new NeuronExplainerException($"model {model.Info.Name} expects BOS but its tokenizer defines no BOS token");
     }
+
+    /// <summary>The manifest setting naming the weight dtype of a collection whose weights were not float32.</summary>
+    public const string DTypeSetting = "collect.dtype";
 
     public IReadOnlyList<int> Layers => layers;
 

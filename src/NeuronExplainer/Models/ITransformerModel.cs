@@ -1,6 +1,6 @@
 namespace NeuronExplainer.Models;
 
-/// <summary>Shape and identity of a loaded model.</summary>
+/// <summary>Shape and identity of a loaded model, and how its weight matrices are held.</summary>
 public sealed record ModelInfo(
     string Name,
     string Architecture,
@@ -11,7 +11,8 @@ public sealed record ModelInfo(
     int MaxContext,
     bool PrependsBos,
     int HeadCount,
-    int HeadDim);
+    int HeadDim,
+    WeightDType DType = WeightDType.Float32);
 
 /// <summary>
 /// Changes the values at a hook point in place during the pass, as a TransformerLens hook function does:

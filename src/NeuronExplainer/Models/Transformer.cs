@@ -32,8 +32,26 @@ public sealed class Transformer : ITransformerModel
         _gemm = gemm ?? GemmBackends.Default;
         Tokenizer = tokenizer;
         Info = new ModelInfo(name, _config.Architecture, _config.LayerCount, _config.ModelDim, _config.MlpDim,
-            _config.VocabSize, _config.MaxContext, _config.PrependsBos, _config.HeadCount, _config.HeadDim);
+            _config.VocabSize, _config.MaxContext, _config.PrependsBos, _config.HeadCount, _config.HeadDim, weights.DType);
         if (!_config.LearnedPositions) (_ropeCos, _ropeSin) = RopeTables(_config);
+        if (weights.DType == WeightDType.BFloat16) PrecisionNotice = Bf16Notice(_gemm);
+    }
+
+    /// <summary>
+    /// For bf16 weights, which matrix-product path runs and why (the CLI prints it; the library prints nothing);
+    /// null for float32.
+    /// </summary>
+    public string? PrecisionNotice { get; }
+
+    private static string Bf16Notice(IGemm gemm)
+    {
+        var why = BFloat16.CpuHasAvx512Bf16
+            ? "this CPU has AVX-512 BF16, but the engine has no bf16-instruction product (none could be tested here)"
+            : "this CPU lacks AVX-512 BF16 (CPUID leaf 7.1 EAX bit 5 is clear)";
+        var how = gemm is OpenBlasGemm
+            ? $"weights are widened to float32 in panels of {OpenBlasGemm.PanelFloats * 4 / (1 << 20)} MB and multiplied by {gemm.Name} sgemm"
+            : $"weights are widened to float32 as the {gemm.Name} kernel packs them";
+        return $"bf16 weights (half the memory of float32): {why}, so {how}, with float32 accumulation; activations, norms and elementwise work stay float32";
     }
 
     public ModelInfo Info { get; }
@@ -96,8 +114,7 @@ public sealed class Transformer : ITransformerModel
         {
             var buffer = HookBuffer("logits", tokenCount * _config.VocabSize);
             Normalize(ws.Residual, ws.Normed, _weights.FinalNorm, tokenCount);
-            _gemm.Multiply(false, true, tokenCount, _config.VocabSize, _config.ModelDim, ws.Normed, _config.ModelDim,
-                _weights.Unembedding, _config.ModelDim, buffer, _config.VocabSize, accumulate: false);
+            _weights.Unembedding.MultiplyTransposed(_gemm, ws.Normed, tokenCount, _config.ModelDim, buffer, _config.VocabSize, accumulate: false);
             logits = buffer.AsMemory(0, tokenCount * _config.VocabSize);
         }
         return new ForwardResult(outputs, logits);
@@ -110,20 +127,25 @@ public sealed class Transformer : ITransformerModel
         var weights = _weights.Layers[layer];
         // The output projection is stored [d_model, d_mlp]; callers want one row per neuron. The copy is not cached:
         // at GPT-2 XL's size all layers' copies would be 2 GB held for good, and callers need one layer at a time.
-        var outByNeuron = NeuralOps.Transpose(weights.MlpOut, _config.ModelDim, _config.MlpDim);
-        ReadOnlyMemory<float>? linear = weights.MlpUp is { } up ? up : default(ReadOnlyMemory<float>?);
-        return new MlpWeights(weights.MlpIn, linear, outByNeuron, weights.MlpNorm.Weight);
+        // bf16 matrices are widened into fresh copies for the same reason.
+        var outByNeuron = NeuralOps.Transpose<float>(weights.MlpOut.ToSingle(), _config.ModelDim, _config.MlpDim);
+        ReadOnlyMemory<float>? linear = weights.MlpUp is { } up ? up.ToSingle() : default(ReadOnlyMemory<float>?);
+        return new MlpWeights(weights.MlpIn.ToSingle(), linear, outByNeuron, weights.MlpNorm.Weight);
     }
 
     public ReadOnlyMemory<float> GetAttentionOutWeights(int layer)
     {
         if ((uint)layer >= (uint)_config.LayerCount)
             throw new NeuronExplainerException($"layer {layer} is out of range; the model has {_config.LayerCount} layers (0-{_config.LayerCount - 1})");
-        return _weights.Layers[layer].AttentionOut;
+        return _weights.Layers[layer].AttentionOut.ToSingle();
     }
 
-    public (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding, ReadOnlyMemory<float> FinalNormGain) GetTokenMatrices() =>
-        (_weights.Embedding, _weights.Unembedding, _weights.FinalNorm.Weight);
+    public (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding, ReadOnlyMemory<float> FinalNormGain) GetTokenMatrices()
+    {
+        var embedding = _weights.Embedding.ToSingle();
+        var unembedding = ReferenceEquals(_weights.Unembedding, _weights.Embedding) ? embedding : _weights.Unembedding.ToSingle();
+        return (embedding, unembedding, _weights.FinalNorm.Weight);
+    }
 
     public void Dispose()
     {
@@ -137,7 +159,7 @@ public sealed class Transformer : ITransformerModel
         for (var t = 0; t < tokens.Length; t++)
         {
             var row = residual.AsSpan(t * d, d);
-            _weights.Embedding.AsSpan(tokens[t] * d, d).CopyTo(row);
+            _weights.Embedding.CopyTo(tokens[t] * d, row);
             if (_weights.PositionEmbedding is { } positions)
                 System.Numerics.Tensors.TensorPrimitives.Add(row, positions.AsSpan(t % seq * d, d), row);
         }
@@ -192,7 +214,7 @@ public sealed class Transformer : ITransformerModel
     /// edited, and then added; otherwise the add is fused into the product. The scratch is <c>ws.Normed</c>, free at both
     /// call sites (the QKV and MLP input products have read it).
     /// </summary>
-    private void AddToResidual(float[] input, int tokens, int inDim, float[] weight, float[]? bias, Workspace ws, float[]? output, HookEdit? edit)
+    private void AddToResidual(float[] input, int tokens, int inDim, WeightMatrix weight, float[]? bias, Workspace ws, float[]? output, HookEdit? edit)
     {
         var residual = ws.Residual;
         if (output is null && edit is null)
@@ -231,15 +253,15 @@ public sealed class Transformer : ITransformerModel
     }
 
     /// <summary>output[tokens, outDim] = input · Wᵀ + bias.</summary>
-    private void Linear(float[] input, int tokens, int inDim, float[] weight, float[]? bias, float[] output, int outDim)
+    private void Linear(float[] input, int tokens, int inDim, WeightMatrix weight, float[]? bias, float[] output, int outDim)
     {
         if (bias is not null)
             for (var t = 0; t < tokens; t++) bias.CopyTo(output.AsSpan(t * outDim, outDim));
-        _gemm.Multiply(false, true, tokens, outDim, inDim, input, inDim, weight, inDim, output, outDim, accumulate: bias is not null);
+        weight.MultiplyTransposed(_gemm, input, tokens, inDim, output, outDim, accumulate: bias is not null);
     }
 
     /// <summary>residual += input · Wᵀ + bias: the residual add is fused into the product.</summary>
-    private void Project(float[] input, int tokens, int inDim, float[] weight, float[]? bias, float[] residual)
+    private void Project(float[] input, int tokens, int inDim, WeightMatrix weight, float[]? bias, float[] residual)
     {
         var d = _config.ModelDim;
         if (bias is not null)
@@ -248,7 +270,7 @@ public sealed class Transformer : ITransformerModel
                 var row = residual.AsSpan(t * d, d);
                 System.Numerics.Tensors.TensorPrimitives.Add(row, bias, row);
             }
-        _gemm.Multiply(false, true, tokens, d, inDim, input, inDim, weight, inDim, residual, d, accumulate: true);
+        weight.MultiplyTransposed(_gemm, input, tokens, inDim, residual, d, accumulate: true);
     }
 
     private void ApplyRope(Workspace ws)

@@ -50,38 +50,60 @@ public sealed record NormWeights(float[] Weight, float[]? Bias);
 
 /// <summary>
 /// One block's weights. Every projection is stored [out, in] (row per output unit, as torch.nn.Linear),
-/// so every product is x · Wᵀ; GPT-2's Conv1D [in, out] weights are transposed on load.
+/// so every product is x · Wᵀ; GPT-2's Conv1D [in, out] weights are transposed on load. Projections are
+/// <see cref="WeightMatrix"/> (float32 or bf16); norms and biases are float32.
 /// </summary>
 /// <param name="MlpIn">Goes through the activation: GPT-2's c_fc, Llama's gate_proj (w1).</param>
 /// <param name="MlpUp">The linear factor of a gated MLP, multiplied by the activation: Llama's up_proj (w3); null for GPT-2.</param>
 /// <param name="MlpOut">GPT-2's c_proj, Llama's down_proj (w2).</param>
 public sealed record LayerWeights(
     NormWeights AttentionNorm,
-    float[] Qkv,
+    WeightMatrix Qkv,
     float[]? QkvBias,
-    float[] AttentionOut,
+    WeightMatrix AttentionOut,
     float[]? AttentionOutBias,
     NormWeights MlpNorm,
-    float[] MlpIn,
+    WeightMatrix MlpIn,
     float[]? MlpInBias,
-    float[]? MlpUp,
-    float[] MlpOut,
+    WeightMatrix? MlpUp,
+    WeightMatrix MlpOut,
     float[]? MlpOutBias);
 
-/// <summary>A whole model's weights in fp32. <see cref="Unembedding"/> may be the same array as <see cref="Embedding"/> (tied).</summary>
+/// <summary>
+/// A whole model's weights: the projections and token embeddings as <see cref="WeightMatrix"/> (float32 or bf16), the
+/// rest float32. <see cref="Unembedding"/> may be the same matrix as <see cref="Embedding"/> (tied).
+/// </summary>
 public sealed record TransformerWeights(
     TransformerConfig Config,
-    float[] Embedding,
+    WeightMatrix Embedding,
     float[]? PositionEmbedding,
     IReadOnlyList<LayerWeights> Layers,
     NormWeights FinalNorm,
-    float[] Unembedding)
+    WeightMatrix Unembedding)
 {
+    /// <summary>How the weight matrices are held (every one the same way).</summary>
+    public WeightDType DType => Embedding.DType;
+
+    /// <summary>Bytes of every weight: matrices (tied ones once), norms, biases and position embeddings.</summary>
+    public long Bytes
+    {
+        get
+        {
+            static long Of(float[]? values) => 4L * (values?.Length ?? 0);
+            static long Norm(NormWeights norm) => Of(norm.Weight) + Of(norm.Bias);
+            var total = Embedding.Bytes + (ReferenceEquals(Unembedding, Embedding) ? 0 : Unembedding.Bytes) + Of(PositionEmbedding) + Norm(FinalNorm);
+            foreach (var l in Layers)
+                total += l.Qkv.Bytes + l.AttentionOut.Bytes + l.MlpIn.Bytes + (l.MlpUp?.Bytes ?? 0) + l.MlpOut.Bytes
+                    + Of(l.QkvBias) + Of(l.AttentionOutBias) + Of(l.MlpInBias) + Of(l.MlpOutBias) + Norm(l.AttentionNorm) + Norm(l.MlpNorm);
+            return total;
+        }
+    }
+
     /// <summary>
     /// Random weights of a given shape (normal, std 0.02 like GPT-2's initialisation; norms at 1, biases 0),
     /// for benchmarks and tests that need a realistically sized model without a checkpoint.
     /// </summary>
-    public static TransformerWeights Random(TransformerConfig config, int seed)
+    public static TransformerWeights Random(TransformerConfig config, int seed, WeightDType dtype = WeightDType.Float32)
     {
         var random = new Random(seed);
         float[] Normal(int length)
@@ -97,14 +119,16 @@ public sealed record TransformerWeights(
             }
             return values;
         }
+        // Each matrix is rounded as soon as it is drawn, so a bf16 model never holds its float32 values at once.
+        WeightMatrix Matrix(int length) => WeightMatrix.Of(Normal(length), dtype);
         float[]? Bias(int length) => config.Norm == NormKind.LayerNorm ? new float[length] : null;
         NormWeights Norm() => new(Enumerable.Repeat(1f, config.ModelDim).ToArray(), Bias(config.ModelDim));
 
         int d = config.ModelDim, mlp = config.MlpDim;
         var layers = Enumerable.Range(0, config.LayerCount).Select(_ => new LayerWeights(
-            Norm(), Normal(config.QkvDim * d), Bias(config.QkvDim), Normal(d * config.QueryDim), Bias(d),
-            Norm(), Normal(mlp * d), Bias(mlp), config.GatedMlp ? Normal(mlp * d) : null, Normal(d * mlp), Bias(d))).ToList();
-        var embedding = Normal(config.VocabSize * d);
+            Norm(), Matrix(config.QkvDim * d), Bias(config.QkvDim), Matrix(d * config.QueryDim), Bias(d),
+            Norm(), Matrix(mlp * d), Bias(mlp), config.GatedMlp ? Matrix(mlp * d) : null, Matrix(d * mlp), Bias(d))).ToList();
+        var embedding = Matrix(config.VocabSize * d);
         return new TransformerWeights(config, embedding, config.LearnedPositions ? Normal(config.MaxContext * d) : null,
             layers, Norm(), embedding);
     }

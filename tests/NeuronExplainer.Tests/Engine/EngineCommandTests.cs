@@ -29,6 +29,29 @@ public class EngineCommandTests
 
     [Trait(TestCategory.Name, TestCategory.Slow)]
     [Fact]
+    public void ActivationsWithBf16WeightsSayTheirPathAndEqualADirectBf16Pass()
+    {
+        var (code, output, error) = Run("activations", "--model", EngineFixtures.Stories260K, "--text", "Lily saw a big dog.", "--layer", "4", "--json", "--dtype", "bf16");
+        Assert.True(code == 0, error);
+        Assert.Contains("note: bf16 weights", error);
+        Assert.Contains(Models.Kernels.BFloat16.CpuHasAvx512Bf16 ? "has AVX-512 BF16" : "lacks AVX-512 BF16", error);
+        using var json = JsonDocument.Parse(output);
+        var values = json.RootElement.GetProperty("layers")[0].GetProperty("activations").EnumerateArray().SelectMany(row => row.EnumerateArray().Select(v => v.GetSingle())).ToArray();
+
+        using var half = ModelLoader.Load(ModelLocator.Locate(EngineFixtures.Stories260K), "stories260K", dtype: WeightDType.BFloat16);
+        using var single = ModelLoader.Load(ModelLocator.Locate(EngineFixtures.Stories260K), "stories260K");
+        int[] window = [1, .. json.RootElement.GetProperty("token_ids").EnumerateArray().Select(t => t.GetInt32())];
+        float[] Direct(Transformer model) => model.Forward(window, 1, window.Length, new ForwardRequest([ForwardRequest.MlpPost(4)])).Hook(ForwardRequest.MlpPost(4))[172..].ToArray();
+        EngineFixtures.AssertClose(Direct(half), values, "activations --dtype bf16", tolerance: 1e-6f);
+        Assert.NotEqual(Direct(single), values);
+
+        var (refused, _, why) = Run("activations", "--model", EngineFixtures.Stories260K, "--text", "Lily", "--dtype", "fp16");
+        Assert.Equal(CliApp.Failure, refused);
+        Assert.Contains("--dtype 'fp16' is not a weight dtype; expected float32 or bf16", why);
+    }
+
+    [Trait(TestCategory.Name, TestCategory.Slow)]
+    [Fact]
     public void ActivationsJsonHasTheDocumentedShapeAndValues()
     {
         var (code, output, error) = Run("activations", "--model", EngineFixtures.Stories260K, "--text", "Lily saw a big dog.", "--layer", "1", "--layer", "4", "--json");

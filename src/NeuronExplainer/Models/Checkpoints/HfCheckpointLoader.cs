@@ -1,10 +1,10 @@
 using System.Text.Json;
-using NeuronExplainer.Models.Kernels;
 
 namespace NeuronExplainer.Models.Checkpoints;
 
 /// <summary>
-/// Loads a Hugging Face model directory (<c>config.json</c> + safetensors) into fp32 <see cref="TransformerWeights"/>.
+/// Loads a Hugging Face model directory (<c>config.json</c> + safetensors) into <see cref="TransformerWeights"/>, the
+/// weight matrices as float32 or bf16 (each converted as it is read, so float32 copies of a bf16 model never pile up).
 /// GPT-2 (<c>GPT2LMHeadModel</c>) and the Llama layout (<c>LlamaForCausalLM</c>, and Mistral/Qwen2 configs
 /// whose tensors are laid out the same way) are supported.
 /// </summary>
@@ -14,7 +14,7 @@ public static class HfCheckpointLoader
 
     private static readonly string[] LlamaArchitectures = ["LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM"];
 
-    public static TransformerWeights Load(string directory)
+    public static TransformerWeights Load(string directory, WeightDType dtype = WeightDType.Float32)
     {
         var configPath = Path.Combine(directory, ConfigFile);
         if (!File.Exists(configPath)) throw new NeuronExplainerException($"{directory}: no {ConfigFile}");
@@ -22,8 +22,8 @@ public static class HfCheckpointLoader
         var json = new ConfigReader(configPath, config.RootElement);
         var architecture = json.Architecture();
         using var checkpoint = SafeTensorsCheckpoint.Open(directory);
-        if (architecture == "GPT2LMHeadModel") return LoadGpt2(json, checkpoint);
-        if (LlamaArchitectures.Contains(architecture)) return LoadLlama(json, architecture, checkpoint);
+        if (architecture == "GPT2LMHeadModel") return LoadGpt2(json, checkpoint, dtype);
+        if (LlamaArchitectures.Contains(architecture)) return LoadLlama(json, architecture, checkpoint, dtype);
         throw new NeuronExplainerException($"{configPath}: architecture '{architecture}' is not supported; expected GPT2LMHeadModel or {string.Join(", ", LlamaArchitectures)}");
     }
 
@@ -39,7 +39,7 @@ public static class HfCheckpointLoader
         }
     }
 
-    private static TransformerWeights LoadGpt2(ConfigReader json, SafeTensorsCheckpoint checkpoint)
+    private static TransformerWeights LoadGpt2(ConfigReader json, SafeTensorsCheckpoint checkpoint, WeightDType dtype)
     {
         var d = json.Int("n_embd");
         var activation = json.String("activation_function", "gelu_new") switch
@@ -62,7 +62,7 @@ public static class HfCheckpointLoader
         int mlp = config.MlpDim, vocab = config.VocabSize;
         NormWeights Norm(string name) => new(checkpoint.Read($"{prefix}{name}.weight", d), checkpoint.Read($"{prefix}{name}.bias", d));
         // Conv1D stores [in, out]; the engine multiplies by [out, in].
-        float[] Conv1D(string name, int inDim, int outDim) => NeuralOps.Transpose(checkpoint.Read($"{prefix}{name}.weight", inDim, outDim), inDim, outDim);
+        WeightMatrix Conv1D(string name, int inDim, int outDim) => checkpoint.ReadMatrix($"{prefix}{name}.weight", dtype, inDim, outDim).Transpose(inDim, outDim);
         float[] Bias(string name, int length) => checkpoint.Read($"{prefix}{name}.bias", length);
 
         var layers = new List<LayerWeights>();
@@ -78,12 +78,12 @@ public static class HfCheckpointLoader
                 null,
                 Conv1D($"{h}.mlp.c_proj", mlp, d), Bias($"{h}.mlp.c_proj", d)));
         }
-        var embedding = checkpoint.Read($"{prefix}wte.weight", vocab, d);
+        var embedding = checkpoint.ReadMatrix($"{prefix}wte.weight", dtype, vocab, d);
         return new TransformerWeights(config, embedding, checkpoint.Read($"{prefix}wpe.weight", config.MaxContext, d),
             layers, Norm("ln_f"), embedding);
     }
 
-    private static TransformerWeights LoadLlama(ConfigReader json, string architecture, SafeTensorsCheckpoint checkpoint)
+    private static TransformerWeights LoadLlama(ConfigReader json, string architecture, SafeTensorsCheckpoint checkpoint, WeightDType dtype)
     {
         var d = json.Int("hidden_size");
         var heads = json.Int("num_attention_heads");
@@ -103,27 +103,28 @@ public static class HfCheckpointLoader
 
         int mlp = config.MlpDim, vocab = config.VocabSize, q = config.QueryDim, kv = config.KvDim;
         NormWeights Norm(string name) => new(checkpoint.Read(name, d), null);
+        WeightMatrix Matrix(string name, long rows, long cols) => checkpoint.ReadMatrix(name, dtype, rows, cols);
         var layers = new List<LayerWeights>();
         for (var l = 0; l < config.LayerCount; l++)
         {
             var p = $"model.layers.{l}";
-            var qkv = WeightArrays.Concat(checkpoint.Read($"{p}.self_attn.q_proj.weight", q, d), checkpoint.Read($"{p}.self_attn.k_proj.weight", kv, d), checkpoint.Read($"{p}.self_attn.v_proj.weight", kv, d));
+            var qkv = WeightMatrix.Concat(Matrix($"{p}.self_attn.q_proj.weight", q, d), Matrix($"{p}.self_attn.k_proj.weight", kv, d), Matrix($"{p}.self_attn.v_proj.weight", kv, d));
             // Qwen2 (and attention_bias Llamas) carry q/k/v biases; all three or none.
             var qBias = checkpoint.ReadOptional($"{p}.self_attn.q_proj.bias", q);
             var qkvBias = qBias is null ? null : WeightArrays.Concat(qBias, checkpoint.Read($"{p}.self_attn.k_proj.bias", kv), checkpoint.Read($"{p}.self_attn.v_proj.bias", kv));
             layers.Add(new LayerWeights(
                 Norm($"{p}.input_layernorm.weight"),
                 qkv, qkvBias,
-                checkpoint.Read($"{p}.self_attn.o_proj.weight", d, q), checkpoint.ReadOptional($"{p}.self_attn.o_proj.bias", d),
+                Matrix($"{p}.self_attn.o_proj.weight", d, q), checkpoint.ReadOptional($"{p}.self_attn.o_proj.bias", d),
                 Norm($"{p}.post_attention_layernorm.weight"),
-                checkpoint.Read($"{p}.mlp.gate_proj.weight", mlp, d), checkpoint.ReadOptional($"{p}.mlp.gate_proj.bias", mlp),
-                checkpoint.Read($"{p}.mlp.up_proj.weight", mlp, d),
-                checkpoint.Read($"{p}.mlp.down_proj.weight", d, mlp), checkpoint.ReadOptional($"{p}.mlp.down_proj.bias", d)));
+                Matrix($"{p}.mlp.gate_proj.weight", mlp, d), checkpoint.ReadOptional($"{p}.mlp.gate_proj.bias", mlp),
+                Matrix($"{p}.mlp.up_proj.weight", mlp, d),
+                Matrix($"{p}.mlp.down_proj.weight", d, mlp), checkpoint.ReadOptional($"{p}.mlp.down_proj.bias", d)));
         }
-        var embedding = checkpoint.Read("model.embed_tokens.weight", vocab, d);
+        var embedding = Matrix("model.embed_tokens.weight", vocab, d);
         var tied = json.Bool("tie_word_embeddings", false);
         return new TransformerWeights(config, embedding, null, layers, Norm("model.norm.weight"),
-            tied ? embedding : checkpoint.Read("lm_head.weight", vocab, d));
+            tied ? embedding : Matrix("lm_head.weight", vocab, d));
     }
 
     /// <summary>Typed access to config.json fields with errors naming the file and field.</summary>

@@ -5,7 +5,7 @@ namespace NeuronExplainer.Models.Checkpoints;
 /// <summary>
 /// Loads llama2.c's legacy (v0) <c>.bin</c> checkpoint: seven int32 (dim, hidden_dim, n_layers, n_heads,
 /// n_kv_heads, vocab_size, seq_len; a negative vocab_size means an unshared classifier follows), then fp32
-/// arrays in run.c's order. llama2.c rotates interleaved pairs (2i, 2i+1) of each head; the engine uses
+/// arrays in run.c's order (weight matrices kept as float32 or rounded to bf16 as read). llama2.c rotates interleaved pairs (2i, 2i+1) of each head; the engine uses
 /// Hugging Face's rotate-half pairs (i, i + head_dim/2), so the rows of wq and wk are permuted within each
 /// head on load, which gives identical attention scores with one RoPE kernel.
 /// </summary>
@@ -16,7 +16,7 @@ public static class Llama2cCheckpointLoader
     /// <summary>First int32 of llama2.c's newer export formats (version 1 and 2), which are not the v0 layout.</summary>
     private const int NewFormatMagic = 0x616b3432;
 
-    public static TransformerWeights Load(string path)
+    public static TransformerWeights Load(string path, WeightDType dtype = WeightDType.Float32)
     {
         if (!File.Exists(path)) throw new NeuronExplainerException($"{path}: checkpoint not found");
         using var stream = File.OpenRead(path);
@@ -52,24 +52,27 @@ public static class Llama2cCheckpointLoader
             return values;
         }
         float[][] PerLayer(long count) => Enumerable.Range(0, layers).Select(_ => Next(count)).ToArray();
+        // Matrices are converted to the wanted dtype as they are read (query and key rows reordered first).
+        WeightMatrix[] Matrices(long count, Func<float[], float[]>? reorder = null) =>
+            Enumerable.Range(0, layers).Select(_ => WeightMatrix.Of(reorder is null ? Next(count) : reorder(Next(count)), dtype)).ToArray();
 
-        var embedding = Next(vocab * d);
+        var embedding = WeightMatrix.Of(Next(vocab * d), dtype);
         var attentionNorm = PerLayer(d);
-        var wq = PerLayer(d * d);
-        var wk = PerLayer(kv * d);
-        var wv = PerLayer(kv * d);
-        var wo = PerLayer(d * d);
+        var wq = Matrices(d * d, w => InterleavedToHalves(w, heads, headDim, dim));
+        var wk = Matrices(kv * d, w => InterleavedToHalves(w, kvHeads, headDim, dim));
+        var wv = Matrices(kv * d);
+        var wo = Matrices(d * d);
         var mlpNorm = PerLayer(d);
-        var w1 = PerLayer(h * d);
-        var w2 = PerLayer(d * h);
-        var w3 = PerLayer(h * d);
+        var w1 = Matrices(h * d);
+        var w2 = Matrices(d * h);
+        var w3 = Matrices(h * d);
         var finalNorm = Next(d);
         stream.Seek(2L * seqLen * (headDim / 2) * 4, SeekOrigin.Current); // freq_cis tables: recomputed instead
-        var classifier = sharedClassifier ? embedding : Next(vocab * d);
+        var classifier = sharedClassifier ? embedding : WeightMatrix.Of(Next(vocab * d), dtype);
 
         var layerWeights = Enumerable.Range(0, layers).Select(i => new LayerWeights(
             new NormWeights(attentionNorm[i], null),
-            WeightArrays.Concat(InterleavedToHalves(wq[i], heads, headDim, dim), InterleavedToHalves(wk[i], kvHeads, headDim, dim), wv[i]), null,
+            WeightMatrix.Concat(wq[i], wk[i], wv[i]), null,
             wo[i], null,
             new NormWeights(mlpNorm[i], null),
             w1[i], null, w3[i], w2[i], null)).ToList();

@@ -79,14 +79,28 @@ public sealed class SafeTensorsCheckpoint : IDisposable
     public bool Contains(string name) => _byTensor.ContainsKey(name);
 
     /// <summary>Reads a tensor as fp32 after checking its shape against what the config implies.</summary>
-    public float[] Read(string name, params long[] expectedShape)
+    public float[] Read(string name, params long[] expectedShape) => Find(name, expectedShape).File.ReadFloat32(name);
+
+    /// <summary>
+    /// Reads a weight matrix held as <paramref name="dtype"/>: a BF16 tensor read as bf16 keeps its bits; any other is
+    /// read as fp32 and, for bf16, rounded to nearest even.
+    /// </summary>
+    public WeightMatrix ReadMatrix(string name, WeightDType dtype, params long[] expectedShape)
+    {
+        var (file, info) = Find(name, expectedShape);
+        return dtype == WeightDType.BFloat16 && info.DType == "BF16"
+            ? WeightMatrix.OfBits(file.ReadBFloat16Bits(name))
+            : WeightMatrix.Of(file.ReadFloat32(name), dtype);
+    }
+
+    private (SafeTensorsFile File, SafeTensorInfo Info) Find(string name, long[] expectedShape)
     {
         if (!_byTensor.TryGetValue(name, out var file))
             throw new NeuronExplainerException($"{string.Join(", ", _files.Select(f => f.Path))}: tensor '{name}' is missing");
         var info = file.Tensors[name];
         if (!info.Shape.SequenceEqual(expectedShape))
             throw new NeuronExplainerException($"{file.Path}: tensor '{name}' has shape {info.ShapeText}; config.json implies [{string.Join(", ", expectedShape)}]");
-        return file.ReadFloat32(name);
+        return (file, info);
     }
 
     /// <summary>Reads a tensor when the checkpoint has it (optional biases), else null.</summary>

@@ -157,6 +157,15 @@ public sealed unsafe class SafeTensorsFile : IDisposable
         return result;
     }
 
+    /// <summary>The raw bits of a BF16 tensor.</summary>
+    public ushort[] ReadBFloat16Bits(string name)
+    {
+        if (!Tensors.TryGetValue(name, out var info)) throw new NeuronExplainerException($"{Path}: tensor '{name}' is missing");
+        if (info.DType != "BF16") throw new NeuronExplainerException($"{Path}: tensor '{name}' has dtype {info.DType}; expected BF16");
+        var count = checked((int)info.ElementCount);
+        return new ReadOnlySpan<ushort>(_data + info.Begin, count).ToArray();
+    }
+
     public void Dispose()
     {
         _view.SafeMemoryMappedViewHandle.ReleasePointer();

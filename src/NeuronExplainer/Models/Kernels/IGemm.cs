@@ -5,6 +5,9 @@ namespace NeuronExplainer.Models.Kernels;
 /// C += ... when <c>accumulate</c> is set (used to fuse bias and residual adds into the product).
 /// op(X) is X or its transpose; leading dimensions are row strides of the matrices as stored.
 /// Two implementations: OpenBLAS through P/Invoke, and a managed SIMD kernel for machines without it.
+/// Both also multiply by bf16 weights (<see cref="MultiplyBf16"/>): neither has a bf16 instruction path (OpenBLAS's
+/// sbgemm is missing from Debian's build, and this project has no AVX-512 BF16 machine to test one on), so both widen
+/// the weights to float32 a bounded panel at a time.
 /// </summary>
 public interface IGemm
 {
@@ -12,6 +15,13 @@ public interface IGemm
 
     void Multiply(bool transposeA, bool transposeB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+        Span<float> c, int ldc, bool accumulate);
+
+    /// <summary>
+    /// C[m, n] (+)= A[m, k] · Bᵀ with B [n, k] (row stride ldb) in bf16 bits, widened to float32 as it is read,
+    /// products accumulated in float32 (a bf16 weight matrix: x · Wᵀ).
+    /// </summary>
+    void MultiplyBf16(int m, int n, int k, ReadOnlySpan<float> a, int lda, ReadOnlySpan<ushort> b, int ldb,
         Span<float> c, int ldc, bool accumulate);
 }
 

@@ -27,39 +27,58 @@ public sealed unsafe class ManagedGemm(int maxThreads) : IGemm
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc, bool accumulate)
     {
         GemmArguments.Check(transposeA, transposeB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
-        if (m == 0 || n == 0) return;
-        if (k == 0)
-        {
-            if (!accumulate) for (var i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
-            return;
-        }
+        if (Trivial(m, n, k, c, ldc, accumulate)) return;
         fixed (float* pa = a, pb = b, pc = c)
-        {
-            var job = new Job(transposeA, transposeB, pa, lda, pb, ldb, pc, ldc, k, accumulate);
-            var threads = (long)m * n * k < ParallelThreshold ? 1 : maxThreads;
-            if (threads <= 1)
-            {
-                job.Run(0, m, 0, n);
-                return;
-            }
-            // Split the larger dimension in tile-aligned parts, one per worker.
-            var splitColumns = n >= m;
-            var extent = splitColumns ? n : m;
-            var unit = splitColumns ? NR : MR;
-            var units = (extent + unit - 1) / unit;
-            var parts = Math.Min(threads, units);
-            Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
-            {
-                var start = (int)Math.Min(extent, (long)units * part / parts * unit);
-                var end = (int)Math.Min(extent, (long)units * (part + 1) / parts * unit);
-                if (splitColumns) job.Run(0, m, start, end);
-                else job.Run(start, end, 0, n);
-            });
-        }
+            Run(new Job(transposeA, transposeB, pa, lda, pb, null, ldb, pc, ldc, k, accumulate), m, n, k);
     }
 
-    /// <summary>One product's operands; runs the blocked loop nest over a sub-rectangle of C.</summary>
-    private readonly struct Job(bool transA, bool transB, float* a, int lda, float* b, int ldb, float* c, int ldc, int k, bool accumulate)
+    /// <summary>
+    /// The bf16 product: B's panels are widened to float32 while they are packed (each KC x NC panel once, then
+    /// reused for every row block of A), so the micro-kernel and its float32 accumulation are the sgemm's.
+    /// </summary>
+    public void MultiplyBf16(int m, int n, int k, ReadOnlySpan<float> a, int lda, ReadOnlySpan<ushort> b, int ldb, Span<float> c, int ldc, bool accumulate)
+    {
+        GemmArguments.Check(false, true, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        if (Trivial(m, n, k, c, ldc, accumulate)) return;
+        fixed (float* pa = a, pc = c)
+        fixed (ushort* pb = b)
+            Run(new Job(false, true, pa, lda, null, pb, ldb, pc, ldc, k, accumulate), m, n, k);
+    }
+
+    /// <summary>Handles empty products (nothing to do, or C cleared when k is 0); true when nothing is left.</summary>
+    private static bool Trivial(int m, int n, int k, Span<float> c, int ldc, bool accumulate)
+    {
+        if (m == 0 || n == 0) return true;
+        if (k != 0) return false;
+        if (!accumulate) for (var i = 0; i < m; i++) c.Slice(i * ldc, n).Clear();
+        return true;
+    }
+
+    private void Run(Job job, int m, int n, int k)
+    {
+        var threads = (long)m * n * k < ParallelThreshold ? 1 : maxThreads;
+        if (threads <= 1)
+        {
+            job.Run(0, m, 0, n);
+            return;
+        }
+        // Split the larger dimension in tile-aligned parts, one per worker.
+        var splitColumns = n >= m;
+        var extent = splitColumns ? n : m;
+        var unit = splitColumns ? NR : MR;
+        var units = (extent + unit - 1) / unit;
+        var parts = Math.Min(threads, units);
+        Parallel.For(0, parts, new ParallelOptions { MaxDegreeOfParallelism = parts }, part =>
+        {
+            var start = (int)Math.Min(extent, (long)units * part / parts * unit);
+            var end = (int)Math.Min(extent, (long)units * (part + 1) / parts * unit);
+            if (splitColumns) job.Run(0, m, start, end);
+            else job.Run(start, end, 0, n);
+        });
+    }
+
+    /// <summary>One product's operands (B as float32 <paramref name="b"/> or bf16 <paramref name="bBits"/>); runs the blocked loop nest over a sub-rectangle of C.</summary>
+    private readonly struct Job(bool transA, bool transB, float* a, int lda, float* b, ushort* bBits, int ldb, float* c, int ldc, int k, bool accumulate)
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int rowStart, int rowEnd, int colStart, int colEnd)
@@ -108,7 +127,7 @@ public sealed unsafe class ManagedGemm(int maxThreads) : IGemm
             }
         }
 
-        /// <summary>Packs op(B)[pc.., jc..] into NR-wide slivers, row after row, zero-padding the last sliver.</summary>
+        /// <summary>Packs op(B)[pc.., jc..] into NR-wide slivers, row after row, zero-padding the last sliver (bf16 B widened on the way).</summary>
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private void PackB(float* dst, int pc, int kc, int jc, int nc)
         {
@@ -119,7 +138,12 @@ public sealed unsafe class ManagedGemm(int maxThreads) : IGemm
                 for (var p = 0; p < kc; p++)
                 {
                     var row = sliver + p * NR;
-                    if (!transB)
+                    if (bBits is not null)
+                    {
+                        var src = bBits + (long)(jc + jr) * ldb + pc + p;
+                        for (var j = 0; j < width; j++) row[j] = BFloat16.Widen(src[(long)j * ldb]);
+                    }
+                    else if (!transB)
                     {
                         new ReadOnlySpan<float>(b + (long)(pc + p) * ldb + jc + jr, width).CopyTo(new Span<float>(row, width));
                     }

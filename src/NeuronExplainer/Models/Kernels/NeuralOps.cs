@@ -134,9 +134,9 @@ public static class NeuralOps
     }
 
     /// <summary>A row-major [rows, cols] matrix transposed to [cols, rows] (weight layout conversion on load).</summary>
-    public static float[] Transpose(ReadOnlySpan<float> matrix, int rows, int cols)
+    public static T[] Transpose<T>(ReadOnlySpan<T> matrix, int rows, int cols)
     {
-        var result = new float[matrix.Length];
+        var result = new T[matrix.Length];
         for (var r = 0; r < rows; r++)
         for (var c = 0; c < cols; c++)
             result[c * rows + r] = matrix[r * cols + c];
