@@ -117,16 +117,20 @@ public sealed class OpenAiCompatibleBackend : ILlmClient, IDisposable
         catch (LlmServerException e) when (e.Status is 404 or 405) { return null; }
     }
 
+    /// <summary>How long the model list may take: an unreachable server fails at once, but a busy one (the fleet tests'
+    /// server at load 40) took more than the 15 s this once was.</summary>
+    private static readonly TimeSpan PreflightTimeout = TimeSpan.FromSeconds(60);
+
     private async Task PreflightAsync(IReadOnlyCollection<string> models, bool noKey, CancellationToken cancellationToken)
     {
         var server = Endpoint.BaseUrl;
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        timeout.CancelAfter(TimeSpan.FromSeconds(15));
+        timeout.CancelAfter(PreflightTimeout);
         IReadOnlyList<string>? served;
         try { served = await ListModelsAsync(timeout.Token).ConfigureAwait(false); }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            throw new NeuronExplainerException($"the LLM server {server} did not answer GET /models within 15 s");
+            throw new NeuronExplainerException($"the LLM server {server} did not answer GET /models within {PreflightTimeout.TotalSeconds:0} s");
         }
         catch (LlmServerException e) when (e.Status is 401 or 403)
         {
