@@ -59,6 +59,9 @@ sealed partial record PostgresLocation(string Host, int Port, string Database, s
         SearchPath = Schema,
         ApplicationName = $"{PostgresSchema.Application} {Schema}",
         Timeout = 15,
+        // A statement may wait behind other workers' transactions; Npgsql's default of 30 s cut off a collection's write
+        // while the test server was busy with other workers (CI, load ~6).
+        CommandTimeout = 300,
     };
 
     [GeneratedRegex("^[a-z_][a-z0-9_]{0,62}$")]
