@@ -146,7 +146,8 @@ public sealed class ViewerQueries(INeuronStore store)
         // The stored id: a latent spelled without its layer gets its SAE's.
         id = record?.NeuronId ?? results.FirstOrDefault()?.Neuron ?? id;
         var (previous, next) = Neighbours(id);
-        var layerUnits = store.ListNeurons(id.LayerIndex);
+        // Only a head's or latent's page links units of its layer; a neuron's (most pages) reads no second listing.
+        var layerUnits = id.Kind == UnitKind.Neuron ? [] : store.ListNeurons(id.LayerIndex);
         return new NeuronView(
             id.LayerIndex,
             id.NeuronIndex,
