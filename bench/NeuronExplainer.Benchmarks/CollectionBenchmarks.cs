@@ -48,7 +48,8 @@ public class CollectionBenchmarks
         var counts = Enumerable.Range(0, config.VocabSize).Select(t => t < 8000 ? 5L : 0L).ToArray();
         var census = new CorpusCensus(1, 10_000, 640_000, 0, 64, counts);
         var settings = new CollectionSettings();
-        pass = new CollectionPass(model, layers, settings, census, MemoryPlanner.Plan(model.Info, layers, settings, census, 1L << 40), UnitSource.MlpNeurons(model.Info));
+        var blocks = layers.Select(l => new UnitBlock(UnitSource.MlpNeurons(model.Info), l)).ToArray();
+        pass = new CollectionPass(model, blocks, settings, census, MemoryPlanner.Plan(model.Info, blocks, settings, census, 1L << 40));
         request = new ForwardRequest(layers.Select(ForwardRequest.MlpPost).ToArray());
         var random = new Random(2);
         windows = Enumerable.Range(0, batch).Select(_ => Enumerable.Range(0, 64).Select(_ => random.Next(2, config.VocabSize)).ToArray()).ToArray();

@@ -27,6 +27,7 @@ public static class CollectCommand
               neuron-explainer collect --model gpt2 --corpus webtext.jsonl --store runs/gpt2 --layers 0,3-5 --max-tokens 2000000
               neuron-explainer collect --model gpt2 --corpus webtext.jsonl --store runs/gpt2-heads --units heads --layers 0-5
               neuron-explainer collect --model gpt2 --corpus webtext.jsonl --store runs/gpt2-res-jb-8 --sae res-jb-8=jbloom/GPT2-Small-SAEs-Reformatted/blocks.8.hook_resid_pre
+              neuron-explainer collect --model gpt2 --corpus webtext.jsonl --store runs/gpt2-res-jb --sae res-jb-4=jbloom/GPT2-Small-SAEs-Reformatted/blocks.4.hook_resid_pre --sae res-jb-8=jbloom/GPT2-Small-SAEs-Reformatted/blocks.8.hook_resid_pre
             """);
         options.AddTo(command);
         command.SetAction(options.Execute);
@@ -57,7 +58,7 @@ public static class CollectCommand
         readonly Option<string?> checkpointDir = new("--checkpoint-dir") { Description = "Directory for checkpoint and shard-state files (default: beside a SQLite store; for a postgresql:// store, this user's local data directory); corpus shards run on several machines need one directory all of them see, one per store" };
         readonly Option<int> checkpointEvery = new("--checkpoint-every") { Description = "Windows between checkpoints, each taken at the next document boundary; fewer means a killed collect redoes less when run again, at the cost of more writes", DefaultValueFactory = _ => new CollectionSettings().CheckpointWindows };
         readonly Option<string?> memory = new("--memory") { Description = "Memory the collection state may use, e.g. 6G or 512M (default: three quarters of what the runtime may still allocate, which respects container limits and DOTNET_GCHeapHardLimit); the plan is printed, and refused before any work when it does not fit" };
-        readonly Option<string?> sae = new("--sae") { Description = "Collect the latents of this sparse autoencoder instead of MLP neurons: [ID=]PATH_OR_HUB_ID, a folder in SAELens's (cfg.json + sae_weights.safetensors) or sparsify's (cfg.json + sae.safetensors) layout or a hub repository plus its folder; ID (letters, digits, . _ -) names the latents sae:ID/I, by default the folder's name. One SAE per store" };
+        readonly Option<string[]> sae = new("--sae") { Description = "Collect the latents of this sparse autoencoder instead of MLP neurons: [ID=]PATH_OR_HUB_ID, a folder in SAELens's (cfg.json + sae_weights.safetensors) or sparsify's (cfg.json + sae.safetensors) layout or a hub repository plus its folder; ID (letters, digits, . _ -) names the latents sae:ID/I, by default the folder's name. Repeatable: every SAE given (distinct ids, any layers and hooks) is collected into the store in one pass" };
         readonly Option<string> unitKind = new("--units") { Description = "Units to collect: neurons (MLP neurons) or heads (attention heads, head:L/H; activation = the norm of the head's output at each token, with the tokens each token attends to most)", DefaultValueFactory = _ => "neurons" };
         readonly Option<string?> corpusShard = new("--corpus-shard")
         {
@@ -120,18 +121,30 @@ public static class CollectCommand
             string modelName = parse.GetValue(model.Model)!;
             if (File.Exists(modelName) || Directory.Exists(modelName)) modelName = Path.GetFullPath(modelName);
             using var loaded = model.Load(parse);
-            UnitSource? units = null;
+            IReadOnlyList<UnitSource> units = [UnitSource.MlpNeurons(loaded.Info)];
             string kind = parse.GetValue(unitKind)!;
+            var saeValues = parse.GetValue(sae) ?? [];
             if (kind is not ("neurons" or "heads"))
                 throw new SettingException("--units", $"'{kind}' is not a unit kind to collect; expected neurons or heads");
             if (kind == "heads")
-                units = parse.GetValue(sae) is null ? UnitSource.AttentionHeads(loaded)
+                units = saeValues.Length == 0 ? [UnitSource.AttentionHeads(loaded)]
                     : throw new SettingException("--units", "heads and --sae both name the units to collect; a store holds one kind, so give one of them");
-            else if (parse.GetValue(sae) is { } saeValue)
+            else if (saeValues.Length > 0)
             {
-                var (id, location) = SaeArgument(saeValue);
+                var named = SaeArguments(saeValues);
                 using var progress = new HubDownloadDisplay(TableConsole.For(stderr));
-                units = UnitSource.SaeLatents(SaeLoader.Load(SaeLocator.Locate(location, HubOptions.FromEnvironment(), progress)), id, loaded.Info);
+                units = named.Select((n, i) =>
+                {
+                    try
+                    {
+                        return UnitSource.SaeLatents(SaeLoader.Load(SaeLocator.Locate(n.Location, HubOptions.FromEnvironment(), progress)), n.Id, loaded.Info);
+                    }
+                    catch (NeuronExplainerException e)
+                    {
+                        // With several SAEs the value says which one.
+                        throw new NeuronExplainerException($"--sae '{saeValues[i]}': {e.Message}", e);
+                    }
+                }).ToArray();
             }
             var collector = new Collector(loaded, settings, corpusOptions, modelName, units);
             collector.EnsureCorpusHasAWindow();
@@ -181,6 +194,18 @@ public static class CollectCommand
         }));
     }
 
+    /// <summary>The <c>--sae</c> values' ids and locations; two values of one id are refused, naming both.</summary>
+    internal static IReadOnlyList<(string Id, string Location)> SaeArguments(IReadOnlyList<string> values)
+    {
+        var named = values.Select(SaeArgument).ToArray();
+        for (int i = 0; i < named.Length; i++)
+            for (int j = 0; j < i; j++)
+                if (named[i].Id == named[j].Id)
+                    throw new NeuronExplainerException(
+                        $"--sae '{values[j]}' and --sae '{values[i]}' both name SAE id '{named[i].Id}'; a store's SAEs need distinct ids, so name one of them with ID=PATH_OR_HUB_ID");
+        return named;
+    }
+
     /// <summary>
     /// A <c>--sae</c> value: <c>ID=LOCATION</c>, or a location whose last folder (without <c>@revision</c>) gives the id,
     /// characters outside [A-Za-z0-9._-] replaced by '-'.
@@ -200,9 +225,11 @@ public static class CollectCommand
         return (id.Length > 0 ? id : "sae", value);
     }
 
-    static void PrintSummary(IAnsiConsole console, CollectionSummary summary, ModelInfo model, string store, UnitSource? units)
+    static void PrintSummary(IAnsiConsole console, CollectionSummary summary, ModelInfo model, string store, IReadOnlyList<UnitSource> units)
     {
-        string what = units?.Sae is { } sae ? $"latents of SAE {units.SaeId} at {sae.Config.Hook}" : units?.Kind == UnitKind.AttentionHead ? "attention heads" : "neurons";
+        var saes = units.Where(u => u.Sae is not null).OrderBy(u => u.SaeId, StringComparer.Ordinal).ToList();
+        string what = saes.Count > 0 ? $"latents of SAE{(saes.Count == 1 ? "" : "s")} {string.Join(", ", saes.Select(u => $"{u.SaeId} at {u.Sae!.Config.Hook}"))}"
+            : units[0].Kind == UnitKind.AttentionHead ? "attention heads" : "neurons";
         if (summary.AlreadyComplete)
         {
             console.MarkupLineInterpolated($"store {store} already holds this collection ({summary.Neurons} {what} of {model.Name}); nothing to do");
@@ -212,7 +239,7 @@ public static class CollectCommand
         table.HideHeaders();
         void Row(string name, string value) => table.AddRow(Markup.Escape(name), Markup.Escape(value));
         Row("model", $"{model.Name} ({model.Architecture})");
-        Row(units is null ? "neurons" : "units", units is null ? $"{summary.Neurons} ({summary.Layers} layers x {model.MlpDim})" : $"{summary.Neurons} {what}");
+        Row(units[0].Kind == UnitKind.Neuron ? "neurons" : "units", units[0].Kind == UnitKind.Neuron ? $"{summary.Neurons} ({summary.Layers} layers x {model.MlpDim})" : $"{summary.Neurons} {what}");
         Row("corpus", $"{summary.Documents:N0} documents, {summary.Windows:N0} windows, {summary.Tokens:N0} tokens" + (summary.Resumed ? " (resumed from a checkpoint)" : ""));
         Row("skipped lines", $"{summary.SkippedLines:N0}");
         Row("time", summary.Resumed
@@ -226,7 +253,7 @@ public static class CollectCommand
                 : $"{shard}: its state is saved; the last shard to finish merges every shard's state and writes the records");
         Row("reading, tokenizing, checkpoints", $"{(summary.Elapsed - summary.BareForwardTime - summary.CensusTime - summary.ForwardTime - summary.BookkeepingTime - summary.FinishTime).TotalSeconds:F2} s, of which {summary.CheckpointTime.TotalSeconds:F2} s writing checkpoints");
         Row("records, tables, weights", $"{summary.FinishTime.TotalSeconds:F2} s to build and store: token tables {summary.TablesTime.TotalSeconds:F2} s, weight views {summary.WeightViewsTime.TotalSeconds:F2} s, "
-            + $"recomputing {summary.RecomputedWindows:N0} windows in {summary.Plan?.Groups.Count} layer group(s) {summary.RecomputeTime.TotalSeconds:F2} s, records {summary.RecordsTime.TotalSeconds:F2} s");
+            + $"recomputing {summary.RecomputedWindows:N0} windows in {summary.Plan?.Groups.Count} {summary.Plan?.Block} group(s) {summary.RecomputeTime.TotalSeconds:F2} s, records {summary.RecordsTime.TotalSeconds:F2} s");
         Row("peak memory", $"{Process.GetCurrentProcess().PeakWorkingSet64 / (1 << 20):N0} MiB working set; at most {summary.PeakKeptWindows:N0} windows kept");
         Row("store", store);
         console.Write(table);

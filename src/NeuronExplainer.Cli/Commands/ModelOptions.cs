@@ -30,7 +30,7 @@ internal sealed class ModelOptions
 
     /// <summary>
     /// Loads the model a store's collection ran (its manifest's model, with the tokenizer found beside it), for scorers
-    /// that run it (ablation), and the SAE of its latents from the folder the collection read it from; a store without
+    /// that run it (ablation), and the SAE of each latent (by its id) from the folder the collection read it from; a store without
     /// a collection is an error.
     /// </summary>
     public static Func<NeuronAblation> AblationOfStore(INeuronStore store, ParseResult parse) => () =>
@@ -38,9 +38,9 @@ internal sealed class ModelOptions
         var manifest = store.GetManifest() ?? throw new NeuronExplainerException($"store {store.Location} has no collection, so there is no model to run; run collect first");
         using var progress = new HubDownloadDisplay(TableConsole.For(parse.InvocationConfiguration.Error));
         var settings = manifest.Settings;
-        SparseAutoencoder? Sae(string id) =>
-            settings.TryGetValue("collect.sae", out var collected) && collected == id && settings.TryGetValue("collect.sae_source", out var source)
-                ? SaeLoader.Load(source) : null;
+        // A latent's SAE is found by its id among the SAEs the collection recorded.
+        var saes = CollectedSae.FromManifest(settings);
+        SparseAutoencoder? Sae(string id) => saes.FirstOrDefault(s => s.Id == id) is { } sae ? SaeLoader.Load(sae.Source) : null;
         // The model runs with the weights its collection used, so ablation's clean pass is the collected one.
         var dtype = settings.TryGetValue(Collector.DTypeSetting, out var recorded) ? WeightDTypeNames.Parse(recorded, Collector.DTypeSetting) : WeightDType.Float32;
         var model = ModelLoader.Load(ModelLocator.Locate(manifest.Model, progress: progress), manifest.Model, dtype: dtype);

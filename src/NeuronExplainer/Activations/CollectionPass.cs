@@ -11,21 +11,20 @@ sealed class CollectionPass
 {
     readonly ITransformerModel model;
     readonly ForwardRequest request;
-    readonly UnitSource units;
 
-    public CollectionPass(ITransformerModel model, IReadOnlyList<int> layers, CollectionSettings settings, CorpusCensus census, MemoryPlan plan, UnitSource units)
+    /// <param name="blocks">One sampler's units each: a layer's, or one SAE's.</param>
+    public CollectionPass(ITransformerModel model, IReadOnlyList<UnitBlock> blocks, CollectionSettings settings, CorpusCensus census, MemoryPlan plan)
     {
         this.model = model;
-        this.units = units;
-        request = new(layers.Select(units.Hook).ToArray());
+        // One forward captures every hook the blocks read, once even when several SAEs read it.
+        request = new(blocks.Select(b => b.Hook).Distinct().ToArray());
         TokenCounts = census.TokenCounts;
         TableTokens = census.TokensSeenAtLeast(settings.MinTokenCount);
         TableRow = new int[model.Info.VocabSize];
         TableRow.AsSpan().Fill(-1);
         for (int r = 0; r < TableTokens.Length; r++) TableRow[TableTokens[r]] = r;
         int maximaRows = (int)Math.Min(census.Windows, SharedSamples.MaximaSampleSize);
-        Samplers = layers.Select(l => new LayerSampler(l, units.Width, maximaRows, TableTokens.Length, plan.KeepTopActivations, settings,
-            units.Hook(l), sparse: units.Kind == UnitKind.SaeLatent)).ToArray();
+        Samplers = blocks.Select(b => new LayerSampler(b, maximaRows, TableTokens.Length, plan.KeepTopActivations, settings)).ToArray();
         Shared = new SharedSamples(settings);
     }
 
@@ -115,7 +114,7 @@ sealed class CollectionPass
             Shared.Add(batch[b], WindowsSeen + b, Kept);
         }
         foreach (var sampler in Samplers)
-            sampler.Add(units.Read(result, sampler.Layer, batch.Count * rows), batch, rows, offset, tokenRows, WindowsSeen, TableRow, Shared, Kept);
+            sampler.Add(sampler.Block.Read(result, batch.Count * rows), batch, rows, offset, tokenRows, WindowsSeen, TableRow, Shared, Kept);
         for (int b = 0; b < batch.Count; b++) Kept.Place(batch[b].Id, batch.Count, b);
         WindowsSeen += batch.Count;
         Batches++;

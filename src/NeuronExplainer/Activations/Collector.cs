@@ -66,7 +66,10 @@ public sealed class Collector
     readonly string modelName;
     readonly IReadOnlyList<int> layers;
     readonly IReadOnlyDictionary<string, string> manifestSettings;
-    readonly UnitSource units;
+    /// <summary>The sources of the units: one (MLP neurons, heads, an SAE), or several SAEs, ordered by id.</summary>
+    readonly IReadOnlyList<UnitSource> sources;
+    /// <summary>One sampler's units each: a layer's of the one source, or one SAE's.</summary>
+    readonly IReadOnlyList<UnitBlock> blocks;
 
     /// <summary>
     /// Runs every batch of the pass through the bare forward pass too (the same windows in the same batches, no hook but
@@ -78,32 +81,54 @@ public sealed class Collector
 
     /// <param name="units">The units to collect; the model's MLP neurons by default.</param>
     public Collector(ITransformerModel model, CollectionSettings settings, CorpusOptions corpus, string modelName, UnitSource? units = null)
+        : this(model, settings, corpus, modelName, [units ?? UnitSource.MlpNeurons(model.Info)])
+    {
+    }
+
+    /// <param name="units">
+    /// The units to collect: one source, or the latents of several SAEs (distinct ids; any layers and hooks, two on one
+    /// hook included), all collected in the same pass, one forward per batch capturing every hook they read.
+    /// </param>
+    public Collector(ITransformerModel model, CollectionSettings settings, CorpusOptions corpus, string modelName, IReadOnlyList<UnitSource> units)
     {
         this.model = model;
-        this.units = units ?? UnitSource.MlpNeurons(model.Info);
         this.settings = settings;
         this.corpus = corpus with { Path = Path.GetFullPath(corpus.Path) };
         this.modelName = modelName;
-        layers = settings.Validate(model.Info);
-        if (this.units.FixedLayers is { } fixedLayers)
+        if (units.Count == 0) throw new ArgumentException("expected at least one unit source", nameof(units));
+        if (units.Count > 1 && units.FirstOrDefault(u => u.Sae is null) is { } other)
+            throw new NeuronExplainerException($"a collection of several unit sources takes SAE latents only, not {NeuronId.Prefix(other.Kind)} units; a store holds one kind");
+        foreach (var twice in units.GroupBy(u => u.SaeId).Where(g => g.Key is not null && g.Count() > 1))
+            throw new NeuronExplainerException($"SAE id '{twice.Key}' names {twice.Count()} SAEs ({string.Join(", ", twice.Select(u => u.Sae!.Config.Source))}); expected a distinct id for each");
+        // By id, so the same SAEs given in another order are the same collection.
+        sources = units.Count == 1 ? units : units.OrderBy(u => u.SaeId, StringComparer.Ordinal).ToArray();
+        var selected = settings.Validate(model.Info);
+        if (sources.All(u => u.FixedLayers is not null))
         {
-            if (settings.Layers is not null && !settings.Layers.SequenceEqual(fixedLayers))
+            blocks = sources.SelectMany(u => u.FixedLayers!.Select(l => new UnitBlock(u, l))).ToArray();
+            layers = blocks.Select(b => b.Layer).Distinct().Order().ToArray();
+            if (settings.Layers is not null && !settings.Layers.Distinct().Order().SequenceEqual(layers))
                 throw SettingException.Of<CollectionSettings>(nameof(CollectionSettings.Layers),
-                    $"names layers {string.Join(',', settings.Layers)}, but the {NeuronId.Prefix(this.units.Kind)} units read layer {string.Join(',', fixedLayers)} ({this.units.Hook(fixedLayers[0])}); expected no layers or exactly those");
-            layers = fixedLayers;
+                    $"names layers {string.Join(',', settings.Layers)}, but the {NeuronId.Prefix(sources[0].Kind)} units read layer{(layers.Count == 1 ? "" : "s")} "
+                    + string.Join(", ", blocks.GroupBy(b => b.Layer).OrderBy(g => g.Key).Select(g => $"{g.Key} ({string.Join(", ", g.Select(b => b.Hook).Distinct())})"))
+                    + "; expected no layers or exactly those");
+        }
+        else
+        {
+            layers = selected;
+            blocks = layers.Select(l => new UnitBlock(sources[0], l)).ToArray();
         }
         manifestSettings = settings.ToManifest(layers, this.corpus);
-        if (this.units.Sae is { } sae)
-            manifestSettings = new SortedDictionary<string, string>(manifestSettings.ToDictionary())
-            {
-                // A store holds one collection: its SAE, by id, source folder and hook.
-                ["collect.units"] = NeuronId.Prefix(this.units.Kind),
-                ["collect.sae"] = this.units.SaeId ?? "",
-                ["collect.sae_source"] = Path.GetFullPath(sae.Config.Source),
-                ["collect.sae_hook"] = sae.Config.Hook,
-            };
-        else if (this.units.Kind == UnitKind.AttentionHead)
-            manifestSettings = new SortedDictionary<string, string>(manifestSettings.ToDictionary()) { ["collect.units"] = NeuronId.Prefix(this.units.Kind) };
+        if (sources[0].Kind == UnitKind.SaeLatent)
+        {
+            // A store holds one collection: every SAE, by id, source folder, hook and layer.
+            var withSaes = new SortedDictionary<string, string>(manifestSettings.ToDictionary()) { ["collect.units"] = NeuronId.Prefix(UnitKind.SaeLatent) };
+            foreach (var (key, value) in CollectedSae.ToManifest(blocks.Select(b => new CollectedSae(b.Units.SaeId!, Path.GetFullPath(b.Units.Sae!.Config.Source), b.Hook, b.Layer))))
+                withSaes[key] = value;
+            manifestSettings = withSaes;
+        }
+        else if (sources[0].Kind == UnitKind.AttentionHead)
+            manifestSettings = new SortedDictionary<string, string>(manifestSettings.ToDictionary()) { ["collect.units"] = NeuronId.Prefix(UnitKind.AttentionHead) };
         // bf16 weights give other activations, so a collection records them (float32 is recorded by absence, which
         // keeps stores collected before the setting existed matching).
         if (model.Info.DType != WeightDType.Float32)
@@ -111,6 +136,11 @@ public sealed class Collector
         if (model.Info.PrependsBos && model.Tokenizer.BosId is null)
             throw new NeuronExplainerException($"model {model.Info.Name} expects BOS but its tokenizer defines no BOS token");
     }
+
+    /// <summary>The units each sampler of this collection keeps: one block per layer, or one per SAE.</summary>
+    public IReadOnlyList<UnitBlock> Blocks => blocks;
+
+    int UnitCount => blocks.Sum(b => b.Width);
 
     /// <summary>The manifest setting naming the weight dtype of a collection whose weights were not float32.</summary>
     public const string DTypeSetting = "collect.dtype";
@@ -127,9 +157,11 @@ public sealed class Collector
         var differences = new List<string>();
         if (existing.Model != modelName) differences.Add($"model '{existing.Model}' vs '{modelName}'");
         if (existing.Corpus != corpus.Path) differences.Add($"corpus '{existing.Corpus}' vs '{corpus.Path}'");
-        foreach (var key in manifestSettings.Keys.Union(existing.Settings.Keys.Where(k => k.StartsWith("collect.", StringComparison.Ordinal))).Order(StringComparer.Ordinal))
+        // A one-SAE store collected before several SAEs were possible records its SAE in the older entries.
+        var recorded = CollectedSae.Upgrade(existing.Settings);
+        foreach (var key in manifestSettings.Keys.Union(recorded.Keys.Where(k => k.StartsWith("collect.", StringComparison.Ordinal))).Order(StringComparer.Ordinal))
         {
-            string? theirs = existing.Settings.GetValueOrDefault(key), ours = manifestSettings.GetValueOrDefault(key);
+            string? theirs = recorded.GetValueOrDefault(key), ours = manifestSettings.GetValueOrDefault(key);
             if (theirs != ours) differences.Add($"{key} {theirs ?? "(none)"} vs {ours ?? "(none)"}");
         }
         return differences.Count == 0 ? null : string.Join("; ", differences);
@@ -174,7 +206,7 @@ public sealed class Collector
         var marker = store.GetCheckpoint(stage);
         // A shard's own state may outlive a merge stopped after it marked the collection complete.
         if (existing is not null && (marker is null || shard is not null) && store.GetCollectionState() == CollectionState.Complete)
-            return new CollectionSummary(layers.Count, layers.Count * units.Width, 0, 0, 0, 0, false, true, clock.Elapsed, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0);
+            return new CollectionSummary(layers.Count, UnitCount, 0, 0, 0, 0, false, true, clock.Elapsed, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero, 0);
 
         long available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
         if (settings.MemoryBudget > available)
@@ -191,13 +223,13 @@ public sealed class Collector
         var files = new CheckpointFile(CheckpointDirectory(store), stage);
         using var resume = marker is null ? null : files.Open(marker);
         bool? kept = resume is null ? null : CollectionPass.ReadHeader(resume, CheckpointFormat, manifestSettings);
-        var plan = MemoryPlanner.Plan(model.Info, layers, settings, census, settings.MemoryBudget ?? MemoryPlanner.DefaultBudget(), kept, units);
+        var plan = MemoryPlanner.Plan(model.Info, blocks, settings, census, settings.MemoryBudget ?? MemoryPlanner.DefaultBudget(), kept);
         long free = new DriveInfo(Path.GetFullPath(CheckpointDirectory(store))).AvailableFreeSpace;
         if (free < plan.CheckpointBytes)
             throw new NeuronExplainerException($"the collection checkpoint needs {MemoryPlanner.Size(plan.CheckpointBytes)} on the disk of {CheckpointDirectory(store)}, which has {MemoryPlanner.Size(free)} free; free some space or use another store");
         onPlan?.Invoke(plan);
 
-        var state = new CollectionPass(model, layers, settings, census, plan, units);
+        var state = new CollectionPass(model, blocks, settings, census, plan);
         if (PairBareForward) state.BareRequest = new ForwardRequest([ForwardRequest.ResidPost(layers.Max())]);
         if (resume is not null)
         {
@@ -250,7 +282,7 @@ public sealed class Collector
         if (existing is null) store.PutManifest(Manifest(toolVersion));
         // The pass's final state, so a run killed while writing resumes straight to the writing.
         if (sinceCheckpoint > 0 || marker is null) marker = Save(marker);
-        var summary = new CollectionSummary(layers.Count, layers.Count * units.Width, state.Documents, state.WindowsSeen, state.Tokens,
+        var summary = new CollectionSummary(layers.Count, UnitCount, state.Documents, state.WindowsSeen, state.Tokens,
             census.SkippedLines, resume is not null, false, clock.Elapsed, state.Forward, state.Bookkeeping, finish.Elapsed, state.PeakKeptWindows)
         {
             Plan = plan, CensusTime = censusTime, Shard = shard, BareForwardTime = state.BareForward,
@@ -281,7 +313,7 @@ public sealed class Collector
             ?? throw new NeuronExplainerException($"corpus shard {shard} is recorded as finished but its state ({stage}) is not in {store.Location}; collect that shard again");
         using var reader = new CheckpointFile(CheckpointDirectory(store), stage).Open(marker);
         CollectionPass.ReadHeader(reader, CheckpointFormat, manifestSettings);
-        var state = new CollectionPass(model, layers, settings, census, plan, units);
+        var state = new CollectionPass(model, blocks, settings, census, plan);
         state.Read(reader, CheckpointFormat);
         return state;
     }
@@ -333,12 +365,12 @@ public sealed class Collector
         var tokenizer = model.Tokenizer;
         var strings = new string[model.Info.VocabSize];
         string TokenString(int id) => strings[id] ??= tokenizer.TokenString(id);
-        var weights = units.Kind == UnitKind.Neuron ? new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers) : null;
+        var weights = sources[0].Kind == UnitKind.Neuron ? new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers) : null;
         foreach (var sampler in state.Samplers)
         {
             tables.Start();
             sampler.Summarize(state.WindowsSeen, (n, sums) =>
-                store.PutActivationBasedTokens(units.Id(sampler.Layer, n), sampler.BuildTokenTable(sums, state.TableTokens, state.TokenCounts, TokenString)));
+                store.PutActivationBasedTokens(sampler.Block.Id(n), sampler.BuildTokenTable(sums, state.TableTokens, state.TokenCounts, TokenString)));
             tables.Stop();
             views.Start();
             if (weights is not null)
@@ -347,34 +379,34 @@ public sealed class Collector
                 var connections = weights.Connections(sampler.Layer);
                 for (int n = 0; n < sampler.Width; n++)
                 {
-                    var id = units.Id(sampler.Layer, n);
+                    var id = sampler.Block.Id(n);
                     store.PutWeightBasedTokens(id, tokenWeights[n]);
                     store.PutConnections(id, connections[n]);
                 }
             }
-            else if (units.Sae is { } sae && sae.Config.InputDim == model.Info.ModelDim)
+            else if (sampler.Block.Units.Sae is { DecodesIntoResidualStream: true } sae)
             {
                 // An SAE of a residual-stream-wide hook writes its decoder direction into the residual stream: its
                 // output tokens are W_dec @ W_U, as a neuron's are c_proj @ W_U. (hook_z SAEs decode into head space.)
                 var outputs = WeightViews.OutputTokens(model, sae.ReadDecoder(), sae.Config.LatentCount, settings.TokenTableSize, TokenString);
-                for (int n = 0; n < sampler.Width; n++) store.PutWeightBasedTokens(units.Id(sampler.Layer, n), outputs[n]);
+                for (int n = 0; n < sampler.Width; n++) store.PutWeightBasedTokens(sampler.Block.Id(n), outputs[n]);
             }
             views.Stop();
             ReleaseDropped();
         }
         var records = Stopwatch.StartNew();
-        var recordPass = new RecordPass(model, settings, units);
+        var recordPass = new RecordPass(model, settings);
         foreach (var group in plan.Groups)
         {
             ReleaseDropped();
-            var samplers = state.Samplers.Where(s => group.Contains(s.Layer)).ToArray();
+            var samplers = group.Select(i => state.Samplers[i]).ToArray();
             var recomputed = recordPass.Run(samplers, state.Shared, state.Kept);
             foreach (var sampler in samplers)
             {
                 for (int first = 0; first < sampler.Width; first += MemoryPlanner.RecordChunk)
                     store.PutNeuronRecords(Enumerable.Range(first, Math.Min(MemoryPlanner.RecordChunk, sampler.Width - first))
                         .Select(n => sampler.BuildRecord(n, state.Shared, recomputed, state.Kept, TokenString))
-                        .Select(r => r with { NeuronId = units.Id(r.NeuronId.LayerIndex, r.NeuronId.NeuronIndex) }).ToArray());
+                        .Select(r => r with { NeuronId = sampler.Block.Id(r.NeuronId.NeuronIndex) }).ToArray());
                 sampler.Top.ReleaseRecomputed(plan.KeepTopActivations);
             }
         }

@@ -30,16 +30,17 @@ sealed class LayerSampler
     float[]? tokenSums;
     double[]? boundaries;
 
+    /// <param name="block">The units: a source's units at one layer (their width, hook and kind).</param>
     /// <param name="maximaRows">Windows in the shared maxima sample: at most <see cref="SharedSamples.MaximaSampleSize"/>.</param>
     /// <param name="tableTokens">Tokens that have a row of sums (counted at least --min-token-count times).</param>
-    /// <param name="hook">The hook the units are read from, for messages.</param>
-    /// <param name="sparse">Whether the units are sparse (SAE latents): count firing tokens, sample random excerpts where they are quiet.</param>
-    public LayerSampler(int layer, int width, int maximaRows, int tableTokens, bool keepTopActivations, CollectionSettings settings, string hook, bool sparse = false)
+    public LayerSampler(UnitBlock block, int maximaRows, int tableTokens, bool keepTopActivations, CollectionSettings settings)
     {
-        this.layer = layer;
-        hookName = hook;
-        fires = sparse ? new long[width] : null;
-        this.width = width;
+        Block = block;
+        layer = block.Layer;
+        width = block.Width;
+        hookName = block.Hook;
+        // Sparse units (SAE latents) count firing tokens and sample random excerpts where they are quiet.
+        fires = block.Units.Kind == UnitKind.SaeLatent ? new long[width] : null;
         this.maximaRows = maximaRows;
         this.settings = settings;
         top = new WindowSlots(width, settings.TopK, settings.SequenceLength, keepTopActivations);
@@ -54,6 +55,9 @@ sealed class LayerSampler
         windowMax = new float[width];
         Moments = new RunningMoments(width);
     }
+
+    /// <summary>The units this sampler keeps.</summary>
+    public UnitBlock Block { get; }
 
     public int Layer => layer;
 
@@ -150,8 +154,8 @@ sealed class LayerSampler
     /// </summary>
     public void Merge(LayerSampler other, WindowTokens kept, SharedSamples shared, SharedSamples otherShared, WindowTokens otherKept)
     {
-        if (other.layer != layer || other.width != width)
-            throw new InvalidOperationException($"cannot merge layer {other.layer} ({other.width} units) into layer {layer} ({width} units)");
+        if (other.Block.Hook != Block.Hook || other.width != width)
+            throw new InvalidOperationException($"cannot merge {other.Block} ({other.width} units) into {Block} ({width} units)");
         for (int n = 0; n < width; n++)
             foreach (int theirs in other.top.Filled(n))
             {
@@ -251,11 +255,11 @@ sealed class LayerSampler
             for (int i = 0; i < values.Length; i++) activations[i] = ShortestDouble(values[i]);
             return new ActivationRecord(ids.Select(tokenString).ToArray(), activations) { Attended = recomputed.Sources?.Attended(layer, n, window) };
         }
-        ActivationRecord Shared(long window) => Record(window, recomputed.Activations(layer, n, window, kept.Tokens(window).Length));
+        ActivationRecord Shared(long window) => Record(window, recomputed.Activations(this, n, window, kept.Tokens(window).Length));
 
         var topSlots = top.Filled(n).OrderByDescending(s => top.Key(n, s)).ThenBy(s => top.Id(n, s));
         var randomWindows = fires is null ? shared.Random.Where(id => id >= 0).Order() : QuietWindows(n, shared, recomputed, kept);
-        var byQuantile = QuantileSamples(n, bounds, shared.Pool.Where(id => id >= 0), window => TensorPrimitives.Max(recomputed.Activations(layer, n, window, kept.Tokens(window).Length)))
+        var byQuantile = QuantileSamples(n, bounds, shared.Pool.Where(id => id >= 0), window => TensorPrimitives.Max(recomputed.Activations(this, n, window, kept.Tokens(window).Length)))
             .Select(bin => (IReadOnlyList<ActivationRecord>)bin.Select(Shared).ToArray()).ToArray();
         var (mean, variance, skewness, kurtosis) = Moments.Summary(n);
         return new NeuronRecord(
@@ -277,7 +281,7 @@ sealed class LayerSampler
     /// </summary>
     IEnumerable<long> QuietWindows(int n, SharedSamples shared, RecomputedWindows recomputed, WindowTokens kept) =>
         shared.Random.Concat(shared.Pool).Where(id => id >= 0).Distinct()
-            .Where(w => TensorPrimitives.Max(recomputed.Activations(layer, n, w, kept.Tokens(w).Length)) <= 0)
+            .Where(w => TensorPrimitives.Max(recomputed.Activations(this, n, w, kept.Tokens(w).Length)) <= 0)
             .OrderBy(w => SampleHash.Below(settings.Seed, QuietPickStream, NeuronKey(n), (ulong)w, long.MaxValue))
             .Take(settings.RandomSamples)
             .Order();
@@ -363,7 +367,7 @@ sealed class LayerSampler
     {
         int savedLayer = reader.ReadInt32(), savedWidth = reader.ReadInt32();
         if (savedLayer != layer || savedWidth != width)
-            throw new NeuronExplainerException($"collection checkpoint holds layer {savedLayer} ({savedWidth} neurons) where layer {layer} ({width} neurons) was expected; {Collector.StartOverAdvice}");
+            throw new NeuronExplainerException($"collection checkpoint holds layer {savedLayer} ({savedWidth} units) where {Block} at layer {layer} ({width} units) was expected; {Collector.StartOverAdvice}");
         top.Read(reader);
         Checkpointing.Read<int>(reader, heap);
         Checkpointing.Read<int>(reader, heapCount);

@@ -9,12 +9,16 @@ public sealed record PlanItem(string What, long Bytes);
 /// <summary>
 /// How a collection fits its memory budget, decided from the model, the settings and the corpus census before
 /// any forward pass: whether top-K activations are kept during the pass (else recomputed after it), and how the
-/// layers are grouped for the second, short pass that recomputes the windows the records need.
+/// blocks of units (layers, or SAEs) are grouped for the second, short pass that recomputes the windows the records need;
+/// <see cref="Groups"/> holds indices into the collection's blocks.
 /// </summary>
 public sealed record MemoryPlan(
     long Budget, bool KeepTopActivations, IReadOnlyList<IReadOnlyList<int>> Groups, int TableTokens,
     IReadOnlyList<PlanItem> PassItems, IReadOnlyList<PlanItem> RecordItems, long CheckpointBytes, long RecomputedWindows)
 {
+    /// <summary>What a group holds: layers (of MLP neurons or heads), or SAEs.</summary>
+    public string Block { get; init; } = "layer";
+
     public long PassBytes => PassItems.Sum(i => i.Bytes);
 
     public long RecordBytes => RecordItems.Sum(i => i.Bytes);
@@ -23,9 +27,9 @@ public sealed record MemoryPlan(
     public IEnumerable<string> Describe()
     {
         yield return $"memory budget {MemoryPlanner.Size(Budget)} (CollectionSettings.MemoryBudget); all values float32";
-        yield return $"pass 1 (all layers at once): {MemoryPlanner.Size(PassBytes)}";
+        yield return $"pass 1 (all {Block}s at once): {MemoryPlanner.Size(PassBytes)}";
         foreach (var item in PassItems) yield return $"  {MemoryPlanner.Size(item.Bytes),10}  {item.What}";
-        yield return $"pass 2 ({Groups.Count} layer group{(Groups.Count == 1 ? "" : "s")} of up to {Groups.Max(g => g.Count)} layers, recomputing up to {RecomputedWindows:N0} windows each): {MemoryPlanner.Size(RecordBytes)}";
+        yield return $"pass 2 ({Groups.Count} {Block} group{(Groups.Count == 1 ? "" : "s")} of up to {Groups.Max(g => g.Count)} {Block}s, recomputing up to {RecomputedWindows:N0} windows each): {MemoryPlanner.Size(RecordBytes)}";
         foreach (var item in RecordItems) yield return $"  {MemoryPlanner.Size(item.Bytes),10}  {item.What}";
         yield return $"checkpoint file beside the store: {MemoryPlanner.Size(CheckpointBytes)} (no spill during the pass)";
     }
@@ -54,38 +58,53 @@ public static class MemoryPlanner
         return Math.Max(0, available / 4 * 3);
     }
 
-    /// <param name="units">The units collected; MLP neurons by default. An SAE adds its encoder and its buffers to the hook
-    /// buffers, and its decoder's output-token view replaces the MLP weight views.</param>
+    /// <param name="units">The units collected; MLP neurons by default.</param>
     internal static MemoryPlan Plan(ModelInfo model, IReadOnlyList<int> layers, CollectionSettings settings, CorpusCensus census, long budget, bool? keepTopActivations = null,
-        UnitSource? units = null)
+        UnitSource? units = null) =>
+        Plan(model, layers.Select(l => new UnitBlock(units ?? UnitSource.MlpNeurons(model), l)).ToArray(), settings, census, budget, keepTopActivations);
+
+    /// <param name="blocks">The units collected, one sampler's each (a layer's MLP neurons or heads, or one SAE's latents), all
+    /// of one kind. SAEs add their encoders and buffers to the hook buffers, and their decoders' output-token view
+    /// replaces the MLP weight views.</param>
+    internal static MemoryPlan Plan(ModelInfo model, IReadOnlyList<UnitBlock> blocks, CollectionSettings settings, CorpusCensus census, long budget, bool? keepTopActivations = null)
     {
-        int width = units?.Width ?? model.MlpDim, s = settings.SequenceLength, k = settings.TopK, rows = s + (model.PrependsBos ? 1 : 0);
-        long n = (long)layers.Count * width;
-        // The plan's lines name the units as the store will: neurons, latents, heads.
-        string unit = (units?.Kind ?? UnitKind.Neuron) switch { UnitKind.SaeLatent => "latents", UnitKind.AttentionHead => "heads", _ => "neurons" };
+        var units = blocks[0].Units;
+        int s = settings.SequenceLength, k = settings.TopK, rows = s + (model.PrependsBos ? 1 : 0), widest = blocks.Max(b => b.Width);
+        long n = blocks.Sum(b => (long)b.Width);
+        // The plan's lines name the units as the store will: neurons, latents, heads; and the blocks: layers or SAEs.
+        string unit = units.Kind switch { UnitKind.SaeLatent => "latents", UnitKind.AttentionHead => "heads", _ => "neurons" };
+        string block = units.Kind == UnitKind.SaeLatent ? "SAE" : "layer";
         long windows = census.Windows;
         int tableTokens = census.TokensSeenAtLeast(settings.MinTokenCount).Length;
         long maximaRows = Math.Min(windows, SharedSamples.MaximaSampleSize);
         long shared = Math.Min(windows, settings.RandomSamples + settings.QuantilePoolSize);
         long keptWindows = Math.Min(windows, n * k + shared);
-        long hookPerLayer = (long)settings.BatchWindows * rows * width * 4;
         long topActivations = n * k * s * 4;
 
-        var sae = units?.Sae;
-        bool heads = units?.Kind == UnitKind.AttentionHead;
+        var saes = blocks.Where(b => b.Units.Sae is not null).ToList();
+        bool heads = units.Kind == UnitKind.AttentionHead;
         long batchRows = (long)settings.BatchWindows * rows;
-        var hooks = heads
-            ? new PlanItem($"attn.hook_z buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x {layers.Count} layers x {model.HeadCount * model.HeadDim} (heads x d_head), and the head norms' ({n:N0} heads, one head's output rows)",
-                4 * batchRows * model.HeadCount * model.HeadDim * layers.Count + units!.Encoder!.BufferBytes(batchRows))
-            : sae is null
-            ? new PlanItem($"hook buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x {n:N0} {unit}", hookPerLayer * layers.Count)
-            : new PlanItem($"SAE encoder ({sae.Config.InputDim} x {sae.Config.LatentCount:N0}) and its buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x ({n:N0} latents + 2 x {sae.Config.InputDim} inputs, the model's hook and a copy)",
-                sae.EncoderBytes + units!.Encoder!.BufferBytes(batchRows) + 4L * batchRows * sae.Config.InputDim);
+        PlanItem hooks;
+        if (heads)
+            hooks = new PlanItem($"attn.hook_z buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x {blocks.Count} layers x {model.HeadCount * model.HeadDim} (heads x d_head), and the head norms' ({n:N0} heads, one head's output rows)",
+                4 * batchRows * model.HeadCount * model.HeadDim * blocks.Count + units.Encoder!.BufferBytes(batchRows));
+        else if (saes.Count == 0)
+            hooks = new PlanItem($"hook buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x {n:N0} {unit}", 4 * batchRows * n);
+        else
+        {
+            // Each SAE has its encoder and buffers (its latents and a copy of its input); the model fills each hook once.
+            long inputs = saes.Sum(b => (long)b.Units.Sae!.Config.InputDim), hookWidth = saes.GroupBy(b => b.Hook).Sum(g => (long)g.First().Units.Sae!.Config.InputDim);
+            int hookCount = saes.Select(b => b.Hook).Distinct().Count();
+            hooks = new PlanItem($"SAE encoders ({string.Join(", ", saes.Select(b => $"{b.Units.SaeId} {b.Units.Sae!.Config.InputDim} x {b.Width:N0}"))}) and their buffers: CollectionSettings.BatchWindows {settings.BatchWindows} x {rows} rows x ({n:N0} latents + {inputs:N0} inputs copied + {hookWidth:N0} of the model's {hookCount} hook{(hookCount == 1 ? "" : "s")})",
+                saes.Sum(b => b.Units.Sae!.EncoderBytes + b.Units.Encoder!.BufferBytes(batchRows)) + 4L * batchRows * hookWidth);
+        }
+        // SAEs' output tokens are written one SAE at a time, so the largest view counts.
         var views = heads
             ? new PlanItem("weight-based views: none for attention heads", 0)
-            : sae is null
-            ? new PlanItem("weight-based views, written after the pass: gain-folded rows of a layer, a score block, running selections", WeightViews.WorkBytes(model, layers.Count, settings.TokenTableSize, settings.ConnectionCount))
-            : new PlanItem("decoder output tokens, written after the pass: W_dec, gain-folded rows, a score block, running selections", WeightViews.OutputTokenBytes(model, sae.Config.LatentCount, settings.TokenTableSize));
+            : saes.Count == 0
+            ? new PlanItem("weight-based views, written after the pass: gain-folded rows of a layer, a score block, running selections", WeightViews.WorkBytes(model, blocks.Count, settings.TokenTableSize, settings.ConnectionCount))
+            : new PlanItem("decoder output tokens, written after the pass one SAE at a time: W_dec, gain-folded rows, a score block, running selections",
+                saes.Where(b => b.Units.Sae!.DecodesIntoResidualStream).Select(b => WeightViews.OutputTokenBytes(model, b.Width, settings.TokenTableSize)).DefaultIfEmpty(0).Max());
         var pass = new List<PlanItem>
         {
             hooks,
@@ -97,52 +116,71 @@ public static class MemoryPlanner
             views,
         };
         long passBytes = pass.Sum(i => i.Bytes);
-        if ((long)tableTokens * width > Array.MaxLength)
-            throw new NeuronExplainerException($"{tableTokens:N0} tokens seen at least CollectionSettings.MinTokenCount {settings.MinTokenCount} times x {width:N0} {unit} exceed one layer's table of sums; raise CollectionSettings.MinTokenCount");
-        if (passBytes > budget) throw Refusal(pass, passBytes, budget, settings, census, n, tableTokens);
+        if ((long)tableTokens * widest > Array.MaxLength)
+            throw new NeuronExplainerException($"{tableTokens:N0} tokens seen at least CollectionSettings.MinTokenCount {settings.MinTokenCount} times x {widest:N0} {unit} exceed one {block}'s table of sums; raise CollectionSettings.MinTokenCount");
+        if (passBytes > budget) throw Refusal(pass, passBytes, budget, settings, census, n, tableTokens, block);
 
         // What stays from pass 1 while records are made (maxima and sums are dropped once summarised).
-        long recordChunk = (long)Math.Min(RecordChunk, width) * (k + settings.RandomSamples + settings.Quantiles * settings.PerQuantile) * s * 24;
+        long recordChunk = (long)Math.Min(RecordChunk, widest) * (k + settings.RandomSamples + settings.Quantiles * settings.PerQuantile) * s * 24;
         // The model keeps every hook buffer it has filled, so the first pass's stay allocated.
         long Live(bool kept) => pass[0].Bytes + pass[1].Bytes + pass[4].Bytes + pass[5].Bytes + (kept ? topActivations : 0);
         // Heads rerun every top window for its attention pattern (kept activations or not) and keep each window's sources.
-        long sourceWindows = Math.Min(windows, (long)width * k + shared);
-        long headLayerBytes = heads ? sourceWindows * HeadSources.WindowBytes(width, s) + 4L * settings.BatchWindows * width * rows * rows : 0;
-        long RecordLayerBytes(bool kept) => shared * s * width * 4L + (kept ? 0 : (long)width * k * (s * 4 + 16)) + headLayerBytes;
-        // Keep top-K activations in the pass when they and at least one layer's second pass fit: the second
+        long sourceWindows = Math.Min(windows, (long)units.Width * k + shared);
+        long headLayerBytes = heads ? sourceWindows * HeadSources.WindowBytes(units.Width, s) + 4L * settings.BatchWindows * units.Width * rows * rows : 0;
+        long BlockBytes(UnitBlock b, bool kept) => shared * s * b.Width * 4L + (kept ? 0 : (long)b.Width * k * (s * 4 + 16)) + headLayerBytes;
+        // Keep top-K activations in the pass when they and at least the largest block's second pass fit: the second
         // pass then recomputes only the shared windows, not every top window.
-        bool keep = keepTopActivations ?? (passBytes + topActivations <= budget && Live(true) + recordChunk + RecordLayerBytes(true) <= budget);
+        bool keep = keepTopActivations ?? (passBytes + topActivations <= budget && Live(true) + recordChunk + blocks.Max(b => BlockBytes(b, true)) <= budget);
         if (keep)
         {
             pass.Add(new($"top-K activations kept: {n:N0} {unit} x {k} windows x {s} tokens", topActivations));
             passBytes += topActivations;
-            if (passBytes > budget) throw Refusal(pass, passBytes, budget, settings, census, n, tableTokens);
+            if (passBytes > budget) throw Refusal(pass, passBytes, budget, settings, census, n, tableTokens, block);
         }
-        long live = Live(keep), perLayer = RecordLayerBytes(keep), room = budget - live - recordChunk;
-        if (room < perLayer)
+        long live = Live(keep), largest = blocks.Max(b => BlockBytes(b, keep)), room = budget - live - recordChunk;
+        if (room < largest)
             throw new NeuronExplainerException(
-                $"the second pass needs {Size(live + recordChunk + perLayer)} for one layer ({Size(live)} kept from the first pass, {Size(perLayer)} per layer, {Size(recordChunk)} of records in the making), more than the memory budget of {Size(budget)}; raise CollectionSettings.MemoryBudget or collect fewer CollectionSettings.Layers at a time");
-        int perGroup = (int)Math.Min(layers.Count, room / perLayer);
-        var groups = layers.Chunk(perGroup).Select(g => (IReadOnlyList<int>)g).ToList();
+                $"the second pass needs {Size(live + recordChunk + largest)} for one {block} ({Size(live)} kept from the first pass, {Size(largest)} for the largest {block}, {Size(recordChunk)} of records in the making), more than the memory budget of {Size(budget)}; raise CollectionSettings.MemoryBudget or {FewerBlocks(block)}");
+        // Blocks in order, as many to a group as fit.
+        var groups = new List<IReadOnlyList<int>>();
+        var current = new List<int>();
+        long filled = 0;
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            long bytes = BlockBytes(blocks[i], keep);
+            if (current.Count > 0 && filled + bytes > room)
+            {
+                groups.Add(current);
+                (current, filled) = ([], 0);
+            }
+            current.Add(i);
+            filled += bytes;
+        }
+        groups.Add(current);
+        long groupUnits = groups.Max(g => g.Sum(i => (long)blocks[i].Width));
+        int groupBlocks = groups.Max(g => g.Count);
         var record = new List<PlanItem>
         {
-            new($"random and pool windows: {shared:N0} windows x {s} tokens x {perGroup * width:N0} {unit}", shared * s * width * 4L * perGroup),
+            new($"random and pool windows: {shared:N0} windows x {s} tokens x {groupUnits:N0} {unit}", shared * s * groupUnits * 4L),
         };
         if (heads)
-            record.Add(new($"attention sources: {perGroup} layers x at most {sourceWindows:N0} windows x {s} tokens x {width} heads x {AttentionSources.Count} (position, weight), and attn.hook_pattern buffers ({settings.BatchWindows} x {width} x {rows} x {rows})",
-                headLayerBytes * perGroup));
-        if (!keep) record.Add(new($"top-K activations recomputed: {perGroup * width:N0} {unit} x {k} windows x {s} tokens (and their index)", (long)perGroup * width * k * (s * 4 + 16)));
+            record.Add(new($"attention sources: {groupBlocks} layers x at most {sourceWindows:N0} windows x {s} tokens x {units.Width} heads x {AttentionSources.Count} (position, weight), and attn.hook_pattern buffers ({settings.BatchWindows} x {units.Width} x {rows} x {rows})",
+                headLayerBytes * groupBlocks));
+        if (!keep) record.Add(new($"top-K activations recomputed: {groupUnits:N0} {unit} x {k} windows x {s} tokens (and their index)", groupUnits * k * (s * 4 + 16)));
         record.Add(new("kept from pass 1 (hook buffers, window ids and keys, moments, window tokens" + (keep ? ", top-K activations)" : ")"), live));
-        record.Add(new($"records in the making: {Math.Min(RecordChunk, width)} at a time", recordChunk));
+        record.Add(new($"records in the making: {Math.Min(RecordChunk, widest)} at a time", recordChunk));
 
         long checkpoint = pass.Where((_, i) => i is not (0 or 5 or 6)).Sum(i => i.Bytes) + keptWindows * s * 4;
-        return new MemoryPlan(budget, keep, groups, tableTokens, pass, record, checkpoint, keep && !heads ? shared : Math.Min(windows, shared + (long)perGroup * width * k));
+        return new MemoryPlan(budget, keep, groups, tableTokens, pass, record, checkpoint, keep && !heads ? shared : Math.Min(windows, shared + groupUnits * k)) { Block = block };
     }
 
-    static NeuronExplainerException Refusal(List<PlanItem> items, long bytes, long budget, CollectionSettings settings, CorpusCensus census, long neurons, int tableTokens)
+    /// <summary>The advice to collect less at a time: fewer layers, or fewer SAEs.</summary>
+    static string FewerBlocks(string block) => block == "SAE" ? "collect fewer SAEs at a time" : "collect fewer CollectionSettings.Layers at a time";
+
+    static NeuronExplainerException Refusal(List<PlanItem> items, long bytes, long budget, CollectionSettings settings, CorpusCensus census, long neurons, int tableTokens, string block)
     {
         var largest = items.OrderByDescending(i => i.Bytes).Take(3).Select(i => $"{Size(i.Bytes)} {i.What}");
-        var advice = new List<string> { "raise CollectionSettings.MemoryBudget", "collect fewer CollectionSettings.Layers at a time" };
+        var advice = new List<string> { "raise CollectionSettings.MemoryBudget", FewerBlocks(block) };
         long allowed = budget - (bytes - items[3].Bytes);
         if (items[3].Bytes > 0 && allowed > 0)
         {

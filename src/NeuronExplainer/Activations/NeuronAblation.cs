@@ -189,7 +189,7 @@ public sealed class NeuronAblation(Transformer model, Func<string, SparseAutoenc
                 for (int r = 0; r < batch * seq; r++)
                     System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(direction, (float)(value - activations[r]), values.Slice(r * width, width), values.Slice(r * width, width));
             },
-            dIn == model.Config.ModelDim ? direction : null);
+            sae.Sae.DecodesIntoResidualStream ? direction : null);
     }
 
     static double[] Column(ReadOnlySpan<float> values, int rows, int width, int column)

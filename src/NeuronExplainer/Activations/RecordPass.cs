@@ -4,22 +4,21 @@ using NeuronExplainer.Models;
 namespace NeuronExplainer.Activations;
 
 /// <summary>
-/// Activations of the shared random and pool windows for the layers of one group, recomputed after the pass:
-/// one [window, seq_len, width] block per layer, so the collection pass itself keeps only their ids.
+/// Activations of the shared random and pool windows for the samplers of one group, recomputed after the pass:
+/// one [window, seq_len, width] block per sampler (a layer's units, or one SAE's), so the collection pass itself keeps
+/// only their ids.
 /// </summary>
 sealed class RecomputedWindows
 {
     readonly Dictionary<long, int> index;
-    readonly Dictionary<int, float[]> blocks;
+    readonly Dictionary<LayerSampler, float[]> blocks;
     readonly int seqLen;
-    readonly Dictionary<int, int> widths;
 
-    public RecomputedWindows(long[] windowIds, IEnumerable<LayerSampler> layers, int seqLen)
+    public RecomputedWindows(long[] windowIds, IEnumerable<LayerSampler> samplers, int seqLen)
     {
         this.seqLen = seqLen;
         index = windowIds.Select((id, i) => (id, i)).ToDictionary(p => p.id, p => p.i);
-        widths = layers.ToDictionary(s => s.Layer, s => s.Width);
-        blocks = widths.ToDictionary(w => w.Key, w => new float[(long)windowIds.Length * seqLen * w.Value]);
+        blocks = samplers.ToDictionary(s => s, s => new float[(long)windowIds.Length * seqLen * s.Width]);
     }
 
     public bool Holds(long window) => index.ContainsKey(window);
@@ -27,15 +26,15 @@ sealed class RecomputedWindows
     /// <summary>Every head's attention sources on the windows the group's records need (attention heads only, else null).</summary>
     public HeadSources? Sources { get; init; }
 
-    /// <summary>Stores a window's rows [length, width] of one layer.</summary>
-    public void Put(int layer, long window, ReadOnlySpan<float> rows) =>
-        rows.CopyTo(blocks[layer].AsSpan((int)((long)index[window] * seqLen * widths[layer]), rows.Length));
+    /// <summary>Stores a window's rows [length, width] of one sampler's units.</summary>
+    public void Put(LayerSampler sampler, long window, ReadOnlySpan<float> rows) =>
+        rows.CopyTo(blocks[sampler].AsSpan((int)((long)index[window] * seqLen * sampler.Width), rows.Length));
 
-    /// <summary>Neuron <paramref name="n"/>'s activations on a window, <paramref name="length"/> tokens long.</summary>
-    public float[] Activations(int layer, int n, long window, int length)
+    /// <summary>Unit <paramref name="n"/>'s activations on a window, <paramref name="length"/> tokens long.</summary>
+    public float[] Activations(LayerSampler sampler, int n, long window, int length)
     {
-        int width = widths[layer];
-        var block = blocks[layer].AsSpan((int)((long)index[window] * seqLen * width), length * width);
+        int width = sampler.Width;
+        var block = blocks[sampler].AsSpan((int)((long)index[window] * seqLen * width), length * width);
         var values = new float[length];
         for (int t = 0; t < length; t++) values[t] = block[t * width + n];
         return values;
@@ -48,7 +47,7 @@ sealed class RecomputedWindows
 /// its first-pass batch size and position, where its activations do not depend on the other windows of the
 /// batch (tested bit for bit on both GEMM backends), so they are exactly the ones the first pass saw.
 /// </summary>
-sealed class RecordPass(ITransformerModel model, CollectionSettings settings, UnitSource units)
+sealed class RecordPass(ITransformerModel model, CollectionSettings settings)
 {
     public TimeSpan Forward { get; private set; }
 
@@ -58,10 +57,10 @@ sealed class RecordPass(ITransformerModel model, CollectionSettings settings, Un
     public RecomputedWindows Run(IReadOnlyList<LayerSampler> group, SharedSamples shared, WindowTokens kept)
     {
         var sharedIds = shared.WindowIds();
-        bool heads = units.Kind == UnitKind.AttentionHead;
-        var recomputed = new RecomputedWindows(sharedIds, group, settings.SequenceLength) { Sources = heads ? new HeadSources(units.Width) : null };
-        // Per layer, the (neuron, slot) pairs of top-K slots that wait for a window, by window id.
-        var waiting = new Dictionary<int, Dictionary<long, List<int>>>();
+        bool heads = group[0].Block.Units.Kind == UnitKind.AttentionHead;
+        var recomputed = new RecomputedWindows(sharedIds, group, settings.SequenceLength) { Sources = heads ? new HeadSources(group[0].Width) : null };
+        // Per sampler, the (unit, slot) pairs of top-K slots that wait for a window, by window id.
+        var waiting = new Dictionary<LayerSampler, Dictionary<long, List<int>>>();
         var needed = new HashSet<long>(sharedIds);
         foreach (var sampler in group)
         {
@@ -80,10 +79,11 @@ sealed class RecordPass(ITransformerModel model, CollectionSettings settings, Un
                     list.Add(n * sampler.TopK + slot);
                     needed.Add(id);
                 }
-            waiting[sampler.Layer] = byWindow;
+            waiting[sampler] = byWindow;
         }
 
-        var request = new ForwardRequest(group.Select(s => units.Hook(s.Layer)).Concat(heads ? group.Select(s => ForwardRequest.AttnPattern(s.Layer)) : []).ToArray());
+        // Two SAEs of one hook read it once.
+        var request = new ForwardRequest(group.Select(s => s.Block.Hook).Concat(heads ? group.Select(s => ForwardRequest.AttnPattern(s.Layer)) : []).Distinct().ToArray());
         int offset = model.Info.PrependsBos ? 1 : 0;
         foreach (var batch in Batches(needed, kept))
         {
@@ -95,7 +95,7 @@ sealed class RecordPass(ITransformerModel model, CollectionSettings settings, Un
             WindowsRun += batch.Count(w => w.Id >= 0);
             foreach (var sampler in group)
             {
-                var hook = units.Read(result, sampler.Layer, batch.Length * rows);
+                var hook = sampler.Block.Read(result, batch.Length * rows);
                 var pattern = heads ? result.Hook(ForwardRequest.AttnPattern(sampler.Layer)) : default;
                 int width = sampler.Width;
                 for (int b = 0; b < batch.Length; b++)
@@ -103,9 +103,9 @@ sealed class RecordPass(ITransformerModel model, CollectionSettings settings, Un
                     long id = batch[b].Id;
                     if (id < 0) continue;
                     int firstRow = b * rows + offset;
-                    if (recomputed.Holds(id)) recomputed.Put(sampler.Layer, id, hook.Slice(firstRow * width, length * width));
+                    if (recomputed.Holds(id)) recomputed.Put(sampler, id, hook.Slice(firstRow * width, length * width));
                     recomputed.Sources?.Put(sampler.Layer, id, pattern.Slice(b * width * rows * rows, width * rows * rows), rows, offset, length);
-                    if (!waiting.TryGetValue(sampler.Layer, out var byWindow) || !byWindow.TryGetValue(id, out var slots)) continue;
+                    if (!waiting.TryGetValue(sampler, out var byWindow) || !byWindow.TryGetValue(id, out var slots)) continue;
                     foreach (int packed in slots)
                     {
                         int n = packed / sampler.TopK, slot = packed % sampler.TopK;

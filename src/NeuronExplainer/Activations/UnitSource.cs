@@ -67,6 +67,27 @@ public sealed record UnitSource(UnitKind Kind, Func<int, string> Hook, int Width
     }
 }
 
+/// <summary>
+/// The units one sampler keeps: a source's units at one layer (one layer's MLP neurons or heads, or one SAE's latents).
+/// A collection has one block per layer of one source, or one per SAE.
+/// </summary>
+public sealed record UnitBlock(UnitSource Units, int Layer)
+{
+    /// <summary>The hook the block's units are read from.</summary>
+    public string Hook => Units.Hook(Layer);
+
+    public int Width => Units.Width;
+
+    /// <summary>The identity of the block's unit <paramref name="index"/>.</summary>
+    public NeuronId Id(int index) => Units.Id(Layer, index);
+
+    /// <summary>The block's rows [rows, Width] of a forward result (see <see cref="UnitSource.Read"/>).</summary>
+    public ReadOnlySpan<float> Read(ForwardResult result, int rows) => Units.Read(result, Layer, rows);
+
+    /// <summary>The block as messages name it: <c>layer 3</c>, or <c>SAE res-jb-8</c>.</summary>
+    public override string ToString() => Units.SaeId is { } id ? $"SAE {id}" : $"layer {Layer}";
+}
+
 /// <summary>Turns the rows of a layer's hook into the rows of units computed from them (SAE latents, attention heads).</summary>
 public interface IUnitEncoder
 {

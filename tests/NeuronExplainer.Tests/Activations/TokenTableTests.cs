@@ -16,7 +16,7 @@ public sealed class TokenTableTests
         var counts = new long[tokens * 3 + 1];
         foreach (int t in tableTokens) counts[t] = random.Next(1, 3);
         var sums = tableTokens.Select(t => counts[t] * (float)random.Next(-3, 4)).ToArray();
-        var sampler = new LayerSampler(0, 1, 1, tokens, false, new CollectionSettings { TokenTableSize = size }, "blocks.0.mlp.hook_post");
+        var sampler = new LayerSampler(new UnitBlock(new UnitSource(UnitKind.Neuron, _ => "blocks.0.mlp.hook_post", 1), 0), 1, tokens, false, new CollectionSettings { TokenTableSize = size });
 
         var table = sampler.BuildTokenTable(sums, tableTokens, counts, t => $"t{t}");
 

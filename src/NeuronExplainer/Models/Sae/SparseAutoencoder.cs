@@ -61,6 +61,14 @@ public sealed class SparseAutoencoder(SaeConfig config, SaeWeights weights)
     public long EncoderBytes => 4L * (weights.Encoder.Length + weights.EncoderBias.Length + (weights.InputBias?.Length ?? 0)
         + (weights.Threshold?.Length ?? 0) + (weights.LatentScale?.Length ?? 0));
 
+    /// <summary>
+    /// Whether the SAE's hook is a residual-stream vector (resid pre/post, attention or MLP output), so its decoder
+    /// directions write into the residual stream and have output tokens and a direct logit effect. Told by the hook, not
+    /// by d_in: an <c>attn.hook_z</c> SAE decodes into head space, which is often just as wide (GPT-2: 12 x 64 = 768).
+    /// </summary>
+    public bool DecodesIntoResidualStream =>
+        HookPoint.Parse(config.Hook, int.MaxValue).Kind is HookKind.ResidPre or HookKind.ResidPost or HookKind.AttnOut or HookKind.MlpOut;
+
     /// <summary>W_dec, [d_sae, d_in]: row i is latent i's decoder direction. Read from the file on each call.</summary>
     public float[] ReadDecoder() => weights.ReadDecoder();
 
