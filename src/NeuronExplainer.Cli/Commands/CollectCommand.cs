@@ -120,10 +120,12 @@ public static class CollectCommand
             // A local model is recorded by its full path, so the same files reached another way are not a different run.
             string modelName = parse.GetValue(model.Model)!;
             if (File.Exists(modelName) || Directory.Exists(modelName)) modelName = Path.GetFullPath(modelName);
+            // The --sae values are checked before the model loads.
+            var saeValues = parse.GetValue(sae) ?? [];
+            var named = SaeArguments(saeValues);
             using var loaded = model.Load(parse);
             IReadOnlyList<UnitSource> units = [UnitSource.MlpNeurons(loaded.Info)];
             string kind = parse.GetValue(unitKind)!;
-            var saeValues = parse.GetValue(sae) ?? [];
             if (kind is not ("neurons" or "heads"))
                 throw new SettingException("--units", $"'{kind}' is not a unit kind to collect; expected neurons or heads");
             if (kind == "heads")
@@ -131,7 +133,6 @@ public static class CollectCommand
                     : throw new SettingException("--units", "heads and --sae both name the units to collect; a store holds one kind, so give one of them");
             else if (saeValues.Length > 0)
             {
-                var named = SaeArguments(saeValues);
                 using var progress = new HubDownloadDisplay(TableConsole.For(stderr));
                 units = named.Select((n, i) =>
                 {

@@ -209,17 +209,20 @@ public sealed class Transformer : ITransformerModel
     }
 
     /// <summary>
-    /// residual += input · Wᵀ + bias. When <paramref name="output"/> (hook_attn_out or hook_mlp_out) is read or
-    /// <paramref name="edit"/> patches it, the term is computed into the output (or scratch),
-    /// edited, and then added; otherwise the add is fused into the product. The scratch is <c>ws.Normed</c>, free at both
+    /// residual += input · Wᵀ + bias, the add fused into the product. When <paramref name="output"/> (hook_attn_out or
+    /// hook_mlp_out) is read, the term is also computed into it apart; when <paramref name="edit"/> patches it, the term is
+    /// computed into the output (or scratch), edited, and then added. The scratch is <c>ws.Normed</c>, free at both
     /// call sites (the QKV and MLP input products have read it).
     /// </summary>
     private void AddToResidual(float[] input, int tokens, int inDim, WeightMatrix weight, float[]? bias, Workspace ws, float[]? output, HookEdit? edit)
     {
         var residual = ws.Residual;
-        if (output is null && edit is null)
+        if (edit is null)
         {
+            // The residual stream takes the term through the fused product whether or not the hook is read, so reading
+            // hook_attn_out or hook_mlp_out never changes (by rounding) what later hooks see; the read copy costs its own product.
             Project(input, tokens, inDim, weight, bias, residual);
+            if (output is not null) Linear(input, tokens, inDim, weight, bias, output, _config.ModelDim);
             return;
         }
         var d = _config.ModelDim;
