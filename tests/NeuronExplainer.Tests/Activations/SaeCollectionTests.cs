@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.TestHost;
 using NeuronExplainer.Activations;
 using NeuronExplainer.Models;
 using NeuronExplainer.Models.Hub;
@@ -37,7 +39,7 @@ public sealed class SaeCollectionTests : IDisposable
         Assert.Equal([layer], collector.Layers);
         Assert.Equal(sae.Config.LatentCount, summary.Neurons);
         Assert.Equal("test-sae", store.GetManifest()!.Settings["collect.sae"]);
-        Assert.Equal(sae.Config.Hook, store.GetManifest()!.Settings["collect.sae_hook"]);
+        Assert.Equal(sae.Config.Hook, store.GetManifest()!.Settings["collect.sae.test-sae.hook"]);
 
         // Brute force: every window of the corpus alone (BOS first), encoded.
         var windows = CorpusCensus.Read(new CorpusReader(new CorpusOptions(corpus)), model.Tokenizer, Settings, 0, 0, _ => { })
@@ -77,9 +79,10 @@ public sealed class SaeCollectionTests : IDisposable
         Assert.NotEmpty(store.GetActivationBasedTokens(units.Id(layer, 0))!.Tokens);
 
         var tokenWeights = store.GetWeightBasedTokens(units.Id(layer, 3));
-        if (sae.Config.InputDim != model.Info.ModelDim)
+        if (HookPoint.Parse(sae.Config.Hook, model.Info.LayerCount).Kind == HookKind.AttnZ)
         {
-            // A hook_z SAE decodes into head space: no output tokens.
+            // A hook_z SAE decodes into head space: no output tokens, though stories260K's heads x d_head is d_model.
+            Assert.Equal(model.Info.ModelDim, sae.Config.InputDim);
             Assert.Null(tokenWeights);
             return;
         }
@@ -147,8 +150,110 @@ public sealed class SaeCollectCommandTests : IDisposable
         var store = temp.Sub("store");
         var (code, _, err) = CliRunner.Run(["collect", "--model", EngineFixtures.Stories260K, "--corpus", corpus, "--store", store, "--sae", sae]);
         Assert.Equal(1, code);
-        Assert.Contains($"error: {Path.Combine(sae, "cfg.json")}: field 'd_in' is 32 but {EngineFixtures.Stories260K}'s hook blocks.1.hook_resid_pre is 64 wide", err);
+        Assert.Contains($"error: --sae '{sae}': {Path.Combine(sae, "cfg.json")}: field 'd_in' is 32 but {EngineFixtures.Stories260K}'s hook blocks.1.hook_resid_pre is 64 wide", err);
         Assert.False(Directory.Exists(store) && Directory.EnumerateFileSystemEntries(store).Any(), "the store was written");
+    }
+
+    [Fact]
+    public void TwoSaeValuesOfOneIdAreRefusedNamingBothBeforeTheModelLoads()
+    {
+        string one = SaeTests.Fixture("gpt2-tiny", "h.1"), other = Path.Combine(temp.Sub("elsewhere"), "h.1");
+        var (code, _, err) = CliRunner.Run(["collect", "--model", temp.Sub("no-model"), "--corpus", temp.Sub("c.txt"), "--store", temp.Sub("store"), "--sae", one, "--sae", other]);
+        Assert.Equal(1, code);
+        Assert.Contains($"--sae '{one}' and --sae '{other}' both name SAE id 'h.1'; a store's SAEs need distinct ids, so name one of them with ID=PATH_OR_HUB_ID", err);
+        Assert.False(Directory.Exists(temp.Sub("store")), "the store was made");
+    }
+
+    /// <summary>Of two SAEs, the one whose hook the model lacks is named by its --sae value, and nothing is written.</summary>
+    [Trait(TestCategory.Name, TestCategory.Slow)]
+    [Fact]
+    public void AnSaeOfAHookTheModelLacksIsNamedByItsValue()
+    {
+        var corpus = temp.Sub("corpus.txt");
+        File.WriteAllLines(corpus, File.ReadLines(SharedData.Path("corpora", "tinystories-train-head.txt")).Take(20));
+        string bad = temp.Sub("deep");
+        Directory.CreateDirectory(bad);
+        foreach (var file in Directory.GetFiles(SaeTests.Fixture("stories260K", "relu-resid-pre")))
+            File.Copy(file, Path.Combine(bad, Path.GetFileName(file)));
+        var cfg = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(bad, "cfg.json")))!;
+        cfg["metadata"]!["hook_name"] = "blocks.9.hook_resid_pre";
+        File.WriteAllText(Path.Combine(bad, "cfg.json"), cfg.ToJsonString());
+        var store = temp.Sub("store");
+        var (code, _, err) = CliRunner.Run(["collect", "--model", EngineFixtures.Stories260K, "--corpus", corpus, "--store", store,
+            "--sae", "s4=" + SaeTests.Fixture("stories260K", "layers.4"), "--sae", "deep=" + bad]);
+        Assert.Equal(1, code);
+        Assert.Contains($"error: --sae 'deep={bad}': {Path.Combine(bad, "cfg.json")}", err);
+        Assert.Contains("'blocks.9.hook_resid_pre' is not a hook of", err);
+        Assert.False(Directory.Exists(store) && Directory.EnumerateFileSystemEntries(store).Any(), "the store was written");
+    }
+
+    /// <summary>
+    /// run with two SAEs of both layouts into one store (sparsify's layers.4 at blocks.4.hook_resid_post, SAELens's
+    /// TopK SAE at blocks.1.hook_attn_out): both SAEs' latents are explained and scored (ablation finding each latent's
+    /// SAE by its id), shown by the viewer's API and show, and exported and imported.
+    /// </summary>
+    [Trait(TestCategory.Name, TestCategory.Slow)]
+    [Fact]
+    public async Task LatentsOfTwoSaesInOneStoreAreExplainedScoredShownAndExported()
+    {
+        var corpus = temp.Sub("corpus.txt");
+        File.WriteAllLines(corpus, File.ReadLines(SharedData.Path("corpora", "tinystories-train-head.txt")).Take(300));
+        string store = temp.Sub("run");
+        var run = CliRunner.Run(["run", "--model", EngineFixtures.Stories260K, "--corpus", corpus, "--store", store,
+            "--sae", "s4=" + SaeTests.Fixture("stories260K", "layers.4"), "--sae", "ta1=" + SaeTests.Fixture("stories260K", "topk-attn-out"),
+            "--neurons", "0-5", "--control", "shuffled", "--scorers", "simulation,detection,fuzzing,ablation"]);
+        Assert.True(run.Code == 0, run.Err);
+        Assert.Contains("latents of SAEs s4 at blocks.4.hook_resid_post, ta1 at blocks.1.hook_attn_out", run.Out);
+        using (var opened = NeuronExplainer.Storage.SqliteNeuronStore.OpenExisting(store, NeuronExplainer.Storage.StoreAccess.ReadOnly))
+        {
+            Assert.Equal(160 + 100, opened.ListNeurons().Count);
+            var done = opened.ListMethodScores().Where(r => r.Control == NeuronExplainer.Explanations.ControlKind.None).ToList();
+            foreach (var (sae, layer) in new[] { ("s4", 4), ("ta1", 1) })
+            {
+                var mine = done.Where(r => r.Neuron.Sae == sae).ToList();
+                Assert.All(mine, r => Assert.Equal(layer, r.Neuron.LayerIndex));
+                Assert.Contains(mine, r => r.Score.Method == "simulation-correlation" && r.Score.Value is not null);
+                Assert.Contains(mine, r => r.Score.Method == "detection" && r.Score.Value is not null);
+                var ablation = mine.Where(r => r.Score.Method == NeuronExplainer.Explanations.AblationScorer.Name).ToList();
+                Assert.NotEmpty(ablation);
+                Assert.All(ablation, r => Assert.False(r.Score.Failed, r.Score.UndefinedReason));
+            }
+            Assert.Contains(opened.ListMethodScores(), r => r.Control == NeuronExplainer.Explanations.ControlKind.Shuffled && r.Neuron.Sae == "ta1");
+
+            var app = NeuronExplainer.Cli.Viewer.ViewerApp.Build(opened, NeuronExplainer.Cli.Viewer.ViewerOptions.Default, b => b.WebHost.UseTestServer());
+            await app.StartAsync();
+            try
+            {
+                using var client = app.GetTestClient();
+                foreach (var (unit, layer) in new[] { ("sae:s4/0", 4), ("sae%3Ata1%2F0", 1) })
+                {
+                    var body = await client.GetStringAsync($"/api/units/{unit}");
+                    var view = System.Text.Json.JsonDocument.Parse(body).RootElement;
+                    var id = NeuronId.Parse(Uri.UnescapeDataString(unit));
+                    Assert.Equal(("sae", id.ToString(), layer), (view.GetProperty("kind").GetString(), view.GetProperty("unit").GetString(), view.GetProperty("layer").GetInt32()));
+                    Assert.Equal(opened.GetNeuronRecord(id)!.Density, view.GetProperty("density").GetDouble());
+                    // Each SAE's decoder directions through the unembedding: its own latent 0's output tokens.
+                    Assert.Equal(opened.GetWeightBasedTokens(id)!.OutputPositive.Tokens,
+                        view.GetProperty("weight_based_tokens").GetProperty("output_positive").GetProperty("tokens").EnumerateArray().Select(t => t.GetString()!));
+                    Assert.NotEmpty(view.GetProperty("explanations").EnumerateArray());
+                }
+            }
+            finally
+            {
+                await app.DisposeAsync();
+            }
+            Assert.NotEqual(opened.GetWeightBasedTokens(NeuronId.Latent("s4", 4, 0))!.OutputPositive.Tokens, opened.GetWeightBasedTokens(NeuronId.Latent("ta1", 1, 0))!.OutputPositive.Tokens);
+
+            var exported = temp.Sub("export");
+            Assert.Equal(260, NeuronExplainer.Storage.OpenAiDataset.Export(opened, exported).Neurons);
+            using var imported = NeuronExplainer.Storage.SqliteNeuronStore.Open(temp.Sub("imported"));
+            NeuronExplainer.Storage.OpenAiDataset.Import(exported, imported);
+            foreach (var id in new[] { NeuronId.Latent("s4", 4, 3), NeuronId.Latent("ta1", 1, 3) })
+                Assert.Equal(opened.GetNeuronRecord(id)!.Density, imported.GetNeuronRecord(id)!.Density);
+        }
+        var show = CliRunner.Run(["show", "--store", store, "--neuron", "sae:ta1/1"]);
+        Assert.True(show.Code == 0, show.Err);
+        Assert.Contains("sae:ta1/1", show.Out);
     }
 
     static string[] Collect(string store, string corpus, params string[] more) =>
