@@ -333,7 +333,7 @@ public sealed class Collector
         var tokenizer = model.Tokenizer;
         var strings = new string[model.Info.VocabSize];
         string TokenString(int id) => strings[id] ??= tokenizer.TokenString(id);
-        var weights = units.Kind == UnitKind.Neuron ? new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers) : null;
+        var weights = units.Kind == UnitKind.Neuron && settings.WeightViews ? new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers) : null;
         foreach (var sampler in state.Samplers)
         {
             tables.Start();
@@ -352,7 +352,7 @@ public sealed class Collector
                     store.PutConnections(id, connections[n]);
                 }
             }
-            else if (units.Sae is { } sae && sae.Config.InputDim == model.Info.ModelDim)
+            else if (units.Sae is { } sae && sae.Config.InputDim == model.Info.ModelDim && settings.WeightViews)
             {
                 // An SAE of a residual-stream-wide hook writes its decoder direction into the residual stream: its
                 // output tokens are W_dec @ W_U, as a neuron's are c_proj @ W_U. (hook_z SAEs decode into head space.)

@@ -83,6 +83,8 @@ public static class MemoryPlanner
                 sae.EncoderBytes + units!.Encoder!.BufferBytes(batchRows) + 4L * batchRows * sae.Config.InputDim);
         var views = heads
             ? new PlanItem("weight-based views: none for attention heads", 0)
+            : !settings.WeightViews
+            ? new PlanItem("weight-based views: left out (CollectionSettings.WeightViews)", 0)
             : sae is null
             ? new PlanItem("weight-based views, written after the pass: gain-folded rows of a layer, a score block, running selections", WeightViews.WorkBytes(model, layers.Count, settings.TokenTableSize, settings.ConnectionCount))
             : new PlanItem("decoder output tokens, written after the pass: W_dec, gain-folded rows, a score block, running selections", WeightViews.OutputTokenBytes(model, sae.Config.LatentCount, settings.TokenTableSize));
