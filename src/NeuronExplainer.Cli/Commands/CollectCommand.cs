@@ -64,6 +64,11 @@ public static class CollectCommand
         {
             Description = "Collect shard I of N (I/N, from 0/N): run the forward pass on every N-th batch; the last shard to finish merges all shards' states and writes the records (run each shard into the same store)",
         };
+        readonly Option<string> weightViews = new("--weight-views")
+        {
+            Description = "all: after the pass, compute each neuron's weight-based input/output tokens and connections (an SAE's decoder output tokens); none: leave them out (for GPT-2 XL they are about 250 TFLOP, hours on a CPU)",
+            DefaultValueFactory = _ => "all",
+        };
         readonly Option<bool> force = new("--force") { Description = "Discard a store holding a collection with other settings (and everything made from it)" };
 
         /// <summary>Adds the options; shared ones are left to their owner.</summary>
@@ -71,7 +76,7 @@ public static class CollectCommand
         {
             model.AddTo(command);
             foreach (Option option in new Option[] { corpus, store, layers, seqLen, topK, random, quantiles, perQuantile, maxTokens, seed,
-                         minCount, separator, textField, batch, checkpointEvery, checkpointDir, memory, corpusShard, unitKind, sae })
+                         minCount, separator, textField, batch, checkpointEvery, checkpointDir, memory, corpusShard, unitKind, sae, weightViews })
                 if (option != sharedStore && option != sharedLayers)
                     command.Options.Add(option);
             if (sharedStore is null) command.Options.Add(force);
@@ -103,6 +108,12 @@ public static class CollectCommand
                 Seed = parse.GetValue(seed),
                 MinTokenCount = parse.GetValue(minCount),
                 BatchWindows = parse.GetValue(batch),
+                WeightViews = parse.GetValue(weightViews) switch
+                {
+                    "all" => true,
+                    "none" => false,
+                    var other => throw new SettingException("--weight-views", $"'{other}' is not known; expected all or none"),
+                },
                 CheckpointWindows = parse.GetValue(checkpointEvery),
                 CheckpointDirectory = parse.GetValue(checkpointDir),
                 MemoryBudget = parse.GetValue(memory) is { } size ? MemoryPlanner.ParseSize(size, "--memory") : null,

@@ -21,6 +21,12 @@ public sealed record CollectionSettings
     public int TokenTableSize { get; init; } = 50;
     /// <summary>Neurons listed per direction and sign in the weight-based connections.</summary>
     public int ConnectionCount { get; init; } = 20;
+    /// <summary>
+    /// Whether the weight-based views (input/output tokens, connections; an SAE's decoder output tokens) are computed after
+    /// the pass. They cost O(L·w·V·d + L²·w²·d/2), independent of the corpus: about 250 TFLOP for GPT-2 XL, hours on a CPU,
+    /// longer than collecting a short corpus, so a user may leave them out.
+    /// </summary>
+    public bool WeightViews { get; init; } = true;
     /// <summary>Windows per forward pass.</summary>
     public int BatchWindows { get; init; } = 32;
     /// <summary>Windows between checkpoints (taken at the next document boundary).</summary>
@@ -83,7 +89,9 @@ public sealed record CollectionSettings
     }
 
     /// <summary>The settings as manifest entries (prefixed "collect."); two collections mix only if these are equal.</summary>
-    public IReadOnlyDictionary<string, string> ToManifest(IReadOnlyList<int> layers, CorpusOptions corpus) => new SortedDictionary<string, string>
+    public IReadOnlyDictionary<string, string> ToManifest(IReadOnlyList<int> layers, CorpusOptions corpus)
+    {
+        var manifest = new SortedDictionary<string, string>
     {
         ["collect.layers"] = string.Join(',', layers),
         ["collect.seq_len"] = Invariant(SequenceLength),
@@ -101,6 +109,10 @@ public sealed record CollectionSettings
         ["collect.separator"] = corpus.Separator.ToString(),
         ["collect.text_field"] = corpus.TextField,
     };
+        // Written only when left out, so stores collected before the setting existed keep their manifest.
+        if (!WeightViews) manifest["collect.weight_views"] = "none";
+        return manifest;
+    }
 
     static string Invariant(long value) => value.ToString(CultureInfo.InvariantCulture);
 }

@@ -365,7 +365,7 @@ public sealed class Collector
         var tokenizer = model.Tokenizer;
         var strings = new string[model.Info.VocabSize];
         string TokenString(int id) => strings[id] ??= tokenizer.TokenString(id);
-        var weights = sources[0].Kind == UnitKind.Neuron ? new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers) : null;
+        var weights = sources[0].Kind == UnitKind.Neuron && settings.WeightViews ? new WeightViews(model, settings.TokenTableSize, settings.ConnectionCount, layers) : null;
         foreach (var sampler in state.Samplers)
         {
             tables.Start();
@@ -384,7 +384,7 @@ public sealed class Collector
                     store.PutConnections(id, connections[n]);
                 }
             }
-            else if (sampler.Block.Units.Sae is { DecodesIntoResidualStream: true } sae)
+            else if (sampler.Block.Units.Sae is { DecodesIntoResidualStream: true } sae && settings.WeightViews)
             {
                 // An SAE of a residual-stream-wide hook writes its decoder direction into the residual stream: its
                 // output tokens are W_dec @ W_U, as a neuron's are c_proj @ W_U. (hook_z SAEs decode into head space.)

@@ -101,6 +101,8 @@ public static class MemoryPlanner
         // SAEs' output tokens are written one SAE at a time, so the largest view counts.
         var views = heads
             ? new PlanItem("weight-based views: none for attention heads", 0)
+            : !settings.WeightViews
+            ? new PlanItem("weight-based views: left out (CollectionSettings.WeightViews)", 0)
             : saes.Count == 0
             ? new PlanItem("weight-based views, written after the pass: gain-folded rows of a layer, a score block, running selections", WeightViews.WorkBytes(model, blocks.Count, settings.TokenTableSize, settings.ConnectionCount))
             : new PlanItem("decoder output tokens, written after the pass one SAE at a time: W_dec, gain-folded rows, a score block, running selections",

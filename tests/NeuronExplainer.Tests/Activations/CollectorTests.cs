@@ -404,6 +404,28 @@ public sealed class CollectorTests : IDisposable
         Assert.NotNull(store.GetWeightBasedTokens(new NeuronId(1, 1)));
     }
 
+    [Fact]
+    public void WeightViewsLeftOutChangeNoRecordAndAreNamedInTheManifest()
+    {
+        using var withViews = NewStore();
+        new Collector(new FakeModel(), Small, new CorpusOptions(corpus), "fake").Run(withViews, "test");
+        using var without = NewStore();
+        new Collector(new FakeModel(), Small with { WeightViews = false }, new CorpusOptions(corpus), "fake").Run(without, "test");
+
+        var id = new NeuronId(1, 1);
+        Assert.NotNull(withViews.GetWeightBasedTokens(id));
+        Assert.NotNull(withViews.GetConnections(id));
+        Assert.Null(without.GetWeightBasedTokens(id));
+        Assert.Null(without.GetConnections(id));
+        Assert.Equal(Collected.From(withViews).Records.Values.Select(StoreRecordText), Collected.From(without).Records.Values.Select(StoreRecordText));
+        Assert.Equal(Collected.From(withViews).TokenTables.Values, Collected.From(without).TokenTables.Values, (a, b) => a.Tokens.SequenceEqual(b.Tokens));
+        Assert.Equal("none", without.GetManifest()!.Settings["collect.weight_views"]);
+        // Left out of a default collection's manifest, so stores collected before the setting existed still match.
+        Assert.False(withViews.GetManifest()!.Settings.ContainsKey("collect.weight_views"));
+    }
+
+    static string StoreRecordText(NeuronRecord record) => JsonSerializer.Serialize(record, DatasetJson.Default.NeuronRecord);
+
     [Theory]
     [InlineData("layers", "--layers names layer 3 but fake has layers 0..2")]
     [InlineData("topk", "--top-k is 0; expected 1..10000")]

@@ -44,7 +44,7 @@ public sealed class OpenAiWireTests
                  "top_logprobs":[{"token":"6","logprob":-5.2,"bytes":[54]},{"token":"7","logprob":-0.01,"bytes":[55]}]}],"refusal":null},
                "finish_reason":"stop"}],
              "usage":{"prompt_tokens":12,"completion_tokens":1,"total_tokens":13,"prompt_tokens_details":{"cached_tokens":0}}}
-            """u8);
+            """u8.ToArray());
 
         var choice = Assert.Single(response.Choices);
         Assert.Equal("7", choice.Content);
@@ -60,12 +60,12 @@ public sealed class OpenAiWireTests
         var chat = OpenAiWire.ParseChat("""
             {"choices":[{"index":0,"message":{"role":"assistant","content":"a"},"logprobs":{"content":[{"token":"a","logprob":-1,
               "top_logprobs":[{"token":"x","logprob":-2},{"token":"a","logprob":-1},{"token":"y","logprob":-2},{"token":"z","logprob":-0.5}]}]}}]}
-            """u8);
+            """u8.ToArray());
         Assert.Equal(["z", "a", "x", "y"], chat.Choices[0].Logprobs![0].TopLogprobs.Select(t => t.Token));
         var echo = OpenAiWire.ParseCompletion("""
             {"choices":[{"index":0,"text":"ab","logprobs":{"tokens":["a","b"],"token_logprobs":[null,-1],
               "top_logprobs":[null,{"x":-2,"b":-1,"y":-2,"z":-0.5}],"text_offset":[0,1]}}]}
-            """u8);
+            """u8.ToArray());
         var tokens = echo.Choices[0].Logprobs!;
         Assert.Equal([(0, (double?)null, 0), (1, -1, 4)], tokens.Select(t => (t.TextOffset!.Value, t.Logprob, t.TopLogprobs.Count)));
         Assert.Equal(["z", "b", "x", "y"], tokens[1].TopLogprobs.Select(t => t.Token));
@@ -77,7 +77,7 @@ public sealed class OpenAiWireTests
         var response = OpenAiWire.ParseChat("""
             {"choices":[{"index":0,"message":{"role":"assistant","content":null,"refusal":"I can't help with that."},"finish_reason":"stop"}],
              "usage":{"prompt_tokens":2048,"completion_tokens":9,"total_tokens":2057,"prompt_tokens_details":{"cached_tokens":1920,"audio_tokens":0}}}
-            """u8);
+            """u8.ToArray());
         Assert.Equal(1920, response.Usage!.CachedPromptTokens);
         Assert.Equal(2048, response.Usage.PromptTokens);
         Assert.Equal("I can't help with that.", response.Choices[0].Refusal);
@@ -93,7 +93,7 @@ public sealed class OpenAiWireTests
                "tokens":["dog","\t","3"],"top_logprobs":[null,{"\t":-0.2},{"0":-0.9,"3":-1.5,"10":-2.0}]},
                "finish_reason":"length","stop_reason":null,"prompt_logprobs":null}],
              "usage":{"prompt_tokens":3,"total_tokens":3,"completion_tokens":0}}
-            """u8);
+            """u8.ToArray());
 
         var tokens = response.Choices.Single().Logprobs!;
         Assert.Equal(["dog", "\t", "3"], tokens.Select(t => t.Token));
@@ -106,7 +106,7 @@ public sealed class OpenAiWireTests
     [Fact]
     public void AnswersWithoutUsageOrLogprobsSayTheyHaveNone()
     {
-        var response = OpenAiWire.ParseChat("""{"choices":[{"message":{"role":"assistant","content":null}}]}"""u8);
+        var response = OpenAiWire.ParseChat("""{"choices":[{"message":{"role":"assistant","content":null}}]}"""u8.ToArray());
         Assert.Null(response.Usage);
         Assert.Equal(new ChatChoice(0, "", null, null), response.Choices.Single());
     }
