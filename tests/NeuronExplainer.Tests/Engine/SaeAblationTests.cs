@@ -77,7 +77,7 @@ public class SaeAblationTests
                 if (!(f[w][r] > 0 && f[w][r] >= threshold)) continue;
                 firing++;
                 for (int t = 0; t < vocab; t++) change[t] += clean[r * vocab + t] - zeroed[r * vocab + t];
-                if (r + 1 < window.Length && dIn == transformer.Config.ModelDim)
+                if (r + 1 < window.Length && sae.DecodesIntoResidualStream)
                 {
                     direct += f[w][r] * DirectLogit(transformer, direction, final.AsSpan(r * dIn, dIn), window[r + 1]);
                     directCount++;
@@ -89,8 +89,9 @@ public class SaeAblationTests
         Close(zero / predictions, effect.ZeroLossChange, "loss change, zero");
         Close(meanChange / predictions, effect.MeanLossChange!.Value, "loss change, mean");
         Assert.NotEqual(0, effect.ZeroLossChange);
-        if (dIn == transformer.Config.ModelDim) Close(direct / directCount, effect.DirectLogitEffect!.Value, "direct logit effect");
-        else Assert.Null(effect.DirectLogitEffect); // hook_z: the decoder writes head space, not the residual stream
+        // hook_z: the decoder writes head space, not the residual stream, even where heads x d_head is d_model (gpt2-tiny: 4 x 8 = 32).
+        if (!sae.DecodesIntoResidualStream) Assert.Null(effect.DirectLogitEffect);
+        else Close(direct / directCount, effect.DirectLogitEffect!.Value, "direct logit effect");
         int top = Enumerable.Range(0, vocab).MaxBy(t => change[t]);
         Close(change[top] / firing, effect.Promoted[0].Change, "most promoted");
         int bottom = Enumerable.Range(0, vocab).MinBy(t => change[t]);
