@@ -12,6 +12,17 @@ public sealed record LedgerEntry(NeuronId? Neuron, string Model, string Purpose,
     public int CachedPromptTokens { get; init; }
 }
 
+/// <summary>What <see cref="ILlmStore.TryClaimCall"/> found.</summary>
+public enum CallClaim
+{
+    /// <summary>The mark is the caller's: it sends the request.</summary>
+    Claimed,
+    /// <summary>Another process sends the request now.</summary>
+    HeldElsewhere,
+    /// <summary>The answer is in the cache (asked for with <c>unlessCached</c>); nothing was marked.</summary>
+    Cached,
+}
+
 /// <summary>What a call holds while in flight: its mark (<see cref="ILlmStore.TryClaimCall"/>) and its budget reservation, if any.</summary>
 public sealed record CallHold(string Key, string Owner, string? Reservation);
 
@@ -44,10 +55,13 @@ public interface ILlmStore
 
     /// <summary>
     /// Marks the request of cache key <paramref name="key"/> as being sent by <paramref name="owner"/> until
-    /// <paramref name="until"/>, atomically: false while another process sends it (it waits for that answer in the cache
-    /// instead of paying for the same call), true when none does, its mark lapsed, or it is the owner's own.
+    /// <paramref name="until"/>, atomically: <see cref="CallClaim.HeldElsewhere"/> while another process sends it (it waits
+    /// for that answer in the cache instead of paying for the same call), <see cref="CallClaim.Claimed"/> when none does, its
+    /// mark lapsed, or it is the owner's own. With <paramref name="unlessCached"/>, a request already answered in the cache
+    /// is not marked (<see cref="CallClaim.Cached"/>), in the same transaction, so a caller that found no answer before
+    /// claiming need not read the cache again: another process's mark ends in the write that caches its answer.
     /// </summary>
-    bool TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now);
+    CallClaim TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now, bool unlessCached = false);
     /// <summary>Extends every mark of <paramref name="owner"/> to <paramref name="until"/> (its calls still in flight).</summary>
     void RenewCalls(string owner, DateTimeOffset until);
     void ReleaseCall(string key, string owner);

@@ -202,20 +202,23 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
     /// </summary>
     private async Task<T?> AnsweredElsewhereAsync<T>(Call<T> call, string key, CancellationToken cancellationToken) where T : class
     {
+        // The claim looks in the cache in its own transaction, which saves reading it again on every paid call; only a cached
+        // answer this caller rejects makes it claim regardless.
+        bool unlessCached = true;
         while (true)
         {
             var now = _time.GetUtcNow();
-            if (_store.TryClaimCall(key, _owner, now + CallMarkLease, now))
+            switch (_store.TryClaimCall(key, _owner, now + CallMarkLease, now, unlessCached))
             {
-                // Another process's mark ends in the write that caches its answer, so one that finished since this call
-                // last looked has its answer in the cache now: taken, not paid for again.
-                if (CachedAnswer(call, key) is { } answered)
-                {
-                    _store.ReleaseCall(key, _owner);
-                    return answered;
-                }
-                EnsureCallRenewal();
-                return null;
+                case CallClaim.Claimed:
+                    EnsureCallRenewal();
+                    return null;
+                case CallClaim.Cached:
+                    // Another process's mark ends in the write that caches its answer, so one that finished since this call
+                    // last looked has its answer in the cache now: taken, not paid for again.
+                    if (CachedAnswer(call, key) is { } answered) return answered;
+                    unlessCached = false;
+                    continue;
             }
             await Task.Delay(CallWaitPoll, _time, cancellationToken).ConfigureAwait(false);
             if (CachedAnswer(call, key) is { } hit) return hit;

@@ -594,16 +594,29 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
         return granted;
     }
 
-    public bool TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now)
+    public CallClaim TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now, bool unlessCached = false)
     {
-        bool claimed = false;
-        Write(() => claimed = Query("""
-            INSERT INTO llm_calls_in_flight AS c (key, owner, expires_at) VALUES (@key, @owner, @until)
-            ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-                WHERE c.owner = excluded.owner OR c.expires_at <= @now
-            RETURNING owner
-            """, r => r.GetString(0), ("key", key), ("owner", owner), ("until", until.ToUnixTimeMilliseconds()), ("now", now.ToUnixTimeMilliseconds())).Count == 1);
-        return claimed;
+        var claim = CallClaim.HeldElsewhere;
+        Write(() =>
+        {
+            if (Query("""
+                INSERT INTO llm_calls_in_flight AS c (key, owner, expires_at) VALUES (@key, @owner, @until)
+                ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+                    WHERE c.owner = excluded.owner OR c.expires_at <= @now
+                RETURNING owner
+                """, r => r.GetString(0), ("key", key), ("owner", owner), ("until", until.ToUnixTimeMilliseconds()), ("now", now.ToUnixTimeMilliseconds())).Count == 0)
+                return;
+            claim = CallClaim.Claimed;
+            // Looked for after the mark is taken: each statement of a READ COMMITTED transaction sees what committed before it,
+            // so an answer cached (and its mark ended) by another process just before the insert is seen here. Looked for
+            // first, it was missed, and the call was paid twice (the fleet test, once in a run).
+            if (unlessCached && Query("SELECT 1 FROM llm_cache WHERE key = @key", r => r.GetInt32(0), ("key", key)).Count > 0)
+            {
+                EndCall(key, owner);
+                claim = CallClaim.Cached;
+            }
+        });
+        return claim;
     }
 
     public void RenewCalls(string owner, DateTimeOffset until) =>

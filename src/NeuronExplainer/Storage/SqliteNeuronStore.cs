@@ -621,16 +621,21 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         return granted;
     }
 
-    public bool TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now)
+    public CallClaim TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now, bool unlessCached = false)
     {
-        bool claimed = false;
-        Write(() => claimed = Query("""
+        var claim = CallClaim.Cached;
+        Write(() =>
+        {
+            if (unlessCached && Query("SELECT 1 FROM llm_cache WHERE key = $key", r => r.GetInt64(0), ("$key", key)).Count > 0) return;
+            claim = Query("""
             INSERT INTO llm_calls_in_flight (key, owner, expires_at) VALUES ($key, $owner, $until)
             ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
                 WHERE llm_calls_in_flight.owner = excluded.owner OR llm_calls_in_flight.expires_at <= $now
             RETURNING owner
-            """, r => r.GetString(0), ("$key", key), ("$owner", owner), ("$until", until.ToUnixTimeMilliseconds()), ("$now", now.ToUnixTimeMilliseconds())).Count == 1);
-        return claimed;
+            """, r => r.GetString(0), ("$key", key), ("$owner", owner), ("$until", until.ToUnixTimeMilliseconds()), ("$now", now.ToUnixTimeMilliseconds())).Count == 1
+                ? CallClaim.Claimed : CallClaim.HeldElsewhere;
+        });
+        return claim;
     }
 
     public void RenewCalls(string owner, DateTimeOffset until) =>

@@ -18,9 +18,9 @@ internal sealed class InMemoryLlmStore : ILlmStore
     public LlmCacheEntry? GetCachedResponse(string key) => _cache.GetValueOrDefault(key);
     public void AddLedgerEntry(LedgerEntry entry, LlmCacheEntry? answer = null, CallHold? held = null)
     {
-        if (held is not null) ReleaseCall(held.Key, held.Owner);
         lock (_reservations)
         {
+            if (held is not null) ReleaseCall(held.Key, held.Owner);
             if (held?.Reservation is { } reservation) _reservations.Remove(reservation);
             if (answer is not null)
             {
@@ -52,13 +52,16 @@ internal sealed class InMemoryLlmStore : ILlmStore
 
     private readonly Dictionary<string, (string Owner, DateTimeOffset Until)> _inFlight = [];
 
-    public bool TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now)
+    public CallClaim TryClaimCall(string key, string owner, DateTimeOffset until, DateTimeOffset now, bool unlessCached = false)
     {
+        // The same lock as AddLedgerEntry's cache write, so a claim never falls between another's answer and its mark's end.
+        lock (_reservations)
         lock (_inFlight)
         {
-            if (_inFlight.TryGetValue(key, out var held) && held.Owner != owner && held.Until > now) return false;
+            if (unlessCached && _cache.ContainsKey(key)) return CallClaim.Cached;
+            if (_inFlight.TryGetValue(key, out var held) && held.Owner != owner && held.Until > now) return CallClaim.HeldElsewhere;
             _inFlight[key] = (owner, until);
-            return true;
+            return CallClaim.Claimed;
         }
     }
 

@@ -98,16 +98,18 @@ public abstract class NeuronStoreContract
         using var first = Open();
         using var second = Open();
         var now = new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
-        Assert.True(first.TryClaimCall("k", "worker-1", now.AddMinutes(1), now));
+        Assert.Equal(CallClaim.Claimed, first.TryClaimCall("k", "worker-1", now.AddMinutes(1), now, unlessCached: true));
         var reservation = first.TryReserveBudget(0.5m, 1m, now.AddMinutes(10), now);
-        Assert.False(second.TryClaimCall("k", "worker-2", now.AddMinutes(1), now));
+        Assert.Equal(CallClaim.HeldElsewhere, second.TryClaimCall("k", "worker-2", now.AddMinutes(1), now, unlessCached: true));
         Assert.Equal(new LlmBudget(0m, 1m, 0.5m), second.GetBudget(now));
 
         first.AddLedgerEntry(new LedgerEntry(null, "m", "explain", 1, 1, 0.125m, false, now), new LlmCacheEntry("k", "m", "{}", "{\"a\":1}", now),
             new CallHold("k", "worker-1", reservation));
         Assert.Equal("{\"a\":1}", second.GetCachedResponse("k")!.Response);
         Assert.Equal(new LlmBudget(0.125m, 1m, 0m), second.GetBudget(now));
-        Assert.True(second.TryClaimCall("k", "worker-2", now.AddMinutes(1), now));
+        // Answered: a claim that asks finds the answer instead (and marks nothing); one that does not ask claims.
+        Assert.Equal(CallClaim.Cached, second.TryClaimCall("k", "worker-2", now.AddMinutes(1), now, unlessCached: true));
+        Assert.Equal(CallClaim.Claimed, second.TryClaimCall("k", "worker-2", now.AddMinutes(1), now));
     }
 
     [Fact]
