@@ -34,12 +34,13 @@ foreach (var dtype in options.DTypes)
 
 static string Name(ScalarType dtype) => dtype == ScalarType.BFloat16 ? "bf16" : "float32";
 
-// Median and best seconds of the timed calls after warm-up (at least 3 calls and 1 s), and the process's CPU
-// seconds per call, the same statistics `neuron-explainer bench` prints.
+// Median and best seconds of the timed calls after warm-up (at least one call and 1 s: libtorch needs no JIT warm-up,
+// and a bf16 pass without bf16 instructions takes tens of seconds), and the process's CPU seconds per call, the
+// statistics `neuron-explainer bench` prints.
 static (double Median, double Best, double Cpu) TimeRuns(int runs, Action action)
 {
     var warm = Stopwatch.StartNew();
-    for (var i = 0; i < 3 || warm.Elapsed.TotalSeconds < 1; i++) action();
+    for (var i = 0; i < 1 || warm.Elapsed.TotalSeconds < 1; i++) action();
     var seconds = new double[runs];
     var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
     for (var i = 0; i < runs; i++)

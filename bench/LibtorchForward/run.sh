@@ -10,10 +10,11 @@
 # system lacks: `patchelf --clear-symbol-version` on the symbols of that version, and the version requirement itself
 # marked weak (weaken-version.py), since patchelf leaves it in .gnu.version_r and glibc refuses a missing one.
 # Rerunning is safe: an already patched library needs nothing and is left alone. Needs patchelf (apt install patchelf).
+# NO_BUILD=1 skips the build (for repeated timed runs); `run.sh --prepare` builds and patches, and runs nothing.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$here/bin/Release/net10.0/linux-x64"
-dotnet build "$here/LibtorchForward.csproj" -c Release -v quiet -nologo >&2
+[ "${NO_BUILD:-}" = 1 ] || dotnet build "$here/LibtorchForward.csproj" -c Release -v quiet -nologo >&2
 lib="$out/libLibTorchSharp.so"
 stdcxx="$(ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ && !found {found = $NF} END {print found}')"
 have="$(objdump -T "$stdcxx" | grep -o 'GLIBCXX_[0-9.]*' | sort -u)"
@@ -31,4 +32,5 @@ for version in $(readelf -V "$lib" | awk '/Name: GLIBCXX_/ && /Flags: none/ {pri
     done
     python3 "$here/weaken-version.py" "$lib" "$version" >&2
 done
+[ "${1:-}" = --prepare ] && exit 0
 LD_LIBRARY_PATH="$out${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "$out/LibtorchForward" "$@"
