@@ -11,6 +11,7 @@ exe="$PWD/src/NeuronExplainer.Cli/bin/Release/net10.0/neuron-explainer"
 [ -x "$exe" ] || { echo "$exe is missing: run dotnet build -c Release first" >&2; exit 1; }
 repeats="${1:-2}"
 LOGS="${LOGS:-$(mktemp -d /tmp/libtorch-side-by-side.XXXXXX)}"
+mkdir -p "$LOGS"
 empty="$(mktemp -d -p /var/tmp)"  # no shared/models/stories260K above it: bench times the GPT-2 shape only
 trap 'rm -rf "$empty"' EXIT
 bench/LibtorchForward/run.sh --prepare >/dev/null  # builds and patches once, before the timed runs
