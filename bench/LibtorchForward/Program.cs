@@ -40,18 +40,20 @@ static string Name(ScalarType dtype) => dtype == ScalarType.BFloat16 ? "bf16" : 
 static (double Median, double Best, double Cpu) TimeRuns(int runs, Action action)
 {
     var warm = Stopwatch.StartNew();
-    for (var i = 0; i < 1 || warm.Elapsed.TotalSeconds < 1; i++) action();
-    var seconds = new double[runs];
-    var cpuStart = Process.GetCurrentProcess().TotalProcessorTime;
+    do action(); while (warm.Elapsed.TotalSeconds < 1);
+    // One timestamp before each pass and one after the last: pass i took stamps[i + 1] - stamps[i].
+    var stamps = new long[runs + 1];
+    var process = Process.GetCurrentProcess();
+    var cpuBefore = process.TotalProcessorTime;
     for (var i = 0; i < runs; i++)
     {
-        var clock = Stopwatch.StartNew();
+        stamps[i] = Stopwatch.GetTimestamp();
         action();
-        seconds[i] = clock.Elapsed.TotalSeconds;
     }
-    var cpu = (Process.GetCurrentProcess().TotalProcessorTime - cpuStart).TotalSeconds / runs;
-    Array.Sort(seconds);
-    return (seconds[runs / 2], seconds[0], cpu);
+    stamps[runs] = Stopwatch.GetTimestamp();
+    process.Refresh();
+    var passes = stamps.Skip(1).Zip(stamps, (after, before) => (double)(after - before) / Stopwatch.Frequency).Order().ToArray();
+    return (passes[runs / 2], passes[0], (process.TotalProcessorTime - cpuBefore).TotalSeconds / runs);
 }
 
 // GFLOP/s of x[m, k] · W[n, k]ᵀ in the dtype over repeated calls for about 0.3 s: total FLOPs over total time.
