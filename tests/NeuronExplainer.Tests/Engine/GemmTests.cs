@@ -72,6 +72,27 @@ public class GemmTests
         Assert.Contains("GEMM A", e.Message);
     }
 
+    [Theory]
+    // This machine's kind (AMD Zen, AVX2): OpenBLAS's Zen kernels, also under load (bench/engine-results.md).
+    [InlineData(true, false, false, true)]
+    // AVX-512 CPU with OpenBLAS on 256-bit kernels (OPENBLAS_CORETYPE=Haswell, or a CPU it does not know): managed.
+    [InlineData(true, false, true, false)]
+    // AVX-512 CPU with OpenBLAS's SkylakeX kernels.
+    [InlineData(true, true, true, true)]
+    // No OpenBLAS: managed, whatever the CPU.
+    [InlineData(false, false, false, false)]
+    [InlineData(false, true, true, false)]
+    public void AutoPrefersOpenBlasUnlessItsKernelsAreNarrowerThanTheCpu(bool loads, bool avx512Kernels, bool cpuVector512, bool expected) =>
+        Assert.Equal(expected, GemmBackends.PrefersOpenBlas(loads, avx512Kernels, cpuVector512));
+
+    [Fact]
+    public void AutoOnThisMachineFollowsTheRule()
+    {
+        var blas = OpenBlasGemm.TryCreate();
+        var rule = GemmBackends.PrefersOpenBlas(blas is not null, blas?.HasAvx512Kernels ?? false, System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated);
+        Assert.Equal(rule ? blas!.Name : new ManagedGemm().Name, GemmBackends.Select("auto").Name);
+    }
+
     [Fact]
     public void UnknownBackendNameIsAClearError()
     {
