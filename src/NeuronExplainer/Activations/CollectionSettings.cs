@@ -92,23 +92,23 @@ public sealed record CollectionSettings
     public IReadOnlyDictionary<string, string> ToManifest(IReadOnlyList<int> layers, CorpusOptions corpus)
     {
         var manifest = new SortedDictionary<string, string>
-    {
-        ["collect.layers"] = string.Join(',', layers),
-        ["collect.seq_len"] = Invariant(SequenceLength),
-        ["collect.top_k"] = Invariant(TopK),
-        ["collect.random"] = Invariant(RandomSamples),
-        ["collect.quantiles"] = Invariant(Quantiles),
-        ["collect.per_quantile"] = Invariant(PerQuantile),
-        ["collect.max_tokens"] = MaxTokens is { } max ? Invariant(max) : "all",
-        ["collect.seed"] = Seed.ToString(CultureInfo.InvariantCulture),
-        ["collect.min_token_count"] = Invariant(MinTokenCount),
-        ["collect.token_table_size"] = Invariant(TokenTableSize),
-        ["collect.connection_count"] = Invariant(ConnectionCount),
-        ["collect.batch"] = Invariant(BatchWindows),
-        ["collect.checkpoint_every"] = Invariant(CheckpointWindows),
-        ["collect.separator"] = corpus.Separator.ToString(),
-        ["collect.text_field"] = corpus.TextField,
-    };
+        {
+            ["collect.layers"] = string.Join(',', layers),
+            ["collect.seq_len"] = Invariant(SequenceLength),
+            ["collect.top_k"] = Invariant(TopK),
+            ["collect.random"] = Invariant(RandomSamples),
+            ["collect.quantiles"] = Invariant(Quantiles),
+            ["collect.per_quantile"] = Invariant(PerQuantile),
+            ["collect.max_tokens"] = MaxTokens is { } max ? Invariant(max) : "all",
+            ["collect.seed"] = Seed.ToString(CultureInfo.InvariantCulture),
+            ["collect.min_token_count"] = Invariant(MinTokenCount),
+            ["collect.token_table_size"] = Invariant(TokenTableSize),
+            ["collect.connection_count"] = Invariant(ConnectionCount),
+            ["collect.batch"] = Invariant(BatchWindows),
+            ["collect.checkpoint_every"] = Invariant(CheckpointWindows),
+            ["collect.separator"] = corpus.Separator.ToString(),
+            ["collect.text_field"] = corpus.TextField,
+        };
         // Written only when left out, so stores collected before the setting existed keep their manifest.
         if (!WeightViews) manifest["collect.weight_views"] = "none";
         return manifest;

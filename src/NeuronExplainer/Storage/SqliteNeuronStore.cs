@@ -626,6 +626,8 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         var claim = CallClaim.Cached;
         Write(() =>
         {
+            // Looked for first: BEGIN IMMEDIATE serializes the store's writers, so no answer can land between this and the
+            // insert (PostgreSQL's READ COMMITTED needs the other order).
             if (unlessCached && Query("SELECT 1 FROM llm_cache WHERE key = $key", r => r.GetInt64(0), ("$key", key)).Count > 0) return;
             claim = Query("""
             INSERT INTO llm_calls_in_flight (key, owner, expires_at) VALUES ($key, $owner, $until)
