@@ -32,7 +32,8 @@ public static class StoreBenchCommand
             Build a synthetic store of paper scale (default 48 x 6,400 = 307,200 neurons; records of 40 top, 40 random
             and 5 x 10 quantile excerpts of 64 tokens, one baseline result per neuron) and time: the viewer's routes
             (medians over loopback HTTP), explain+score of one layer with the baseline pair, store reads and writes,
-            export of that layer, and peak memory. Needs about 40 KB of disk per neuron.
+            export of that layer, and peak memory. Needs about 80 KB of disk per neuron: the store and a working copy the
+            measurements run on, so a kept store can be measured again.
 
             Examples:
               neuron-explainer bench store
@@ -82,6 +83,24 @@ public static class StoreBenchCommand
         output.WriteLine($"store: {bytes / 1e9:0.00} GB, {bytes / 1e3 / shape.Neurons:0.0} KB per neuron with its result; peak RSS so far {PeakRss()}");
 
         if (compare is not null) await CompareRun(output, compare, cancel);
+
+        // The rest runs on a copy, so a kept store keeps its explain layer unexplained and a rerun measures explain+score again.
+        string work = dir.TrimEnd('/') + "-work";
+        Directory.CreateDirectory(work);
+        try
+        {
+            foreach (var file in new DirectoryInfo(dir).EnumerateFiles()) file.CopyTo(Path.Combine(work, file.Name), overwrite: true);
+            await Measure(output, shape, work, requests, cancel);
+        }
+        finally
+        {
+            Directory.Delete(work, recursive: true);
+        }
+    }
+
+    static async Task Measure(TextWriter output, SyntheticStore.Shape shape, string dir, int requests, CancellationToken cancel)
+    {
+        var clock = new Stopwatch();
 
         using (var store = NeuronStores.OpenExisting(dir))
         {
@@ -298,7 +317,7 @@ static class SyntheticStore
         var words = Enumerable.Range(0, 6).Select(_ => $"\"{TokenWord(Zipf(random))}\" ({random.Next(10, 99) / 10.0})");
         string text = $"{CommonWord} {string.Join(", ", words)}; right after \"{TokenWord(Zipf(random))}\" ({random.Next(10, 99) / 10.0})";
         static SequenceSimulation PointMass(IReadOnlyList<string> tokens, double[] values, ActivationScale scale) =>
-            new(tokens, values, scale, [.. values.Select(v => (IReadOnlyList<double>)[v])], [.. values.Select(_ => (IReadOnlyList<double>)[1.0])]) { Method = "baseline" };
+            SequenceSimulation.PointMass(tokens, values, scale) with { Method = "baseline" };
         var simulations = valid.Select(r =>
         {
             double[] uncalibrated = [.. r.Activations.Select(a => a > 1 ? 4.2 : 0)];
