@@ -40,11 +40,11 @@ public class CorrelationBootstrapTests
         int[] lengths = [.. excerpts.Select(e => e.Truth.Length)];
         var interval = CorrelationBootstrap.Interval(truth, predicted, lengths, resamples: 200, seed: 5)!.Value;
 
-        var random = new Random(5);
+        var random = new CorrelationBootstrap.Draws(5);
         var naive = new List<double>();
         for (int b = 0; b < 200; b++)
         {
-            var drawn = Enumerable.Range(0, excerpts.Length).Select(_ => excerpts[random.Next(excerpts.Length)]).ToList();
+            var drawn = Enumerable.Range(0, excerpts.Length).Select(_ => excerpts[random.Below(excerpts.Length)]).ToList();
             naive.Add(ActivationScores.Correlation([.. drawn.SelectMany(e => e.Truth)], [.. drawn.SelectMany(e => e.Predicted)]).Value!.Value);
         }
         naive.Sort();
@@ -63,12 +63,12 @@ public class CorrelationBootstrapTests
         int[] strata = [.. excerpts.Select((_, i) => i < 10 ? 0 : 1)];
         var interval = CorrelationBootstrap.Interval(truth, predicted, lengths, resamples: 200, seed: 5, strata: strata)!.Value;
 
-        var random = new Random(5);
+        var random = new CorrelationBootstrap.Draws(5);
         var naive = new List<double>();
         for (int b = 0; b < 200; b++)
         {
-            var drawn = Enumerable.Range(0, 10).Select(_ => excerpts[random.Next(10)])
-                .Concat(Enumerable.Range(0, 30).Select(_ => excerpts[10 + random.Next(30)])).ToList();
+            var drawn = Enumerable.Range(0, 10).Select(_ => excerpts[random.Below(10)])
+                .Concat(Enumerable.Range(0, 30).Select(_ => excerpts[10 + random.Below(30)])).ToList();
             naive.Add(ActivationScores.Correlation([.. drawn.SelectMany(e => e.Truth)], [.. drawn.SelectMany(e => e.Predicted)]).Value!.Value);
         }
         naive.Sort();
@@ -93,6 +93,25 @@ public class CorrelationBootstrapTests
                 byStratum[s].Value!.Value, 12);
         }
         Assert.Throws<ArgumentException>(() => SimulationScorer.ByStratum(scored, [0, 1]));
+    }
+
+    [Fact]
+    public void Draws_are_uniform_over_the_range_and_stay_in_it()
+    {
+        foreach (int n in new[] { 1, 7, 40, 1000 })
+        {
+            var draws = new CorrelationBootstrap.Draws(n);
+            var counts = new int[n];
+            int total = 2000 * n;
+            for (int i = 0; i < total; i++) counts[draws.Below(n)]++;
+            // Pearson's chi-square against uniform; for n - 1 degrees of freedom it is below n - 1 + 6 sqrt(2 (n - 1)) but by chance ~1e-7.
+            double expected = total / (double)n;
+            double chi = counts.Sum(c => (c - expected) * (c - expected) / expected);
+            Assert.True(chi <= n - 1 + 6 * Math.Sqrt(2.0 * (n - 1)), $"n = {n}: chi-square {chi:0.0}; counts {string.Join(", ", counts.Take(10))}");
+        }
+        var a = new CorrelationBootstrap.Draws(3);
+        var b = new CorrelationBootstrap.Draws(4);
+        Assert.NotEqual(Enumerable.Range(0, 20).Select(_ => a.Below(1000)).ToList(), Enumerable.Range(0, 20).Select(_ => b.Below(1000)).ToList());
     }
 
     [Fact]
