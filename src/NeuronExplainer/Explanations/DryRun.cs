@@ -73,8 +73,7 @@ public sealed class DryRunSimulator(ISimulator inner) : ISimulator
             }
             catch (LlmDryRunException)
             {
-                simulations.Add(new SequenceSimulation(excerpt, [.. excerpt.Select(_ => 0.0)], ActivationScale.SimulatedNormalizedActivations,
-                    [.. excerpt.Select(_ => (IReadOnlyList<double>)[0.0])], [.. excerpt.Select(_ => (IReadOnlyList<double>)[1.0])]));
+                simulations.Add(SequenceSimulation.PointMass(excerpt, new double[excerpt.Count], ActivationScale.SimulatedNormalizedActivations));
             }
         }
         return SimulationOutcome.Of(simulations);

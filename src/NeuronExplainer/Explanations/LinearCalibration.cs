@@ -36,12 +36,17 @@ public sealed record LinearCalibration(double Slope, double Intercept)
     public double Apply(double value) => Slope * value + Intercept;
 
     /// <summary>The simulation in activation units, keeping the 0..10 original as its uncalibrated simulation.</summary>
-    public SequenceSimulation Apply(SequenceSimulation simulation) =>
-        simulation with
+    public SequenceSimulation Apply(SequenceSimulation simulation)
+    {
+        double[] expected = [.. simulation.ExpectedActivations.Select(Apply)];
+        return simulation with
         {
-            ExpectedActivations = [.. simulation.ExpectedActivations.Select(Apply)],
+            ExpectedActivations = expected,
             ActivationScale = ActivationScale.NeuronActivations,
-            DistributionValues = [.. simulation.DistributionValues.Select(d => (IReadOnlyList<double>)[.. d.Select(Apply)])],
+            // A point mass stays one: its value moves with its expected value.
+            DistributionValues = simulation.IsPointMass ? new PointMassValues(expected)
+                : [.. simulation.DistributionValues.Select(d => (IReadOnlyList<double>)[.. d.Select(Apply)])],
             UncalibratedSimulation = simulation,
         };
+    }
 }

@@ -25,6 +25,29 @@ public sealed record SequenceSimulation(
     [property: JsonPropertyName("distribution_probabilities")] IReadOnlyList<IReadOnlyList<double>> DistributionProbabilities)
     : DatasetRecord
 {
+    /// <summary>A simulation certain of each token's value: <paramref name="values"/> with probability 1.</summary>
+    public static SequenceSimulation PointMass(IReadOnlyList<string> tokens, IReadOnlyList<double> values, ActivationScale scale) =>
+        new(tokens, values, scale, new PointMassValues(values), new CertainProbabilities(values.Count));
+
+    /// <summary>Whether each token's distribution is its expected value with probability 1 (compared to the bit).</summary>
+    [JsonIgnore]
+    public bool IsPointMass
+    {
+        get
+        {
+            int n = ExpectedActivations.Count;
+            if (DistributionValues.Count != n || DistributionProbabilities.Count != n) return false;
+            if (DistributionValues is PointMassValues mass && ReferenceEquals(mass.Values, ExpectedActivations) && DistributionProbabilities is CertainProbabilities)
+                return true;
+            for (int i = 0; i < n; i++)
+            {
+                if (DistributionValues[i] is not [var v] || BitConverter.DoubleToInt64Bits(v) != BitConverter.DoubleToInt64Bits(ExpectedActivations[i])) return false;
+                if (DistributionProbabilities[i] is not [var p] || BitConverter.DoubleToInt64Bits(p) != BitConverter.DoubleToInt64Bits(1.0)) return false;
+            }
+            return true;
+        }
+    }
+
     /// <summary>
     /// The same simulation before calibration to activation units, when calibrated. Written even when
     /// null, as OpenAI's serialiser writes every field of the dataclass.

@@ -222,6 +222,32 @@ static class StoreDocuments
         return w;
     }
 
+    /// <summary>
+    /// <see cref="EncodeResults"/>, compressed, for results that need no token or window ids (every simulation is of one of
+    /// <paramref name="excerpts"/>, as the pipeline's are): so a store can encode them before taking its lock. Null when
+    /// they do need ids, which only a store's write can give.
+    /// </summary>
+    public static byte[]? EncodeResultsWithoutVocabulary(NeuronSimulationResults results, IReadOnlyList<ActivationRecord>? excerpts)
+    {
+        var vocabulary = new NoVocabulary();
+        var blob = EncodeResults(results, excerpts, vocabulary).ToCompressed();
+        return vocabulary.Asked ? null : blob;
+    }
+
+    /// <summary>Gives no ids, only notes that one was asked for (the blob written meanwhile is thrown away).</summary>
+    sealed class NoVocabulary : IStoreVocabulary
+    {
+        public bool Asked { get; private set; }
+
+        public int TokenId(string text) { Asked = true; return 0; }
+
+        public long WindowId(IReadOnlyList<string> tokens) { Asked = true; return 0; }
+
+        public string TokenText(int id) => throw new InvalidOperationException("encoding reads no token strings");
+
+        public Dictionary<long, string[]> Windows(IEnumerable<long> ids) => throw new InvalidOperationException("encoding reads no windows");
+    }
+
     /// <summary>The record excerpt with the sequence's tokens and, to the bit, its true activations; -1 when none.</summary>
     static int FindExcerpt(IReadOnlyList<ActivationRecord> excerpts, ScoredSequenceSimulation sequence)
     {
@@ -250,7 +276,7 @@ static class StoreDocuments
     static void Simulation(CompactWriter w, SequenceSimulation simulation, IReadOnlyList<string> parentTokens, IStoreVocabulary vocabulary)
     {
         bool ownTokens = !simulation.Tokens.SequenceEqual(parentTokens, StringComparer.Ordinal);
-        bool pointMass = IsPointMass(simulation);
+        bool pointMass = simulation.IsPointMass;
         var flags = (ownTokens ? SimulationFlags.OwnTokens : 0)
             | (simulation.ActivationScale == ActivationScale.SimulatedNormalizedActivations ? SimulationFlags.NormalizedScale : 0)
             | (simulation.Method is null ? 0 : SimulationFlags.Method)
@@ -271,18 +297,6 @@ static class StoreDocuments
     }
 
     /// <summary>Whether every token's distribution is its expected value with probability 1 (the baseline simulator's).</summary>
-    static bool IsPointMass(SequenceSimulation s)
-    {
-        int n = s.ExpectedActivations.Count;
-        if (s.DistributionValues.Count != n || s.DistributionProbabilities.Count != n) return false;
-        for (int i = 0; i < n; i++)
-        {
-            if (s.DistributionValues[i] is not [var v] || BitConverter.DoubleToInt64Bits(v) != BitConverter.DoubleToInt64Bits(s.ExpectedActivations[i])) return false;
-            if (s.DistributionProbabilities[i] is not [var p] || BitConverter.DoubleToInt64Bits(p) != BitConverter.DoubleToInt64Bits(1.0)) return false;
-        }
-        return true;
-    }
-
     public static NeuronSimulationResults DecodeResults(NeuronId id, byte[] blob, Func<IReadOnlyList<ActivationRecord>> excerpts, IStoreVocabulary vocabulary)
     {
         var r = CompactReader.Decompress(blob);
@@ -336,8 +350,8 @@ static class StoreDocuments
         IReadOnlyList<IReadOnlyList<double>> values, probabilities;
         if (flags.HasFlag(SimulationFlags.PointMass))
         {
-            values = [.. expected.Select(v => (IReadOnlyList<double>)[v])];
-            probabilities = [.. expected.Select(_ => (IReadOnlyList<double>)[1.0])];
+            values = new PointMassValues(expected);
+            probabilities = new CertainProbabilities(expected.Length);
         }
         else
         {

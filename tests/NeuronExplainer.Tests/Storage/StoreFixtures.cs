@@ -99,7 +99,7 @@ static class StoreFixtures
     {
         var excerpts = record.MostPositiveActivationRecords.Take(3).Concat(record.RandomSample.Take(3)).ToList();
         static SequenceSimulation PointMass(IReadOnlyList<string> tokens, double[] values, ActivationScale scale) =>
-            new(tokens, values, scale, [.. values.Select(v => (IReadOnlyList<double>)[v])], [.. values.Select(_ => (IReadOnlyList<double>)[1.0])]) { Method = "baseline" };
+            SequenceSimulation.PointMass(tokens, values, scale) with { Method = "baseline" };
         return new(record.NeuronId, [.. explanations.Select(text => new ScoredExplanation(text, SimulationScorer.Score(excerpts,
             [.. excerpts.Select(e => PointMass(e.Tokens, [.. e.Activations.Select(a => 0.37 * Math.Round(a * 2) + 0.1)], ActivationScale.NeuronActivations) with
             {
