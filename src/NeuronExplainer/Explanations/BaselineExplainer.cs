@@ -63,13 +63,10 @@ public sealed class BaselineSimulator : ISimulator
         var parsed = BaselineExplanation.ParseAny(explanation);
         if (parsed is null)
             return Task.FromResult(SimulationOutcome.Failed("the baseline simulator reads only explanations written by the baseline explainer"));
-        var simulations = excerpts.Select(tokens =>
-        {
-            var values = parsed.Predict(tokens);
-            return new SequenceSimulation(tokens, values, ActivationScale.SimulatedNormalizedActivations,
-                [.. values.Select(v => (IReadOnlyList<double>)[v])], [.. values.Select(_ => (IReadOnlyList<double>)[1.0])])
-            { Method = SimulationMethods.Baseline };
-        }).ToList();
+        var predictions = parsed.PredictAll(excerpts);
+        var simulations = excerpts.Select((tokens, i) =>
+            SequenceSimulation.PointMass(tokens, predictions[i], ActivationScale.SimulatedNormalizedActivations) with { Method = SimulationMethods.Baseline })
+            .ToList();
         return Task.FromResult(SimulationOutcome.Of(simulations));
     }
 }

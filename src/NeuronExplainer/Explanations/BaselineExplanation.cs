@@ -114,10 +114,21 @@ public sealed record BaselineExplanation(IReadOnlyList<(string Token, double Wei
     }
 
     /// <summary>Predicted 0..10 value of each token: its own weight plus the weight of the token before it, capped at 10.</summary>
-    public double[] Predict(IReadOnlyList<string> tokens)
+    public double[] Predict(IReadOnlyList<string> tokens) => Predict(tokens, OwnWeights(), AfterWeights());
+
+    /// <summary>Every excerpt's prediction, the weights looked up by token built once for all of them.</summary>
+    public IReadOnlyList<double[]> PredictAll(IReadOnlyList<IReadOnlyList<string>> excerpts)
     {
-        var own = Tokens.ToDictionary(e => e.Token, e => e.Weight);
-        var next = After.ToDictionary(e => e.Token, e => e.Weight);
+        var (own, next) = (OwnWeights(), AfterWeights());
+        return [.. excerpts.Select(tokens => Predict(tokens, own, next))];
+    }
+
+    Dictionary<string, double> OwnWeights() => Tokens.ToDictionary(e => e.Token, e => e.Weight);
+
+    Dictionary<string, double> AfterWeights() => After.ToDictionary(e => e.Token, e => e.Weight);
+
+    static double[] Predict(IReadOnlyList<string> tokens, Dictionary<string, double> own, Dictionary<string, double> next)
+    {
         var result = new double[tokens.Count];
         for (int i = 0; i < tokens.Count; i++)
         {
@@ -145,9 +156,10 @@ public sealed record BaselineExplanation(IReadOnlyList<(string Token, double Wei
 
         var partial = new BaselineExplanation(tokens, []);
         var afterStats = new Dictionary<string, (double Sum, int Count)>();
+        var predictions = partial.PredictAll([.. records.Select(r => r.Tokens)]);
         for (int r = 0; r < records.Count; r++)
         {
-            var predicted = partial.Predict(records[r].Tokens);
+            var predicted = predictions[r];
             for (int i = 1; i < scaled[r].Length; i++)
                 Accumulate(afterStats, Key(records[r].Tokens[i - 1]), scaled[r][i] - predicted[i]);
         }
@@ -180,6 +192,9 @@ public interface IBaselinePrediction
 {
     /// <summary>Predicted 0..10 value of each token of an excerpt.</summary>
     double[] Predict(IReadOnlyList<string> tokens);
+
+    /// <summary><see cref="Predict"/> of each excerpt.</summary>
+    IReadOnlyList<double[]> PredictAll(IReadOnlyList<IReadOnlyList<string>> excerpts) => [.. excerpts.Select(Predict)];
 
     /// <summary>The strongest weight the explanation names.</summary>
     double StrongestWeight { get; }

@@ -333,10 +333,13 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
         if (explanations.Count > SearchRowsPerResult)
             throw new NeuronExplainerException($"the result of {result.Neuron} for {result.Explainer} / {result.Simulator} has {explanations.Count} explanations; a store keeps at most {SearchRowsPerResult} per result");
         var chosen = StoreRows.CheckResult(result);
+        var excerpts = result.Results is null ? null
+            : (StoreRows.RecordOf(result, record) ?? GetNeuronRecord(result.Neuron)) is { } stored ? StoreDocuments.Excerpts(stored) : null;
+        // Encoded before the lock when it needs no new ids (most of a result write's CPU), so other threads' reads and writes go on meanwhile.
+        byte[]? early = result.Results is null ? null : StoreDocuments.EncodeResultsWithoutVocabulary(result.Results, excerpts);
         Write(() =>
         {
-            byte[]? blob = result.Results is null ? null
-                : StoreDocuments.EncodeResults(result.Results, (StoreRows.RecordOf(result, record) ?? GetNeuronRecord(result.Neuron)) is { } stored ? StoreDocuments.Excerpts(stored) : null, this).ToCompressed();
+            byte[]? blob = result.Results is null ? null : early ?? StoreDocuments.EncodeResults(result.Results, excerpts, this).ToCompressed();
             RegisterNeuron(result.Neuron);
             var unit = Unit(result.Neuron);
             bool control = result.Control != ControlKind.None, wasControl = false;
