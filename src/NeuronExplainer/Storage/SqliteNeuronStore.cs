@@ -566,10 +566,12 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
                 """, r => (Row: r.GetInt64(0), Rank: r.GetDouble(1)), ("$query", match), ("$kind", kind), ("$ranked", MaxRankedMatches), ("$limit", limit));
             if (best.Count == 0) return [];
             // FTS5 seeks by a rowid range but not by a rowid list: without the range, highlighting 50 hits walked every match
-            // of the query (1 s for a word in all 307,200 explanations); with it, at most the ranked matches.
+            // of the query (1 s for a word in all 307,200 explanations); with it, at most the ranked matches. The unary plus
+            // keeps the list a filter on that one walk: offered to FTS5 as a constraint, it ran the MATCH once per listed rowid,
+            // and a prefix word's expansion costs ~10 ms at 307,200 explanations (480 ms for 50 hits, 12 ms with the plus).
             var hits = Query("""
                 SELECT rowid, layer, kind, neuron, explanation, highlight(explanation_search, 0, $open, $close) FROM explanation_search
-                WHERE explanation_search MATCH $query AND rowid BETWEEN $first AND $last AND rowid IN (SELECT value FROM json_each($rows))
+                WHERE explanation_search MATCH $query AND rowid BETWEEN $first AND $last AND +rowid IN (SELECT value FROM json_each($rows))
                 """,
                 r => (Row: r.GetInt64(0), Hit: (ReadUnit(r, 1), r.GetString(4), r.GetString(5))),
                 ("$open", SearchHighlight.Open), ("$close", SearchHighlight.Close), ("$query", match), ("$rows", "[" + string.Join(',', best.Select(b => b.Row)) + "]"),
