@@ -5,7 +5,7 @@ namespace NeuronExplainer.Scoring;
 /// <summary>
 /// The distributions of a simulation certain of each token's value: per token its one value, with probability 1. Views over
 /// the expected values, so a simulation of thousands of tokens is not thousands of one-element lists (the baseline
-/// simulator makes several per neuron; allocating them was a tenth of its explain+score time).
+/// simulator makes several such simulations per neuron).
 /// </summary>
 public sealed class PointMassValues(IReadOnlyList<double> values) : IReadOnlyList<IReadOnlyList<double>>
 {

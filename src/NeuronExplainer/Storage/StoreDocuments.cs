@@ -296,7 +296,6 @@ static class StoreDocuments
         if (simulation.UncalibratedSimulation is { } uncalibrated) Simulation(w, uncalibrated, simulation.Tokens, vocabulary);
     }
 
-    /// <summary>Whether every token's distribution is its expected value with probability 1 (the baseline simulator's).</summary>
     public static NeuronSimulationResults DecodeResults(NeuronId id, byte[] blob, Func<IReadOnlyList<ActivationRecord>> excerpts, IStoreVocabulary vocabulary)
     {
         var r = CompactReader.Decompress(blob);

@@ -104,7 +104,8 @@ public class CorrelationBootstrapTests
             var counts = new int[n];
             int total = 2000 * n;
             for (int i = 0; i < total; i++) counts[draws.Below(n)]++;
-            // Pearson's chi-square against uniform; for n - 1 degrees of freedom it is below n - 1 + 6 sqrt(2 (n - 1)) but by chance ~1e-7.
+            // Pearson's chi-square against uniform: with n - 1 degrees of freedom, its mean is n - 1 and its standard
+            // deviation sqrt(2 (n - 1)); a uniform generator stays within six of them.
             double expected = total / (double)n;
             double chi = counts.Sum(c => (c - expected) * (c - expected) / expected);
             Assert.True(chi <= n - 1 + 6 * Math.Sqrt(2.0 * (n - 1)), $"n = {n}: chi-square {chi:0.0}; counts {string.Join(", ", counts.Take(10))}");
