@@ -49,6 +49,7 @@ public interface IExplanationResultStore
     /// <summary>
     /// Stores <paramref name="result"/>, replacing the unit's result of the same pair. <paramref name="record"/>: the unit's
     /// stored record when the caller has just read it, so the store need not read it again to refer to its excerpts.
+    /// The same write drops every claim on the result's work (<see cref="TryClaim"/>): a stored result settles it.
     /// </summary>
     void PutExplanationResult(NeuronExplanationResult result, NeuronRecord? record = null);
     NeuronExplanationResult? GetExplanationResult(NeuronId id, string explainer, string simulator);

@@ -77,7 +77,8 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
                             Finish(id, NeuronOutcome.Stopped, null);
                             continue;
                         }
-                        NeuronOutcome outcome;
+                        // Until the work says otherwise (an exception escaping it leaves the claim to release).
+                        NeuronOutcome outcome = NeuronOutcome.Stopped;
                         NeuronStatus? status = null;
                         try
                         {
@@ -95,7 +96,8 @@ public sealed class ExplanationRunner(INeuronRecordStore records, IExplanationRe
                         }
                         finally
                         {
-                            claims.Release(id);
+                            // A stored result dropped its claim in the same write.
+                            if (outcome != NeuronOutcome.Stored) claims.Release(id);
                         }
                         Finish(id, outcome, status);
                     }

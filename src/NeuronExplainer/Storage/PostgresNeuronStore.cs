@@ -323,6 +323,8 @@ public sealed partial class PostgresNeuronStore : INeuronStore, IStoreVocabulary
             foreach (var old in Query("SELECT method, score, failed FROM explanation_scores WHERE result_id = @id",
                 r => new MethodScore(r.GetString(0), r.IsDBNull(1) ? null : r.GetDouble(1), null) { Failed = r.GetBoolean(2) }, ("id", id)))
                 TallyMethod(result.Explainer, result.Simulator, layer, kind, old, wasControl, -1);
+            // The result settles its work: its claims go with this write, so a worker killed before releasing leaves none behind.
+            Execute($"DELETE FROM work_claims WHERE {UnitIs} AND explainer = @explainer AND simulator = @simulator", [.. unit, ("explainer", result.Explainer), ("simulator", result.Simulator)]);
             Execute("DELETE FROM explanation_scores WHERE result_id = @id", ("id", id));
             foreach (var score in result.Scores)
             {

@@ -42,6 +42,23 @@ public abstract class NeuronStoreContract
     }
 
     [Fact]
+    public void A_stored_result_ends_the_claims_on_its_work_in_the_same_write()
+    {
+        // A worker killed between storing a result and releasing its claim must not leave a claim that no run ever
+        // takes again (a settled neuron is never claimed), so the store drops it with the result.
+        using var store = Open();
+        var now = new DateTimeOffset(2026, 12, 1, 12, 0, 0, TimeSpan.Zero);
+        var id = new NeuronId(0, 3);
+        var mine = new WorkClaim(id, "baseline", "baseline", "run-a", now.AddMinutes(2));
+        var otherPair = mine with { Explainer = "gpt", Owner = "run-b" };
+        Assert.True(store.TryClaim(mine, now));
+        Assert.True(store.TryClaim(otherPair, now));
+        store.PutExplanationResult(new NeuronExplanationResult(id, "baseline", "baseline", NeuronStatus.Failed, "server said no", null, null, now));
+        Assert.True(store.TryClaim(mine with { Owner = "run-c" }, now.AddMinutes(1)), "the stored result's claim is gone");
+        Assert.False(store.TryClaim(otherPair with { Owner = "run-c" }, now.AddMinutes(1)), "another pair's claim is held still");
+    }
+
+    [Fact]
     public void A_batch_claim_takes_the_free_neurons_and_leaves_those_held_by_others()
     {
         using var store = Open();
