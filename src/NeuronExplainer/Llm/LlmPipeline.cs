@@ -67,6 +67,20 @@ public sealed class LlmPipeline : ILlmClient, IDisposable
         _time = time ?? TimeProvider.System;
         _slots = new SemaphoreSlim(options.Concurrency);
         _resilience = BuildResilience(options, _time);
+        RaiseThreadPoolFloor(options.Concurrency);
+    }
+
+    /// <summary>
+    /// Every call in flight makes synchronous store calls (cache, claims, ledger) on a pool thread, blocking it while the store
+    /// is busy. With the pool's default floor of one thread per core, 64 calls in flight queued behind a few blocked threads
+    /// while the pool added threads about twice a second: bench llm reached 76% of c / delay at 64 calls and 74% at 128, and
+    /// 89-94% with the floor at the concurrency. Only ever raised, never lowered below what the process set.
+    /// </summary>
+    private static void RaiseThreadPoolFloor(int concurrency)
+    {
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        int wanted = concurrency + Environment.ProcessorCount;
+        if (workers < wanted) ThreadPool.SetMinThreads(wanted, io);
     }
 
     /// <summary>

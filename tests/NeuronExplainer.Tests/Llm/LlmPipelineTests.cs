@@ -50,6 +50,15 @@ public sealed class LlmPipelineTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_pipeline_raises_the_thread_pool_floor_to_its_calls_in_flight()
+    {
+        // Each call in flight blocks a pool thread in synchronous store calls; below this floor they wait for thread injection.
+        using var llm = Pipeline(Fast with { Concurrency = 150 });
+        ThreadPool.GetMinThreads(out int workers, out _);
+        Assert.True(workers >= 150 + Environment.ProcessorCount, $"{workers} pool threads at least");
+    }
+
+    [Fact]
     public async Task ChatReturnsEveryChoiceWithTokenLogprobsAndSortedAlternatives()
     {
         _server.ChatContent = (_, i) => $"answer {i}";
