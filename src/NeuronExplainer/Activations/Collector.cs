@@ -401,6 +401,9 @@ public sealed class Collector
             ReleaseDropped();
             var samplers = group.Select(i => state.Samplers[i]).ToArray();
             var recomputed = recordPass.Run(samplers, state.Shared, state.Kept);
+            // The records need no forward pass: the hook buffers (a batch of every layer's units) go before they are made.
+            model.ReleaseBuffers();
+            ReleaseDropped();
             foreach (var sampler in samplers)
             {
                 for (int first = 0; first < sampler.Width; first += MemoryPlanner.RecordChunk)
@@ -408,6 +411,9 @@ public sealed class Collector
                         .Select(n => sampler.BuildRecord(n, state.Shared, recomputed, state.Kept, TokenString))
                         .Select(r => r with { NeuronId = sampler.Block.Id(r.NeuronId.NeuronIndex) }).ToArray());
                 sampler.Top.ReleaseRecomputed(plan.KeepTopActivations);
+                // Its shared windows too, and given back before the next layer's records pile up garbage on top of them.
+                recomputed.Release(sampler);
+                ReleaseDropped();
             }
         }
         store.MarkCollectionComplete();

@@ -30,6 +30,9 @@ sealed class RecomputedWindows
     public void Put(LayerSampler sampler, long window, ReadOnlySpan<float> rows) =>
         rows.CopyTo(blocks[sampler].AsSpan((int)((long)index[window] * seqLen * sampler.Width), rows.Length));
 
+    /// <summary>Drops a sampler's block once its records are written: the group's other blocks are all that is left to hold.</summary>
+    public void Release(LayerSampler sampler) => blocks.Remove(sampler);
+
     /// <summary>Unit <paramref name="n"/>'s activations on a window, <paramref name="length"/> tokens long.</summary>
     public float[] Activations(LayerSampler sampler, int n, long window, int length)
     {

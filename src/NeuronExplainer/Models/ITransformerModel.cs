@@ -57,6 +57,12 @@ public interface ITransformerModel : IDisposable
     /// </summary>
     ForwardResult Forward(ReadOnlySpan<int> tokens, int batchSize, int sequenceLength, ForwardRequest request);
 
+    /// <summary>
+    /// Gives up the hook buffers and workspace kept from one forward call to the next (the next call allocates them again),
+    /// for a caller done with forward passes for a while: the collection writing records after its second pass.
+    /// </summary>
+    void ReleaseBuffers();
+
     /// <summary>Weights needed for weight-based neuron/token connections; <see cref="MlpWeights.Out"/> may be a fresh copy per call.</summary>
     MlpWeights GetMlpWeights(int layer);
 

@@ -147,11 +147,13 @@ public sealed class Transformer : ITransformerModel
         return (embedding, unembedding, _weights.FinalNorm.Weight);
     }
 
-    public void Dispose()
+    public void ReleaseBuffers()
     {
         _workspace = null;
         _hookBuffers.Clear();
     }
+
+    public void Dispose() => ReleaseBuffers();
 
     private void Embed(ReadOnlySpan<int> tokens, int seq, float[] residual)
     {

@@ -332,7 +332,10 @@ public sealed class CollectorTests : IDisposable
         var plan = MemoryPlanner.Plan(model.Info, layers, Small, census, tight);
         Assert.False(plan.KeepTopActivations);
         Assert.Equal(3, plan.Groups.Count);
-        var recomputed = Collect(Small with { MemoryBudget = tight });
+        // The model's buffers go after each group's second pass, before its records are made.
+        var counted = new FakeModel();
+        var recomputed = Collect(Small with { MemoryBudget = tight }, counted);
+        Assert.Equal(plan.Groups.Count, counted.BufferReleases);
         foreach (var (id, record) in generous.Records)
             Assert.Equal(JsonSerializer.Serialize(record, DatasetJson.Default.NeuronRecord), JsonSerializer.Serialize(recomputed.Records[id], DatasetJson.Default.NeuronRecord));
     }

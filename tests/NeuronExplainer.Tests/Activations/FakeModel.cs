@@ -79,6 +79,11 @@ sealed class FakeModel(int layers = 3, int width = 7, bool prependsBos = true, i
 
     static float[] Gain(Random random) => Enumerable.Range(0, DModel).Select(_ => 0.5f + (float)random.NextDouble()).ToArray();
 
+    /// <summary>Times <see cref="ReleaseBuffers"/> was called (it holds no buffers between calls).</summary>
+    public int BufferReleases { get; private set; }
+
+    public void ReleaseBuffers() => BufferReleases++;
+
     public void Dispose() { }
 }
 

@@ -259,6 +259,7 @@ public sealed class MultiSaeCollectionTests : IDisposable
         public MlpWeights GetMlpWeights(int layer) => inner.GetMlpWeights(layer);
         public (ReadOnlyMemory<float> Embedding, ReadOnlyMemory<float> Unembedding, ReadOnlyMemory<float> FinalNormGain) GetTokenMatrices() => inner.GetTokenMatrices();
         public ReadOnlyMemory<float> GetAttentionOutWeights(int layer) => inner.GetAttentionOutWeights(layer);
+        public void ReleaseBuffers() => inner.ReleaseBuffers();
         public void Dispose() => inner.Dispose();
     }
 }

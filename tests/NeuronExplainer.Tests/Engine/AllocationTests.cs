@@ -32,4 +32,24 @@ public class AllocationTests
         // what a warm pass allocates is bookkeeping (the request's dictionaries, Parallel.For's tasks and closures).
         Assert.True(allocated < 256 * 1024, $"a warm forward pass allocated {allocated} bytes");
     }
+
+    [Fact]
+    public void ReleasedBuffersAreTheModelsNoLongerAndTheNextPassGivesTheSameOutputs()
+    {
+        var config = new TransformerConfig("GPT2LMHeadModel", 2, 64, 256, 4, 4, 16, 300, 32, NormKind.LayerNorm, 1e-5f,
+            MlpActivation.GeluNew, GatedMlp: false, LearnedPositions: true, RopeTheta: 0, PrependsBos: false);
+        using var model = new Transformer("random", TransformerWeights.Random(config, seed: 3), new IdTokenizer(config.VocabSize));
+        var tokens = Enumerable.Range(0, 2 * 32).Select(i => i * 7 % 300).ToArray();
+        var request = new ForwardRequest([ForwardRequest.MlpPost(1)], Logits: true);
+        string hook = ForwardRequest.MlpPost(1);
+        var first = model.Forward(tokens, 2, 32, request);
+        float[] activations = first.Hook(hook).ToArray(), logits = first.Logits!.Value.ToArray();
+        model.ReleaseBuffers();
+        var second = model.Forward(tokens, 2, 32, request);
+        Assert.Equal(activations, second.Hook(hook).ToArray());
+        Assert.Equal(logits, second.Logits!.Value.ToArray());
+        // Given up, not reused: the second pass wrote into a buffer of its own.
+        Assert.False(System.Runtime.CompilerServices.Unsafe.AreSame(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(first.Hook(hook)),
+            ref System.Runtime.InteropServices.MemoryMarshal.GetReference(second.Hook(hook))));
+    }
 }
