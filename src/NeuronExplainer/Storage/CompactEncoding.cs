@@ -140,12 +140,13 @@ static class ValueForms
     public static ValueForm Choose(IReadOnlyList<double> values, out List<double>? dictionary)
     {
         bool float32 = true, fast = true;
+        int decimals = 0;
         for (int i = 0; i < values.Count && (float32 || fast); i++)
         {
             long bits = BitConverter.DoubleToInt64Bits(values[i]);
             float f = (float)values[i];
             if (float32 && BitConverter.DoubleToInt64Bits(f) != bits) float32 = false;
-            if (fast && BitConverter.DoubleToInt64Bits(FastShortest(f)) != bits) fast = false;
+            if (fast && BitConverter.DoubleToInt64Bits(FastShortest(f, ref decimals)) != bits) fast = false;
         }
         // Only when the fast reading misses some value is each one checked the slow way.
         bool shortest = float32 || fast || values.All(v => float.IsFinite((float)v)
@@ -165,23 +166,27 @@ static class ValueForms
     /// shortest decimal, as <see cref="LayerSampler.ShortestDouble"/> makes it; an encoder uses it only after checking that
     /// it is, value by value. Pure arithmetic, so it gives the same bits wherever it runs.
     /// </summary>
-    public static double FastShortest(float f)
+    /// <param name="decimals">Where the search for k starts, and the k found. A list's values mostly have about as many
+    /// decimals as the one before, so a reader passes the previous value's: two or three checks where a bisection took five
+    /// or six. The start cannot change the result: a k that rounds back makes every larger one do so too (checked for every
+    /// positive finite float).</param>
+    public static double FastShortest(float f, ref int decimals)
     {
         if (f == 0 || !float.IsFinite(f)) return f;
         double x = f;
         // The largest k keeping |x| 10^k an exact integer candidate below 2^53, from the float's binary exponent.
         int exponent = ((BitConverter.SingleToInt32Bits(f) >> 23) & 0xFF) - 127;
         int top = Math.Min(PowersOfTen.Length - 1, (int)Math.Floor((52 - exponent - 1) * 0.30102999566398120));
-        if (top < 0 || !RoundsBack(x, f, top)) return double.NaN;
-        // A k that rounds back makes every larger one do so too, so the fewest decimals are found by bisection.
-        int low = -1, high = top;
-        while (high - low > 1)
-        {
-            int middle = (low + high) / 2;
-            if (RoundsBack(x, f, middle)) high = middle;
-            else low = middle;
-        }
-        return Math.Round(x * PowersOfTen[high]) / PowersOfTen[high];
+        if (top < 0) return double.NaN;
+        int k = Math.Clamp(decimals, 0, top);
+        if (RoundsBack(x, f, k))
+            while (k > 0 && RoundsBack(x, f, k - 1)) k--;
+        else
+            do
+                if (++k > top) return double.NaN;
+            while (!RoundsBack(x, f, k));
+        decimals = k;
+        return Math.Round(x * PowersOfTen[k]) / PowersOfTen[k];
     }
 
     static bool RoundsBack(double x, float f, int k)
@@ -287,6 +292,7 @@ sealed class CompactReader(byte[] bytes)
             {
                 var planes = Take(4 * n);
                 Span<byte> one = stackalloc byte[4];
+                int decimals = 0;
                 for (int i = 0; i < n; i++)
                 {
                     for (int b = 0; b < 4; b++) one[b] = planes[b * n + i];
@@ -294,7 +300,7 @@ sealed class CompactReader(byte[] bytes)
                     values[i] = form switch
                     {
                         ValueForm.Float32 => f,
-                        ValueForm.FastShortestFloat32 => ValueForms.FastShortest(f),
+                        ValueForm.FastShortestFloat32 => ValueForms.FastShortest(f, ref decimals),
                         _ => LayerSampler.ShortestDouble(f),
                     };
                 }

@@ -44,7 +44,28 @@ public class CompactEncodingTests
         }
         // Activations' magnitudes take the fast form nearly always.
         var activations = Enumerable.Range(0, 10_000).Select(_ => (float)(random.NextDouble() * 8 - 2)).ToArray();
-        Assert.True(activations.Count(f => ValueForms.FastShortest(f) == LayerSampler.ShortestDouble(f)) > 9_990);
+        int decimals = 0;
+        Assert.True(activations.Count(f => ValueForms.FastShortest(f, ref decimals) == LayerSampler.ShortestDouble(f)) > 9_990);
+    }
+
+    [Fact]
+    public void Where_the_fast_reading_starts_its_search_does_not_change_what_it_reads()
+    {
+        // Floats of every exponent, activations' magnitudes, and the edges (smallest subnormal, largest finite, 2^-126).
+        var random = new Random(11);
+        float[] floats = [.. Enumerable.Range(0, 50_000).Select(_ => BitConverter.Int32BitsToSingle(random.Next())).Where(float.IsFinite),
+            .. Enumerable.Range(0, 5_000).Select(_ => (float)(random.NextDouble() * 8 - 2)), float.Epsilon, float.MaxValue, 1.17549435E-38f, 0.1f, 3f];
+        foreach (float f in floats)
+        {
+            int fromBottom = 0;
+            long expected = BitConverter.DoubleToInt64Bits(ValueForms.FastShortest(f, ref fromBottom));
+            foreach (int start in new[] { 1, 4, 9, 15, 22, 40 })
+            {
+                int decimals = start;
+                Assert.Equal(expected, BitConverter.DoubleToInt64Bits(ValueForms.FastShortest(f, ref decimals)));
+                if (!double.IsNaN(BitConverter.Int64BitsToDouble(expected))) Assert.Equal(fromBottom, decimals);
+            }
+        }
     }
 
     [Fact]
