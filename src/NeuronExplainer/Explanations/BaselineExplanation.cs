@@ -127,16 +127,31 @@ public sealed record BaselineExplanation(IReadOnlyList<(string Token, double Wei
 
     Dictionary<string, double> AfterWeights() => After.ToDictionary(e => e.Token, e => e.Weight);
 
-    static double[] Predict(IReadOnlyList<string> tokens, Dictionary<string, double> own, Dictionary<string, double> next)
+    static double[] Predict(IReadOnlyList<string> tokens, Dictionary<string, double> own, Dictionary<string, double> next) =>
+        Predict(Keys(tokens), own, next);
+
+    static double[] Predict(string[] keys, Dictionary<string, double> own, Dictionary<string, double> next)
     {
-        var result = new double[tokens.Count];
-        for (int i = 0; i < tokens.Count; i++)
+        var result = new double[keys.Length];
+        for (int i = 0; i < keys.Length; i++)
         {
-            double value = own.GetValueOrDefault(Key(tokens[i]));
-            if (i > 0) value += next.GetValueOrDefault(Key(tokens[i - 1]));
+            double value = own.GetValueOrDefault(keys[i]);
+            if (i > 0) value += next.GetValueOrDefault(keys[i - 1]);
             result[i] = Math.Min(PromptFormat.MaxNormalizedActivation, value);
         }
         return result;
+    }
+
+    /// <summary>
+    /// The <see cref="Key"/> of every token of an excerpt, made once: each token is looked up as itself and as the one before
+    /// the next, and Derive reads each excerpt three times; a Key is a new string or two (trimmed, lowered), and they were
+    /// most of what the baseline pair allocated.
+    /// </summary>
+    static string[] Keys(IReadOnlyList<string> tokens)
+    {
+        var keys = new string[tokens.Count];
+        for (int i = 0; i < keys.Length; i++) keys[i] = Key(tokens[i]);
+        return keys;
     }
 
     /// <summary>
@@ -147,21 +162,22 @@ public sealed record BaselineExplanation(IReadOnlyList<(string Token, double Wei
     public static BaselineExplanation Derive(IReadOnlyList<ActivationRecord> records, int tokenBudget)
     {
         var scaled = Scaled(records);
+        var keys = records.Select(r => Keys(r.Tokens)).ToArray();
 
         var ownStats = new Dictionary<string, (double Sum, int Count)>();
         for (int r = 0; r < records.Count; r++)
             for (int i = 0; i < scaled[r].Length; i++)
-                Accumulate(ownStats, Key(records[r].Tokens[i]), scaled[r][i]);
+                Accumulate(ownStats, keys[r][i], scaled[r][i]);
         var tokens = Select(ownStats, tokenBudget);
 
         var partial = new BaselineExplanation(tokens, []);
+        var (own, next) = (partial.OwnWeights(), partial.AfterWeights());
         var afterStats = new Dictionary<string, (double Sum, int Count)>();
-        var predictions = partial.PredictAll([.. records.Select(r => r.Tokens)]);
         for (int r = 0; r < records.Count; r++)
         {
-            var predicted = predictions[r];
+            var predicted = Predict(keys[r], own, next);
             for (int i = 1; i < scaled[r].Length; i++)
-                Accumulate(afterStats, Key(records[r].Tokens[i - 1]), scaled[r][i] - predicted[i]);
+                Accumulate(afterStats, keys[r][i - 1], scaled[r][i] - predicted[i]);
         }
         return new BaselineExplanation(tokens, Select(afterStats, Math.Max(1, tokenBudget / 2)));
     }
