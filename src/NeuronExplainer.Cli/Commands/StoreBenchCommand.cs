@@ -110,10 +110,14 @@ public static class StoreBenchCommand
             foreach (var id in neurons) store.GetNeuronRecord(id);
             var (read, readCpu) = (clock.Elapsed.TotalSeconds, Cpu() - cpu);
             cpu = Cpu();
+            var collections = Collections();
+            long allocated = GC.GetTotalAllocatedBytes();
             double explain = await ExplainAndScore(store, neurons, cancel);
             double explainCpu = Cpu() - cpu;
+            // Allocation and collection counts do not depend on the machine's load, as time does: they compare builds.
             output.WriteLine($"explain+score (baseline pair) of layer {shape.ExplainLayer}: {neurons.Count:N0} neurons in {explain:0.00} s = {neurons.Count / explain:N0} neurons/s " +
-                $"({explainCpu:0.00} CPU-s, {explainCpu / neurons.Count * 1e3:0.00} ms CPU a neuron); load average {LoadAverage()}");
+                $"({explainCpu:0.00} CPU-s, {explainCpu / neurons.Count * 1e3:0.00} ms CPU a neuron; {(GC.GetTotalAllocatedBytes() - allocated) / 1e3 / neurons.Count:N0} KB allocated a neuron, " +
+                $"gen0/1/2 collections {string.Join('/', Collections().Zip(collections, (after, before) => after - before))}); load average {LoadAverage()}");
             var results = neurons.Select(id => store.GetExplanationResult(id, BaselineExplainer.BaselineName, BaselineExplainer.BaselineName)!).ToList();
             clock.Restart();
             cpu = Cpu();
@@ -207,6 +211,8 @@ public static class StoreBenchCommand
         }
         await app.StopAsync(cancel);
     }
+
+    static int[] Collections() => [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
 
     /// <summary>This process's CPU seconds: on a shared machine, wall time depends on everyone else.</summary>
     static double Cpu() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;

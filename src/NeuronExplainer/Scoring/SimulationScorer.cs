@@ -30,7 +30,7 @@ public static class SimulationScorer
             if (record.Activations.Count != simulation.ExpectedActivations.Count)
                 throw new ArgumentException(
                     $"excerpt {i} has {record.Activations.Count} tokens but its simulation has {simulation.ExpectedActivations.Count}");
-            double[] truth = [.. record.Activations], predicted = [.. simulation.ExpectedActivations];
+            ReadOnlySpan<double> truth = Values(record.Activations), predicted = Values(simulation.ExpectedActivations);
             bool units = simulation.ActivationScale == ActivationScale.NeuronActivations;
             sequences[i] = new ScoredSequenceSimulation(simulation, record.Activations,
                 ActivationScores.Correlation(truth, predicted).Value,
@@ -46,8 +46,6 @@ public static class SimulationScorer
     {
         if (strata is not null && strata.Count != sequences.Count)
             throw new ArgumentException($"{strata.Count} strata for {sequences.Count} excerpts", nameof(strata));
-        var truth = new List<double>();
-        var predicted = new List<double>();
         var lengths = new int[sequences.Count];
         for (int i = 0; i < sequences.Count; i++)
         {
@@ -55,11 +53,15 @@ public static class SimulationScorer
             if (s.TrueActivations.Count != s.Simulation.ExpectedActivations.Count)
                 throw new ArgumentException(
                     $"excerpt {i} has {s.TrueActivations.Count} true activations but {s.Simulation.ExpectedActivations.Count} simulated");
-            truth.AddRange(s.TrueActivations);
-            predicted.AddRange(s.Simulation.ExpectedActivations);
             lengths[i] = s.TrueActivations.Count;
         }
-        double[] x = [.. truth], y = [.. predicted];
+        // Pooled into arrays of their final size: growing lists and copying them out was a fifth of what explain+score allocated.
+        double[] x = new double[lengths.Sum()], y = new double[x.Length];
+        for (int i = 0, at = 0; i < sequences.Count; at += lengths[i], i++)
+        {
+            Copy(sequences[i].TrueActivations, x.AsSpan(at));
+            Copy(sequences[i].Simulation.ExpectedActivations, y.AsSpan(at));
+        }
         var correlation = ActivationScores.Correlation(x, y);
         var interval = correlation.IsDefined
             ? CorrelationBootstrap.Interval(x, y, lengths, resamples, bootstrapSeed, strata: strata is null ? default : [.. strata])
@@ -71,6 +73,14 @@ public static class SimulationScorer
             UndefinedReason = correlation.UndefinedReason,
             EvCorrelationInterval = interval is var (low, high) ? [low, high] : null,
         };
+    }
+
+    /// <summary>The values as a span, copied only when they are not an array already (records and simulations mostly hold arrays).</summary>
+    static ReadOnlySpan<double> Values(IReadOnlyList<double> values) => values as double[] ?? [.. values];
+
+    static void Copy(IReadOnlyList<double> values, Span<double> to)
+    {
+        for (int i = 0; i < values.Count; i++) to[i] = values[i];
     }
 
     /// <summary>

@@ -17,6 +17,20 @@ public class BaselineTests
         Assert.Equal(explanation.After, parsed.After);
     }
 
+    [Fact]
+    public void Prediction_matches_tokens_by_their_key_whatever_their_case_spacing_script_or_length()
+    {
+        string longWord = new('Q', 300);
+        var explanation = new BaselineExplanation(
+            [("lily", 9.0), ("\u00e9t\u00e9", 4.0), (BaselineExplanation.Key(longWord), 2.0), ("  ", 1.5)],
+            [("named", 3.0), ("\u00e9t\u00e9", 0.5)]);
+        string[] tokens = [" Lily", "LILY ", "\u00c9T\u00c9", " named", " Lily", longWord, "  ", "\t", "lilies", "named", "x"];
+        double[] expected = [9, 9, 4, 0.5, 10, 2, 1.5, 0, 0, 0, 3];
+        Assert.Equal(expected, explanation.Predict(tokens));
+        // Each token as the explanation's keys see it, one by one, gives the same.
+        Assert.Equal(expected, explanation.Predict([.. tokens.Select(BaselineExplanation.Key)]));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData("the main thing this neuron does is find cats")]
