@@ -31,26 +31,72 @@ public class CorrelationBootstrapTests
         Assert.True(high - low is > 0.01 and < 0.3, $"interval [{low}, {high}] has an implausible width");
     }
 
-    [Fact]
-    public void Interval_matches_a_direct_resampling_of_excerpts()
+    [Theory]
+    [InlineData(200)]
+    [InlineData(201)]
+    public void Interval_matches_a_direct_resampling_of_excerpts(int resamples)
     {
         // Recompute the bootstrap naively (concatenate the drawn excerpts, correlate) with the same draws.
         var excerpts = NoisyExcerpts(11);
         double[] truth = [.. excerpts.SelectMany(e => e.Truth)], predicted = [.. excerpts.SelectMany(e => e.Predicted)];
         int[] lengths = [.. excerpts.Select(e => e.Truth.Length)];
-        var interval = CorrelationBootstrap.Interval(truth, predicted, lengths, resamples: 200, seed: 5)!.Value;
+        var interval = CorrelationBootstrap.Interval(truth, predicted, lengths, resamples, seed: 5)!.Value;
 
         var random = new CorrelationBootstrap.Draws(5);
         var naive = new List<double>();
-        for (int b = 0; b < 200; b++)
+        for (int b = 0; b < resamples; b++)
         {
             var drawn = Enumerable.Range(0, excerpts.Length).Select(_ => excerpts[random.Below(excerpts.Length)]).ToList();
             naive.Add(ActivationScores.Correlation([.. drawn.SelectMany(e => e.Truth)], [.. drawn.SelectMany(e => e.Predicted)]).Value!.Value);
         }
         naive.Sort();
-        // numpy-style percentiles at 2.5% and 97.5% of 200 values: positions 4.975 and 194.025.
-        Assert.Equal(naive[4] + 0.975 * (naive[5] - naive[4]), interval.Low, 9);
-        Assert.Equal(naive[194] + 0.025 * (naive[195] - naive[194]), interval.High, 9);
+        Assert.Equal(Percentile(naive, 0.025), interval.Low, 9);
+        Assert.Equal(Percentile(naive, 0.975), interval.High, 9);
+    }
+
+    /// <summary>numpy's default percentile (linear between order statistics), e.g. at 2.5% of 200 values position 4.975.</summary>
+    static double Percentile(List<double> sorted, double q)
+    {
+        double position = q * (sorted.Count - 1);
+        int below = (int)Math.Floor(position);
+        return sorted[below] + (position - below) * (sorted[Math.Min(below + 1, sorted.Count - 1)] - sorted[below]);
+    }
+
+    [Fact]
+    public void Resamples_with_a_constant_side_are_left_out_as_a_direct_resampling_does()
+    {
+        const int resamples = 200;
+        // Four excerpts: one predicts 0.7 throughout, one has a truth of 0.1 throughout, one is empty and one predicts 1/3
+        // throughout. A resample of only the first and the empty one, or of only the second and the empty one, has a constant
+        // side and is left out; its variance, from sums centred on the pooled means, need not round to 0, and with these
+        // lengths an interval that took it for a defined correlation differs. One of the first and the last is not constant.
+        var random = new Random(21);
+        double[] Noise(int n) => [.. Enumerable.Range(0, n).Select(_ => random.NextDouble())];
+        (double[] Truth, double[] Predicted)[] excerpts =
+        [
+            (Noise(3), [.. Enumerable.Repeat(0.7, 3)]),
+            ([.. Enumerable.Repeat(0.1, 5)], Noise(5)),
+            ([], []),
+            (Noise(7), [.. Enumerable.Repeat(1 / 3.0, 7)]),
+        ];
+        double[] truth = [.. excerpts.SelectMany(e => e.Truth)], predicted = [.. excerpts.SelectMany(e => e.Predicted)];
+        int[] lengths = [.. excerpts.Select(e => e.Truth.Length)];
+        var interval = CorrelationBootstrap.Interval(truth, predicted, lengths, resamples, seed: 9)!.Value;
+
+        var draws = new CorrelationBootstrap.Draws(9);
+        var naive = new List<double>();
+        int undefined = 0;
+        for (int b = 0; b < resamples; b++)
+        {
+            var drawn = Enumerable.Range(0, excerpts.Length).Select(_ => excerpts[draws.Below(excerpts.Length)]).ToList();
+            double[] x = [.. drawn.SelectMany(e => e.Truth)], y = [.. drawn.SelectMany(e => e.Predicted)];
+            if (x.Length == 0 || x.Distinct().Count() == 1 || y.Distinct().Count() == 1) undefined++;
+            else naive.Add(ActivationScores.Correlation(x, y).Value!.Value);
+        }
+        Assert.True(undefined > 0, "the excerpts should give some resamples with a constant side");
+        naive.Sort();
+        Assert.Equal(Percentile(naive, 0.025), interval.Low, 9);
+        Assert.Equal(Percentile(naive, 0.975), interval.High, 9);
     }
 
     [Fact]
