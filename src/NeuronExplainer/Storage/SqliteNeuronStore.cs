@@ -343,7 +343,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
             byte[]? blob = result.Results is null ? null : early ?? StoreDocuments.EncodeResults(result.Results, excerpts, this).ToCompressed();
             RegisterNeuron(result.Neuron);
             var unit = Unit(result.Neuron);
-            bool control = result.Control != ControlKind.None, wasControl = false;
+            bool control = result.Control != ControlKind.None, wasControl = false, existed = false;
             foreach (var (status, score, isControl) in Query($"""
                 SELECT status, score, control FROM explanation_results WHERE {UnitIs} AND explainer = $explainer AND simulator = $simulator
                 """, r => (Enum.Parse<NeuronStatus>(r.GetString(0)), r.IsDBNull(1) ? (double?)null : r.GetDouble(1), !r.IsDBNull(2)),
@@ -351,6 +351,7 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
             {
                 Tally(result.Explainer, result.Simulator, unit, status, score, isControl, -1);
                 wasControl = isControl;
+                existed = true;
             }
             Tally(result.Explainer, result.Simulator, unit, result.Status, chosen?.ScoredSimulation.EvCorrelationScore, control, +1);
             long id = Scalar<long>("""
@@ -365,12 +366,19 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
                 ("$simulator", result.Simulator), ("$status", result.Status.ToString()), ("$reason", result.Reason), ("$results", blob),
                 ("$chosen", result.ChosenIndex), ("$text", chosen?.Explanation), ("$score", chosen?.ScoredSimulation.EvCorrelationScore),
                 ("$at", FormatTime(result.UpdatedAt)), ("$control", StoreRows.ControlColumn(result.Control)), ("$chosen_by", result.ChosenBy)]);
-            foreach (var old in Query("SELECT method, score, failed FROM explanation_scores WHERE result_id = $id",
-                r => new MethodScore(r.GetString(0), r.IsDBNull(1) ? null : r.GetDouble(1), null) { Failed = r.GetBoolean(2) }, ("$id", id)))
-                TallyMethod(result.Explainer, result.Simulator, unit, old, wasControl, -1);
             // The result settles its work: its claims go with this write, so a worker killed before releasing leaves none behind.
             Execute($"DELETE FROM work_claims WHERE {UnitIs} AND explainer = $explainer AND simulator = $simulator", [.. unit, ("$explainer", result.Explainer), ("$simulator", result.Simulator)]);
-            Execute("DELETE FROM explanation_scores WHERE result_id = $id", ("$id", id));
+            long firstRow = id * SearchRowsPerResult;
+            // A new result's id was never used (results are never deleted, so ids only grow): it has no scores or search rows
+            // to take back. Not looking for them is three statements of about fifteen, all run under the store's lock.
+            if (existed)
+            {
+                foreach (var old in Query("SELECT method, score, failed FROM explanation_scores WHERE result_id = $id",
+                    r => new MethodScore(r.GetString(0), r.IsDBNull(1) ? null : r.GetDouble(1), null) { Failed = r.GetBoolean(2) }, ("$id", id)))
+                    TallyMethod(result.Explainer, result.Simulator, unit, old, wasControl, -1);
+                Execute("DELETE FROM explanation_scores WHERE result_id = $id", ("$id", id));
+                Execute("DELETE FROM explanation_search WHERE rowid BETWEEN $first AND $last", ("$first", firstRow), ("$last", firstRow + SearchRowsPerResult - 1));
+            }
             foreach (var score in result.Scores)
             {
                 Execute("INSERT INTO explanation_scores (result_id, method, score, undefined_reason, failed, details) VALUES ($id, $method, $score, $reason, $failed, $details)",
@@ -378,8 +386,6 @@ public sealed partial class SqliteNeuronStore : INeuronStore, IStoreVocabulary
                     ("$details", score.Details));
                 TallyMethod(result.Explainer, result.Simulator, unit, score, control, +1);
             }
-            long firstRow = id * SearchRowsPerResult;
-            Execute("DELETE FROM explanation_search WHERE rowid BETWEEN $first AND $last", ("$first", firstRow), ("$last", firstRow + SearchRowsPerResult - 1));
             // A shuffled control scores another neuron's explanation: searching it would find the wrong neuron.
             if (result.Control != ControlKind.None) return;
             for (int i = 0; i < explanations.Count; i++)
