@@ -55,7 +55,8 @@ public static class CorrelationBootstrap
         }
     }
 
-    const long HighHalf = unchecked((long)0xFFFFFFFF00000000), LowHalf = 0xFFFFFFFF;
+    /// <summary>All bits of a key's half: a half is built in the low one and shifted up for the truth.</summary>
+    const long LowHalf = 0xFFFFFFFF, HighHalf = LowHalf << 32;
 
     /// <summary>
     /// The interval [low, high] at <paramref name="level"/>, or null when there are fewer than two
@@ -140,11 +141,10 @@ public static class CorrelationBootstrap
     /// <summary>An excerpt half's AND and OR keys (see <see cref="ExcerptSums"/>): ids are small, so never all 32 bits.</summary>
     static (long And, long Or) Keys(ReadOnlySpan<double> values, Dictionary<double, long> ids)
     {
-        const long AllBits = 0xFFFFFFFF;
-        if (values.IsEmpty) return (AllBits, 0);
+        if (values.IsEmpty) return (LowHalf, 0);
         double first = values[0];
         foreach (double v in values)
-            if (v != first) return (0, AllBits);
+            if (v != first) return (0, LowHalf);
         // Adding zero makes -0 into +0, which compare equal, so both take one id.
         double key = first + 0.0;
         if (!ids.TryGetValue(key, out long id)) ids.Add(key, id = ids.Count);

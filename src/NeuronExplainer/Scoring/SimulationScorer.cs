@@ -59,8 +59,8 @@ public static class SimulationScorer
         double[] x = new double[lengths.Sum()], y = new double[x.Length];
         for (int i = 0, at = 0; i < sequences.Count; at += lengths[i], i++)
         {
-            Copy(sequences[i].TrueActivations, x.AsSpan(at));
-            Copy(sequences[i].Simulation.ExpectedActivations, y.AsSpan(at));
+            Values(sequences[i].TrueActivations).CopyTo(x.AsSpan(at));
+            Values(sequences[i].Simulation.ExpectedActivations).CopyTo(y.AsSpan(at));
         }
         var correlation = ActivationScores.Correlation(x, y);
         var interval = correlation.IsDefined
@@ -77,11 +77,6 @@ public static class SimulationScorer
 
     /// <summary>The values as a span, copied only when they are not an array already (records and simulations mostly hold arrays).</summary>
     static ReadOnlySpan<double> Values(IReadOnlyList<double> values) => values as double[] ?? [.. values];
-
-    static void Copy(IReadOnlyList<double> values, Span<double> to)
-    {
-        for (int i = 0; i < values.Count; i++) to[i] = values[i];
-    }
 
     /// <summary>
     /// The pooled correlation over the excerpts of each stratum alone (e.g. top-only and random-only beside the
